@@ -1,0 +1,63 @@
+// npm run bench [-- --budget-ms 8000 --runs 5]
+// Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
+// ±20–30 %: compare ratios taken in one run, not numbers across runs.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { benchSubmitLatency } from './submit-latency.js';
+import { benchThroughput } from './training-throughput.js';
+
+const { values } = parseArgs({
+  options: {
+    'budget-ms': { type: 'string', default: '8000' },
+    'slow-step-ms': { type: 'string', default: '5000' },
+    runs: { type: 'string', default: '5' },
+    only: { type: 'string' },
+  },
+});
+
+const fmt = (value: number | null, digits = 0): string => (value === null || Number.isNaN(value) ? '-' : value.toFixed(digits));
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+console.log(`Trainyard bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})\n`);
+
+if (values.only !== 'latency') {
+  const rows = await benchThroughput({ budgetMs: Number(values['budget-ms']), slowStepMs: Number(values['slow-step-ms']) });
+  console.log('Training throughput (forward + backward + Adam, synthetic batch)\n');
+  console.log(
+    table(
+      ['backend', 'model', 'batch', 'samples/s', 'ms/step', 'steps', 'device / note'],
+      rows.map((r) => [r.backend, r.model, String(r.batch), fmt(r.samplesPerSecond), fmt(r.msPerStep, 1), String(r.steps), [r.device, r.note].filter((s) => s && s !== '-').join('; ') || '-']),
+    ),
+  );
+  console.log();
+}
+
+if (values.only !== 'throughput') {
+  const runs = Number(values.runs);
+  const latency = await benchSubmitLatency(runs);
+  const warm = latency.runs.slice(1);
+  console.log(`POST /v1/jobs → first training step (MNIST MLP, wasm, ${runs} jobs one after another)\n`);
+  console.log(
+    table(
+      ['measure', 'ms'],
+      [
+        ['worker start (training process + backend init)', fmt(latency.workerStartMs)],
+        ['first job: POST → started event (includes loading MNIST)', fmt(latency.runs[0]?.startedMs ?? NaN)],
+        ['first job: POST → first step recorded', fmt(latency.runs[0]?.firstStepMs ?? NaN)],
+        [`later jobs: POST → started event (median of ${warm.length})`, fmt(median(warm.map((r) => r.startedMs)))],
+        [`later jobs: POST → first step recorded (median of ${warm.length})`, fmt(median(warm.map((r) => r.firstStepMs)))],
+      ],
+    ),
+  );
+}
+process.exit(0);

@@ -1,0 +1,19 @@
+// Regenerates openapi/openapi.json from the zod schemas behind the routes.
+// test/api/openapi.test.ts fails while the committed file differs from what this writes.
+import { writeFile } from 'node:fs/promises';
+import { buildApp } from '../src/api/app.js';
+import { openapiPath, renderOpenapi } from '../src/api/openapi-document.js';
+import { loadConfig } from '../src/config/config.js';
+import { createServices } from '../src/infra/services.js';
+import { createLogger } from '../src/logging/logger.js';
+
+const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
+const services = await createServices(config, createLogger(config.LOG_LEVEL, 'openapi'));
+try {
+  const app = await buildApp(services);
+  await writeFile(openapiPath, await renderOpenapi(app));
+  await app.close();
+  console.log(`wrote ${openapiPath.pathname}`);
+} finally {
+  await services.close();
+}

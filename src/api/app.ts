@@ -1,0 +1,34 @@
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { JobEventSubscriber } from '../events/job-event-subscriber.js';
+import type { Services } from '../infra/services.js';
+import { errorHandler } from './plugins/error-handler.js';
+import { swaggerDocs } from './plugins/swagger.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { datasetRoutes } from './routes/datasets.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { streamRoutes } from './routes/stream.js';
+
+/** Builds the HTTP API on top of already-connected services; listening is the caller's choice. */
+export async function buildApp(services: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    bodyLimit: services.config.BODY_LIMIT_BYTES,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const subscriber = new JobEventSubscriber(services.newRedisConnection('subscriber'), services.config.QUEUE_PREFIX, services.logger);
+
+  await app.register(errorHandler);
+  await app.register(swaggerDocs);
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(healthRoutes(services));
+  await app.register(jobRoutes(services));
+  await app.register(streamRoutes(services, subscriber));
+  await app.register(datasetRoutes);
+  await app.register(dashboardRoutes);
+  return app;
+}

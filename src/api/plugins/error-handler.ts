@@ -1,0 +1,100 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { TrainyardError, ValidationError, type FieldProblem } from '../../errors/errors.js';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  errors?: (FieldProblem & { in?: string })[];
+}
+
+const slugByStatus: Record<number, string> = {
+  400: 'invalid-request',
+  404: 'not-found',
+  409: 'conflict',
+  413: 'payload-too-large',
+  415: 'unsupported-media-type',
+  422: 'unprocessable',
+  426: 'upgrade-required',
+  503: 'unavailable',
+};
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: Omit<Problem, 'type' | 'instance'>): FastifyReply {
+  const body: Problem = {
+    type: `urn:trainyard:problem:${slugByStatus[problem.status] ?? 'internal'}`,
+    instance: request.url,
+    ...problem,
+  };
+  return reply.code(problem.status).type('application/problem+json').send(body);
+}
+
+/** `/model/layers/0/units` → `model.layers[0].units`: the form users write in their specs. */
+export function fieldFromPath(segments: (string | number)[]): string {
+  return segments.reduce<string>((field, segment) => {
+    if (typeof segment === 'number' || /^\d+$/.test(segment)) return `${field}[${segment}]`;
+    return field ? `${field}.${segment}` : segment;
+  }, '');
+}
+
+const locationByContext: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+/** The one place where errors become HTTP responses: problem+json (RFC 9457) naming each bad field. */
+async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const location = locationByContext[error.validationContext ?? 'body'] ?? 'body';
+      const errors: (FieldProblem & { in: string })[] = [];
+      for (const issue of error.validation) {
+        const path = issue.instancePath.split('/').filter(Boolean);
+        const keys = (issue.params as { keys?: unknown }).keys;
+        if (issue.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+          for (const key of keys) errors.push({ in: location, field: fieldFromPath([...path, String(key)]), message: 'unknown field' });
+        } else {
+          errors.push({ in: location, field: fieldFromPath(path) || '(root)', message: issue.message ?? 'invalid' });
+        }
+      }
+      return sendProblem(reply, request, {
+        title: 'Invalid request',
+        status: 400,
+        detail: `${errors.length} problem${errors.length === 1 ? '' : 's'}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+        errors,
+      });
+    }
+    if (error instanceof ValidationError) {
+      return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, errors: error.errors });
+    }
+    if (error instanceof TrainyardError) {
+      return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message });
+    }
+    // Fastify's own client errors (malformed JSON, body too large, wrong content type) keep their status.
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return sendProblem(reply, request, { title: titleFor(status), status, detail: error.message });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(reply, request, { title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred; it has been logged' });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, request, { title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+}
+
+function titleFor(status: number): string {
+  switch (status) {
+    case 413:
+      return 'Payload Too Large';
+    case 415:
+      return 'Unsupported Media Type';
+    case 404:
+      return 'Not Found';
+    default:
+      return 'Bad Request';
+  }
+}
+
+export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler' });

@@ -1,0 +1,122 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { NotFoundError } from '../../errors/errors.js';
+import type { Services } from '../../infra/services.js';
+import type { JobRecord, JobStatus } from '../../jobs/job-types.js';
+import { jobSpecSchema } from '../../spec/job-spec.js';
+import {
+  jobEventSchema,
+  jobIdParamsSchema,
+  jobPageSchema,
+  jobSchema,
+  listEventsQuerySchema,
+  listJobsQuerySchema,
+  listMetricsQuerySchema,
+  metricSchema,
+  problemSchema,
+} from '../schemas/job-schemas.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A malformed id cannot name a job: 404, the same answer as for an id that does not exist. */
+export function assertJobId(id: string): void {
+  if (!UUID.test(id)) throw new NotFoundError('job', id);
+}
+
+export function withLinks(job: JobRecord) {
+  const self = `/v1/jobs/${job.id}`;
+  return { ...job, links: { self, metrics: `${self}/metrics`, events: `${self}/events`, stream: `${self}/stream` } };
+}
+
+export function jobRoutes(services: Services) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const api = app.withTypeProvider<ZodTypeProvider>();
+
+    api.post(
+      '/v1/jobs',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Submit a training job',
+          description: 'Validates the spec, records the job and queues it. The response echoes the spec with every default filled in.',
+          body: jobSpecSchema,
+          response: { 201: jobSchema, 400: problemSchema, 413: problemSchema, 503: problemSchema },
+        },
+      },
+      async (request, reply) => {
+        const job = await services.jobs.submit(request.body);
+        return reply.code(201).header('location', `/v1/jobs/${job.id}`).send(withLinks(job));
+      },
+    );
+
+    api.get(
+      '/v1/jobs',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'List jobs, newest first',
+          querystring: listJobsQuerySchema,
+          response: { 200: jobPageSchema, 400: problemSchema },
+        },
+      },
+      async (request) => {
+        const { limit, after, status } = request.query;
+        const statuses = status ? (status.split(',') as JobStatus[]) : undefined;
+        const page = await services.jobs.list({ limit, after, status: statuses });
+        const last = page.jobs.at(-1);
+        let next: string | null = null;
+        if (page.hasMore && last) {
+          const params = new URLSearchParams({ limit: String(limit), after: last.id });
+          if (status) params.set('status', status);
+          next = `/v1/jobs?${params.toString()}`;
+        }
+        return { data: page.jobs.map(withLinks), hasMore: page.hasMore, next };
+      },
+    );
+
+    api.get(
+      '/v1/jobs/:id',
+      { schema: { tags: ['jobs'], summary: 'One job', params: jobIdParamsSchema, response: { 200: jobSchema, 404: problemSchema } } },
+      async (request) => {
+        assertJobId(request.params.id);
+        return withLinks(await services.jobs.get(request.params.id));
+      },
+    );
+
+    api.get(
+      '/v1/jobs/:id/events',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: "The job's event log in sequence order",
+          params: jobIdParamsSchema,
+          querystring: listEventsQuerySchema,
+          response: { 200: z.object({ data: z.array(jobEventSchema) }), 404: problemSchema },
+        },
+      },
+      async (request) => {
+        assertJobId(request.params.id);
+        return { data: await services.jobs.events(request.params.id, request.query.after, request.query.limit) };
+      },
+    );
+
+    api.get(
+      '/v1/jobs/:id/metrics',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Recorded metrics (per epoch and every N batches) in step order',
+          params: jobIdParamsSchema,
+          querystring: listMetricsQuerySchema,
+          response: { 200: z.object({ data: z.array(metricSchema) }), 404: problemSchema },
+        },
+      },
+      async (request) => {
+        assertJobId(request.params.id);
+        const { scope, after, limit } = request.query;
+        return { data: await services.jobs.metrics(request.params.id, { scope, afterStep: after, limit }) };
+      },
+    );
+  };
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
+
+export const jobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed']).meta({ id: 'JobStatus' });
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    instance: z.string(),
+    errors: z
+      .array(z.object({ field: z.string(), message: z.string(), in: z.string().optional() }))
+      .optional()
+      .describe('One entry per bad field, in the dotted form used in job specs (model.layers[0].units)'),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
+
+export const jobSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string().nullable(),
+    status: jobStatusSchema,
+    spec: resolvedJobSpecSchema,
+    backend: z.string().nullable().describe('TF.js backend that ran the job (tensorflow, wasm, cpu)'),
+    device: z.string().nullable(),
+    failureReason: z.string().nullable(),
+    attempts: z.int().describe('How many times a worker started it'),
+    progress: z.number().min(0).max(1),
+    lastSeq: z.int().describe('Sequence number of the newest event'),
+    createdAt: z.iso.datetime(),
+    startedAt: z.iso.datetime().nullable(),
+    finishedAt: z.iso.datetime().nullable(),
+    updatedAt: z.iso.datetime(),
+    links: z.object({ self: z.string(), metrics: z.string(), events: z.string(), stream: z.string() }),
+  })
+  .meta({ id: 'Job' });
+
+export const jobPageSchema = z
+  .object({
+    data: z.array(jobSchema),
+    hasMore: z.boolean(),
+    next: z.string().nullable().describe('URL of the next page, null on the last one'),
+  })
+  .meta({ id: 'JobPage' });
+
+export const jobEventSchema = z
+  .object({
+    seq: z.int().min(1),
+    type: z.enum(['status', 'started', 'metrics']),
+    data: z.record(z.string(), z.unknown()),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'JobEvent' });
+
+export const metricSchema = z
+  .object({
+    scope: z.enum(['batch', 'epoch']),
+    epoch: z.int(),
+    step: z.int(),
+    values: z.record(z.string(), z.number()),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Metric' });
+
+export const jobIdParamsSchema = z.object({ id: z.string().describe('Job id (UUID)') });
+
+export const listJobsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(20),
+  after: z.uuid().optional().describe('Id of the last job of the previous page'),
+  status: z
+    .string()
+    .optional()
+    .describe('Comma-separated statuses to keep, e.g. queued,running')
+    .pipe(z.string().regex(/^(queued|running|succeeded|failed)(,(queued|running|succeeded|failed))*$/, 'must be a comma-separated list of queued, running, succeeded, failed').optional()),
+});
+
+export const listEventsQuerySchema = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0).describe('Only events with a larger seq'),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+});
+
+export const listMetricsQuerySchema = z.strictObject({
+  scope: z.enum(['batch', 'epoch']).optional(),
+  after: z.coerce.number().int().min(0).default(0).describe('Only metrics of a larger step'),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});

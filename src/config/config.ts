@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1');
+
+export const backendPreferenceSchema = z.enum(['auto', 'tensorflow', 'wasm', 'cpu']);
+export type BackendPreference = z.infer<typeof backendPreferenceSchema>;
+
+const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.url().default('postgresql://postgres@127.0.0.1:5432/trainyard'),
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  // Namespaces every BullMQ key and pub/sub channel, so test runs and deployments sharing a Redis never meet.
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('trainyard'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TRAINYARD_BACKEND: backendPreferenceSchema.default('auto'),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  // Requests larger than this get 413; job specs are small, uploads have their own limit.
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  MIGRATE_ON_START: booleanFromEnv.default(true),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and validates the environment once; every bad variable is named in one message. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return result.data;
+}

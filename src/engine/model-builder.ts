@@ -1,0 +1,53 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import { deriveSeed } from './random.js';
+
+export interface BuiltModel {
+  model: tf.Sequential;
+  /** The last layer applies softmax, so the loss must take probabilities rather than logits. */
+  outputsProbabilities: boolean;
+}
+
+// Distinct seed streams so adding a dropout layer does not change the initial weights of the others.
+const WEIGHT_STREAM = 1000;
+const DROPOUT_STREAM = 2000;
+
+export function buildModel(spec: ResolvedJobSpec, featureSize: number): BuiltModel {
+  const model = tf.sequential();
+  const layers = spec.model.layers;
+  layers.forEach((layer, index) => {
+    const inputShape = index === 0 ? [featureSize] : undefined;
+    const name = layer.name ?? `${layer.type}_${index}`;
+    switch (layer.type) {
+      case 'dense':
+        model.add(
+          tf.layers.dense({
+            name,
+            inputShape,
+            units: layer.units,
+            activation: layer.activation,
+            useBias: layer.useBias,
+            kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(spec.seed, WEIGHT_STREAM + index) }),
+            biasInitializer: 'zeros',
+          }),
+        );
+        break;
+      case 'activation':
+        model.add(tf.layers.activation({ name, inputShape, activation: layer.activation }));
+        break;
+      case 'dropout':
+        model.add(tf.layers.dropout({ name, inputShape, rate: layer.rate, seed: deriveSeed(spec.seed, DROPOUT_STREAM + index) }));
+        break;
+    }
+  });
+  return { model, outputsProbabilities: finalActivation(spec) === 'softmax' };
+}
+
+function finalActivation(spec: ResolvedJobSpec): string {
+  for (let i = spec.model.layers.length - 1; i >= 0; i--) {
+    const layer = spec.model.layers[i]!;
+    if (layer.type === 'dropout') continue;
+    return layer.activation;
+  }
+  return 'linear';
+}

@@ -1,0 +1,43 @@
+/**
+ * Typed errors the domain throws; src/api/plugins/error-handler.ts is the one place that maps
+ * them to HTTP problem+json responses.
+ */
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export abstract class TrainyardError extends Error {
+  abstract readonly status: number;
+  abstract readonly title: string;
+}
+
+export class NotFoundError extends TrainyardError {
+  readonly status = 404;
+  readonly title = 'Not Found';
+  constructor(resource: string, id: string) {
+    super(`${resource} ${id} does not exist`);
+  }
+}
+
+export class ValidationError extends TrainyardError {
+  readonly status = 400;
+  readonly title = 'Invalid request';
+  constructor(
+    message: string,
+    readonly errors: FieldProblem[],
+  ) {
+    super(message);
+  }
+}
+
+export class ConflictError extends TrainyardError {
+  readonly status = 409;
+  readonly title = 'Conflict';
+}
+
+/** A dependency (PostgreSQL, Redis) did not answer; the client may retry. */
+export class UnavailableError extends TrainyardError {
+  readonly status = 503;
+  readonly title = 'Service Unavailable';
+}

@@ -1,0 +1,45 @@
+import { buildApp } from '../api/app.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { TrainingWorker } from '../worker/training-worker.js';
+import type { RunningRole } from './run-process.js';
+import { createServices } from './services.js';
+
+export interface RoleOptions {
+  api: boolean;
+  worker: boolean;
+}
+
+/** Starts the API, a training worker, or both in one process (the README's quick start). */
+export async function startRoles(config: Config, logger: Logger, options: RoleOptions): Promise<RunningRole> {
+  const services = await createServices(config, logger);
+  const worker = options.worker
+    ? new TrainingWorker({
+        config,
+        connection: services.newRedisConnection('worker'),
+        queue: services.queue,
+        store: services.store,
+        lifecycle: services.lifecycle,
+        logger,
+      })
+    : null;
+  const app = options.api ? await buildApp(services) : null;
+  try {
+    await worker?.start();
+    if (app) {
+      const address = await app.listen({ port: config.PORT, host: config.HOST });
+      logger.info(`Trainyard API listening on ${address} (dashboard /, API docs /docs)`);
+    }
+  } catch (error) {
+    await Promise.allSettled([app?.close(), worker?.close()]);
+    await services.close();
+    throw error;
+  }
+  return {
+    async stop() {
+      await app?.close();
+      await worker?.close();
+      await services.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config/config.js';
+import { ensureDatabase } from '../db/database.js';
+import { migrate } from '../db/migrator.js';
+import { createPrisma, type PrismaClient } from '../db/prisma.js';
+import { JobEventPublisher } from '../events/job-event-publisher.js';
+import { JobLifecycle } from '../jobs/job-lifecycle.js';
+import { JobService } from '../jobs/job-service.js';
+import { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../logging/logger.js';
+import { createTrainingQueue, type TrainingQueue } from '../queue/queues.js';
+import { checkPostgres, checkRedis } from './dependency-check.js';
+
+/** The connections and domain services one process shares; `close` releases all of them. */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  prisma: PrismaClient;
+  redis: Redis;
+  queue: TrainingQueue;
+  store: JobStore;
+  publisher: JobEventPublisher;
+  jobs: JobService;
+  lifecycle: JobLifecycle;
+  /** A new Redis connection (BullMQ workers and subscribers need their own); closed with the rest. */
+  newRedisConnection(purpose: string): Redis;
+  close(): Promise<void>;
+}
+
+/** Checks PostgreSQL and Redis, creates and migrates the database, then wires the services. */
+export async function createServices(config: Config, logger: Logger): Promise<Services> {
+  await Promise.all([checkPostgres(config.DATABASE_URL), checkRedis(config.REDIS_URL)]);
+  if (config.MIGRATE_ON_START) {
+    if (await ensureDatabase(config.DATABASE_URL)) logger.info('created the database');
+    const result = await migrate(config.DATABASE_URL);
+    if (result.applied.length > 0) logger.info({ applied: result.applied }, 'applied database migrations');
+  }
+
+  const extra: Redis[] = [];
+  const newRedisConnection = (purpose: string): Redis => {
+    // BullMQ requires maxRetriesPerRequest: null on blocking connections.
+    const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `trainyard:${purpose}` });
+    connection.on('error', (error) => logger.warn({ err: error, purpose }, 'redis connection error'));
+    extra.push(connection);
+    return connection;
+  };
+
+  const prisma = createPrisma(config.DATABASE_URL);
+  const redis = newRedisConnection('commands');
+  const queue = createTrainingQueue(redis, config.QUEUE_PREFIX);
+  const store = new JobStore(prisma);
+  const publisher = new JobEventPublisher(redis, config.QUEUE_PREFIX);
+
+  return {
+    config,
+    logger,
+    prisma,
+    redis,
+    queue,
+    store,
+    publisher,
+    jobs: new JobService(store, queue, publisher, logger),
+    lifecycle: new JobLifecycle(store, publisher, logger),
+    newRedisConnection,
+    async close() {
+      await queue.close();
+      await Promise.all(extra.map((connection) => connection.quit().catch(() => connection.disconnect())));
+      await prisma.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import type { Job, JobEvent, Metric } from '../generated/prisma/client.js';
+import { Prisma, type PrismaClient } from '../db/prisma.js';
+import { resolvedJobSpecSchema, type ResolvedJobSpec } from '../spec/job-spec.js';
+import type { JobEventRecord, JobEventType, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
+
+type Tx = Prisma.TransactionClient;
+
+export interface StatusChange {
+  status: JobStatus;
+  startedAt?: Date;
+  finishedAt?: Date;
+  failureReason?: string | null;
+  backend?: string;
+  device?: string;
+  progress?: number;
+  incrementAttempts?: boolean;
+}
+
+export interface ListJobsQuery {
+  limit: number;
+  after?: string;
+  status?: JobStatus[];
+}
+
+/**
+ * Data access for jobs, their event log and their metrics. Every event gets the next sequence
+ * number of its job in the same transaction that writes it, so the log has no gaps or duplicates
+ * however many processes write.
+ */
+export class JobStore {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async create(spec: ResolvedJobSpec): Promise<{ job: JobRecord; event: JobEventRecord }> {
+    return this.prisma.$transaction(async (tx) => {
+      const created = await tx.job.create({ data: { spec: spec as Prisma.InputJsonValue } });
+      const event = await appendEvent(tx, created.id, 'status', { status: created.status });
+      const job = await tx.job.findUniqueOrThrow({ where: { id: created.id } });
+      return { job: toJobRecord(job), event };
+    });
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const job = await this.prisma.job.findUnique({ where: { id } });
+    return job ? toJobRecord(job) : null;
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.prisma.job.count({ where: { id } })) > 0;
+  }
+
+  /** Newest first; `after` is the id of the last job of the previous page (ids are UUIDv7, time-ordered). */
+  async list(query: ListJobsQuery): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+    const rows = await this.prisma.job.findMany({
+      where: {
+        ...(query.status?.length ? { status: { in: query.status } } : {}),
+        ...(query.after ? { id: { lt: query.after } } : {}),
+      },
+      orderBy: { id: 'desc' },
+      take: query.limit + 1,
+    });
+    return { jobs: rows.slice(0, query.limit).map(toJobRecord), hasMore: rows.length > query.limit };
+  }
+
+  async changeStatus(id: string, change: StatusChange, eventData: Record<string, unknown> = {}): Promise<JobEventRecord> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.job.update({
+        where: { id },
+        data: {
+          status: change.status,
+          startedAt: change.startedAt,
+          finishedAt: change.finishedAt,
+          failureReason: change.failureReason,
+          backend: change.backend,
+          device: change.device,
+          progress: change.progress,
+          ...(change.incrementAttempts ? { attempts: { increment: 1 } } : {}),
+        },
+      });
+      return appendEvent(tx, id, 'status', { status: change.status, ...eventData });
+    });
+  }
+
+  async appendEvent(id: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
+    return this.prisma.$transaction((tx) => appendEvent(tx, id, type, data));
+  }
+
+  /** Stores the values and their event together; a repeated step replaces its earlier values. */
+  async recordMetrics(
+    id: string,
+    metric: { scope: MetricScope; epoch: number; step: number; values: Record<string, number>; progress: number },
+    eventData: Record<string, unknown>,
+  ): Promise<JobEventRecord> {
+    return this.prisma.$transaction(async (tx) => {
+      const values = metric.values as Prisma.InputJsonValue;
+      await tx.metric.upsert({
+        where: { jobId_scope_step: { jobId: id, scope: metric.scope, step: metric.step } },
+        create: { jobId: id, scope: metric.scope, epoch: metric.epoch, step: metric.step, values },
+        update: { epoch: metric.epoch, values },
+      });
+      await tx.job.update({ where: { id }, data: { progress: metric.progress } });
+      return appendEvent(tx, id, 'metrics', { scope: metric.scope, epoch: metric.epoch, step: metric.step, values: metric.values, ...eventData });
+    });
+  }
+
+  async listEvents(id: string, afterSeq: number, limit: number): Promise<JobEventRecord[]> {
+    const rows = await this.prisma.jobEvent.findMany({
+      where: { jobId: id, seq: { gt: afterSeq } },
+      orderBy: { seq: 'asc' },
+      take: limit,
+    });
+    return rows.map(toEventRecord);
+  }
+
+  async listMetrics(id: string, query: { scope?: MetricScope; afterStep: number; limit: number }): Promise<MetricRecord[]> {
+    const rows = await this.prisma.metric.findMany({
+      where: { jobId: id, step: { gt: query.afterStep }, ...(query.scope ? { scope: query.scope } : {}) },
+      orderBy: [{ step: 'asc' }, { scope: 'asc' }],
+      take: query.limit,
+    });
+    return rows.map(toMetricRecord);
+  }
+}
+
+async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
+  // The row lock taken by this UPDATE serialises concurrent writers of the same job's log.
+  const { lastSeq } = await tx.job.update({
+    where: { id: jobId },
+    data: { lastSeq: { increment: 1 } },
+    select: { lastSeq: true },
+  });
+  const event = await tx.jobEvent.create({
+    data: { jobId, seq: lastSeq, type, data: data as Prisma.InputJsonValue },
+  });
+  return toEventRecord(event);
+}
+
+function toJobRecord(job: Job): JobRecord {
+  const spec = resolvedJobSpecSchema.parse(job.spec);
+  return {
+    id: job.id,
+    name: spec.name ?? null,
+    status: job.status,
+    spec,
+    backend: job.backend,
+    device: job.device,
+    failureReason: job.failureReason,
+    attempts: job.attempts,
+    progress: job.progress,
+    lastSeq: job.lastSeq,
+    createdAt: job.createdAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    updatedAt: job.updatedAt.toISOString(),
+  };
+}
+
+function toEventRecord(event: JobEvent): JobEventRecord {
+  return {
+    seq: event.seq,
+    type: event.type as JobEventType,
+    data: event.data as Record<string, unknown>,
+    createdAt: event.createdAt.toISOString(),
+  };
+}
+
+function toMetricRecord(metric: Metric): MetricRecord {
+  return {
+    scope: metric.scope,
+    epoch: metric.epoch,
+    step: metric.step,
+    values: metric.values as Record<string, number>,
+    createdAt: metric.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,41 @@
+import type { JobStatus, MetricScope } from '../generated/prisma/enums.js';
+import type { ResolvedJobSpec } from '../spec/job-spec.js';
+
+export type { JobStatus, MetricScope };
+
+export const terminalStatuses: ReadonlySet<JobStatus> = new Set<JobStatus>(['succeeded', 'failed']);
+
+/** One entry of a job's ordered event log; `seq` starts at 1 and has no gaps. */
+export interface JobEventRecord {
+  seq: number;
+  type: JobEventType;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+export type JobEventType = 'status' | 'started' | 'metrics';
+
+export interface JobRecord {
+  id: string;
+  name: string | null;
+  status: JobStatus;
+  spec: ResolvedJobSpec;
+  backend: string | null;
+  device: string | null;
+  failureReason: string | null;
+  attempts: number;
+  progress: number;
+  lastSeq: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  updatedAt: string;
+}
+
+export interface MetricRecord {
+  scope: MetricScope;
+  epoch: number;
+  step: number;
+  values: Record<string, number>;
+  createdAt: string;
+}

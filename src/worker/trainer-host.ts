@@ -1,0 +1,158 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { BackendPreference } from '../config/config.js';
+import type { SelectedBackend } from '../engine/backend.js';
+import type { TrainingEvent, TrainingResult } from '../engine/events.js';
+import type { Logger } from '../logging/logger.js';
+import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import type { HostToTrainer, TrainerToHost } from './trainer-protocol.js';
+
+const trainerEntry = fileURLToPath(new URL('../../workers/trainer-process.ts', import.meta.url));
+const tsxLoader = import.meta.resolve('tsx');
+const STARTUP_TIMEOUT_MS = 60_000;
+// After an abort, how long the child may take to reach its next batch boundary before it is killed.
+const ABORT_GRACE_MS = 10_000;
+
+/** The training process died under a job (killed, out of memory, native crash). */
+export class TrainerCrashedError extends Error {
+  override name = 'TrainerCrashedError';
+}
+
+/** A training error reported by the child, with the child's error name kept for classification. */
+export class TrainerJobError extends Error {
+  constructor(
+    readonly errorName: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = errorName;
+  }
+}
+
+interface Running {
+  jobId: string;
+  onEvent: (event: TrainingEvent) => void;
+  resolve: (result: TrainingResult) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Owns one long-lived training child process. It stays up between jobs so the backend and the
+ * cached data sets are initialised once, not per job.
+ */
+export class TrainerHost {
+  private running: Running | null = null;
+  private exited = false;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly backend: SelectedBackend,
+    private readonly logger: Logger,
+  ) {
+    child.on('message', (message: TrainerToHost) => this.onMessage(message));
+    child.on('exit', (code, signal) => {
+      this.exited = true;
+      const running = this.running;
+      this.running = null;
+      running?.reject(
+        new TrainerCrashedError(
+          `the training process exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); ` +
+            'if it ran out of memory, try a smaller batchSize or model',
+        ),
+      );
+    });
+  }
+
+  static start(preference: BackendPreference, logger: Logger): Promise<TrainerHost> {
+    const child = fork(trainerEntry, [], {
+      execArgv: ['--import', tsxLoader],
+      env: { ...process.env, TRAINYARD_BACKEND: preference },
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`the training process did not start within ${STARTUP_TIMEOUT_MS / 1000} s`));
+      }, STARTUP_TIMEOUT_MS);
+      const onExit = (code: number | null) => {
+        clearTimeout(timer);
+        reject(new Error(`the training process exited during start-up (code ${code})`));
+      };
+      child.once('exit', onExit);
+      child.once('message', (message: TrainerToHost) => {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        if (message.type === 'ready') {
+          logger.info({ backend: message.backend.name, device: message.backend.device, skipped: message.backend.skipped, pid: child.pid }, 'training backend selected');
+          resolve(new TrainerHost(child, message.backend, logger));
+        } else {
+          child.kill('SIGKILL');
+          reject(new Error(message.type === 'startupFailed' ? message.message : `unexpected first message ${message.type}`));
+        }
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  run(jobId: string, spec: ResolvedJobSpec, onEvent: (event: TrainingEvent) => void, signal: AbortSignal): Promise<TrainingResult> {
+    if (this.running) return Promise.reject(new Error(`trainer is busy with job ${this.running.jobId}`));
+    if (this.exited) return Promise.reject(new TrainerCrashedError('the training process is not running'));
+    return new Promise<TrainingResult>((resolve, reject) => {
+      this.running = { jobId, onEvent, resolve, reject };
+      const onAbort = () => {
+        this.send({ type: 'abort', jobId, reason: String(signal.reason ?? 'aborted') });
+        const killer = setTimeout(() => {
+          if (this.running?.jobId === jobId) {
+            this.logger.warn({ jobId }, 'training did not stop after abort; killing its process');
+            this.child.kill('SIGKILL');
+          }
+        }, ABORT_GRACE_MS);
+        killer.unref();
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      this.send({ type: 'run', jobId, spec });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private send(message: HostToTrainer): void {
+    if (!this.exited && this.child.connected) this.child.send(message);
+  }
+
+  private onMessage(message: TrainerToHost): void {
+    const running = this.running;
+    if (!running) return;
+    switch (message.type) {
+      case 'event':
+        if (message.jobId === running.jobId) running.onEvent(message.event);
+        return;
+      case 'done':
+        this.running = null;
+        running.resolve(message.result);
+        return;
+      case 'failed':
+        this.running = null;
+        running.reject(new TrainerJobError(message.error.name, message.error.message));
+        return;
+      default:
+        return;
+    }
+  }
+}

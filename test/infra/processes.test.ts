@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tinyIrisSpec } from '../support/specs.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Exit {
+  code: number | null;
+  stderr: string;
+  stdout: string;
+}
+
+function start(entry: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited: Promise<Exit> = once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
+  return { child, exited };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+function isolated(name: string): { DATABASE_URL: string; QUEUE_PREFIX: string } {
+  const id = `${process.env.TRAINYARD_TEST_RUN}_${name}`;
+  const url = new URL(process.env.TEST_DATABASE_SERVER_URL!);
+  url.pathname = `/${id}`;
+  return { DATABASE_URL: url.toString(), QUEUE_PREFIX: id };
+}
+
+describe('process start-up', () => {
+  it('says in one line what to start when PostgreSQL is not there', async () => {
+    const { exited } = start('workers/all-in-one.ts', { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/trainyard' });
+    const { code, stderr } = await exited;
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/PostgreSQL is not reachable at 127\.0\.0\.1:1 \(ECONNREFUSED\): start it with `pg_ctlcluster/);
+  });
+
+  it('says in one line what to start when Redis is not there', async () => {
+    const { exited } = start('workers/training-worker.ts', { ...isolated('noredis'), REDIS_URL: 'redis://127.0.0.1:1' });
+    const { code, stderr } = await exited;
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/Redis is not reachable at 127\.0\.0\.1:1 .*redis-server/);
+  });
+
+  it('names every invalid setting', async () => {
+    const { exited } = start('workers/api.ts', { PORT: 'abc', TRAINYARD_BACKEND: 'tpu' });
+    const { code, stderr } = await exited;
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/invalid configuration: .*PORT.*TRAINYARD_BACKEND/);
+  });
+});
+
+describe('npm start (all in one process)', () => {
+  it('creates and migrates its database, trains a submitted job, and exits cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const { child, exited } = start('workers/all-in-one.ts', { ...isolated('allinone'), PORT: String(port), HOST: '127.0.0.1', TRAINYARD_BACKEND: 'wasm', LOG_LEVEL: 'info' });
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const ready = await fetch(`${base}/readyz`).then((r) => r.status, () => 0);
+        if (ready === 200) break;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`not ready: ${(await Promise.race([exited, Promise.resolve(null)]))?.stderr ?? ''}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const created = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(tinyIrisSpec()) });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      let status = 'queued';
+      while (status === 'queued' || status === 'running') {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        status = ((await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { status: string }).status;
+      }
+      expect(status).toBe('succeeded');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, stdout } = await exited;
+    expect(code).toBe(0);
+    // pino JSON logs: the chosen backend and the clean stop are recorded.
+    expect(stdout).toContain('"msg":"training backend selected"');
+    expect(stdout).toContain('"msg":"stopped"');
+  });
+});

@@ -1,0 +1,57 @@
+import WebSocket from 'ws';
+
+export interface StreamMessage {
+  jobId: string;
+  seq: number;
+  type: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface StreamResult {
+  messages: StreamMessage[];
+  closeCode: number;
+  closeReason: string;
+}
+
+function wsUrl(baseUrl: string, path: string): string {
+  return baseUrl.replace(/^http/, 'ws') + path;
+}
+
+/** Collects a job stream until the server closes it, or until `stopAfter` messages (then closes itself). */
+export function collectStream(baseUrl: string, jobId: string, options: { after?: number; stopAfter?: number; timeoutMs?: number } = {}): Promise<StreamResult> {
+  const query = options.after !== undefined ? `?after=${options.after}` : '';
+  const socket = new WebSocket(wsUrl(baseUrl, `/v1/jobs/${jobId}/stream${query}`));
+  const messages: StreamMessage[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error(`stream of ${jobId} did not close within ${options.timeoutMs ?? 60_000} ms; got ${messages.length} messages`));
+    }, options.timeoutMs ?? 60_000);
+    socket.on('message', (raw) => {
+      messages.push(JSON.parse(raw.toString()) as StreamMessage);
+      if (options.stopAfter !== undefined && messages.length >= options.stopAfter) socket.close(1000, 'enough');
+    });
+    socket.on('close', (code, reason) => {
+      clearTimeout(timer);
+      resolve({ messages, closeCode: code, closeReason: reason.toString() });
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/** Resolves with the HTTP status when the server refuses the upgrade. */
+export function rejectedUpgradeStatus(baseUrl: string, path: string): Promise<number> {
+  const socket = new WebSocket(wsUrl(baseUrl, path));
+  return new Promise((resolve, reject) => {
+    socket.on('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      socket.terminate();
+    });
+    socket.on('open', () => reject(new Error(`upgrade to ${path} unexpectedly succeeded`)));
+    socket.on('error', () => undefined);
+  });
+}
