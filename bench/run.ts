@@ -2,6 +2,7 @@
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { benchSubmitLatency } from './submit-latency.js';
 import { benchThroughput } from './training-throughput.js';
@@ -15,7 +16,11 @@ const { values } = parseArgs({
   },
 });
 
+tf.enableProdMode();
+
 const fmt = (value: number | null, digits = 0): string => (value === null || Number.isNaN(value) ? '-' : value.toFixed(digits));
+// Small rates keep a significant digit: the JS CNN runs well under 1 sample/s.
+const rate = (value: number | null): string => fmt(value, value !== null && value < 10 ? 2 : 0);
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -36,7 +41,7 @@ if (values.only !== 'latency') {
   console.log(
     table(
       ['backend', 'model', 'batch', 'samples/s', 'ms/step', 'steps', 'device / note'],
-      rows.map((r) => [r.backend, r.model, String(r.batch), fmt(r.samplesPerSecond), fmt(r.msPerStep, 1), String(r.steps), [r.device, r.note].filter((s) => s && s !== '-').join('; ') || '-']),
+      rows.map((r) => [r.backend, r.model, String(r.batch), rate(r.samplesPerSecond), fmt(r.msPerStep, 1), String(r.steps), [r.device, r.note].filter((s) => s && s !== '-').join('; ') || '-']),
     ),
   );
   console.log();

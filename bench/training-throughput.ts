@@ -102,7 +102,7 @@ export async function benchThroughput(options: { budgetMs: number; slowStepMs: n
           samplesPerSecond: null,
           msPerStep: null,
           steps: 0,
-          note: `unavailable: ${(error as Error).message.slice(0, 80)}`,
+          note: `unavailable: ${(error as Error).message.replace(/^no TensorFlow\.js backend could start \(\w+: /, '').replace(/\)$/, '').slice(0, 120)}`,
         });
       }
       continue;

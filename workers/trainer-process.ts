@@ -2,6 +2,7 @@
  * The training child process. Training is CPU-bound for minutes; running it here keeps the
  * BullMQ worker's event loop free to renew its job locks, so a long epoch never looks stalled.
  */
+import * as tf from '@tensorflow/tfjs';
 import { backendPreferenceSchema } from '../src/config/config.js';
 import { selectBackend } from '../src/engine/backend.js';
 import { runTraining } from '../src/engine/trainer.js';
@@ -16,6 +17,8 @@ if (!process.send) {
   process.exit(2);
 }
 
+// Silences TF.js's console banners ("running in Node.js…"); the worker logs the backend it chose.
+tf.enableProdMode();
 const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
 const current = new Map<string, AbortController>();
 

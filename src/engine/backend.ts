@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -53,23 +54,42 @@ async function activate(candidate: Candidate): Promise<string> {
   }
 }
 
-async function activateNative(): Promise<string> {
-  let gpu = true;
+const nativePackages = [
+  { name: '@tensorflow/tfjs-node-gpu', device: 'GPU (CUDA through libtensorflow, tfjs-node-gpu)' },
+  { name: '@tensorflow/tfjs-node', device: 'CPU (libtensorflow, tfjs-node)' },
+] as const;
+
+/**
+ * Why a tfjs-node package cannot be used, or null when it can. Checked before importing: a
+ * package installed without its native addon (install script skipped or failed offline) still
+ * registers all its kernels on import before it throws, which pollutes the kernel registry.
+ */
+function nativePackageProblem(name: string): string | null {
+  let packageDir: string;
   try {
-    await import('@tensorflow/tfjs-node-gpu' as string);
-  } catch (gpuError) {
-    gpu = false;
-    try {
-      await import('@tensorflow/tfjs-node' as string);
-    } catch (cpuError) {
-      throw new Error(
-        `neither @tensorflow/tfjs-node-gpu (${(gpuError as Error).message.split('\n')[0]}) nor @tensorflow/tfjs-node (${(cpuError as Error).message.split('\n')[0]}) is installed`,
-      );
-    }
+    packageDir = path.dirname(require.resolve(`${name}/package.json`));
+  } catch {
+    return `${name} is not installed`;
   }
-  if (!(await tf.setBackend('tensorflow'))) throw new Error('the tensorflow backend did not initialise');
-  await tf.ready();
-  return gpu ? 'GPU (CUDA through libtensorflow, tfjs-node-gpu)' : 'CPU (libtensorflow, tfjs-node)';
+  const libDir = path.join(packageDir, 'lib');
+  const hasAddon = existsSync(libDir) && readdirSync(libDir).some((entry) => existsSync(path.join(libDir, entry, 'tfjs_binding.node')));
+  return hasAddon ? null : `${name} is installed without its native addon (its install script could not download libtensorflow)`;
+}
+
+async function activateNative(): Promise<string> {
+  const problems: string[] = [];
+  for (const candidate of nativePackages) {
+    const problem = nativePackageProblem(candidate.name);
+    if (problem) {
+      problems.push(problem);
+      continue;
+    }
+    await import(candidate.name);
+    if (!(await tf.setBackend('tensorflow'))) throw new Error('the tensorflow backend did not initialise');
+    await tf.ready();
+    return candidate.device;
+  }
+  throw new Error(problems.join('; '));
 }
 
 async function activateWasm(): Promise<string> {
