@@ -19,6 +19,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Job specs are JSON; a text body is a client mistake (415), not a spec to validate.
+  app.removeContentTypeParser('text/plain');
 
   const subscriber = new JobEventSubscriber(services.newRedisConnection('subscriber'), services.config.QUEUE_PREFIX, services.logger);
 

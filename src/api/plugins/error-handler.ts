@@ -73,7 +73,8 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     // Fastify's own client errors (malformed JSON, body too large, wrong content type) keep their status.
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      return sendProblem(reply, request, { title: titleFor(status), status, detail: error.message });
+      const detail = status === 415 ? `${error.message}: send the body as JSON (content-type: application/json)` : error.message;
+      return sendProblem(reply, request, { title: titleFor(status), status, detail });
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, request, { title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred; it has been logged' });
