@@ -5,7 +5,7 @@ import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
 import type { JobSpecInput } from '../src/spec/job-spec.js';
-import { TrainingWorker } from '../src/worker/training-worker.js';
+import { createTrainingWorker } from '../src/worker/training-worker.js';
 
 export interface LatencyResult {
   workerStartMs: number;
@@ -37,14 +37,7 @@ export async function benchSubmitLatency(runs: number): Promise<LatencyResult> {
   const services = await createServices(config, logger);
   const app = await buildApp(services);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  const worker = new TrainingWorker({
-    config,
-    connection: services.newRedisConnection('worker'),
-    queue: services.queue,
-    store: services.store,
-    lifecycle: services.lifecycle,
-    logger,
-  });
+  const worker = createTrainingWorker(services);
   const workerStart = performance.now();
   await worker.start();
   const workerStartMs = performance.now() - workerStart;

@@ -1,7 +1,7 @@
 import { buildApp } from '../api/app.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
-import { TrainingWorker } from '../worker/training-worker.js';
+import { createTrainingWorker } from '../worker/training-worker.js';
 import type { RunningRole } from './run-process.js';
 import { createServices } from './services.js';
 
@@ -13,16 +13,7 @@ export interface RoleOptions {
 /** Starts the API, a training worker, or both in one process (the README's quick start). */
 export async function startRoles(config: Config, logger: Logger, options: RoleOptions): Promise<RunningRole> {
   const services = await createServices(config, logger);
-  const worker = options.worker
-    ? new TrainingWorker({
-        config,
-        connection: services.newRedisConnection('worker'),
-        queue: services.queue,
-        store: services.store,
-        lifecycle: services.lifecycle,
-        logger,
-      })
-    : null;
+  const worker = options.worker ? createTrainingWorker(services) : null;
   const app = options.api ? await buildApp(services) : null;
   try {
     await worker?.start();

@@ -29,7 +29,7 @@ export class JobService {
   }
 
   async get(id: string): Promise<JobRecord> {
-    const job = await this.store.get(id);
+    const job = isJobId(id) ? await this.store.get(id) : null;
     if (!job) throw new NotFoundError('job', id);
     return job;
   }
@@ -49,6 +49,13 @@ export class JobService {
   }
 
   async assertExists(id: string): Promise<void> {
-    if (!(await this.store.exists(id))) throw new NotFoundError('job', id);
+    if (!isJobId(id) || !(await this.store.exists(id))) throw new NotFoundError('job', id);
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A malformed id names no job: the same 404 as an unknown one (and never reaches a uuid column). */
+function isJobId(id: string): boolean {
+  return UUID.test(id);
 }

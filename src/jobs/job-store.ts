@@ -30,13 +30,17 @@ export interface ListJobsQuery {
 export class JobStore {
   constructor(private readonly prisma: PrismaClient) {}
 
+  /** The job and its first event (seq 1, queued) in one write. */
   async create(spec: ResolvedJobSpec): Promise<{ job: JobRecord; event: JobEventRecord }> {
-    return this.prisma.$transaction(async (tx) => {
-      const created = await tx.job.create({ data: { spec: spec as Prisma.InputJsonValue } });
-      const event = await appendEvent(tx, created.id, 'status', { status: created.status });
-      const job = await tx.job.findUniqueOrThrow({ where: { id: created.id } });
-      return { job: toJobRecord(job), event };
+    const created = await this.prisma.job.create({
+      data: {
+        spec: spec as Prisma.InputJsonValue,
+        lastSeq: 1,
+        events: { create: { seq: 1, type: 'status', data: { status: 'queued' } } },
+      },
+      include: { events: true },
     });
+    return { job: toJobRecord(created), event: toEventRecord(created.events[0]!) };
   }
 
   async get(id: string): Promise<JobRecord | null> {

@@ -1,6 +1,7 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
+import type { Services } from '../infra/services.js';
 import { TrainingAbortedError, TrainingSpecError } from '../engine/events.js';
 import type { JobLifecycle } from '../jobs/job-lifecycle.js';
 import type { JobStore } from '../jobs/job-store.js';
@@ -21,6 +22,18 @@ export interface TrainingWorkerDeps {
   store: JobStore;
   lifecycle: JobLifecycle;
   logger: Logger;
+}
+
+/** A worker on the process's shared services, with a Redis connection of its own (BullMQ blocks on it). */
+export function createTrainingWorker(services: Services): TrainingWorker {
+  return new TrainingWorker({
+    config: services.config,
+    connection: services.newRedisConnection('worker'),
+    queue: services.queue,
+    store: services.store,
+    lifecycle: services.lifecycle,
+    logger: services.logger,
+  });
 }
 
 /** Takes training jobs off the queue and runs each in a training child process. */

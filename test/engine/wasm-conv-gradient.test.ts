@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { registerWasmConv2dGradient } from '../../src/engine/backends/wasm-conv2d-gradient.js';
+import { createRng } from '../../src/engine/random.js';
 
 type Shape4D = [number, number, number, number];
 type Pair = [number, number];
@@ -20,18 +21,6 @@ interface ConvCase {
 interface Grads {
   dx: Float32Array;
   df: Float32Array;
-}
-
-// Deterministic data so a failure reproduces exactly (mulberry32).
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomValues(size: number, rand: () => number): Float32Array {
@@ -195,7 +184,7 @@ describe('wasm Conv2D gradients', () => {
 
   for (const [i, c] of cases.entries()) {
     it(`matches cpu: ${c.name}`, async () => {
-      const rand = seededRandom(1000 + i);
+      const rand = createRng(1000 + i);
       const outShape = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilations, c.pad)
         .outShape;
       const xv = randomValues(sizeOf(c.x), rand);
@@ -291,7 +280,7 @@ describe('wasm Conv2D gradients', () => {
   });
 
   it('trains a conv2d -> flatten -> dense model with model.fit and the loss decreases', async () => {
-    const rand = seededRandom(7);
+    const rand = createRng(7);
     const n = 32;
     const xv = randomValues(n * 8 * 8 * 1, rand);
     const yv = new Float32Array(n);

@@ -4,7 +4,7 @@ import { buildApp } from '../../src/api/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { createServices, type Services } from '../../src/infra/services.js';
-import { TrainingWorker } from '../../src/worker/training-worker.js';
+import { createTrainingWorker, type TrainingWorker } from '../../src/worker/training-worker.js';
 
 export interface Harness {
   config: Config;
@@ -47,14 +47,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
     app,
     baseUrl: address,
     async startWorker() {
-      const worker = new TrainingWorker({
-        config,
-        connection: services.newRedisConnection('worker'),
-        queue: services.queue,
-        store: services.store,
-        lifecycle: services.lifecycle,
-        logger,
-      });
+      const worker = createTrainingWorker(services);
       await worker.start();
       workers.push(worker);
       return worker;

@@ -7,7 +7,6 @@ import type { Services } from '../../infra/services.js';
 import { terminalStatuses, type JobEventRecord, type JobStatus } from '../../jobs/job-types.js';
 import { jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 import { sendProblem } from '../plugins/error-handler.js';
-import { assertJobId } from './jobs.js';
 
 const streamQuerySchema = z.strictObject({
   after: z.coerce.number().int().min(0).default(0).describe('Replay events with a larger seq first, then go live'),
@@ -48,9 +47,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
       },
       // Runs before the upgrade, so an unknown job is a plain HTTP 404, not an opened-then-closed socket.
       preValidation: async (request) => {
-        const { id } = request.params as { id: string };
-        assertJobId(id);
-        await services.jobs.assertExists(id);
+        await services.jobs.assertExists((request.params as { id: string }).id);
       },
       handler: async (request, reply) =>
         sendProblem(reply, request, { title: 'Upgrade Required', status: 426, detail: 'this endpoint is a websocket: connect with an Upgrade: websocket request' }),
