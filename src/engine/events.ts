@@ -1,3 +1,6 @@
+import type { OptimizerConfig } from '../spec/optimizer-spec.js';
+import type { LearningRate } from '../spec/schedule-spec.js';
+
 /**
  * What the engine reports while it trains. The engine knows nothing of where these go; the worker
  * turns them into database rows and stream messages.
@@ -23,6 +26,28 @@ export type TrainingEvent =
       values: MetricValues;
       durationMs: number;
       samplesPerSecond: number;
+    }
+  /** A new optimizer phase begins (fresh optimizer state); also sent for the first phase of a phased run. */
+  | { type: 'optimizerPhase'; phase: number; fromEpoch: number; untilEpoch: number; optimizer: OptimizerConfig; learningRate: LearningRate }
+  /** The loss diverged: the run went back to the end of `rolledBackToEpoch` and halved its rate. */
+  | {
+      type: 'divergence';
+      epoch: number;
+      step: number;
+      loss: number;
+      reason: string;
+      rolledBackToEpoch: number;
+      oldLearningRate: number;
+      newLearningRate: number;
+      retry: number;
+      maxRetries: number;
+    }
+  | {
+      type: 'lrRangeTest';
+      points: number;
+      stoppedEarly: boolean;
+      suggestedLearningRate: number;
+      minLossLearningRate: number;
     };
 
 export interface TrainingResult {

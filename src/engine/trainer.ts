@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 import type { SelectedBackend } from './backend.js';
-import { loadBuiltInDataset, type Dataset } from './datasets/loader.js';
+import { disposeSplit, splitDataset, type Split } from './dataset-split.js';
+import { loadBuiltInDataset } from './datasets/loader.js';
 import {
   TrainingAbortedError,
   TrainingSpecError,
@@ -9,258 +10,318 @@ import {
   type TrainingEventSink,
   type TrainingResult,
 } from './events.js';
+import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
+import { runLrRangeTest } from './lr-range-test.js';
 import { buildModel } from './model-builder.js';
-import { createOptimizer } from './optimizers.js';
-import { createRng, deriveSeed, permutation } from './random.js';
+import { createOptimizer } from './optimizers/create-optimizer.js';
+import type { OptimizerState, TrainingOptimizer } from './optimizers/training-optimizer.js';
+import { deriveSeed, Mulberry32, permutation } from './random.js';
+import { learningRateAt } from './schedules.js';
+import { computeGradients, evaluate, RunningSum } from './train-step.js';
+import { phaseForEpoch, planPhases, type PlannedPhase } from './training-plan.js';
 
 export interface TrainingOptions {
   backend: SelectedBackend;
   signal?: AbortSignal;
 }
 
-const SPLIT_STREAM = 1;
 const SHUFFLE_STREAM = 2;
-// Validation runs in chunks so a large validation set never needs one huge activation tensor.
-const EVAL_BATCH = 1024;
-
-interface Split {
-  trainX: tf.Tensor2D;
-  trainY: tf.Tensor2D;
-  valX: tf.Tensor2D | null;
-  valY: tf.Tensor2D | null;
-  trainRows: number;
-  validationRows: number;
-}
-
-/** Seeded shuffle, optional row limit, then the last `validationSplit` of the rows held out. */
-export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
-  const order = permutation(dataset.rows, createRng(deriveSeed(spec.seed, SPLIT_STREAM)));
-  const rows = Math.min(spec.dataset.limit ?? dataset.rows, dataset.rows);
-  const validationRows = Math.floor(rows * spec.validationSplit);
-  const trainRows = rows - validationRows;
-  const take = (start: number, count: number): [tf.Tensor2D, tf.Tensor2D] => {
-    const x = new Float32Array(count * dataset.featureSize);
-    const y = new Int32Array(count);
-    for (let i = 0; i < count; i++) {
-      const row = order[start + i]!;
-      x.set(dataset.features.subarray(row * dataset.featureSize, (row + 1) * dataset.featureSize), i * dataset.featureSize);
-      y[i] = dataset.labels[row]!;
-    }
-    const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), dataset.classes).toFloat() as tf.Tensor2D);
-    return [tf.tensor2d(x, [count, dataset.featureSize]), oneHot];
-  };
-  const [trainX, trainY] = take(0, trainRows);
-  const [valX, valY] = validationRows > 0 ? take(trainRows, validationRows) : [null, null];
-  return { trainX, trainY, valX, valY, trainRows, validationRows };
-}
-
-function lossOf(output: tf.Tensor, labels: tf.Tensor, probabilities: boolean): tf.Scalar {
-  if (!probabilities) return tf.losses.softmaxCrossEntropy(labels, output) as tf.Scalar;
-  const clipped = tf.clipByValue(output, 1e-7, 1 - 1e-7);
-  return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.log(clipped)), -1))) as tf.Scalar;
-}
-
-function correctCount(output: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  return tf.sum(tf.cast(tf.equal(tf.argMax(output, -1), tf.argMax(labels, -1)), 'float32'));
-}
+const NOISE_STREAM = 3;
 
 /**
  * Trains one job spec to the end and reports through `sink`. Pure of I/O: the caller decides
  * where events go. Checks `signal` between batches, so an abort lands within one batch.
  */
-export async function runTraining(
-  spec: ResolvedJobSpec,
-  sink: TrainingEventSink,
-  options: TrainingOptions,
-): Promise<TrainingResult> {
-  const started = performance.now();
+export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
   const dataset = loadBuiltInDataset(spec.dataset.name);
   const split = splitDataset(dataset, spec);
   const { model, outputsProbabilities } = buildModel(spec, dataset.featureSize);
-  const optimizer = createOptimizer(spec.optimizer, spec.learningRate);
-  const stepsPerEpoch = Math.ceil(split.trainRows / spec.batchSize);
-  const shuffleRng = createRng(deriveSeed(spec.seed, SHUFFLE_STREAM));
-
-  sink.emit({
-    type: 'started',
-    backend: options.backend.name,
-    device: options.backend.device,
-    trainRows: split.trainRows,
-    validationRows: split.validationRows,
-    stepsPerEpoch,
-    totalSteps: stepsPerEpoch * spec.epochs,
-    parameters: model.countParams(),
-  });
-
-  let step = 0;
-  let finalMetrics: MetricValues = {};
-  // The batch-metric window spans epoch boundaries, so records land on global multiples of logEveryBatches.
-  const windowLoss = new RunningSum();
-  const windowCorrect = new RunningSum();
-  let windowRows = 0;
   try {
-    for (let epoch = 1; epoch <= spec.epochs; epoch++) {
-      const epochStart = performance.now();
-      const order = spec.shuffle ? permutation(split.trainRows, shuffleRng) : identityOrder(split.trainRows);
-      const epochLoss = new RunningSum();
-      const epochCorrect = new RunningSum();
-      let loss = 0;
-      let correct = 0;
-
-      try {
-        for (let batch = 0; batch < stepsPerEpoch; batch++) {
-          if (options.signal?.aborted) throw new TrainingAbortedError(String(options.signal.reason ?? 'aborted'));
-          const begin = batch * spec.batchSize;
-          const rows = Math.min(spec.batchSize, split.trainRows - begin);
-          const [batchLoss, batchCorrect] = trainStep(split, order.subarray(begin, begin + rows), model, optimizer, outputsProbabilities);
-          // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
-          const weightedLoss = tf.mul(batchLoss, rows);
-          epochLoss.add(weightedLoss);
-          windowLoss.add(weightedLoss);
-          epochCorrect.add(batchCorrect);
-          windowCorrect.add(batchCorrect);
-          tf.dispose([batchLoss, batchCorrect, weightedLoss]);
-          step += 1;
-          windowRows += rows;
-
-          if (spec.logEveryBatches > 0 && step % spec.logEveryBatches === 0) {
-            const lossSum = await windowLoss.take();
-            const correctSum = await windowCorrect.take();
-            assertFinite(lossSum, epoch, step, spec);
-            sink.emit({
-              type: 'batchMetrics',
-              epoch,
-              step,
-              values: { loss: lossSum / windowRows, accuracy: correctSum / windowRows },
-            });
-            windowRows = 0;
-          }
-          // Lets the host process see an abort message between batches.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        loss = await epochLoss.take();
-        correct = await epochCorrect.take();
-      } finally {
-        tf.dispose([epochLoss.tensor, epochCorrect.tensor]);
-      }
-      // Throughput counts training only; validation time is in durationMs.
-      const trainMs = performance.now() - epochStart;
-      assertFinite(loss, epoch, step, spec);
-      const values: MetricValues = {
-        loss: loss / split.trainRows,
-        accuracy: correct / split.trainRows,
-        learning_rate: spec.learningRate,
-      };
-      if (split.valX && split.valY) {
-        const validation = await evaluate(model, split.valX, split.valY, outputsProbabilities);
-        values.val_loss = validation.loss;
-        values.val_accuracy = validation.accuracy;
-      }
-      const durationMs = performance.now() - epochStart;
-      sink.emit({
-        type: 'epochMetrics',
-        epoch,
-        step,
-        values,
-        durationMs,
-        samplesPerSecond: (split.trainRows / trainMs) * 1000,
-      });
-      finalMetrics = values;
+    if (spec.task === 'lrRangeTest') {
+      return await runLrRangeTest(spec, { model, outputsProbabilities, split }, sink, options);
+    }
+    const run = new TrainingRun(spec, model, outputsProbabilities, split, sink, options);
+    try {
+      return await run.run();
+    } finally {
+      run.dispose();
     }
   } finally {
-    tf.dispose([windowLoss.tensor, windowCorrect.tensor]);
-    tf.dispose([split.trainX, split.trainY, ...(split.valX ? [split.valX] : []), ...(split.valY ? [split.valY] : [])]);
-    optimizer.dispose();
+    disposeSplit(split);
     model.dispose();
   }
-  return { epochs: spec.epochs, steps: step, finalMetrics, durationMs: performance.now() - started };
 }
 
-function trainStep(
-  split: Split,
-  rows: Int32Array,
-  model: tf.Sequential,
-  optimizer: tf.Optimizer,
-  outputsProbabilities: boolean,
-): [tf.Scalar, tf.Scalar] {
-  return tf.tidy(() => {
+/** What divergence recovery rolls back to: the state at the end of a good epoch. */
+interface Snapshot {
+  epoch: number;
+  step: number;
+  phase: number;
+  weights: tf.Tensor[];
+  optimizer: OptimizerState;
+  shuffleState: number;
+  bestLoss: number;
+}
+
+type EpochOutcome = { diverged: false; metrics: MetricValues } | { diverged: true; step: number; loss: number; reason: string };
+
+class TrainingRun {
+  private readonly phases: PlannedPhase[];
+  private readonly variables: tf.Variable[];
+  private readonly stepsPerEpoch: number;
+  private readonly totalSteps: number;
+  private readonly shuffle: Mulberry32;
+  private readonly noiseSeed: number;
+  private phase: PlannedPhase;
+  private optimizer: TrainingOptimizer;
+  private step = 0;
+  /** Divergence recovery halves this; it multiplies the scheduled rate. */
+  private rateScale = 1;
+  private retries = 0;
+  private bestLoss = Number.POSITIVE_INFINITY;
+  private snapshot: Snapshot | null = null;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly spec: ResolvedJobSpec,
+    private readonly model: tf.Sequential,
+    private readonly outputsProbabilities: boolean,
+    private readonly split: Split,
+    private readonly sink: TrainingEventSink,
+    private readonly options: TrainingOptions,
+  ) {
+    this.phases = planPhases(spec);
+    this.phase = this.phases[0]!;
+    this.optimizer = createOptimizer(this.phase.optimizer);
+    // LayerVariable.read() is the tf.Variable itself, so updates land in the model.
+    this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    this.stepsPerEpoch = Math.ceil(split.trainRows / spec.batchSize);
+    this.totalSteps = this.stepsPerEpoch * spec.epochs;
+    this.shuffle = new Mulberry32(deriveSeed(spec.seed, SHUFFLE_STREAM));
+    this.noiseSeed = deriveSeed(spec.seed, NOISE_STREAM);
+  }
+
+  async run(): Promise<TrainingResult> {
+    this.sink.emit({
+      type: 'started',
+      backend: this.options.backend.name,
+      device: this.options.backend.device,
+      trainRows: this.split.trainRows,
+      validationRows: this.split.validationRows,
+      stepsPerEpoch: this.stepsPerEpoch,
+      totalSteps: this.totalSteps,
+      parameters: this.model.countParams(),
+    });
+    if (this.phases.length > 1) this.announcePhase();
+    if (this.spec.divergence) this.takeSnapshot(0);
+
+    let finalMetrics: MetricValues = {};
+    let epoch = 1;
+    while (epoch <= this.spec.epochs) {
+      this.enterPhaseFor(epoch);
+      const outcome = await this.runEpoch(epoch);
+      if (outcome.diverged) {
+        epoch = this.recover(epoch, outcome) + 1;
+        continue;
+      }
+      finalMetrics = outcome.metrics;
+      if (this.spec.divergence) this.takeSnapshot(epoch);
+      epoch += 1;
+    }
+    return { epochs: this.spec.epochs, steps: this.step, finalMetrics, durationMs: performance.now() - this.started };
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.disposeSnapshot();
+  }
+
+  private learningRate(step: number, epoch: number): number {
+    return learningRateAt(this.phase.schedule, { step, epoch, totalSteps: this.totalSteps }) * this.rateScale;
+  }
+
+  private enterPhaseFor(epoch: number): void {
+    const next = phaseForEpoch(this.phases, epoch);
+    if (next.index === this.phase.index) return;
+    // A new phase starts from fresh optimizer state (TECHNIQUES.md 1.2).
+    this.optimizer.dispose();
+    this.phase = next;
+    this.optimizer = createOptimizer(next.optimizer);
+    this.announcePhase();
+  }
+
+  private announcePhase(): void {
+    const { index, fromEpoch, untilEpoch, optimizer, learningRate } = this.phase;
+    this.sink.emit({ type: 'optimizerPhase', phase: index + 1, fromEpoch, untilEpoch, optimizer, learningRate });
+  }
+
+  private async runEpoch(epoch: number): Promise<EpochOutcome> {
+    const { spec, split } = this;
+    const epochStart = performance.now();
+    const order = spec.shuffle ? permutation(split.trainRows, this.shuffle.next) : Int32Array.from({ length: split.trainRows }, (_, i) => i);
+    const epochLoss = new RunningSum();
+    const epochCorrect = new RunningSum();
+    const windowLoss = new RunningSum();
+    const windowCorrect = new RunningSum();
+    let windowRows = 0;
+    let rate = 0;
+    try {
+      for (let batch = 0; batch < this.stepsPerEpoch; batch++) {
+        if (this.options.signal?.aborted) throw new TrainingAbortedError(String(this.options.signal.reason ?? 'aborted'));
+        const begin = batch * spec.batchSize;
+        const rows = Math.min(spec.batchSize, split.trainRows - begin);
+        this.step += 1;
+        rate = this.learningRate(this.step, epoch);
+        const [loss, correct] = this.trainStep(order.subarray(begin, begin + rows), rate);
+        // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
+        const weighted = tf.mul(loss, rows);
+        epochLoss.add(weighted);
+        windowLoss.add(weighted);
+        epochCorrect.add(correct);
+        windowCorrect.add(correct);
+        tf.dispose([loss, correct, weighted]);
+        windowRows += rows;
+
+        if (spec.logEveryBatches > 0 && this.step % spec.logEveryBatches === 0) {
+          const windowMean = (await windowLoss.take()) / windowRows;
+          const accuracy = (await windowCorrect.take()) / windowRows;
+          windowRows = 0;
+          const problem = this.checkLoss(windowMean, epoch);
+          if (problem) return { diverged: true, step: this.step, loss: windowMean, reason: problem };
+          this.sink.emit({ type: 'batchMetrics', epoch, step: this.step, values: { loss: windowMean, accuracy, learning_rate: rate } });
+        }
+        // Lets the host process see an abort message between batches.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const trainMs = performance.now() - epochStart;
+      const loss = (await epochLoss.take()) / split.trainRows;
+      const problem = this.checkLoss(loss, epoch);
+      if (problem) return { diverged: true, step: this.step, loss, reason: problem };
+      const metrics: MetricValues = { loss, accuracy: (await epochCorrect.take()) / split.trainRows, learning_rate: rate };
+      if (split.valX && split.valY) {
+        const validation = await evaluate(this.model, split.valX, split.valY, this.outputsProbabilities);
+        metrics.val_loss = validation.loss;
+        metrics.val_accuracy = validation.accuracy;
+      }
+      const durationMs = performance.now() - epochStart;
+      this.sink.emit({
+        type: 'epochMetrics',
+        epoch,
+        step: this.step,
+        values: metrics,
+        durationMs,
+        // Throughput counts training only; validation time is in durationMs.
+        samplesPerSecond: (split.trainRows / trainMs) * 1000,
+      });
+      return { diverged: false, metrics };
+    } finally {
+      for (const sum of [epochLoss, epochCorrect, windowLoss, windowCorrect]) sum.dispose();
+    }
+  }
+
+  /** Forward, backward, clip, noise, update: one optimizer step. Returns the batch loss and correct count. */
+  private trainStep(rows: Int32Array, rate: number): [tf.Scalar, tf.Scalar] {
+    const { spec, split } = this;
     const indices = tf.tensor1d(rows, 'int32');
     const x = tf.gather(split.trainX, indices);
     const y = tf.gather(split.trainY, indices);
-    let correct: tf.Scalar | undefined;
-    const loss = optimizer.minimize(() => {
-      const output = model.apply(x, { training: true }) as tf.Tensor;
-      correct = tf.keep(correctCount(output, y));
-      return lossOf(output, y, outputsProbabilities);
-    }, true);
-    if (!loss || !correct) throw new Error('optimizer.minimize returned no loss');
+    const { loss, correct, gradients } = computeGradients(this.model, this.variables, x, y, this.outputsProbabilities);
+    tf.dispose([indices, x, y]);
+    let applied = gradients;
+    if (spec.clipNorm !== undefined) applied = clipByGlobalNorm(applied, spec.clipNorm);
+    if (spec.gradientNoise) {
+      const noisy = addGradientNoise(applied, { ...spec.gradientNoise, step: this.step, seed: this.noiseSeed });
+      if (applied !== gradients) tf.dispose(applied);
+      applied = noisy;
+    }
+    this.optimizer.apply(this.variables, applied, rate);
+    tf.dispose(applied === gradients ? gradients : [...gradients, ...applied]);
     return [loss, correct];
-  });
-}
+  }
 
-async function evaluate(
-  model: tf.Sequential,
-  x: tf.Tensor2D,
-  y: tf.Tensor2D,
-  outputsProbabilities: boolean,
-): Promise<{ loss: number; accuracy: number }> {
-  const rows = x.shape[0];
-  let lossSum = 0;
-  let correctSum = 0;
-  for (let begin = 0; begin < rows; begin += EVAL_BATCH) {
-    const size = Math.min(EVAL_BATCH, rows - begin);
-    const [loss, correct] = tf.tidy(() => {
-      const xb = x.slice([begin, 0], [size, -1]);
-      const yb = y.slice([begin, 0], [size, -1]);
-      const output = model.apply(xb, { training: false }) as tf.Tensor;
-      return [tf.mul(lossOf(output, yb, outputsProbabilities), size), correctCount(output, yb)];
+  /** Why the loss counts as diverged, or null. Without divergence recovery only NaN/Inf fail. */
+  private checkLoss(loss: number, epoch: number): string | null {
+    if (!Number.isFinite(loss)) {
+      if (!this.spec.divergence) {
+        throw new TrainingSpecError(
+          `the loss became ${loss} at epoch ${epoch} (step ${this.step}): training diverged. ` +
+            `Lower the learning rate (it was ${formatRate(this.learningRate(this.step, epoch))}), set clipNorm, ` +
+            'or add "divergence": {} to roll back and halve the rate automatically',
+        );
+      }
+      return `the loss became ${loss}`;
+    }
+    if (this.spec.divergence && loss > this.spec.divergence.factor * this.bestLoss) {
+      return `the loss ${loss.toPrecision(4)} exceeded ${this.spec.divergence.factor} × the best so far (${this.bestLoss.toPrecision(4)})`;
+    }
+    this.bestLoss = Math.min(this.bestLoss, loss);
+    return null;
+  }
+
+  /** Rolls back to the last good epoch with half the rate; returns that epoch. Fails the run after maxRetries. */
+  private recover(epoch: number, outcome: Extract<EpochOutcome, { diverged: true }>): number {
+    const divergence = this.spec.divergence!;
+    const snapshot = this.snapshot!;
+    const oldRate = this.learningRate(outcome.step, epoch);
+    if (this.retries >= divergence.maxRetries) {
+      throw new TrainingSpecError(
+        `training diverged at epoch ${epoch} (step ${outcome.step}): ${outcome.reason}, after ${this.retries} ` +
+          `halving${this.retries === 1 ? '' : 's'} of the learning rate (now ${formatRate(oldRate)}; maxRetries ${divergence.maxRetries}). ` +
+          `Start from a learning rate of ${formatRate(oldRate / 2)} or lower, set clipNorm, or raise divergence.maxRetries`,
+      );
+    }
+    this.retries += 1;
+    this.rateScale /= 2;
+    this.restoreSnapshot(snapshot);
+    this.sink.emit({
+      type: 'divergence',
+      epoch,
+      step: outcome.step,
+      loss: outcome.loss,
+      reason: outcome.reason,
+      rolledBackToEpoch: snapshot.epoch,
+      oldLearningRate: oldRate,
+      newLearningRate: oldRate / 2,
+      retry: this.retries,
+      maxRetries: divergence.maxRetries,
     });
-    const [lossValue, correctValue] = await readScalars(loss!, correct!);
-    tf.dispose([loss!, correct!]);
-    lossSum += lossValue!;
-    correctSum += correctValue!;
-  }
-  return { loss: lossSum / rows, accuracy: correctSum / rows };
-}
-
-/** A scalar accumulated on the backend, so metrics cost no device-to-host read per batch. */
-class RunningSum {
-  private total: tf.Scalar = tf.scalar(0);
-
-  add(value: tf.Tensor): void {
-    const next = tf.add(this.total, value) as tf.Scalar;
-    this.total.dispose();
-    this.total = next;
+    return snapshot.epoch;
   }
 
-  /** Reads the sum and starts again from zero. */
-  async take(): Promise<number> {
-    const [value] = await readScalars(this.total);
-    this.total.dispose();
-    this.total = tf.scalar(0);
-    return value!;
+  private takeSnapshot(epoch: number): void {
+    this.disposeSnapshot();
+    this.snapshot = {
+      epoch,
+      step: this.step,
+      phase: this.phase.index,
+      weights: this.variables.map((variable) => variable.clone()),
+      optimizer: this.optimizer.getState(),
+      shuffleState: this.shuffle.state,
+      bestLoss: this.bestLoss,
+    };
   }
 
-  get tensor(): tf.Scalar {
-    return this.total;
+  private restoreSnapshot(snapshot: Snapshot): void {
+    this.variables.forEach((variable, i) => variable.assign(snapshot.weights[i]!));
+    if (snapshot.phase !== this.phase.index) {
+      this.optimizer.dispose();
+      this.phase = this.phases[snapshot.phase]!;
+      this.optimizer = createOptimizer(this.phase.optimizer);
+    }
+    this.optimizer.setState(snapshot.optimizer);
+    this.shuffle.state = snapshot.shuffleState;
+    this.step = snapshot.step;
+    this.bestLoss = snapshot.bestLoss;
+  }
+
+  private disposeSnapshot(): void {
+    if (!this.snapshot) return;
+    tf.dispose(this.snapshot.weights);
+    for (const values of Object.values(this.snapshot.optimizer.slots)) tf.dispose(values);
+    this.snapshot = null;
   }
 }
 
-async function readScalars(...tensors: tf.Tensor[]): Promise<number[]> {
-  const values = await Promise.all(tensors.map((t) => t.data()));
-  return values.map((v) => v[0]!);
-}
-
-function assertFinite(loss: number, epoch: number, step: number, spec: ResolvedJobSpec): void {
-  if (Number.isFinite(loss)) return;
-  throw new TrainingSpecError(
-    `the loss became ${loss} at epoch ${epoch} (step ${step}): training diverged. ` +
-      `Lower learningRate (now ${spec.learningRate}), e.g. to ${spec.learningRate / 10}, or use a smaller model or batch size`,
-  );
-}
-
-function identityOrder(n: number): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return order;
+function formatRate(rate: number): string {
+  return Number(rate.toPrecision(3)).toString();
 }

@@ -53,10 +53,13 @@ export class JobLifecycle {
 
   async recordTrainingEvent(jobId: string, event: TrainingEvent): Promise<void> {
     switch (event.type) {
-      case 'started': {
-        this.totalSteps.set(jobId, event.totalSteps);
-        const { type: _type, ...data } = event;
-        await this.announce(jobId, await this.store.appendEvent(jobId, 'started', data));
+      case 'started':
+      case 'optimizerPhase':
+      case 'divergence':
+      case 'lrRangeTest': {
+        if (event.type === 'started') this.totalSteps.set(jobId, event.totalSteps);
+        const { type, ...data } = event;
+        await this.announce(jobId, await this.store.appendEvent(jobId, type, data));
         return;
       }
       case 'batchMetrics':

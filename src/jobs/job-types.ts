@@ -13,7 +13,8 @@ export interface JobEventRecord {
   createdAt: string;
 }
 
-export type JobEventType = 'status' | 'started' | 'metrics';
+export const jobEventTypes = ['status', 'started', 'metrics', 'optimizerPhase', 'divergence', 'lrRangeTest'] as const;
+export type JobEventType = (typeof jobEventTypes)[number];
 
 export interface JobRecord {
   id: string;

@@ -1,6 +1,16 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { builtInDatasetNames, builtInDatasets } from '../engine/datasets/catalog.js';
+import {
+  defaultLearningRates,
+  optimizerConfigSchema,
+  optimizerRefSchema,
+  resolveOptimizer,
+  type OptimizerConfig,
+} from './optimizer-spec.js';
+import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
+
+export { optimizerConfigSchema, type OptimizerConfig } from './optimizer-spec.js';
 
 /**
  * The job spec: the one contract the API validates, the worker runs, the OpenAPI document shows
@@ -66,37 +76,65 @@ export const datasetRefSchema = z
   })
   .meta({ id: 'DatasetRef' });
 
-export const sgdConfigSchema = z.strictObject({ type: z.literal('sgd') }).meta({ id: 'SgdOptimizer' });
-export const adamConfigSchema = z
+export const optimizerPhaseSchema = z
   .strictObject({
-    type: z.literal('adam'),
-    beta1: z.number().min(0).lt(1).default(0.9),
-    beta2: z.number().min(0).lt(1).default(0.999),
-    epsilon: z.number().positive().default(1e-8),
+    optimizer: optimizerRefSchema,
+    untilEpoch: z.int().min(1).optional().describe('Last epoch of this phase; the last phase runs to the end'),
+    learningRate: learningRateSchema.optional().describe("This phase's rate; defaults to the spec's learningRate"),
   })
-  .meta({ id: 'AdamOptimizer' });
-export const optimizerConfigSchema = z
-  .discriminatedUnion('type', [sgdConfigSchema, adamConfigSchema])
-  .meta({ id: 'OptimizerConfig' });
-export type OptimizerConfig = z.infer<typeof optimizerConfigSchema>;
-export const optimizerNameSchema = z.enum(['sgd', 'adam']);
+  .meta({ id: 'OptimizerPhase', description: 'At a phase boundary the next optimizer starts with fresh state' });
 
-const defaultLearningRates: Record<OptimizerConfig['type'], number> = { sgd: 0.01, adam: 0.001 };
+export const resolvedOptimizerPhaseSchema = z
+  .strictObject({
+    optimizer: optimizerConfigSchema,
+    untilEpoch: z.int().min(1),
+    learningRate: learningRateSchema,
+  })
+  .meta({ id: 'ResolvedOptimizerPhase' });
+export type ResolvedOptimizerPhase = z.infer<typeof resolvedOptimizerPhaseSchema>;
+
+export const gradientNoiseSchema = z
+  .strictObject({
+    eta: z.number().positive().max(100).default(0.3).describe('η_noise; the paper tries 0.01, 0.3 and 1.0'),
+    gamma: z.number().min(0).max(10).default(0.55).describe('γ'),
+  })
+  .meta({ id: 'GradientNoise', description: 'g ← g + N(0, σ²), σ² = η / (1 + t)^γ; seeded; applied after clipNorm' });
+
+export const divergenceSchema = z
+  .strictObject({
+    maxRetries: z.int().min(0).max(20).default(3).describe('Halvings before the job fails'),
+    factor: z.number().gt(1).max(1e6).default(4).describe('Diverged when the loss exceeds factor × the best loss so far (or is NaN/Inf)'),
+  })
+  .meta({
+    id: 'DivergenceRecovery',
+    description: 'On divergence: roll back to the last good epoch, halve the rate, continue. Checked whenever the loss is read (batch records and epoch ends).',
+  });
+
+export const lrRangeTestSchema = z
+  .strictObject({
+    minLearningRate: z.number().positive().max(10).default(1e-6),
+    maxLearningRate: z.number().positive().max(100).default(1),
+    steps: z.int().min(10).max(10_000).default(100),
+  })
+  .meta({ id: 'LrRangeTest', description: 'η_i = min · (max/min)^(i/(steps−1)), one batch per rate; stops early once the loss blows up' });
 
 const jobSpecFields = {
   name: z.string().min(1).max(200).optional().describe('A label for people; not unique'),
   dataset: datasetRefSchema,
   model: modelSchema,
+  task: z.enum(['train', 'lrRangeTest']).default('train').describe('lrRangeTest sweeps the rate and suggests one instead of training'),
   optimizer: z
-    .union([optimizerNameSchema, optimizerConfigSchema])
+    .union([optimizerRefSchema, z.array(optimizerPhaseSchema).min(1).max(20)])
     .default('adam')
-    .describe('A name ("adam") takes the defaults; the job echoes the resolved object'),
-  learningRate: z
-    .number()
-    .positive()
-    .max(10)
+    .describe('A name ("adam") takes the defaults; a list is run as phases ("Adam first, then SGD"). The job echoes the resolved form'),
+  learningRate: learningRateSchema
     .optional()
-    .describe('Defaults to 0.01 for sgd, 0.001 for adam'),
+    .describe("Defaults to the optimizer's: 0.01 for sgd, momentum, nesterov, adagrad, rmsprop; 0.001 for adam, adamw"),
+  linearScaling: linearScalingSchema.optional(),
+  clipNorm: z.number().positive().optional().describe('Clip the gradients to this global L2 norm (before noise)'),
+  gradientNoise: gradientNoiseSchema.optional(),
+  divergence: divergenceSchema.optional(),
+  lrRangeTest: lrRangeTestSchema.optional().describe('Only with task lrRangeTest; defaults filled in'),
   epochs: z.int().min(1).max(10_000).default(10),
   batchSize: z.int().min(1).max(65_536).default(32),
   validationSplit: z
@@ -125,25 +163,56 @@ export const jobSpecSchema = jobSpecObject
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 
-/** The spec as it runs: every default filled in, the optimizer spelt out, the seed fixed. */
+/**
+ * The spec as it runs: every default filled in, optimizers spelt out (phases with their last
+ * epoch and rate), η₀ fixed (given, linearly scaled or the optimizer's default), the seed fixed.
+ */
 export const resolvedJobSpecSchema = z
   .strictObject({
     ...jobSpecFields,
-    optimizer: optimizerConfigSchema,
-    learningRate: z.number().positive(),
+    optimizer: z.union([optimizerConfigSchema, z.array(resolvedOptimizerPhaseSchema).min(1)]),
     seed: z.int().min(0).max(2 ** 31 - 1),
   })
   .meta({ id: 'ResolvedJobSpec' });
 export type ResolvedJobSpec = z.infer<typeof resolvedJobSpecSchema>;
 
 export function resolveJobSpec(spec: JobSpec, drawSeed: () => number = () => randomInt(0, 2 ** 31 - 1)): ResolvedJobSpec {
-  const optimizer = typeof spec.optimizer === 'string' ? optimizerConfigSchema.parse({ type: spec.optimizer }) : spec.optimizer;
+  const scaled = spec.linearScaling
+    ? (spec.linearScaling.baseLearningRate * spec.batchSize) / spec.linearScaling.baseBatchSize
+    : undefined;
+  const rateFor = (rate: LearningRate | undefined, optimizer: OptimizerConfig): LearningRate => {
+    const initial = scaled ?? defaultLearningRates[optimizer.type];
+    if (rate === undefined) return initial;
+    return typeof rate === 'number' ? rate : resolveSchedule(rate, initial);
+  };
+  let optimizer: ResolvedJobSpec['optimizer'];
+  let learningRate = spec.learningRate;
+  if (Array.isArray(spec.optimizer)) {
+    optimizer = spec.optimizer.map((phase) => {
+      const config = resolveOptimizer(phase.optimizer);
+      return { optimizer: config, untilEpoch: phase.untilEpoch ?? spec.epochs, learningRate: rateFor(phase.learningRate ?? spec.learningRate, config) };
+    });
+  } else {
+    optimizer = resolveOptimizer(spec.optimizer);
+    learningRate = rateFor(spec.learningRate, optimizer);
+  }
   return {
     ...spec,
     optimizer,
-    learningRate: spec.learningRate ?? defaultLearningRates[optimizer.type],
+    learningRate,
+    ...(spec.task === 'lrRangeTest' ? { lrRangeTest: lrRangeTestSchema.parse(spec.lrRangeTest ?? {}) } : {}),
     seed: spec.seed ?? drawSeed(),
   };
+}
+
+/** Rows and steps of a run, from the spec alone: the validator and the trainer share this arithmetic. */
+export function runShape(spec: Pick<JobSpec, 'dataset' | 'validationSplit' | 'batchSize' | 'epochs'>) {
+  const info = builtInDatasets[spec.dataset.name];
+  const rows = Math.min(spec.dataset.limit ?? info.rows, info.rows);
+  const validationRows = Math.floor(rows * spec.validationSplit);
+  const trainRows = rows - validationRows;
+  const stepsPerEpoch = Math.ceil(trainRows / spec.batchSize);
+  return { rows, trainRows, validationRows, stepsPerEpoch, totalSteps: stepsPerEpoch * spec.epochs };
 }
 
 interface Problem {
@@ -155,12 +224,10 @@ interface Problem {
 function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
   const problems: Problem[] = [];
   const info = builtInDatasets[spec.dataset.name];
-  const rows = Math.min(spec.dataset.limit ?? info.rows, info.rows);
   if (spec.dataset.limit !== undefined && spec.dataset.limit > info.rows) {
     problems.push({ path: ['dataset', 'limit'], message: `${spec.dataset.name} has only ${info.rows} rows` });
   }
-  const validationRows = Math.floor(rows * spec.validationSplit);
-  const trainRows = rows - validationRows;
+  const { rows, trainRows, validationRows, totalSteps } = runShape(spec);
   if (trainRows < 1) {
     problems.push({ path: ['validationSplit'], message: `leaves no training rows out of ${rows}` });
   } else if (spec.batchSize > trainRows) {
@@ -197,6 +264,8 @@ function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
       }
     });
   }
+  problems.push(...optimizationProblems(spec, totalSteps));
+
   const names = new Map<string, number>();
   layers.forEach((layer, index) => {
     if (!layer.name) return;
@@ -207,5 +276,66 @@ function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
       names.set(layer.name, index);
     }
   });
+  return problems;
+}
+
+/** Phases in order and within the run, schedules that stay within the run, options that fit the task. */
+function optimizationProblems(spec: z.infer<typeof jobSpecObject>, totalSteps: number): Problem[] {
+  const problems: Problem[] = [];
+  const checkRate = (rate: LearningRate | undefined, path: (string | number)[]) => {
+    if (rate === undefined) return;
+    if (typeof rate === 'number') {
+      if (spec.linearScaling) problems.push({ path, message: 'give either a rate or linearScaling, not both' });
+      return;
+    }
+    if (rate.initial !== undefined && spec.linearScaling) {
+      problems.push({ path: [...path, 'initial'], message: 'give either initial or linearScaling, not both' });
+    }
+    if (rate.warmupSteps !== undefined && rate.warmupSteps > totalSteps) {
+      problems.push({ path: [...path, 'warmupSteps'], message: `${rate.warmupSteps} is beyond the run's ${totalSteps} steps` });
+    }
+    if (rate.type === 'step' && rate.everyEpochs >= spec.epochs) {
+      problems.push({ path: [...path, 'everyEpochs'], message: `must be below epochs (${spec.epochs}), or the rate never changes` });
+    }
+    if (rate.type === 'exponential' && rate.decaySteps > totalSteps) {
+      problems.push({ path: [...path, 'decaySteps'], message: `${rate.decaySteps} is beyond the run's ${totalSteps} steps` });
+    }
+    if (rate.type === 'cosine' && rate.initial !== undefined && rate.floor >= rate.initial) {
+      problems.push({ path: [...path, 'floor'], message: `must be below initial (${rate.initial})` });
+    }
+  };
+  checkRate(spec.learningRate, ['learningRate']);
+
+  if (Array.isArray(spec.optimizer)) {
+    const phases = spec.optimizer;
+    let previous = 0;
+    phases.forEach((phase, index) => {
+      const last = index === phases.length - 1;
+      const path = ['optimizer', index, 'untilEpoch'];
+      if (phase.untilEpoch === undefined) {
+        if (!last) problems.push({ path, message: 'every phase but the last needs the epoch it ends with' });
+      } else if (phase.untilEpoch <= previous) {
+        problems.push({ path, message: `must be after the previous phase's ${previous} (phases run in ascending order)` });
+      } else if (last ? phase.untilEpoch !== spec.epochs : phase.untilEpoch >= spec.epochs) {
+        problems.push({
+          path,
+          message: last ? `the last phase runs to the end: omit it or set ${spec.epochs}` : `must be below epochs (${spec.epochs}) so a later phase runs`,
+        });
+      }
+      previous = phase.untilEpoch ?? previous;
+      checkRate(phase.learningRate, ['optimizer', index, 'learningRate']);
+    });
+  }
+
+  if (spec.task === 'lrRangeTest') {
+    const test = spec.lrRangeTest;
+    if (test && test.minLearningRate >= test.maxLearningRate) {
+      problems.push({ path: ['lrRangeTest', 'maxLearningRate'], message: `must be above minLearningRate (${test.minLearningRate})` });
+    }
+    if (Array.isArray(spec.optimizer)) problems.push({ path: ['optimizer'], message: 'an lrRangeTest uses one optimizer, not phases' });
+    if (spec.divergence) problems.push({ path: ['divergence'], message: 'not used by an lrRangeTest (it stops when the loss blows up)' });
+  } else if (spec.lrRangeTest) {
+    problems.push({ path: ['lrRangeTest'], message: 'only used with task "lrRangeTest"' });
+  }
   return problems;
 }

@@ -92,7 +92,7 @@ describe('POST /v1/jobs', () => {
     const response = await post({
       dataset: { name: 'cifar' },
       model: { layers: [{ type: 'dense', units: 0 }, { type: 'dropout', rate: 1 }] },
-      optimizer: 'adagrad',
+      optimizer: 'adadelta',
       epochs: 0,
       batchSize: 2.5,
       validationSplit: 1,

@@ -90,7 +90,27 @@ describe('submit → worker trains → succeeded, watched over the websocket', (
     expect(last).toMatchObject({ type: 'status', data: { status: 'failed' } });
     const job = (await request(harness.app.server).get(`/v1/jobs/${id}`)).body;
     expect(job.status).toBe('failed');
-    expect(job.failureReason).toMatch(/diverged.*Lower learningRate/);
+    expect(job.failureReason).toMatch(/diverged.*Lower the learning rate \(it was 10\).*"divergence"/);
+  });
+
+  it('recovers from divergence by halving, with each halving in the event log and stream', async () => {
+    const id = await submit({
+      optimizer: 'sgd',
+      learningRate: 1,
+      epochs: 3,
+      logEveryBatches: 1,
+      divergence: { maxRetries: 12, factor: 4 },
+      model: { layers: [{ type: 'dense', units: 32 }, { type: 'dense', units: 32 }, { type: 'dense', units: 3 }] },
+    });
+    const stream = await collectStream(harness.baseUrl, id);
+    expect(stream.messages.at(-1)).toMatchObject({ type: 'status', data: { status: 'succeeded' } });
+    const halvings = stream.messages.filter((m) => m.type === 'divergence');
+    expect(halvings.length).toBeGreaterThan(0);
+    halvings.forEach((m, i) => expect(m.data).toMatchObject({ retry: i + 1, oldLearningRate: 1 / 2 ** i, newLearningRate: 1 / 2 ** (i + 1) }));
+    const epochs = (await request(harness.app.server).get(`/v1/jobs/${id}/metrics?scope=epoch`)).body.data;
+    // Rolled-back epochs are overwritten, not doubled: one row per epoch, at the final rate.
+    expect(epochs.map((m: { epoch: number }) => m.epoch)).toEqual([1, 2, 3]);
+    expect(epochs.every((m: { values: { learning_rate: number } }) => m.values.learning_rate === 1 / 2 ** halvings.length)).toBe(true);
   });
 
   it('refuses a stream of an unknown job with a plain 404 before upgrading', async () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jobEventTypes } from '../../jobs/job-types.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
 
 export const jobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed']).meta({ id: 'JobStatus' });
@@ -48,7 +49,7 @@ export const jobPageSchema = z
 export const jobEventSchema = z
   .object({
     seq: z.int().min(1),
-    type: z.enum(['status', 'started', 'metrics']),
+    type: z.enum(jobEventTypes).describe('status changes, started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)'),
     data: z.record(z.string(), z.unknown()),
     createdAt: z.iso.datetime(),
   })

@@ -1,0 +1,22 @@
+import * as tf from '@tensorflow/tfjs';
+import { TrainingOptimizer } from './training-optimizer.js';
+
+/** G ← G + g² ; θ ← θ − η g / (√G + ε)  (torch.optim.Adagrad, lr_decay 0) */
+export class Adagrad extends TrainingOptimizer {
+  constructor(
+    private readonly epsilon: number,
+    private readonly initialAccumulator: number,
+  ) {
+    super();
+  }
+
+  protected update(variables: tf.Variable[], gradients: tf.Tensor[], lr: number): void {
+    const accumulator = this.slot('accumulator', variables, this.initialAccumulator);
+    variables.forEach((theta, i) => {
+      const g = gradients[i]!;
+      const sum = tf.add(accumulator[i]!, tf.square(g));
+      accumulator[i]!.assign(sum);
+      theta.assign(tf.sub(theta, tf.mul(lr, tf.div(g, tf.add(tf.sqrt(sum), this.epsilon)))));
+    });
+  }
+}

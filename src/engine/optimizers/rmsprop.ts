@@ -1,0 +1,32 @@
+import * as tf from '@tensorflow/tfjs';
+import { TrainingOptimizer } from './training-optimizer.js';
+
+/**
+ * s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε).
+ * With momentum μ > 0 (torch.optim.RMSprop): b ← μ b + g / (√s + ε) ; θ ← θ − η b.
+ */
+export class Rmsprop extends TrainingOptimizer {
+  constructor(
+    private readonly rho: number,
+    private readonly epsilon: number,
+    private readonly momentum: number,
+  ) {
+    super();
+  }
+
+  protected update(variables: tf.Variable[], gradients: tf.Tensor[], lr: number): void {
+    const squareAverage = this.slot('squareAverage', variables);
+    const buffer = this.momentum > 0 ? this.slot('momentumBuffer', variables) : null;
+    variables.forEach((theta, i) => {
+      const g = gradients[i]!;
+      const s = tf.add(tf.mul(this.rho, squareAverage[i]!), tf.mul(1 - this.rho, tf.square(g)));
+      squareAverage[i]!.assign(s);
+      let direction = tf.div(g, tf.add(tf.sqrt(s), this.epsilon));
+      if (buffer) {
+        direction = tf.add(tf.mul(this.momentum, buffer[i]!), direction);
+        buffer[i]!.assign(direction);
+      }
+      theta.assign(tf.sub(theta, tf.mul(lr, direction)));
+    });
+  }
+}

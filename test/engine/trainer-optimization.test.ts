@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
+import { TrainingSpecError, type TrainingEvent } from '../../src/engine/events.js';
+import { runTraining } from '../../src/engine/trainer.js';
+import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { tinyIrisSpec } from '../support/specs.js';
+
+let backend: SelectedBackend;
+beforeAll(async () => {
+  backend = await selectBackend('wasm');
+});
+
+async function train(input: JobSpecInput) {
+  const events: TrainingEvent[] = [];
+  const result = await runTraining(resolveJobSpec(jobSpecSchema.parse(input)), { emit: (event) => events.push(event) }, { backend });
+  const of = <T extends TrainingEvent['type']>(type: T) => events.filter((e): e is Extract<TrainingEvent, { type: T }> => e.type === type);
+  return { result, events, of };
+}
+
+// A deep linear stack at a high rate: the loss turns NaN within a few steps.
+const explosive = { layers: [{ type: 'dense' as const, units: 32 }, { type: 'dense' as const, units: 32 }, { type: 'dense' as const, units: 3 }] };
+
+describe('optimizer phases', () => {
+  it('switches optimizer at the boundary with fresh state and says so', async () => {
+    const { of, result } = await train(
+      tinyIrisSpec({
+        epochs: 4,
+        optimizer: [
+          { optimizer: 'adam', untilEpoch: 2, learningRate: 0.02 },
+          { optimizer: { type: 'momentum', momentum: 0.9 }, learningRate: 0.01 },
+        ],
+      }),
+    );
+    expect(of('optimizerPhase').map((e) => [e.phase, e.optimizer.type, e.fromEpoch, e.untilEpoch, e.learningRate])).toEqual([
+      [1, 'adam', 1, 2, 0.02],
+      [2, 'momentum', 3, 4, 0.01],
+    ]);
+    expect(of('epochMetrics').map((e) => e.values.learning_rate)).toEqual([0.02, 0.02, 0.01, 0.01]);
+    expect(result.epochs).toBe(4);
+  });
+});
+
+describe('learning rate in effect', () => {
+  it('is a metric every epoch and follows the schedule with warm-up', async () => {
+    const { of } = await train(
+      tinyIrisSpec({ epochs: 4, batchSize: 30, learningRate: { type: 'step', initial: 0.08, factor: 0.5, everyEpochs: 1, warmupSteps: 2 } }),
+    );
+    // 4 steps per epoch; the epoch metric reports the rate of the epoch's last step.
+    expect(of('epochMetrics').map((e) => e.values.learning_rate)).toEqual([0.08, 0.04, 0.02, 0.01]);
+  });
+
+  it('applies the linear scaling rule', async () => {
+    const spec = resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec({ learningRate: undefined, optimizer: 'sgd', batchSize: 64, linearScaling: { baseBatchSize: 256, baseLearningRate: 0.4 } })));
+    expect(spec.learningRate).toBe(0.1);
+  });
+});
+
+describe('divergence recovery', () => {
+  it('rolls back and halves the rate until training stops diverging, reporting every halving', async () => {
+    const { of, result } = await train(
+      tinyIrisSpec({ model: explosive, optimizer: 'sgd', learningRate: 1, epochs: 3, logEveryBatches: 1, divergence: { maxRetries: 12, factor: 4 } }),
+    );
+    const halvings = of('divergence');
+    expect(halvings.length).toBeGreaterThan(0);
+    halvings.forEach((event, i) => {
+      expect(event.retry).toBe(i + 1);
+      expect(event.newLearningRate).toBeCloseTo(event.oldLearningRate / 2, 12);
+      expect(event.oldLearningRate).toBeCloseTo(1 / 2 ** i, 12);
+    });
+    const finalRate = 1 / 2 ** halvings.length;
+    const epochs = of('epochMetrics');
+    expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3]);
+    expect(epochs.every((e) => e.values.learning_rate === finalRate)).toBe(true);
+    expect(Number.isFinite(result.finalMetrics.loss)).toBe(true);
+  });
+
+  it('gives up after maxRetries with a reason that says what to try', async () => {
+    await expect(
+      train(tinyIrisSpec({ model: explosive, optimizer: 'sgd', learningRate: 10, epochs: 2, logEveryBatches: 1, divergence: { maxRetries: 1, factor: 4 } })),
+    ).rejects.toThrow(/diverged .* after 1 halving of the learning rate \(now 5; maxRetries 1\)\. Start from a learning rate of 2\.5 or lower/);
+  });
+
+  it('without divergence recovery, NaN fails the run at once', async () => {
+    await expect(train(tinyIrisSpec({ model: explosive, optimizer: 'sgd', learningRate: 10, epochs: 2 }))).rejects.toBeInstanceOf(TrainingSpecError);
+  });
+});
+
+describe('gradient noise and clipping', () => {
+  it('noise is seeded: same seed, same run; and it changes the run', async () => {
+    const noisy = tinyIrisSpec({ epochs: 2, gradientNoise: { eta: 0.3, gamma: 0.55 } });
+    const a = await train(noisy);
+    const b = await train(noisy);
+    const plain = await train(tinyIrisSpec({ epochs: 2 }));
+    expect(b.result.finalMetrics).toEqual(a.result.finalMetrics);
+    expect(plain.result.finalMetrics).not.toEqual(a.result.finalMetrics);
+  });
+
+  it('clipNorm keeps an otherwise exploding run finite', async () => {
+    const { result } = await train(tinyIrisSpec({ model: explosive, optimizer: 'sgd', learningRate: 0.5, clipNorm: 1, epochs: 3 }));
+    expect(Number.isFinite(result.finalMetrics.loss)).toBe(true);
+  });
+});
+
+describe('learning-rate range test task', () => {
+  it('records loss against rate and suggests a rate inside the sweep', async () => {
+    const before = tf.memory().numTensors;
+    const { of, result } = await train(
+      tinyIrisSpec({ task: 'lrRangeTest', optimizer: 'sgd', learningRate: undefined, batchSize: 16, lrRangeTest: { minLearningRate: 1e-4, maxLearningRate: 10, steps: 60 } }),
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    const points = of('batchMetrics');
+    expect(points.length).toBeGreaterThan(10);
+    expect(points[0]!.values.learning_rate).toBeCloseTo(1e-4, 12);
+    for (let i = 1; i < points.length; i++) expect(points[i]!.values.learning_rate!).toBeGreaterThan(points[i - 1]!.values.learning_rate!);
+    const [summary] = of('lrRangeTest');
+    expect(summary!.suggestedLearningRate).toBeGreaterThanOrEqual(1e-4);
+    expect(summary!.suggestedLearningRate).toBeLessThanOrEqual(10);
+    expect(result.finalMetrics.suggested_learning_rate).toBe(summary!.suggestedLearningRate);
+  });
+});

@@ -1,0 +1,41 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
+import type { TrainingEvent } from '../../src/engine/events.js';
+import { runTraining } from '../../src/engine/trainer.js';
+import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { optimizerNames } from '../../src/spec/optimizer-spec.js';
+
+const dir = fileURLToPath(new URL('../../examples/', import.meta.url));
+const examples: [string, JobSpecInput][] = await Promise.all(
+  (await readdir(dir))
+    .filter((file) => file.endsWith('.json'))
+    .sort()
+    .map(async (file) => [file, JSON.parse(await readFile(`${dir}${file}`, 'utf8')) as JobSpecInput] as [string, JobSpecInput]),
+);
+
+let backend: SelectedBackend;
+beforeAll(async () => {
+  backend = await selectBackend('wasm');
+});
+
+describe('examples/', () => {
+  it('has one example per optimizer', () => {
+    for (const name of optimizerNames) expect(examples.map(([file]) => file)).toContain(`${name}.json`);
+  });
+
+  it.each(examples)('%s is a valid spec that trains (shortened here)', async (_file, example) => {
+    const parsed = jobSpecSchema.safeParse(example);
+    expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+    // Same options, a tenth of the data and fewer steps, so the suite stays fast.
+    const short = jobSpecSchema.parse({
+      ...example,
+      dataset: { name: 'mnist', limit: 500 },
+      ...(example.task === 'lrRangeTest' ? { lrRangeTest: { ...example.lrRangeTest, steps: 20 } } : {}),
+    });
+    const events: TrainingEvent[] = [];
+    const result = await runTraining(resolveJobSpec(short), { emit: (event) => events.push(event) }, { backend });
+    expect(Object.values(result.finalMetrics).every(Number.isFinite)).toBe(true);
+  });
+});
