@@ -1,4 +1,5 @@
 import type { OptimizerConfig } from '../spec/optimizer-spec.js';
+import type { CheckpointData } from './checkpoint-data.js';
 import type { LearningRate } from '../spec/schedule-spec.js';
 
 /**
@@ -42,6 +43,8 @@ export type TrainingEvent =
       retry: number;
       maxRetries: number;
     }
+  /** The run continues from a checkpoint instead of starting over. */
+  | { type: 'resumed'; fromEpoch: number; fromStep: number; reason: string }
   | {
       type: 'lrRangeTest';
       points: number;
@@ -59,11 +62,23 @@ export interface TrainingResult {
 
 export interface TrainingEventSink {
   emit(event: TrainingEvent): void;
+  /** Receives checkpoints; a sink without it gets none (and the run skips capturing them). */
+  checkpoint?(data: CheckpointData): void;
 }
 
-/** Thrown when a run is stopped from outside (shutdown, cancel) between two batches. */
+/**
+ * Why a run is stopped from outside, passed as the AbortSignal's reason. The run writes a
+ * checkpoint first for those that will continue or be inspected later.
+ */
+export type AbortReason = 'cancel' | 'pause' | 'shutdown' | 'timeout' | 'leaseLost';
+export const checkpointingAborts: ReadonlySet<string> = new Set<AbortReason>(['pause', 'shutdown', 'timeout']);
+
+/** Thrown when a run is stopped from outside between two batches; `reason` is the signal's. */
 export class TrainingAbortedError extends Error {
   override name = 'TrainingAbortedError';
+  constructor(readonly reason: string) {
+    super(`training stopped: ${reason}`);
+  }
 }
 
 /** A failure caused by the spec or its data, worded for the user who submitted it. */

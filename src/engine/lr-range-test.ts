@@ -3,6 +3,7 @@ import type { ResolvedJobSpec } from '../spec/job-spec.js';
 import { resolveOptimizer } from '../spec/optimizer-spec.js';
 import type { Split } from './dataset-split.js';
 import { TrainingAbortedError, TrainingSpecError, type TrainingEventSink, type TrainingResult } from './events.js';
+import type { BuiltModel } from './model-builder.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
 import { computeGradients, readScalars } from './train-step.js';
@@ -58,14 +59,14 @@ export function suggestLearningRate(points: RangePoint[]): { suggested: number; 
 /** Sweeps the rate exponentially, one batch per rate, and records loss against rate. */
 export async function runLrRangeTest(
   spec: ResolvedJobSpec,
-  trained: { model: tf.Sequential; outputsProbabilities: boolean; split: Split },
+  trained: BuiltModel & { split: Split },
   sink: TrainingEventSink,
   options: TrainingOptions,
 ): Promise<TrainingResult> {
   const started = performance.now();
   const test = spec.lrRangeTest!;
   if (Array.isArray(spec.optimizer)) throw new TrainingSpecError('an lrRangeTest uses one optimizer, not phases');
-  const { model, outputsProbabilities, split } = trained;
+  const { model, outputsProbabilities, split, clock } = trained;
   const optimizer = createOptimizer(resolveOptimizer(spec.optimizer));
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const rng = new Mulberry32(deriveSeed(spec.seed, RANGE_STREAM));
@@ -89,6 +90,7 @@ export async function runLrRangeTest(
   let stoppedEarly = false;
   try {
     for (let i = 0; i < test.steps; i++) {
+      // A range test is short and has nothing worth resuming: any abort just stops it.
       if (options.signal?.aborted) throw new TrainingAbortedError(String(options.signal.reason ?? 'aborted'));
       if (cursor >= split.trainRows) {
         order = permutation(split.trainRows, rng.next);
@@ -100,6 +102,7 @@ export async function runLrRangeTest(
       const indices = tf.tensor1d(rows, 'int32');
       const x = tf.gather(split.trainX, indices);
       const y = tf.gather(split.trainY, indices);
+      clock.step = i + 1;
       const { loss, correct, gradients } = computeGradients(model, variables, x, y, outputsProbabilities);
       optimizer.apply(variables, gradients, learningRate);
       const [lossValue] = await readScalars(loss);

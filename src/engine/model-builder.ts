@@ -1,9 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';
 import { deriveSeed } from './random.js';
 
 export interface BuiltModel {
   model: tf.Sequential;
+  /** Set to the current step before each training forward pass (dropout masks derive from it). */
+  clock: StepClock;
   /** The last layer applies softmax, so the loss must take probabilities rather than logits. */
   outputsProbabilities: boolean;
 }
@@ -14,6 +17,7 @@ const DROPOUT_STREAM = 2000;
 
 export function buildModel(spec: ResolvedJobSpec, featureSize: number): BuiltModel {
   const model = tf.sequential();
+  const clock: StepClock = { step: 0 };
   const layers = spec.model.layers;
   layers.forEach((layer, index) => {
     const inputShape = index === 0 ? [featureSize] : undefined;
@@ -36,11 +40,11 @@ export function buildModel(spec: ResolvedJobSpec, featureSize: number): BuiltMod
         model.add(tf.layers.activation({ name, inputShape, activation: layer.activation }));
         break;
       case 'dropout':
-        model.add(tf.layers.dropout({ name, inputShape, rate: layer.rate, seed: deriveSeed(spec.seed, DROPOUT_STREAM + index) }));
+        model.add(new SeededDropout({ name, inputShape, rate: layer.rate, seed: deriveSeed(spec.seed, DROPOUT_STREAM + index), clock }));
         break;
     }
   });
-  return { model, outputsProbabilities: finalActivation(spec) === 'softmax' };
+  return { model, clock, outputsProbabilities: finalActivation(spec) === 'softmax' };
 }
 
 function finalActivation(spec: ResolvedJobSpec): string {

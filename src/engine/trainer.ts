@@ -1,9 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 import type { SelectedBackend } from './backend.js';
+import {
+  captureModel,
+  packOptimizerState,
+  restoreModel,
+  unpackOptimizerState,
+  type CheckpointData,
+  type CheckpointReason,
+  type PartialSums,
+  type RunState,
+} from './checkpoint-data.js';
 import { disposeSplit, splitDataset, type Split } from './dataset-split.js';
 import { loadBuiltInDataset } from './datasets/loader.js';
 import {
+  checkpointingAborts,
   TrainingAbortedError,
   TrainingSpecError,
   type MetricValues,
@@ -12,17 +23,20 @@ import {
 } from './events.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
 import { runLrRangeTest } from './lr-range-test.js';
-import { buildModel } from './model-builder.js';
+import type { StepClock } from './layers/seeded-dropout.js';
+import { buildModel, type BuiltModel } from './model-builder.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
 import type { OptimizerState, TrainingOptimizer } from './optimizers/training-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
 import { learningRateAt } from './schedules.js';
-import { computeGradients, evaluate, RunningSum } from './train-step.js';
+import { computeGradients, evaluate, readScalars } from './train-step.js';
 import { phaseForEpoch, planPhases, type PlannedPhase } from './training-plan.js';
 
 export interface TrainingOptions {
   backend: SelectedBackend;
   signal?: AbortSignal;
+  /** Continue from this checkpoint (built from the same spec) instead of starting over. */
+  resumeFrom?: CheckpointData;
 }
 
 const SHUFFLE_STREAM = 2;
@@ -30,17 +44,19 @@ const NOISE_STREAM = 3;
 
 /**
  * Trains one job spec to the end and reports through `sink`. Pure of I/O: the caller decides
- * where events go. Checks `signal` between batches, so an abort lands within one batch.
+ * where events and checkpoints go. Checks `signal` between batches, so an abort lands within one
+ * batch; a pause, shutdown or timeout abort hands a checkpoint to the sink first.
  */
 export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
   const dataset = loadBuiltInDataset(spec.dataset.name);
   const split = splitDataset(dataset, spec);
-  const { model, outputsProbabilities } = buildModel(spec, dataset.featureSize);
+  const built = buildModel(spec, dataset.featureSize);
+  const { model, outputsProbabilities } = built;
   try {
     if (spec.task === 'lrRangeTest') {
-      return await runLrRangeTest(spec, { model, outputsProbabilities, split }, sink, options);
+      return await runLrRangeTest(spec, { ...built, split }, sink, options);
     }
-    const run = new TrainingRun(spec, model, outputsProbabilities, split, sink, options);
+    const run = new TrainingRun(spec, built, split, sink, options);
     try {
       return await run.run();
     } finally {
@@ -52,15 +68,13 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   }
 }
 
-/** What divergence recovery rolls back to: the state at the end of a good epoch. */
+const noSums = (): PartialSums => ({ lossSum: 0, correctSum: 0, rows: 0 });
+
+/** What divergence recovery rolls back to: a copy of the run taken at a good point. */
 interface Snapshot {
-  epoch: number;
-  step: number;
-  phase: number;
+  state: RunState;
   weights: tf.Tensor[];
   optimizer: OptimizerState;
-  shuffleState: number;
-  bestLoss: number;
 }
 
 type EpochOutcome = { diverged: false; metrics: MetricValues } | { diverged: true; step: number; loss: number; reason: string };
@@ -72,24 +86,37 @@ class TrainingRun {
   private readonly totalSteps: number;
   private readonly shuffle: Mulberry32;
   private readonly noiseSeed: number;
+  private readonly monitor: 'val_loss' | 'loss';
   private phase: PlannedPhase;
   private optimizer: TrainingOptimizer;
   private step = 0;
+  private completedEpochs = 0;
   /** Divergence recovery halves this; it multiplies the scheduled rate. */
   private rateScale = 1;
   private retries = 0;
   private bestLoss = Number.POSITIVE_INFINITY;
+  private best: RunState['best'] = null;
+  private lastMetrics: MetricValues = {};
+  private position = { epoch: 1, batch: 0 };
+  private epochShuffleState: number;
+  private epochSums = noSums();
+  private windowSums = noSums();
   private snapshot: Snapshot | null = null;
   private readonly started = performance.now();
 
+  private readonly model: tf.Sequential;
+  private readonly outputsProbabilities: boolean;
+  private readonly clock: StepClock;
+
   constructor(
     private readonly spec: ResolvedJobSpec,
-    private readonly model: tf.Sequential,
-    private readonly outputsProbabilities: boolean,
+    built: BuiltModel,
     private readonly split: Split,
     private readonly sink: TrainingEventSink,
     private readonly options: TrainingOptions,
   ) {
+    ({ model: this.model, outputsProbabilities: this.outputsProbabilities, clock: this.clock } = built);
+    const model = this.model;
     this.phases = planPhases(spec);
     this.phase = this.phases[0]!;
     this.optimizer = createOptimizer(this.phase.optimizer);
@@ -98,7 +125,9 @@ class TrainingRun {
     this.stepsPerEpoch = Math.ceil(split.trainRows / spec.batchSize);
     this.totalSteps = this.stepsPerEpoch * spec.epochs;
     this.shuffle = new Mulberry32(deriveSeed(spec.seed, SHUFFLE_STREAM));
+    this.epochShuffleState = this.shuffle.state;
     this.noiseSeed = deriveSeed(spec.seed, NOISE_STREAM);
+    this.monitor = split.validationRows > 0 ? 'val_loss' : 'loss';
   }
 
   async run(): Promise<TrainingResult> {
@@ -112,23 +141,33 @@ class TrainingRun {
       totalSteps: this.totalSteps,
       parameters: this.model.countParams(),
     });
+    const resume = this.options.resumeFrom;
+    if (resume) {
+      this.restoreCheckpoint(resume);
+      this.sink.emit({ type: 'resumed', fromEpoch: resume.state.completedEpochs, fromStep: resume.state.step, reason: resume.reason });
+    }
     if (this.phases.length > 1) this.announcePhase();
-    if (this.spec.divergence) this.takeSnapshot(0);
+    if (this.spec.divergence) this.takeSnapshot();
 
-    let finalMetrics: MetricValues = {};
-    let epoch = 1;
-    while (epoch <= this.spec.epochs) {
+    while (this.position.epoch <= this.spec.epochs) {
+      const epoch = this.position.epoch;
       this.enterPhaseFor(epoch);
       const outcome = await this.runEpoch(epoch);
       if (outcome.diverged) {
-        epoch = this.recover(epoch, outcome) + 1;
+        this.recover(epoch, outcome);
         continue;
       }
-      finalMetrics = outcome.metrics;
-      if (this.spec.divergence) this.takeSnapshot(epoch);
-      epoch += 1;
+      this.completedEpochs = epoch;
+      this.lastMetrics = outcome.metrics;
+      const improved = this.trackBest(epoch, outcome.metrics);
+      this.position = { epoch: epoch + 1, batch: 0 };
+      this.epochShuffleState = this.shuffle.state;
+      if (this.spec.divergence) this.takeSnapshot();
+      const last = epoch === this.spec.epochs;
+      if (last) await this.emitCheckpoint('final', improved);
+      else if (epoch % this.spec.checkpoint.everyEpochs === 0) await this.emitCheckpoint('epoch', improved);
     }
-    return { epochs: this.spec.epochs, steps: this.step, finalMetrics, durationMs: performance.now() - this.started };
+    return { epochs: this.spec.epochs, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started };
   }
 
   dispose(): void {
@@ -155,68 +194,77 @@ class TrainingRun {
     this.sink.emit({ type: 'optimizerPhase', phase: index + 1, fromEpoch, untilEpoch, optimizer, learningRate });
   }
 
+  /** Runs the epoch from `position.batch` on; the order is redrawn from the epoch's saved RNG state. */
   private async runEpoch(epoch: number): Promise<EpochOutcome> {
     const { spec, split } = this;
     const epochStart = performance.now();
+    this.shuffle.state = this.epochShuffleState;
     const order = spec.shuffle ? permutation(split.trainRows, this.shuffle.next) : Int32Array.from({ length: split.trainRows }, (_, i) => i);
-    const epochLoss = new RunningSum();
-    const epochCorrect = new RunningSum();
-    const windowLoss = new RunningSum();
-    const windowCorrect = new RunningSum();
-    let windowRows = 0;
-    let rate = 0;
-    try {
-      for (let batch = 0; batch < this.stepsPerEpoch; batch++) {
-        if (this.options.signal?.aborted) throw new TrainingAbortedError(String(this.options.signal.reason ?? 'aborted'));
-        const begin = batch * spec.batchSize;
-        const rows = Math.min(spec.batchSize, split.trainRows - begin);
-        this.step += 1;
-        rate = this.learningRate(this.step, epoch);
-        const [loss, correct] = this.trainStep(order.subarray(begin, begin + rows), rate);
+    let rate = this.learningRate(Math.max(this.step, 1), epoch);
+    let trainedRows = 0;
+    for (let batch = this.position.batch; batch < this.stepsPerEpoch; batch++) {
+      const signal = this.options.signal;
+      if (signal?.aborted) {
+        const reason = String(signal.reason ?? 'aborted');
+        this.position = { epoch, batch };
+        if (checkpointingAborts.has(reason)) await this.emitCheckpoint(reason as CheckpointReason, false);
+        throw new TrainingAbortedError(reason);
+      }
+      const begin = batch * spec.batchSize;
+      const rows = Math.min(spec.batchSize, split.trainRows - begin);
+      this.step += 1;
+      rate = this.learningRate(this.step, epoch);
+      // Read per batch: the sums must be plain numbers for a checkpoint to be taken at any batch.
+      const stepTensors = this.trainStep(order.subarray(begin, begin + rows), rate);
+      const [loss, correct] = await readScalars(...stepTensors);
+      tf.dispose(stepTensors);
+      for (const sums of [this.epochSums, this.windowSums]) {
         // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
-        const weighted = tf.mul(loss, rows);
-        epochLoss.add(weighted);
-        windowLoss.add(weighted);
-        epochCorrect.add(correct);
-        windowCorrect.add(correct);
-        tf.dispose([loss, correct, weighted]);
-        windowRows += rows;
+        sums.lossSum += loss! * rows;
+        sums.correctSum += correct!;
+        sums.rows += rows;
+      }
+      trainedRows += rows;
+      this.position = { epoch, batch: batch + 1 };
 
-        if (spec.logEveryBatches > 0 && this.step % spec.logEveryBatches === 0) {
-          const windowMean = (await windowLoss.take()) / windowRows;
-          const accuracy = (await windowCorrect.take()) / windowRows;
-          windowRows = 0;
-          const problem = this.checkLoss(windowMean, epoch);
-          if (problem) return { diverged: true, step: this.step, loss: windowMean, reason: problem };
-          this.sink.emit({ type: 'batchMetrics', epoch, step: this.step, values: { loss: windowMean, accuracy, learning_rate: rate } });
-        }
-        // Lets the host process see an abort message between batches.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+      if (spec.logEveryBatches > 0 && this.step % spec.logEveryBatches === 0) {
+        const window = this.windowSums;
+        this.windowSums = noSums();
+        const windowLoss = window.lossSum / window.rows;
+        const problem = this.checkLoss(windowLoss, epoch);
+        if (problem) return { diverged: true, step: this.step, loss: windowLoss, reason: problem };
+        this.sink.emit({
+          type: 'batchMetrics',
+          epoch,
+          step: this.step,
+          values: { loss: windowLoss, accuracy: window.correctSum / window.rows, learning_rate: rate },
+        });
       }
-      const trainMs = performance.now() - epochStart;
-      const loss = (await epochLoss.take()) / split.trainRows;
-      const problem = this.checkLoss(loss, epoch);
-      if (problem) return { diverged: true, step: this.step, loss, reason: problem };
-      const metrics: MetricValues = { loss, accuracy: (await epochCorrect.take()) / split.trainRows, learning_rate: rate };
-      if (split.valX && split.valY) {
-        const validation = await evaluate(this.model, split.valX, split.valY, this.outputsProbabilities);
-        metrics.val_loss = validation.loss;
-        metrics.val_accuracy = validation.accuracy;
-      }
-      const durationMs = performance.now() - epochStart;
-      this.sink.emit({
-        type: 'epochMetrics',
-        epoch,
-        step: this.step,
-        values: metrics,
-        durationMs,
-        // Throughput counts training only; validation time is in durationMs.
-        samplesPerSecond: (split.trainRows / trainMs) * 1000,
-      });
-      return { diverged: false, metrics };
-    } finally {
-      for (const sum of [epochLoss, epochCorrect, windowLoss, windowCorrect]) sum.dispose();
+      // Lets the host process see an abort message between batches.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    const trainMs = performance.now() - epochStart;
+    const sums = this.epochSums;
+    this.epochSums = noSums();
+    const loss = sums.lossSum / sums.rows;
+    const problem = this.checkLoss(loss, epoch);
+    if (problem) return { diverged: true, step: this.step, loss, reason: problem };
+    const metrics: MetricValues = { loss, accuracy: sums.correctSum / sums.rows, learning_rate: rate };
+    if (split.valX && split.valY) {
+      const validation = await evaluate(this.model, split.valX, split.valY, this.outputsProbabilities);
+      metrics.val_loss = validation.loss;
+      metrics.val_accuracy = validation.accuracy;
+    }
+    this.sink.emit({
+      type: 'epochMetrics',
+      epoch,
+      step: this.step,
+      values: metrics,
+      durationMs: performance.now() - epochStart,
+      // Throughput counts training only (and only this process's share of a resumed epoch).
+      samplesPerSecond: trainedRows > 0 ? (trainedRows / trainMs) * 1000 : 0,
+    });
+    return { diverged: false, metrics };
   }
 
   /** Forward, backward, clip, noise, update: one optimizer step. Returns the batch loss and correct count. */
@@ -225,6 +273,7 @@ class TrainingRun {
     const indices = tf.tensor1d(rows, 'int32');
     const x = tf.gather(split.trainX, indices);
     const y = tf.gather(split.trainY, indices);
+    this.clock.step = this.step;
     const { loss, correct, gradients } = computeGradients(this.model, this.variables, x, y, this.outputsProbabilities);
     tf.dispose([indices, x, y]);
     let applied = gradients;
@@ -258,8 +307,17 @@ class TrainingRun {
     return null;
   }
 
-  /** Rolls back to the last good epoch with half the rate; returns that epoch. Fails the run after maxRetries. */
-  private recover(epoch: number, outcome: Extract<EpochOutcome, { diverged: true }>): number {
+  /** Whether this epoch is the best so far by the monitored metric (lower is better). */
+  private trackBest(epoch: number, metrics: MetricValues): boolean {
+    const value = metrics[this.monitor];
+    if (value === undefined || !Number.isFinite(value)) return false;
+    if (this.best && value >= this.best.value) return false;
+    this.best = { metric: this.monitor, value, epoch };
+    return true;
+  }
+
+  /** Rolls back to the last good point with half the rate. Fails the run after maxRetries. */
+  private recover(epoch: number, outcome: Extract<EpochOutcome, { diverged: true }>): void {
     const divergence = this.spec.divergence!;
     const snapshot = this.snapshot!;
     const oldRate = this.learningRate(outcome.step, epoch);
@@ -270,48 +328,100 @@ class TrainingRun {
           `Start from a learning rate of ${formatRate(oldRate / 2)} or lower, set clipNorm, or raise divergence.maxRetries`,
       );
     }
-    this.retries += 1;
-    this.rateScale /= 2;
-    this.restoreSnapshot(snapshot);
+    const retries = this.retries + 1;
+    const rateScale = this.rateScale / 2;
+    this.restoreRun(snapshot.state, snapshot.weights, snapshot.optimizer);
+    this.retries = retries;
+    this.rateScale = rateScale;
     this.sink.emit({
       type: 'divergence',
       epoch,
       step: outcome.step,
       loss: outcome.loss,
       reason: outcome.reason,
-      rolledBackToEpoch: snapshot.epoch,
+      rolledBackToEpoch: snapshot.state.completedEpochs,
       oldLearningRate: oldRate,
       newLearningRate: oldRate / 2,
-      retry: this.retries,
+      retry: retries,
       maxRetries: divergence.maxRetries,
     });
-    return snapshot.epoch;
   }
 
-  private takeSnapshot(epoch: number): void {
-    this.disposeSnapshot();
-    this.snapshot = {
-      epoch,
+  private runState(optimizer: RunState['optimizer']): RunState {
+    return {
+      version: 1,
+      completedEpochs: this.completedEpochs,
+      position: { ...this.position },
       step: this.step,
       phase: this.phase.index,
-      weights: this.variables.map((variable) => variable.clone()),
-      optimizer: this.optimizer.getState(),
-      shuffleState: this.shuffle.state,
-      bestLoss: this.bestLoss,
+      rateScale: this.rateScale,
+      retries: this.retries,
+      bestLoss: Number.isFinite(this.bestLoss) ? this.bestLoss : null,
+      epochShuffleState: this.epochShuffleState,
+      epochSums: { ...this.epochSums },
+      windowSums: { ...this.windowSums },
+      best: this.best ? { ...this.best } : null,
+      optimizer,
     };
   }
 
-  private restoreSnapshot(snapshot: Snapshot): void {
-    this.variables.forEach((variable, i) => variable.assign(snapshot.weights[i]!));
-    if (snapshot.phase !== this.phase.index) {
+  /** Puts the run back to `state` with the given weights and optimizer state (copied, not taken). */
+  private restoreRun(state: RunState, weights: tf.Tensor[] | null, optimizer: OptimizerState): void {
+    if (weights) this.variables.forEach((variable, i) => variable.assign(weights[i]!));
+    if (state.phase !== this.phase.index) {
       this.optimizer.dispose();
-      this.phase = this.phases[snapshot.phase]!;
+      this.phase = this.phases[state.phase]!;
       this.optimizer = createOptimizer(this.phase.optimizer);
     }
-    this.optimizer.setState(snapshot.optimizer);
-    this.shuffle.state = snapshot.shuffleState;
-    this.step = snapshot.step;
-    this.bestLoss = snapshot.bestLoss;
+    this.optimizer.setState(optimizer);
+    this.completedEpochs = state.completedEpochs;
+    this.position = { ...state.position };
+    this.step = state.step;
+    this.rateScale = state.rateScale;
+    this.retries = state.retries;
+    this.bestLoss = state.bestLoss ?? Number.POSITIVE_INFINITY;
+    this.epochShuffleState = state.epochShuffleState;
+    this.epochSums = { ...state.epochSums };
+    this.windowSums = { ...state.windowSums };
+    this.best = state.best ? { ...state.best } : null;
+  }
+
+  private restoreCheckpoint(checkpoint: CheckpointData): void {
+    restoreModel(this.model, checkpoint.model);
+    const optimizer = unpackOptimizerState(checkpoint.state.optimizer, checkpoint.optimizerData);
+    try {
+      this.restoreRun(checkpoint.state, null, optimizer);
+    } finally {
+      for (const values of Object.values(optimizer.slots)) tf.dispose(values);
+    }
+    this.lastMetrics = checkpoint.metrics;
+  }
+
+  private async emitCheckpoint(reason: CheckpointReason, isBest: boolean): Promise<void> {
+    if (!this.sink.checkpoint) return;
+    const optimizerState = this.optimizer.getState();
+    try {
+      const { layout, data } = await packOptimizerState(optimizerState);
+      this.sink.checkpoint({
+        reason,
+        state: this.runState(layout),
+        metrics: this.lastMetrics,
+        isBest,
+        model: await captureModel(this.model),
+        optimizerData: data,
+      });
+    } finally {
+      for (const values of Object.values(optimizerState.slots)) tf.dispose(values);
+    }
+  }
+
+  private takeSnapshot(): void {
+    this.disposeSnapshot();
+    this.snapshot = {
+      state: this.runState({ step: 0, slots: [] }),
+      weights: this.variables.map((variable) => variable.clone()),
+      optimizer: this.optimizer.getState(),
+    };
   }
 
   private disposeSnapshot(): void {

@@ -1,9 +1,10 @@
-import type { JobStatus, MetricScope } from '../generated/prisma/enums.js';
+import { JobStatus as JobStatusEnum, type JobStatus, type MetricScope } from '../generated/prisma/enums.js';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 
 export type { JobStatus, MetricScope };
 
-export const terminalStatuses: ReadonlySet<JobStatus> = new Set<JobStatus>(['succeeded', 'failed']);
+/** Every status, from the Prisma schema (the database enum is the source). */
+export const jobStatuses = Object.values(JobStatusEnum) as [JobStatus, ...JobStatus[]];
 
 /** One entry of a job's ordered event log; `seq` starts at 1 and has no gaps. */
 export interface JobEventRecord {
@@ -13,7 +14,7 @@ export interface JobEventRecord {
   createdAt: string;
 }
 
-export const jobEventTypes = ['status', 'started', 'metrics', 'optimizerPhase', 'divergence', 'lrRangeTest'] as const;
+export const jobEventTypes = ['status', 'started', 'metrics', 'optimizerPhase', 'divergence', 'lrRangeTest', 'resumed', 'checkpoint'] as const;
 export type JobEventType = (typeof jobEventTypes)[number];
 
 export interface JobRecord {
@@ -38,5 +39,17 @@ export interface MetricRecord {
   epoch: number;
   step: number;
   values: Record<string, number>;
+  createdAt: string;
+}
+
+export interface CheckpointRecord {
+  id: string;
+  epoch: number;
+  step: number;
+  reason: string;
+  sizeBytes: number;
+  sha256: string;
+  metrics: Record<string, number>;
+  isBest: boolean;
   createdAt: string;
 }

@@ -145,6 +145,15 @@ const jobSpecFields = {
     .describe('Fraction held out for validation after a seeded shuffle (0 = none)'),
   shuffle: z.boolean().default(true).describe('Reshuffle the training rows every epoch (seeded)'),
   seed: z.int().min(0).max(2 ** 31 - 1).optional().describe('Drawn at random and echoed when absent'),
+  checkpoint: z
+    .strictObject({
+      everyEpochs: z.int().min(1).default(1),
+      keep: z.int().min(1).max(1000).default(3).describe('Keep the newest `keep` checkpoints plus the best (by val_loss, or loss without validation)'),
+    })
+    .default({ everyEpochs: 1, keep: 3 })
+    .meta({ id: 'CheckpointPolicy', description: 'Checkpoints (weights, optimizer state, schedule position, RNG) are written every `everyEpochs` and at the end' }),
+  priority: z.int().min(1).max(1000).default(100).describe('Queue priority: lower runs first'),
+  maxRuntimeSeconds: z.int().min(1).max(30 * 24 * 3600).optional().describe('Checkpoint and fail the job when it has trained this long'),
   logEveryBatches: z
     .int()
     .min(0)
@@ -325,6 +334,10 @@ function optimizationProblems(spec: z.infer<typeof jobSpecObject>, totalSteps: n
       previous = phase.untilEpoch ?? previous;
       checkRate(phase.learningRate, ['optimizer', index, 'learningRate']);
     });
+  }
+
+  if (spec.checkpoint.everyEpochs > spec.epochs) {
+    problems.push({ path: ['checkpoint', 'everyEpochs'], message: `is beyond the run's ${spec.epochs} epochs (the final checkpoint is always written)` });
   }
 
   if (spec.task === 'lrRangeTest') {

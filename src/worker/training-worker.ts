@@ -5,7 +5,7 @@ import type { Services } from '../infra/services.js';
 import { TrainingAbortedError, TrainingSpecError } from '../engine/events.js';
 import type { JobLifecycle } from '../jobs/job-lifecycle.js';
 import type { JobStore } from '../jobs/job-store.js';
-import { terminalStatuses } from '../jobs/job-types.js';
+import { terminalStatuses } from '../jobs/job-state-machine.js';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, queueNames, type QueuePayloads, type TrainingQueue } from '../queue/queues.js';
 import { TrainerCrashedError, TrainerJobError } from './trainer-host.js';

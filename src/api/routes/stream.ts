@@ -4,7 +4,8 @@ import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { JobEventSubscriber } from '../../events/job-event-subscriber.js';
 import type { Services } from '../../infra/services.js';
-import { terminalStatuses, type JobEventRecord, type JobStatus } from '../../jobs/job-types.js';
+import { terminalStatuses } from '../../jobs/job-state-machine.js';
+import type { JobEventRecord, JobStatus } from '../../jobs/job-types.js';
 import { jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 import { sendProblem } from '../plugins/error-handler.js';
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { jobEventTypes } from '../../jobs/job-types.js';
+import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
 
-export const jobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed']).meta({ id: 'JobStatus' });
+export const jobStatusSchema = z.enum(jobStatuses).meta({ id: 'JobStatus' });
 
 export const problemSchema = z
   .object({
@@ -74,7 +74,12 @@ export const listJobsQuerySchema = z.strictObject({
     .string()
     .optional()
     .describe('Comma-separated statuses to keep, e.g. queued,running')
-    .pipe(z.string().regex(/^(queued|running|succeeded|failed)(,(queued|running|succeeded|failed))*$/, 'must be a comma-separated list of queued, running, succeeded, failed').optional()),
+    .pipe(
+      z
+        .string()
+        .refine((value) => value.split(',').every((status) => (jobStatuses as string[]).includes(status)), `must be a comma-separated list of ${jobStatuses.join(', ')}`)
+        .optional(),
+    ),
 });
 
 export const listEventsQuerySchema = z.strictObject({

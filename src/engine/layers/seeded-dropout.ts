@@ -1,0 +1,50 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** The optimizer step the next forward pass belongs to; the trainer advances it. */
+export interface StepClock {
+  step: number;
+}
+
+export interface SeededDropoutArgs {
+  name: string;
+  rate: number;
+  seed: number;
+  clock: StepClock;
+  inputShape?: number[];
+}
+
+/**
+ * Inverted dropout with a fresh mask every step that is still reproducible: the mask's seed is
+ * derived from (layer seed, step). tf.layers.dropout with a `seed` draws the *same* mask at every
+ * step, and without one it is not reproducible. Serialises as a plain Dropout layer, so exported
+ * models load anywhere.
+ */
+export class SeededDropout extends tf.layers.Layer {
+  static readonly className = 'Dropout';
+  private readonly rate: number;
+  private readonly seed: number;
+  private readonly clock: StepClock;
+
+  constructor(args: SeededDropoutArgs) {
+    super({ name: args.name, ...(args.inputShape ? { inputShape: args.inputShape } : {}) });
+    this.rate = args.rate;
+    this.seed = args.seed;
+    this.clock = args.clock;
+    this.supportsMasking = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    return inputShape;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    if (!kwargs.training || this.rate === 0) return x.clone();
+    const seed = (this.seed ^ Math.imul(this.clock.step + 1, 0x9e3779b1)) >>> 0;
+    return tf.dropout(x, this.rate, undefined, seed);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), rate: this.rate };
+  }
+}
