@@ -1,12 +1,15 @@
 /**
  * The training child process. Training is CPU-bound for minutes; running it here keeps the
  * BullMQ worker's event loop free to renew its job locks, so a long epoch never looks stalled.
+ * It also owns the checkpoint files: they are written between two batches, from here.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkpointFolder, readCheckpoint, writeCheckpoint } from '../src/checkpoints/checkpoint-files.js';
 import { backendPreferenceSchema } from '../src/config/config.js';
 import { selectBackend } from '../src/engine/backend.js';
+import { TrainingAbortedError } from '../src/engine/events.js';
 import { runTraining } from '../src/engine/trainer.js';
-import type { HostToTrainer, TrainerToHost } from '../src/worker/trainer-protocol.js';
+import type { HostToTrainer, RunRequest, TrainerToHost } from '../src/worker/trainer-protocol.js';
 
 function send(message: TrainerToHost): void {
   process.send?.(message);
@@ -22,6 +25,26 @@ tf.enableProdMode();
 const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
 const current = new Map<string, AbortController>();
 
+async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selectBackend>>, signal: AbortSignal) {
+  const { jobId, artifactDir } = request;
+  const resumeFrom = request.resume ? readCheckpoint(artifactDir, request.resume.path, request.resume.sha256) : undefined;
+  return runTraining(
+    request.spec,
+    {
+      emit: (event) => send({ type: 'event', jobId, event }),
+      checkpoint: (data) => {
+        const written = writeCheckpoint(artifactDir, checkpointFolder(jobId, data.state.step, data.reason), data);
+        send({
+          type: 'checkpoint',
+          jobId,
+          checkpoint: { ...written, epoch: data.state.completedEpochs, step: data.state.step, reason: data.reason, metrics: data.metrics, isBest: data.isBest },
+        });
+      },
+    },
+    { backend, signal, resumeFrom },
+  );
+}
+
 try {
   const backend = await selectBackend(preference);
   process.on('message', (message: HostToTrainer) => {
@@ -31,11 +54,12 @@ try {
     }
     const controller = new AbortController();
     current.set(message.jobId, controller);
-    runTraining(message.spec, { emit: (event) => send({ type: 'event', jobId: message.jobId, event }) }, { backend, signal: controller.signal })
+    run(message, backend, controller.signal)
       .then((result) => send({ type: 'done', jobId: message.jobId, result }))
       .catch((error: unknown) => {
         const err = error instanceof Error ? error : new Error(String(error));
-        send({ type: 'failed', jobId: message.jobId, error: { name: err.name, message: err.message } });
+        const abortReason = error instanceof TrainingAbortedError ? error.reason : undefined;
+        send({ type: 'failed', jobId: message.jobId, error: { name: err.name, message: err.message, ...(abortReason ? { abortReason } : {}) } });
       })
       .finally(() => current.delete(message.jobId));
   });

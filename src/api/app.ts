@@ -5,6 +5,7 @@ import { JobEventSubscriber } from '../events/job-event-subscriber.js';
 import type { Services } from '../infra/services.js';
 import { errorHandler } from './plugins/error-handler.js';
 import { swaggerDocs } from './plugins/swagger.js';
+import { checkpointRoutes } from './routes/checkpoints.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
@@ -30,6 +31,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(healthRoutes(services));
   await app.register(jobRoutes(services));
   await app.register(streamRoutes(services, subscriber));
+  await app.register(checkpointRoutes(services));
   await app.register(datasetRoutes);
   await app.register(dashboardRoutes);
   return app;

@@ -21,6 +21,14 @@ const configSchema = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   MIGRATE_ON_START: booleanFromEnv.default(true),
+  // Checkpoints and exported models live here (shared by every worker and API of a deployment).
+  ARTIFACT_DIR: z.string().min(1).default('data/artifacts'),
+  // BullMQ lock duration and stalled-job check: how soon a dead worker's job is handed on.
+  QUEUE_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
+  // A worker renews its lease on a running job every third of this; an expired lease may be taken over.
+  LEASE_MS: z.coerce.number().int().min(500).default(30_000),
+  // How often a worker re-queues jobs PostgreSQL has but Redis lost.
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

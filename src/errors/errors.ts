@@ -34,6 +34,13 @@ export class ValidationError extends TrainyardError {
 export class ConflictError extends TrainyardError {
   readonly status = 409;
   readonly title = 'Conflict';
+  constructor(
+    message: string,
+    /** Extra members of the problem body, e.g. the job's current status. */
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
 }
 
 /** A dependency (PostgreSQL, Redis) did not answer; the client may retry. */

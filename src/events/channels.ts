@@ -2,3 +2,8 @@
 export function jobEventsChannel(prefix: string, jobId: string): string {
   return `${prefix}:job-events:${jobId}`;
 }
+
+/** Cancel and pause requests for running jobs, heard by every worker (only the holder acts). */
+export function jobControlChannel(prefix: string): string {
+  return `${prefix}:job-control`;
+}

@@ -59,7 +59,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     queue,
     store,
     publisher,
-    jobs: new JobService(store, queue, publisher, logger),
+    jobs: new JobService(store, queue, publisher, redis, config.QUEUE_PREFIX, logger),
     lifecycle: new JobLifecycle(store, publisher, logger),
     newRedisConnection,
     async close() {

@@ -1,12 +1,24 @@
+import path from 'node:path';
+import { removeCheckpoint, type WrittenCheckpoint } from '../checkpoints/checkpoint-files.js';
 import type { TrainingEvent, TrainingResult } from '../engine/events.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Logger } from '../logging/logger.js';
-import type { JobStore } from './job-store.js';
+import type { JobStore, StatusChange } from './job-store.js';
 import type { JobEventRecord } from './job-types.js';
+
+export interface CheckpointMeta extends WrittenCheckpoint {
+  epoch: number;
+  step: number;
+  reason: string;
+  metrics: Record<string, number>;
+  isBest: boolean;
+}
 
 /**
  * The worker's side of a job's life: each change is committed to PostgreSQL first, then announced
  * on Redis. A lost announcement costs a stream nothing (it re-reads the log); a lost row would.
+ * Status changes go through the state machine: each returns false when the job had already moved
+ * on (cancelled meanwhile, say), and the caller stops.
  */
 export class JobLifecycle {
   private totalSteps = new Map<string, number>();
@@ -17,51 +29,48 @@ export class JobLifecycle {
     private readonly logger: Logger,
   ) {}
 
-  async markRunning(jobId: string, backend: string, device: string): Promise<void> {
-    await this.announce(
+  start(jobId: string, detail: { backend: string; device: string; firstStart: boolean; attempt: number }): Promise<boolean> {
+    return this.move(
       jobId,
-      await this.store.changeStatus(
-        jobId,
-        { status: 'running', startedAt: new Date(), finishedAt: undefined, failureReason: null, backend, device, progress: 0, incrementAttempts: true },
-        { backend, device },
-      ),
+      {
+        status: 'running',
+        ...(detail.firstStart ? { startedAt: new Date() } : {}),
+        failureReason: null,
+        backend: detail.backend,
+        device: detail.device,
+        incrementAttempts: true,
+      },
+      { backend: detail.backend, device: detail.device, attempt: detail.attempt },
     );
   }
 
-  async markSucceeded(jobId: string, result: TrainingResult): Promise<void> {
-    this.totalSteps.delete(jobId);
-    await this.announce(
+  succeed(jobId: string, result: TrainingResult): Promise<boolean> {
+    return this.move(
       jobId,
-      await this.store.changeStatus(
-        jobId,
-        { status: 'succeeded', finishedAt: new Date(), progress: 1 },
-        { epochs: result.epochs, steps: result.steps, finalMetrics: result.finalMetrics, durationMs: Math.round(result.durationMs) },
-      ),
+      { status: 'succeeded', finishedAt: new Date(), progress: 1 },
+      { epochs: result.epochs, steps: result.steps, finalMetrics: result.finalMetrics, durationMs: Math.round(result.durationMs) },
     );
   }
 
-  async markFailed(jobId: string, reason: string): Promise<void> {
-    this.totalSteps.delete(jobId);
-    await this.announce(jobId, await this.store.changeStatus(jobId, { status: 'failed', finishedAt: new Date(), failureReason: reason }, { reason }));
+  fail(jobId: string, reason: string): Promise<boolean> {
+    return this.move(jobId, { status: 'failed', finishedAt: new Date(), failureReason: reason }, { reason });
   }
 
   /** Back to the queue without blame, e.g. because its worker is shutting down. */
-  async release(jobId: string, reason: string): Promise<void> {
-    this.totalSteps.delete(jobId);
-    await this.announce(jobId, await this.store.changeStatus(jobId, { status: 'queued', progress: 0 }, { reason }));
+  release(jobId: string, reason: string): Promise<boolean> {
+    return this.move(jobId, { status: 'queued' }, { reason });
+  }
+
+  paused(jobId: string, reason: string): Promise<boolean> {
+    return this.move(jobId, { status: 'paused' }, { reason });
+  }
+
+  cancelled(jobId: string, reason: string): Promise<boolean> {
+    return this.move(jobId, { status: 'cancelled', finishedAt: new Date() }, { reason });
   }
 
   async recordTrainingEvent(jobId: string, event: TrainingEvent): Promise<void> {
     switch (event.type) {
-      case 'started':
-      case 'optimizerPhase':
-      case 'divergence':
-      case 'lrRangeTest': {
-        if (event.type === 'started') this.totalSteps.set(jobId, event.totalSteps);
-        const { type, ...data } = event;
-        await this.announce(jobId, await this.store.appendEvent(jobId, type, data));
-        return;
-      }
       case 'batchMetrics':
       case 'epochMetrics': {
         const total = this.totalSteps.get(jobId) ?? 0;
@@ -75,7 +84,36 @@ export class JobLifecycle {
         );
         return;
       }
+      default: {
+        if (event.type === 'started') this.totalSteps.set(jobId, event.totalSteps);
+        const { type, ...data } = event;
+        await this.announce(jobId, await this.store.appendEvent(jobId, type, data));
+      }
     }
+  }
+
+  /** Records a written checkpoint, then deletes those the job's `keep` policy no longer retains. */
+  async recordCheckpoint(jobId: string, checkpoint: CheckpointMeta, keep: number, artifactDir: string): Promise<void> {
+    const { event } = await this.store.recordCheckpoint(jobId, checkpoint);
+    await this.announce(jobId, event);
+    for (const folder of await this.store.pruneCheckpoints(jobId, keep)) {
+      try {
+        removeCheckpoint(artifactDir, folder);
+      } catch (error) {
+        this.logger.warn({ err: error, jobId, folder: path.join(artifactDir, folder) }, 'could not delete a pruned checkpoint');
+      }
+    }
+  }
+
+  forget(jobId: string): void {
+    this.totalSteps.delete(jobId);
+  }
+
+  private async move(jobId: string, change: StatusChange, data: Record<string, unknown>): Promise<boolean> {
+    const event = await this.store.transition(jobId, change, data);
+    if (!event) return false;
+    await this.announce(jobId, event);
+    return true;
   }
 
   private async announce(jobId: string, event: JobEventRecord): Promise<void> {

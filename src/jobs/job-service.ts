@@ -1,10 +1,14 @@
-import { NotFoundError, UnavailableError } from '../errors/errors.js';
+import { ConflictError, NotFoundError, UnavailableError } from '../errors/errors.js';
+import { publishJobControl } from '../events/job-control.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, type TrainingQueue } from '../queue/queues.js';
 import { resolveJobSpec, type JobSpec } from '../spec/job-spec.js';
 import type { JobStore, ListJobsQuery } from './job-store.js';
-import type { JobEventRecord, JobRecord, MetricRecord, MetricScope } from './job-types.js';
+import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
+
+export type JobAction = 'cancel' | 'pause' | 'resume';
 
 /** What the API can do with jobs; HTTP-free so a CLI or another transport can reuse it. */
 export class JobService {
@@ -12,16 +16,18 @@ export class JobService {
     private readonly store: JobStore,
     private readonly queue: TrainingQueue,
     private readonly publisher: JobEventPublisher,
+    private readonly redis: Redis,
+    private readonly prefix: string,
     private readonly logger: Logger,
   ) {}
 
   async submit(spec: JobSpec): Promise<JobRecord> {
     const { job, event } = await this.store.create(resolveJobSpec(spec));
-    await this.publisher.publish(job.id, event).catch((error: unknown) => this.logger.warn({ err: error }, 'publish failed'));
+    await this.announce(job.id, event);
     try {
-      await enqueueTraining(this.queue, job.id);
+      await enqueueTraining(this.queue, job.id, job.spec.priority);
     } catch (error) {
-      // The job row exists; a worker's start-up reconciliation enqueues queued jobs it finds, so this is not lost.
+      // The job row exists; a worker's reconciliation enqueues queued jobs it finds, so this is not lost.
       this.logger.error({ err: error, jobId: job.id }, 'could not enqueue job');
       throw new UnavailableError(`job ${job.id} was recorded but could not be queued: Redis did not answer. It will be queued when a worker starts`);
     }
@@ -48,10 +54,83 @@ export class JobService {
     return this.store.listMetrics(id, query);
   }
 
+  async checkpoints(id: string): Promise<CheckpointRecord[]> {
+    await this.assertExists(id);
+    return (await this.store.listCheckpoints(id)).map(({ path: _path, ...record }) => record);
+  }
+
+  /** The folder (relative to the artifact root) of a checkpoint, or of the final model with `'final'`. */
+  async checkpointFolder(id: string, checkpointId: string | 'final'): Promise<string> {
+    const job = await this.get(id);
+    if (checkpointId === 'final') {
+      const final = await this.store.latestCheckpoint(id, 'final');
+      if (!final) throw new NotFoundError('final model of job', `${id} (status ${job.status}; it exists once the job has succeeded)`);
+      return final.path;
+    }
+    const checkpoint = isJobId(checkpointId) ? await this.store.getCheckpoint(id, checkpointId) : null;
+    if (!checkpoint) throw new NotFoundError('checkpoint', `${checkpointId} of job ${id}`);
+    return checkpoint.path;
+  }
+
+  /**
+   * Cancel: a waiting or paused job ends at once; a running one is asked to stop (it ends within a
+   * batch, wherever its worker runs). Pause: a running job checkpoints and frees its worker.
+   * Resume: a paused job is queued again and continues from its checkpoint.
+   */
+  async act(id: string, action: JobAction): Promise<JobRecord> {
+    const job = await this.get(id);
+    const plan = actionPlan[action][job.status];
+    if (plan === undefined) {
+      throw new ConflictError(`cannot ${action} job ${id}: it is ${job.status}${action === 'resume' ? ' (only a paused job can be resumed)' : ''}`, {
+        currentStatus: job.status,
+      });
+    }
+    if (plan !== null) {
+      const event = await this.store.transition(id, { status: plan.to, ...(plan.to === 'cancelled' ? { finishedAt: new Date() } : {}) }, { reason: `${action} requested` });
+      // The job moved on between our read and write (a worker started or finished it): decide again.
+      if (!event) return this.act(id, action);
+      await this.announce(id, event);
+      if (plan.removeFromQueue) await this.queue.remove(id).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'could not remove job from the queue'));
+      if (plan.relay) await publishJobControl(this.redis, this.prefix, { jobId: id, action: plan.relay });
+      if (plan.to === 'queued') await enqueueTraining(this.queue, id, job.spec.priority);
+    }
+    return this.get(id);
+  }
+
   async assertExists(id: string): Promise<void> {
     if (!isJobId(id) || !(await this.store.exists(id))) throw new NotFoundError('job', id);
   }
+
+  private async announce(id: string, event: JobEventRecord): Promise<void> {
+    await this.publisher.publish(id, event).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'publish failed'));
+  }
 }
+
+interface ActionStep {
+  to: JobStatus;
+  removeFromQueue?: boolean;
+  relay?: 'cancel' | 'pause';
+}
+
+/** For each action and current status: the step to take, null when already done, absent when illegal (409). */
+const actionPlan: Record<JobAction, Partial<Record<JobStatus, ActionStep | null>>> = {
+  cancel: {
+    queued: { to: 'cancelled', removeFromQueue: true },
+    paused: { to: 'cancelled' },
+    running: { to: 'cancelling', relay: 'cancel' },
+    pausing: { to: 'cancelling', relay: 'cancel' },
+    cancelling: null,
+  },
+  pause: {
+    queued: { to: 'paused', removeFromQueue: true },
+    running: { to: 'pausing', relay: 'pause' },
+    pausing: null,
+    paused: null,
+  },
+  resume: {
+    paused: { to: 'queued' },
+  },
+};
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,7 +1,8 @@
-import type { Job, JobEvent, Metric } from '../generated/prisma/client.js';
+import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
+import { sourcesOf } from './job-state-machine.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
 import { resolvedJobSpecSchema, type ResolvedJobSpec } from '../spec/job-spec.js';
-import type { JobEventRecord, JobEventType, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
+import type { CheckpointRecord, JobEventRecord, JobEventType, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
 type Tx = Prisma.TransactionClient;
 
@@ -14,6 +15,17 @@ export interface StatusChange {
   device?: string;
   progress?: number;
   incrementAttempts?: boolean;
+}
+
+export interface NewCheckpoint {
+  epoch: number;
+  step: number;
+  reason: string;
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  metrics: Record<string, number>;
+  isBest: boolean;
 }
 
 export interface ListJobsQuery {
@@ -65,10 +77,15 @@ export class JobStore {
     return { jobs: rows.slice(0, query.limit).map(toJobRecord), hasMore: rows.length > query.limit };
   }
 
-  async changeStatus(id: string, change: StatusChange, eventData: Record<string, unknown> = {}): Promise<JobEventRecord> {
+  /**
+   * Moves the job to `change.status` only if its current status may lead there
+   * (src/jobs/job-state-machine.ts), together with its status event. Null when it may not: the
+   * caller re-reads the job to say why.
+   */
+  async transition(id: string, change: StatusChange, eventData: Record<string, unknown> = {}): Promise<JobEventRecord | null> {
     return this.prisma.$transaction(async (tx) => {
-      await tx.job.update({
-        where: { id },
+      const { count } = await tx.job.updateMany({
+        where: { id, status: { in: sourcesOf(change.status) } },
         data: {
           status: change.status,
           startedAt: change.startedAt,
@@ -80,8 +97,89 @@ export class JobStore {
           ...(change.incrementAttempts ? { attempts: { increment: 1 } } : {}),
         },
       });
+      if (count === 0) return null;
       return appendEvent(tx, id, 'status', { status: change.status, ...eventData });
     });
+  }
+
+  /** Takes the job's lease if it is free, expired or already ours; false when another worker holds it. */
+  async claimLease(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const rows = await this.prisma.$executeRaw`
+      UPDATE jobs SET lease_owner = ${owner}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
+      WHERE id = ${id}::uuid AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_expires_at < now())`;
+    return rows > 0;
+  }
+
+  /** Extends our lease and tells the current status; null when the lease is no longer ours. */
+  async renewLease(id: string, owner: string, leaseMs: number): Promise<JobStatus | null> {
+    const rows = await this.prisma.$queryRaw<{ status: JobStatus }[]>`
+      UPDATE jobs SET lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
+      WHERE id = ${id}::uuid AND lease_owner = ${owner} RETURNING status::text AS status`;
+    return rows[0]?.status ?? null;
+  }
+
+  /** Gives the lease up and adds this attempt's training time to the job's total. */
+  async releaseLease(id: string, owner: string, runtimeMs: number): Promise<void> {
+    await this.prisma.$executeRaw`
+      UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, runtime_ms = runtime_ms + ${Math.round(runtimeMs)}
+      WHERE id = ${id}::uuid AND lease_owner = ${owner}`;
+  }
+
+  async leaseExpired(id: string): Promise<boolean> {
+    const job = await this.prisma.job.findUnique({ where: { id }, select: { leaseExpiresAt: true } });
+    return !job?.leaseExpiresAt || job.leaseExpiresAt.getTime() < Date.now();
+  }
+
+  async runtimeMs(id: string): Promise<number> {
+    return (await this.prisma.job.findUniqueOrThrow({ where: { id }, select: { runtimeMs: true } })).runtimeMs;
+  }
+
+  /** Records a checkpoint and its event; a best one takes the mark from the others. */
+  async recordCheckpoint(id: string, checkpoint: NewCheckpoint): Promise<{ record: CheckpointRecord; event: JobEventRecord }> {
+    return this.prisma.$transaction(async (tx) => {
+      if (checkpoint.isBest) await tx.checkpoint.updateMany({ where: { jobId: id, isBest: true }, data: { isBest: false } });
+      const fields = {
+        epoch: checkpoint.epoch,
+        reason: checkpoint.reason,
+        path: checkpoint.path,
+        sizeBytes: checkpoint.sizeBytes,
+        sha256: checkpoint.sha256,
+        metrics: checkpoint.metrics as Prisma.InputJsonValue,
+        isBest: checkpoint.isBest,
+      };
+      const row = await tx.checkpoint.upsert({
+        where: { jobId_step: { jobId: id, step: checkpoint.step } },
+        create: { jobId: id, step: checkpoint.step, ...fields },
+        update: fields,
+      });
+      const record = toCheckpointRecord(row);
+      const event = await appendEvent(tx, id, 'checkpoint', { ...record });
+      return { record, event };
+    });
+  }
+
+  async listCheckpoints(id: string): Promise<(CheckpointRecord & { path: string })[]> {
+    const rows = await this.prisma.checkpoint.findMany({ where: { jobId: id }, orderBy: { step: 'asc' } });
+    return rows.map((row) => ({ ...toCheckpointRecord(row), path: row.path }));
+  }
+
+  async getCheckpoint(id: string, checkpointId: string): Promise<(CheckpointRecord & { path: string }) | null> {
+    const row = await this.prisma.checkpoint.findFirst({ where: { jobId: id, id: checkpointId } });
+    return row ? { ...toCheckpointRecord(row), path: row.path } : null;
+  }
+
+  async latestCheckpoint(id: string, reason?: string): Promise<(CheckpointRecord & { path: string }) | null> {
+    const row = await this.prisma.checkpoint.findFirst({ where: { jobId: id, ...(reason ? { reason } : {}) }, orderBy: { step: 'desc' } });
+    return row ? { ...toCheckpointRecord(row), path: row.path } : null;
+  }
+
+  /** Deletes all but the newest `keep`, the best and the final one; returns the deleted folders. */
+  async pruneCheckpoints(id: string, keep: number): Promise<string[]> {
+    const rows = await this.prisma.checkpoint.findMany({ where: { jobId: id }, orderBy: { step: 'desc' }, select: { id: true, path: true, isBest: true, reason: true } });
+    const doomed = rows.slice(keep).filter((row) => !row.isBest && row.reason !== 'final');
+    if (doomed.length === 0) return [];
+    await this.prisma.checkpoint.deleteMany({ where: { id: { in: doomed.map((row) => row.id) } } });
+    return doomed.map((row) => row.path);
   }
 
   async appendEvent(id: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
@@ -174,5 +272,19 @@ function toMetricRecord(metric: Metric): MetricRecord {
     step: metric.step,
     values: metric.values as Record<string, number>,
     createdAt: metric.createdAt.toISOString(),
+  };
+}
+
+function toCheckpointRecord(row: Checkpoint): CheckpointRecord {
+  return {
+    id: row.id,
+    epoch: row.epoch,
+    step: row.step,
+    reason: row.reason,
+    sizeBytes: row.sizeBytes,
+    sha256: row.sha256,
+    metrics: row.metrics as Record<string, number>,
+    isBest: row.isBest,
+    createdAt: row.createdAt.toISOString(),
   };
 }

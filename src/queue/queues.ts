@@ -23,7 +23,7 @@ export function createTrainingQueue(connection: Redis, prefix: string): Training
   });
 }
 
-/** The BullMQ job id is the Trainyard job id: enqueueing the same job twice is a no-op. */
-export async function enqueueTraining(queue: TrainingQueue, jobId: string): Promise<void> {
-  await queue.add('train', { jobId }, { jobId });
+/** The BullMQ job id is the Trainyard job id: enqueueing the same job twice is a no-op. Lower priority runs first. */
+export async function enqueueTraining(queue: TrainingQueue, jobId: string, priority: number): Promise<void> {
+  await queue.add('train', { jobId }, { jobId, priority });
 }

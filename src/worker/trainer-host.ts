@@ -4,8 +4,8 @@ import type { BackendPreference } from '../config/config.js';
 import type { SelectedBackend } from '../engine/backend.js';
 import type { TrainingEvent, TrainingResult } from '../engine/events.js';
 import type { Logger } from '../logging/logger.js';
-import type { ResolvedJobSpec } from '../spec/job-spec.js';
-import type { HostToTrainer, TrainerToHost } from './trainer-protocol.js';
+import type { CheckpointMeta } from '../jobs/job-lifecycle.js';
+import type { HostToTrainer, RunRequest, TrainerToHost } from './trainer-protocol.js';
 
 const trainerEntry = fileURLToPath(new URL('../../workers/trainer-process.ts', import.meta.url));
 const tsxLoader = import.meta.resolve('tsx');
@@ -18,20 +18,25 @@ export class TrainerCrashedError extends Error {
   override name = 'TrainerCrashedError';
 }
 
-/** A training error reported by the child, with the child's error name kept for classification. */
+/** A training error reported by the child, with the child's error name (and abort reason) kept for classification. */
 export class TrainerJobError extends Error {
   constructor(
     readonly errorName: string,
     message: string,
+    readonly abortReason?: string,
   ) {
     super(message);
     this.name = errorName;
   }
 }
 
-interface Running {
+export interface RunHandlers {
+  onEvent(event: TrainingEvent): void;
+  onCheckpoint(checkpoint: CheckpointMeta): void;
+}
+
+interface Running extends RunHandlers {
   jobId: string;
-  onEvent: (event: TrainingEvent) => void;
   resolve: (result: TrainingResult) => void;
   reject: (error: Error) => void;
 }
@@ -102,11 +107,12 @@ export class TrainerHost {
     return this.running !== null;
   }
 
-  run(jobId: string, spec: ResolvedJobSpec, onEvent: (event: TrainingEvent) => void, signal: AbortSignal): Promise<TrainingResult> {
+  run(request: RunRequest, handlers: RunHandlers, signal: AbortSignal): Promise<TrainingResult> {
+    const { jobId } = request;
     if (this.running) return Promise.reject(new Error(`trainer is busy with job ${this.running.jobId}`));
     if (this.exited) return Promise.reject(new TrainerCrashedError('the training process is not running'));
     return new Promise<TrainingResult>((resolve, reject) => {
-      this.running = { jobId, onEvent, resolve, reject };
+      this.running = { jobId, ...handlers, resolve, reject };
       const onAbort = () => {
         this.send({ type: 'abort', jobId, reason: String(signal.reason ?? 'aborted') });
         const killer = setTimeout(() => {
@@ -119,7 +125,7 @@ export class TrainerHost {
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
-      this.send({ type: 'run', jobId, spec });
+      this.send({ type: 'run', ...request });
     });
   }
 
@@ -143,13 +149,16 @@ export class TrainerHost {
       case 'event':
         if (message.jobId === running.jobId) running.onEvent(message.event);
         return;
+      case 'checkpoint':
+        if (message.jobId === running.jobId) running.onCheckpoint(message.checkpoint);
+        return;
       case 'done':
         this.running = null;
         running.resolve(message.result);
         return;
       case 'failed':
         this.running = null;
-        running.reject(new TrainerJobError(message.error.name, message.error.message));
+        running.reject(new TrainerJobError(message.error.name, message.error.message, message.error.abortReason));
         return;
       default:
         return;

@@ -1,15 +1,23 @@
 import type { SelectedBackend } from '../engine/backend.js';
 import type { TrainingEvent, TrainingResult } from '../engine/events.js';
+import type { CheckpointMeta } from '../jobs/job-lifecycle.js';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 
+export interface RunRequest {
+  jobId: string;
+  spec: ResolvedJobSpec;
+  artifactDir: string;
+  /** The checkpoint to continue from (relative folder and its recorded checksum). */
+  resume?: { path: string; sha256: string };
+}
+
 /** Messages over the IPC channel between a worker and its training child process. */
-export type HostToTrainer =
-  | { type: 'run'; jobId: string; spec: ResolvedJobSpec }
-  | { type: 'abort'; jobId: string; reason: string };
+export type HostToTrainer = ({ type: 'run' } & RunRequest) | { type: 'abort'; jobId: string; reason: string };
 
 export type TrainerToHost =
   | { type: 'ready'; backend: SelectedBackend }
   | { type: 'startupFailed'; message: string }
   | { type: 'event'; jobId: string; event: TrainingEvent }
+  | { type: 'checkpoint'; jobId: string; checkpoint: CheckpointMeta }
   | { type: 'done'; jobId: string; result: TrainingResult }
-  | { type: 'failed'; jobId: string; error: { name: string; message: string } };
+  | { type: 'failed'; jobId: string; error: { name: string; message: string; abortReason?: string } };

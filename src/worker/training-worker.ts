@@ -1,34 +1,39 @@
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
+import { TrainingSpecError, type AbortReason } from '../engine/events.js';
+import { listenForJobControl } from '../events/job-control.js';
 import type { Services } from '../infra/services.js';
-import { TrainingAbortedError, TrainingSpecError } from '../engine/events.js';
 import type { JobLifecycle } from '../jobs/job-lifecycle.js';
-import type { JobStore } from '../jobs/job-store.js';
 import { terminalStatuses } from '../jobs/job-state-machine.js';
+import type { JobStore } from '../jobs/job-store.js';
+import type { JobRecord } from '../jobs/job-types.js';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, queueNames, type QueuePayloads, type TrainingQueue } from '../queue/queues.js';
 import { TrainerCrashedError, TrainerJobError } from './trainer-host.js';
 import { TrainerPool } from './trainer-pool.js';
 
-const SHUTDOWN_REASON = 'the worker is shutting down';
 // A job whose worker vanished this many times is failed rather than retried forever.
 const MAX_STALLED = 2;
 
 export interface TrainingWorkerDeps {
   config: Config;
   connection: Redis;
+  controlConnection: Redis;
   queue: TrainingQueue;
   store: JobStore;
   lifecycle: JobLifecycle;
   logger: Logger;
 }
 
-/** A worker on the process's shared services, with a Redis connection of its own (BullMQ blocks on it). */
+/** A worker on the process's shared services, with Redis connections of its own (BullMQ blocks on one). */
 export function createTrainingWorker(services: Services): TrainingWorker {
   return new TrainingWorker({
     config: services.config,
     connection: services.newRedisConnection('worker'),
+    controlConnection: services.newRedisConnection('worker-control'),
     queue: services.queue,
     store: services.store,
     lifecycle: services.lifecycle,
@@ -36,11 +41,17 @@ export function createTrainingWorker(services: Services): TrainingWorker {
   });
 }
 
-/** Takes training jobs off the queue and runs each in a training child process. */
+/**
+ * Takes training jobs off the queue and runs each in a training child process, resuming from the
+ * job's newest checkpoint. Holds a lease on each job in PostgreSQL while it runs, so no other
+ * worker takes it over unless this one is gone.
+ */
 export class TrainingWorker {
   private worker: Worker<QueuePayloads['training']> | null = null;
   private readonly pool: TrainerPool;
   private readonly running = new Map<string, AbortController>();
+  private readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private reconcileTimer: NodeJS.Timeout | null = null;
   private closing = false;
 
   constructor(private readonly deps: TrainingWorkerDeps) {
@@ -48,49 +59,64 @@ export class TrainingWorker {
   }
 
   async start(): Promise<void> {
+    const { config, logger } = this.deps;
     await this.pool.start();
+    await listenForJobControl(this.deps.controlConnection, config.QUEUE_PREFIX, logger, ({ jobId, action }) => {
+      this.running.get(jobId)?.abort(action satisfies AbortReason);
+    });
     await this.reconcile();
     this.worker = new Worker<QueuePayloads['training']>(queueNames.training, (job, token) => this.process(job, token), {
       connection: this.deps.connection,
-      prefix: this.deps.config.QUEUE_PREFIX,
-      concurrency: this.deps.config.WORKER_CONCURRENCY,
+      prefix: config.QUEUE_PREFIX,
+      concurrency: config.WORKER_CONCURRENCY,
       maxStalledCount: MAX_STALLED,
+      lockDuration: config.QUEUE_LOCK_MS,
+      stalledInterval: config.QUEUE_LOCK_MS,
     });
     this.worker.on('failed', (job, error) => {
       if (job) void this.failIfStillOpen(job.data.jobId, error);
     });
-    this.worker.on('error', (error) => this.deps.logger.error({ err: error }, 'queue worker error'));
+    this.worker.on('error', (error) => logger.error({ err: error }, 'queue worker error'));
     await this.worker.waitUntilReady();
-    this.deps.logger.info({ concurrency: this.deps.config.WORKER_CONCURRENCY }, 'training worker ready');
+    this.reconcileTimer = setInterval(() => {
+      this.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'reconciliation failed'));
+    }, config.RECONCILE_INTERVAL_MS);
+    this.reconcileTimer.unref();
+    logger.info({ concurrency: config.WORKER_CONCURRENCY, worker: this.id }, 'training worker ready');
   }
 
-  /** Stops taking jobs, hands running ones back to the queue, and stops the training processes. */
+  /** Stops taking jobs; running ones checkpoint and go back to the queue; stops the training processes. */
   async close(): Promise<void> {
+    if (this.closing) return;
     this.closing = true;
-    for (const controller of this.running.values()) controller.abort(SHUTDOWN_REASON);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
     await this.worker?.close();
     await this.pool.stop();
   }
 
   /**
    * Redis keeps nothing across a restart, PostgreSQL does: queue every job the database says is
-   * waiting, and re-queue running ones whose queue entry is gone.
+   * waiting, re-queue running ones whose worker's lease has expired and whose queue entry is gone,
+   * and settle jobs left pausing or cancelling by a worker that died.
    */
-  private async reconcile(): Promise<void> {
-    const { queue, store, logger } = this.deps;
-    for (const status of ['queued', 'running'] as const) {
+  async reconcile(): Promise<void> {
+    const { queue, store, lifecycle, logger } = this.deps;
+    for (const status of ['queued', 'running', 'pausing', 'cancelling'] as const) {
       let after: string | undefined;
       for (;;) {
         const page = await store.list({ limit: 100, after, status: [status] });
         for (const job of page.jobs) {
           const state = await queue.getJobState(job.id);
-          if (state === 'unknown') {
-            if (status === 'running') await this.deps.lifecycle.release(job.id, 'its queue entry was lost (Redis restarted); queued again');
-            await enqueueTraining(queue, job.id);
+          if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
+          if (status !== 'queued' && !(await store.leaseExpired(job.id))) continue;
+          if (status === 'pausing') await lifecycle.paused(job.id, 'its worker stopped; paused at its last checkpoint');
+          else if (status === 'cancelling') await lifecycle.cancelled(job.id, 'its worker stopped before the cancel landed');
+          else {
+            if (status === 'running') await lifecycle.release(job.id, 'its worker and queue entry were lost; queued again to resume from its last checkpoint');
+            if (state !== 'unknown') await queue.remove(job.id);
+            await enqueueTraining(queue, job.id, job.spec.priority);
             logger.info({ jobId: job.id, status }, 'reconciled job into the queue');
-          } else if (state === 'failed' && status === 'running') {
-            const entry = await queue.getJob(job.id);
-            await this.deps.lifecycle.markFailed(job.id, entry?.failedReason ?? 'failed in the queue');
           }
         }
         if (!page.hasMore) break;
@@ -101,61 +127,133 @@ export class TrainingWorker {
 
   private async process(job: Job<QueuePayloads['training']>, token: string | undefined): Promise<void> {
     const { jobId } = job.data;
-    const { store, lifecycle, logger } = this.deps;
+    const { store, lifecycle, logger, config } = this.deps;
     const record = await store.get(jobId);
-    if (!record) {
-      logger.warn({ jobId }, 'queued job has no database row; dropping it');
+    if (!record || terminalStatuses.has(record.status) || record.status === 'paused') return;
+    // Requests that arrived while no worker held the job.
+    if (record.status === 'cancelling') {
+      await lifecycle.cancelled(jobId, 'cancelled while no worker held it');
       return;
     }
-    if (terminalStatuses.has(record.status)) return;
+    if (record.status === 'pausing') {
+      await lifecycle.paused(jobId, 'paused while no worker held it');
+      return;
+    }
+    if (!(await store.claimLease(jobId, this.id, config.LEASE_MS))) {
+      // Another worker still holds it (its lease has not expired): look again when it would have.
+      if (token) await job.moveToDelayed(Date.now() + config.LEASE_MS, token);
+      throw new DelayedError();
+    }
 
-    const host = await this.pool.acquire();
+    const started = performance.now();
     const controller = new AbortController();
     this.running.set(jobId, controller);
+    const timers: NodeJS.Timeout[] = [];
+    let host: Awaited<ReturnType<TrainerPool['acquire']>> | null = null;
     let recording: Promise<void> = Promise.resolve();
     let recordError: unknown = null;
+    const recordInOrder = (work: () => Promise<void>) => {
+      // Written in the order they happened, one at a time, so the log's seq order is training order.
+      recording = recording.then(work).catch((error: unknown) => {
+        recordError ??= error;
+        controller.abort('cancel');
+      });
+    };
     try {
-      await lifecycle.markRunning(jobId, host.backend.name, host.backend.device);
-      logger.info({ jobId, backend: host.backend.name, attempt: record.attempts + 1 }, 'training started');
+      host = await this.pool.acquire();
+      const resume = await store.latestCheckpoint(jobId);
+      const attempt = record.attempts + 1;
+      if (!(await lifecycle.start(jobId, { backend: host.backend.name, device: host.backend.device, firstStart: !record.startedAt, attempt }))) return;
+      logger.info({ jobId, backend: host.backend.name, attempt, resumeFrom: resume ? { epoch: resume.epoch, step: resume.step } : null }, 'training started');
+
+      this.watch(jobId, record, controller, timers);
       const result = await host.run(
-        jobId,
-        record.spec,
-        (event) => {
-          // Events are written in the order they happened, one at a time, so the log's seq order is training order.
-          recording = recording.then(() => lifecycle.recordTrainingEvent(jobId, event)).catch((error: unknown) => {
-            recordError ??= error;
-            controller.abort('metrics could not be recorded');
-          });
+        { jobId, spec: record.spec, artifactDir: config.ARTIFACT_DIR, ...(resume ? { resume: { path: resume.path, sha256: resume.sha256 } } : {}) },
+        {
+          onEvent: (event) => recordInOrder(() => lifecycle.recordTrainingEvent(jobId, event)),
+          onCheckpoint: (checkpoint) => recordInOrder(() => lifecycle.recordCheckpoint(jobId, checkpoint, record.spec.checkpoint.keep, config.ARTIFACT_DIR)),
         },
         controller.signal,
       );
       await recording;
       if (recordError) throw recordError;
-      await lifecycle.markSucceeded(jobId, result);
+      await lifecycle.succeed(jobId, result);
       logger.info({ jobId, durationMs: Math.round(result.durationMs), finalMetrics: result.finalMetrics }, 'training succeeded');
     } catch (error) {
       await recording;
-      if (this.closing && controller.signal.reason === SHUTDOWN_REASON) {
-        await lifecycle.release(jobId, `${SHUTDOWN_REASON}; the job was returned to the queue`);
+      await this.settle(job, token, record, error, recordError);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      this.running.delete(jobId);
+      lifecycle.forget(jobId);
+      if (host) this.pool.release(host);
+      await store.releaseLease(jobId, this.id, performance.now() - started).catch((error: unknown) => logger.warn({ err: error, jobId }, 'could not release lease'));
+    }
+  }
+
+  /** Renews the lease (and notices cancel/pause that pub/sub missed) and enforces maxRuntimeSeconds. */
+  private watch(jobId: string, record: JobRecord, controller: AbortController, timers: NodeJS.Timeout[]): void {
+    const { store, config, logger } = this.deps;
+    const heartbeat = setInterval(() => {
+      store
+        .renewLease(jobId, this.id, config.LEASE_MS)
+        .then((status) => {
+          if (status === null) controller.abort('leaseLost' satisfies AbortReason);
+          else if (status === 'cancelling') controller.abort('cancel' satisfies AbortReason);
+          else if (status === 'pausing') controller.abort('pause' satisfies AbortReason);
+        })
+        .catch((error: unknown) => logger.warn({ err: error, jobId }, 'lease renewal failed'));
+    }, Math.max(200, Math.floor(config.LEASE_MS / 3)));
+    timers.push(heartbeat);
+    const limit = record.spec.maxRuntimeSeconds;
+    if (limit !== undefined) {
+      void store.runtimeMs(jobId).then((used) => {
+        if (controller.signal.aborted) return;
+        timers.push(setTimeout(() => controller.abort('timeout' satisfies AbortReason), Math.max(0, limit * 1000 - used)));
+      });
+    }
+  }
+
+  /** Decides what a run that did not succeed becomes, from why it stopped. */
+  private async settle(job: Job<QueuePayloads['training']>, token: string | undefined, record: JobRecord, error: unknown, recordError: unknown): Promise<void> {
+    const { lifecycle, logger } = this.deps;
+    const jobId = record.id;
+    const abortReason = !recordError && error instanceof TrainerJobError ? error.abortReason : undefined;
+    switch (abortReason) {
+      case 'cancel':
+        await lifecycle.cancelled(jobId, 'cancelled by request');
+        return;
+      case 'pause':
+        await lifecycle.paused(jobId, 'paused by request; a checkpoint was written');
+        return;
+      case 'leaseLost':
+        logger.warn({ jobId }, 'lost the lease on a running job: another worker took it over; stopping here');
+        return;
+      case 'shutdown': {
+        // A pause or cancel requested meanwhile still wins over going back to the queue.
+        if ((await lifecycle.paused(jobId, 'paused; its worker shut down')) || (await lifecycle.cancelled(jobId, 'cancelled; its worker shut down'))) return;
+        await lifecycle.release(jobId, 'the worker is shutting down; the job was checkpointed and returned to the queue');
         if (token) await job.moveToWait(token);
         throw new WaitingError();
       }
-      const reason = describeFailure(recordError ?? error);
-      logger.warn({ jobId, reason }, 'training failed');
-      await lifecycle.markFailed(jobId, reason);
-      throw new UnrecoverableError(reason);
-    } finally {
-      this.running.delete(jobId);
-      this.pool.release(host);
+      case 'timeout': {
+        const reason = `the job exceeded maxRuntimeSeconds (${record.spec.maxRuntimeSeconds} s of training); a checkpoint was written (GET /v1/jobs/${jobId}/checkpoints). Raise maxRuntimeSeconds or train fewer epochs`;
+        await lifecycle.fail(jobId, reason);
+        throw new UnrecoverableError(reason);
+      }
     }
+    const reason = describeFailure(recordError ?? error);
+    logger.warn({ jobId, reason }, 'training failed');
+    await lifecycle.fail(jobId, reason);
+    throw new UnrecoverableError(reason);
   }
 
   /** BullMQ can fail a job without our processor finishing it (stalled too often): record that. */
   private async failIfStillOpen(jobId: string, error: Error): Promise<void> {
     try {
       const record = await this.deps.store.get(jobId);
-      if (!record || terminalStatuses.has(record.status)) return;
-      await this.deps.lifecycle.markFailed(
+      if (!record || terminalStatuses.has(record.status) || record.status === 'paused' || record.status === 'queued') return;
+      await this.deps.lifecycle.fail(
         jobId,
         `the job's worker stopped responding ${MAX_STALLED + 1} times (a crashed or killed process): ${error.message}`,
       );
@@ -170,7 +268,6 @@ export function describeFailure(error: unknown): string {
   if (error instanceof TrainerCrashedError) return error.message;
   if (error instanceof TrainerJobError) {
     if (error.errorName === TrainingSpecError.name) return error.message;
-    if (error.errorName === TrainingAbortedError.name) return `training was stopped: ${error.message}`;
     return `training failed: ${error.errorName}: ${error.message}`;
   }
   if (error instanceof Error) return `training failed: ${error.message}`;

@@ -50,6 +50,8 @@ describe('POST /v1/jobs', () => {
       metrics: `/v1/jobs/${job.id}/metrics`,
       events: `/v1/jobs/${job.id}/events`,
       stream: `/v1/jobs/${job.id}/stream`,
+      checkpoints: `/v1/jobs/${job.id}/checkpoints`,
+      model: `/v1/jobs/${job.id}/model/model.json`,
     });
 
     const fetched = await request(harness.app.server).get(`/v1/jobs/${job.id}`);
@@ -65,7 +67,7 @@ describe('POST /v1/jobs', () => {
   it('puts the job on the queue under its own id', async () => {
     const response = await post(tinyIrisSpec());
     expect(response.status).toBe(201);
-    expect(await harness.services.queue.getJobState(response.body.id)).toBe('waiting');
+    expect(await harness.services.queue.getJobState(response.body.id)).toBe('prioritized');
   });
 
   it('resolves the sgd short form with its own default rate', async () => {

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
@@ -27,8 +30,10 @@ export async function startHarness(name: string, env: Record<string, string> = {
   const isolated = `${runId}_${name}_${randomBytes(2).toString('hex')}`;
   const databaseUrl = new URL(serverUrl);
   databaseUrl.pathname = `/${isolated}`;
+  const artifactDir = mkdtempSync(path.join(tmpdir(), `trainyard-${name}-`));
   const config = loadConfig({
     ...process.env,
+    ARTIFACT_DIR: artifactDir,
     DATABASE_URL: databaseUrl.toString(),
     QUEUE_PREFIX: isolated,
     PORT: '0',
@@ -56,6 +61,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
       await app.close();
       await Promise.all(workers.map((worker) => worker.close()));
       await services.close();
+      rmSync(artifactDir, { recursive: true, force: true });
     },
   };
 }

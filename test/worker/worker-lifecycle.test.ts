@@ -58,7 +58,7 @@ describe('training worker lifecycle', () => {
 
     const released = await job(id);
     expect(released.status).toBe('queued');
-    expect(await harness.services.queue.getJobState(id)).toBe('waiting');
+    expect(await harness.services.queue.getJobState(id)).toBe('prioritized');
     const events = (await request(harness.app.server).get(`/v1/jobs/${id}/events`)).body.data as { type: string; data: { status?: string; reason?: string } }[];
     expect(events.at(-1)).toMatchObject({ type: 'status', data: { status: 'queued', reason: expect.stringContaining('shutting down') } });
 

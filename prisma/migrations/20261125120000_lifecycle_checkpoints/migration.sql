@@ -13,7 +13,8 @@ ALTER TYPE "JobStatus" ADD VALUE 'cancelled';
 
 -- AlterTable
 ALTER TABLE "jobs" ADD COLUMN     "lease_expires_at" TIMESTAMPTZ(3),
-ADD COLUMN     "lease_owner" TEXT;
+ADD COLUMN     "lease_owner" TEXT,
+ADD COLUMN     "runtime_ms" INTEGER NOT NULL DEFAULT 0;
 
 -- CreateTable
 CREATE TABLE "checkpoints" (

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { TrainyardError, ValidationError, type FieldProblem } from '../../errors/errors.js';
+import { ConflictError, TrainyardError, ValidationError, type FieldProblem } from '../../errors/errors.js';
 
 export interface Problem {
   type: string;
@@ -23,11 +23,14 @@ const slugByStatus: Record<number, string> = {
   503: 'unavailable',
 };
 
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: Omit<Problem, 'type' | 'instance'>): FastifyReply {
-  const body: Problem = {
+type ProblemInput = Omit<Problem, 'type' | 'instance'> & { extensions?: Record<string, unknown> };
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, { extensions, ...problem }: ProblemInput): FastifyReply {
+  const body: Problem & Record<string, unknown> = {
     type: `urn:trainyard:problem:${slugByStatus[problem.status] ?? 'internal'}`,
     instance: request.url,
     ...problem,
+    ...extensions,
   };
   return reply.code(problem.status).type('application/problem+json').send(body);
 }
@@ -66,6 +69,9 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     }
     if (error instanceof ValidationError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, errors: error.errors });
+    }
+    if (error instanceof ConflictError) {
+      return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, extensions: error.extensions });
     }
     if (error instanceof TrainyardError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message });

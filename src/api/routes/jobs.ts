@@ -16,9 +16,18 @@ import {
   problemSchema,
 } from '../schemas/job-schemas.js';
 
+const actionSummaries = {
+  cancel: 'Cancel: a waiting or paused job ends at once; a running one stops within a batch (202, cancelling → cancelled)',
+  pause: 'Pause: a running job writes a checkpoint and frees its worker (202, pausing → paused); a waiting one leaves the queue',
+  resume: 'Resume a paused job: it is queued again and continues from its checkpoint',
+} as const;
+
 export function withLinks(job: JobRecord) {
   const self = `/v1/jobs/${job.id}`;
-  return { ...job, links: { self, metrics: `${self}/metrics`, events: `${self}/events`, stream: `${self}/stream` } };
+  return {
+    ...job,
+    links: { self, metrics: `${self}/metrics`, events: `${self}/events`, stream: `${self}/stream`, checkpoints: `${self}/checkpoints`, model: `${self}/model/model.json` },
+  };
 }
 
 export function jobRoutes(services: Services) {
@@ -74,6 +83,26 @@ export function jobRoutes(services: Services) {
         return withLinks(await services.jobs.get(request.params.id));
       },
     );
+
+    for (const action of ['cancel', 'pause', 'resume'] as const) {
+      api.post(
+        `/v1/jobs/:id/${action}`,
+        {
+          schema: {
+            tags: ['jobs'],
+            summary: actionSummaries[action],
+            params: jobIdParamsSchema,
+            response: { 200: jobSchema, 202: jobSchema, 404: problemSchema, 409: problemSchema },
+          },
+        },
+        async (request, reply) => {
+          const job = await services.jobs.act(request.params.id, action);
+          // 202: the request is relayed to the job's worker and completes within a batch.
+          const pending = job.status === 'cancelling' || job.status === 'pausing';
+          return reply.code(pending ? 202 : 200).send(withLinks(job));
+        },
+      );
+    }
 
     api.get(
       '/v1/jobs/:id/events',

@@ -15,6 +15,7 @@ export const problemSchema = z
       .array(z.object({ field: z.string(), message: z.string(), in: z.string().optional() }))
       .optional()
       .describe('One entry per bad field, in the dotted form used in job specs (model.layers[0].units)'),
+    currentStatus: jobStatusSchema.optional().describe('On 409: the status that made the request illegal'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
@@ -34,7 +35,7 @@ export const jobSchema = z
     startedAt: z.iso.datetime().nullable(),
     finishedAt: z.iso.datetime().nullable(),
     updatedAt: z.iso.datetime(),
-    links: z.object({ self: z.string(), metrics: z.string(), events: z.string(), stream: z.string() }),
+    links: z.object({ self: z.string(), metrics: z.string(), events: z.string(), stream: z.string(), checkpoints: z.string(), model: z.string() }),
   })
   .meta({ id: 'Job' });
 
@@ -92,3 +93,20 @@ export const listMetricsQuerySchema = z.strictObject({
   after: z.coerce.number().int().min(0).default(0).describe('Only metrics of a larger step'),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
+
+export const checkpointSchema = z
+  .object({
+    id: z.uuid(),
+    epoch: z.int().describe('Epochs completed when it was written'),
+    step: z.int(),
+    reason: z.enum(['epoch', 'final', 'pause', 'shutdown', 'timeout']),
+    sizeBytes: z.int(),
+    sha256: z.string(),
+    metrics: z.record(z.string(), z.number()),
+    isBest: z.boolean(),
+    createdAt: z.iso.datetime(),
+    links: z.object({ modelJson: z.string(), weights: z.string() }).describe('TF.js format: tf.loadLayersModel(baseUrl + links.modelJson)'),
+  })
+  .meta({ id: 'Checkpoint' });
+
+export const checkpointParamsSchema = z.object({ id: z.string(), checkpointId: z.string() });

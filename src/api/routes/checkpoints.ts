@@ -1,0 +1,81 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { NotFoundError } from '../../errors/errors.js';
+import type { Services } from '../../infra/services.js';
+import { checkpointParamsSchema, checkpointSchema, jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
+
+/** The two files of a checkpoint that make a TF.js layers model; the rest is training state. */
+const modelFiles = { 'model.json': 'application/json', 'weights.bin': 'application/octet-stream' } as const;
+const modelFileSchema = z.enum(Object.keys(modelFiles) as ['model.json', 'weights.bin']);
+
+export function checkpointRoutes(services: Services) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const api = app.withTypeProvider<ZodTypeProvider>();
+    const root = services.config.ARTIFACT_DIR;
+
+    const sendFile = async (reply: FastifyReply, folder: string, file: keyof typeof modelFiles) => {
+      const full = path.join(root, folder, file);
+      const info = await stat(full).catch(() => null);
+      if (!info) throw new NotFoundError('file', `${file} of ${folder} (its artifact is missing from ARTIFACT_DIR)`);
+      return reply.type(modelFiles[file]).header('content-length', info.size).send(createReadStream(full));
+    };
+
+    api.get(
+      '/v1/jobs/:id/checkpoints',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: "The job's retained checkpoints, oldest first",
+          params: jobIdParamsSchema,
+          response: { 200: z.object({ data: z.array(checkpointSchema) }), 404: problemSchema },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const checkpoints = await services.jobs.checkpoints(id);
+        return {
+          data: checkpoints.map((checkpoint) => {
+            const base = `/v1/jobs/${id}/checkpoints/${checkpoint.id}`;
+            return { ...checkpoint, reason: checkpoint.reason as z.infer<typeof checkpointSchema>['reason'], links: { modelJson: `${base}/model.json`, weights: `${base}/weights.bin` } };
+          }),
+        };
+      },
+    );
+
+    api.get(
+      '/v1/jobs/:id/checkpoints/:checkpointId/:file',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: "A checkpoint's model as TF.js files (model.json, weights.bin)",
+          params: checkpointParamsSchema.extend({ file: modelFileSchema }),
+          response: { 404: problemSchema },
+        },
+      },
+      async (request, reply) => {
+        const { id, checkpointId, file } = request.params;
+        return sendFile(reply, await services.jobs.checkpointFolder(id, checkpointId), file);
+      },
+    );
+
+    api.get(
+      '/v1/jobs/:id/model/:file',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'The final model as TF.js files: tf.loadLayersModel(".../v1/jobs/{id}/model/model.json")',
+          params: jobIdParamsSchema.extend({ file: modelFileSchema }),
+          response: { 404: problemSchema },
+        },
+      },
+      async (request, reply) => {
+        const { id, file } = request.params;
+        return sendFile(reply, await services.jobs.checkpointFolder(id, 'final'), file);
+      },
+    );
+  };
+}

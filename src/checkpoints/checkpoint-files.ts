@@ -1,0 +1,109 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { CheckpointData } from '../engine/checkpoint-data.js';
+
+/**
+ * A checkpoint on disk is a folder: `model.json` + `weights.bin` (TF.js layers format, what
+ * `tf.loadLayersModel` reads), `state.json` (run state, metrics) and `optimizer.bin`. It is
+ * written to a temporary folder, flushed, then renamed into place, so a crash leaves either the
+ * whole checkpoint or none of it.
+ */
+export const checkpointFiles = ['model.json', 'weights.bin', 'state.json', 'optimizer.bin'] as const;
+export type CheckpointFile = (typeof checkpointFiles)[number];
+
+export interface WrittenCheckpoint {
+  /** Relative to the artifact root. */
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+export class CheckpointIntegrityError extends Error {
+  override name = 'CheckpointIntegrityError';
+}
+
+export function checkpointFolder(jobId: string, step: number, reason: string): string {
+  return path.join('jobs', jobId, 'checkpoints', `${String(step).padStart(9, '0')}-${reason}`);
+}
+
+function contents(data: CheckpointData): Record<CheckpointFile, Uint8Array> {
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: 'Trainyard',
+    convertedBy: null,
+    modelTopology: data.model.modelTopology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: data.model.weightSpecs }],
+  };
+  const state = { reason: data.reason, state: data.state, metrics: data.metrics, isBest: data.isBest };
+  return {
+    'model.json': Buffer.from(JSON.stringify(modelJson)),
+    'weights.bin': new Uint8Array(data.model.weightData),
+    'state.json': Buffer.from(JSON.stringify(state)),
+    'optimizer.bin': new Uint8Array(data.optimizerData.buffer, data.optimizerData.byteOffset, data.optimizerData.byteLength),
+  };
+}
+
+function digest(files: Record<CheckpointFile, Uint8Array>): string {
+  const hash = createHash('sha256');
+  for (const name of checkpointFiles) hash.update(files[name]);
+  return hash.digest('hex');
+}
+
+function writeDurably(file: string, bytes: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    writeSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Synchronous on purpose: it runs between two batches in the training process. */
+export function writeCheckpoint(root: string, relative: string, data: CheckpointData): WrittenCheckpoint {
+  const files = contents(data);
+  const target = path.join(root, relative);
+  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(4).toString('hex')}`);
+  mkdirSync(temporary, { recursive: true });
+  try {
+    for (const name of checkpointFiles) writeDurably(path.join(temporary, name), files[name]);
+    // A run resumed after a crash can write the same step again: the newer copy wins.
+    rmSync(target, { recursive: true, force: true });
+    renameSync(temporary, target);
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
+  const sizeBytes = checkpointFiles.reduce((sum, name) => sum + files[name].byteLength, 0);
+  return { path: relative, sizeBytes, sha256: digest(files) };
+}
+
+export function readCheckpoint(root: string, relative: string, expectedSha256?: string): CheckpointData {
+  const folder = path.join(root, relative);
+  const files = Object.fromEntries(checkpointFiles.map((name) => [name, readFileSync(path.join(folder, name))])) as Record<CheckpointFile, Buffer>;
+  if (expectedSha256 && digest(files) !== expectedSha256) {
+    throw new CheckpointIntegrityError(`checkpoint ${relative} does not match its recorded checksum: it was changed or damaged`);
+  }
+  const model = JSON.parse(files['model.json'].toString('utf8')) as {
+    modelTopology: object;
+    weightsManifest: { weights: CheckpointData['model']['weightSpecs'] }[];
+  };
+  const state = JSON.parse(files['state.json'].toString('utf8')) as Pick<CheckpointData, 'reason' | 'state' | 'metrics' | 'isBest'>;
+  const weights = files['weights.bin'];
+  const optimizer = files['optimizer.bin'];
+  return {
+    ...state,
+    model: {
+      modelTopology: model.modelTopology,
+      weightSpecs: model.weightsManifest.flatMap((group) => group.weights),
+      weightData: new Uint8Array(weights).buffer,
+    },
+    // Copied so the floats are aligned whatever the Buffer's offset.
+    optimizerData: new Float32Array(new Uint8Array(optimizer).buffer),
+  };
+}
+
+export function removeCheckpoint(root: string, relative: string): void {
+  rmSync(path.join(root, relative), { recursive: true, force: true });
+}
