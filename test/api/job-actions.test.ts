@@ -106,6 +106,25 @@ describe('pause and resume', () => {
   });
 });
 
+describe('priorities', () => {
+  it('runs a more urgent job (lower priority number) first', async () => {
+    await harness.services.queue.pause();
+    let low: string;
+    let high: string;
+    try {
+      low = await submit(tinyIrisSpec({ priority: 500 }));
+      high = await submit(tinyIrisSpec({ priority: 1 }));
+    } finally {
+      await harness.services.queue.resume();
+    }
+    const [lowDone, highDone] = await Promise.all([settled(low!, ['succeeded']), settled(high!, ['succeeded'])]);
+    const started = async (id: string) => Date.parse((await api().get(`/v1/jobs/${id}`)).body.startedAt);
+    expect(lowDone.status).toBe('succeeded');
+    expect(highDone.status).toBe('succeeded');
+    expect(await started(high!)).toBeLessThan(await started(low!));
+  });
+});
+
 describe('checkpoints and models', () => {
   it('keeps the newest k plus the best and the final one, and serves them in TF.js format', async () => {
     const id = await submit(tinyIrisSpec({ epochs: 8, checkpoint: { everyEpochs: 1, keep: 2 } }));

@@ -1,42 +1,15 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePort, startProcess as start } from '../support/processes.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Exit {
-  code: number | null;
-  stderr: string;
-  stdout: string;
-}
-
-function start(entry: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited: Promise<Exit> = once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
-  return { child, exited };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-function isolated(name: string): { DATABASE_URL: string; QUEUE_PREFIX: string } {
+function isolated(name: string): Record<string, string> {
   const id = `${process.env.TRAINYARD_TEST_RUN}_${name}`;
   const url = new URL(process.env.TEST_DATABASE_SERVER_URL!);
   url.pathname = `/${id}`;
-  return { DATABASE_URL: url.toString(), QUEUE_PREFIX: id };
+  return { DATABASE_URL: url.toString(), QUEUE_PREFIX: id, ARTIFACT_DIR: mkdtempSync(path.join(tmpdir(), `trainyard-${name}-`)) };
 }
 
 describe('process start-up', () => {

@@ -121,6 +121,19 @@ describe('Redis forgetting the queue', () => {
   });
 });
 
+describe('cancel across processes', () => {
+  it('reaches the worker process that runs the job and ends it within a batch', async () => {
+    for (const process of spawned) process.child.kill('SIGKILL');
+    worker();
+    const id = await submit(longSpec(200));
+    await waitFor('progress', async () => (await job(id)).progress > 0.05);
+    const requested = Date.now();
+    expect((await api().post(`/v1/jobs/${id}/cancel`)).status).toBe(202);
+    await waitFor('the cancel to land', async () => (await job(id)).status === 'cancelled', 10_000, 10);
+    expect(Date.now() - requested).toBeLessThan(3_000);
+  });
+});
+
 describe('the API restarted while a client streams', () => {
   it('the client reconnects with its last seq and misses nothing', async () => {
     for (const process of spawned) process.child.kill('SIGKILL');

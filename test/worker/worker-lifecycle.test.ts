@@ -5,6 +5,7 @@ import { resolveJobSpec, jobSpecSchema } from '../../src/spec/job-spec.js';
 import type { TrainingWorker } from '../../src/worker/training-worker.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
+import { waitFor } from '../support/wait.js';
 
 let harness: Harness;
 
@@ -15,16 +16,6 @@ afterAll(async () => harness?.close());
 
 async function job(id: string) {
   return (await request(harness.app.server).get(`/v1/jobs/${id}`)).body as { status: string; attempts: number; failureReason: string | null; progress: number };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 // Many small steps: long enough to interrupt, a few seconds in total.
