@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { buildApp } from '../src/api/app.js';
 import { loadConfig } from '../src/config/config.js';
@@ -31,7 +34,15 @@ export async function benchSubmitLatency(runs: number): Promise<LatencyResult> {
   const base = loadConfig();
   const databaseUrl = new URL(base.DATABASE_URL);
   databaseUrl.pathname = '/trainyard_bench';
-  const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl.toString(), QUEUE_PREFIX: 'trainyard_bench', LOG_LEVEL: 'warn', TRAINYARD_BACKEND: 'wasm' });
+  const artifactDir = mkdtempSync(path.join(tmpdir(), 'trainyard-bench-'));
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: databaseUrl.toString(),
+    QUEUE_PREFIX: 'trainyard_bench',
+    ARTIFACT_DIR: artifactDir,
+    LOG_LEVEL: 'warn',
+    TRAINYARD_BACKEND: 'wasm',
+  });
   await dropDatabase(config.DATABASE_URL);
   const logger = createLogger(config.LOG_LEVEL, 'bench');
   const services = await createServices(config, logger);
@@ -49,6 +60,7 @@ export async function benchSubmitLatency(runs: number): Promise<LatencyResult> {
     await worker.close();
     await services.close();
     await dropDatabase(config.DATABASE_URL);
+    rmSync(artifactDir, { recursive: true, force: true });
   }
   return { workerStartMs, runs: results };
 }
