@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
+import { catalogueOptimizerDefaults } from '../support/catalogue.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
 let harness: Harness;
@@ -14,16 +15,7 @@ const problems = (body: { errors?: { field: string; message: string }[] }) => bo
 
 describe('optimization options in the job spec', () => {
   it('echoes every optimizer with its catalogue defaults', async () => {
-    const expected = {
-      sgd: { type: 'sgd' },
-      momentum: { type: 'momentum', momentum: 0.9 },
-      nesterov: { type: 'nesterov', momentum: 0.9 },
-      adagrad: { type: 'adagrad', epsilon: 1e-10, initialAccumulator: 0 },
-      rmsprop: { type: 'rmsprop', rho: 0.9, epsilon: 1e-8, momentum: 0 },
-      adam: { type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-      adamw: { type: 'adamw', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 },
-    };
-    for (const [name, config] of Object.entries(expected)) {
+    for (const [name, config] of Object.entries(catalogueOptimizerDefaults)) {
       const response = await post(tinyIrisSpec({ optimizer: name as 'sgd', learningRate: undefined }));
       expect(response.status).toBe(201);
       expect(response.body.spec.optimizer).toEqual(config);

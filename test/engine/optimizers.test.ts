@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
 import { createOptimizer } from '../../src/engine/optimizers/create-optimizer.js';
 import { optimizerConfigSchema, type OptimizerConfig } from '../../src/spec/optimizer-spec.js';
+import { catalogueOptimizerDefaults } from '../support/catalogue.js';
 
 beforeAll(async () => {
   await selectBackend('wasm');
@@ -181,14 +182,6 @@ describe('optimizer state', () => {
     const defaults = Object.fromEntries(
       (['sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw'] as const).map((type) => [type, optimizerConfigSchema.parse({ type })]),
     );
-    expect(defaults).toEqual({
-      sgd: { type: 'sgd' },
-      momentum: { type: 'momentum', momentum: 0.9 },
-      nesterov: { type: 'nesterov', momentum: 0.9 },
-      adagrad: { type: 'adagrad', epsilon: 1e-10, initialAccumulator: 0 },
-      rmsprop: { type: 'rmsprop', rho: 0.9, epsilon: 1e-8, momentum: 0 },
-      adam: { type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-      adamw: { type: 'adamw', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 },
-    });
+    expect(defaults).toEqual(catalogueOptimizerDefaults);
   });
 });
