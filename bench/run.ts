@@ -1,9 +1,10 @@
-// npm run bench [-- --budget-ms 8000 --runs 5]
+// npm run bench [-- --only throughput|latency|fanout --budget-ms 8000 --runs 5 --clients 200]
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
+import { benchStreamFanout } from './stream-fanout.js';
 import { benchSubmitLatency } from './submit-latency.js';
 import { benchThroughput } from './training-throughput.js';
 
@@ -12,6 +13,7 @@ const { values } = parseArgs({
     'budget-ms': { type: 'string', default: '8000' },
     'slow-step-ms': { type: 'string', default: '5000' },
     runs: { type: 'string', default: '5' },
+    clients: { type: 'string', default: '200' },
     only: { type: 'string' },
   },
 });
@@ -35,7 +37,7 @@ function median(values: number[]): number {
 
 console.log(`Trainyard bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})\n`);
 
-if (values.only !== 'latency') {
+if (!values.only || values.only === 'throughput') {
   const rows = await benchThroughput({ budgetMs: Number(values['budget-ms']), slowStepMs: Number(values['slow-step-ms']) });
   console.log('Training throughput (forward + backward + Adam, synthetic batch)\n');
   console.log(
@@ -47,7 +49,7 @@ if (values.only !== 'latency') {
   console.log();
 }
 
-if (values.only !== 'throughput') {
+if (!values.only || values.only === 'latency') {
   const runs = Number(values.runs);
   const latency = await benchSubmitLatency(runs);
   const warm = latency.runs.slice(1);
@@ -62,6 +64,16 @@ if (values.only !== 'throughput') {
         [`later jobs: POST → started event (median of ${warm.length})`, fmt(median(warm.map((r) => r.startedMs)))],
         [`later jobs: POST → first step recorded (median of ${warm.length})`, fmt(median(warm.map((r) => r.firstStepMs)))],
       ],
+    ),
+  );
+}
+if (!values.only || values.only === 'fanout') {
+  const fanout = await benchStreamFanout(Number(values.clients));
+  console.log(`\nStream fan-out: ${fanout.clients} websocket clients on one running job (API + worker in one process)\n`);
+  console.log(
+    table(
+      ['clients', 'got every event', 'events per client', 'live samples', 'delay p50 ms', 'delay p99 ms', 'max ms'],
+      [[String(fanout.clients), `${fanout.complete}/${fanout.clients}`, String(fanout.eventsPerClient), String(fanout.liveSamples), fmt(fanout.p50Ms), fmt(fanout.p99Ms), fmt(fanout.maxMs)]],
     ),
   );
 }

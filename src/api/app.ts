@@ -8,6 +8,7 @@ import { swaggerDocs } from './plugins/swagger.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { exampleRoutes } from './routes/examples.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { streamRoutes } from './routes/stream.js';
@@ -33,6 +34,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(streamRoutes(services, subscriber));
   await app.register(checkpointRoutes(services));
   await app.register(datasetRoutes);
+  await app.register(exampleRoutes);
   await app.register(dashboardRoutes);
   return app;
 }

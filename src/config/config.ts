@@ -27,6 +27,10 @@ const configSchema = z.object({
   QUEUE_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
   // A worker renews its lease on a running job every third of this; an expired lease may be taken over.
   LEASE_MS: z.coerce.number().int().min(500).default(30_000),
+  // Websocket streams: an application-level heartbeat (browsers cannot see ping frames) and the
+  // most a slow client may have waiting to be sent before it is dropped.
+  STREAM_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
+  STREAM_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   // How often a worker re-queues jobs PostgreSQL has but Redis lost.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
 });

@@ -7,3 +7,8 @@ export function jobEventsChannel(prefix: string, jobId: string): string {
 export function jobControlChannel(prefix: string): string {
   return `${prefix}:job-control`;
 }
+
+/** Status changes and epoch metrics of every job: what the all-jobs stream and the dashboard list need. */
+export function jobSummariesChannel(prefix: string): string {
+  return `${prefix}:job-summaries`;
+}

@@ -1,6 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { JobEventRecord } from '../jobs/job-types.js';
-import { jobEventsChannel } from './channels.js';
+import { jobEventsChannel, jobSummariesChannel } from './channels.js';
+
+/** Whether an event also goes to the all-jobs feed: status changes and per-epoch metrics only. */
+export function isSummaryEvent(event: JobEventRecord): boolean {
+  return event.type === 'status' || (event.type === 'metrics' && event.data.scope === 'epoch');
+}
 
 /** Announces events already committed to PostgreSQL; subscribers that miss one read it back from there. */
 export class JobEventPublisher {
@@ -10,6 +15,9 @@ export class JobEventPublisher {
   ) {}
 
   async publish(jobId: string, event: JobEventRecord): Promise<void> {
-    await this.redis.publish(jobEventsChannel(this.prefix, jobId), JSON.stringify(event));
+    const message = JSON.stringify({ jobId, ...event });
+    const pipeline = this.redis.pipeline().publish(jobEventsChannel(this.prefix, jobId), message);
+    if (isSummaryEvent(event)) pipeline.publish(jobSummariesChannel(this.prefix), message);
+    await pipeline.exec();
   }
 }

@@ -1,13 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { JobEventRecord } from '../jobs/job-types.js';
-import { jobEventsChannel } from './channels.js';
+import { jobEventsChannel, jobSummariesChannel } from './channels.js';
 
-export type JobEventListener = (event: JobEventRecord) => void;
+export type JobEventListener = (event: JobEventRecord & { jobId: string }) => void;
 
 /**
- * One Redis connection per API process, subscribed to exactly the jobs someone is watching and
- * fanned out in memory, so many open streams of one job cost one subscription.
+ * One Redis connection per API process, subscribed to exactly the channels someone is watching
+ * and fanned out in memory: a thousand open streams of one job cost one subscription, and any
+ * number of API processes can serve streams.
  */
 export class JobEventSubscriber {
   private readonly listeners = new Map<string, Set<JobEventListener>>();
@@ -21,8 +22,16 @@ export class JobEventSubscriber {
   }
 
   /** Resolves once Redis confirms the subscription, so nothing published afterwards is missed. */
-  async subscribe(jobId: string, listener: JobEventListener): Promise<() => Promise<void>> {
-    const channel = jobEventsChannel(this.prefix, jobId);
+  subscribe(jobId: string, listener: JobEventListener): Promise<() => Promise<void>> {
+    return this.listen(jobEventsChannel(this.prefix, jobId), listener);
+  }
+
+  /** Status changes and epoch metrics of every job. */
+  subscribeSummaries(listener: JobEventListener): Promise<() => Promise<void>> {
+    return this.listen(jobSummariesChannel(this.prefix), listener);
+  }
+
+  private async listen(channel: string, listener: JobEventListener): Promise<() => Promise<void>> {
     let set = this.listeners.get(channel);
     if (!set) {
       set = new Set();
@@ -41,9 +50,9 @@ export class JobEventSubscriber {
   private dispatch(channel: string, message: string): void {
     const listeners = this.listeners.get(channel);
     if (!listeners) return;
-    let event: JobEventRecord;
+    let event: JobEventRecord & { jobId: string };
     try {
-      event = JSON.parse(message) as JobEventRecord;
+      event = JSON.parse(message) as JobEventRecord & { jobId: string };
     } catch (error) {
       this.logger.warn({ channel, err: error }, 'ignoring malformed job event message');
       return;

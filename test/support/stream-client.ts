@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 
 export interface StreamMessage {
+  kind: 'event';
   jobId: string;
   seq: number;
   type: string;
@@ -29,7 +30,9 @@ export function collectStream(baseUrl: string, jobId: string, options: { after?:
       reject(new Error(`stream of ${jobId} did not close within ${options.timeoutMs ?? 60_000} ms; got ${messages.length} messages`));
     }, options.timeoutMs ?? 60_000);
     socket.on('message', (raw) => {
-      messages.push(JSON.parse(raw.toString()) as StreamMessage);
+      const message = JSON.parse(raw.toString()) as StreamMessage | { kind: 'heartbeat' };
+      if (message.kind !== 'event') return;
+      messages.push(message);
       if (options.stopAfter !== undefined && messages.length >= options.stopAfter) socket.close(1000, 'enough');
     });
     socket.on('close', (code, reason) => {

@@ -1,0 +1,25 @@
+import { readdir, readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+const examplesDir = new URL('../../../examples/', import.meta.url);
+
+/** examples/*.json, for the dashboard's editor and for people exploring the API. */
+export async function exampleRoutes(app: FastifyInstance): Promise<void> {
+  const files = (await readdir(examplesDir)).filter((file) => file.endsWith('.json')).sort();
+  const examples = await Promise.all(
+    files.map(async (file) => ({ name: file.replace(/\.json$/, ''), spec: JSON.parse(await readFile(new URL(file, examplesDir), 'utf8')) as Record<string, unknown> })),
+  );
+  app.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/examples',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Example job specs, one per optimizer and technique',
+        response: { 200: z.object({ data: z.array(z.object({ name: z.string(), spec: z.record(z.string(), z.unknown()) })) }) },
+      },
+    },
+    async () => ({ data: examples }),
+  );
+}
