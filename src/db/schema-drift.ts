@@ -236,6 +236,9 @@ class PgMigrationAdapterFactory implements SqlMigrationAwareDriverAdapterFactory
 
   private async openAdapter(databaseUrl: string, afterClose: () => Promise<void>): Promise<SqlDriverAdapter> {
     const pool = new pg.Pool({ connectionString: databaseUrl, Client: CharAsTextClient, max: 4 });
+    // An idle client whose database is dropped (DROP … WITH (FORCE)) emits 'error' on the pool;
+    // without a listener that is an uncaught exception. The query path reports its own errors.
+    pool.on('error', () => undefined);
     const inner = await new PrismaPg(pool).connect();
     const adapter = new WholeScriptAdapter(inner, async () => {
       this.open.delete(adapter);
