@@ -9,7 +9,7 @@ import type { JobEventRecord, JobStatus } from '../../jobs/job-types.js';
 import { sendProblem } from '../plugins/error-handler.js';
 import { jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 import { ClientConnection } from '../streams/client-connection.js';
-import { streamCloseCodes } from '../streams/stream-messages.js';
+import { streamCloseCodes, streamMessageSchema } from '../streams/stream-messages.js';
 
 const streamQuerySchema = z.strictObject({
   after: z.coerce.number().int().min(0).default(0).describe('Replay events with a larger seq first, then go live'),
@@ -41,7 +41,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
         description: `In seq order, none twice; after the final status event the server closes with 1000. ${protocol}`,
         params: jobIdParamsSchema,
         querystring: streamQuerySchema,
-        response: { 404: problemSchema, 426: problemSchema },
+        response: { 101: streamMessageSchema.describe('Switching to the websocket; then one StreamMessage per text message'), 404: problemSchema, 426: problemSchema },
       },
       // Runs before the upgrade, so an unknown job is a plain HTTP 404, not an opened-then-closed socket.
       preValidation: async (request) => {
@@ -64,7 +64,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
         tags: ['jobs'],
         summary: 'Websocket: status changes and epoch metrics of every job, live',
         description: `No replay: on (re)connect, read GET /v1/jobs for the current state. ${protocol}`,
-        response: { 426: problemSchema },
+        response: { 101: streamMessageSchema.describe('Switching to the websocket; then one StreamMessage per text message'), 426: problemSchema },
       },
       handler: async (request, reply) => sendProblem(reply, request, upgradeRequired),
       wsHandler: (socket: WebSocket, request) => {
