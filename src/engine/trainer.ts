@@ -12,7 +12,7 @@ import {
   type RunState,
 } from './checkpoint-data.js';
 import { disposeSplit, splitDataset, type Split } from './dataset-split.js';
-import { loadBuiltInDataset } from './datasets/loader.js';
+import { loadDataset } from './datasets/loader.js';
 import {
   checkpointingAborts,
   TrainingAbortedError,
@@ -48,7 +48,7 @@ const NOISE_STREAM = 3;
  * batch; a pause, shutdown or timeout abort hands a checkpoint to the sink first.
  */
 export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
-  const dataset = loadBuiltInDataset(spec.dataset.name);
+  const dataset = loadDataset(spec.dataset);
   const split = splitDataset(dataset, spec);
   const built = buildModel(spec, dataset.featureSize);
   const { model, outputsProbabilities } = built;

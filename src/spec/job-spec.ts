@@ -69,12 +69,59 @@ export const modelSchema = z
   })
   .meta({ id: 'Model' });
 
-export const datasetRefSchema = z
+const builtInDatasetRefSchema = z
   .strictObject({
-    name: z.enum(builtInDatasetNames).describe('A built-in data set (GET /v1/datasets lists them)'),
+    name: z.enum(builtInDatasetNames).describe('A built-in real data set (GET /v1/datasets lists them)'),
     limit: z.int().min(2).optional().describe('Use only the first `limit` rows after the seeded shuffle'),
   })
+  .meta({ id: 'BuiltInDatasetRef' });
+
+const rows = z.int().min(4).max(1_000_000).default(1000).describe('How many rows to generate');
+const noise = z.number().min(0).max(10).default(0.1).describe('Standard deviation of the Gaussian noise added to each coordinate');
+const dataSeed = z.int().min(0).max(2 ** 31 - 1).default(0).describe('Seed of the generator (independent of the job seed, so jobs can share data)');
+
+const xorDatasetRefSchema = z
+  .strictObject({ name: z.literal('xor'), rows, noise, seed: dataSeed })
+  .meta({ id: 'XorDatasetRef', description: 'Uniform points in [−1, 1]², class 1 where x·y > 0; 2 features, 2 classes' });
+
+const spiralsDatasetRefSchema = z
+  .strictObject({ name: z.literal('spirals'), rows, arms: z.int().min(2).max(10).default(2).describe('Spirals, one class each'), noise, seed: dataSeed })
+  .meta({ id: 'SpiralsDatasetRef', description: 'Interleaved two-turn spirals; 2 features, `arms` classes' });
+
+const blobsDatasetRefSchema = z
+  .strictObject({
+    name: z.literal('blobs'),
+    rows,
+    classes: z.int().min(2).max(100).default(3),
+    features: z.int().min(1).max(1000).default(2),
+    spread: z.number().positive().max(100).default(1).describe('Standard deviation around each centre'),
+    seed: dataSeed,
+  })
+  .meta({ id: 'BlobsDatasetRef', description: 'Gaussian blobs around centres uniform in [−10, 10]^features' });
+
+/** The generated data sets, by name, with the schema of their parameters. */
+export const syntheticDatasetRefs = { xor: xorDatasetRefSchema, spirals: spiralsDatasetRefSchema, blobs: blobsDatasetRefSchema } as const;
+
+export const datasetRefSchema = z
+  .discriminatedUnion('name', [builtInDatasetRefSchema, xorDatasetRefSchema, spiralsDatasetRefSchema, blobsDatasetRefSchema])
   .meta({ id: 'DatasetRef' });
+export type DatasetRef = z.infer<typeof datasetRefSchema>;
+
+/** Shape and size of a data set reference, without generating or loading it. */
+export function describeDataset(ref: DatasetRef): { rows: number; featureSize: number; classes: number } {
+  switch (ref.name) {
+    case 'xor':
+      return { rows: ref.rows, featureSize: 2, classes: 2 };
+    case 'spirals':
+      return { rows: ref.rows, featureSize: 2, classes: ref.arms };
+    case 'blobs':
+      return { rows: ref.rows, featureSize: ref.features, classes: ref.classes };
+    default: {
+      const info = builtInDatasets[ref.name];
+      return { rows: Math.min(ref.limit ?? info.rows, info.rows), featureSize: info.featureShape[0], classes: info.classes };
+    }
+  }
+}
 
 export const optimizerPhaseSchema = z
   .strictObject({
@@ -216,8 +263,7 @@ export function resolveJobSpec(spec: JobSpec, drawSeed: () => number = () => ran
 
 /** Rows and steps of a run, from the spec alone: the validator and the trainer share this arithmetic. */
 export function runShape(spec: Pick<JobSpec, 'dataset' | 'validationSplit' | 'batchSize' | 'epochs'>) {
-  const info = builtInDatasets[spec.dataset.name];
-  const rows = Math.min(spec.dataset.limit ?? info.rows, info.rows);
+  const { rows } = describeDataset(spec.dataset);
   const validationRows = Math.floor(rows * spec.validationSplit);
   const trainRows = rows - validationRows;
   const stepsPerEpoch = Math.ceil(trainRows / spec.batchSize);
@@ -232,9 +278,14 @@ interface Problem {
 /** Checks that need more than one field (or the data set's shape), so they run after the field checks. */
 function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
   const problems: Problem[] = [];
-  const info = builtInDatasets[spec.dataset.name];
-  if (spec.dataset.limit !== undefined && spec.dataset.limit > info.rows) {
-    problems.push({ path: ['dataset', 'limit'], message: `${spec.dataset.name} has only ${info.rows} rows` });
+  const dataset = spec.dataset;
+  if ((dataset.name === 'iris' || dataset.name === 'mnist') && dataset.limit !== undefined && dataset.limit > builtInDatasets[dataset.name].rows) {
+    problems.push({ path: ['dataset', 'limit'], message: `${dataset.name} has only ${builtInDatasets[dataset.name].rows} rows` });
+  }
+  const info = describeDataset(dataset);
+  // Generated sets live in the worker's memory as float32.
+  if (info.rows * info.featureSize > 10_000_000) {
+    problems.push({ path: ['dataset', 'rows'], message: `rows × features is ${info.rows * info.featureSize}; at most 10 000 000 values` });
   }
   const { rows, trainRows, validationRows, totalSteps } = runShape(spec);
   if (trainRows < 1) {

@@ -199,10 +199,30 @@ describe('service endpoints', () => {
     expect(ready.body).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
   });
 
-  it('lists the built-in data sets', async () => {
+  it('lists the built-in and synthetic data sets with their parameters', async () => {
     const response = await request(harness.app.server).get('/v1/datasets');
-    expect(response.body.data.map((d: { name: string }) => d.name)).toEqual(['iris', 'mnist']);
+    expect(response.body.data.map((d: { name: string; kind: string }) => `${d.kind}:${d.name}`)).toEqual([
+      'builtIn:iris',
+      'builtIn:mnist',
+      'synthetic:xor',
+      'synthetic:spirals',
+      'synthetic:blobs',
+    ]);
     expect(response.body.data[1]).toMatchObject({ rows: 10000, classes: 10, featureShape: [784] });
+    expect(response.body.data[3]).toMatchObject({ classes: 2, featureShape: [2], rows: 1000, parameters: { arms: { default: 2 }, noise: { default: 0.1 } } });
+  });
+
+  it('accepts a synthetic data set and checks the model against its parameters', async () => {
+    const ok = await post({ dataset: { name: 'spirals', arms: 3, rows: 600 }, model: { layers: [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'dense', units: 3 }] } });
+    expect(ok.status).toBe(201);
+    expect(ok.body.spec.dataset).toEqual({ name: 'spirals', arms: 3, rows: 600, noise: 0.1, seed: 0 });
+    const wrong = await post({ dataset: { name: 'spirals', arms: 3 }, model: { layers: [{ type: 'dense', units: 2 }] } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.errors).toEqual([expect.objectContaining({ field: 'model.layers[0].units', message: expect.stringContaining('needs 3 units') })]);
+    const huge = await post({ dataset: { name: 'blobs', rows: 1_000_000, features: 100 }, model: { layers: [{ type: 'dense', units: 3 }] } });
+    expect(fields(huge.body)).toContain('dataset.rows');
+    const unknown = await post({ dataset: { name: 'moons' }, model: { layers: [{ type: 'dense', units: 2 }] } });
+    expect(fields(unknown.body)).toContain('dataset.name');
   });
 
   it('serves the dashboard and the API docs', async () => {

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import type { DatasetRef } from '../../spec/job-spec.js';
 import { builtInDatasets, type BuiltInDatasetName } from './catalog.js';
+import { blobs, spirals, xor } from './synthetic.js';
 
 /** A classification data set as dense row-major arrays: one row of `features` per label. */
 export interface Dataset {
@@ -13,6 +15,33 @@ export interface Dataset {
 
 const require = createRequire(import.meta.url);
 const cache = new Map<BuiltInDatasetName, Dataset>();
+// Generated sets are cheap to remake; keep only the last few.
+const generated = new Map<string, Dataset>();
+const GENERATED_KEPT = 4;
+
+/** The rows a job spec's data set reference stands for: built-in (cached) or generated. */
+export function loadDataset(ref: DatasetRef): Dataset {
+  switch (ref.name) {
+    case 'iris':
+    case 'mnist':
+      return loadBuiltInDataset(ref.name);
+    default: {
+      const key = JSON.stringify(ref);
+      let dataset = generated.get(key);
+      if (!dataset) {
+        dataset =
+          ref.name === 'xor'
+            ? xor(ref.rows, ref.noise, ref.seed)
+            : ref.name === 'spirals'
+              ? spirals(ref.rows, ref.arms, ref.noise, ref.seed)
+              : blobs(ref.rows, ref.classes, ref.features, ref.spread, ref.seed);
+        generated.set(key, dataset);
+        if (generated.size > GENERATED_KEPT) generated.delete(generated.keys().next().value!);
+      }
+      return dataset;
+    }
+  }
+}
 
 /** Loads once per process: MNIST alone is ~40 MB of JSON, far too slow to parse per job. */
 export function loadBuiltInDataset(name: BuiltInDatasetName): Dataset {
