@@ -6,7 +6,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkpointFolder, readCheckpoint, writeCheckpoint } from '../src/checkpoints/checkpoint-files.js';
 import { backendPreferenceSchema } from '../src/config/config.js';
+import { readTable } from '../src/datasets/dataset-files.js';
 import { selectBackend } from '../src/engine/backend.js';
+import type { Dataset } from '../src/engine/datasets/loader.js';
 import { TrainingAbortedError } from '../src/engine/events.js';
 import { runTraining } from '../src/engine/trainer.js';
 import type { HostToTrainer, RunRequest, TrainerToHost } from '../src/worker/trainer-protocol.js';
@@ -24,10 +26,22 @@ if (!process.send) {
 tf.enableProdMode();
 const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
 const current = new Map<string, AbortController>();
+// Uploads never change once stored: read each once per process.
+const uploads = new Map<string, Dataset>();
+
+function uploadedDataset(upload: NonNullable<RunRequest['upload']>): Dataset {
+  let dataset = uploads.get(upload.id);
+  if (!dataset) {
+    dataset = readTable(upload.folder, { name: upload.id, featureSize: upload.featureSize, classes: upload.classes });
+    uploads.set(upload.id, dataset);
+  }
+  return dataset;
+}
 
 async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selectBackend>>, signal: AbortSignal) {
   const { jobId, artifactDir } = request;
   const resumeFrom = request.resume ? readCheckpoint(artifactDir, request.resume.path, request.resume.sha256) : undefined;
+  const uploaded = request.upload ? uploadedDataset(request.upload) : undefined;
   return runTraining(
     request.spec,
     {
@@ -41,7 +55,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
         });
       },
     },
-    { backend, signal, resumeFrom },
+    { backend, signal, resumeFrom, uploaded },
   );
 }
 

@@ -33,7 +33,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(jobRoutes(services));
   await app.register(streamRoutes(services, subscriber));
   await app.register(checkpointRoutes(services));
-  await app.register(datasetRoutes);
+  await app.register(datasetRoutes(services));
   await app.register(exampleRoutes);
   await app.register(dashboardRoutes);
   return app;

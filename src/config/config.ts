@@ -23,6 +23,9 @@ const configSchema = z.object({
   MIGRATE_ON_START: booleanFromEnv.default(true),
   // Checkpoints and exported models live here (shared by every worker and API of a deployment).
   ARTIFACT_DIR: z.string().min(1).default('data/artifacts'),
+  // Uploaded data sets (original file and the trainer's binary form), shared like ARTIFACT_DIR.
+  DATA_DIR: z.string().min(1).default('data/datasets'),
+  UPLOAD_LIMIT_BYTES: z.coerce.number().int().min(1024).default(104_857_600),
   // BullMQ lock duration and stalled-job check: how soon a dead worker's job is handed on.
   QUEUE_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
   // A worker renews its lease on a running job every third of this; an expired lease may be taken over.

@@ -17,7 +17,8 @@ export interface Split {
 /** Seeded shuffle, optional row limit, then the last `validationSplit` of the rows held out. */
 export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
   const order = permutation(dataset.rows, createRng(deriveSeed(spec.seed, SPLIT_STREAM)));
-  const { trainRows, validationRows } = runShape(spec);
+  const limit = 'limit' in spec.dataset ? spec.dataset.limit : undefined;
+  const { trainRows, validationRows } = runShape(spec, Math.min(limit ?? dataset.rows, dataset.rows));
   const take = (start: number, count: number): [tf.Tensor2D, tf.Tensor2D] => {
     const x = new Float32Array(count * dataset.featureSize);
     const y = new Int32Array(count);

@@ -12,7 +12,7 @@ import {
   type RunState,
 } from './checkpoint-data.js';
 import { disposeSplit, splitDataset, type Split } from './dataset-split.js';
-import { loadDataset } from './datasets/loader.js';
+import { loadDataset, type Dataset } from './datasets/loader.js';
 import {
   checkpointingAborts,
   TrainingAbortedError,
@@ -37,6 +37,8 @@ export interface TrainingOptions {
   signal?: AbortSignal;
   /** Continue from this checkpoint (built from the same spec) instead of starting over. */
   resumeFrom?: CheckpointData;
+  /** The rows of an uploaded data set, when the spec names one. */
+  uploaded?: Dataset;
 }
 
 const SHUFFLE_STREAM = 2;
@@ -48,7 +50,7 @@ const NOISE_STREAM = 3;
  * batch; a pause, shutdown or timeout abort hands a checkpoint to the sink first.
  */
 export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
-  const dataset = loadDataset(spec.dataset);
+  const dataset = loadDataset(spec.dataset, options.uploaded);
   const split = splitDataset(dataset, spec);
   const built = buildModel(spec, dataset.featureSize);
   const { model, outputsProbabilities } = built;

@@ -7,6 +7,14 @@ export interface FieldProblem {
   message: string;
 }
 
+/** `/model/layers/0/units` → `model.layers[0].units`: the form users write in their specs. */
+export function fieldFromPath(segments: (string | number)[]): string {
+  return segments.reduce<string>((field, segment) => {
+    if (typeof segment === 'number' || /^\d+$/.test(segment)) return `${field}[${segment}]`;
+    return field ? `${field}.${segment}` : segment;
+  }, '');
+}
+
 export abstract class TrainyardError extends Error {
   abstract readonly status: number;
   abstract readonly title: string;
@@ -47,4 +55,9 @@ export class ConflictError extends TrainyardError {
 export class UnavailableError extends TrainyardError {
   readonly status = 503;
   readonly title = 'Service Unavailable';
+}
+
+export class PayloadTooLargeError extends TrainyardError {
+  readonly status = 413;
+  readonly title = 'Payload Too Large';
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import { ensureDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
 import { createPrisma, type PrismaClient } from '../db/prisma.js';
+import { DatasetService } from '../datasets/dataset-service.js';
 import { JobEventPublisher } from '../events/job-event-publisher.js';
 import { JobLifecycle } from '../jobs/job-lifecycle.js';
 import { JobService } from '../jobs/job-service.js';
@@ -21,6 +22,7 @@ export interface Services {
   store: JobStore;
   publisher: JobEventPublisher;
   jobs: JobService;
+  datasets: DatasetService;
   lifecycle: JobLifecycle;
   /** A new Redis connection (BullMQ workers and subscribers need their own); closed with the rest. */
   newRedisConnection(purpose: string): Redis;
@@ -50,6 +52,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   const queue = createTrainingQueue(redis, config.QUEUE_PREFIX);
   const store = new JobStore(prisma);
   const publisher = new JobEventPublisher(redis, config.QUEUE_PREFIX);
+  const datasets = new DatasetService(prisma, config.DATA_DIR, config.UPLOAD_LIMIT_BYTES);
 
   return {
     config,
@@ -59,7 +62,8 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     queue,
     store,
     publisher,
-    jobs: new JobService(store, queue, publisher, redis, config.QUEUE_PREFIX, logger),
+    jobs: new JobService(store, queue, publisher, datasets, redis, config.QUEUE_PREFIX, logger),
+    datasets,
     lifecycle: new JobLifecycle(store, publisher, logger),
     newRedisConnection,
     async close() {

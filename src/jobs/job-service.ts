@@ -1,10 +1,11 @@
-import { ConflictError, NotFoundError, UnavailableError } from '../errors/errors.js';
+import type { DatasetService } from '../datasets/dataset-service.js';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError, fieldFromPath } from '../errors/errors.js';
 import { publishJobControl } from '../events/job-control.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, type TrainingQueue } from '../queue/queues.js';
-import { resolveJobSpec, type JobSpec } from '../spec/job-spec.js';
+import { resolveJobSpec, specProblems, type JobSpec } from '../spec/job-spec.js';
 import type { JobStore, ListJobsQuery } from './job-store.js';
 import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
@@ -16,12 +17,14 @@ export class JobService {
     private readonly store: JobStore,
     private readonly queue: TrainingQueue,
     private readonly publisher: JobEventPublisher,
+    private readonly datasets: DatasetService,
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {}
 
   async submit(spec: JobSpec): Promise<JobRecord> {
+    if (spec.dataset.name === 'upload') await this.checkAgainstUpload(spec, spec.dataset.id);
     const { job, event } = await this.store.create(resolveJobSpec(spec));
     await this.announce(job.id, event);
     try {
@@ -32,6 +35,19 @@ export class JobService {
       throw new UnavailableError(`job ${job.id} was recorded but could not be queued: Redis did not answer. It will be queued when a worker starts`);
     }
     return job;
+  }
+
+  /** The shape checks the schema could not make: an upload's shape is in the database. */
+  private async checkAgainstUpload(spec: JobSpec, datasetId: string): Promise<void> {
+    const dataset = await this.datasets.get(datasetId).catch(() => null);
+    if (!dataset) throw new ValidationError('invalid job spec', [{ field: 'dataset.id', message: `no uploaded data set ${datasetId} (GET /v1/datasets lists them)` }]);
+    const problems = specProblems(spec, { rows: dataset.rows, featureSize: dataset.featureNames.length, classes: dataset.classNames.length });
+    if (problems.length > 0) {
+      throw new ValidationError(
+        `invalid job spec: ${problems.map((p) => `${fieldFromPath(p.path)}: ${p.message}`).join('; ')}`,
+        problems.map((p) => ({ field: fieldFromPath(p.path), message: p.message })),
+      );
+    }
   }
 
   async get(id: string): Promise<JobRecord> {

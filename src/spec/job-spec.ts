@@ -99,17 +99,36 @@ const blobsDatasetRefSchema = z
   })
   .meta({ id: 'BlobsDatasetRef', description: 'Gaussian blobs around centres uniform in [−10, 10]^features' });
 
+const uploadedDatasetRefSchema = z
+  .strictObject({
+    name: z.literal('upload'),
+    id: z.uuid().describe('The id POST /v1/datasets answered with'),
+    limit: z.int().min(2).optional().describe('Use only the first `limit` rows after the seeded shuffle'),
+  })
+  .meta({ id: 'UploadedDatasetRef', description: 'A data set uploaded with POST /v1/datasets' });
+
 /** The generated data sets, by name, with the schema of their parameters. */
 export const syntheticDatasetRefs = { xor: xorDatasetRefSchema, spirals: spiralsDatasetRefSchema, blobs: blobsDatasetRefSchema } as const;
 
 export const datasetRefSchema = z
-  .discriminatedUnion('name', [builtInDatasetRefSchema, xorDatasetRefSchema, spiralsDatasetRefSchema, blobsDatasetRefSchema])
+  .discriminatedUnion('name', [builtInDatasetRefSchema, xorDatasetRefSchema, spiralsDatasetRefSchema, blobsDatasetRefSchema, uploadedDatasetRefSchema])
   .meta({ id: 'DatasetRef' });
 export type DatasetRef = z.infer<typeof datasetRefSchema>;
 
-/** Shape and size of a data set reference, without generating or loading it. */
-export function describeDataset(ref: DatasetRef): { rows: number; featureSize: number; classes: number } {
+export interface DatasetShape {
+  rows: number;
+  featureSize: number;
+  classes: number;
+}
+
+/**
+ * Shape and size of a data set reference, without generating or loading it; null for an upload,
+ * whose shape is in the database (the job service checks it there).
+ */
+export function describeDataset(ref: DatasetRef): DatasetShape | null {
   switch (ref.name) {
+    case 'upload':
+      return null;
     case 'xor':
       return { rows: ref.rows, featureSize: 2, classes: 2 };
     case 'spirals':
@@ -213,7 +232,7 @@ const jobSpecObject = z.strictObject(jobSpecFields);
 
 export const jobSpecSchema = jobSpecObject
   .superRefine((spec, ctx) => {
-    for (const problem of crossFieldProblems(spec)) ctx.addIssue({ code: 'custom', ...problem });
+    for (const problem of specProblems(spec, describeDataset(spec.dataset))) ctx.addIssue({ code: 'custom', ...problem });
   })
   .meta({ id: 'JobSpec' });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
@@ -262,8 +281,8 @@ export function resolveJobSpec(spec: JobSpec, drawSeed: () => number = () => ran
 }
 
 /** Rows and steps of a run, from the spec alone: the validator and the trainer share this arithmetic. */
-export function runShape(spec: Pick<JobSpec, 'dataset' | 'validationSplit' | 'batchSize' | 'epochs'>) {
-  const { rows } = describeDataset(spec.dataset);
+export function runShape(spec: Pick<JobSpec, 'validationSplit' | 'batchSize' | 'epochs'>, datasetRows: number) {
+  const rows = datasetRows;
   const validationRows = Math.floor(rows * spec.validationSplit);
   const trainRows = rows - validationRows;
   const stepsPerEpoch = Math.ceil(trainRows / spec.batchSize);
@@ -276,18 +295,24 @@ interface Problem {
 }
 
 /** Checks that need more than one field (or the data set's shape), so they run after the field checks. */
-function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
+/**
+ * Checks that need more than one field, or the data set's shape (`info`: the whole set, before
+ * any `limit`). Without `info` (an upload, before its shape is read) the shape checks are skipped;
+ * the job service runs this again with the uploaded set's shape.
+ */
+export function specProblems(spec: z.infer<typeof jobSpecObject>, info: DatasetShape | null): Problem[] {
+  if (!info) return optimizationProblems(spec, null).concat(layerNameProblems(spec));
   const problems: Problem[] = [];
   const dataset = spec.dataset;
-  if ((dataset.name === 'iris' || dataset.name === 'mnist') && dataset.limit !== undefined && dataset.limit > builtInDatasets[dataset.name].rows) {
-    problems.push({ path: ['dataset', 'limit'], message: `${dataset.name} has only ${builtInDatasets[dataset.name].rows} rows` });
+  const limit = 'limit' in dataset ? dataset.limit : undefined;
+  if (limit !== undefined && limit > info.rows) {
+    problems.push({ path: ['dataset', 'limit'], message: `the data set has only ${info.rows} rows` });
   }
-  const info = describeDataset(dataset);
   // Generated sets live in the worker's memory as float32.
   if (info.rows * info.featureSize > 10_000_000) {
     problems.push({ path: ['dataset', 'rows'], message: `rows × features is ${info.rows * info.featureSize}; at most 10 000 000 values` });
   }
-  const { rows, trainRows, validationRows, totalSteps } = runShape(spec);
+  const { rows, trainRows, validationRows, totalSteps } = runShape(spec, Math.min(limit ?? info.rows, info.rows));
   if (trainRows < 1) {
     problems.push({ path: ['validationSplit'], message: `leaves no training rows out of ${rows}` });
   } else if (spec.batchSize > trainRows) {
@@ -312,7 +337,7 @@ function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
     if (output?.type === 'dense' && output.units !== info.classes) {
       problems.push({
         path: ['model', 'layers', outputIndex, 'units'],
-        message: `the output layer needs ${info.classes} units, one per class of ${spec.dataset.name}, not ${output.units}`,
+        message: `the output layer needs ${info.classes} units, one per class of the data set, not ${output.units}`,
       });
     }
     layers.slice(outputIndex + 1).forEach((layer, offset) => {
@@ -324,8 +349,13 @@ function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
       }
     });
   }
-  problems.push(...optimizationProblems(spec, totalSteps));
+  problems.push(...optimizationProblems(spec, totalSteps), ...layerNameProblems(spec));
+  return problems;
+}
 
+function layerNameProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
+  const problems: Problem[] = [];
+  const layers = spec.model.layers;
   const names = new Map<string, number>();
   layers.forEach((layer, index) => {
     if (!layer.name) return;
@@ -340,7 +370,7 @@ function crossFieldProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
 }
 
 /** Phases in order and within the run, schedules that stay within the run, options that fit the task. */
-function optimizationProblems(spec: z.infer<typeof jobSpecObject>, totalSteps: number): Problem[] {
+function optimizationProblems(spec: z.infer<typeof jobSpecObject>, totalSteps: number | null): Problem[] {
   const problems: Problem[] = [];
   const checkRate = (rate: LearningRate | undefined, path: (string | number)[]) => {
     if (rate === undefined) return;
@@ -351,13 +381,13 @@ function optimizationProblems(spec: z.infer<typeof jobSpecObject>, totalSteps: n
     if (rate.initial !== undefined && spec.linearScaling) {
       problems.push({ path: [...path, 'initial'], message: 'give either initial or linearScaling, not both' });
     }
-    if (rate.warmupSteps !== undefined && rate.warmupSteps > totalSteps) {
+    if (totalSteps !== null && rate.warmupSteps !== undefined && rate.warmupSteps > totalSteps) {
       problems.push({ path: [...path, 'warmupSteps'], message: `${rate.warmupSteps} is beyond the run's ${totalSteps} steps` });
     }
     if (rate.type === 'step' && rate.everyEpochs >= spec.epochs) {
       problems.push({ path: [...path, 'everyEpochs'], message: `must be below epochs (${spec.epochs}), or the rate never changes` });
     }
-    if (rate.type === 'exponential' && rate.decaySteps > totalSteps) {
+    if (totalSteps !== null && rate.type === 'exponential' && rate.decaySteps > totalSteps) {
       problems.push({ path: [...path, 'decaySteps'], message: `${rate.decaySteps} is beyond the run's ${totalSteps} steps` });
     }
     if (rate.type === 'cosine' && rate.initial !== undefined && rate.floor >= rate.initial) {

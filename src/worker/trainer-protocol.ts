@@ -9,6 +9,8 @@ export interface RunRequest {
   artifactDir: string;
   /** The checkpoint to continue from (relative folder and its recorded checksum). */
   resume?: { path: string; sha256: string };
+  /** Where an uploaded data set's rows are, and their shape. */
+  upload?: { id: string; folder: string; featureSize: number; classes: number };
 }
 
 /** Messages over the IPC channel between a worker and its training child process. */

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import os from 'node:os';
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
+import type { DatasetService } from '../datasets/dataset-service.js';
 import { TrainingSpecError, type AbortReason } from '../engine/events.js';
 import { listenForJobControl } from '../events/job-control.js';
 import type { Services } from '../infra/services.js';
@@ -13,6 +15,7 @@ import type { JobRecord } from '../jobs/job-types.js';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, queueNames, type QueuePayloads, type TrainingQueue } from '../queue/queues.js';
 import { TrainerCrashedError, TrainerJobError } from './trainer-host.js';
+import type { RunRequest } from './trainer-protocol.js';
 import { TrainerPool } from './trainer-pool.js';
 
 // A job whose worker vanished this many times is failed rather than retried forever.
@@ -25,6 +28,7 @@ export interface TrainingWorkerDeps {
   queue: TrainingQueue;
   store: JobStore;
   lifecycle: JobLifecycle;
+  datasets: DatasetService;
   logger: Logger;
 }
 
@@ -37,6 +41,7 @@ export function createTrainingWorker(services: Services): TrainingWorker {
     queue: services.queue,
     store: services.store,
     lifecycle: services.lifecycle,
+    datasets: services.datasets,
     logger: services.logger,
   });
 }
@@ -162,13 +167,20 @@ export class TrainingWorker {
     try {
       host = await this.pool.acquire();
       const resume = await store.latestCheckpoint(jobId);
+      const upload = await this.uploadFor(record);
       const attempt = record.attempts + 1;
       if (!(await lifecycle.start(jobId, { backend: host.backend.name, device: host.backend.device, firstStart: !record.startedAt, attempt }))) return;
       logger.info({ jobId, backend: host.backend.name, attempt, resumeFrom: resume ? { epoch: resume.epoch, step: resume.step } : null }, 'training started');
 
       this.watch(jobId, record, controller, timers);
       const result = await host.run(
-        { jobId, spec: record.spec, artifactDir: config.ARTIFACT_DIR, ...(resume ? { resume: { path: resume.path, sha256: resume.sha256 } } : {}) },
+        {
+          jobId,
+          spec: record.spec,
+          artifactDir: config.ARTIFACT_DIR,
+          ...(resume ? { resume: { path: resume.path, sha256: resume.sha256 } } : {}),
+          ...(upload ? { upload } : {}),
+        },
         {
           onEvent: (event) => recordInOrder(() => lifecycle.recordTrainingEvent(jobId, event)),
           onCheckpoint: (checkpoint) => recordInOrder(() => lifecycle.recordCheckpoint(jobId, checkpoint, record.spec.checkpoint.keep, config.ARTIFACT_DIR)),
@@ -189,6 +201,15 @@ export class TrainingWorker {
       if (host) this.pool.release(host);
       await store.releaseLease(jobId, this.id, performance.now() - started).catch((error: unknown) => logger.warn({ err: error, jobId }, 'could not release lease'));
     }
+  }
+
+  /** Where an uploaded data set's rows are stored, for the training process. */
+  private async uploadFor(record: JobRecord): Promise<RunRequest['upload']> {
+    const ref = record.spec.dataset;
+    if (ref.name !== 'upload') return undefined;
+    const dataset = await this.deps.datasets.get(ref.id).catch(() => null);
+    if (!dataset) throw new TrainingSpecError(`the uploaded data set ${ref.id} no longer exists`);
+    return { id: dataset.id, folder: path.join(this.deps.config.DATA_DIR, dataset.path), featureSize: dataset.featureNames.length, classes: dataset.classNames.length };
   }
 
   /** Renews the lease (and notices cancel/pause that pub/sub missed) and enforces maxRuntimeSeconds. */

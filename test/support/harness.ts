@@ -34,6 +34,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
   const config = loadConfig({
     ...process.env,
     ARTIFACT_DIR: artifactDir,
+    DATA_DIR: path.join(artifactDir, 'datasets'),
     DATABASE_URL: databaseUrl.toString(),
     QUEUE_PREFIX: isolated,
     PORT: '0',

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ConflictError, TrainyardError, ValidationError, type FieldProblem } from '../../errors/errors.js';
+import { UploadInvalidError, problemLocation } from '../../datasets/tabular-parser.js';
+import { ConflictError, TrainyardError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
 
 export interface Problem {
   type: string;
@@ -9,7 +10,7 @@ export interface Problem {
   status: number;
   detail: string;
   instance: string;
-  errors?: (FieldProblem & { in?: string })[];
+  errors?: (FieldProblem & { in?: string; row?: number; column?: string; value?: string })[];
 }
 
 const slugByStatus: Record<number, string> = {
@@ -35,14 +36,6 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, { exte
   return reply.code(problem.status).type('application/problem+json').send(body);
 }
 
-/** `/model/layers/0/units` → `model.layers[0].units`: the form users write in their specs. */
-export function fieldFromPath(segments: (string | number)[]): string {
-  return segments.reduce<string>((field, segment) => {
-    if (typeof segment === 'number' || /^\d+$/.test(segment)) return `${field}[${segment}]`;
-    return field ? `${field}.${segment}` : segment;
-  }, '');
-}
-
 const locationByContext: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
 /** The one place where errors become HTTP responses: problem+json (RFC 9457) naming each bad field. */
@@ -65,6 +58,14 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
         status: 400,
         detail: `${errors.length} problem${errors.length === 1 ? '' : 's'}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
         errors,
+      });
+    }
+    if (error instanceof UploadInvalidError) {
+      return sendProblem(reply, request, {
+        title: 'Unprocessable upload',
+        status: 422,
+        detail: error.message,
+        errors: error.problems.map((problem) => ({ ...problem, field: problemLocation(problem) })),
       });
     }
     if (error instanceof ValidationError) {

@@ -2,7 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { builtInDatasets } from '../../engine/datasets/catalog.js';
+import type { Readable } from 'node:stream';
+import { uploadFormats, type UploadFormat } from '../../datasets/dataset-service.js';
+import type { Services } from '../../infra/services.js';
 import { describeDataset, syntheticDatasetRefs } from '../../spec/job-spec.js';
+import { problemSchema } from '../schemas/job-schemas.js';
 
 const datasetSchema = z
   .object({
@@ -41,7 +45,7 @@ function listing(): DatasetListing[] {
     // A schema with a meta id is rendered as a $ref into $defs.
     const document = z.toJSONSchema(schema, { io: 'input' }) as Properties & { $defs?: Record<string, Properties>; $ref?: string };
     const json = document.$ref && document.$defs ? document.$defs[document.$ref.split('/').pop()!]! : document;
-    const shape = describeDataset(schema.parse({ name }));
+    const shape = describeDataset(schema.parse({ name }))!;
     const parameters = Object.fromEntries(
       Object.entries(json.properties)
         .filter(([key]) => key !== 'name')
@@ -63,11 +67,101 @@ function listing(): DatasetListing[] {
   return [...builtIn, ...synthetic];
 }
 
-export async function datasetRoutes(app: FastifyInstance): Promise<void> {
-  const data = listing();
-  app.withTypeProvider<ZodTypeProvider>().get(
-    '/v1/datasets',
-    { schema: { tags: ['datasets'], summary: 'Data sets a job spec can name', response: { 200: z.object({ data: z.array(datasetSchema) }) } } },
-    async () => ({ data }),
-  );
+export const uploadedDatasetSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    format: z.enum(uploadFormats),
+    sha256: z.string(),
+    sizeBytes: z.int(),
+    rows: z.int(),
+    featureNames: z.array(z.string()),
+    labelColumn: z.string(),
+    classNames: z.array(z.string()).describe('Class index i of the labels is classNames[i]'),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'UploadedDataset' });
+
+const formatByContentType: Record<string, UploadFormat> = {
+  'text/csv': 'csv',
+  'application/x-ndjson': 'jsonl',
+  'application/jsonl': 'jsonl',
+  'application/json': 'json',
+};
+
+const uploadQuerySchema = z.strictObject({
+  name: z.string().min(1).max(200).describe('A label for people'),
+  label: z.string().min(1).max(200).optional().describe('The label column; default `label`, else the last column'),
+});
+
+export function datasetRoutes(services: Services) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const builtIn = listing();
+    // Uploads arrive as streams: this plugin's own parsers hand the raw body over unread, so
+    // nothing is buffered whole and the size limit is enforced while it streams to disk.
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser(Object.keys(formatByContentType), (_request, payload, done) => done(null, payload));
+    const api = app.withTypeProvider<ZodTypeProvider>();
+
+    api.get(
+      '/v1/datasets',
+      {
+        schema: {
+          tags: ['datasets'],
+          summary: 'Data sets a job spec can name: built-in, synthetic and uploaded',
+          response: { 200: z.object({ data: z.array(datasetSchema), uploaded: z.array(uploadedDatasetSchema) }) },
+        },
+      },
+      async () => ({ data: builtIn, uploaded: (await services.datasets.list()) as z.infer<typeof uploadedDatasetSchema>[] }),
+    );
+
+    api.post(
+      '/v1/datasets',
+      {
+        schema: {
+          tags: ['datasets'],
+          summary: 'Upload a classification data set (CSV with a header, JSON Lines, or a JSON array of records)',
+          description:
+            'Send the file as the body with content-type text/csv, application/x-ndjson or application/json. Features must be numbers; ' +
+            'the label column may hold any values (each distinct value is a class). 201 with the new data set, 200 when the same ' +
+            'bytes were uploaded before, 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). ' +
+            'Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.',
+          querystring: uploadQuerySchema,
+          response: { 200: uploadedDatasetSchema, 201: uploadedDatasetSchema, 400: problemSchema, 413: problemSchema, 415: problemSchema, 422: problemSchema },
+        },
+        bodyLimit: services.config.UPLOAD_LIMIT_BYTES,
+      },
+      async (request, reply) => {
+        const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
+        const format = formatByContentType[contentType]!;
+        const { dataset, created } = await services.datasets.upload(request.body as Readable, { name: request.query.name, format, label: request.query.label });
+        return reply.code(created ? 201 : 200).header('location', `/v1/datasets/${dataset.id}`).send(dataset as z.infer<typeof uploadedDatasetSchema>);
+      },
+    );
+
+    api.get(
+      '/v1/datasets/:id',
+      { schema: { tags: ['datasets'], summary: 'One uploaded data set', params: z.object({ id: z.string() }), response: { 200: uploadedDatasetSchema, 404: problemSchema } } },
+      async (request) => {
+        const { path: _path, ...dataset } = await services.datasets.get(request.params.id);
+        return dataset as z.infer<typeof uploadedDatasetSchema>;
+      },
+    );
+
+    api.delete(
+      '/v1/datasets/:id',
+      {
+        schema: {
+          tags: ['datasets'],
+          summary: 'Delete an uploaded data set; 409 while a job that has not finished uses it',
+          params: z.object({ id: z.string() }),
+          response: { 204: z.null(), 404: problemSchema, 409: problemSchema },
+        },
+      },
+      async (request, reply) => {
+        await services.datasets.delete(request.params.id);
+        return reply.code(204).send(null);
+      },
+    );
+  };
 }

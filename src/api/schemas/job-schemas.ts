@@ -12,7 +12,16 @@ export const problemSchema = z
     detail: z.string(),
     instance: z.string(),
     errors: z
-      .array(z.object({ field: z.string(), message: z.string(), in: z.string().optional() }))
+      .array(
+        z.object({
+          field: z.string(),
+          message: z.string(),
+          in: z.string().optional(),
+          row: z.int().optional().describe('Uploads: the row of the file (the CSV header is row 1)'),
+          column: z.string().optional(),
+          value: z.string().optional(),
+        }),
+      )
       .optional()
       .describe('One entry per bad field, in the dotted form used in job specs (model.layers[0].units)'),
     currentStatus: jobStatusSchema.optional().describe('On 409: the status that made the request illegal'),

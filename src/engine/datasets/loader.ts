@@ -19,12 +19,18 @@ const cache = new Map<BuiltInDatasetName, Dataset>();
 const generated = new Map<string, Dataset>();
 const GENERATED_KEPT = 4;
 
-/** The rows a job spec's data set reference stands for: built-in (cached) or generated. */
-export function loadDataset(ref: DatasetRef): Dataset {
+/**
+ * The rows a job spec's data set reference stands for: built-in (cached) or generated. An
+ * upload's rows come from the caller, who knows where uploads are stored.
+ */
+export function loadDataset(ref: DatasetRef, uploaded?: Dataset): Dataset {
   switch (ref.name) {
     case 'iris':
     case 'mnist':
       return loadBuiltInDataset(ref.name);
+    case 'upload':
+      if (!uploaded) throw new Error(`data set ${ref.id} (an upload) was not provided to the trainer`);
+      return uploaded;
     default: {
       const key = JSON.stringify(ref);
       let dataset = generated.get(key);

@@ -1,0 +1,185 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/errors.js';
+import type { Dataset as DatasetRow } from '../generated/prisma/client.js';
+import { Prisma, type PrismaClient } from '../db/prisma.js';
+import { writeTable } from './dataset-files.js';
+import { TableBuilder, splitCsvLine, type ParsedTable } from './tabular-parser.js';
+
+export const uploadFormats = ['csv', 'jsonl', 'json'] as const;
+export type UploadFormat = (typeof uploadFormats)[number];
+
+export interface UploadedDataset {
+  id: string;
+  name: string;
+  format: string;
+  sha256: string;
+  sizeBytes: number;
+  rows: number;
+  featureNames: string[];
+  labelColumn: string;
+  classNames: string[];
+  createdAt: string;
+}
+
+/** Statuses in which a job may still read its data set. */
+const activeStatuses = ['queued', 'running', 'pausing', 'paused', 'cancelling'];
+
+/**
+ * User uploads: streamed to disk (never held whole in memory) while hashed and counted, parsed
+ * and checked, converted to the trainer's binary form, then moved into place in one rename, so a
+ * broken or oversized upload leaves nothing behind. Identical bytes give the same data set.
+ */
+export class DatasetService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly dataDir: string,
+    private readonly limitBytes: number,
+  ) {}
+
+  async upload(body: Readable, options: { name: string; format: UploadFormat; label?: string }): Promise<{ dataset: UploadedDataset; created: boolean }> {
+    await mkdir(this.dataDir, { recursive: true });
+    const staging = path.join(this.dataDir, `.upload-${randomBytes(6).toString('hex')}`);
+    await mkdir(staging);
+    try {
+      const original = path.join(staging, `original.${options.format}`);
+      const { sha256, sizeBytes } = await this.receive(body, original);
+      const existing = await this.prisma.dataset.findUnique({ where: { sha256 } });
+      if (existing) return { dataset: toUploaded(existing), created: false };
+
+      const table = await parse(original, options.format, options.label);
+      await writeTable(staging, table);
+      const folder = sha256;
+      await rm(path.join(this.dataDir, folder), { recursive: true, force: true });
+      await rename(staging, path.join(this.dataDir, folder));
+      try {
+        const row = await this.prisma.dataset.create({
+          data: {
+            name: options.name,
+            format: options.format,
+            sha256,
+            sizeBytes,
+            rows: table.rows,
+            featureNames: table.featureNames,
+            labelColumn: table.labelColumn,
+            classNames: table.classNames,
+            path: folder,
+          },
+        });
+        return { dataset: toUploaded(row), created: true };
+      } catch (error) {
+        // The same bytes uploaded twice at once: the other request recorded it.
+        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+          return { dataset: toUploaded(await this.prisma.dataset.findUniqueOrThrow({ where: { sha256 } })), created: false };
+        }
+        await rm(path.join(this.dataDir, folder), { recursive: true, force: true });
+        throw error;
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async list(): Promise<UploadedDataset[]> {
+    return (await this.prisma.dataset.findMany({ orderBy: { id: 'asc' } })).map(toUploaded);
+  }
+
+  async get(id: string): Promise<UploadedDataset & { path: string }> {
+    const row = UUID.test(id) ? await this.prisma.dataset.findUnique({ where: { id } }) : null;
+    if (!row) throw new NotFoundError('data set', id);
+    return { ...toUploaded(row), path: row.path };
+  }
+
+  /** Refused (409) while a job that has not finished uses it. */
+  async delete(id: string): Promise<void> {
+    const dataset = await this.get(id);
+    const users = await this.prisma.$queryRaw<{ id: string; status: string }[]>`
+      SELECT id::text, status::text FROM jobs
+      WHERE spec->'dataset'->>'id' = ${id} AND status::text = ANY(${activeStatuses}) LIMIT 5`;
+    if (users.length > 0) {
+      throw new ConflictError(`data set ${id} is used by jobs that have not finished: ${users.map((u) => `${u.id} (${u.status})`).join(', ')}`);
+    }
+    await this.prisma.dataset.delete({ where: { id } });
+    await rm(path.join(this.dataDir, dataset.path), { recursive: true, force: true });
+  }
+
+  private async receive(body: Readable, file: string): Promise<{ sha256: string; sizeBytes: number }> {
+    const hash = createHash('sha256');
+    let sizeBytes = 0;
+    const limit = this.limitBytes;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        sizeBytes += chunk.length;
+        if (sizeBytes > limit) {
+          callback(new PayloadTooLargeError(`the upload exceeds the ${limit}-byte limit (UPLOAD_LIMIT_BYTES)`));
+          return;
+        }
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    await pipeline(body, meter, createWriteStream(file));
+    return { sha256: hash.digest('hex'), sizeBytes };
+  }
+}
+
+async function parse(file: string, format: UploadFormat, label: string | undefined): Promise<ParsedTable> {
+  const builder = new TableBuilder(label);
+  if (format === 'json') {
+    let records: unknown;
+    try {
+      records = JSON.parse(await readFile(file, 'utf8'));
+    } catch (error) {
+      builder.problem({ message: `not valid JSON: ${(error as Error).message}` });
+      return builder.build();
+    }
+    if (!Array.isArray(records)) builder.problem({ message: 'a JSON upload must be an array of records' });
+    else records.forEach((record, i) => !builder.full && builder.addRecord(record, i + 1));
+    return builder.build();
+  }
+  let row = 0;
+  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  for await (const line of lines) {
+    row += 1;
+    if (builder.full) break;
+    if (line.trim() === '') continue;
+    if (format === 'jsonl') {
+      let record: unknown;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        builder.problem({ row, value: line.slice(0, 80), message: 'not a JSON object' });
+        continue;
+      }
+      builder.addRecord(record, row);
+      continue;
+    }
+    const fields = splitCsvLine(line);
+    if (!fields) builder.problem({ row, message: 'a quoted field is not closed (fields may not span lines)' });
+    else if (row === 1) builder.setColumns(fields, row);
+    else builder.addRow(fields, row);
+  }
+  return builder.build();
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function toUploaded(row: DatasetRow): UploadedDataset {
+  return {
+    id: row.id,
+    name: row.name,
+    format: row.format,
+    sha256: row.sha256,
+    sizeBytes: row.sizeBytes,
+    rows: row.rows,
+    featureNames: row.featureNames as string[],
+    labelColumn: row.labelColumn,
+    classNames: row.classNames as string[],
+    createdAt: row.createdAt.toISOString(),
+  };
+}
