@@ -35,7 +35,7 @@ function contents(data: CheckpointData): Record<CheckpointFile, Uint8Array> {
     modelTopology: data.model.modelTopology,
     weightsManifest: [{ paths: ['weights.bin'], weights: data.model.weightSpecs }],
   };
-  const state = { reason: data.reason, state: data.state, metrics: data.metrics, isBest: data.isBest };
+  const state = { reason: data.reason, state: data.state, metrics: data.metrics, isBest: data.isBest, preprocessing: data.preprocessing };
   return {
     'model.json': Buffer.from(JSON.stringify(modelJson)),
     'weights.bin': new Uint8Array(data.model.weightData),
@@ -89,7 +89,7 @@ export function readCheckpoint(root: string, relative: string, expectedSha256?: 
     modelTopology: object;
     weightsManifest: { weights: CheckpointData['model']['weightSpecs'] }[];
   };
-  const state = JSON.parse(files['state.json'].toString('utf8')) as Pick<CheckpointData, 'reason' | 'state' | 'metrics' | 'isBest'>;
+  const state = JSON.parse(files['state.json'].toString('utf8')) as Pick<CheckpointData, 'reason' | 'state' | 'metrics' | 'isBest' | 'preprocessing'>;
   const weights = files['weights.bin'];
   const optimizer = files['optimizer.bin'];
   return {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { FittedPreprocessing } from './dataset-split.js';
 import type { MetricValues } from './events.js';
 import type { OptimizerState } from './optimizers/training-optimizer.js';
 
@@ -44,6 +45,8 @@ export interface CheckpointData {
   model: { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer };
   /** Every optimizer slot, float32, in state.optimizer.slots order. */
   optimizerData: Float32Array;
+  /** The feature scaling the model expects its inputs to have had, if any. */
+  preprocessing: FittedPreprocessing | null;
 }
 
 /** The model as `tf.loadLayersModel` expects it (topology + weight specs + one weight buffer). */

@@ -15,6 +15,7 @@ export type TrainingEvent =
       device: string;
       trainRows: number;
       validationRows: number;
+      testRows: number;
       stepsPerEpoch: number;
       totalSteps: number;
       parameters: number;
@@ -43,6 +44,8 @@ export type TrainingEvent =
       retry: number;
       maxRetries: number;
     }
+  /** Feature scaling fitted on the training rows: x' = (x − shift) / scale. */
+  | { type: 'preprocessing'; features: 'standardize' | 'minMax'; shift: number[]; scale: number[] }
   /** The run continues from a checkpoint instead of starting over. */
   | { type: 'resumed'; fromEpoch: number; fromStep: number; reason: string }
   | {

@@ -77,6 +77,7 @@ export async function runLrRangeTest(
     device: options.backend.device,
     trainRows: split.trainRows,
     validationRows: split.validationRows,
+    testRows: split.testRows,
     stepsPerEpoch,
     totalSteps: test.steps,
     parameters: model.countParams(),

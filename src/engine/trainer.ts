@@ -139,11 +139,13 @@ class TrainingRun {
       device: this.options.backend.device,
       trainRows: this.split.trainRows,
       validationRows: this.split.validationRows,
+      testRows: this.split.testRows,
       stepsPerEpoch: this.stepsPerEpoch,
       totalSteps: this.totalSteps,
       parameters: this.model.countParams(),
     });
     const resume = this.options.resumeFrom;
+    if (this.split.preprocessing && !resume) this.sink.emit({ type: 'preprocessing', ...this.split.preprocessing });
     if (resume) {
       this.restoreCheckpoint(resume);
       this.sink.emit({ type: 'resumed', fromEpoch: resume.state.completedEpochs, fromStep: resume.state.step, reason: resume.reason });
@@ -256,6 +258,12 @@ class TrainingRun {
       const validation = await evaluate(this.model, split.valX, split.valY, this.outputsProbabilities);
       metrics.val_loss = validation.loss;
       metrics.val_accuracy = validation.accuracy;
+    }
+    // The test rows are looked at once, after the last epoch.
+    if (epoch === spec.epochs && split.testX && split.testY) {
+      const test = await evaluate(this.model, split.testX, split.testY, this.outputsProbabilities);
+      metrics.test_loss = test.loss;
+      metrics.test_accuracy = test.accuracy;
     }
     this.sink.emit({
       type: 'epochMetrics',
@@ -411,6 +419,7 @@ class TrainingRun {
         isBest,
         model: await captureModel(this.model),
         optimizerData: data,
+        preprocessing: this.split.preprocessing,
       });
     } finally {
       for (const values of Object.values(optimizerState.slots)) tf.dispose(values);

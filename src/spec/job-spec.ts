@@ -209,6 +209,21 @@ const jobSpecFields = {
     .lt(1)
     .default(0.2)
     .describe('Fraction held out for validation after a seeded shuffle (0 = none)'),
+  testSplit: z
+    .number()
+    .min(0)
+    .lt(1)
+    .default(0)
+    .describe('Fraction held out as a test set (after a seeded shuffle), evaluated once at the end: test_loss, test_accuracy'),
+  preprocessing: z
+    .strictObject({
+      features: z
+        .enum(['none', 'standardize', 'minMax'])
+        .default('none')
+        .describe('standardize: (x − mean) / std; minMax: (x − min) / (max − min); fitted on the training rows only'),
+    })
+    .default({ features: 'none' })
+    .meta({ id: 'Preprocessing', description: 'The fitted parameters are recorded in a preprocessing event and in every checkpoint' }),
   shuffle: z.boolean().default(true).describe('Reshuffle the training rows every epoch (seeded)'),
   seed: z.int().min(0).max(2 ** 31 - 1).optional().describe('Drawn at random and echoed when absent'),
   checkpoint: z
@@ -281,12 +296,13 @@ export function resolveJobSpec(spec: JobSpec, drawSeed: () => number = () => ran
 }
 
 /** Rows and steps of a run, from the spec alone: the validator and the trainer share this arithmetic. */
-export function runShape(spec: Pick<JobSpec, 'validationSplit' | 'batchSize' | 'epochs'>, datasetRows: number) {
+export function runShape(spec: Pick<JobSpec, 'validationSplit' | 'testSplit' | 'batchSize' | 'epochs'>, datasetRows: number) {
   const rows = datasetRows;
+  const testRows = Math.floor(rows * spec.testSplit);
   const validationRows = Math.floor(rows * spec.validationSplit);
-  const trainRows = rows - validationRows;
-  const stepsPerEpoch = Math.ceil(trainRows / spec.batchSize);
-  return { rows, trainRows, validationRows, stepsPerEpoch, totalSteps: stepsPerEpoch * spec.epochs };
+  const trainRows = rows - validationRows - testRows;
+  const stepsPerEpoch = Math.ceil(Math.max(trainRows, 0) / spec.batchSize);
+  return { rows, trainRows, validationRows, testRows, stepsPerEpoch, totalSteps: stepsPerEpoch * spec.epochs };
 }
 
 interface Problem {
@@ -312,13 +328,16 @@ export function specProblems(spec: z.infer<typeof jobSpecObject>, info: DatasetS
   if (info.rows * info.featureSize > 10_000_000) {
     problems.push({ path: ['dataset', 'rows'], message: `rows × features is ${info.rows * info.featureSize}; at most 10 000 000 values` });
   }
-  const { rows, trainRows, validationRows, totalSteps } = runShape(spec, Math.min(limit ?? info.rows, info.rows));
+  const { rows, trainRows, validationRows, testRows, totalSteps } = runShape(spec, Math.min(limit ?? info.rows, info.rows));
+  if (spec.testSplit > 0 && testRows < 1) {
+    problems.push({ path: ['testSplit'], message: `holds out no rows of ${rows}; raise it or set 0` });
+  }
   if (trainRows < 1) {
-    problems.push({ path: ['validationSplit'], message: `leaves no training rows out of ${rows}` });
+    problems.push({ path: ['validationSplit'], message: `with testSplit ${spec.testSplit} leaves no training rows out of ${rows}` });
   } else if (spec.batchSize > trainRows) {
     problems.push({
       path: ['batchSize'],
-      message: `is larger than the ${trainRows} training rows (${rows} rows, validationSplit ${spec.validationSplit})`,
+      message: `is larger than the ${trainRows} training rows (${rows} rows, validationSplit ${spec.validationSplit}, testSplit ${spec.testSplit})`,
     });
   }
   if (spec.validationSplit > 0 && validationRows < 1) {

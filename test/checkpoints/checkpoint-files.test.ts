@@ -35,6 +35,7 @@ function sample(seed: number): CheckpointData {
       weightData: weights.buffer,
     },
     optimizerData: new Float32Array([0.1, 0.2, 0.3, seed]),
+    preprocessing: { features: 'standardize', shift: [1, 2], scale: [0.5, 4] },
   };
 }
 
@@ -48,6 +49,7 @@ describe('checkpoint files', () => {
     const original = sample(7);
     expect(read.state).toEqual(original.state);
     expect(read.metrics).toEqual(original.metrics);
+    expect(read.preprocessing).toEqual(original.preprocessing);
     expect(new Float32Array(read.model.weightData)).toEqual(new Float32Array(original.model.weightData));
     expect(read.optimizerData).toEqual(original.optimizerData);
     expect(read.model.weightSpecs).toEqual(original.model.weightSpecs);

@@ -113,6 +113,17 @@ describe('submit → worker trains → succeeded, watched over the websocket', (
     expect(epochs.every((m: { values: { learning_rate: number } }) => m.values.learning_rate === 1 / 2 ** halvings.length)).toBe(true);
   });
 
+  it('holds out a test split, evaluated once at the end, and records the fitted scaling', async () => {
+    const id = await submit({ epochs: 4, testSplit: 0.2, preprocessing: { features: 'standardize' } });
+    const stream = await collectStream(harness.baseUrl, id);
+    expect(stream.messages.find((m) => m.type === 'started')?.data).toMatchObject({ trainRows: 90, validationRows: 30, testRows: 30 });
+    const scaling = stream.messages.find((m) => m.type === 'preprocessing');
+    expect(scaling?.data).toMatchObject({ features: 'standardize', shift: expect.any(Array), scale: expect.any(Array) });
+    const epochs = stream.messages.filter((m) => m.type === 'metrics' && m.data.scope === 'epoch');
+    expect(epochs.slice(0, -1).every((m) => (m.data.values as Record<string, number>).test_accuracy === undefined)).toBe(true);
+    expect((epochs.at(-1)!.data.values as Record<string, number>).test_accuracy).toBeGreaterThan(0.6);
+  });
+
   it('refuses a stream of an unknown job with a plain 404 before upgrading', async () => {
     expect(await rejectedUpgradeStatus(harness.baseUrl, '/v1/jobs/0193a1b2-0000-7000-8000-000000000000/stream')).toBe(404);
   });
