@@ -7,6 +7,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/errors.js';
 import type { Dataset as DatasetRow } from '../generated/prisma/client.js';
+import { isUuid } from '../db/ids.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
 import { writeTable } from './dataset-files.js';
 import { TableBuilder, splitCsvLine, type ParsedTable } from './tabular-parser.js';
@@ -90,7 +91,7 @@ export class DatasetService {
   }
 
   async get(id: string): Promise<UploadedDataset & { path: string }> {
-    const row = UUID.test(id) ? await this.prisma.dataset.findUnique({ where: { id } }) : null;
+    const row = isUuid(id) ? await this.prisma.dataset.findUnique({ where: { id } }) : null;
     if (!row) throw new NotFoundError('data set', id);
     return { ...toUploaded(row), path: row.path };
   }
@@ -166,8 +167,6 @@ async function parse(file: string, format: UploadFormat, label: string | undefin
   }
   return builder.build();
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toUploaded(row: DatasetRow): UploadedDataset {
   return {

@@ -1,4 +1,5 @@
 import type { DatasetService } from '../datasets/dataset-service.js';
+import { isUuid } from '../db/ids.js';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError, fieldFromPath } from '../errors/errors.js';
 import { publishJobControl } from '../events/job-control.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
@@ -51,7 +52,7 @@ export class JobService {
   }
 
   async get(id: string): Promise<JobRecord> {
-    const job = isJobId(id) ? await this.store.get(id) : null;
+    const job = isUuid(id) ? await this.store.get(id) : null;
     if (!job) throw new NotFoundError('job', id);
     return job;
   }
@@ -83,7 +84,7 @@ export class JobService {
       if (!final) throw new NotFoundError('final model of job', `${id} (status ${job.status}; it exists once the job has succeeded)`);
       return final.path;
     }
-    const checkpoint = isJobId(checkpointId) ? await this.store.getCheckpoint(id, checkpointId) : null;
+    const checkpoint = isUuid(checkpointId) ? await this.store.getCheckpoint(id, checkpointId) : null;
     if (!checkpoint) throw new NotFoundError('checkpoint', `${checkpointId} of job ${id}`);
     return checkpoint.path;
   }
@@ -114,7 +115,7 @@ export class JobService {
   }
 
   async assertExists(id: string): Promise<void> {
-    if (!isJobId(id) || !(await this.store.exists(id))) throw new NotFoundError('job', id);
+    if (!isUuid(id) || !(await this.store.exists(id))) throw new NotFoundError('job', id);
   }
 
   private async announce(id: string, event: JobEventRecord): Promise<void> {
@@ -148,9 +149,3 @@ const actionPlan: Record<JobAction, Partial<Record<JobStatus, ActionStep | null>
   },
 };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** A malformed id names no job: the same 404 as an unknown one (and never reaches a uuid column). */
-function isJobId(id: string): boolean {
-  return UUID.test(id);
-}
