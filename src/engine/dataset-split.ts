@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { runShape, type ResolvedJobSpec } from '../spec/job-spec.js';
+import { describeDataset, runShape, type ResolvedJobSpec } from '../spec/job-spec.js';
 import type { Dataset } from './datasets/loader.js';
 import { createRng, deriveSeed, permutation } from './random.js';
 
@@ -14,16 +14,23 @@ export interface FittedPreprocessing {
 }
 
 export interface Split {
-  trainX: tf.Tensor2D;
+  /** [rows, ...inputShape] */
+  trainX: tf.Tensor;
   trainY: tf.Tensor2D;
-  valX: tf.Tensor2D | null;
+  valX: tf.Tensor | null;
   valY: tf.Tensor2D | null;
-  testX: tf.Tensor2D | null;
+  testX: tf.Tensor | null;
   testY: tf.Tensor2D | null;
   trainRows: number;
   validationRows: number;
   testRows: number;
+  /** One row's shape as the model sees it: [features], or [28, 28, 1] for MNIST images. */
+  inputShape: number[];
   preprocessing: FittedPreprocessing | null;
+}
+
+export function inputShapeOf(spec: ResolvedJobSpec, dataset: Dataset): number[] {
+  return describeDataset(spec.dataset)?.inputShape ?? [dataset.featureSize];
 }
 
 /**
@@ -47,15 +54,16 @@ export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
   };
   const train = rowsOf(0, trainRows);
   const preprocessing = fitPreprocessing(spec.preprocessing.features, train.x, size);
-  const toTensors = ({ x, y }: { x: Float32Array; y: Int32Array }): [tf.Tensor2D, tf.Tensor2D] => {
+  const inputShape = inputShapeOf(spec, dataset);
+  const toTensors = ({ x, y }: { x: Float32Array; y: Int32Array }): [tf.Tensor, tf.Tensor2D] => {
     if (preprocessing) applyPreprocessing(preprocessing, x);
     const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), dataset.classes).toFloat() as tf.Tensor2D);
-    return [tf.tensor2d(x, [y.length, size]), oneHot];
+    return [tf.tensor(x, [y.length, ...inputShape]), oneHot];
   };
   const [trainX, trainY] = toTensors(train);
   const [valX, valY] = validationRows > 0 ? toTensors(rowsOf(trainRows, validationRows)) : [null, null];
   const [testX, testY] = testRows > 0 ? toTensors(rowsOf(trainRows + validationRows, testRows)) : [null, null];
-  return { trainX, trainY, valX, valY, testX, testY, trainRows, validationRows, testRows, preprocessing };
+  return { trainX, trainY, valX, valY, testX, testY, trainRows, validationRows, testRows, inputShape, preprocessing };
 }
 
 export function fitPreprocessing(method: 'none' | 'standardize' | 'minMax', x: Float32Array, size: number): FittedPreprocessing | null {
@@ -93,5 +101,5 @@ export function applyPreprocessing(fitted: FittedPreprocessing, x: Float32Array)
 }
 
 export function disposeSplit(split: Split): void {
-  tf.dispose([split.trainX, split.trainY, ...[split.valX, split.valY, split.testX, split.testY].filter((t): t is tf.Tensor2D => t !== null)]);
+  tf.dispose([split.trainX, split.trainY, ...[split.valX, split.valY, split.testX, split.testY].filter((t): t is tf.Tensor => t !== null)]);
 }

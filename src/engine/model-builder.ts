@@ -15,19 +15,19 @@ export interface BuiltModel {
 const WEIGHT_STREAM = 1000;
 const DROPOUT_STREAM = 2000;
 
-export function buildModel(spec: ResolvedJobSpec, featureSize: number): BuiltModel {
+export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltModel {
   const model = tf.sequential();
   const clock: StepClock = { step: 0 };
   const layers = spec.model.layers;
   layers.forEach((layer, index) => {
-    const inputShape = index === 0 ? [featureSize] : undefined;
+    const shape = index === 0 ? inputShape : undefined;
     const name = layer.name ?? `${layer.type}_${index}`;
     switch (layer.type) {
       case 'dense':
         model.add(
           tf.layers.dense({
             name,
-            inputShape,
+            inputShape: shape,
             units: layer.units,
             activation: layer.activation,
             useBias: layer.useBias,
@@ -37,10 +37,38 @@ export function buildModel(spec: ResolvedJobSpec, featureSize: number): BuiltMod
         );
         break;
       case 'activation':
-        model.add(tf.layers.activation({ name, inputShape, activation: layer.activation }));
+        model.add(tf.layers.activation({ name, inputShape: shape, activation: layer.activation }));
+        break;
+      case 'conv2d':
+        model.add(
+          tf.layers.conv2d({
+            name,
+            inputShape: shape,
+            filters: layer.filters,
+            kernelSize: layer.kernelSize,
+            strides: layer.strides,
+            padding: layer.padding,
+            activation: layer.activation,
+            useBias: layer.useBias,
+            kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(spec.seed, WEIGHT_STREAM + index) }),
+            biasInitializer: 'zeros',
+          }),
+        );
+        break;
+      case 'maxPool2d':
+      case 'avgPool2d': {
+        const args = { name, inputShape: shape, poolSize: layer.poolSize, strides: layer.strides ?? layer.poolSize, padding: layer.padding };
+        model.add(layer.type === 'maxPool2d' ? tf.layers.maxPooling2d(args) : tf.layers.averagePooling2d(args));
+        break;
+      }
+      case 'flatten':
+        model.add(tf.layers.flatten({ name, inputShape: shape }));
+        break;
+      case 'reshape':
+        model.add(tf.layers.reshape({ name, inputShape: shape, targetShape: layer.targetShape }));
         break;
       case 'dropout':
-        model.add(new SeededDropout({ name, inputShape, rate: layer.rate, seed: deriveSeed(spec.seed, DROPOUT_STREAM + index), clock }));
+        model.add(new SeededDropout({ name, inputShape: shape, rate: layer.rate, seed: deriveSeed(spec.seed, DROPOUT_STREAM + index), clock }));
         break;
     }
   });
@@ -50,8 +78,7 @@ export function buildModel(spec: ResolvedJobSpec, featureSize: number): BuiltMod
 function finalActivation(spec: ResolvedJobSpec): string {
   for (let i = spec.model.layers.length - 1; i >= 0; i--) {
     const layer = spec.model.layers[i]!;
-    if (layer.type === 'dropout') continue;
-    return layer.activation;
+    if (layer.type === 'dense' || layer.type === 'activation' || layer.type === 'conv2d') return layer.activation;
   }
   return 'linear';
 }

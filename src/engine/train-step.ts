@@ -37,7 +37,7 @@ export function computeGradients(
 /** Loss and accuracy over a whole split, in chunks so no activation tensor gets huge. */
 export async function evaluate(
   model: tf.LayersModel,
-  x: tf.Tensor2D,
+  x: tf.Tensor,
   y: tf.Tensor2D,
   outputsProbabilities: boolean,
   chunk = 1024,
@@ -48,7 +48,8 @@ export async function evaluate(
   for (let begin = 0; begin < rows; begin += chunk) {
     const size = Math.min(chunk, rows - begin);
     const [loss, correct] = tf.tidy(() => {
-      const xb = x.slice([begin, 0], [size, -1]);
+      // Slicing along the first axis only: rows may be vectors or images.
+      const xb = x.slice([begin], [size]);
       const yb = y.slice([begin, 0], [size, -1]);
       const output = model.apply(xb, { training: false }) as tf.Tensor;
       return [tf.mul(lossOf(output, yb, outputsProbabilities), size), correctCount(output, yb)];

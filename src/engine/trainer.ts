@@ -52,7 +52,7 @@ const NOISE_STREAM = 3;
 export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
   const dataset = loadDataset(spec.dataset, options.uploaded);
   const split = splitDataset(dataset, spec);
-  const built = buildModel(spec, dataset.featureSize);
+  const built = buildModel(spec, split.inputShape);
   const { model, outputsProbabilities } = built;
   try {
     if (spec.task === 'lrRangeTest') {

@@ -8,6 +8,7 @@ import {
   resolveOptimizer,
   type OptimizerConfig,
 } from './optimizer-spec.js';
+import { inferShapes } from './layer-shapes.js';
 import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
 
 export { optimizerConfigSchema, type OptimizerConfig } from './optimizer-spec.js';
@@ -51,8 +52,46 @@ export const dropoutLayerSchema = z
   })
   .meta({ id: 'DropoutLayer' });
 
+const windowSize = z.union([z.int().min(1).max(1024), z.tuple([z.int().min(1).max(1024), z.int().min(1).max(1024)])]);
+const padding = z.enum(['valid', 'same']).default('valid');
+
+export const conv2dLayerSchema = z
+  .strictObject({
+    type: z.literal('conv2d'),
+    name: layerName,
+    filters: z.int().min(1).max(4096),
+    kernelSize: windowSize.default(3),
+    strides: windowSize.default(1),
+    padding,
+    activation: activationSchema.default('linear'),
+    useBias: z.boolean().default(true),
+  })
+  .meta({ id: 'Conv2dLayer', description: 'Input [height, width, channels] → [h′, w′, filters]' });
+
+const poolFields = {
+  name: layerName,
+  poolSize: windowSize.default(2),
+  strides: windowSize.optional().describe('Defaults to poolSize'),
+  padding,
+};
+export const maxPool2dLayerSchema = z.strictObject({ type: z.literal('maxPool2d'), ...poolFields }).meta({ id: 'MaxPool2dLayer' });
+export const avgPool2dLayerSchema = z.strictObject({ type: z.literal('avgPool2d'), ...poolFields }).meta({ id: 'AvgPool2dLayer' });
+export const flattenLayerSchema = z.strictObject({ type: z.literal('flatten'), name: layerName }).meta({ id: 'FlattenLayer' });
+export const reshapeLayerSchema = z
+  .strictObject({ type: z.literal('reshape'), name: layerName, targetShape: z.array(z.int().min(1)).min(1).max(4) })
+  .meta({ id: 'ReshapeLayer' });
+
 export const layerSchema = z
-  .discriminatedUnion('type', [denseLayerSchema, activationLayerSchema, dropoutLayerSchema])
+  .discriminatedUnion('type', [
+    denseLayerSchema,
+    activationLayerSchema,
+    dropoutLayerSchema,
+    conv2dLayerSchema,
+    maxPool2dLayerSchema,
+    avgPool2dLayerSchema,
+    flattenLayerSchema,
+    reshapeLayerSchema,
+  ])
   .meta({ id: 'Layer' });
 export type LayerSpec = z.infer<typeof layerSchema>;
 
@@ -73,6 +112,7 @@ const builtInDatasetRefSchema = z
   .strictObject({
     name: z.enum(builtInDatasetNames).describe('A built-in real data set (GET /v1/datasets lists them)'),
     limit: z.int().min(2).optional().describe('Use only the first `limit` rows after the seeded shuffle'),
+    shape: z.enum(['vector', 'image']).default('vector').describe('mnist only: 784-vectors, or 28×28×1 images for convolutions'),
   })
   .meta({ id: 'BuiltInDatasetRef' });
 
@@ -119,6 +159,8 @@ export interface DatasetShape {
   rows: number;
   featureSize: number;
   classes: number;
+  /** The shape of one row as the model sees it (without the batch dimension). */
+  inputShape?: number[];
 }
 
 /**
@@ -137,7 +179,12 @@ export function describeDataset(ref: DatasetRef): DatasetShape | null {
       return { rows: ref.rows, featureSize: ref.features, classes: ref.classes };
     default: {
       const info = builtInDatasets[ref.name];
-      return { rows: Math.min(ref.limit ?? info.rows, info.rows), featureSize: info.featureShape[0], classes: info.classes };
+      return {
+        rows: info.rows,
+        featureSize: info.featureShape[0],
+        classes: info.classes,
+        inputShape: ref.name === 'mnist' && ref.shape === 'image' ? [28, 28, 1] : [info.featureShape[0]],
+      };
     }
   }
 }
@@ -367,6 +414,20 @@ export function specProblems(spec: z.infer<typeof jobSpecObject>, info: DatasetS
         });
       }
     });
+  }
+  if (dataset.name === 'iris' && dataset.shape === 'image') {
+    problems.push({ path: ['dataset', 'shape'], message: 'only mnist has an image form' });
+  } else {
+    const shapes = inferShapes(info.inputShape ?? [info.featureSize], layers);
+    if ('message' in shapes) {
+      problems.push({ path: ['model', 'layers', shapes.index], message: shapes.message });
+    } else {
+      // A flat output of the wrong size is the output layer's units, reported above.
+      const output = shapes.shapes.at(-1)!;
+      if (output.length !== 1) {
+        problems.push({ path: ['model', 'layers', layers.length - 1], message: `the model outputs shape [${output.join(', ')}]; it must be [${info.classes}], one value per class` });
+      }
+    }
   }
   problems.push(...optimizationProblems(spec, totalSteps), ...layerNameProblems(spec));
   return problems;

@@ -212,6 +212,20 @@ describe('service endpoints', () => {
     expect(response.body.data[3]).toMatchObject({ classes: 2, featureShape: [2], rows: 1000, parameters: { arms: { default: 2 }, noise: { default: 0.1 } } });
   });
 
+  it('checks layer shapes at submission: MNIST images with a CNN, and the layer that cannot work', async () => {
+    const cnn = { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' };
+    const ok = await post({ dataset: { name: 'mnist', shape: 'image' }, model: { layers: [cnn, { type: 'maxPool2d' }, { type: 'flatten' }, { type: 'dense', units: 10 }] } });
+    expect(ok.status).toBe(201);
+    expect(ok.body.spec.model.layers[0]).toEqual({ type: 'conv2d', filters: 8, kernelSize: 3, strides: 1, padding: 'valid', activation: 'relu', useBias: true });
+    const afterFlatten = await post({ dataset: { name: 'mnist', shape: 'image' }, model: { layers: [{ type: 'flatten' }, cnn, { type: 'dense', units: 10 }] } });
+    expect(afterFlatten.status).toBe(400);
+    expect(afterFlatten.body.errors).toEqual([expect.objectContaining({ field: 'model.layers[1]', message: expect.stringContaining('needs an input of shape [height, width, channels]') })]);
+    const denseOnImage = await post({ dataset: { name: 'mnist', shape: 'image' }, model: { layers: [{ type: 'dense', units: 10 }] } });
+    expect(denseOnImage.body.errors).toEqual([expect.objectContaining({ field: 'model.layers[0]', message: expect.stringContaining('add a flatten layer') })]);
+    const irisImage = await post({ dataset: { name: 'iris', shape: 'image' }, model: { layers: [{ type: 'dense', units: 3 }] } });
+    expect(fields(irisImage.body)).toContain('dataset.shape');
+  });
+
   it('accepts a synthetic data set and checks the model against its parameters', async () => {
     const ok = await post({ dataset: { name: 'spirals', arms: 3, rows: 600 }, model: { layers: [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'dense', units: 3 }] } });
     expect(ok.status).toBe(201);

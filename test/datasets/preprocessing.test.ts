@@ -28,7 +28,7 @@ describe('preprocessing', () => {
     const split = splitDataset(dataset, spec);
     expect([split.trainRows, split.validationRows, split.testRows]).toEqual([90, 30, 30]);
     // Training features are standardized exactly; held-out rows only approximately.
-    const train = split.trainX.arraySync();
+    const train = split.trainX.arraySync() as number[][];
     for (let f = 0; f < 4; f++) {
       const column = train.map((row) => row[f]!);
       const mean = column.reduce((a, b) => a + b, 0) / column.length;
