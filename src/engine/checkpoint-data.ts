@@ -10,6 +10,8 @@ export type CheckpointReason = (typeof checkpointReasons)[number];
 export interface PartialSums {
   lossSum: number;
   correctSum: number;
+  /** Σ over batches of (mean output entropy × rows). */
+  entropySum: number;
   rows: number;
 }
 

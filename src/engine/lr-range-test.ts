@@ -3,7 +3,7 @@ import type { ResolvedJobSpec } from '../spec/job-spec.js';
 import { resolveOptimizer } from '../spec/optimizer-spec.js';
 import type { Split } from './dataset-split.js';
 import { TrainingAbortedError, TrainingSpecError, type TrainingEventSink, type TrainingResult } from './events.js';
-import type { BuiltModel } from './model-builder.js';
+import { buildObjective, type BuiltModel } from './model-builder.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
 import { computeGradients, readScalars } from './train-step.js';
@@ -66,7 +66,8 @@ export async function runLrRangeTest(
   const started = performance.now();
   const test = spec.lrRangeTest!;
   if (Array.isArray(spec.optimizer)) throw new TrainingSpecError('an lrRangeTest uses one optimizer, not phases');
-  const { model, outputsProbabilities, split, clock } = trained;
+  const { model, split, clock } = trained;
+  const objective = buildObjective(spec, trained);
   const optimizer = createOptimizer(resolveOptimizer(spec.optimizer));
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const rng = new Mulberry32(deriveSeed(spec.seed, RANGE_STREAM));
@@ -104,10 +105,10 @@ export async function runLrRangeTest(
       const x = tf.gather(split.trainX, indices);
       const y = tf.gather(split.trainY, indices);
       clock.step = i + 1;
-      const { loss, correct, gradients } = computeGradients(model, variables, x, y, outputsProbabilities);
+      const { loss, correct, entropy, gradients } = computeGradients(model, variables, x, y, objective);
       optimizer.apply(variables, gradients, learningRate);
       const [lossValue] = await readScalars(loss);
-      tf.dispose([indices, x, y, loss, correct, ...gradients]);
+      tf.dispose([indices, x, y, loss, correct, entropy, ...gradients]);
 
       if (!Number.isFinite(lossValue)) {
         stoppedEarly = true;

@@ -1,7 +1,32 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';
+import type { Objective } from './objective.js';
 import { deriveSeed } from './random.js';
+
+/**
+ * The training objective of a spec for a built model: penalties come from the spec, and each
+ * dense/conv2d layer's kernel gets its own L1/L2 or the global ones.
+ */
+export function buildObjective(spec: ResolvedJobSpec, built: BuiltModel): Objective {
+  const { regularization } = spec;
+  const weightPenalties: Objective['weightPenalties'] = [];
+  spec.model.layers.forEach((layer, index) => {
+    if (layer.type !== 'dense' && layer.type !== 'conv2d') return;
+    const { l1, l2 } = layer.kernelRegularizer ?? regularization;
+    if (l1 === 0 && l2 === 0) return;
+    // originalName: tfjs suffixes variable names (kernel_1, …) once an earlier model used them.
+    const kernel = built.model.layers[index]!.trainableWeights.find((weight) => weight.originalName.endsWith('/kernel'));
+    if (kernel) weightPenalties.push({ variable: kernel.read() as tf.Variable, l1, l2 });
+  });
+  return {
+    probabilities: built.outputsProbabilities,
+    labelSmoothing: regularization.labelSmoothing,
+    confidencePenalty: regularization.confidencePenalty,
+    entropyThreshold: regularization.entropyThreshold ?? null,
+    weightPenalties,
+  };
+}
 
 export interface BuiltModel {
   model: tf.Sequential;

@@ -1,10 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-
-function lossOf(output: tf.Tensor, labels: tf.Tensor, probabilities: boolean): tf.Scalar {
-  if (!probabilities) return tf.losses.softmaxCrossEntropy(labels, output) as tf.Scalar;
-  const clipped = tf.clipByValue(output, 1e-7, 1 - 1e-7);
-  return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.log(clipped)), -1))) as tf.Scalar;
-}
+import { crossEntropy, objectiveLoss, type Objective } from './objective.js';
 
 function correctCount(output: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   return tf.sum(tf.cast(tf.equal(tf.argMax(output, -1), tf.argMax(labels, -1)), 'float32'));
@@ -13,6 +8,8 @@ function correctCount(output: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 export interface StepGradients {
   loss: tf.Scalar;
   correct: tf.Scalar;
+  /** Mean output entropy H(p) of the batch. */
+  entropy: tf.Scalar;
   /** In the order of the variables passed in. */
   gradients: tf.Tensor[];
 }
@@ -23,15 +20,18 @@ export function computeGradients(
   variables: tf.Variable[],
   x: tf.Tensor,
   y: tf.Tensor,
-  outputsProbabilities: boolean,
+  objective: Objective,
 ): StepGradients {
   let correct: tf.Scalar | undefined;
+  let entropy: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const output = model.apply(x, { training: true }) as tf.Tensor;
     correct = tf.keep(correctCount(output, y));
-    return lossOf(output, y, outputsProbabilities);
+    const result = objectiveLoss(output, y, objective);
+    entropy = tf.keep(result.entropy);
+    return result.loss;
   }, variables);
-  return { loss: value, correct: correct!, gradients: variables.map((variable) => grads[variable.name]!) };
+  return { loss: value, correct: correct!, entropy: entropy!, gradients: variables.map((variable) => grads[variable.name]!) };
 }
 
 /** Loss and accuracy over a whole split, in chunks so no activation tensor gets huge. */
@@ -52,7 +52,7 @@ export async function evaluate(
       const xb = x.slice([begin], [size]);
       const yb = y.slice([begin, 0], [size, -1]);
       const output = model.apply(xb, { training: false }) as tf.Tensor;
-      return [tf.mul(lossOf(output, yb, outputsProbabilities), size), correctCount(output, yb)];
+      return [tf.mul(crossEntropy(output, yb, outputsProbabilities), size), correctCount(output, yb)];
     });
     const [lossValue, correctValue] = await readScalars(loss!, correct!);
     tf.dispose([loss!, correct!]);

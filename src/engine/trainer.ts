@@ -24,7 +24,8 @@ import {
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
 import { runLrRangeTest } from './lr-range-test.js';
 import type { StepClock } from './layers/seeded-dropout.js';
-import { buildModel, type BuiltModel } from './model-builder.js';
+import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
+import { reportsEntropy, type Objective } from './objective.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
 import type { OptimizerState, TrainingOptimizer } from './optimizers/training-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
@@ -70,7 +71,7 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   }
 }
 
-const noSums = (): PartialSums => ({ lossSum: 0, correctSum: 0, rows: 0 });
+const noSums = (): PartialSums => ({ lossSum: 0, correctSum: 0, entropySum: 0, rows: 0 });
 
 /** What divergence recovery rolls back to: a copy of the run taken at a good point. */
 interface Snapshot {
@@ -109,6 +110,7 @@ class TrainingRun {
   private readonly model: tf.Sequential;
   private readonly outputsProbabilities: boolean;
   private readonly clock: StepClock;
+  private readonly objective: Objective;
 
   constructor(
     private readonly spec: ResolvedJobSpec,
@@ -119,6 +121,7 @@ class TrainingRun {
   ) {
     ({ model: this.model, outputsProbabilities: this.outputsProbabilities, clock: this.clock } = built);
     const model = this.model;
+    this.objective = buildObjective(spec, built);
     this.phases = planPhases(spec);
     this.phase = this.phases[0]!;
     this.optimizer = createOptimizer(this.phase.optimizer);
@@ -220,12 +223,13 @@ class TrainingRun {
       rate = this.learningRate(this.step, epoch);
       // Read per batch: the sums must be plain numbers for a checkpoint to be taken at any batch.
       const stepTensors = this.trainStep(order.subarray(begin, begin + rows), rate);
-      const [loss, correct] = await readScalars(...stepTensors);
+      const [loss, correct, entropy] = await readScalars(...stepTensors);
       tf.dispose(stepTensors);
       for (const sums of [this.epochSums, this.windowSums]) {
         // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
         sums.lossSum += loss! * rows;
         sums.correctSum += correct!;
+        sums.entropySum += entropy! * rows;
         sums.rows += rows;
       }
       trainedRows += rows;
@@ -241,7 +245,7 @@ class TrainingRun {
           type: 'batchMetrics',
           epoch,
           step: this.step,
-          values: { loss: windowLoss, accuracy: window.correctSum / window.rows, learning_rate: rate },
+          values: { loss: windowLoss, accuracy: window.correctSum / window.rows, learning_rate: rate, ...this.entropyMetric(window) },
         });
       }
       // Lets the host process see an abort message between batches.
@@ -253,7 +257,7 @@ class TrainingRun {
     const loss = sums.lossSum / sums.rows;
     const problem = this.checkLoss(loss, epoch);
     if (problem) return { diverged: true, step: this.step, loss, reason: problem };
-    const metrics: MetricValues = { loss, accuracy: sums.correctSum / sums.rows, learning_rate: rate };
+    const metrics: MetricValues = { loss, accuracy: sums.correctSum / sums.rows, learning_rate: rate, ...this.entropyMetric(sums) };
     if (split.valX && split.valY) {
       const validation = await evaluate(this.model, split.valX, split.valY, this.outputsProbabilities);
       metrics.val_loss = validation.loss;
@@ -278,13 +282,17 @@ class TrainingRun {
   }
 
   /** Forward, backward, clip, noise, update: one optimizer step. Returns the batch loss and correct count. */
-  private trainStep(rows: Int32Array, rate: number): [tf.Scalar, tf.Scalar] {
+  private entropyMetric(sums: PartialSums): MetricValues {
+    return reportsEntropy(this.objective) ? { output_entropy: sums.entropySum / sums.rows } : {};
+  }
+
+  private trainStep(rows: Int32Array, rate: number): [tf.Scalar, tf.Scalar, tf.Scalar] {
     const { spec, split } = this;
     const indices = tf.tensor1d(rows, 'int32');
     const x = tf.gather(split.trainX, indices);
     const y = tf.gather(split.trainY, indices);
     this.clock.step = this.step;
-    const { loss, correct, gradients } = computeGradients(this.model, this.variables, x, y, this.outputsProbabilities);
+    const { loss, correct, entropy, gradients } = computeGradients(this.model, this.variables, x, y, this.objective);
     tf.dispose([indices, x, y]);
     let applied = gradients;
     if (spec.clipNorm !== undefined) applied = clipByGlobalNorm(applied, spec.clipNorm);
@@ -295,7 +303,7 @@ class TrainingRun {
     }
     this.optimizer.apply(this.variables, applied, rate);
     tf.dispose(applied === gradients ? gradients : [...gradients, ...applied]);
-    return [loss, correct];
+    return [loss, correct, entropy];
   }
 
   /** Why the loss counts as diverged, or null. Without divergence recovery only NaN/Inf fail. */

@@ -30,6 +30,11 @@ const layerName = z
   .optional()
   .describe('Layer name; generated when absent. Used to match layers across jobs.');
 
+const kernelRegularizer = z
+  .strictObject({ l1: z.number().min(0).max(10).default(0), l2: z.number().min(0).max(10).default(0) })
+  .optional()
+  .describe("This layer's kernel penalty, instead of regularization.l1/l2");
+
 export const denseLayerSchema = z
   .strictObject({
     type: z.literal('dense'),
@@ -37,6 +42,7 @@ export const denseLayerSchema = z
     units: z.int().min(1).max(65_536),
     activation: activationSchema.default('linear'),
     useBias: z.boolean().default(true),
+    kernelRegularizer,
   })
   .meta({ id: 'DenseLayer' });
 
@@ -65,6 +71,7 @@ export const conv2dLayerSchema = z
     padding,
     activation: activationSchema.default('linear'),
     useBias: z.boolean().default(true),
+    kernelRegularizer,
   })
   .meta({ id: 'Conv2dLayer', description: 'Input [height, width, channels] → [h′, w′, filters]' });
 
@@ -262,6 +269,22 @@ const jobSpecFields = {
     .lt(1)
     .default(0)
     .describe('Fraction held out as a test set (after a seeded shuffle), evaluated once at the end: test_loss, test_accuracy'),
+  regularization: z
+    .strictObject({
+      l1: z.number().min(0).max(10).default(0).describe('λ₁: L += λ₁ Σ|w| over every dense and conv2d kernel (biases are not penalised)'),
+      l2: z.number().min(0).max(10).default(0).describe('λ₂: L += λ₂ Σ w²'),
+      labelSmoothing: z.number().min(0).lt(1).default(0).describe('ε: targets y′ = (1 − ε) y + ε / K'),
+      confidencePenalty: z.number().min(0).max(100).default(0).describe('β: L = CE − β H(p), H(p) = −Σ p log p'),
+      entropyThreshold: z
+        .strictObject({ beta: z.number().positive().max(100), tau: z.number().positive().max(100) })
+        .optional()
+        .describe('L = CE + β · max(0, τ − H(p)): penalise only confident outputs'),
+    })
+    .default({ l1: 0, l2: 0, labelSmoothing: 0, confidencePenalty: 0 })
+    .meta({
+      id: 'Regularization',
+      description: 'With any of the last three, mean output entropy is reported as output_entropy. val_loss and test_loss stay the plain cross-entropy.',
+    }),
   preprocessing: z
     .strictObject({
       features: z

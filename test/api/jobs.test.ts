@@ -106,6 +106,21 @@ describe('POST /v1/jobs', () => {
     expect(response.body.detail).toContain('model.layers[0].units');
   });
 
+  it('echoes regularization defaults and rejects out-of-range penalties, naming them', async () => {
+    const ok = await post(tinyIrisSpec({ regularization: { labelSmoothing: 0.1 } }));
+    expect(ok.body.spec.regularization).toEqual({ l1: 0, l2: 0, labelSmoothing: 0.1, confidencePenalty: 0 });
+    const bad = await post(
+      tinyIrisSpec({
+        regularization: { l2: -1, labelSmoothing: 1, entropyThreshold: { beta: 1, tau: 0 } },
+        model: { layers: [{ type: 'dense', units: 3, kernelRegularizer: { l1: -0.1 } }] },
+      }),
+    );
+    expect(bad.status).toBe(400);
+    expect(fields(bad.body)).toEqual(
+      expect.arrayContaining(['regularization.l2', 'regularization.labelSmoothing', 'regularization.entropyThreshold.tau', 'model.layers[0].kernelRegularizer.l1']),
+    );
+  });
+
   it('checks the model against the data set: output units must match the classes', async () => {
     const response = await post(tinyIrisSpec({ model: { layers: [{ type: 'dense', units: 4, activation: 'relu' }, { type: 'dense', units: 10 }] } }));
     expect(response.status).toBe(400);
