@@ -89,6 +89,12 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltMo
       case 'flatten':
         model.add(tf.layers.flatten({ name, inputShape: shape }));
         break;
+      case 'batchNormalization':
+        model.add(tf.layers.batchNormalization({ name, inputShape: shape, momentum: layer.momentum, epsilon: layer.epsilon }));
+        break;
+      case 'layerNormalization':
+        model.add(tf.layers.layerNormalization({ name, inputShape: shape, epsilon: layer.epsilon }));
+        break;
       case 'reshape':
         model.add(tf.layers.reshape({ name, inputShape: shape, targetShape: layer.targetShape }));
         break;

@@ -88,8 +88,26 @@ export const reshapeLayerSchema = z
   .strictObject({ type: z.literal('reshape'), name: layerName, targetShape: z.array(z.int().min(1)).min(1).max(4) })
   .meta({ id: 'ReshapeLayer' });
 
+export const batchNormalizationLayerSchema = z
+  .strictObject({
+    type: z.literal('batchNormalization'),
+    name: layerName,
+    momentum: z.number().min(0).lt(1).default(0.99).describe('Running mean/variance ← momentum · running + (1 − momentum) · batch'),
+    epsilon: z.number().positive().max(1).default(0.001),
+  })
+  .meta({
+    id: 'BatchNormalizationLayer',
+    description: 'Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference; learnable γ, β (last axis)',
+  });
+
+export const layerNormalizationLayerSchema = z
+  .strictObject({ type: z.literal('layerNormalization'), name: layerName, epsilon: z.number().positive().max(1).default(0.001) })
+  .meta({ id: 'LayerNormalizationLayer', description: 'Ba et al. 2016: statistics over the units of each sample; independent of batch size' });
+
 export const layerSchema = z
   .discriminatedUnion('type', [
+    batchNormalizationLayerSchema,
+    layerNormalizationLayerSchema,
     denseLayerSchema,
     activationLayerSchema,
     dropoutLayerSchema,

@@ -7,7 +7,7 @@ export type Shape = number[];
 
 export type ShapedLayer =
   | { type: 'dense'; units: number }
-  | { type: 'activation' | 'dropout' }
+  | { type: 'activation' | 'dropout' | 'batchNormalization' | 'layerNormalization' }
   | { type: 'conv2d'; filters: number; kernelSize: number | [number, number]; strides: number | [number, number]; padding: 'valid' | 'same' }
   | { type: 'maxPool2d' | 'avgPool2d'; poolSize: number | [number, number]; strides?: number | [number, number]; padding: 'valid' | 'same' }
   | { type: 'flatten' }
@@ -34,6 +34,8 @@ export function inferShapes(input: Shape, layers: ShapedLayer[]): ShapeResult {
         break;
       case 'activation':
       case 'dropout':
+      case 'batchNormalization':
+      case 'layerNormalization':
         break;
       case 'conv2d':
       case 'maxPool2d':

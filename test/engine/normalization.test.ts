@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
+import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
+import { buildModel } from '../../src/engine/model-builder.js';
+import { runTraining } from '../../src/engine/trainer.js';
+import { jobSpecSchema, resolveJobSpec } from '../../src/spec/job-spec.js';
+import { tinyIrisSpec } from '../support/specs.js';
+
+let backend: SelectedBackend;
+beforeAll(async () => {
+  backend = await selectBackend('wasm');
+});
+
+const specWith = (layers: object[], overrides = {}) =>
+  resolveJobSpec(jobSpecSchema.parse({ ...tinyIrisSpec({ epochs: 4, ...overrides }), model: { layers } }));
+
+describe('batch normalization', () => {
+  it('uses batch statistics in training and running statistics (momentum) at inference', () => {
+    const { model } = buildModel(specWith([{ type: 'batchNormalization', momentum: 0.9 }, { type: 'dense', units: 3 }]), [4]);
+    const bn = model.layers[0]!;
+    const x = tf.tensor2d([
+      [1, 2, 3, 4],
+      [3, 6, 9, 12],
+    ]);
+    const trainingOut = bn.apply(x, { training: true }) as tf.Tensor;
+    // Each feature normalised over the batch: the two rows become −1 and +1 (up to ε).
+    const values = trainingOut.arraySync() as number[][];
+    for (let f = 0; f < 4; f++) {
+      expect(values[0]![f]).toBeCloseTo(-1, 2);
+      expect(values[1]![f]).toBeCloseTo(1, 2);
+    }
+    // running mean ← 0.9 · 0 + 0.1 · batch mean
+    const movingMean = bn.getWeights()[2]!.dataSync();
+    expect(Array.from(movingMean).map((v) => Number(v.toFixed(5)))).toEqual([0.2, 0.4, 0.6, 0.8]);
+    // Inference uses the running statistics, so the same batch is not normalised to ±1.
+    const inferenceOut = (bn.apply(x, { training: false }) as tf.Tensor).arraySync() as number[][];
+    expect(inferenceOut[0]![0]).not.toBeCloseTo(-1, 1);
+    tf.dispose([x, trainingOut]);
+    model.dispose();
+  });
+});
+
+describe('layer normalization', () => {
+  it('normalises over the units of each sample, whatever else is in the batch', () => {
+    const { model } = buildModel(specWith([{ type: 'dense', units: 6 }, { type: 'layerNormalization' }, { type: 'dense', units: 3 }]), [4]);
+    const ln = model.layers[1]!;
+    const a = [1, 2, 3, 4, 5, 6];
+    const together = (ln.apply(tf.tensor2d([a, [9, 9, 9, 1, 1, 1]]), { training: true }) as tf.Tensor).arraySync() as number[][];
+    const alone = (ln.apply(tf.tensor2d([a]), { training: true }) as tf.Tensor).arraySync() as number[][];
+    together[0]!.forEach((v, i) => expect(v).toBeCloseTo(alone[0]![i]!, 5));
+    const mean = alone[0]!.reduce((s, v) => s + v, 0) / 6;
+    expect(mean).toBeCloseTo(0, 5);
+    model.dispose();
+  });
+});
+
+describe('normalization layers in a run', () => {
+  it('train, and resume exactly (running statistics are in the checkpoint)', async () => {
+    const spec = specWith([{ type: 'dense', units: 16 }, { type: 'batchNormalization' }, { type: 'activation', activation: 'relu' }, { type: 'layerNormalization' }, { type: 'dense', units: 3 }]);
+    const run = async (stopAtEpoch?: number, resumeFrom?: CheckpointData) => {
+      const controller = new AbortController();
+      const checkpoints: CheckpointData[] = [];
+      await runTraining(
+        spec,
+        { emit: (e) => e.type === 'epochMetrics' && e.epoch === stopAtEpoch && controller.abort('pause'), checkpoint: (data) => checkpoints.push(data) },
+        { backend, signal: controller.signal, resumeFrom },
+      ).catch(() => undefined);
+      return checkpoints;
+    };
+    const straight = await run();
+    const first = await run(2);
+    const second = await run(undefined, first.at(-1));
+    const weights = (c: CheckpointData[]) => new Float32Array(c.find((x) => x.reason === 'final')!.model.weightData);
+    const a = weights(straight);
+    const b = weights(second);
+    expect(a.length).toBe(b.length);
+    expect(a.reduce((max, v, i) => Math.max(max, Math.abs(v - b[i]!)), 0)).toBeLessThan(1e-6);
+    expect(straight.at(-1)!.model.weightSpecs.map((s) => s.name.replace(/_\d+$/, ''))).toEqual(
+      expect.arrayContaining([expect.stringMatching(/moving_mean$/), expect.stringMatching(/moving_variance$/)]),
+    );
+  });
+});
