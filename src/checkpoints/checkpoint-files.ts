@@ -9,7 +9,7 @@ import type { CheckpointData } from '../engine/checkpoint-data.js';
  * written to a temporary folder, flushed, then renamed into place, so a crash leaves either the
  * whole checkpoint or none of it.
  */
-export const checkpointFiles = ['model.json', 'weights.bin', 'state.json', 'optimizer.bin'] as const;
+export const checkpointFiles = ['model.json', 'weights.bin', 'state.json', 'optimizer.bin', 'best-weights.bin'] as const;
 export type CheckpointFile = (typeof checkpointFiles)[number];
 
 export interface WrittenCheckpoint {
@@ -41,6 +41,8 @@ function contents(data: CheckpointData): Record<CheckpointFile, Uint8Array> {
     'weights.bin': new Uint8Array(data.model.weightData),
     'state.json': Buffer.from(JSON.stringify(state)),
     'optimizer.bin': new Uint8Array(data.optimizerData.buffer, data.optimizerData.byteOffset, data.optimizerData.byteLength),
+    // Empty when there is no best epoch to keep.
+    'best-weights.bin': data.bestWeights ? new Uint8Array(data.bestWeights.buffer, data.bestWeights.byteOffset, data.bestWeights.byteLength) : new Uint8Array(0),
   };
 }
 
@@ -101,6 +103,7 @@ export function readCheckpoint(root: string, relative: string, expectedSha256?: 
     },
     // Copied so the floats are aligned whatever the Buffer's offset.
     optimizerData: new Float32Array(new Uint8Array(optimizer).buffer),
+    bestWeights: files['best-weights.bin'].byteLength > 0 ? new Float32Array(new Uint8Array(files['best-weights.bin']).buffer) : null,
   };
 }
 

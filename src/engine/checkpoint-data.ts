@@ -34,6 +34,9 @@ export interface RunState {
   epochSums: PartialSums;
   windowSums: PartialSums;
   best: { metric: string; value: number; epoch: number } | null;
+  /** Metrics of the best epoch, and epochs since it (early stopping's patience counter). */
+  bestMetrics: MetricValues | null;
+  epochsSinceBest: number;
   optimizer: { step: number; slots: { name: string; shapes: number[][] }[] };
 }
 
@@ -47,6 +50,8 @@ export interface CheckpointData {
   model: { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer };
   /** Every optimizer slot, float32, in state.optimizer.slots order. */
   optimizerData: Float32Array;
+  /** Every weight of the best epoch (model.weights order, float32), kept for early stopping's restoreBest. */
+  bestWeights: Float32Array | null;
   /** The feature scaling the model expects its inputs to have had, if any. */
   preprocessing: FittedPreprocessing | null;
 }

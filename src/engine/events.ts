@@ -46,6 +46,8 @@ export type TrainingEvent =
     }
   /** Feature scaling fitted on the training rows: x' = (x − shift) / scale. */
   | { type: 'preprocessing'; features: 'standardize' | 'minMax'; shift: number[]; scale: number[] }
+  /** Early stopping ended the run; `reason` says so in words. */
+  | { type: 'earlyStop'; epoch: number; bestEpoch: number; monitor: string; best: number; restoredBest: boolean; reason: string }
   /** The run continues from a checkpoint instead of starting over. */
   | { type: 'resumed'; fromEpoch: number; fromStep: number; reason: string }
   | {
@@ -58,6 +60,8 @@ export type TrainingEvent =
 
 export interface TrainingResult {
   epochs: number;
+  /** Why the run ended before its last epoch, if it did. */
+  stopReason?: string;
   steps: number;
   finalMetrics: MetricValues;
   durationMs: number;

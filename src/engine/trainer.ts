@@ -89,7 +89,8 @@ class TrainingRun {
   private readonly totalSteps: number;
   private readonly shuffle: Mulberry32;
   private readonly noiseSeed: number;
-  private readonly monitor: 'val_loss' | 'loss';
+  private readonly monitor: string;
+  private readonly maximise: boolean;
   private phase: PlannedPhase;
   private optimizer: TrainingOptimizer;
   private step = 0;
@@ -99,6 +100,10 @@ class TrainingRun {
   private retries = 0;
   private bestLoss = Number.POSITIVE_INFINITY;
   private best: RunState['best'] = null;
+  private bestMetrics: MetricValues | null = null;
+  private epochsSinceBest = 0;
+  /** Copies of every weight at the best epoch, for early stopping's restoreBest. */
+  private bestWeights: tf.Tensor[] | null = null;
   private lastMetrics: MetricValues = {};
   private position = { epoch: 1, batch: 0 };
   private epochShuffleState: number;
@@ -132,7 +137,9 @@ class TrainingRun {
     this.shuffle = new Mulberry32(deriveSeed(spec.seed, SHUFFLE_STREAM));
     this.epochShuffleState = this.shuffle.state;
     this.noiseSeed = deriveSeed(spec.seed, NOISE_STREAM);
-    this.monitor = split.validationRows > 0 ? 'val_loss' : 'loss';
+    this.monitor = spec.earlyStopping?.monitor ?? (split.validationRows > 0 ? 'val_loss' : 'loss');
+    const mode = spec.earlyStopping?.mode ?? 'auto';
+    this.maximise = mode === 'max' || (mode === 'auto' && this.monitor.endsWith('accuracy'));
   }
 
   async run(): Promise<TrainingResult> {
@@ -170,6 +177,11 @@ class TrainingRun {
       this.position = { epoch: epoch + 1, batch: 0 };
       this.epochShuffleState = this.shuffle.state;
       if (this.spec.divergence) this.takeSnapshot();
+      const stop = this.earlyStopReason(epoch);
+      if (stop) {
+        await this.emitCheckpoint('final', improved);
+        return { epochs: epoch, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started, stopReason: stop };
+      }
       const last = epoch === this.spec.epochs;
       if (last) await this.emitCheckpoint('final', improved);
       else if (epoch % this.spec.checkpoint.everyEpochs === 0) await this.emitCheckpoint('epoch', improved);
@@ -178,6 +190,7 @@ class TrainingRun {
   }
 
   dispose(): void {
+    if (this.bestWeights) tf.dispose(this.bestWeights);
     this.optimizer.dispose();
     this.disposeSnapshot();
   }
@@ -325,13 +338,40 @@ class TrainingRun {
     return null;
   }
 
-  /** Whether this epoch is the best so far by the monitored metric (lower is better). */
+  /**
+   * Whether this epoch is the best so far by the monitored metric: val_loss (or loss without a
+   * validation split), or early stopping's monitor, mode and minDelta when it is set.
+   */
   private trackBest(epoch: number, metrics: MetricValues): boolean {
     const value = metrics[this.monitor];
-    if (value === undefined || !Number.isFinite(value)) return false;
-    if (this.best && value >= this.best.value) return false;
+    const minDelta = this.spec.earlyStopping?.minDelta ?? 0;
+    const better = (a: number, b: number) => (this.maximise ? a > b + minDelta : a < b - minDelta);
+    if (value === undefined || !Number.isFinite(value) || (this.best && !better(value, this.best.value))) {
+      this.epochsSinceBest += 1;
+      return false;
+    }
     this.best = { metric: this.monitor, value, epoch };
+    this.bestMetrics = { ...metrics };
+    this.epochsSinceBest = 0;
+    if (this.spec.earlyStopping?.restoreBest) {
+      if (this.bestWeights) tf.dispose(this.bestWeights);
+      this.bestWeights = this.model.getWeights().map((weight) => weight.clone());
+    }
     return true;
+  }
+
+  /** Ends the run when the monitor has not improved for `patience` epochs, restoring the best weights if asked. */
+  private earlyStopReason(epoch: number): string | undefined {
+    const early = this.spec.earlyStopping;
+    if (!early || epoch === this.spec.epochs || this.epochsSinceBest < Math.max(early.patience, 1) || !this.best) return undefined;
+    const restored = early.restoreBest && this.bestWeights !== null;
+    if (restored) {
+      this.model.setWeights(this.bestWeights!);
+      this.lastMetrics = this.bestMetrics ?? this.lastMetrics;
+    }
+    const reason = `early stop at epoch ${epoch}, best ${this.best.metric} ${Number(this.best.value.toPrecision(4))} at epoch ${this.best.epoch}${restored ? ' (its weights restored)' : ''}`;
+    this.sink.emit({ type: 'earlyStop', epoch, bestEpoch: this.best.epoch, monitor: this.best.metric, best: this.best.value, restoredBest: restored, reason });
+    return reason;
   }
 
   /** Rolls back to the last good point with half the rate. Fails the run after maxRetries. */
@@ -379,6 +419,8 @@ class TrainingRun {
       epochSums: { ...this.epochSums },
       windowSums: { ...this.windowSums },
       best: this.best ? { ...this.best } : null,
+      bestMetrics: this.bestMetrics ? { ...this.bestMetrics } : null,
+      epochsSinceBest: this.epochsSinceBest,
       optimizer,
     };
   }
@@ -402,6 +444,8 @@ class TrainingRun {
     this.epochSums = { ...state.epochSums };
     this.windowSums = { ...state.windowSums };
     this.best = state.best ? { ...state.best } : null;
+    this.bestMetrics = state.bestMetrics ? { ...state.bestMetrics } : null;
+    this.epochsSinceBest = state.epochsSinceBest;
   }
 
   private restoreCheckpoint(checkpoint: CheckpointData): void {
@@ -413,6 +457,15 @@ class TrainingRun {
       for (const values of Object.values(optimizer.slots)) tf.dispose(values);
     }
     this.lastMetrics = checkpoint.metrics;
+    if (checkpoint.bestWeights) {
+      let offset = 0;
+      this.bestWeights = this.model.getWeights().map(({ shape }) => {
+        const size = shape.reduce((a, b) => a * b, 1);
+        const values = checkpoint.bestWeights!.subarray(offset, offset + size);
+        offset += size;
+        return tf.tensor(values, shape);
+      });
+    }
   }
 
   private async emitCheckpoint(reason: CheckpointReason, isBest: boolean): Promise<void> {
@@ -427,6 +480,7 @@ class TrainingRun {
         isBest,
         model: await captureModel(this.model),
         optimizerData: data,
+        bestWeights: this.bestWeights ? await concatFloat32(this.bestWeights) : null,
         preprocessing: this.split.preprocessing,
       });
     } finally {
@@ -449,6 +503,17 @@ class TrainingRun {
     for (const values of Object.values(this.snapshot.optimizer.slots)) tf.dispose(values);
     this.snapshot = null;
   }
+}
+
+async function concatFloat32(tensors: tf.Tensor[]): Promise<Float32Array> {
+  const parts = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));
+  const out = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 function formatRate(rate: number): string {

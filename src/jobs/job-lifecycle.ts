@@ -48,7 +48,13 @@ export class JobLifecycle {
     return this.move(
       jobId,
       { status: 'succeeded', finishedAt: new Date(), progress: 1 },
-      { epochs: result.epochs, steps: result.steps, finalMetrics: result.finalMetrics, durationMs: Math.round(result.durationMs) },
+      {
+        epochs: result.epochs,
+        steps: result.steps,
+        finalMetrics: result.finalMetrics,
+        durationMs: Math.round(result.durationMs),
+        ...(result.stopReason ? { stopReason: result.stopReason } : {}),
+      },
     );
   }
 

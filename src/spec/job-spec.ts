@@ -287,6 +287,16 @@ const jobSpecFields = {
     .lt(1)
     .default(0)
     .describe('Fraction held out as a test set (after a seeded shuffle), evaluated once at the end: test_loss, test_accuracy'),
+  earlyStopping: z
+    .strictObject({
+      monitor: z.enum(['val_loss', 'val_accuracy', 'loss', 'accuracy']).default('val_loss'),
+      mode: z.enum(['auto', 'min', 'max']).default('auto').describe('auto: max for accuracies, min for losses'),
+      patience: z.int().min(0).max(10_000).default(5).describe('Epochs without improvement before stopping'),
+      minDelta: z.number().min(0).default(0).describe('Smallest change that counts as an improvement'),
+      restoreBest: z.boolean().default(true).describe('End with the weights of the best epoch'),
+    })
+    .optional()
+    .meta({ id: 'EarlyStopping', description: 'The best epoch by `monitor` is also what marks the best checkpoint' }),
   regularization: z
     .strictObject({
       l1: z.number().min(0).max(10).default(0).describe('λ₁: L += λ₁ Σ|w| over every dense and conv2d kernel (biases are not penalised)'),
@@ -538,6 +548,9 @@ function optimizationProblems(spec: z.infer<typeof jobSpecObject>, totalSteps: n
     });
   }
 
+  if (spec.earlyStopping?.monitor.startsWith('val_') && spec.validationSplit === 0) {
+    problems.push({ path: ['earlyStopping', 'monitor'], message: `${spec.earlyStopping.monitor} needs a validation split: set validationSplit or monitor loss` });
+  }
   if (spec.checkpoint.everyEpochs > spec.epochs) {
     problems.push({ path: ['checkpoint', 'everyEpochs'], message: `is beyond the run's ${spec.epochs} epochs (the final checkpoint is always written)` });
   }

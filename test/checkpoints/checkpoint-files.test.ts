@@ -25,6 +25,8 @@ function sample(seed: number): CheckpointData {
       epochSums: { lossSum: 0, correctSum: 0, entropySum: 0, rows: 0 },
       windowSums: { lossSum: 1.5, correctSum: 3, entropySum: 4, rows: 8 },
       best: { metric: 'val_loss', value: 0.3, epoch: 2 },
+      bestMetrics: { val_loss: 0.3 },
+      epochsSinceBest: 0,
       optimizer: { step: 16, slots: [{ name: 'm', shapes: [[2, 2]] }] },
     },
     metrics: { loss: 0.4, val_loss: 0.3 },
@@ -35,6 +37,7 @@ function sample(seed: number): CheckpointData {
       weightData: weights.buffer,
     },
     optimizerData: new Float32Array([0.1, 0.2, 0.3, seed]),
+    bestWeights: new Float32Array([seed, 2, 3, 4]),
     preprocessing: { features: 'standardize', shift: [1, 2], scale: [0.5, 4] },
   };
 }
@@ -52,6 +55,7 @@ describe('checkpoint files', () => {
     expect(read.preprocessing).toEqual(original.preprocessing);
     expect(new Float32Array(read.model.weightData)).toEqual(new Float32Array(original.model.weightData));
     expect(read.optimizerData).toEqual(original.optimizerData);
+    expect(read.bestWeights).toEqual(original.bestWeights);
     expect(read.model.weightSpecs).toEqual(original.model.weightSpecs);
     // Only the finished folder is there: the temporary one was renamed into place.
     expect(readdirSync(path.join(root, 'jobs', 'job-a', 'checkpoints'))).toEqual(['000000016-epoch']);
