@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import type { LayerSpec, ResolvedJobSpec } from '../spec/job-spec.js';
 import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';
 import type { Objective } from './objective.js';
 import { deriveSeed } from './random.js';
@@ -44,22 +44,21 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltMo
   const model = tf.sequential();
   const clock: StepClock = { step: 0 };
   const layers = spec.model.layers;
+  // What every layer with a kernel shares: its name, seeded Glorot kernel, zero bias.
+  const kernelLayerArgs = (layer: Extract<LayerSpec, { type: 'dense' | 'conv2d' }>, index: number) => ({
+    name: layer.name ?? `${layer.type}_${index}`,
+    inputShape: index === 0 ? inputShape : undefined,
+    activation: layer.activation,
+    useBias: layer.useBias,
+    kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(spec.seed, WEIGHT_STREAM + index) }),
+    biasInitializer: 'zeros' as const,
+  });
   layers.forEach((layer, index) => {
     const shape = index === 0 ? inputShape : undefined;
     const name = layer.name ?? `${layer.type}_${index}`;
     switch (layer.type) {
       case 'dense':
-        model.add(
-          tf.layers.dense({
-            name,
-            inputShape: shape,
-            units: layer.units,
-            activation: layer.activation,
-            useBias: layer.useBias,
-            kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(spec.seed, WEIGHT_STREAM + index) }),
-            biasInitializer: 'zeros',
-          }),
-        );
+        model.add(tf.layers.dense({ ...kernelLayerArgs(layer, index), units: layer.units }));
         break;
       case 'activation':
         model.add(tf.layers.activation({ name, inputShape: shape, activation: layer.activation }));
@@ -67,16 +66,11 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltMo
       case 'conv2d':
         model.add(
           tf.layers.conv2d({
-            name,
-            inputShape: shape,
+            ...kernelLayerArgs(layer, index),
             filters: layer.filters,
             kernelSize: layer.kernelSize,
             strides: layer.strides,
             padding: layer.padding,
-            activation: layer.activation,
-            useBias: layer.useBias,
-            kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(spec.seed, WEIGHT_STREAM + index) }),
-            biasInitializer: 'zeros',
           }),
         );
         break;
