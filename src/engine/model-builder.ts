@@ -44,10 +44,8 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltMo
   const model = tf.sequential();
   const clock: StepClock = { step: 0 };
   const layers = spec.model.layers;
-  // What every layer with a kernel shares: its name, seeded Glorot kernel, zero bias.
+  // What every layer with a kernel shares besides its name and input shape: seeded Glorot kernel, zero bias.
   const kernelLayerArgs = (layer: Extract<LayerSpec, { type: 'dense' | 'conv2d' }>, index: number) => ({
-    name: layer.name ?? `${layer.type}_${index}`,
-    inputShape: index === 0 ? inputShape : undefined,
     activation: layer.activation,
     useBias: layer.useBias,
     kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(spec.seed, WEIGHT_STREAM + index) }),
@@ -58,7 +56,7 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltMo
     const name = layer.name ?? `${layer.type}_${index}`;
     switch (layer.type) {
       case 'dense':
-        model.add(tf.layers.dense({ ...kernelLayerArgs(layer, index), units: layer.units }));
+        model.add(tf.layers.dense({ name, inputShape: shape, ...kernelLayerArgs(layer, index), units: layer.units }));
         break;
       case 'activation':
         model.add(tf.layers.activation({ name, inputShape: shape, activation: layer.activation }));
@@ -66,6 +64,8 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltMo
       case 'conv2d':
         model.add(
           tf.layers.conv2d({
+            name,
+            inputShape: shape,
             ...kernelLayerArgs(layer, index),
             filters: layer.filters,
             kernelSize: layer.kernelSize,

@@ -1,4 +1,5 @@
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
+import type { CheckpointReason } from '../engine/checkpoint-data.js';
 import { sourcesOf } from './job-state-machine.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
 import { resolvedJobSpecSchema, type ResolvedJobSpec } from '../spec/job-spec.js';
@@ -280,7 +281,8 @@ function toCheckpointRecord(row: Checkpoint): CheckpointRecord {
     id: row.id,
     epoch: row.epoch,
     step: row.step,
-    reason: row.reason,
+    // Written only from CheckpointData.reason.
+    reason: row.reason as CheckpointReason,
     sizeBytes: row.sizeBytes,
     sha256: row.sha256,
     metrics: row.metrics as Record<string, number>,

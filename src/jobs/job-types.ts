@@ -1,4 +1,5 @@
 import { JobStatus as JobStatusEnum, type JobStatus, type MetricScope } from '../generated/prisma/enums.js';
+import type { CheckpointReason } from '../engine/checkpoint-data.js';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 
 export type { JobStatus, MetricScope };
@@ -46,7 +47,7 @@ export interface CheckpointRecord {
   id: string;
   epoch: number;
   step: number;
-  reason: string;
+  reason: CheckpointReason;
   sizeBytes: number;
   sha256: string;
   metrics: Record<string, number>;

@@ -40,7 +40,7 @@ export function checkpointRoutes(services: Services) {
         return {
           data: checkpoints.map((checkpoint) => {
             const base = `/v1/jobs/${id}/checkpoints/${checkpoint.id}`;
-            return { ...checkpoint, reason: checkpoint.reason as z.infer<typeof checkpointSchema>['reason'], links: { modelJson: `${base}/model.json`, weights: `${base}/weights.bin` } };
+            return { ...checkpoint, links: { modelJson: `${base}/model.json`, weights: `${base}/weights.bin` } };
           }),
         };
       },

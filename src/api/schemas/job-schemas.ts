@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkpointReasons } from '../../engine/checkpoint-data.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
 
@@ -108,7 +109,7 @@ export const checkpointSchema = z
     id: z.uuid(),
     epoch: z.int().describe('Epochs completed when it was written'),
     step: z.int(),
-    reason: z.enum(['epoch', 'final', 'pause', 'shutdown', 'timeout']),
+    reason: z.enum(checkpointReasons),
     sizeBytes: z.int(),
     sha256: z.string(),
     metrics: z.record(z.string(), z.number()),
