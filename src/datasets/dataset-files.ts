@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Dataset } from '../engine/datasets/loader.js';
+import { classificationDataset, type Dataset } from '../engine/datasets/dataset.js';
 import type { ParsedTable } from './tabular-parser.js';
 
 /** Features as float32 and labels as int32, row-major, little-endian: what the trainer reads. */
@@ -14,5 +14,5 @@ export function readTable(folder: string, meta: { name: string; featureSize: num
   const copy = (file: string) => new Uint8Array(readFileSync(path.join(folder, file))).buffer;
   const features = new Float32Array(copy('features.f32'));
   const labels = new Int32Array(copy('labels.i32'));
-  return { name: meta.name, features, featureSize: meta.featureSize, labels, classes: meta.classes, rows: labels.length };
+  return classificationDataset(meta.name, features, meta.featureSize, labels, meta.classes);
 }

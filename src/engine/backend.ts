@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendPreference } from '../config/config.js';
 import { registerWasmConv2dGradient } from './backends/wasm-conv2d-gradient.js';
+import { registerWasmUnsortedSegmentSum } from './backends/wasm-unsorted-segment-sum.js';
 
 export interface SelectedBackend {
   name: 'tensorflow' | 'wasm' | 'cpu';
@@ -99,6 +100,7 @@ async function activateWasm(): Promise<string> {
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
   await tf.ready();
   registerWasmConv2dGradient();
+  registerWasmUnsortedSegmentSum();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return `CPU (WebAssembly${simd ? ' SIMD' : ''}, 1 thread)`;
 }

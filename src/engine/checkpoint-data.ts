@@ -12,6 +12,8 @@ export interface PartialSums {
   correctSum: number;
   /** Σ over batches of (mean output entropy × rows). */
   entropySum: number;
+  /** Σ over batches of (each auxiliary head's loss × rows), in head order; absent without heads. */
+  headSums?: number[];
   rows: number;
 }
 
@@ -52,6 +54,8 @@ export interface CheckpointData {
   optimizerData: Float32Array;
   /** Every weight of the best epoch (model.weights order, float32), kept for early stopping's restoreBest. */
   bestWeights: Float32Array | null;
+  /** The auxiliary heads' weights (training model order, float32): not in the exported model, needed to resume. */
+  headWeights: Float32Array | null;
   /** The feature scaling the model expects its inputs to have had, if any. */
   preprocessing: FittedPreprocessing | null;
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { describeDataset, runShape, type ResolvedJobSpec } from '../spec/job-spec.js';
+import { describeDataset, runShape, splittableRows, type ResolvedJobSpec } from '../spec/job-spec.js';
 import type { Dataset } from './datasets/loader.js';
 import { createRng, deriveSeed, permutation } from './random.js';
 
@@ -16,54 +16,106 @@ export interface FittedPreprocessing {
 export interface Split {
   /** [rows, ...inputShape] */
   trainX: tf.Tensor;
-  trainY: tf.Tensor2D;
+  /** Targets as the loss takes them (see `targetEncoding`). */
+  trainY: tf.Tensor;
   valX: tf.Tensor | null;
-  valY: tf.Tensor2D | null;
+  valY: tf.Tensor | null;
   testX: tf.Tensor | null;
-  testY: tf.Tensor2D | null;
+  testY: tf.Tensor | null;
   trainRows: number;
   validationRows: number;
   testRows: number;
-  /** One row's shape as the model sees it: [features], or [28, 28, 1] for MNIST images. */
+  /** One row's shape as the model sees it: [features], [28, 28, 1] for MNIST images, [steps, features] for sequences. */
   inputShape: number[];
   preprocessing: FittedPreprocessing | null;
 }
 
-export function inputShapeOf(spec: ResolvedJobSpec, dataset: Dataset): number[] {
-  return describeDataset(spec.dataset)?.inputShape ?? [dataset.featureSize];
+/**
+ * How targets are fed to the loss: class indices (sparse cross-entropy), one-hot rows (categorical
+ * cross-entropy, binary cross-entropy with a unit per class, MSE on classes), one 0/1 value (binary
+ * cross-entropy with one sigmoid unit for two classes), or real values (regression).
+ */
+export type TargetEncoding = 'sparse' | 'oneHot' | 'binary' | 'values';
+
+export function targetEncoding(spec: ResolvedJobSpec, target: Dataset['target']): TargetEncoding {
+  if (target.kind === 'values') return 'values';
+  if (spec.loss === 'sparseCategoricalCrossentropy') return 'sparse';
+  if (spec.loss === 'binaryCrossentropy' && target.classes === 2 && outputUnits(spec) === 1) return 'binary';
+  return 'oneHot';
 }
 
+function outputUnits(spec: ResolvedJobSpec): number | undefined {
+  const dense = spec.model.layers.filter((layer) => layer.type === 'dense');
+  return dense.at(-1)?.units;
+}
+
+export function inputShapeOf(spec: ResolvedJobSpec, dataset: Dataset): number[] {
+  return describeDataset(spec.dataset)?.inputShape ?? dataset.inputShape ?? [dataset.featureSize];
+}
+
+// MNIST's canonical test set is drawn with this seed, never the job's, so every job scores the same rows.
+const FIXED_TEST_SEED = 0x4d4e4953;
+
 /**
- * Seeded shuffle and optional row limit, then [train | validation | test] in that order. Scaling
- * is fitted on the training rows only, so nothing of the held-out rows leaks into training.
+ * Seeded shuffle and optional row limit, then [train | validation | test] in that order. A data
+ * set's fixed test set is taken out first with its own seed. Scaling is fitted on the training
+ * rows only, so nothing of the held-out rows leaks into training.
  */
 export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
-  const order = permutation(dataset.rows, createRng(deriveSeed(spec.seed, SPLIT_STREAM)));
-  const limit = 'limit' in spec.dataset ? spec.dataset.limit : undefined;
-  const { trainRows, validationRows, testRows } = runShape(spec, Math.min(limit ?? dataset.rows, dataset.rows));
+  const fixedTestRows = describeDataset(spec.dataset)?.fixedTestRows ?? 0;
+  const { trainRows, validationRows, testRows } = runShape(spec, splittableRows(spec.dataset, { rows: dataset.rows, fixedTestRows }), fixedTestRows);
+  let order: Int32Array;
+  if (fixedTestRows > 0) {
+    // [shuffled others, cut to train + validation | the fixed test rows]
+    const fixed = permutation(dataset.rows, createRng(FIXED_TEST_SEED));
+    const pool = fixed.subarray(fixedTestRows);
+    const shuffled = permutation(pool.length, createRng(deriveSeed(spec.seed, SPLIT_STREAM)));
+    order = new Int32Array(trainRows + validationRows + testRows);
+    for (let i = 0; i < trainRows + validationRows; i++) order[i] = pool[shuffled[i]!]!;
+    order.set(fixed.subarray(0, fixedTestRows), trainRows + validationRows);
+  } else {
+    order = permutation(dataset.rows, createRng(deriveSeed(spec.seed, SPLIT_STREAM)));
+  }
   const size = dataset.featureSize;
-  const rowsOf = (start: number, count: number): { x: Float32Array; y: Int32Array } => {
+  const target = dataset.target;
+  const targetSize = target.kind === 'classes' ? (target.steps ?? 1) : target.shape.reduce((a, b) => a * b, 1);
+  const rowsOf = (start: number, count: number): { x: Float32Array; y: Int32Array | Float32Array } => {
     const x = new Float32Array(count * size);
-    const y = new Int32Array(count);
+    const y = target.kind === 'classes' ? new Int32Array(count * targetSize) : new Float32Array(count * targetSize);
+    const source = target.kind === 'classes' ? target.labels : target.values;
     for (let i = 0; i < count; i++) {
       const row = order[start + i]!;
       x.set(dataset.features.subarray(row * size, (row + 1) * size), i * size);
-      y[i] = dataset.labels[row]!;
+      y.set(source.subarray(row * targetSize, (row + 1) * targetSize), i * targetSize);
     }
     return { x, y };
   };
   const train = rowsOf(0, trainRows);
   const preprocessing = fitPreprocessing(spec.preprocessing.features, train.x, size);
   const inputShape = inputShapeOf(spec, dataset);
-  const toTensors = ({ x, y }: { x: Float32Array; y: Int32Array }): [tf.Tensor, tf.Tensor2D] => {
+  const encoding = targetEncoding(spec, target);
+  const toTensors = ({ x, y }: { x: Float32Array; y: Int32Array | Float32Array }): [tf.Tensor, tf.Tensor] => {
     if (preprocessing) applyPreprocessing(preprocessing, x);
-    const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), dataset.classes).toFloat() as tf.Tensor2D);
-    return [tf.tensor(x, [y.length, ...inputShape]), oneHot];
+    const count = x.length / size;
+    return [tf.tensor(x, [count, ...inputShape]), targetTensor(y, count, target, encoding)];
   };
   const [trainX, trainY] = toTensors(train);
   const [valX, valY] = validationRows > 0 ? toTensors(rowsOf(trainRows, validationRows)) : [null, null];
   const [testX, testY] = testRows > 0 ? toTensors(rowsOf(trainRows + validationRows, testRows)) : [null, null];
   return { trainX, trainY, valX, valY, testX, testY, trainRows, validationRows, testRows, inputShape, preprocessing };
+}
+
+function targetTensor(y: Int32Array | Float32Array, rows: number, target: Dataset['target'], encoding: TargetEncoding): tf.Tensor {
+  if (target.kind === 'values') return tf.tensor(y, [rows, ...target.shape], 'float32');
+  const shape: number[] = target.steps ? [rows, target.steps] : [rows];
+  switch (encoding) {
+    case 'sparse':
+      return tf.tensor(y, shape, 'int32');
+    case 'binary':
+      return tf.tensor(Float32Array.from(y), [rows, 1], 'float32');
+    default:
+      return tf.tidy(() => tf.oneHot(tf.tensor(y, shape, 'int32'), target.classes).toFloat());
+  }
 }
 
 export function fitPreprocessing(method: 'none' | 'standardize' | 'minMax', x: Float32Array, size: number): FittedPreprocessing | null {

@@ -66,10 +66,10 @@ export async function runLrRangeTest(
   const started = performance.now();
   const test = spec.lrRangeTest!;
   if (Array.isArray(spec.optimizer)) throw new TrainingSpecError('an lrRangeTest uses one optimizer, not phases');
-  const { model, split, clock } = trained;
+  const { model, training, heads, split, clock } = trained;
   const objective = buildObjective(spec, trained);
   const optimizer = createOptimizer(resolveOptimizer(spec.optimizer));
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  const variables = training.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const rng = new Mulberry32(deriveSeed(spec.seed, RANGE_STREAM));
   const stepsPerEpoch = Math.ceil(split.trainRows / spec.batchSize);
   sink.emit({
@@ -105,10 +105,10 @@ export async function runLrRangeTest(
       const x = tf.gather(split.trainX, indices);
       const y = tf.gather(split.trainY, indices);
       clock.step = i + 1;
-      const { loss, correct, entropy, gradients } = computeGradients(model, variables, x, y, objective);
+      const { loss, correct, entropy, headLosses, gradients } = computeGradients(training, variables, x, y, objective, heads.map((head) => head.weight));
       optimizer.apply(variables, gradients, learningRate);
       const [lossValue] = await readScalars(loss);
-      tf.dispose([indices, x, y, loss, correct, entropy, ...gradients]);
+      tf.dispose([indices, x, y, loss, correct, entropy, ...headLosses, ...gradients]);
 
       if (!Number.isFinite(lossValue)) {
         stoppedEarly = true;

@@ -1,65 +1,80 @@
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropy, objectiveLoss, type Objective } from './objective.js';
-
-function correctCount(output: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  return tf.sum(tf.cast(tf.equal(tf.argMax(output, -1), tf.argMax(labels, -1)), 'float32'));
-}
+import { objectiveLoss, scoreSum, taskLoss, type Objective } from './objective.js';
 
 export interface StepGradients {
   loss: tf.Scalar;
+  /** Correct rows, or the summed per-row mean absolute error of a regression. */
   correct: tf.Scalar;
   /** Mean output entropy H(p) of the batch. */
   entropy: tf.Scalar;
+  /** Each auxiliary head's plain loss (unweighted), in head order. */
+  headLosses: tf.Scalar[];
   /** In the order of the variables passed in. */
   gradients: tf.Tensor[];
 }
 
-/** Forward pass in training mode and the gradients of the mean loss w.r.t. `variables`. */
+/**
+ * Forward pass in training mode and the gradients of the mean loss w.r.t. `variables`. With
+ * auxiliary heads the model outputs [main, ...heads] and L = L_main + Σ αₖ L_headₖ, α from `headWeights`.
+ */
 export function computeGradients(
   model: tf.LayersModel,
   variables: tf.Variable[],
   x: tf.Tensor,
   y: tf.Tensor,
   objective: Objective,
+  headWeights: number[] = [],
 ): StepGradients {
   let correct: tf.Scalar | undefined;
   let entropy: tf.Scalar | undefined;
+  const headLosses: tf.Scalar[] = [];
   const { value, grads } = tf.variableGrads(() => {
-    const output = model.apply(x, { training: true }) as tf.Tensor;
-    correct = tf.keep(correctCount(output, y));
-    const result = objectiveLoss(output, y, objective);
+    const outputs = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
+    const [output, ...heads] = Array.isArray(outputs) ? outputs : [outputs];
+    correct = tf.keep(scoreSum(output!, y, objective));
+    const result = objectiveLoss(output!, y, objective);
     entropy = tf.keep(result.entropy);
-    return result.loss;
+    let loss: tf.Scalar = result.loss;
+    heads.forEach((head, k) => {
+      const headLoss = taskLoss(head, y, objective);
+      headLosses.push(tf.keep(headLoss));
+      // Added even at α = 0 so every head variable stays on the tape and gets a (zero) gradient.
+      loss = tf.add(loss, tf.mul(headWeights[k] ?? 0, headLoss));
+    });
+    return loss;
   }, variables);
-  return { loss: value, correct: correct!, entropy: entropy!, gradients: variables.map((variable) => grads[variable.name]!) };
+  return { loss: value, correct: correct!, entropy: entropy!, headLosses, gradients: variables.map((variable) => grads[variable.name]!) };
 }
 
-/** Loss and accuracy over a whole split, in chunks so no activation tensor gets huge. */
+/**
+ * The plain loss and the score (accuracy, or mean absolute error) over a whole split, in chunks so
+ * no activation tensor gets huge.
+ */
 export async function evaluate(
   model: tf.LayersModel,
   x: tf.Tensor,
-  y: tf.Tensor2D,
-  outputsProbabilities: boolean,
+  y: tf.Tensor,
+  objective: Pick<Objective, 'loss' | 'probabilities' | 'regression'>,
   chunk = 1024,
-): Promise<{ loss: number; accuracy: number }> {
+): Promise<{ loss: number; score: number }> {
   const rows = x.shape[0];
   let lossSum = 0;
   let correctSum = 0;
   for (let begin = 0; begin < rows; begin += chunk) {
     const size = Math.min(chunk, rows - begin);
     const [loss, correct] = tf.tidy(() => {
-      // Slicing along the first axis only: rows may be vectors or images.
+      // Slicing along the first axis only: rows may be vectors, images or sequences.
       const xb = x.slice([begin], [size]);
-      const yb = y.slice([begin, 0], [size, -1]);
+      const yb = y.slice([begin], [size]);
       const output = model.apply(xb, { training: false }) as tf.Tensor;
-      return [tf.mul(crossEntropy(output, yb, outputsProbabilities), size), correctCount(output, yb)];
+      return [tf.mul(taskLoss(output, yb, objective), size), scoreSum(output, yb, objective)];
     });
     const [lossValue, correctValue] = await readScalars(loss!, correct!);
     tf.dispose([loss!, correct!]);
     lossSum += lossValue!;
     correctSum += correctValue!;
   }
-  return { loss: lossSum / rows, accuracy: correctSum / rows };
+  return { loss: lossSum / rows, score: correctSum / rows };
 }
 
 export async function readScalars(...tensors: tf.Tensor[]): Promise<number[]> {

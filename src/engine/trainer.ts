@@ -25,7 +25,7 @@ import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
 import { runLrRangeTest } from './lr-range-test.js';
 import type { StepClock } from './layers/seeded-dropout.js';
 import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
-import { reportsEntropy, type Objective } from './objective.js';
+import { reportsEntropy, scoreName, type Objective } from './objective.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
 import type { OptimizerState, TrainingOptimizer } from './optimizers/training-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
@@ -54,7 +54,7 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   const dataset = loadDataset(spec.dataset, options.uploaded);
   const split = splitDataset(dataset, spec);
   const built = buildModel(spec, split.inputShape);
-  const { model, outputsProbabilities } = built;
+  const { model } = built;
   try {
     if (spec.task === 'lrRangeTest') {
       return await runLrRangeTest(spec, { ...built, split }, sink, options);
@@ -71,7 +71,7 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   }
 }
 
-const noSums = (): PartialSums => ({ lossSum: 0, correctSum: 0, entropySum: 0, rows: 0 });
+const noSums = (heads = 0): PartialSums => ({ lossSum: 0, correctSum: 0, entropySum: 0, ...(heads > 0 ? { headSums: new Array<number>(heads).fill(0) } : {}), rows: 0 });
 
 /** What divergence recovery rolls back to: a copy of the run taken at a good point. */
 interface Snapshot {
@@ -107,13 +107,18 @@ class TrainingRun {
   private lastMetrics: MetricValues = {};
   private position = { epoch: 1, batch: 0 };
   private epochShuffleState: number;
-  private epochSums = noSums();
-  private windowSums = noSums();
+  private epochSums: PartialSums;
+  private windowSums: PartialSums;
   private snapshot: Snapshot | null = null;
   private readonly started = performance.now();
 
   private readonly model: tf.Sequential;
-  private readonly outputsProbabilities: boolean;
+  private readonly training: tf.LayersModel;
+  private readonly heads: BuiltModel['heads'];
+  /** The heads' own weights: in the training model, not in the exported one. */
+  private readonly headVariables: tf.Variable[];
+  /** accuracy, or mae for a regression. */
+  private readonly scoreName: string;
   private readonly clock: StepClock;
   private readonly objective: Objective;
 
@@ -124,14 +129,18 @@ class TrainingRun {
     private readonly sink: TrainingEventSink,
     private readonly options: TrainingOptions,
   ) {
-    ({ model: this.model, outputsProbabilities: this.outputsProbabilities, clock: this.clock } = built);
-    const model = this.model;
+    ({ model: this.model, clock: this.clock, training: this.training, heads: this.heads } = built);
+    this.epochSums = noSums(this.heads.length);
+    this.windowSums = noSums(this.heads.length);
     this.objective = buildObjective(spec, built);
+    this.scoreName = scoreName(this.objective);
     this.phases = planPhases(spec);
     this.phase = this.phases[0]!;
     this.optimizer = createOptimizer(this.phase.optimizer);
     // LayerVariable.read() is the tf.Variable itself, so updates land in the model.
-    this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    this.variables = this.training.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    const exported = new Set(this.model.weights);
+    this.headVariables = this.training.weights.filter((weight) => !exported.has(weight)).map((weight) => weight.read() as tf.Variable);
     this.stepsPerEpoch = Math.ceil(split.trainRows / spec.batchSize);
     this.totalSteps = this.stepsPerEpoch * spec.epochs;
     this.shuffle = new Mulberry32(deriveSeed(spec.seed, SHUFFLE_STREAM));
@@ -236,13 +245,14 @@ class TrainingRun {
       rate = this.learningRate(this.step, epoch);
       // Read per batch: the sums must be plain numbers for a checkpoint to be taken at any batch.
       const stepTensors = this.trainStep(order.subarray(begin, begin + rows), rate);
-      const [loss, correct, entropy] = await readScalars(...stepTensors);
+      const [loss, correct, entropy, ...headLosses] = await readScalars(...stepTensors);
       tf.dispose(stepTensors);
       for (const sums of [this.epochSums, this.windowSums]) {
         // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
         sums.lossSum += loss! * rows;
         sums.correctSum += correct!;
         sums.entropySum += entropy! * rows;
+        headLosses.forEach((headLoss, k) => (sums.headSums![k]! += headLoss! * rows));
         sums.rows += rows;
       }
       trainedRows += rows;
@@ -250,7 +260,7 @@ class TrainingRun {
 
       if (spec.logEveryBatches > 0 && this.step % spec.logEveryBatches === 0) {
         const window = this.windowSums;
-        this.windowSums = noSums();
+        this.windowSums = noSums(this.heads.length);
         const windowLoss = window.lossSum / window.rows;
         const problem = this.checkLoss(windowLoss, epoch);
         if (problem) return { diverged: true, step: this.step, loss: windowLoss, reason: problem };
@@ -258,7 +268,7 @@ class TrainingRun {
           type: 'batchMetrics',
           epoch,
           step: this.step,
-          values: { loss: windowLoss, accuracy: window.correctSum / window.rows, learning_rate: rate, ...this.entropyMetric(window) },
+          values: { loss: windowLoss, [this.scoreName]: window.correctSum / window.rows, learning_rate: rate, ...this.entropyMetric(window), ...this.headMetrics(window) },
         });
       }
       // Lets the host process see an abort message between batches.
@@ -266,21 +276,21 @@ class TrainingRun {
     }
     const trainMs = performance.now() - epochStart;
     const sums = this.epochSums;
-    this.epochSums = noSums();
+    this.epochSums = noSums(this.heads.length);
     const loss = sums.lossSum / sums.rows;
     const problem = this.checkLoss(loss, epoch);
     if (problem) return { diverged: true, step: this.step, loss, reason: problem };
-    const metrics: MetricValues = { loss, accuracy: sums.correctSum / sums.rows, learning_rate: rate, ...this.entropyMetric(sums) };
+    const metrics: MetricValues = { loss, [this.scoreName]: sums.correctSum / sums.rows, learning_rate: rate, ...this.entropyMetric(sums), ...this.headMetrics(sums) };
     if (split.valX && split.valY) {
-      const validation = await evaluate(this.model, split.valX, split.valY, this.outputsProbabilities);
+      const validation = await evaluate(this.model, split.valX, split.valY, this.objective);
       metrics.val_loss = validation.loss;
-      metrics.val_accuracy = validation.accuracy;
+      metrics[`val_${this.scoreName}`] = validation.score;
     }
     // The test rows are looked at once, after the last epoch.
     if (epoch === spec.epochs && split.testX && split.testY) {
-      const test = await evaluate(this.model, split.testX, split.testY, this.outputsProbabilities);
+      const test = await evaluate(this.model, split.testX, split.testY, this.objective);
       metrics.test_loss = test.loss;
-      metrics.test_accuracy = test.accuracy;
+      metrics[`test_${this.scoreName}`] = test.score;
     }
     this.sink.emit({
       type: 'epochMetrics',
@@ -299,13 +309,31 @@ class TrainingRun {
     return reportsEntropy(this.objective) ? { output_entropy: sums.entropySum / sums.rows } : {};
   }
 
-  private trainStep(rows: Int32Array, rate: number): [tf.Scalar, tf.Scalar, tf.Scalar] {
+  /** Each auxiliary head's loss (plain, unweighted) and its current α. */
+  private headMetrics(sums: PartialSums): MetricValues {
+    const metrics: MetricValues = {};
+    this.heads.forEach((head, k) => {
+      metrics[`aux_${head.layer}_loss`] = sums.headSums![k]! / sums.rows;
+      if (head.decayToZeroByEpoch !== null) metrics[`aux_${head.layer}_weight`] = this.headWeight(head, this.step);
+    });
+    return metrics;
+  }
+
+  /** α of a head at `step`: constant, or falling linearly to 0 at the end of decayToZeroByEpoch. */
+  private headWeight(head: BuiltModel['heads'][number], step: number): number {
+    if (head.decayToZeroByEpoch === null) return head.weight;
+    return head.weight * Math.max(0, 1 - step / (head.decayToZeroByEpoch * this.stepsPerEpoch));
+  }
+
+  private trainStep(rows: Int32Array, rate: number): tf.Scalar[] {
     const { spec, split } = this;
     const indices = tf.tensor1d(rows, 'int32');
     const x = tf.gather(split.trainX, indices);
     const y = tf.gather(split.trainY, indices);
     this.clock.step = this.step;
-    const { loss, correct, entropy, gradients } = computeGradients(this.model, this.variables, x, y, this.objective);
+    // α of the step being taken (steps count from 1, so decay starts below α).
+    const headWeights = this.heads.map((head) => this.headWeight(head, this.step - 1));
+    const { loss, correct, entropy, headLosses, gradients } = computeGradients(this.training, this.variables, x, y, this.objective, headWeights);
     tf.dispose([indices, x, y]);
     let applied = gradients;
     if (spec.clipNorm !== undefined) applied = clipByGlobalNorm(applied, spec.clipNorm);
@@ -316,7 +344,7 @@ class TrainingRun {
     }
     this.optimizer.apply(this.variables, applied, rate);
     tf.dispose(applied === gradients ? gradients : [...gradients, ...applied]);
-    return [loss, correct, entropy];
+    return [loss, correct, entropy, ...headLosses];
   }
 
   /** Why the loss counts as diverged, or null. Without divergence recovery only NaN/Inf fail. */
@@ -416,8 +444,8 @@ class TrainingRun {
       retries: this.retries,
       bestLoss: Number.isFinite(this.bestLoss) ? this.bestLoss : null,
       epochShuffleState: this.epochShuffleState,
-      epochSums: { ...this.epochSums },
-      windowSums: { ...this.windowSums },
+      epochSums: copySums(this.epochSums),
+      windowSums: copySums(this.windowSums),
       best: this.best ? { ...this.best } : null,
       bestMetrics: this.bestMetrics ? { ...this.bestMetrics } : null,
       epochsSinceBest: this.epochsSinceBest,
@@ -441,8 +469,8 @@ class TrainingRun {
     this.retries = state.retries;
     this.bestLoss = state.bestLoss ?? Number.POSITIVE_INFINITY;
     this.epochShuffleState = state.epochShuffleState;
-    this.epochSums = { ...state.epochSums };
-    this.windowSums = { ...state.windowSums };
+    this.epochSums = copySums(state.epochSums);
+    this.windowSums = copySums(state.windowSums);
     this.best = state.best ? { ...state.best } : null;
     this.bestMetrics = state.bestMetrics ? { ...state.bestMetrics } : null;
     this.epochsSinceBest = state.epochsSinceBest;
@@ -457,6 +485,13 @@ class TrainingRun {
       for (const values of Object.values(optimizer.slots)) tf.dispose(values);
     }
     this.lastMetrics = checkpoint.metrics;
+    if (checkpoint.headWeights) {
+      let offset = 0;
+      for (const variable of this.headVariables) {
+        variable.assign(tf.tensor(checkpoint.headWeights.subarray(offset, offset + variable.size), variable.shape));
+        offset += variable.size;
+      }
+    }
     if (checkpoint.bestWeights) {
       let offset = 0;
       this.bestWeights = this.model.getWeights().map(({ shape }) => {
@@ -481,6 +516,7 @@ class TrainingRun {
         model: await captureModel(this.model),
         optimizerData: data,
         bestWeights: this.bestWeights ? await concatFloat32(this.bestWeights) : null,
+        headWeights: this.headVariables.length > 0 ? await concatFloat32(this.headVariables) : null,
         preprocessing: this.split.preprocessing,
       });
     } finally {
@@ -504,6 +540,8 @@ class TrainingRun {
     this.snapshot = null;
   }
 }
+
+const copySums = (sums: PartialSums): PartialSums => ({ ...sums, ...(sums.headSums ? { headSums: [...sums.headSums] } : {}) });
 
 async function concatFloat32(tensors: tf.Tensor[]): Promise<Float32Array> {
   const parts = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));

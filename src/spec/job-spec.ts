@@ -8,7 +8,8 @@ import {
   resolveOptimizer,
   type OptimizerConfig,
 } from './optimizer-spec.js';
-import { inferShapes } from './layer-shapes.js';
+import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
+import { modelProblems } from './model-checks.js';
 import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
 
 export { optimizerConfigSchema, type OptimizerConfig } from './optimizer-spec.js';
@@ -104,8 +105,82 @@ export const layerNormalizationLayerSchema = z
   .strictObject({ type: z.literal('layerNormalization'), name: layerName, epsilon: z.number().positive().max(1).default(0.001) })
   .meta({ id: 'LayerNormalizationLayer', description: 'Ba et al. 2016: statistics over the units of each sample; independent of batch size' });
 
+const recurrentFields = {
+  name: layerName,
+  units: z.int().min(1).max(4096),
+  returnSequences: z.boolean().default(false).describe('Output every step, [T, units], instead of the last, [units]'),
+  dropout: z.number().min(0).lt(1).default(0).describe('Rate of the dropout that dropoutMode places (inverted; off at inference)'),
+  recurrentDropout: z
+    .number()
+    .min(0)
+    .lt(1)
+    .optional()
+    .describe('variational only: the rate on the recurrent state h_{t−1}; defaults to dropout'),
+  dropoutMode: z
+    .enum(['standard', 'variational', 'cellUpdate'])
+    .default('standard')
+    .describe(
+      'standard: inputs only, a fresh mask each step, the recurrent path untouched (Zaremba et al. 2014); ' +
+        'variational: one mask for all steps on the inputs and one on the state (Gal 2015); ' +
+        'cellUpdate: the LSTM/GRU candidate update only (Semeniuta et al. 2016)',
+    ),
+  layerNorm: z.boolean().default(false).describe('Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell'),
+  kernelRegularizer,
+};
+
+export const simpleRnnLayerSchema = z
+  .strictObject({
+    type: z.literal('simpleRnn'),
+    ...recurrentFields,
+    activation: activationSchema.default('tanh'),
+    irnn: z.boolean().default(false).describe('IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0'),
+  })
+  .meta({ id: 'SimpleRnnLayer', description: 'h_t = act(W x_t + U h_{t−1} + b); input [T, features]' });
+
+export const lstmLayerSchema = z
+  .strictObject({
+    type: z.literal('lstm'),
+    ...recurrentFields,
+    activation: activationSchema.default('tanh').describe('Of the candidate and the output (gates are sigmoid)'),
+    recurrentBatchNorm: z
+      .strictObject({
+        maxSteps: z.int().min(1).max(100_000).optional().describe('T: steps with their own statistics; later steps reuse step T\'s. Defaults to the input\'s length'),
+        momentum: z
+          .number()
+          .min(0)
+          .lt(1)
+          .default(0.9)
+          .describe('running ← momentum · running + (1 − momentum) · batch, per step. Each step\'s statistics see one update per batch, so 0.99 lags far behind on short runs'),
+        epsilon: z.number().positive().max(1).default(0.001),
+        gammaInit: z.number().min(0).max(10).default(0.1).describe('γ of every normalization starts here (0.1 in the paper)'),
+      })
+      .optional()
+      .meta({
+        id: 'RecurrentBatchNorm',
+        description: 'Cooijmans et al. 2016: BN of W·x_t and of U·h_{t−1} separately and of the cell, with statistics per time step',
+      }),
+  })
+  .meta({ id: 'LstmLayer', description: 'Gates i, f, o; candidate g; c_t = f⊙c_{t−1} + i⊙g; h_t = o⊙tanh(c_t); forget bias starts at 1' });
+
+export const gruLayerSchema = z
+  .strictObject({ type: z.literal('gru'), ...recurrentFields, activation: activationSchema.default('tanh').describe('Of the candidate') })
+  .meta({ id: 'GruLayer', description: 'z, r gates; h̃ = act(W x_t + U (r⊙h_{t−1}) + b); h_t = z⊙h_{t−1} + (1 − z)⊙h̃' });
+
+export const embeddingLayerSchema = z
+  .strictObject({
+    type: z.literal('embedding'),
+    name: layerName,
+    inputDim: z.int().min(1).max(1_000_000).describe('Vocabulary size: token ids are 0 … inputDim − 1'),
+    outputDim: z.int().min(1).max(4096),
+  })
+  .meta({ id: 'EmbeddingLayer', description: 'Token ids [T] → vectors [T, outputDim]; the first layer, on a data set with token inputs' });
+
 export const layerSchema = z
   .discriminatedUnion('type', [
+    simpleRnnLayerSchema,
+    lstmLayerSchema,
+    gruLayerSchema,
+    embeddingLayerSchema,
     batchNormalizationLayerSchema,
     layerNormalizationLayerSchema,
     denseLayerSchema,
@@ -120,8 +195,28 @@ export const layerSchema = z
   .meta({ id: 'Layer' });
 export type LayerSpec = z.infer<typeof layerSchema>;
 
+export const auxiliaryHeadSchema = z
+  .strictObject({
+    after: z
+      .union([z.string(), z.int().min(0)])
+      .describe('The hidden layer the head reads: its name, or its index in layers'),
+    weight: z.number().positive().max(100).default(0.3).describe('α: L = L_main + Σ α·L_head'),
+    decayToZeroByEpoch: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('α falls linearly, step by step, to 0 at the end of this epoch (and stays 0); constant when absent'),
+  })
+  .meta({
+    id: 'AuxiliaryHead',
+    description:
+      'Deeply supervised nets (Lee et al. 2015): a dense output head (flattened input, the output layer\'s units and activation) after a hidden layer, ' +
+      'trained with the same loss; its loss is reported as aux_<layer>_loss; heads are not part of the exported model',
+  });
+
 export const modelSchema = z
   .strictObject({
+    auxiliaryHeads: z.array(auxiliaryHeadSchema).max(16).optional(),
     layers: z
       .array(layerSchema)
       .min(1)
@@ -138,6 +233,13 @@ const builtInDatasetRefSchema = z
     name: z.enum(builtInDatasetNames).describe('A built-in real data set (GET /v1/datasets lists them)'),
     limit: z.int().min(2).optional().describe('Use only the first `limit` rows after the seeded shuffle'),
     shape: z.enum(['vector', 'image']).default('vector').describe('mnist only: 784-vectors, or 28×28×1 images for convolutions'),
+    fixedTestSet: z
+      .boolean()
+      .default(false)
+      .describe(
+        'mnist only: hold out the canonical test set, the same 2 000 rows for every job and seed, ' +
+          'scored once at the end as test_loss/test_accuracy; testSplit must be 0 and limit applies to the other 8 000',
+      ),
   })
   .meta({ id: 'BuiltInDatasetRef' });
 
@@ -172,21 +274,98 @@ const uploadedDatasetRefSchema = z
   })
   .meta({ id: 'UploadedDatasetRef', description: 'A data set uploaded with POST /v1/datasets' });
 
+const sequenceLength = (fallback: number) => z.int().min(2).max(10_000).default(fallback);
+
+const regressionDatasetRefSchema = z
+  .strictObject({
+    name: z.literal('regression'),
+    rows,
+    coefficients: z.array(z.number().min(-1e6).max(1e6)).min(1).max(1000).default([2, -3, 0.5]).describe('w: one per feature'),
+    intercept: z.number().min(-1e6).max(1e6).default(1).describe('b'),
+    noise,
+    seed: dataSeed,
+  })
+  .meta({ id: 'RegressionDatasetRef', description: 'x ~ N(0, 1) per feature, y = x·w + b + N(0, noise²): known coefficients a linear model must recover; 1 target' });
+
+const addingDatasetRefSchema = z
+  .strictObject({ name: z.literal('adding'), rows, length: sequenceLength(50).describe('T, steps per sequence'), seed: dataSeed })
+  .meta({
+    id: 'AddingDatasetRef',
+    description: 'Adding problem: steps [value ~ U(0, 1), marker]; two markers, one per half; target their values\' sum. Input [T, 2], 1 target; always predicting 1 scores MSE ≈ 0.167',
+  });
+
+const copyDatasetRefSchema = z
+  .strictObject({
+    name: z.literal('copy'),
+    rows,
+    symbols: z.int().min(1).max(1000).default(8).describe('Alphabet: symbols 1 … symbols; 0 is blank, symbols + 1 the delimiter'),
+    length: z.int().min(1).max(1000).default(10).describe('Symbols to remember'),
+    delay: z.int().min(1).max(10_000).default(10).describe('Steps between the end of the symbols and the delimiter, plus one'),
+    inputs: z.enum(['oneHot', 'tokens']).default('oneHot').describe('Steps as one-hot vectors, or token ids for an embedding layer'),
+    seed: dataSeed,
+  })
+  .meta({
+    id: 'CopyDatasetRef',
+    description: 'Copy task: remember `length` symbols over `delay` steps and repeat them after the delimiter; a class per step ([2·length + delay, symbols + 1] output)',
+  });
+
+const sineDatasetRefSchema = z
+  .strictObject({
+    name: z.literal('sine'),
+    rows,
+    length: sequenceLength(40).describe('Observed steps T'),
+    horizon: z.int().min(1).max(1000).default(1).describe('Future values to predict'),
+    noise: noise.default(0.05),
+    seed: dataSeed,
+  })
+  .meta({
+    id: 'SineDatasetRef',
+    description: 'Sine forecasting: A·sin(ωt + φ) + noise for T steps (A, ω, φ drawn per row) → the next `horizon` clean values. Input [T, 1]',
+  });
+
 /** The generated data sets, by name, with the schema of their parameters. */
-export const syntheticDatasetRefs = { xor: xorDatasetRefSchema, spirals: spiralsDatasetRefSchema, blobs: blobsDatasetRefSchema } as const;
+export const syntheticDatasetRefs = {
+  xor: xorDatasetRefSchema,
+  spirals: spiralsDatasetRefSchema,
+  blobs: blobsDatasetRefSchema,
+  regression: regressionDatasetRefSchema,
+  adding: addingDatasetRefSchema,
+  copy: copyDatasetRefSchema,
+  sine: sineDatasetRefSchema,
+} as const;
 
 export const datasetRefSchema = z
-  .discriminatedUnion('name', [builtInDatasetRefSchema, xorDatasetRefSchema, spiralsDatasetRefSchema, blobsDatasetRefSchema, uploadedDatasetRefSchema])
+  .discriminatedUnion('name', [
+    builtInDatasetRefSchema,
+    xorDatasetRefSchema,
+    spiralsDatasetRefSchema,
+    blobsDatasetRefSchema,
+    regressionDatasetRefSchema,
+    addingDatasetRefSchema,
+    copyDatasetRefSchema,
+    sineDatasetRefSchema,
+    uploadedDatasetRefSchema,
+  ])
   .meta({ id: 'DatasetRef' });
 export type DatasetRef = z.infer<typeof datasetRefSchema>;
 
 export interface DatasetShape {
   rows: number;
   featureSize: number;
+  /** Classes of the targets; 0 for a regression set. */
   classes: number;
   /** The shape of one row as the model sees it (without the batch dimension). */
   inputShape?: number[];
+  /** What the model outputs per row: [classes] (the default), [steps, classes], or the regression targets' shape. */
+  outputShape?: number[];
+  /** Inputs are token ids below this (for an embedding layer). */
+  vocabulary?: number;
+  /** Rows the data set holds out itself as a fixed test set (counted in `rows`). */
+  fixedTestRows?: number;
 }
+
+/** MNIST's canonical test set: these many rows of a fixed permutation, whatever the job's seed. */
+export const MNIST_FIXED_TEST_ROWS = 2000;
 
 /**
  * Shape and size of a data set reference, without generating or loading it; null for an upload,
@@ -202,6 +381,25 @@ export function describeDataset(ref: DatasetRef): DatasetShape | null {
       return { rows: ref.rows, featureSize: 2, classes: ref.arms };
     case 'blobs':
       return { rows: ref.rows, featureSize: ref.features, classes: ref.classes };
+    case 'regression':
+      return { rows: ref.rows, featureSize: ref.coefficients.length, classes: 0, outputShape: [1] };
+    case 'adding':
+      return { rows: ref.rows, featureSize: ref.length * 2, classes: 0, inputShape: [ref.length, 2], outputShape: [1] };
+    case 'sine':
+      return { rows: ref.rows, featureSize: ref.length, classes: 0, inputShape: [ref.length, 1], outputShape: [ref.horizon] };
+    case 'copy': {
+      const steps = 2 * ref.length + ref.delay;
+      const vocabulary = ref.symbols + 2;
+      const tokens = ref.inputs === 'tokens';
+      return {
+        rows: ref.rows,
+        featureSize: steps * (tokens ? 1 : vocabulary),
+        classes: ref.symbols + 1,
+        inputShape: tokens ? [steps] : [steps, vocabulary],
+        outputShape: [steps, ref.symbols + 1],
+        ...(tokens ? { vocabulary } : {}),
+      };
+    }
     default: {
       const info = builtInDatasets[ref.name];
       return {
@@ -209,6 +407,7 @@ export function describeDataset(ref: DatasetRef): DatasetShape | null {
         featureSize: info.featureShape[0],
         classes: info.classes,
         inputShape: ref.name === 'mnist' && ref.shape === 'image' ? [28, 28, 1] : [info.featureShape[0]],
+        ...(ref.fixedTestSet ? { fixedTestRows: MNIST_FIXED_TEST_ROWS } : {}),
       };
     }
   }
@@ -260,6 +459,7 @@ const jobSpecFields = {
   name: z.string().min(1).max(200).optional().describe('A label for people; not unique'),
   dataset: datasetRefSchema,
   model: modelSchema,
+  loss: lossSchema,
   task: z.enum(['train', 'lrRangeTest']).default('train').describe('lrRangeTest sweeps the rate and suggests one instead of training'),
   optimizer: z
     .union([optimizerRefSchema, z.array(optimizerPhaseSchema).min(1).max(20)])
@@ -289,7 +489,7 @@ const jobSpecFields = {
     .describe('Fraction held out as a test set (after a seeded shuffle), evaluated once at the end: test_loss, test_accuracy'),
   earlyStopping: z
     .strictObject({
-      monitor: z.enum(['val_loss', 'val_accuracy', 'loss', 'accuracy']).default('val_loss'),
+      monitor: z.enum(['val_loss', 'val_accuracy', 'val_mae', 'loss', 'accuracy', 'mae']).default('val_loss').describe('accuracy for classification, mae (mean absolute error) for regression'),
       mode: z.enum(['auto', 'min', 'max']).default('auto').describe('auto: max for accuracies, min for losses'),
       patience: z.int().min(0).max(10_000).default(5).describe('Epochs without improvement before stopping'),
       minDelta: z.number().min(0).default(0).describe('Smallest change that counts as an improvement'),
@@ -342,6 +542,8 @@ const jobSpecFields = {
 };
 
 const jobSpecObject = z.strictObject(jobSpecFields);
+/** A spec whose fields are each valid, before the cross-field checks. */
+export type JobSpecFields = z.infer<typeof jobSpecObject>;
 
 export const jobSpecSchema = jobSpecObject
   .superRefine((spec, ctx) => {
@@ -359,6 +561,7 @@ export const resolvedJobSpecSchema = z
   .strictObject({
     ...jobSpecFields,
     optimizer: z.union([optimizerConfigSchema, z.array(resolvedOptimizerPhaseSchema).min(1)]),
+    loss: resolvedLossSchema,
     seed: z.int().min(0).max(2 ** 31 - 1),
   })
   .meta({ id: 'ResolvedJobSpec' });
@@ -388,19 +591,36 @@ export function resolveJobSpec(spec: JobSpec, drawSeed: () => number = () => ran
     ...spec,
     optimizer,
     learningRate,
+    // An upload (no shape here) is always a classification.
+    loss: resolveLoss(spec.loss, describeDataset(spec.dataset)?.classes ?? 1),
     ...(spec.task === 'lrRangeTest' ? { lrRangeTest: lrRangeTestSchema.parse(spec.lrRangeTest ?? {}) } : {}),
     seed: spec.seed ?? drawSeed(),
   };
 }
 
-/** Rows and steps of a run, from the spec alone: the validator and the trainer share this arithmetic. */
-export function runShape(spec: Pick<JobSpec, 'validationSplit' | 'testSplit' | 'batchSize' | 'epochs'>, datasetRows: number) {
-  const rows = datasetRows;
-  const testRows = Math.floor(rows * spec.testSplit);
-  const validationRows = Math.floor(rows * spec.validationSplit);
+/**
+ * Rows and steps of a run, from the spec alone: the validator and the trainer share this
+ * arithmetic. `datasetRows` are the rows available for splitting (after `limit`, without a fixed
+ * test set); a data set's own fixed test rows replace the testSplit fraction.
+ */
+export function runShape(
+  spec: Pick<JobSpec, 'validationSplit' | 'testSplit' | 'batchSize' | 'epochs'>,
+  datasetRows: number,
+  fixedTestRows = 0,
+) {
+  const rows = datasetRows + fixedTestRows;
+  const testRows = fixedTestRows > 0 ? fixedTestRows : Math.floor(datasetRows * spec.testSplit);
+  const validationRows = Math.floor(datasetRows * spec.validationSplit);
   const trainRows = rows - validationRows - testRows;
   const stepsPerEpoch = Math.ceil(Math.max(trainRows, 0) / spec.batchSize);
   return { rows, trainRows, validationRows, testRows, stepsPerEpoch, totalSteps: stepsPerEpoch * spec.epochs };
+}
+
+/** The rows a job splits into train, validation and (unless the set has a fixed one) test: `limit` applied. */
+export function splittableRows(ref: DatasetRef, info: Pick<DatasetShape, 'rows' | 'fixedTestRows'>): number {
+  const available = info.rows - (info.fixedTestRows ?? 0);
+  const limit = 'limit' in ref ? ref.limit : undefined;
+  return Math.min(limit ?? available, available);
 }
 
 interface Problem {
@@ -414,19 +634,23 @@ interface Problem {
  * any `limit`). Without `info` (an upload, before its shape is read) the shape checks are skipped;
  * the job service runs this again with the uploaded set's shape.
  */
-export function specProblems(spec: z.infer<typeof jobSpecObject>, info: DatasetShape | null): Problem[] {
+export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Problem[] {
   if (!info) return optimizationProblems(spec, null).concat(layerNameProblems(spec));
   const problems: Problem[] = [];
   const dataset = spec.dataset;
   const limit = 'limit' in dataset ? dataset.limit : undefined;
-  if (limit !== undefined && limit > info.rows) {
-    problems.push({ path: ['dataset', 'limit'], message: `the data set has only ${info.rows} rows` });
+  const available = info.rows - (info.fixedTestRows ?? 0);
+  if (limit !== undefined && limit > available) {
+    problems.push({ path: ['dataset', 'limit'], message: `the data set has only ${available} rows${info.fixedTestRows ? ' besides its fixed test set' : ''}` });
+  }
+  if (info.fixedTestRows && spec.testSplit > 0) {
+    problems.push({ path: ['testSplit'], message: 'must be 0 with dataset.fixedTestSet (the fixed test set is the test split)' });
   }
   // Generated sets live in the worker's memory as float32.
   if (info.rows * info.featureSize > 10_000_000) {
     problems.push({ path: ['dataset', 'rows'], message: `rows × features is ${info.rows * info.featureSize}; at most 10 000 000 values` });
   }
-  const { rows, trainRows, validationRows, testRows, totalSteps } = runShape(spec, Math.min(limit ?? info.rows, info.rows));
+  const { rows, trainRows, validationRows, testRows, totalSteps } = runShape(spec, splittableRows(dataset, info), info.fixedTestRows);
   if (spec.testSplit > 0 && testRows < 1) {
     problems.push({ path: ['testSplit'], message: `holds out no rows of ${rows}; raise it or set 0` });
   }
@@ -442,49 +666,17 @@ export function specProblems(spec: z.infer<typeof jobSpecObject>, info: DatasetS
     problems.push({ path: ['validationSplit'], message: `holds out no rows of ${rows}; raise it or set 0` });
   }
 
-  const layers = spec.model.layers;
-  let outputIndex = -1;
-  layers.forEach((layer, index) => {
-    if (layer.type === 'dense') outputIndex = index;
-  });
-  if (outputIndex < 0) {
-    problems.push({ path: ['model', 'layers'], message: 'needs at least one dense layer (the output layer)' });
+  if (dataset.name === 'iris' && (dataset.shape === 'image' || dataset.fixedTestSet)) {
+    const field = dataset.shape === 'image' ? 'shape' : 'fixedTestSet';
+    problems.push({ path: ['dataset', field], message: field === 'shape' ? 'only mnist has an image form' : 'only mnist has a fixed test set' });
   } else {
-    const output = layers[outputIndex];
-    if (output?.type === 'dense' && output.units !== info.classes) {
-      problems.push({
-        path: ['model', 'layers', outputIndex, 'units'],
-        message: `the output layer needs ${info.classes} units, one per class of the data set, not ${output.units}`,
-      });
-    }
-    layers.slice(outputIndex + 1).forEach((layer, offset) => {
-      if (layer.type === 'activation' && layer.activation !== 'softmax' && layer.activation !== 'linear') {
-        problems.push({
-          path: ['model', 'layers', outputIndex + 1 + offset, 'activation'],
-          message: 'after the output layer only softmax or linear make sense for classification',
-        });
-      }
-    });
-  }
-  if (dataset.name === 'iris' && dataset.shape === 'image') {
-    problems.push({ path: ['dataset', 'shape'], message: 'only mnist has an image form' });
-  } else {
-    const shapes = inferShapes(info.inputShape ?? [info.featureSize], layers);
-    if ('message' in shapes) {
-      problems.push({ path: ['model', 'layers', shapes.index], message: shapes.message });
-    } else {
-      // A flat output of the wrong size is the output layer's units, reported above.
-      const output = shapes.shapes.at(-1)!;
-      if (output.length !== 1) {
-        problems.push({ path: ['model', 'layers', layers.length - 1], message: `the model outputs shape [${output.join(', ')}]; it must be [${info.classes}], one value per class` });
-      }
-    }
+    problems.push(...modelProblems(spec, info));
   }
   problems.push(...optimizationProblems(spec, totalSteps), ...layerNameProblems(spec));
   return problems;
 }
 
-function layerNameProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
+function layerNameProblems(spec: JobSpecFields): Problem[] {
   const problems: Problem[] = [];
   const layers = spec.model.layers;
   const names = new Map<string, number>();
@@ -501,7 +693,7 @@ function layerNameProblems(spec: z.infer<typeof jobSpecObject>): Problem[] {
 }
 
 /** Phases in order and within the run, schedules that stay within the run, options that fit the task. */
-function optimizationProblems(spec: z.infer<typeof jobSpecObject>, totalSteps: number | null): Problem[] {
+function optimizationProblems(spec: JobSpecFields, totalSteps: number | null): Problem[] {
   const problems: Problem[] = [];
   const checkRate = (rate: LearningRate | undefined, path: (string | number)[]) => {
     if (rate === undefined) return;

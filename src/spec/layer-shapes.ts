@@ -11,6 +11,8 @@ export type ShapedLayer =
   | { type: 'conv2d'; filters: number; kernelSize: number | [number, number]; strides: number | [number, number]; padding: 'valid' | 'same' }
   | { type: 'maxPool2d' | 'avgPool2d'; poolSize: number | [number, number]; strides?: number | [number, number]; padding: 'valid' | 'same' }
   | { type: 'flatten' }
+  | { type: 'simpleRnn' | 'lstm' | 'gru'; units: number; returnSequences: boolean }
+  | { type: 'embedding'; outputDim: number }
   | { type: 'reshape'; targetShape: number[] };
 
 export type ShapeResult = { shapes: Shape[] } | { index: number; message: string };
@@ -29,8 +31,21 @@ export function inferShapes(input: Shape, layers: ShapedLayer[]): ShapeResult {
   for (const [index, layer] of layers.entries()) {
     switch (layer.type) {
       case 'dense':
-        if (shape.length !== 1) return { index, message: `a dense layer needs a flat input, not shape [${shape.join(', ')}]: add a flatten layer before it` };
-        shape = [layer.units];
+        // On a sequence [T, features] a dense layer acts on each step (as in Keras).
+        if (shape.length > 2) return { index, message: `a dense layer needs a flat input, not shape [${shape.join(', ')}]: add a flatten layer before it` };
+        shape = [...shape.slice(0, -1), layer.units];
+        break;
+      case 'simpleRnn':
+      case 'lstm':
+      case 'gru':
+        if (shape.length !== 2) {
+          return { index, message: `${layer.type} needs a sequence input of shape [steps, features], not [${shape.join(', ')}]: add a reshape layer before it` };
+        }
+        shape = layer.returnSequences ? [shape[0]!, layer.units] : [layer.units];
+        break;
+      case 'embedding':
+        if (index !== 0 || shape.length !== 1) return { index, message: 'an embedding takes token ids [steps]: it must be the first layer' };
+        shape = [shape[0]!, layer.outputDim];
         break;
       case 'activation':
       case 'dropout':

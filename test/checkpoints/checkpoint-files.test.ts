@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,7 @@ function sample(seed: number): CheckpointData {
     },
     optimizerData: new Float32Array([0.1, 0.2, 0.3, seed]),
     bestWeights: new Float32Array([seed, 2, 3, 4]),
+    headWeights: new Float32Array([seed, -1]),
     preprocessing: { features: 'standardize', shift: [1, 2], scale: [0.5, 4] },
   };
 }
@@ -56,9 +57,19 @@ describe('checkpoint files', () => {
     expect(new Float32Array(read.model.weightData)).toEqual(new Float32Array(original.model.weightData));
     expect(read.optimizerData).toEqual(original.optimizerData);
     expect(read.bestWeights).toEqual(original.bestWeights);
+    expect(read.headWeights).toEqual(original.headWeights);
     expect(read.model.weightSpecs).toEqual(original.model.weightSpecs);
     // Only the finished folder is there: the temporary one was renamed into place.
     expect(readdirSync(path.join(root, 'jobs', 'job-a', 'checkpoints'))).toEqual(['000000016-epoch']);
+  });
+
+  it('reads a checkpoint written before head-weights.bin existed', () => {
+    const folder = checkpointFolder('job-old', 8, 'epoch');
+    const written = writeCheckpoint(root, folder, { ...sample(2), headWeights: null });
+    unlinkSync(path.join(root, folder, 'head-weights.bin'));
+    const read = readCheckpoint(root, folder, written.sha256);
+    expect(read.headWeights).toBeNull();
+    expect(read.bestWeights).toEqual(sample(2).bestWeights);
   });
 
   it('refuses a checkpoint whose files changed after it was recorded', () => {

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
 import { blobs, spirals, xor } from '../../src/engine/datasets/synthetic.js';
+import type { Dataset } from '../../src/engine/datasets/dataset.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
 
@@ -10,6 +11,9 @@ beforeAll(async () => {
 });
 
 const counts = (labels: Int32Array, classes: number) => Array.from({ length: classes }, (_, c) => labels.filter((l) => l === c).length);
+
+const labelsOf = (dataset: Dataset) => (dataset.target.kind === 'classes' ? dataset.target.labels : new Int32Array());
+const classesOf = (dataset: Dataset) => (dataset.target.kind === 'classes' ? dataset.target.classes : 0);
 
 describe('synthetic data sets', () => {
   it('are seeded: same parameters, same rows; another seed, other rows', () => {
@@ -21,17 +25,17 @@ describe('synthetic data sets', () => {
 
   it('have the documented shapes and balanced classes', () => {
     const s = spirals(300, 3, 0.1, 0);
-    expect([s.rows, s.featureSize, s.classes, s.features.length]).toEqual([300, 2, 3, 600]);
-    expect(counts(s.labels, 3)).toEqual([100, 100, 100]);
+    expect([s.rows, s.featureSize, classesOf(s), s.features.length]).toEqual([300, 2, 3, 600]);
+    expect(counts(labelsOf(s), 3)).toEqual([100, 100, 100]);
     const b = blobs(100, 4, 7, 1, 0);
-    expect([b.rows, b.featureSize, b.classes]).toEqual([100, 7, 4]);
-    expect(counts(b.labels, 4)).toEqual([25, 25, 25, 25]);
+    expect([b.rows, b.featureSize, classesOf(b)]).toEqual([100, 7, 4]);
+    expect(counts(labelsOf(b), 4)).toEqual([25, 25, 25, 25]);
   });
 
   it('xor without noise is labelled by the sign of x·y', () => {
     const d = xor(500, 0, 3);
-    for (let i = 0; i < d.rows; i++) expect(d.labels[i]).toBe(d.features[2 * i]! * d.features[2 * i + 1]! > 0 ? 1 : 0);
-    expect(Math.abs(counts(d.labels, 2)[0]! - 250)).toBeLessThan(50);
+    for (let i = 0; i < d.rows; i++) expect(labelsOf(d)[i]).toBe(d.features[2 * i]! * d.features[2 * i + 1]! > 0 ? 1 : 0);
+    expect(Math.abs(counts(labelsOf(d), 2)[0]! - 250)).toBeLessThan(50);
   });
 
   it('blobs put each class around its own centre', () => {

@@ -33,7 +33,7 @@ const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.le
 
 function lossOf(objective: Partial<Objective>): { loss: number; entropy: number } {
   return tf.tidy(() => {
-    const result = objectiveLoss(tf.tensor2d(logits), tf.tensor2d(labels), { ...plainObjective(false), ...objective });
+    const result = objectiveLoss(tf.tensor2d(logits), tf.tensor2d(labels), { ...plainObjective('categoricalCrossentropy', false), ...objective });
     return { loss: result.loss.dataSync()[0]!, entropy: result.entropy.dataSync()[0]! };
   });
 }
@@ -63,7 +63,7 @@ describe('training objective (TECHNIQUES.md 2) against its formulas', () => {
 
   it('L1/L2 on kernels: L += λ₁ Σ|w| + λ₂ Σ w²', () => {
     const kernel = tf.variable(tf.tensor2d([[1, -2], [3, -0.5]]));
-    const result = tf.tidy(() => objectiveLoss(tf.tensor2d(logits), tf.tensor2d(labels), { ...plainObjective(false), weightPenalties: [{ variable: kernel, l1: 0.1, l2: 0.01 }] }).loss.dataSync()[0]!);
+    const result = tf.tidy(() => objectiveLoss(tf.tensor2d(logits), tf.tensor2d(labels), { ...plainObjective('categoricalCrossentropy', false), weightPenalties: [{ variable: kernel, l1: 0.1, l2: 0.01 }] }).loss.dataSync()[0]!);
     expect(result).toBeCloseTo(ce(labels) + 0.1 * 6.5 + 0.01 * (1 + 4 + 9 + 0.25), 5);
     kernel.dispose();
   });

@@ -1,17 +1,11 @@
 import { createRequire } from 'node:module';
 import type { DatasetRef } from '../../spec/job-spec.js';
 import { builtInDatasets, type BuiltInDatasetName } from './catalog.js';
+import { classificationDataset, type Dataset } from './dataset.js';
+import { addingProblem, copyTask, linearRegression, sineForecast } from './sequences.js';
 import { blobs, spirals, xor } from './synthetic.js';
 
-/** A classification data set as dense row-major arrays: one row of `features` per label. */
-export interface Dataset {
-  name: string;
-  features: Float32Array;
-  featureSize: number;
-  labels: Int32Array;
-  classes: number;
-  rows: number;
-}
+export type { Dataset } from './dataset.js';
 
 const require = createRequire(import.meta.url);
 const cache = new Map<BuiltInDatasetName, Dataset>();
@@ -35,17 +29,31 @@ export function loadDataset(ref: DatasetRef, uploaded?: Dataset): Dataset {
       const key = JSON.stringify(ref);
       let dataset = generated.get(key);
       if (!dataset) {
-        dataset =
-          ref.name === 'xor'
-            ? xor(ref.rows, ref.noise, ref.seed)
-            : ref.name === 'spirals'
-              ? spirals(ref.rows, ref.arms, ref.noise, ref.seed)
-              : blobs(ref.rows, ref.classes, ref.features, ref.spread, ref.seed);
+        dataset = generate(ref);
         generated.set(key, dataset);
         if (generated.size > GENERATED_KEPT) generated.delete(generated.keys().next().value!);
       }
       return dataset;
     }
+  }
+}
+
+function generate(ref: Exclude<DatasetRef, { name: 'iris' | 'mnist' | 'upload' }>): Dataset {
+  switch (ref.name) {
+    case 'xor':
+      return xor(ref.rows, ref.noise, ref.seed);
+    case 'spirals':
+      return spirals(ref.rows, ref.arms, ref.noise, ref.seed);
+    case 'blobs':
+      return blobs(ref.rows, ref.classes, ref.features, ref.spread, ref.seed);
+    case 'regression':
+      return linearRegression(ref.rows, ref.coefficients, ref.intercept, ref.noise, ref.seed);
+    case 'adding':
+      return addingProblem(ref.rows, ref.length, ref.seed);
+    case 'copy':
+      return copyTask(ref.rows, ref.symbols, ref.length, ref.delay, ref.inputs, ref.seed);
+    case 'sine':
+      return sineForecast(ref.rows, ref.length, ref.horizon, ref.noise, ref.seed);
   }
 }
 
@@ -65,7 +73,7 @@ function loadIris(): Dataset {
   const featureSize = builtInDatasets.iris.featureShape[0];
   const features = new Float32Array(rows.length * featureSize);
   rows.forEach((row, i) => features.set(row, i * featureSize));
-  return { name: 'iris', features, featureSize, labels, classes: builtInDatasets.iris.classes, rows: rows.length };
+  return classificationDataset('iris', features, featureSize, labels, builtInDatasets.iris.classes);
 }
 
 interface MnistDigit {
@@ -88,5 +96,5 @@ function loadMnist(): Dataset {
     labels.fill(digit, row, row + length);
     row += length;
   }
-  return { name: 'mnist', features, featureSize, labels, classes: builtInDatasets.mnist.classes, rows };
+  return classificationDataset('mnist', features, featureSize, labels, builtInDatasets.mnist.classes);
 }

@@ -1,5 +1,5 @@
 import { Mulberry32 } from '../random.js';
-import type { Dataset } from './loader.js';
+import { classificationDataset, type Dataset } from './dataset.js';
 
 /**
  * Seeded synthetic classification sets, each a classic check of a technique: XOR and spirals are
@@ -7,7 +7,7 @@ import type { Dataset } from './loader.js';
  * schedule comparisons). The same parameters always give the same rows.
  */
 
-function gaussian(rng: Mulberry32): () => number {
+export function gaussian(rng: Mulberry32): () => number {
   let spare: number | null = null;
   // Box–Muller: two uniforms give two independent standard normals.
   return () => {
@@ -25,7 +25,7 @@ function gaussian(rng: Mulberry32): () => number {
 }
 
 function dataset(name: string, features: Float32Array, labels: Int32Array, featureSize: number, classes: number): Dataset {
-  return { name, features, featureSize, labels, classes, rows: labels.length };
+  return classificationDataset(name, features, featureSize, labels, classes);
 }
 
 /** Points uniform in [−1, 1]², class 1 where x·y > 0 (before the noise), coordinates + N(0, noise²). */

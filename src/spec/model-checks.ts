@@ -1,0 +1,154 @@
+import type { DatasetShape, JobSpecFields } from './job-spec.js';
+import { inferShapes } from './layer-shapes.js';
+import { isCategorical, resolveLoss } from './loss-spec.js';
+
+export { lossNames, resolveLoss } from './loss-spec.js';
+
+interface Problem {
+  path: (string | number)[];
+  message: string;
+}
+
+const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((value, i) => value === b[i]);
+
+/**
+ * What the model, the loss and the data set must agree on: layer shapes, the output shape the
+ * targets need, the loss for the task, and options that only some layers or losses have.
+ */
+export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[] {
+  const problems: Problem[] = [];
+  const layers = spec.model.layers;
+  const loss = resolveLoss(spec.loss, info.classes);
+  const regression = info.classes === 0;
+  problems.push(...lossProblems(spec, info));
+
+  layers.forEach((layer, index) => {
+    const at = (field: string) => ['model', 'layers', index, field];
+    if (layer.type === 'simpleRnn' || layer.type === 'lstm' || layer.type === 'gru') {
+      if (layer.dropoutMode === 'cellUpdate' && layer.type === 'simpleRnn') {
+        problems.push({ path: at('dropoutMode'), message: 'cellUpdate drops the LSTM/GRU candidate update, which a simpleRnn does not have: use standard or variational' });
+      }
+      if (layer.recurrentDropout !== undefined && layer.dropoutMode !== 'variational') {
+        problems.push({ path: at('recurrentDropout'), message: `only the variational mode drops the recurrent state; ${layer.dropoutMode} leaves it untouched by definition` });
+      }
+      if (layer.type === 'simpleRnn' && layer.irnn && layer.activation !== 'tanh' && layer.activation !== 'relu') {
+        problems.push({ path: at('activation'), message: 'an IRNN uses relu; leave activation out' });
+      }
+      if (layer.type === 'lstm' && layer.recurrentBatchNorm && layer.layerNorm) {
+        problems.push({ path: at('layerNorm'), message: 'choose recurrentBatchNorm or layerNorm, not both' });
+      }
+    }
+    if (layer.type === 'embedding') {
+      if (info.vocabulary === undefined) {
+        problems.push({ path: ['model', 'layers', index], message: 'an embedding takes token ids, and this data set\'s inputs are values (copy with inputs "tokens" has token ids)' });
+      } else if (layer.inputDim < info.vocabulary) {
+        problems.push({ path: at('inputDim'), message: `must cover the data set's ${info.vocabulary} token ids (0 … ${info.vocabulary - 1})` });
+      }
+    }
+  });
+  if (info.vocabulary !== undefined && layers[0]?.type !== 'embedding') {
+    problems.push({ path: ['model', 'layers', 0], message: `the inputs are token ids (0 … ${info.vocabulary - 1}): start with an embedding layer` });
+  }
+
+  let outputIndex = -1;
+  layers.forEach((layer, index) => {
+    if (layer.type === 'dense') outputIndex = index;
+  });
+  if (outputIndex < 0) {
+    problems.push({ path: ['model', 'layers'], message: 'needs at least one dense layer (the output layer)' });
+    return problems;
+  }
+  const finalActivations = loss === 'binaryCrossentropy' ? ['sigmoid', 'linear'] : isCategorical(loss) ? ['softmax', 'linear'] : null;
+  if (finalActivations) {
+    layers.slice(outputIndex + 1).forEach((layer, offset) => {
+      if (layer.type === 'activation' && !finalActivations.includes(layer.activation)) {
+        problems.push({
+          path: ['model', 'layers', outputIndex + 1 + offset, 'activation'],
+          message: `after the output layer only ${finalActivations.join(' or ')} make sense with ${loss}`,
+        });
+      }
+    });
+  }
+
+  const shapes = inferShapes(info.inputShape ?? [info.featureSize], layers);
+  if ('message' in shapes) {
+    problems.push({ path: ['model', 'layers', shapes.index], message: shapes.message });
+    return problems;
+  }
+  const expected = [...(info.outputShape ?? [info.classes])];
+  // One sigmoid unit is the usual binary classifier: it outputs P(class 1).
+  const alternatives = loss === 'binaryCrossentropy' && info.classes === 2 ? [expected, [...expected.slice(0, -1), 1]] : [expected];
+  const output = shapes.shapes.at(-1)!;
+  problems.push(...headProblems(spec, shapes.shapes, outputIndex));
+  if (alternatives.some((shape) => sameShape(shape, output))) return problems;
+  const output_ = layers[outputIndex]!;
+  const what = regression ? 'one per target value' : 'one per class of the data set';
+  if (output.length === expected.length && output_.type === 'dense' && shapes.shapes.slice(outputIndex).every((shape) => shape.at(-1) === output_.units)) {
+    const units = alternatives.map((shape) => shape.at(-1)).join(' or ');
+    problems.push({ path: ['model', 'layers', outputIndex, 'units'], message: `the output layer needs ${units} units, ${what}, not ${output_.units}` });
+  } else {
+    problems.push({
+      path: ['model', 'layers', layers.length - 1],
+      message: `the model outputs shape [${output.join(', ')}]; it must be [${expected.join(', ')}], ${what}${expected.length > 1 ? ' at each step (returnSequences on the last recurrent layer)' : ''}`,
+    });
+  }
+  return problems;
+}
+
+/** The loss must fit the task, and the options that act on a softmax distribution need a categorical loss. */
+export function lossProblems(spec: JobSpecFields, info: Pick<DatasetShape, 'classes'>): Problem[] {
+  const problems: Problem[] = [];
+  const loss = resolveLoss(spec.loss, info.classes);
+  const regression = info.classes === 0;
+  if (regression && loss !== 'meanSquaredError') {
+    problems.push({ path: ['loss'], message: `the data set is a regression (real-valued targets): use meanSquaredError, not ${loss}` });
+  }
+  if (!isCategorical(loss)) {
+    const { labelSmoothing, confidencePenalty, entropyThreshold } = spec.regularization;
+    for (const [key, on] of [['labelSmoothing', labelSmoothing > 0], ['confidencePenalty', confidencePenalty > 0], ['entropyThreshold', entropyThreshold !== undefined]] as const) {
+      if (on) problems.push({ path: ['regularization', key], message: `acts on a softmax distribution: it needs categoricalCrossentropy or sparseCategoricalCrossentropy, not ${loss}` });
+    }
+  }
+  const monitor = spec.earlyStopping?.monitor;
+  if (monitor?.endsWith('accuracy') && regression) {
+    problems.push({ path: ['earlyStopping', 'monitor'], message: `a regression reports no accuracy: monitor ${monitor.replace('accuracy', 'mae')} or a loss` });
+  }
+  if (monitor?.endsWith('mae') && !regression) {
+    problems.push({ path: ['earlyStopping', 'monitor'], message: `mae is reported for regressions: monitor ${monitor.replace('mae', 'accuracy')} or a loss` });
+  }
+  return problems;
+}
+
+/** The layer index an auxiliary head's `after` names, or undefined when there is none. */
+export function headLayerIndex(layers: JobSpecFields['model']['layers'], after: string | number): number | undefined {
+  if (typeof after === 'number') return after < layers.length ? after : undefined;
+  const index = layers.findIndex((layer, i) => (layer.name ?? `${layer.type}_${i}`) === after);
+  return index < 0 ? undefined : index;
+}
+
+/** Heads read hidden layers (before the output layer) whose output they can classify from. */
+function headProblems(spec: JobSpecFields, shapes: number[][], outputIndex: number): Problem[] {
+  const problems: Problem[] = [];
+  const layers = spec.model.layers;
+  const output = shapes.at(-1)!;
+  const seen = new Set<number>();
+  (spec.model.auxiliaryHeads ?? []).forEach((head, h) => {
+    const path = ['model', 'auxiliaryHeads', h];
+    const index = headLayerIndex(layers, head.after);
+    if (index === undefined) {
+      problems.push({ path: [...path, 'after'], message: `no layer ${typeof head.after === 'number' ? 'at index' : 'named'} ${head.after}` });
+      return;
+    }
+    if (index >= outputIndex) {
+      problems.push({ path: [...path, 'after'], message: `layer ${index} is not a hidden layer: heads go before the output layer (${outputIndex})` });
+    } else if (output.length > 1 && !(shapes[index]!.length === output.length && shapes[index]![0] === output[0])) {
+      problems.push({ path: [...path, 'after'], message: `the model outputs a class per step, so a head needs a layer with ${output[0]} steps (returnSequences), not shape [${shapes[index]!.join(', ')}]` });
+    }
+    if (seen.has(index)) problems.push({ path: [...path, 'after'], message: `another head already reads layer ${index}` });
+    seen.add(index);
+    if (head.decayToZeroByEpoch !== undefined && head.decayToZeroByEpoch > spec.epochs) {
+      problems.push({ path: [...path, 'decayToZeroByEpoch'], message: `is beyond the run's ${spec.epochs} epochs` });
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,43 @@
+import type { SelectedBackend } from '../../src/engine/backend.js';
+import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
+import type { TrainingEvent, TrainingResult } from '../../src/engine/events.js';
+import { runTraining } from '../../src/engine/trainer.js';
+import { jobSpecSchema, resolveJobSpec, type JobSpecInput, type ResolvedJobSpec } from '../../src/spec/job-spec.js';
+
+export interface CollectedRun {
+  events: TrainingEvent[];
+  checkpoints: CheckpointData[];
+  result?: TrainingResult;
+  error?: unknown;
+}
+
+export const resolveSpec = (input: JobSpecInput): ResolvedJobSpec => resolveJobSpec(jobSpecSchema.parse(input));
+
+/** Runs the engine on a spec, keeping every event and checkpoint; `stopAt` pauses the run at an event. */
+export async function collectRun(
+  spec: ResolvedJobSpec,
+  backend: SelectedBackend,
+  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData } = {},
+): Promise<CollectedRun> {
+  const controller = new AbortController();
+  const run: CollectedRun = { events: [], checkpoints: [] };
+  try {
+    run.result = await runTraining(
+      spec,
+      {
+        emit: (event) => {
+          run.events.push(event);
+          if (options.stopAt?.(event)) controller.abort('pause');
+        },
+        checkpoint: (data) => run.checkpoints.push(data),
+      },
+      { backend, signal: controller.signal, resumeFrom: options.resumeFrom },
+    );
+  } catch (error) {
+    run.error = error;
+  }
+  return run;
+}
+
+export const epochMetrics = (run: CollectedRun) =>
+  run.events.flatMap((event) => (event.type === 'epochMetrics' ? [event.values] : []));
