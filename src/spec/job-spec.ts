@@ -228,7 +228,7 @@ export const modelSchema = z
   })
   .meta({ id: 'Model' });
 
-const builtInDatasetRefSchema = z
+export const builtInDatasetRefSchema = z
   .strictObject({
     name: z.enum(builtInDatasetNames).describe('A built-in real data set (GET /v1/datasets lists them)'),
     limit: z.int().min(2).optional().describe('Use only the first `limit` rows after the seeded shuffle'),

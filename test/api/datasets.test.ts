@@ -57,6 +57,18 @@ describe('uploads', () => {
     expect(metrics.at(-1).values.val_accuracy).toBeGreaterThan(0.9);
   });
 
+  it('lists the sequence and regression sets with their task, input and output shapes', async () => {
+    const { body } = await api().get('/v1/datasets');
+    const byName = Object.fromEntries(body.data.map((d: { name: string }) => [d.name, d]));
+    expect(byName.adding).toMatchObject({ task: 'regression', featureShape: [50, 2], outputShape: [1], classes: 0 });
+    expect(byName.copy).toMatchObject({ task: 'classification', featureShape: [30, 10], outputShape: [30, 9], classes: 9 });
+    expect(byName.sine).toMatchObject({ task: 'regression', featureShape: [40, 1], outputShape: [1] });
+    expect(byName.regression).toMatchObject({ task: 'regression', featureShape: [3], outputShape: [1] });
+    expect(byName.regression.parameters.coefficients.default).toEqual([2, -3, 0.5]);
+    expect(Object.keys(byName.mnist.parameters)).toEqual(expect.arrayContaining(['limit', 'shape', 'fixedTestSet']));
+    expect(Object.keys(byName.iris.parameters)).toEqual(['limit']);
+  });
+
   it('takes JSON Lines and JSON arrays too, with a chosen label column', async () => {
     const records = Array.from({ length: 20 }, (_, i) => ({ target: i % 2 ? 'a' : 'b', f1: i, f2: i * 2 }));
     const jsonl = await upload(records.map((r) => JSON.stringify(r)).join('\n'), 'application/x-ndjson', 'name=jl&label=target');

@@ -6,6 +6,7 @@ import type { TrainingEvent } from '../../src/engine/events.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
 import { optimizerNames } from '../../src/spec/optimizer-spec.js';
+import { shorten } from '../support/examples.js';
 
 const dir = fileURLToPath(new URL('../../examples/', import.meta.url));
 const examples: [string, JobSpecInput][] = await Promise.all(
@@ -28,12 +29,7 @@ describe('examples/', () => {
   it.each(examples)('%s is a valid spec that trains (shortened here)', async (_file, example) => {
     const parsed = jobSpecSchema.safeParse(example);
     expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
-    // Same options, a tenth of the data and fewer steps, so the suite stays fast.
-    const short = jobSpecSchema.parse({
-      ...example,
-      dataset: { name: 'mnist', limit: 500 },
-      ...(example.task === 'lrRangeTest' ? { lrRangeTest: { ...example.lrRangeTest, steps: 20 } } : {}),
-    });
+    const short = jobSpecSchema.parse(shorten(example));
     const events: TrainingEvent[] = [];
     const result = await runTraining(resolveJobSpec(short), { emit: (event) => events.push(event) }, { backend });
     expect(Object.values(result.finalMetrics).every(Number.isFinite)).toBe(true);
