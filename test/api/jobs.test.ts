@@ -222,6 +222,10 @@ describe('service endpoints', () => {
       'synthetic:xor',
       'synthetic:spirals',
       'synthetic:blobs',
+      'synthetic:regression',
+      'synthetic:adding',
+      'synthetic:copy',
+      'synthetic:sine',
     ]);
     expect(response.body.data[1]).toMatchObject({ rows: 10000, classes: 10, featureShape: [784] });
     expect(response.body.data[3]).toMatchObject({ classes: 2, featureShape: [2], rows: 1000, parameters: { arms: { default: 2 }, noise: { default: 0.1 } } });

@@ -69,6 +69,16 @@ describe.skipIf(!haveChromium && !process.env.CI)('dashboard in a real browser',
     if (process.env.TRAINYARD_SCREENSHOT) await page.screenshot({ path: process.env.TRAINYARD_SCREENSHOT });
   });
 
+  it('charts mean absolute error instead of accuracy for a regression', async () => {
+    const { body } = await api()
+      .post('/v1/jobs')
+      .send({ name: 'regression', dataset: { name: 'regression', rows: 200 }, model: { layers: [{ type: 'dense', units: 1 }] }, epochs: 3, learningRate: 0.05 });
+    await page.goto(`${harness.baseUrl}/#/jobs/${body.id}`);
+    await page.waitForSelector('[data-chart="Mean absolute error per epoch"]');
+    expect(await page.$('[data-chart="Accuracy per epoch"]')).toBeNull();
+    await page.waitForFunction(() => Number(document.querySelector('[data-chart="Mean absolute error per epoch"]')?.getAttribute('data-points')) > 0, undefined, { timeout: 30_000 });
+  });
+
   it('cancels a job from its page', async () => {
     const { body } = await api().post('/v1/jobs').send(tinyIrisSpec({ name: 'to cancel', epochs: 500, batchSize: 8 }));
     await page.goto(`${harness.baseUrl}/#/jobs/${body.id}`);

@@ -110,7 +110,8 @@ async function listView(params) {
     if (event.type === 'metrics') {
       job.progress = event.data.progress ?? job.progress;
       const v = event.data.values;
-      job.lastEpoch = `epoch ${event.data.epoch}: loss ${fmt(v.loss)}${v.val_accuracy !== undefined ? `, val acc ${fmt(v.val_accuracy)}` : ''}`;
+      const score = v.val_accuracy !== undefined ? `, val acc ${fmt(v.val_accuracy)}` : v.val_mae !== undefined ? `, val mae ${fmt(v.val_mae)}` : '';
+      job.lastEpoch = `epoch ${event.data.epoch}: loss ${fmt(v.loss)}${score}`;
     }
     render(job);
   });
@@ -119,6 +120,13 @@ async function listView(params) {
 }
 
 // ---------------------------------------------------------------------------------------------
+let datasetTasks;
+/** Whether a data set (by name) is a regression; uploads are classifications. */
+async function isRegression(name) {
+  datasetTasks ??= api('/v1/datasets').then(({ body }) => new Map((body?.data ?? []).map((d) => [d.name, d.task])));
+  return (await datasetTasks).get(name) === 'regression';
+}
+
 function lineChart(title, seriesNames, width = 520) {
   const container = el('div', { class: 'chart', 'data-chart': title, 'data-points': 0 }, el('h3', {}, title));
   const data = [[], ...seriesNames.map(() => [])];
@@ -157,8 +165,12 @@ async function jobView(id) {
     message.textContent = ok ? `${name} requested` : body?.detail ?? `${name} failed`;
   } }, name[0].toUpperCase() + name.slice(1));
 
+  // A regression reports mean absolute error where a classification reports accuracy.
+  const regression = await isRegression(job.spec.dataset.name);
   const lossEpoch = lineChart('Loss per epoch', ['loss', 'val_loss']);
-  const accuracyEpoch = lineChart('Accuracy per epoch', ['accuracy', 'val_accuracy']);
+  const accuracyEpoch = regression
+    ? lineChart('Mean absolute error per epoch', ['mae', 'val_mae'])
+    : lineChart('Accuracy per epoch', ['accuracy', 'val_accuracy']);
   const lossBatch = lineChart('Loss every N steps', ['loss']);
   const rate = lineChart('Learning rate', ['learning_rate']);
   const events = el('tbody');
