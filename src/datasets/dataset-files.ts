@@ -2,17 +2,32 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { classificationDataset, type Dataset } from '../engine/datasets/dataset.js';
-import type { ParsedTable } from './tabular-parser.js';
+import type { LabelType, ParsedTable } from './tabular-parser.js';
 
-/** Features as float32 and labels as int32, row-major, little-endian: what the trainer reads. */
+const bytesOf = (array: Float32Array | Int32Array) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+
+/**
+ * Features as float32 and labels as int32 class indices (labels.i32) or float32 targets
+ * (targets.f32), row-major, little-endian: what the trainer reads.
+ */
 export async function writeTable(folder: string, table: ParsedTable): Promise<void> {
-  await writeFile(path.join(folder, 'features.f32'), new Uint8Array(table.features.buffer, table.features.byteOffset, table.features.byteLength));
-  await writeFile(path.join(folder, 'labels.i32'), new Uint8Array(table.labels.buffer, table.labels.byteOffset, table.labels.byteLength));
+  await writeFile(path.join(folder, 'features.f32'), bytesOf(table.features));
+  if (table.labelType === 'class') await writeFile(path.join(folder, 'labels.i32'), bytesOf(table.labels));
+  else await writeFile(path.join(folder, 'targets.f32'), bytesOf(table.targets));
 }
 
-export function readTable(folder: string, meta: { name: string; featureSize: number; classes: number }): Dataset {
+export interface TableMeta {
+  name: string;
+  featureSize: number;
+  labelType: LabelType;
+  /** 0 for number labels. */
+  classes: number;
+}
+
+export function readTable(folder: string, meta: TableMeta): Dataset {
   const copy = (file: string) => new Uint8Array(readFileSync(path.join(folder, file))).buffer;
   const features = new Float32Array(copy('features.f32'));
-  const labels = new Int32Array(copy('labels.i32'));
-  return classificationDataset(meta.name, features, meta.featureSize, labels, meta.classes);
+  if (meta.labelType === 'class') return classificationDataset(meta.name, features, meta.featureSize, new Int32Array(copy('labels.i32')), meta.classes);
+  const values = new Float32Array(copy('targets.f32'));
+  return { name: meta.name, features, featureSize: meta.featureSize, rows: values.length, target: { kind: 'values', values, shape: [1] } };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform, type Readable } from 'node:stream';
@@ -10,7 +10,8 @@ import type { Dataset as DatasetRow } from '../generated/prisma/client.js';
 import { isUuid } from '../db/ids.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
 import { writeTable } from './dataset-files.js';
-import { TableBuilder, splitCsvLine, type ParsedTable } from './tabular-parser.js';
+import streamArray from 'stream-json/streamers/stream-array.js';
+import { TableBuilder, splitCsvLine, type LabelType, type ParsedTable, type TableSchema } from './tabular-parser.js';
 
 export const uploadFormats = ['csv', 'jsonl', 'json'] as const;
 export type UploadFormat = (typeof uploadFormats)[number];
@@ -24,6 +25,8 @@ export interface UploadedDataset {
   rows: number;
   featureNames: string[];
   labelColumn: string;
+  labelType: LabelType;
+  /** Empty when labelType is number. */
   classNames: string[];
   createdAt: string;
 }
@@ -43,7 +46,7 @@ export class DatasetService {
     private readonly limitBytes: number,
   ) {}
 
-  async upload(body: Readable, options: { name: string; format: UploadFormat; label?: string }): Promise<{ dataset: UploadedDataset; created: boolean }> {
+  async upload(body: Readable, options: { name: string; format: UploadFormat } & TableSchema): Promise<{ dataset: UploadedDataset; created: boolean }> {
     await mkdir(this.dataDir, { recursive: true });
     const staging = path.join(this.dataDir, `.upload-${randomBytes(6).toString('hex')}`);
     await mkdir(staging);
@@ -51,9 +54,13 @@ export class DatasetService {
       const original = path.join(staging, `original.${options.format}`);
       const { sha256, sizeBytes } = await this.receive(body, original);
       const existing = await this.prisma.dataset.findUnique({ where: { sha256 } });
-      if (existing) return { dataset: toUploaded(existing), created: false };
+      if (existing) {
+        const dataset = toUploaded(existing);
+        assertSameSchema(dataset, options);
+        return { dataset, created: false };
+      }
 
-      const table = await parse(original, options.format, options.label);
+      const table = await parse(original, options.format, options);
       await writeTable(staging, table);
       const folder = sha256;
       await rm(path.join(this.dataDir, folder), { recursive: true, force: true });
@@ -68,6 +75,7 @@ export class DatasetService {
             rows: table.rows,
             featureNames: table.featureNames,
             labelColumn: table.labelColumn,
+            labelType: table.labelType,
             classNames: table.classNames,
             path: folder,
           },
@@ -129,18 +137,22 @@ export class DatasetService {
   }
 }
 
-async function parse(file: string, format: UploadFormat, label: string | undefined): Promise<ParsedTable> {
-  const builder = new TableBuilder(label);
+async function parse(file: string, format: UploadFormat, schema: TableSchema): Promise<ParsedTable> {
+  const builder = new TableBuilder(schema);
   if (format === 'json') {
-    let records: unknown;
+    // Element by element: a JSON array is never held whole in memory.
+    const elements = createReadStream(file).pipe(streamArray.withParserAsStream());
     try {
-      records = JSON.parse(await readFile(file, 'utf8'));
+      for await (const { key, value } of elements as AsyncIterable<{ key: number; value: unknown }>) {
+        builder.addRecord(value, key + 1);
+        if (builder.full) break;
+      }
     } catch (error) {
-      builder.problem({ message: `not valid JSON: ${(error as Error).message}` });
-      return builder.build();
+      const message = (error as Error).message;
+      builder.problem({ message: /top-level/i.test(message) ? 'a JSON upload must be an array of records' : `not valid JSON: ${message}` });
+    } finally {
+      elements.destroy();
     }
-    if (!Array.isArray(records)) builder.problem({ message: 'a JSON upload must be an array of records' });
-    else records.forEach((record, i) => !builder.full && builder.addRecord(record, i + 1));
     return builder.build();
   }
   let row = 0;
@@ -178,7 +190,19 @@ function toUploaded(row: DatasetRow): UploadedDataset {
     rows: row.rows,
     featureNames: row.featureNames as string[],
     labelColumn: row.labelColumn,
+    labelType: row.labelType as LabelType,
     classNames: row.classNames as string[],
     createdAt: row.createdAt.toISOString(),
   };
+}
+
+/** The same bytes were uploaded before: fine, unless this upload declares a different reading of them. */
+function assertSameSchema(existing: UploadedDataset, schema: TableSchema): void {
+  const differences: string[] = [];
+  if (schema.label !== undefined && schema.label !== existing.labelColumn) differences.push(`label ${existing.labelColumn}`);
+  if (schema.labelType !== undefined && schema.labelType !== existing.labelType) differences.push(`labelType ${existing.labelType}`);
+  if (schema.features !== undefined && schema.features.join(',') !== existing.featureNames.join(',')) differences.push(`features ${existing.featureNames.join(',')}`);
+  if (differences.length > 0) {
+    throw new ConflictError(`the same file is already data set ${existing.id}, read with ${differences.join(', ')}; delete it first to read it differently`);
+  }
 }

@@ -1,7 +1,8 @@
 /**
- * Turns the records of an uploaded file into a classification table, reporting the first
- * problems precisely (row, column, value, why). Rows are numbered as a person counts them in
- * the file: the CSV header is row 1, the first JSON Lines record is row 1.
+ * Turns the records of an uploaded file into a table of numeric features and a label (classes, or
+ * numbers for a regression), reporting the first problems precisely (row, column, value, why).
+ * Rows are numbered as a person counts them in the file: the CSV header is row 1, the first JSON
+ * Lines record or JSON array element is row 1.
  */
 export interface UploadProblem {
   row?: number;
@@ -27,13 +28,38 @@ export function describeProblem(problem: UploadProblem): string {
   return `${problemLocation(problem)}: ${problem.message}${problem.value !== undefined ? ` (value ${JSON.stringify(problem.value)})` : ''}`;
 }
 
-export interface ParsedTable {
+export const labelTypes = ['class', 'number'] as const;
+export type LabelType = (typeof labelTypes)[number];
+
+/** What the uploader may declare; the rest is inferred from the file. */
+export interface TableSchema {
+  /** The label column; default `label` if there is one, else the last column. */
+  label?: string;
+  /** The feature columns, in this order; default every column but the label. Others are ignored. */
+  features?: string[];
+  /** Default: inferred (see `inferLabelType`). */
+  labelType?: LabelType;
+}
+
+export type ParsedTable = {
   featureNames: string[];
   labelColumn: string;
-  classNames: string[];
   features: Float32Array;
-  labels: Int32Array;
   rows: number;
+} & ({ labelType: 'class'; classNames: string[]; labels: Int32Array } | { labelType: 'number'; classNames: []; targets: Float32Array });
+
+/** Most distinct integer labels that still read as classes when the type is not declared. */
+export const MAX_INFERRED_CLASSES = 20;
+
+/**
+ * A label is a number (a regression target) when every value is numeric and either one is not an
+ * integer or there are more than MAX_INFERRED_CLASSES distinct values; otherwise it names classes.
+ */
+export function inferLabelType(values: string[]): LabelType {
+  const distinct = new Set(values);
+  const numbers = [...distinct].map(Number);
+  if (!numbers.every(Number.isFinite)) return 'class';
+  return numbers.some((n) => !Number.isInteger(n)) || distinct.size > MAX_INFERRED_CLASSES ? 'number' : 'class';
 }
 
 const MAX_PROBLEMS = 10;
@@ -69,9 +95,11 @@ export class TableBuilder {
   private readonly rawLabels: string[] = [];
   private readonly problems: UploadProblem[] = [];
   private featureColumns: string[] = [];
+  /** Column index of each feature, in feature order. */
+  private featureIndices: number[] = [];
   private labelIndex = -1;
 
-  constructor(private readonly requestedLabel: string | undefined) {}
+  constructor(private readonly schema: TableSchema = {}) {}
 
   get full(): boolean {
     return this.problems.length >= MAX_PROBLEMS;
@@ -85,13 +113,19 @@ export class TableBuilder {
       else if (seen.has(column)) this.problem({ row, column, message: 'the column name appears twice' });
       seen.add(column);
     }
-    const label = this.requestedLabel ?? (columns.includes('label') ? 'label' : columns.at(-1));
+    const label = this.schema.label ?? (columns.includes('label') ? 'label' : columns.at(-1));
     this.labelIndex = label === undefined ? -1 : columns.indexOf(label);
     if (this.labelIndex < 0) {
       this.problem({ row, column: label, message: `the label column is missing (columns: ${columns.join(', ')})` });
     }
     this.columns = columns;
-    this.featureColumns = columns.filter((_, i) => i !== this.labelIndex);
+    const declared = this.schema.features;
+    for (const column of declared ?? []) {
+      if (!columns.includes(column)) this.problem({ row, column, message: `a declared feature column is missing (columns: ${columns.join(', ')})` });
+      else if (column === label) this.problem({ row, column, message: 'the label column cannot also be a feature' });
+    }
+    this.featureColumns = declared ?? columns.filter((_, i) => i !== this.labelIndex);
+    this.featureIndices = this.featureColumns.map((column) => columns.indexOf(column));
     if (this.featureColumns.length === 0) this.problem({ row, message: 'there are no feature columns besides the label' });
   }
 
@@ -101,16 +135,18 @@ export class TableBuilder {
       this.problem({ row, message: `has ${fields.length} fields, the header has ${columns.length} (a ragged row)` });
       return;
     }
-    fields.forEach((value, i) => {
-      if (i === this.labelIndex) {
-        if (value === '') this.problem({ row, column: columns[i]!, value, message: 'the label is empty' });
-        this.rawLabels.push(value);
-        return;
-      }
+    const label = fields[this.labelIndex]!;
+    if (label === '') this.problem({ row, column: columns[this.labelIndex]!, value: label, message: 'the label is empty' });
+    else if (this.schema.labelType === 'number' && !Number.isFinite(Number(label))) {
+      this.problem({ row, column: columns[this.labelIndex]!, value: label, message: 'labelType is number: the label must be a finite number' });
+    }
+    this.rawLabels.push(label);
+    for (const i of this.featureIndices) {
+      const value = fields[i]!;
       const number = value === '' ? Number.NaN : Number(value);
       if (!Number.isFinite(number)) this.problem({ row, column: columns[i]!, value, message: 'a feature must be a finite number' });
       this.values.push(number);
-    });
+    }
   }
 
   addRecord(record: unknown, row: number): void {
@@ -140,17 +176,14 @@ export class TableBuilder {
     const rows = this.rawLabels.length;
     if (this.problems.length === 0 && rows < 2) this.problem({ message: `has ${rows} data row${rows === 1 ? '' : 's'}; at least 2 are needed` });
     const classNames = naturalSort([...new Set(this.rawLabels)]);
-    if (this.problems.length === 0 && classNames.length < 2) this.problem({ column: this.columns![this.labelIndex], message: 'the label has only one value: nothing to classify' });
+    if (this.problems.length === 0 && classNames.length < 2) this.problem({ column: this.columns![this.labelIndex], message: 'the label has only one value: nothing to learn' });
     if (this.problems.length > 0) throw new UploadInvalidError(this.problems);
+    const common = { featureNames: this.featureColumns, labelColumn: this.columns![this.labelIndex]!, features: Float32Array.from(this.values), rows };
+    if ((this.schema.labelType ?? inferLabelType(classNames)) === 'number') {
+      return { ...common, labelType: 'number', classNames: [], targets: Float32Array.from(this.rawLabels, Number) };
+    }
     const index = new Map(classNames.map((name, i) => [name, i]));
-    return {
-      featureNames: this.featureColumns,
-      labelColumn: this.columns![this.labelIndex]!,
-      classNames,
-      features: Float32Array.from(this.values),
-      labels: Int32Array.from(this.rawLabels, (label) => index.get(label)!),
-      rows,
-    };
+    return { ...common, labelType: 'class', classNames, labels: Int32Array.from(this.rawLabels, (label) => index.get(label)!) };
   }
 }
 

@@ -67,7 +67,8 @@ const WEIGHT_STREAM = 1000;
 const DROPOUT_STREAM = 2000;
 const RECURRENT_STREAM = 4000;
 
-export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltModel {
+/** `regression`: real-valued targets; known from the spec except for uploads, whose rows tell. */
+export function buildModel(spec: ResolvedJobSpec, inputShape: number[], regression = (describeDataset(spec.dataset)?.classes ?? 1) === 0): BuiltModel {
   const model = tf.sequential();
   const clock: StepClock = { step: 0 };
   const layers = spec.model.layers;
@@ -170,7 +171,6 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[]): BuiltMo
     }
   });
   const link = spec.loss === 'binaryCrossentropy' ? 'sigmoid' : 'softmax';
-  const regression = (describeDataset(spec.dataset)?.classes ?? 1) === 0;
   const { training, heads } = attachHeads(spec, model);
   return { model, training, heads, clock, outputsProbabilities: finalActivation(spec) === link, regression };
 }

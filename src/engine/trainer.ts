@@ -53,7 +53,7 @@ const NOISE_STREAM = 3;
 export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
   const dataset = loadDataset(spec.dataset, options.uploaded);
   const split = splitDataset(dataset, spec);
-  const built = buildModel(spec, split.inputShape);
+  const built = buildModel(spec, split.inputShape, dataset.target.kind === 'values');
   const { model } = built;
   try {
     if (spec.task === 'lrRangeTest') {

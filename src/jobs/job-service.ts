@@ -6,7 +6,7 @@ import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, type TrainingQueue } from '../queue/queues.js';
-import { resolveJobSpec, specProblems, type JobSpec } from '../spec/job-spec.js';
+import { resolveJobSpec, specProblems, type DatasetShape, type JobSpec } from '../spec/job-spec.js';
 import type { JobStore, ListJobsQuery } from './job-store.js';
 import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
@@ -25,8 +25,8 @@ export class JobService {
   ) {}
 
   async submit(spec: JobSpec): Promise<JobRecord> {
-    if (spec.dataset.name === 'upload') await this.checkAgainstUpload(spec, spec.dataset.id);
-    const { job, event } = await this.store.create(resolveJobSpec(spec));
+    const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(spec, spec.dataset.id) : undefined;
+    const { job, event } = await this.store.create(resolveJobSpec(spec, { datasetClasses: upload?.classes }));
     await this.announce(job.id, event);
     try {
       await enqueueTraining(this.queue, job.id, job.spec.priority);
@@ -39,16 +39,24 @@ export class JobService {
   }
 
   /** The shape checks the schema could not make: an upload's shape is in the database. */
-  private async checkAgainstUpload(spec: JobSpec, datasetId: string): Promise<void> {
+  private async checkAgainstUpload(spec: JobSpec, datasetId: string): Promise<DatasetShape> {
     const dataset = await this.datasets.get(datasetId).catch(() => null);
     if (!dataset) throw new ValidationError('invalid job spec', [{ field: 'dataset.id', message: `no uploaded data set ${datasetId} (GET /v1/datasets lists them)` }]);
-    const problems = specProblems(spec, { rows: dataset.rows, featureSize: dataset.featureNames.length, classes: dataset.classNames.length });
+    const regression = dataset.labelType === 'number';
+    const shape: DatasetShape = {
+      rows: dataset.rows,
+      featureSize: dataset.featureNames.length,
+      classes: regression ? 0 : dataset.classNames.length,
+      ...(regression ? { outputShape: [1] } : {}),
+    };
+    const problems = specProblems(spec, shape);
     if (problems.length > 0) {
       throw new ValidationError(
         `invalid job spec: ${problems.map((p) => `${fieldFromPath(p.path)}: ${p.message}`).join('; ')}`,
         problems.map((p) => ({ field: fieldFromPath(p.path), message: p.message })),
       );
     }
+    return shape;
   }
 
   async get(id: string): Promise<JobRecord> {

@@ -567,7 +567,14 @@ export const resolvedJobSpecSchema = z
   .meta({ id: 'ResolvedJobSpec' });
 export type ResolvedJobSpec = z.infer<typeof resolvedJobSpecSchema>;
 
-export function resolveJobSpec(spec: JobSpec, drawSeed: () => number = () => randomInt(0, 2 ** 31 - 1)): ResolvedJobSpec {
+/**
+ * `datasetClasses`: the classes of an uploaded data set (0 for number labels), which the spec alone
+ * cannot tell; it picks the loss when the spec says `auto`.
+ */
+export function resolveJobSpec(
+  spec: JobSpec,
+  { drawSeed = () => randomInt(0, 2 ** 31 - 1), datasetClasses }: { drawSeed?: () => number; datasetClasses?: number } = {},
+): ResolvedJobSpec {
   const scaled = spec.linearScaling
     ? (spec.linearScaling.baseLearningRate * spec.batchSize) / spec.linearScaling.baseBatchSize
     : undefined;
@@ -591,8 +598,7 @@ export function resolveJobSpec(spec: JobSpec, drawSeed: () => number = () => ran
     ...spec,
     optimizer,
     learningRate,
-    // An upload (no shape here) is always a classification.
-    loss: resolveLoss(spec.loss, describeDataset(spec.dataset)?.classes ?? 1),
+    loss: resolveLoss(spec.loss, describeDataset(spec.dataset)?.classes ?? datasetClasses ?? 1),
     ...(spec.task === 'lrRangeTest' ? { lrRangeTest: lrRangeTestSchema.parse(spec.lrRangeTest ?? {}) } : {}),
     seed: spec.seed ?? drawSeed(),
   };

@@ -1,3 +1,4 @@
+import type { LabelType } from '../datasets/tabular-parser.js';
 import type { SelectedBackend } from '../engine/backend.js';
 import type { TrainingEvent, TrainingResult } from '../engine/events.js';
 import type { CheckpointMeta } from '../jobs/job-lifecycle.js';
@@ -10,7 +11,7 @@ export interface RunRequest {
   /** The checkpoint to continue from (relative folder and its recorded checksum). */
   resume?: { path: string; sha256: string };
   /** Where an uploaded data set's rows are, and their shape. */
-  upload?: { id: string; folder: string; featureSize: number; classes: number };
+  upload?: { id: string; folder: string; featureSize: number; labelType: LabelType; classes: number };
 }
 
 /** Messages over the IPC channel between a worker and its training child process. */

@@ -209,7 +209,13 @@ export class TrainingWorker {
     if (ref.name !== 'upload') return undefined;
     const dataset = await this.deps.datasets.get(ref.id).catch(() => null);
     if (!dataset) throw new TrainingSpecError(`the uploaded data set ${ref.id} no longer exists`);
-    return { id: dataset.id, folder: path.join(this.deps.config.DATA_DIR, dataset.path), featureSize: dataset.featureNames.length, classes: dataset.classNames.length };
+    return {
+      id: dataset.id,
+      folder: path.join(this.deps.config.DATA_DIR, dataset.path),
+      featureSize: dataset.featureNames.length,
+      labelType: dataset.labelType,
+      classes: dataset.classNames.length,
+    };
   }
 
   /** Renews the lease (and notices cancel/pause that pub/sub missed) and enforces maxRuntimeSeconds. */

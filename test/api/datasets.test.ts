@@ -79,6 +79,69 @@ describe('uploads', () => {
     expect(json.body.featureNames).toEqual(['f1', 'f2', 'f3']);
   });
 
+  it('reads a number label as a regression target (declared or inferred) and trains on it with MSE', async () => {
+    // y = 2a − b + 0.5 on a grid: non-integer targets, so the type is inferred as number.
+    const lines = ['a,b,ignored,y'];
+    for (let i = 0; i < 120; i++) {
+      const a = (i % 12) / 4;
+      const b = Math.floor(i / 12) / 5;
+      lines.push(`${a},${b},${i},${(2 * a - b + 0.5).toFixed(4)}`);
+    }
+    const created = await upload(lines.join('\n'), 'text/csv', 'name=reg&label=y&features=a,b');
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ labelType: 'number', classNames: [], featureNames: ['a', 'b'], labelColumn: 'y', rows: 120 });
+    // The same bytes read differently are a conflict, not a silent reuse of the first reading.
+    const again = await upload(lines.join('\n'), 'text/csv', 'name=reg&label=y&labelType=class');
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toContain('labelType number');
+
+    const job = await api()
+      .post('/v1/jobs')
+      .send({ dataset: { name: 'upload', id: created.body.id }, model: { layers: [{ type: 'dense', units: 1 }] }, epochs: 40, batchSize: 12, learningRate: 0.05, seed: 1 });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    expect(job.body.spec.loss).toBe('meanSquaredError');
+    const done = await waitFor('the regression job', async () => {
+      const current = (await api().get(`/v1/jobs/${job.body.id}`)).body;
+      return ['succeeded', 'failed'].includes(current.status) && current;
+    });
+    expect(done.status, JSON.stringify(done.failureReason)).toBe('succeeded');
+    const last = (await api().get(`/v1/jobs/${job.body.id}/metrics?scope=epoch`)).body.data.at(-1).values;
+    expect(last.val_mae).toBeLessThan(0.1);
+    expect(last.val_accuracy).toBeUndefined();
+
+    const wrongUnits = await api().post('/v1/jobs').send({ dataset: { name: 'upload', id: created.body.id }, model: { layers: [{ type: 'dense', units: 2 }] } });
+    expect(wrongUnits.body.errors).toEqual([expect.objectContaining({ field: 'model.layers[0].units', message: expect.stringContaining('needs 1 units, one per target value') })]);
+  });
+
+  it('reads integer labels with few values as classes unless declared numbers', async () => {
+    const body = ['x,grade', ...Array.from({ length: 30 }, (_, i) => `${i},${i % 3}`)].join('\n');
+    const classes = await upload(body, 'text/csv', 'name=grades');
+    expect(classes.body).toMatchObject({ labelType: 'class', classNames: ['0', '1', '2'] });
+    const numbers = await upload(`${body}\n`, 'text/csv', 'name=grades-as-numbers&labelType=number');
+    expect(numbers.body).toMatchObject({ labelType: 'number', classNames: [] });
+    const bad = await upload('x,y\n1,2\n2,high\n', 'text/csv', 'name=t&labelType=number');
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors[0]).toMatchObject({ field: 'row 3, column "y"', message: expect.stringContaining('labelType is number') });
+    const missing = await upload('x,y\n1,2\n2,3\n', 'text/csv', 'name=t&features=x,z');
+    expect(missing.status).toBe(422);
+    expect(missing.body.errors[0]).toMatchObject({ field: 'row 1, column "z"', message: expect.stringContaining('declared feature column is missing') });
+  });
+
+  it('streams a JSON array and names the element of a bad record', async () => {
+    const records = Array.from({ length: 30 }, (_, i) => ({ f: i, label: i % 2 ? 'odd' : 'even' }));
+    const good = await upload(JSON.stringify(records), 'application/json', 'name=arr');
+    expect(good.status).toBe(201);
+    expect(good.body).toMatchObject({ rows: 30, classNames: ['even', 'odd'] });
+    const broken = await upload(JSON.stringify([...records.slice(0, 4), { f: 'four', label: 'even' }]), 'application/json', 'name=arr2');
+    expect(broken.status).toBe(422);
+    expect(broken.body.errors[0]).toMatchObject({ field: 'row 5, column "f"', message: expect.stringContaining('finite number') });
+    const notArray = await upload('{"f": 1}', 'application/json', 'name=obj');
+    expect(notArray.body.errors[0].message).toContain('must be an array of records');
+    const truncated = await upload('[{"f": 1, "label": "a"}, {"f":', 'application/json', 'name=cut');
+    expect(truncated.status).toBe(422);
+    expect(truncated.body.errors[0].message).toMatch(/not valid JSON/);
+  });
+
   it.each([
     ['an empty file', '', '(file)', /the file is empty/],
     ['a ragged row', 'a,b,label\n1,2,x\n3,y\n', 'row 3', /has 2 fields, the header has 3/],

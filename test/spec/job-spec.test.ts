@@ -4,13 +4,13 @@ import { tinyIrisSpec } from '../support/specs.js';
 
 describe('job spec', () => {
   it('fills defaults and spells out the optimizer', () => {
-    const spec = resolveJobSpec(jobSpecSchema.parse({ dataset: { name: 'mnist' }, model: { layers: [{ type: 'dense', units: 10 }] } }), () => 42);
+    const spec = resolveJobSpec(jobSpecSchema.parse({ dataset: { name: 'mnist' }, model: { layers: [{ type: 'dense', units: 10 }] } }), { drawSeed: () => 42 });
     expect(spec).toMatchObject({ optimizer: { type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, learningRate: 0.001, seed: 42, epochs: 10 });
     expect(resolvedJobSpecSchema.parse(spec)).toEqual(spec);
   });
 
   it('keeps an explicit seed and learning rate', () => {
-    const spec = resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec({ seed: 3, learningRate: 0.2, optimizer: 'sgd' })), () => 99);
+    const spec = resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec({ seed: 3, learningRate: 0.2, optimizer: 'sgd' })), { drawSeed: () => 99 });
     expect(spec).toMatchObject({ seed: 3, learningRate: 0.2, optimizer: { type: 'sgd' } });
   });
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { builtInDatasets } from '../../engine/datasets/catalog.js';
 import type { Readable } from 'node:stream';
 import { uploadFormats, type UploadFormat } from '../../datasets/dataset-service.js';
+import { labelTypes, MAX_INFERRED_CLASSES } from '../../datasets/tabular-parser.js';
 import type { Services } from '../../infra/services.js';
 import { builtInDatasetRefSchema, describeDataset, syntheticDatasetRefs } from '../../spec/job-spec.js';
 import { problemSchema } from '../schemas/job-schemas.js';
@@ -91,7 +92,8 @@ export const uploadedDatasetSchema = z
     rows: z.int(),
     featureNames: z.array(z.string()),
     labelColumn: z.string(),
-    classNames: z.array(z.string()).describe('Class index i of the labels is classNames[i]'),
+    labelType: z.enum(labelTypes).describe('class: a classification; number: a regression (one target)'),
+    classNames: z.array(z.string()).describe('Class index i of the labels is classNames[i]; empty for number labels'),
     createdAt: z.iso.datetime(),
   })
   .meta({ id: 'UploadedDataset' });
@@ -106,6 +108,21 @@ const formatByContentType: Record<string, UploadFormat> = {
 const uploadQuerySchema = z.strictObject({
   name: z.string().min(1).max(200).describe('A label for people'),
   label: z.string().min(1).max(200).optional().describe('The label column; default `label`, else the last column'),
+  features: z
+    .string()
+    .min(1)
+    .max(10_000)
+    .transform((list) => list.split(',').map((column) => column.trim()))
+    .pipe(z.array(z.string().min(1)).min(1))
+    .optional()
+    .describe('Comma-separated feature columns, in this order; default every column but the label (other columns are ignored)'),
+  labelType: z
+    .enum(labelTypes)
+    .optional()
+    .describe(
+      `class: each distinct value is a class; number: a real-valued regression target. Default: number when every value is numeric and ` +
+        `some is not an integer or there are more than ${MAX_INFERRED_CLASSES} distinct values, else class`,
+    ),
 });
 
 export function datasetRoutes(services: Services) {
@@ -134,21 +151,23 @@ export function datasetRoutes(services: Services) {
       {
         schema: {
           tags: ['datasets'],
-          summary: 'Upload a classification data set (CSV with a header, JSON Lines, or a JSON array of records)',
+          summary: 'Upload a data set (CSV with a header, JSON Lines, or a JSON array of records)',
           description:
-            'Send the file as the body with content-type text/csv, application/x-ndjson or application/json. Features must be numbers; ' +
-            'the label column may hold any values (each distinct value is a class). 201 with the new data set, 200 when the same ' +
-            'bytes were uploaded before, 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). ' +
+            'Send the file as the body with content-type text/csv, application/x-ndjson or application/json; it is streamed, never held whole. ' +
+            'Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. ' +
+            '201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, ' +
+            'features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). ' +
             'Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.',
           querystring: uploadQuerySchema,
-          response: { 200: uploadedDatasetSchema, 201: uploadedDatasetSchema, 400: problemSchema, 413: problemSchema, 415: problemSchema, 422: problemSchema },
+          response: { 200: uploadedDatasetSchema, 201: uploadedDatasetSchema, 400: problemSchema, 409: problemSchema, 413: problemSchema, 415: problemSchema, 422: problemSchema },
         },
         bodyLimit: services.config.UPLOAD_LIMIT_BYTES,
       },
       async (request, reply) => {
         const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
         const format = formatByContentType[contentType]!;
-        const { dataset, created } = await services.datasets.upload(request.body as Readable, { name: request.query.name, format, label: request.query.label });
+        const { name, label, features, labelType } = request.query;
+        const { dataset, created } = await services.datasets.upload(request.body as Readable, { name, format, label, features, labelType });
         return reply.code(created ? 201 : 200).header('location', `/v1/datasets/${dataset.id}`).send(dataset as z.infer<typeof uploadedDatasetSchema>);
       },
     );

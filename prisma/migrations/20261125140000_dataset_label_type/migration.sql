@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "datasets" ADD COLUMN     "label_type" TEXT NOT NULL DEFAULT 'class';
