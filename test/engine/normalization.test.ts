@@ -41,6 +41,37 @@ describe('batch normalization', () => {
   });
 });
 
+describe('batch normalization at inference', () => {
+  it("a sample's output does not depend on the other samples in the batch (running statistics)", () => {
+    const { model } = buildModel(specWith([{ type: 'dense', units: 6 }, { type: 'batchNormalization' }, { type: 'dense', units: 3 }]), [4]);
+    // Give the running statistics something other than their initial values.
+    tf.tidy(() => model.apply(tf.randomNormal([32, 4], 2, 3, 'float32', 5), { training: true }));
+    const sample = [0.5, -1, 2, 0];
+    const batchOf = (others: number[][]) => (model.apply(tf.tensor2d([sample, ...others]), { training: false }) as tf.Tensor).arraySync() as number[][];
+    const alone = batchOf([]);
+    const withOthers = batchOf([[100, 100, 100, 100], [-50, 3, 7, 1]]);
+    alone[0]!.forEach((v, i) => expect(withOthers[0]![i]).toBeCloseTo(v, 5));
+    // In training the batch statistics do mix the samples.
+    const trainingOut = (x: number[][]) => (model.apply(tf.tensor2d(x), { training: true }) as tf.Tensor).arraySync() as number[][];
+    expect(trainingOut([sample, [100, 100, 100, 100]])[0]![0]).not.toBeCloseTo(trainingOut([sample, [-50, 3, 7, 1]])[0]![0]!, 3);
+    model.dispose();
+  });
+});
+
+describe('dropout', () => {
+  it('is off at inference: the same input gives the same output every time; in training it does not', () => {
+    const { model, clock } = buildModel(specWith([{ type: 'dense', units: 16 }, { type: 'dropout', rate: 0.5 }, { type: 'dense', units: 3 }]), [4]);
+    const x = tf.tensor2d([[1, 2, 3, 4]]);
+    const run = (training: boolean) => (model.apply(x, { training }) as tf.Tensor).arraySync();
+    expect(run(false)).toEqual(run(false));
+    clock.step = 1;
+    const first = run(true);
+    clock.step = 2;
+    expect(run(true)).not.toEqual(first);
+    model.dispose();
+  });
+});
+
 describe('layer normalization', () => {
   it('normalises over the units of each sample, whatever else is in the batch', () => {
     const { model } = buildModel(specWith([{ type: 'dense', units: 6 }, { type: 'layerNormalization' }, { type: 'dense', units: 3 }]), [4]);
