@@ -45,7 +45,7 @@ describe('batch normalization at inference', () => {
   it("a sample's output does not depend on the other samples in the batch (running statistics)", () => {
     const { model } = buildModel(specWith([{ type: 'dense', units: 6 }, { type: 'batchNormalization' }, { type: 'dense', units: 3 }]), [4]);
     // Give the running statistics something other than their initial values.
-    tf.tidy(() => model.apply(tf.randomNormal([32, 4], 2, 3, 'float32', 5), { training: true }));
+    tf.tidy(() => void model.apply(tf.randomNormal([32, 4], 2, 3, 'float32', 5), { training: true }));
     const sample = [0.5, -1, 2, 0];
     const batchOf = (others: number[][]) => (model.apply(tf.tensor2d([sample, ...others]), { training: false }) as tf.Tensor).arraySync() as number[][];
     const alone = batchOf([]);
