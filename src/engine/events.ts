@@ -1,5 +1,6 @@
 import type { OptimizerConfig } from '../spec/optimizer-spec.js';
 import type { CheckpointData } from './checkpoint-data.js';
+import type { LayerVariance } from './diagnostics.js';
 import type { LearningRate } from '../spec/schedule-spec.js';
 
 /**
@@ -48,6 +49,8 @@ export type TrainingEvent =
   | { type: 'preprocessing'; features: 'standardize' | 'minMax'; shift: number[]; scale: number[] }
   /** Early stopping ended the run; `reason` says so in words. */
   | { type: 'earlyStop'; epoch: number; bestEpoch: number; monitor: string; best: number; restoredBest: boolean; reason: string }
+  /** Per-layer output variance at step 0 on the first training rows (diagnostics.activationVariance). */
+  | { type: 'activationVariance'; step: 0; rows: number; input: number; layers: LayerVariance[] }
   /** The run continues from a checkpoint instead of starting over. */
   | { type: 'resumed'; fromEpoch: number; fromStep: number; reason: string }
   | {

@@ -4,7 +4,9 @@ import { TrainingSpecError } from './events.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';
 import { inferShapes } from '../spec/layer-shapes.js';
+import { resolveInitializer, type InitializerRef } from '../spec/initializer-spec.js';
 import { headLayerIndex } from '../spec/model-checks.js';
+import { initialValues } from './initializers.js';
 import type { Objective } from './objective.js';
 import { deriveSeed } from './random.js';
 
@@ -170,12 +172,36 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[], regressi
       }
     }
   });
+  applyInitializers(spec, model);
   const link = spec.loss === 'binaryCrossentropy' ? 'sigmoid' : 'softmax';
   const { training, heads } = attachHeads(spec, model);
   return { model, training, heads, clock, outputsProbabilities: finalActivation(spec) === link, regression };
 }
 
 const HEAD_STREAM = 3000;
+const INIT_STREAM = 5000;
+
+/**
+ * The spec's initializers replace the builder's defaults, weight by weight, with values drawn by
+ * the catalogue's exact definitions (src/engine/initializers.ts).
+ */
+function applyInitializers(spec: ResolvedJobSpec, model: tf.Sequential): void {
+  spec.model.layers.forEach((layer, index) => {
+    const refs: [string, InitializerRef | undefined][] = [
+      ['/kernel', 'kernelInitializer' in layer ? layer.kernelInitializer : undefined],
+      ['/recurrent_kernel', 'recurrentInitializer' in layer ? layer.recurrentInitializer : undefined],
+      ['/bias', 'biasInitializer' in layer ? layer.biasInitializer : undefined],
+    ];
+    refs.forEach(([suffix, ref], k) => {
+      if (ref === undefined) return;
+      const weight = model.layers[index]!.weights.find((w) => w.originalName.endsWith(suffix));
+      if (!weight) return;
+      const values = initialValues(resolveInitializer(ref), weight.shape as number[], deriveSeed(spec.seed, INIT_STREAM + 4 * index + k));
+      weight.write(values);
+      values.dispose();
+    });
+  });
+}
 
 /**
  * A functional model over the same layers with one more output per auxiliary head: flatten (when

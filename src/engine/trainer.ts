@@ -21,6 +21,7 @@ import {
   type TrainingEventSink,
   type TrainingResult,
 } from './events.js';
+import { activationVariances } from './diagnostics.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
 import { runLrRangeTest } from './lr-range-test.js';
 import type { StepClock } from './layers/seeded-dropout.js';
@@ -165,6 +166,7 @@ class TrainingRun {
     });
     const resume = this.options.resumeFrom;
     if (this.split.preprocessing && !resume) this.sink.emit({ type: 'preprocessing', ...this.split.preprocessing });
+    if (this.spec.diagnostics.activationVariance && !resume) await this.reportActivationVariance();
     if (resume) {
       this.restoreCheckpoint(resume);
       this.sink.emit({ type: 'resumed', fromEpoch: resume.state.completedEpochs, fromStep: resume.state.step, reason: resume.reason });
@@ -196,6 +198,18 @@ class TrainingRun {
       else if (epoch % this.spec.checkpoint.everyEpochs === 0) await this.emitCheckpoint('epoch', improved);
     }
     return { epochs: this.spec.epochs, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started };
+  }
+
+  /** Diagnostics on up to 256 training rows, before the first step. */
+  private async reportActivationVariance(): Promise<void> {
+    const rows = Math.min(256, this.split.trainRows);
+    const x = this.split.trainX.slice([0], [rows]);
+    try {
+      const { input, layers } = await activationVariances(this.model, x);
+      this.sink.emit({ type: 'activationVariance', step: 0, rows, input, layers });
+    } finally {
+      x.dispose();
+    }
   }
 
   dispose(): void {

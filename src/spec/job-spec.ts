@@ -8,6 +8,7 @@ import {
   resolveOptimizer,
   type OptimizerConfig,
 } from './optimizer-spec.js';
+import { initializerSchema } from './initializer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { modelProblems } from './model-checks.js';
 import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
@@ -31,6 +32,9 @@ const layerName = z
   .optional()
   .describe('Layer name; generated when absent. Used to match layers across jobs.');
 
+const kernelInitializer = initializerSchema.optional().describe('Default glorotUniform');
+const biasInitializer = initializerSchema.optional().describe('Default zeros');
+
 const kernelRegularizer = z
   .strictObject({ l1: z.number().min(0).max(10).default(0), l2: z.number().min(0).max(10).default(0) })
   .optional()
@@ -44,6 +48,8 @@ export const denseLayerSchema = z
     activation: activationSchema.default('linear'),
     useBias: z.boolean().default(true),
     kernelRegularizer,
+    kernelInitializer,
+    biasInitializer,
   })
   .meta({ id: 'DenseLayer' });
 
@@ -73,6 +79,8 @@ export const conv2dLayerSchema = z
     activation: activationSchema.default('linear'),
     useBias: z.boolean().default(true),
     kernelRegularizer,
+    kernelInitializer,
+    biasInitializer,
   })
   .meta({ id: 'Conv2dLayer', description: 'Input [height, width, channels] → [h′, w′, filters]' });
 
@@ -126,6 +134,9 @@ const recurrentFields = {
     ),
   layerNorm: z.boolean().default(false).describe('Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell'),
   kernelRegularizer,
+  kernelInitializer,
+  recurrentInitializer: initializerSchema.optional().describe('Default orthogonal; identity for square kernels (simpleRnn)'),
+  biasInitializer: initializerSchema.optional().describe('Default zeros (an LSTM\'s forget-gate bias starts at 1 unless this is set)'),
 };
 
 export const simpleRnnLayerSchema = z
@@ -523,6 +534,15 @@ const jobSpecFields = {
     .default({ features: 'none' })
     .meta({ id: 'Preprocessing', description: 'The fitted parameters are recorded in a preprocessing event and in every checkpoint' }),
   shuffle: z.boolean().default(true).describe('Reshuffle the training rows every epoch (seeded)'),
+  diagnostics: z
+    .strictObject({
+      activationVariance: z
+        .boolean()
+        .default(false)
+        .describe('Record each layer\'s output variance (and its ratio to the input\'s) at step 0 as an activationVariance event'),
+    })
+    .default({ activationVariance: false })
+    .meta({ id: 'Diagnostics' }),
   seed: z.int().min(0).max(2 ** 31 - 1).optional().describe('Drawn at random and echoed when absent'),
   checkpoint: z
     .strictObject({

@@ -1,5 +1,6 @@
 import type { DatasetShape, JobSpecFields } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
+import { resolveInitializer, type InitializerRef } from './initializer-spec.js';
 import { isCategorical, resolveLoss } from './loss-spec.js';
 
 export { lossNames, resolveLoss } from './loss-spec.js';
@@ -80,6 +81,7 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
   const alternatives = loss === 'binaryCrossentropy' && info.classes === 2 ? [expected, [...expected.slice(0, -1), 1]] : [expected];
   const output = shapes.shapes.at(-1)!;
   problems.push(...headProblems(spec, shapes.shapes, outputIndex));
+  problems.push(...initializerProblems(spec, [info.inputShape ?? [info.featureSize], ...shapes.shapes]));
   if (alternatives.some((shape) => sameShape(shape, output))) return problems;
   const output_ = layers[outputIndex]!;
   const what = regression ? 'one per target value' : 'one per class of the data set';
@@ -148,6 +150,55 @@ function headProblems(spec: JobSpecFields, shapes: number[][], outputIndex: numb
     seen.add(index);
     if (head.decayToZeroByEpoch !== undefined && head.decayToZeroByEpoch > spec.epochs) {
       problems.push({ path: [...path, 'decayToZeroByEpoch'], message: `is beyond the run's ${spec.epochs} epochs` });
+    }
+  });
+  return problems;
+}
+
+/** The shapes of a layer's kernel, recurrent kernel and bias, from its input shape. */
+function weightShapes(layer: JobSpecFields['model']['layers'][number], input: number[]): Partial<Record<'kernel' | 'recurrent' | 'bias', number[]>> {
+  const last = input.at(-1)!;
+  switch (layer.type) {
+    case 'dense':
+      return { kernel: [last, layer.units], bias: [layer.units] };
+    case 'conv2d': {
+      const [kh, kw] = typeof layer.kernelSize === 'number' ? [layer.kernelSize, layer.kernelSize] : layer.kernelSize;
+      return { kernel: [kh, kw, last, layer.filters], bias: [layer.filters] };
+    }
+    case 'simpleRnn':
+    case 'lstm':
+    case 'gru': {
+      const width = { simpleRnn: 1, lstm: 4, gru: 3 }[layer.type] * layer.units;
+      return { kernel: [last, width], recurrent: [layer.units, width], bias: [width] };
+    }
+    default:
+      return {};
+  }
+}
+
+/** identity needs a square matrix and orthogonal a 2-D one; an IRNN fixes its recurrent kernel itself. */
+function initializerProblems(spec: JobSpecFields, shapes: number[][]): Problem[] {
+  const problems: Problem[] = [];
+  spec.model.layers.forEach((layer, index) => {
+    if (!('kernelInitializer' in layer || 'biasInitializer' in layer || 'recurrentInitializer' in layer)) return;
+    const weights = weightShapes(layer, shapes[index]!);
+    const fields: [string, InitializerRef | undefined, number[] | undefined][] = [
+      ['kernelInitializer', 'kernelInitializer' in layer ? layer.kernelInitializer : undefined, weights.kernel],
+      ['recurrentInitializer', 'recurrentInitializer' in layer ? layer.recurrentInitializer : undefined, weights.recurrent],
+      ['biasInitializer', 'biasInitializer' in layer ? layer.biasInitializer : undefined, weights.bias],
+    ];
+    for (const [field, ref, shape] of fields) {
+      if (ref === undefined || !shape) continue;
+      const path = ['model', 'layers', index, field];
+      const { type } = resolveInitializer(ref);
+      if (type === 'identity' && (shape.length !== 2 || shape[0] !== shape[1])) {
+        problems.push({ path, message: `identity needs a square matrix; this weight is [${shape.join(', ')}]` });
+      } else if (type === 'orthogonal' && shape.length !== 2) {
+        problems.push({ path, message: `orthogonal needs a 2-D weight; this one is [${shape.join(', ')}]` });
+      }
+      if (field === 'recurrentInitializer' && layer.type === 'simpleRnn' && layer.irnn) {
+        problems.push({ path, message: 'irnn sets the recurrent kernel to the identity: leave recurrentInitializer out' });
+      }
     }
   });
   return problems;
