@@ -1,4 +1,4 @@
-// npm run bench [-- --only throughput|latency|fanout --budget-ms 8000 --runs 5 --clients 200]
+// npm run bench [-- --only throughput|latency|fanout|transfer --budget-ms 8000 --runs 5 --clients 200]
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { benchStreamFanout } from './stream-fanout.js';
 import { benchSubmitLatency } from './submit-latency.js';
 import { benchThroughput } from './training-throughput.js';
+import { benchTransfer } from './transfer-speedup.js';
 
 const { values } = parseArgs({
   options: {
@@ -74,6 +75,20 @@ if (!values.only || values.only === 'fanout') {
     table(
       ['clients', 'got every event', 'events per client', 'live samples', 'delay p50 ms', 'delay p99 ms', 'max ms'],
       [[String(fanout.clients), `${fanout.complete}/${fanout.clients}`, String(fanout.eventsPerClient), String(fanout.liveSamples), fmt(fanout.p50Ms), fmt(fanout.p99Ms), fmt(fanout.maxMs)]],
+    ),
+  );
+}
+if (!values.only || values.only === 'transfer') {
+  const transfer = await benchTransfer();
+  console.log(`\nTransfer: CNN pretrained on MNIST digits 0–4 (val accuracy ${fmt(transfer.pretrainAccuracy * 100, 1)} %), then digits 5–9 (wasm)\n`);
+  const epochsTo = (accuracies: number[], target: number) => {
+    const index = accuracies.findIndex((a) => a >= target);
+    return index < 0 ? `> ${accuracies.length}` : String(index + 1);
+  };
+  console.log(
+    table(
+      ['rows', 'start', 'val accuracy by epoch', 'epochs to 93 %', 'epochs to 95 %', 'samples/s'],
+      transfer.rows.map((r) => [String(r.rows), r.start, r.accuracies.map((a) => fmt(a * 100, 1)).join(' '), epochsTo(r.accuracies, 0.93), epochsTo(r.accuracies, 0.95), fmt(r.samplesPerSecond)]),
     ),
   );
 }

@@ -10,6 +10,7 @@ import { readTable } from '../src/datasets/dataset-files.js';
 import { selectBackend } from '../src/engine/backend.js';
 import type { Dataset } from '../src/engine/datasets/loader.js';
 import { TrainingAbortedError } from '../src/engine/events.js';
+import { namedWeights } from '../src/engine/checkpoint-data.js';
 import { runTraining } from '../src/engine/trainer.js';
 import type { HostToTrainer, RunRequest, TrainerToHost } from '../src/worker/trainer-protocol.js';
 
@@ -42,6 +43,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
   const { jobId, artifactDir } = request;
   const resumeFrom = request.resume ? readCheckpoint(artifactDir, request.resume.path, request.resume.sha256) : undefined;
   const uploaded = request.upload ? uploadedDataset(request.upload) : undefined;
+  const initialWeights = request.initFrom ? namedWeights(readCheckpoint(artifactDir, request.initFrom.path, request.initFrom.sha256)) : undefined;
   return runTraining(
     request.spec,
     {
@@ -55,7 +57,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
         });
       },
     },
-    { backend, signal, resumeFrom, uploaded },
+    { backend, signal, resumeFrom, uploaded, initialWeights },
   );
 }
 

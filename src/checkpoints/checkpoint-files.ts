@@ -112,6 +112,12 @@ export function readCheckpoint(root: string, relative: string, expectedSha256?: 
   };
 }
 
+/** The names and shapes of a checkpoint's model weights, from its model.json alone. */
+export function readCheckpointWeightShapes(root: string, relative: string): Record<string, number[]> {
+  const model = JSON.parse(readFileSync(path.join(root, relative, 'model.json'), 'utf8')) as { weightsManifest: { weights: { name: string; shape: number[] }[] }[] };
+  return Object.fromEntries(model.weightsManifest.flatMap((group) => group.weights).map((weight) => [weight.name, weight.shape]));
+}
+
 export function removeCheckpoint(root: string, relative: string): void {
   rmSync(path.join(root, relative), { recursive: true, force: true });
 }

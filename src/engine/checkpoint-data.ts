@@ -77,6 +77,11 @@ export async function captureModel(model: tf.LayersModel): Promise<CheckpointDat
   return captured!;
 }
 
+/** A checkpoint's model weights by name (`<layer>/<weight>`), for a transfer to pick from. */
+export function namedWeights(checkpoint: CheckpointData): tf.NamedTensorMap {
+  return tf.io.decodeWeights(checkpoint.model.weightData, checkpoint.model.weightSpecs);
+}
+
 /** Puts captured weights back into a model built from the same spec. */
 export function restoreModel(model: tf.LayersModel, captured: CheckpointData['model']): void {
   const named = tf.io.decodeWeights(captured.weightData, captured.weightSpecs);

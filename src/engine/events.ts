@@ -51,6 +51,8 @@ export type TrainingEvent =
   | { type: 'earlyStop'; epoch: number; bestEpoch: number; monitor: string; best: number; restoredBest: boolean; reason: string }
   /** Per-layer output variance at step 0 on the first training rows (diagnostics.activationVariance). */
   | { type: 'activationVariance'; step: 0; rows: number; input: number; layers: LayerVariance[] }
+  /** The run starts from another job's weights (spec.init): what was loaded and frozen, and why. */
+  | { type: 'transfer'; from: { job: string; checkpoint: string }; mode: 'finetune' | 'linearProbe'; loaded: string[]; frozen: string[]; reason: string }
   /** The run continues from a checkpoint instead of starting over. */
   | { type: 'resumed'; fromEpoch: number; fromStep: number; reason: string }
   | {

@@ -23,6 +23,7 @@ import {
 } from './events.js';
 import { activationVariances } from './diagnostics.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
+import { freezeLayers, loadTransferredWeights } from './transfer.js';
 import { runLrRangeTest } from './lr-range-test.js';
 import type { StepClock } from './layers/seeded-dropout.js';
 import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
@@ -41,6 +42,8 @@ export interface TrainingOptions {
   resumeFrom?: CheckpointData;
   /** The rows of an uploaded data set, when the spec names one. */
   uploaded?: Dataset;
+  /** spec.init's source checkpoint weights, by name (disposed once loaded). */
+  initialWeights?: tf.NamedTensorMap;
 }
 
 const SHUFFLE_STREAM = 2;
@@ -56,6 +59,17 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   const split = splitDataset(dataset, spec);
   const built = buildModel(spec, split.inputShape, dataset.target.kind === 'values');
   const { model } = built;
+  if (spec.init) {
+    try {
+      if (!options.resumeFrom) {
+        if (!options.initialWeights) throw new TrainingSpecError(`the weights of job ${spec.init.from.job} (init.from) were not provided to the trainer`);
+        loadTransferredWeights(model, spec.init, options.initialWeights);
+      }
+    } finally {
+      if (options.initialWeights) tf.dispose(Object.values(options.initialWeights));
+    }
+    freezeLayers(model, spec.init.frozen);
+  }
   try {
     if (spec.task === 'lrRangeTest') {
       return await runLrRangeTest(spec, { ...built, split }, sink, options);
@@ -165,6 +179,8 @@ class TrainingRun {
       parameters: this.model.countParams(),
     });
     const resume = this.options.resumeFrom;
+    const init = this.spec.init;
+    if (init && !resume) this.sink.emit({ type: 'transfer', from: init.from, mode: init.mode, loaded: init.loaded, frozen: init.frozen, reason: init.reason });
     if (this.split.preprocessing && !resume) this.sink.emit({ type: 'preprocessing', ...this.split.preprocessing });
     if (this.spec.diagnostics.activationVariance && !resume) await this.reportActivationVariance();
     if (resume) {

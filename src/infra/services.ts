@@ -62,7 +62,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     queue,
     store,
     publisher,
-    jobs: new JobService(store, queue, publisher, datasets, redis, config.QUEUE_PREFIX, logger),
+    jobs: new JobService(store, queue, publisher, datasets, redis, config.QUEUE_PREFIX, logger, config.ARTIFACT_DIR),
     datasets,
     lifecycle: new JobLifecycle(store, publisher, logger),
     newRedisConnection,

@@ -6,7 +6,9 @@ import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, type TrainingQueue } from '../queue/queues.js';
-import { resolveJobSpec, specProblems, type DatasetShape, type JobSpec } from '../spec/job-spec.js';
+import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec } from '../spec/job-spec.js';
+import { planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
+import { findSourceCheckpoint } from './transfer-source.js';
 import type { JobStore, ListJobsQuery } from './job-store.js';
 import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
@@ -22,11 +24,13 @@ export class JobService {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly logger: Logger,
+    private readonly artifactDir: string,
   ) {}
 
   async submit(spec: JobSpec): Promise<JobRecord> {
     const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(spec, spec.dataset.id) : undefined;
-    const { job, event } = await this.store.create(resolveJobSpec(spec, { datasetClasses: upload?.classes }));
+    const transfer = spec.init ? await this.planTransfer(spec, upload ?? describeDataset(spec.dataset)!) : undefined;
+    const { job, event } = await this.store.create(resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer }));
     await this.announce(job.id, event);
     try {
       await enqueueTraining(this.queue, job.id, job.spec.priority);
@@ -36,6 +40,19 @@ export class JobService {
       throw new UnavailableError(`job ${job.id} was recorded but could not be queued: Redis did not answer. It will be queued when a worker starts`);
     }
     return job;
+  }
+
+  /** Which layers load from the source checkpoint, which freeze, where a probe cuts: checked before anything is queued. */
+  private async planTransfer(spec: JobSpec, info: DatasetShape): Promise<TransferPlan> {
+    const source = await findSourceCheckpoint(this.store, this.artifactDir, spec.init!.from);
+    const plan = planTransfer(spec, info, source);
+    if ('problems' in plan) {
+      throw new ValidationError(
+        `invalid job spec: ${plan.problems.map((p) => `${fieldFromPath(p.path)}: ${p.message}`).join('; ')}`,
+        plan.problems.map((p) => ({ field: fieldFromPath(p.path), message: p.message })),
+      );
+    }
+    return plan;
   }
 
   /** The shape checks the schema could not make: an upload's shape is in the database. */

@@ -11,6 +11,7 @@ import {
 import { initializerSchema } from './initializer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { modelProblems } from './model-checks.js';
+import { initProblems } from './transfer-plan.js';
 import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
 
 export { optimizerConfigSchema, type OptimizerConfig } from './optimizer-spec.js';
@@ -244,6 +245,12 @@ export const builtInDatasetRefSchema = z
     name: z.enum(builtInDatasetNames).describe('A built-in real data set (GET /v1/datasets lists them)'),
     limit: z.int().min(2).optional().describe('Use only the first `limit` rows after the seeded shuffle'),
     shape: z.enum(['vector', 'image']).default('vector').describe('mnist only: 784-vectors, or 28×28×1 images for convolutions'),
+    classes: z
+      .array(z.int().min(0).max(9))
+      .min(2)
+      .max(10)
+      .optional()
+      .describe('Only these classes, relabelled 0 … k−1 in the order given (e.g. digits [5, 6, 7, 8, 9] for a transfer task)'),
     fixedTestSet: z
       .boolean()
       .default(false)
@@ -413,10 +420,11 @@ export function describeDataset(ref: DatasetRef): DatasetShape | null {
     }
     default: {
       const info = builtInDatasets[ref.name];
+      const kept = ref.classes ?? info.classNames.map((_, i) => i);
       return {
-        rows: info.rows,
+        rows: kept.reduce((sum, c) => sum + (info.classRows[c] ?? 0), 0),
         featureSize: info.featureShape[0],
-        classes: info.classes,
+        classes: kept.length,
         inputShape: ref.name === 'mnist' && ref.shape === 'image' ? [28, 28, 1] : [info.featureShape[0]],
         ...(ref.fixedTestSet ? { fixedTestRows: MNIST_FIXED_TEST_ROWS } : {}),
       };
@@ -465,6 +473,59 @@ export const lrRangeTestSchema = z
     steps: z.int().min(10).max(10_000).default(100),
   })
   .meta({ id: 'LrRangeTest', description: 'η_i = min · (max/min)^(i/(steps−1)), one batch per rate; stops early once the loss blows up' });
+
+const layerRef = z.union([z.string().min(1), z.int().min(0)]);
+
+export const initSchema = z
+  .strictObject({
+    from: z
+      .strictObject({
+        job: z.uuid().describe('The job whose weights to start from (finished or running)'),
+        checkpoint: z
+          .union([z.enum(['best', 'last']), z.uuid()])
+          .default('best')
+          .describe('best (by its monitored metric; the newest when none is marked), last, or a checkpoint id'),
+      })
+      .meta({ id: 'InitSource' }),
+    mode: z
+      .enum(['finetune', 'linearProbe'])
+      .default('finetune')
+      .describe('finetune: every layer trains (but frozen ones); linearProbe: keep the layers up to cutAt, frozen, and put the output layer on top'),
+    freeze: z
+      .union([
+        z.strictObject({ upTo: layerRef.describe('A prefix: this layer and every one before it') }),
+        z.strictObject({ layers: z.array(z.string().min(1)).min(1).describe('Layer names') }),
+      ])
+      .optional()
+      .describe('finetune: layers whose weights stay as loaded'),
+    cutAt: layerRef.optional().describe('linearProbe: the last layer kept (name or index); default the last hidden layer'),
+    transfer: z
+      .literal('auto')
+      .optional()
+      .describe('Pick freeze/finetune and the cut from the new data set\'s size and `similarity` (TECHNIQUES.md 3); the choice and its reason are recorded'),
+    similarity: z.enum(['similar', 'different']).optional().describe('transfer auto: how the new data set relates to the source job\'s'),
+    smallDatasetRows: z.int().min(1).default(5000).describe('transfer auto: at most this many training rows count as a small data set'),
+  })
+  .meta({
+    id: 'Init',
+    description:
+      'Start from another job\'s checkpoint: layers are matched by name (a layer with the same name must have the same weight shapes); ' +
+      'layers not in the source start fresh. Frozen layers keep their loaded weights and run in inference mode.',
+  });
+
+/** What the worker runs: the source checkpoint fixed, the frozen layers listed, the model already cut. */
+export const resolvedInitSchema = z
+  .strictObject({
+    from: z.strictObject({ job: z.uuid(), checkpoint: z.uuid() }),
+    mode: z.enum(['finetune', 'linearProbe']),
+    /** Layers loaded from the checkpoint, by name. */
+    loaded: z.array(z.string()),
+    frozen: z.array(z.string()),
+    cutAt: z.string().optional(),
+    reason: z.string().describe('What was loaded, frozen and trained fresh, and for transfer auto why'),
+  })
+  .meta({ id: 'ResolvedInit' });
+export type ResolvedInit = z.infer<typeof resolvedInitSchema>;
 
 const jobSpecFields = {
   name: z.string().min(1).max(200).optional().describe('A label for people; not unique'),
@@ -534,6 +595,7 @@ const jobSpecFields = {
     .default({ features: 'none' })
     .meta({ id: 'Preprocessing', description: 'The fitted parameters are recorded in a preprocessing event and in every checkpoint' }),
   shuffle: z.boolean().default(true).describe('Reshuffle the training rows every epoch (seeded)'),
+  init: initSchema.optional(),
   diagnostics: z
     .strictObject({
       activationVariance: z
@@ -582,6 +644,7 @@ export const resolvedJobSpecSchema = z
     ...jobSpecFields,
     optimizer: z.union([optimizerConfigSchema, z.array(resolvedOptimizerPhaseSchema).min(1)]),
     loss: resolvedLossSchema,
+    init: resolvedInitSchema.optional(),
     seed: z.int().min(0).max(2 ** 31 - 1),
   })
   .meta({ id: 'ResolvedJobSpec' });
@@ -593,8 +656,18 @@ export type ResolvedJobSpec = z.infer<typeof resolvedJobSpecSchema>;
  */
 export function resolveJobSpec(
   spec: JobSpec,
-  { drawSeed = () => randomInt(0, 2 ** 31 - 1), datasetClasses }: { drawSeed?: () => number; datasetClasses?: number } = {},
+  {
+    drawSeed = () => randomInt(0, 2 ** 31 - 1),
+    datasetClasses,
+    transfer,
+  }: {
+    drawSeed?: () => number;
+    datasetClasses?: number;
+    /** With `init`: the plan made against the source checkpoint (src/spec/transfer-plan.ts). */
+    transfer?: { init: ResolvedInit; layers: LayerSpec[] };
+  } = {},
 ): ResolvedJobSpec {
+  if (spec.init && !transfer) throw new Error('a spec with init needs its transfer plan to be resolved');
   const scaled = spec.linearScaling
     ? (spec.linearScaling.baseLearningRate * spec.batchSize) / spec.linearScaling.baseBatchSize
     : undefined;
@@ -619,6 +692,7 @@ export function resolveJobSpec(
     optimizer,
     learningRate,
     loss: resolveLoss(spec.loss, describeDataset(spec.dataset)?.classes ?? datasetClasses ?? 1),
+    ...(transfer ? { init: transfer.init, model: { ...spec.model, layers: transfer.layers } } : { init: undefined }),
     ...(spec.task === 'lrRangeTest' ? { lrRangeTest: lrRangeTestSchema.parse(spec.lrRangeTest ?? {}) } : {}),
     seed: spec.seed ?? drawSeed(),
   };
@@ -669,6 +743,17 @@ export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Pr
   if (limit !== undefined && limit > available) {
     problems.push({ path: ['dataset', 'limit'], message: `the data set has only ${available} rows${info.fixedTestRows ? ' besides its fixed test set' : ''}` });
   }
+  if ((dataset.name === 'iris' || dataset.name === 'mnist') && dataset.classes) {
+    const known = builtInDatasets[dataset.name].classes;
+    const classes = dataset.classes;
+    classes.forEach((c, i) => {
+      if (c >= known) problems.push({ path: ['dataset', 'classes', i], message: `${dataset.name} has classes 0 … ${known - 1}` });
+      else if (classes.indexOf(c) !== i) problems.push({ path: ['dataset', 'classes', i], message: `class ${c} is listed twice` });
+    });
+    if (dataset.fixedTestSet) {
+      problems.push({ path: ['dataset', 'fixedTestSet'], message: 'the fixed test set covers all ten digits: with classes, hold out a testSplit instead' });
+    }
+  }
   if (info.fixedTestRows && spec.testSplit > 0) {
     problems.push({ path: ['testSplit'], message: 'must be 0 with dataset.fixedTestSet (the fixed test set is the test split)' });
   }
@@ -703,6 +788,10 @@ export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Pr
 }
 
 function layerNameProblems(spec: JobSpecFields): Problem[] {
+  return [...duplicateNameProblems(spec), ...initProblems(spec)];
+}
+
+function duplicateNameProblems(spec: JobSpecFields): Problem[] {
   const problems: Problem[] = [];
   const layers = spec.model.layers;
   const names = new Map<string, number>();

@@ -12,6 +12,8 @@ export interface RunRequest {
   resume?: { path: string; sha256: string };
   /** Where an uploaded data set's rows are, and their shape. */
   upload?: { id: string; folder: string; featureSize: number; labelType: LabelType; classes: number };
+  /** The checkpoint a transfer starts from (spec.init), on a fresh start only. */
+  initFrom?: { path: string; sha256: string };
 }
 
 /** Messages over the IPC channel between a worker and its training child process. */

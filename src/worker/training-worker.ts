@@ -168,6 +168,8 @@ export class TrainingWorker {
       host = await this.pool.acquire();
       const resume = await store.latestCheckpoint(jobId);
       const upload = await this.uploadFor(record);
+      // A resumed run has its own weights; only a fresh start loads the transfer source.
+      const initFrom = resume ? undefined : await this.initSourceFor(record);
       const attempt = record.attempts + 1;
       if (!(await lifecycle.start(jobId, { backend: host.backend.name, device: host.backend.device, firstStart: !record.startedAt, attempt }))) return;
       logger.info({ jobId, backend: host.backend.name, attempt, resumeFrom: resume ? { epoch: resume.epoch, step: resume.step } : null }, 'training started');
@@ -180,6 +182,7 @@ export class TrainingWorker {
           artifactDir: config.ARTIFACT_DIR,
           ...(resume ? { resume: { path: resume.path, sha256: resume.sha256 } } : {}),
           ...(upload ? { upload } : {}),
+          ...(initFrom ? { initFrom } : {}),
         },
         {
           onEvent: (event) => recordInOrder(() => lifecycle.recordTrainingEvent(jobId, event)),
@@ -201,6 +204,15 @@ export class TrainingWorker {
       if (host) this.pool.release(host);
       await store.releaseLease(jobId, this.id, performance.now() - started).catch((error: unknown) => logger.warn({ err: error, jobId }, 'could not release lease'));
     }
+  }
+
+  /** The checkpoint `init.from` resolved to at submission, for the training process to load. */
+  private async initSourceFor(record: JobRecord): Promise<RunRequest['initFrom']> {
+    const from = record.spec.init?.from;
+    if (!from) return undefined;
+    const checkpoint = await this.deps.store.getCheckpoint(from.job, from.checkpoint);
+    if (!checkpoint) throw new TrainingSpecError(`the source checkpoint ${from.checkpoint} of job ${from.job} no longer exists`);
+    return { path: checkpoint.path, sha256: checkpoint.sha256 };
   }
 
   /** Where an uploaded data set's rows are stored, for the training process. */

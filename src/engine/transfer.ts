@@ -1,0 +1,33 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ResolvedInit } from '../spec/job-spec.js';
+
+/**
+ * Copies the planned layers' weights from a source checkpoint into `model`, by name. The plan was
+ * checked against the checkpoint's shapes at submission; a mismatch here means the checkpoint
+ * changed since, which is an error rather than a silent partial load.
+ */
+export function loadTransferredWeights(model: tf.LayersModel, init: ResolvedInit, source: tf.NamedTensorMap): void {
+  for (const name of init.loaded) {
+    for (const weight of model.getLayer(name).weights) {
+      const value = source[weight.originalName];
+      if (!value || value.shape.join() !== weight.shape.join()) {
+        throw new Error(`the source checkpoint has no weight ${weight.originalName} of shape [${weight.shape.join(', ')}]`);
+      }
+      weight.write(value);
+    }
+  }
+}
+
+/**
+ * Frozen layers keep their weights: they leave the trainable set, and they run in inference mode
+ * even in a training step (as Keras does for a frozen BatchNormalization), so no running
+ * statistics move and no dropout applies inside them.
+ */
+export function freezeLayers(model: tf.LayersModel, names: string[]): void {
+  for (const name of names) {
+    const layer = model.getLayer(name);
+    layer.trainable = false;
+    const call = layer.call.bind(layer);
+    layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
+  }
+}

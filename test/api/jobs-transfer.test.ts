@@ -1,0 +1,90 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+import { tinyIrisSpec } from '../support/specs.js';
+import { waitFor } from '../support/wait.js';
+
+let harness: Harness;
+beforeAll(async () => {
+  harness = await startHarness('apitransfer', { TRAINYARD_BACKEND: 'wasm' });
+});
+afterAll(async () => harness?.close());
+
+const api = () => request(harness.app.server);
+const hidden = { type: 'dense', name: 'hidden', units: 16, activation: 'relu' } as const;
+const out = { type: 'dense', name: 'out', units: 3, activation: 'softmax' } as const;
+const layers = [hidden, out];
+const finished = (id: string) =>
+  waitFor(`job ${id}`, async () => {
+    const job = (await api().get(`/v1/jobs/${id}`)).body;
+    return ['succeeded', 'failed'].includes(job.status) && job;
+  });
+
+describe('starting a job from another job\'s weights', () => {
+  it('refuses before queueing: an unknown source is 404, a source without checkpoints 409', async () => {
+    const unknown = await api()
+      .post('/v1/jobs')
+      .send(tinyIrisSpec({ model: { layers }, init: { from: { job: '0193a1b2-0000-7000-8000-00000000abcd' } } }));
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.detail).toContain('source job (init.from.job) 0193a1b2-0000-7000-8000-00000000abcd does not exist');
+    // No worker runs yet: the source stays queued, without checkpoints.
+    const source = await api().post('/v1/jobs').send(tinyIrisSpec({ model: { layers } }));
+    const early = await api().post('/v1/jobs').send(tinyIrisSpec({ model: { layers }, init: { from: { job: source.body.id } } }));
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toMatch(/has no checkpoints yet \(it is queued\)/);
+    const listed = (await api().get('/v1/jobs')).body.data;
+    expect(listed).toHaveLength(1);
+  });
+
+  it('loads, freezes and reports; a frozen layer is exactly the source\'s; shape mismatches are 400 naming the layer', async () => {
+    await harness.startWorker();
+    const source = await api().post('/v1/jobs').send(tinyIrisSpec({ model: { layers }, epochs: 4 }));
+    expect((await finished(source.body.id)).status).toBe('succeeded');
+
+    const transfer = await api()
+      .post('/v1/jobs')
+      .send(tinyIrisSpec({ model: { layers: [hidden, { ...out, name: 'out2' }] }, epochs: 3, init: { from: { job: source.body.id, checkpoint: 'last' }, freeze: { layers: ['hidden'] } } }));
+    expect(transfer.status, JSON.stringify(transfer.body)).toBe(201);
+    expect(transfer.body.spec.init).toMatchObject({ mode: 'finetune', loaded: ['hidden'], frozen: ['hidden'], from: { job: source.body.id, checkpoint: expect.any(String) } });
+    expect((await finished(transfer.body.id)).status).toBe('succeeded');
+
+    const events = (await api().get(`/v1/jobs/${transfer.body.id}/events`)).body.data;
+    expect(events.find((e: { type: string }) => e.type === 'transfer').data.reason).toMatch(/loaded hidden from job .*; frozen hidden; trained from scratch out2/);
+    const weightsOf = async (jobId: string) => {
+      const checkpoints = (await api().get(`/v1/jobs/${jobId}/checkpoints`)).body.data;
+      const last = checkpoints.at(-1);
+      const model = (await api().get(last.links.modelJson)).body;
+      const bytes = (await api().get(last.links.weights).buffer(true).parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      })).body as Buffer;
+      const floats = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      const specs = model.weightsManifest[0].weights as { name: string; shape: number[] }[];
+      let offset = 0;
+      const named: Record<string, number[]> = {};
+      for (const spec of specs) {
+        const size = spec.shape.reduce((a, b) => a * b, 1);
+        named[spec.name] = Array.from(floats.subarray(offset, offset + size));
+        offset += size;
+      }
+      return named;
+    };
+    const before = await weightsOf(source.body.id);
+    const after = await weightsOf(transfer.body.id);
+    expect(after['hidden/kernel']).toEqual(before['hidden/kernel']);
+    expect(after['hidden/bias']).toEqual(before['hidden/bias']);
+
+    const wider = await api()
+      .post('/v1/jobs')
+      .send(tinyIrisSpec({ model: { layers: [{ ...hidden, units: 32 }, out] }, init: { from: { job: source.body.id } } }));
+    expect(wider.status).toBe(400);
+    expect(wider.body.errors).toEqual([
+      expect.objectContaining({ field: 'model.layers[0]', message: expect.stringContaining('layer hidden does not match the source checkpoint') }),
+      expect.objectContaining({ field: 'model.layers[1]', message: expect.stringContaining('layer out does not match') }),
+    ]);
+    const missingLayer = await api().post('/v1/jobs').send(tinyIrisSpec({ model: { layers }, init: { from: { job: source.body.id }, freeze: { layers: ['nope'] } } }));
+    expect(missingLayer.status).toBe(400);
+    expect(missingLayer.body.errors).toEqual([expect.objectContaining({ field: 'init.freeze.layers[0]', message: 'no layer named nope' })]);
+  });
+});
