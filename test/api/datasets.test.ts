@@ -66,7 +66,7 @@ describe('uploads', () => {
     expect(byName.regression).toMatchObject({ task: 'regression', featureShape: [3], outputShape: [1] });
     expect(byName.regression.parameters.coefficients.default).toEqual([2, -3, 0.5]);
     expect(Object.keys(byName.mnist.parameters)).toEqual(expect.arrayContaining(['limit', 'shape', 'fixedTestSet']));
-    expect(Object.keys(byName.iris.parameters)).toEqual(['limit']);
+    expect(Object.keys(byName.iris.parameters)).toEqual(['limit', 'classes']);
   });
 
   it('takes JSON Lines and JSON arrays too, with a chosen label column', async () => {
