@@ -44,6 +44,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
   const resumeFrom = request.resume ? readCheckpoint(artifactDir, request.resume.path, request.resume.sha256) : undefined;
   const uploaded = request.upload ? uploadedDataset(request.upload) : undefined;
   const initialWeights = request.initFrom ? namedWeights(readCheckpoint(artifactDir, request.initFrom.path, request.initFrom.sha256)) : undefined;
+  const columnWeights = request.columnsFrom?.map((column) => namedWeights(readCheckpoint(artifactDir, column.path, column.sha256)));
   return runTraining(
     request.spec,
     {
@@ -57,7 +58,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
         });
       },
     },
-    { backend, signal, resumeFrom, uploaded, initialWeights },
+    { backend, signal, resumeFrom, uploaded, initialWeights, columnWeights },
   );
 }
 

@@ -23,7 +23,8 @@ import {
 } from './events.js';
 import { activationVariances } from './diagnostics.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
-import { freezeLayers, loadTransferredWeights } from './transfer.js';
+import { columnLayers } from './progressive.js';
+import { freezeLayers, loadColumnWeights, loadTransferredWeights } from './transfer.js';
 import { runLrRangeTest } from './lr-range-test.js';
 import type { StepClock } from './layers/seeded-dropout.js';
 import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
@@ -44,6 +45,8 @@ export interface TrainingOptions {
   uploaded?: Dataset;
   /** spec.init's source checkpoint weights, by name (disposed once loaded). */
   initialWeights?: tf.NamedTensorMap;
+  /** A progressive net's earlier columns' weights, one map per column (disposed once loaded). */
+  columnWeights?: tf.NamedTensorMap[];
 }
 
 const SHUFFLE_STREAM = 2;
@@ -69,6 +72,18 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
       if (options.initialWeights) tf.dispose(Object.values(options.initialWeights));
     }
     freezeLayers(model, spec.init.frozen);
+  }
+  const columns = spec.model.progressive?.columns ?? [];
+  if (columns.length > 0) {
+    try {
+      if (!options.resumeFrom) {
+        if (options.columnWeights?.length !== columns.length) throw new TrainingSpecError('the weights of the progressive columns were not provided to the trainer');
+        loadColumnWeights(model, options.columnWeights);
+      }
+    } finally {
+      for (const weights of options.columnWeights ?? []) tf.dispose(Object.values(weights));
+    }
+    freezeLayers(model, columns.flatMap((_, j) => columnLayers(model, j).map((layer) => layer.name)));
   }
   try {
     if (spec.task === 'lrRangeTest') {
@@ -127,7 +142,7 @@ class TrainingRun {
   private snapshot: Snapshot | null = null;
   private readonly started = performance.now();
 
-  private readonly model: tf.Sequential;
+  private readonly model: tf.LayersModel;
   private readonly training: tf.LayersModel;
   private readonly heads: BuiltModel['heads'];
   /** The heads' own weights: in the training model, not in the exported one. */

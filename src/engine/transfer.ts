@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedInit } from '../spec/job-spec.js';
+import { columnLayerName, columnLayers } from './progressive.js';
 
 /**
  * Copies the planned layers' weights from a source checkpoint into `model`, by name. The plan was
@@ -30,4 +31,18 @@ export function freezeLayers(model: tf.LayersModel, names: string[]): void {
     const call = layer.call.bind(layer);
     layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
   }
+}
+
+/** Column j of a progressive net gets job j's weights: layer `c<j>_<name>` from the checkpoint's `<name>`. */
+export function loadColumnWeights(model: tf.LayersModel, columns: tf.NamedTensorMap[]): void {
+  columns.forEach((source, j) => {
+    for (const layer of columnLayers(model, j)) {
+      for (const weight of layer.weights) {
+        const name = weight.originalName.slice(columnLayerName(j, '').length);
+        const value = source[name];
+        if (!value || value.shape.join() !== weight.shape.join()) throw new Error(`column ${j}'s checkpoint has no weight ${name} of shape [${weight.shape.join(', ')}]`);
+        weight.write(value);
+      }
+    }
+  });
 }

@@ -6,8 +6,8 @@ import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, type TrainingQueue } from '../queue/queues.js';
-import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec } from '../spec/job-spec.js';
-import { planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
+import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec, type LayerSpec } from '../spec/job-spec.js';
+import { planColumns, planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
 import { findSourceCheckpoint } from './transfer-source.js';
 import type { JobStore, ListJobsQuery } from './job-store.js';
 import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
@@ -29,8 +29,10 @@ export class JobService {
 
   async submit(spec: JobSpec): Promise<JobRecord> {
     const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(spec, spec.dataset.id) : undefined;
-    const transfer = spec.init ? await this.planTransfer(spec, upload ?? describeDataset(spec.dataset)!) : undefined;
-    const { job, event } = await this.store.create(resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer }));
+    const info = upload ?? describeDataset(spec.dataset)!;
+    const transfer = spec.init ? await this.planTransfer(spec, info) : undefined;
+    const columns = spec.model.progressive ? await this.planColumns(spec, info) : undefined;
+    const { job, event } = await this.store.create(resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns }));
     await this.announce(job.id, event);
     try {
       await enqueueTraining(this.queue, job.id, job.spec.priority);
@@ -46,13 +48,21 @@ export class JobService {
   private async planTransfer(spec: JobSpec, info: DatasetShape): Promise<TransferPlan> {
     const source = await findSourceCheckpoint(this.store, this.artifactDir, spec.init!.from);
     const plan = planTransfer(spec, info, source);
-    if ('problems' in plan) {
-      throw new ValidationError(
-        `invalid job spec: ${plan.problems.map((p) => `${fieldFromPath(p.path)}: ${p.message}`).join('; ')}`,
-        plan.problems.map((p) => ({ field: fieldFromPath(p.path), message: p.message })),
-      );
-    }
+    if ('problems' in plan) throw invalidSpec(plan.problems);
     return plan;
+  }
+
+  /** A progressive net's columns: each a prior job's dense stack at a checkpoint that exists. */
+  private async planColumns(spec: JobSpec, info: DatasetShape): Promise<{ job: string; checkpoint: string; layers: LayerSpec[] }[]> {
+    const sources = await Promise.all(
+      spec.model.progressive!.columns.map(async (column) => {
+        const checkpoint = await findSourceCheckpoint(this.store, this.artifactDir, column);
+        return { checkpoint, model: (await this.store.get(column.job))!.spec.model };
+      }),
+    );
+    const plan = planColumns(info, sources);
+    if ('problems' in plan) throw invalidSpec(plan.problems);
+    return plan.columns;
   }
 
   /** The shape checks the schema could not make: an upload's shape is in the database. */
@@ -67,12 +77,7 @@ export class JobService {
       ...(regression ? { outputShape: [1] } : {}),
     };
     const problems = specProblems(spec, shape);
-    if (problems.length > 0) {
-      throw new ValidationError(
-        `invalid job spec: ${problems.map((p) => `${fieldFromPath(p.path)}: ${p.message}`).join('; ')}`,
-        problems.map((p) => ({ field: fieldFromPath(p.path), message: p.message })),
-      );
-    }
+    if (problems.length > 0) throw invalidSpec(problems);
     return shape;
   }
 
@@ -174,3 +179,11 @@ const actionPlan: Record<JobAction, Partial<Record<JobStatus, ActionStep | null>
   },
 };
 
+
+/** Problems found against the database or the checkpoints: a 400 naming each field, like the schema's own. */
+function invalidSpec(problems: { path: (string | number)[]; message: string }[]): ValidationError {
+  return new ValidationError(
+    `invalid job spec: ${problems.map((p) => `${fieldFromPath(p.path)}: ${p.message}`).join('; ')}`,
+    problems.map((p) => ({ field: fieldFromPath(p.path), message: p.message })),
+  );
+}

@@ -11,7 +11,7 @@ import {
 import { initializerSchema } from './initializer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { modelProblems } from './model-checks.js';
-import { initProblems } from './transfer-plan.js';
+import { initProblems, progressiveProblems } from './transfer-plan.js';
 import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
 
 export { optimizerConfigSchema, type OptimizerConfig } from './optimizer-spec.js';
@@ -226,9 +226,37 @@ export const auxiliaryHeadSchema = z
       'trained with the same loss; its loss is reported as aux_<layer>_loss; heads are not part of the exported model',
   });
 
+const checkpointRef = z
+  .union([z.enum(['best', 'last']), z.uuid()])
+  .default('best')
+  .describe('best (by its monitored metric; the newest when none is marked), last, or a checkpoint id');
+
+export const progressiveSchema = z
+  .strictObject({
+    columns: z
+      .array(
+        z
+          .strictObject({
+            job: z.uuid().describe('A finished (or running) job whose model becomes a frozen column'),
+            checkpoint: checkpointRef,
+            layers: z.array(layerSchema).optional().describe('Filled in at submission from the job; do not send'),
+          })
+          .meta({ id: 'ProgressiveColumn' }),
+      )
+      .min(1)
+      .max(4),
+  })
+  .meta({
+    id: 'Progressive',
+    description:
+      'Progressive networks (Rusu et al. 2016): earlier jobs\' models (dense stacks) become frozen columns; each dense layer k ≥ 1 of `layers` ' +
+      '(the new column) also receives a linear lateral adapter from every column\'s hidden activation k−1. The export holds all columns',
+  });
+
 export const modelSchema = z
   .strictObject({
     auxiliaryHeads: z.array(auxiliaryHeadSchema).max(16).optional(),
+    progressive: progressiveSchema.optional(),
     layers: z
       .array(layerSchema)
       .min(1)
@@ -481,10 +509,7 @@ export const initSchema = z
     from: z
       .strictObject({
         job: z.uuid().describe('The job whose weights to start from (finished or running)'),
-        checkpoint: z
-          .union([z.enum(['best', 'last']), z.uuid()])
-          .default('best')
-          .describe('best (by its monitored metric; the newest when none is marked), last, or a checkpoint id'),
+        checkpoint: checkpointRef,
       })
       .meta({ id: 'InitSource' }),
     mode: z
@@ -660,14 +685,18 @@ export function resolveJobSpec(
     drawSeed = () => randomInt(0, 2 ** 31 - 1),
     datasetClasses,
     transfer,
+    columns,
   }: {
     drawSeed?: () => number;
     datasetClasses?: number;
     /** With `init`: the plan made against the source checkpoint (src/spec/transfer-plan.ts). */
     transfer?: { init: ResolvedInit; layers: LayerSpec[] };
+    /** With `model.progressive`: each column's job, checkpoint id and layers. */
+    columns?: { job: string; checkpoint: string; layers: LayerSpec[] }[];
   } = {},
 ): ResolvedJobSpec {
   if (spec.init && !transfer) throw new Error('a spec with init needs its transfer plan to be resolved');
+  if (spec.model.progressive && !columns) throw new Error('a progressive spec needs its columns to be resolved');
   const scaled = spec.linearScaling
     ? (spec.linearScaling.baseLearningRate * spec.batchSize) / spec.linearScaling.baseBatchSize
     : undefined;
@@ -693,6 +722,7 @@ export function resolveJobSpec(
     learningRate,
     loss: resolveLoss(spec.loss, describeDataset(spec.dataset)?.classes ?? datasetClasses ?? 1),
     ...(transfer ? { init: transfer.init, model: { ...spec.model, layers: transfer.layers } } : { init: undefined }),
+    ...(columns ? { model: { ...spec.model, progressive: { columns } } } : {}),
     ...(spec.task === 'lrRangeTest' ? { lrRangeTest: lrRangeTestSchema.parse(spec.lrRangeTest ?? {}) } : {}),
     seed: spec.seed ?? drawSeed(),
   };
@@ -788,7 +818,7 @@ export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Pr
 }
 
 function layerNameProblems(spec: JobSpecFields): Problem[] {
-  return [...duplicateNameProblems(spec), ...initProblems(spec)];
+  return [...duplicateNameProblems(spec), ...initProblems(spec), ...progressiveProblems(spec)];
 }
 
 function duplicateNameProblems(spec: JobSpecFields): Problem[] {

@@ -164,3 +164,57 @@ export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: So
     layers: effective,
   };
 }
+
+const columnTypes = new Set<LayerSpec['type']>(['dense', 'activation', 'dropout']);
+const columnPrefix = /^c\d+_/;
+
+/** What a progressive net needs from the spec alone: a dense stack, no other way of starting. */
+export function progressiveProblems(spec: JobSpecFields): Problem[] {
+  const progressive = spec.model.progressive;
+  if (!progressive) return [];
+  const problems: Problem[] = [];
+  spec.model.layers.forEach((layer, index) => {
+    if (!columnTypes.has(layer.type)) {
+      problems.push({ path: ['model', 'layers', index, 'type'], message: 'a progressive net\'s columns are dense stacks: dense, activation and dropout layers only' });
+    }
+    if (layer.name && columnPrefix.test(layer.name)) problems.push({ path: ['model', 'layers', index, 'name'], message: 'names starting c<digit>_ are the earlier columns\'' });
+  });
+  if (spec.model.auxiliaryHeads) problems.push({ path: ['model', 'auxiliaryHeads'], message: 'not available in a progressive net' });
+  if (spec.init) problems.push({ path: ['init'], message: 'a progressive net starts from its columns: use init or progressive, not both' });
+  progressive.columns.forEach((column, i) => {
+    if (column.layers) problems.push({ path: ['model', 'progressive', 'columns', i, 'layers'], message: 'filled in from the column\'s job at submission: leave it out' });
+    if (progressive.columns.findIndex((other) => other.job === column.job) !== i) problems.push({ path: ['model', 'progressive', 'columns', i, 'job'], message: 'this job is already a column' });
+  });
+  return problems;
+}
+
+export interface ColumnSource {
+  checkpoint: SourceCheckpoint;
+  /** The column job's own model. */
+  model: JobSpecFields['model'];
+}
+
+/** The columns as the worker builds them, or why a prior job cannot be one. */
+export function planColumns(info: DatasetShape, sources: ColumnSource[]): { columns: { job: string; checkpoint: string; layers: LayerSpec[] }[] } | { problems: Problem[] } {
+  const problems: Problem[] = [];
+  const inputSize = (info.inputShape ?? [info.featureSize]).reduce((a, b) => a * b, 1);
+  sources.forEach(({ checkpoint, model }, i) => {
+    const path = ['model', 'progressive', 'columns', i, 'job'];
+    if (model.progressive) {
+      problems.push({ path, message: `job ${checkpoint.job} is itself a progressive net; list its columns' jobs instead (nested columns are not supported)` });
+      return;
+    }
+    const other = model.layers.find((layer) => !columnTypes.has(layer.type));
+    if (other) {
+      problems.push({ path, message: `job ${checkpoint.job} has a ${other.type} layer; columns are dense stacks` });
+      return;
+    }
+    const first = model.layers.findIndex((layer) => layer.type === 'dense');
+    const kernel = checkpoint.weights[`${layerNameOf(model.layers[first]!, first)}/kernel`];
+    if (!kernel || kernel[0] !== inputSize || (info.inputShape && info.inputShape.length > 1)) {
+      problems.push({ path, message: `job ${checkpoint.job} takes ${kernel?.[0] ?? '?'} input features; this data set has ${inputSize}${info.inputShape && info.inputShape.length > 1 ? ' and is not flat' : ''}` });
+    }
+  });
+  if (problems.length > 0) return { problems };
+  return { columns: sources.map(({ checkpoint, model }) => ({ job: checkpoint.job, checkpoint: checkpoint.checkpoint, layers: model.layers })) };
+}

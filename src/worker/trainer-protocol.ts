@@ -14,6 +14,8 @@ export interface RunRequest {
   upload?: { id: string; folder: string; featureSize: number; labelType: LabelType; classes: number };
   /** The checkpoint a transfer starts from (spec.init), on a fresh start only. */
   initFrom?: { path: string; sha256: string };
+  /** A progressive net's earlier columns' checkpoints, in column order, on a fresh start only. */
+  columnsFrom?: { path: string; sha256: string }[];
 }
 
 /** Messages over the IPC channel between a worker and its training child process. */

@@ -170,6 +170,7 @@ export class TrainingWorker {
       const upload = await this.uploadFor(record);
       // A resumed run has its own weights; only a fresh start loads the transfer source.
       const initFrom = resume ? undefined : await this.initSourceFor(record);
+      const columnsFrom = resume ? undefined : await this.columnSourcesFor(record);
       const attempt = record.attempts + 1;
       if (!(await lifecycle.start(jobId, { backend: host.backend.name, device: host.backend.device, firstStart: !record.startedAt, attempt }))) return;
       logger.info({ jobId, backend: host.backend.name, attempt, resumeFrom: resume ? { epoch: resume.epoch, step: resume.step } : null }, 'training started');
@@ -183,6 +184,7 @@ export class TrainingWorker {
           ...(resume ? { resume: { path: resume.path, sha256: resume.sha256 } } : {}),
           ...(upload ? { upload } : {}),
           ...(initFrom ? { initFrom } : {}),
+          ...(columnsFrom ? { columnsFrom } : {}),
         },
         {
           onEvent: (event) => recordInOrder(() => lifecycle.recordTrainingEvent(jobId, event)),
@@ -213,6 +215,19 @@ export class TrainingWorker {
     const checkpoint = await this.deps.store.getCheckpoint(from.job, from.checkpoint);
     if (!checkpoint) throw new TrainingSpecError(`the source checkpoint ${from.checkpoint} of job ${from.job} no longer exists`);
     return { path: checkpoint.path, sha256: checkpoint.sha256 };
+  }
+
+  /** The checkpoints of a progressive net's earlier columns, as resolved at submission. */
+  private async columnSourcesFor(record: JobRecord): Promise<RunRequest['columnsFrom']> {
+    const columns = record.spec.model.progressive?.columns;
+    if (!columns) return undefined;
+    return Promise.all(
+      columns.map(async ({ job, checkpoint: id }) => {
+        const checkpoint = await this.deps.store.getCheckpoint(job, id);
+        if (!checkpoint) throw new TrainingSpecError(`the checkpoint ${id} of column job ${job} no longer exists`);
+        return { path: checkpoint.path, sha256: checkpoint.sha256 };
+      }),
+    );
   }
 
   /** Where an uploaded data set's rows are stored, for the training process. */

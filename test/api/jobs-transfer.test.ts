@@ -87,4 +87,29 @@ describe('starting a job from another job\'s weights', () => {
     expect(missingLayer.status).toBe(400);
     expect(missingLayer.body.errors).toEqual([expect.objectContaining({ field: 'init.freeze.layers[0]', message: 'no layer named nope' })]);
   });
+
+  it('runs a progressive net whose column is a finished job; a column that is not a dense stack is a 400', async () => {
+    const column = await api().post('/v1/jobs').send(tinyIrisSpec({ model: { layers }, epochs: 3 }));
+    expect((await finished(column.body.id)).status).toBe('succeeded');
+    const progressive = await api()
+      .post('/v1/jobs')
+      .send(tinyIrisSpec({ epochs: 3, model: { layers: [{ ...hidden, name: 'n1' }, { ...out, name: 'head' }], progressive: { columns: [{ job: column.body.id }] } } }));
+    expect(progressive.status, JSON.stringify(progressive.body)).toBe(201);
+    expect(progressive.body.spec.model.progressive.columns[0]).toMatchObject({ job: column.body.id, checkpoint: expect.stringMatching(/^[0-9a-f-]{36}$/), layers: [hidden, out] });
+    expect((await finished(progressive.body.id)).status).toBe('succeeded');
+    const checkpoints = (await api().get(`/v1/jobs/${progressive.body.id}/checkpoints`)).body.data;
+    const model = (await api().get(checkpoints.at(-1).links.modelJson)).body;
+    const names = model.weightsManifest[0].weights.map((w: { name: string }) => w.name);
+    expect(names).toEqual(expect.arrayContaining(['c0_hidden/kernel', 'head_lateral_c0/kernel', 'n1/kernel']));
+
+    const unknown = await api()
+      .post('/v1/jobs')
+      .send(tinyIrisSpec({ model: { layers, progressive: { columns: [{ job: '0193a1b2-0000-7000-8000-00000000abcd' }] } } }));
+    expect(unknown.status).toBe(404);
+    const nested = await api()
+      .post('/v1/jobs')
+      .send(tinyIrisSpec({ model: { layers, progressive: { columns: [{ job: progressive.body.id }] } } }));
+    expect(nested.status).toBe(400);
+    expect(nested.body.errors).toEqual([expect.objectContaining({ field: 'model.progressive.columns[0].job', message: expect.stringContaining('is itself a progressive net') })]);
+  });
 });

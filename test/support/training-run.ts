@@ -17,7 +17,7 @@ export const resolveSpec = (input: JobSpecInput): ResolvedJobSpec => resolveJobS
 export async function collectRun(
   spec: ResolvedJobSpec,
   backend: SelectedBackend,
-  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData; initFrom?: CheckpointData } = {},
+  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData; initFrom?: CheckpointData; columns?: CheckpointData[] } = {},
 ): Promise<CollectedRun> {
   const controller = new AbortController();
   const run: CollectedRun = { events: [], checkpoints: [] };
@@ -36,6 +36,7 @@ export async function collectRun(
         signal: controller.signal,
         resumeFrom: options.resumeFrom,
         ...(options.initFrom ? { initialWeights: namedWeights(options.initFrom) } : {}),
+        ...(options.columns ? { columnWeights: options.columns.map(namedWeights) } : {}),
       },
     );
   } catch (error) {
