@@ -1,6 +1,7 @@
 import type { OptimizerConfig } from '../spec/optimizer-spec.js';
 import type { CheckpointData } from './checkpoint-data.js';
 import type { LayerVariance } from './diagnostics.js';
+import type { ThreadStats } from './distributed/worker-stats.js';
 import type { LearningRate } from '../spec/schedule-spec.js';
 
 /**
@@ -53,6 +54,10 @@ export type TrainingEvent =
   | { type: 'activationVariance'; step: 0; rows: number; input: number; layers: LayerVariance[] }
   /** The run starts from another job's weights (spec.init): what was loaded and frozen, and why. */
   | { type: 'transfer'; from: { job: string; checkpoint: string }; mode: 'finetune' | 'linearProbe'; loaded: string[]; frozen: string[]; reason: string }
+  /** A training thread of a distributed run failed; the run goes on with `remaining` if its strategy can. */
+  | { type: 'threadFailed'; thread: number; message: string; remaining: number; strategy: string }
+  /** A distributed run's per-thread numbers for an epoch, and its speed-up over one thread. */
+  | { type: 'distributed'; epoch: number; strategy: string; workers: number; threads: ThreadStats[]; speedup: number }
   /** The run continues from a checkpoint instead of starting over. */
   | { type: 'resumed'; fromEpoch: number; fromStep: number; reason: string }
   | {

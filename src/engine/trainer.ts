@@ -23,8 +23,9 @@ import {
 } from './events.js';
 import { activationVariances } from './diagnostics.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
-import { columnLayers } from './progressive.js';
-import { freezeLayers, loadColumnWeights, loadTransferredWeights } from './transfer.js';
+import { freezeForSpec, loadColumnWeights, loadTransferredWeights } from './transfer.js';
+import { startDistribution, type Distribution } from './distributed/distribution.js';
+import { synchronousStep } from './distributed/synchronous-step.js';
 import { runLrRangeTest } from './lr-range-test.js';
 import type { StepClock } from './layers/seeded-dropout.js';
 import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
@@ -47,6 +48,10 @@ export interface TrainingOptions {
   initialWeights?: tf.NamedTensorMap;
   /** A progressive net's earlier columns' weights, one map per column (disposed once loaded). */
   columnWeights?: tf.NamedTensorMap[];
+  /** The most training threads spec.distributed may use ("auto" takes this many). */
+  maxThreads?: number;
+  /** Set by runTraining when the spec is distributed. */
+  distribution?: Distribution;
 }
 
 const SHUFFLE_STREAM = 2;
@@ -71,7 +76,6 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
     } finally {
       if (options.initialWeights) tf.dispose(Object.values(options.initialWeights));
     }
-    freezeLayers(model, spec.init.frozen);
   }
   const columns = spec.model.progressive?.columns ?? [];
   if (columns.length > 0) {
@@ -83,9 +87,17 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
     } finally {
       for (const weights of options.columnWeights ?? []) tf.dispose(Object.values(weights));
     }
-    freezeLayers(model, columns.flatMap((_, j) => columnLayers(model, j).map((layer) => layer.name)));
   }
+  freezeForSpec(spec, model);
+  let distribution: Distribution | undefined;
   try {
+    if (spec.distributed && spec.task === 'train') {
+      distribution = await startDistribution(spec, spec.distributed, built, split, options);
+      const threads = distribution.threads;
+      threads.onFailure = (thread, message) =>
+        sink.emit({ type: 'threadFailed', thread, message, remaining: threads.alive.length, strategy: spec.distributed!.strategy });
+    }
+    options = { ...options, distribution };
     if (spec.task === 'lrRangeTest') {
       return await runLrRangeTest(spec, { ...built, split }, sink, options);
     }
@@ -96,6 +108,7 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
       run.dispose();
     }
   } finally {
+    await distribution?.threads.close();
     disposeSplit(split);
     model.dispose();
   }
@@ -116,6 +129,8 @@ class TrainingRun {
   private readonly phases: PlannedPhase[];
   private readonly variables: tf.Variable[];
   private readonly stepsPerEpoch: number;
+  /** Rows one step trains on. */
+  private readonly batchRows: number;
   private readonly totalSteps: number;
   private readonly shuffle: Mulberry32;
   private readonly noiseSeed: number;
@@ -171,7 +186,10 @@ class TrainingRun {
     this.variables = this.training.trainableWeights.map((weight) => weight.read() as tf.Variable);
     const exported = new Set(this.model.weights);
     this.headVariables = this.training.weights.filter((weight) => !exported.has(weight)).map((weight) => weight.read() as tf.Variable);
-    this.stepsPerEpoch = Math.ceil(split.trainRows / spec.batchSize);
+    const distributed = options.distribution;
+    // A sync step takes a batch per thread it launches (workers + backups); the others one batch per gradient.
+    this.batchRows = distributed?.spec.strategy === 'sync' ? (distributed.workers + distributed.spec.backupWorkers) * spec.batchSize : spec.batchSize;
+    this.stepsPerEpoch = Math.ceil(split.trainRows / this.batchRows);
     this.totalSteps = this.stepsPerEpoch * spec.epochs;
     this.shuffle = new Mulberry32(deriveSeed(spec.seed, SHUFFLE_STREAM));
     this.epochShuffleState = this.shuffle.state;
@@ -204,6 +222,7 @@ class TrainingRun {
     }
     if (this.phases.length > 1) this.announcePhase();
     if (this.spec.divergence) this.takeSnapshot();
+    await this.publishWeights();
 
     while (this.position.epoch <= this.spec.epochs) {
       const epoch = this.position.epoch;
@@ -211,6 +230,7 @@ class TrainingRun {
       const outcome = await this.runEpoch(epoch);
       if (outcome.diverged) {
         this.recover(epoch, outcome);
+        await this.publishWeights();
         continue;
       }
       this.completedEpochs = epoch;
@@ -284,14 +304,12 @@ class TrainingRun {
         if (checkpointingAborts.has(reason)) await this.emitCheckpoint(reason as CheckpointReason, false);
         throw new TrainingAbortedError(reason);
       }
-      const begin = batch * spec.batchSize;
-      const rows = Math.min(spec.batchSize, split.trainRows - begin);
+      const begin = batch * this.batchRows;
+      const rows = Math.min(this.batchRows, split.trainRows - begin);
       this.step += 1;
       rate = this.learningRate(this.step, epoch);
-      // Read per batch: the sums must be plain numbers for a checkpoint to be taken at any batch.
-      const stepTensors = this.trainStep(order.subarray(begin, begin + rows), rate);
-      const [loss, correct, entropy, ...headLosses] = await readScalars(...stepTensors);
-      tf.dispose(stepTensors);
+      // Plain numbers per batch: the sums must be readable for a checkpoint to be taken at any batch.
+      const [loss, correct, entropy, ...headLosses] = await this.trainStep(order.subarray(begin, begin + rows), rate);
       for (const sums of [this.epochSums, this.windowSums]) {
         // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
         sums.lossSum += loss! * rows;
@@ -370,16 +388,36 @@ class TrainingRun {
     return head.weight * Math.max(0, 1 - step / (head.decayToZeroByEpoch * this.stepsPerEpoch));
   }
 
-  private trainStep(rows: Int32Array, rate: number): tf.Scalar[] {
+  /** Forward, backward (here or on the training threads), clip, noise, update: one optimizer step. */
+  private async trainStep(rows: Int32Array, rate: number): Promise<number[]> {
     const { spec, split } = this;
-    const indices = tf.tensor1d(rows, 'int32');
-    const x = tf.gather(split.trainX, indices);
-    const y = tf.gather(split.trainY, indices);
     this.clock.step = this.step;
     // α of the step being taken (steps count from 1, so decay starts below α).
     const headWeights = this.heads.map((head) => this.headWeight(head, this.step - 1));
-    const { loss, correct, entropy, headLosses, gradients } = computeGradients(this.training, this.variables, x, y, this.objective, headWeights);
-    tf.dispose([indices, x, y]);
+    const distribution = this.options.distribution;
+    let gradients: tf.Tensor[];
+    let scalars: number[];
+    if (distribution) {
+      const step = await synchronousStep(distribution.threads, distribution.stats, rows, {
+        workers: distribution.workers,
+        backupWorkers: distribution.spec.backupWorkers,
+        step: this.step,
+        headWeights,
+      });
+      gradients = this.unflatten(step.gradient);
+      scalars = [step.loss, step.correct, step.entropy, ...step.headLosses];
+      if (distribution.spec.scaleLearningRate) rate *= distribution.workers;
+    } else {
+      const indices = tf.tensor1d(rows, 'int32');
+      const x = tf.gather(split.trainX, indices);
+      const y = tf.gather(split.trainY, indices);
+      const local = computeGradients(this.training, this.variables, x, y, this.objective, headWeights);
+      tf.dispose([indices, x, y]);
+      gradients = local.gradients;
+      const tensors = [local.loss, local.correct, local.entropy, ...local.headLosses];
+      scalars = await readScalars(...tensors);
+      tf.dispose(tensors);
+    }
     let applied = gradients;
     if (spec.clipNorm !== undefined) applied = clipByGlobalNorm(applied, spec.clipNorm);
     if (spec.gradientNoise) {
@@ -389,7 +427,24 @@ class TrainingRun {
     }
     this.optimizer.apply(this.variables, applied, rate);
     tf.dispose(applied === gradients ? gradients : [...gradients, ...applied]);
-    return [loss, correct, entropy, ...headLosses];
+    await this.publishWeights();
+    return scalars;
+  }
+
+  /** A flat gradient from the threads, as one tensor per trainable variable. */
+  private unflatten(flat: Float32Array): tf.Tensor[] {
+    let offset = 0;
+    return this.variables.map((variable) => {
+      const tensor = tf.tensor(flat.subarray(offset, offset + variable.size), variable.shape);
+      offset += variable.size;
+      return tensor;
+    });
+  }
+
+  /** The training threads compute with the weights in shared memory: put the current ones there. */
+  private async publishWeights(): Promise<void> {
+    const distribution = this.options.distribution;
+    if (distribution) await distribution.transport.publish(this.training.weights.map((weight) => weight.read()));
   }
 
   /** Why the loss counts as diverged, or null. Without divergence recovery only NaN/Inf fail. */

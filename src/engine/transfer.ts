@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ResolvedInit } from '../spec/job-spec.js';
+import type { ResolvedInit, ResolvedJobSpec } from '../spec/job-spec.js';
 import { columnLayerName, columnLayers } from './progressive.js';
 
 /**
@@ -45,4 +45,10 @@ export function loadColumnWeights(model: tf.LayersModel, columns: tf.NamedTensor
       }
     }
   });
+}
+
+/** Freezes what the spec says stays fixed: init's frozen layers and a progressive net's earlier columns. */
+export function freezeForSpec(spec: ResolvedJobSpec, model: tf.LayersModel): void {
+  const columns = spec.model.progressive?.columns ?? [];
+  freezeLayers(model, [...(spec.init?.frozen ?? []), ...columns.flatMap((_, j) => columnLayers(model, j).map((layer) => layer.name))]);
 }

@@ -8,6 +8,7 @@ import {
   resolveOptimizer,
   type OptimizerConfig,
 } from './optimizer-spec.js';
+import { distributedSchema } from './distributed-spec.js';
 import { initializerSchema } from './initializer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { modelProblems } from './model-checks.js';
@@ -621,6 +622,7 @@ const jobSpecFields = {
     .meta({ id: 'Preprocessing', description: 'The fitted parameters are recorded in a preprocessing event and in every checkpoint' }),
   shuffle: z.boolean().default(true).describe('Reshuffle the training rows every epoch (seeded)'),
   init: initSchema.optional(),
+  distributed: distributedSchema.optional(),
   diagnostics: z
     .strictObject({
       activationVariance: z

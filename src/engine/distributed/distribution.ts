@@ -1,0 +1,61 @@
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import type { DistributedSpec } from '../../spec/distributed-spec.js';
+import type { ResolvedJobSpec } from '../../spec/job-spec.js';
+import type { SelectedBackend } from '../backend.js';
+import type { Split } from '../dataset-split.js';
+import type { BuiltModel } from '../model-builder.js';
+import { allocateSharedBuffers, SharedMemoryTransport, weightLayout } from './parameter-transport.js';
+import { TrainingThreads } from './training-threads.js';
+import { WorkerStats } from './worker-stats.js';
+
+/** A distributed run's threads and the shared memory they train against. */
+export interface Distribution {
+  spec: DistributedSpec;
+  /** N: gradients a sync step averages; threads of async and hogwild. */
+  workers: number;
+  threads: TrainingThreads;
+  transport: SharedMemoryTransport;
+  stats: WorkerStats;
+}
+
+/** "auto" takes the cores this process may use, capped by `maxThreads`. */
+export function resolveWorkers(spec: DistributedSpec, maxThreads = os.availableParallelism()): number {
+  return spec.workers === 'auto' ? Math.max(1, Math.min(os.availableParallelism(), maxThreads)) : spec.workers;
+}
+
+async function share(tensor: tf.Tensor): Promise<{ buffer: SharedArrayBuffer; shape: number[] }> {
+  const values = await tensor.data();
+  const buffer = new SharedArrayBuffer(values.length * 4);
+  (tensor.dtype === 'int32' ? new Int32Array(buffer) : new Float32Array(buffer)).set(values);
+  return { buffer, shape: tensor.shape };
+}
+
+export async function startDistribution(
+  spec: ResolvedJobSpec,
+  distributed: DistributedSpec,
+  built: BuiltModel,
+  split: Split,
+  options: { backend: SelectedBackend; maxThreads?: number },
+): Promise<Distribution> {
+  const workers = resolveWorkers(distributed, options.maxThreads);
+  const count = distributed.strategy === 'sync' ? workers + distributed.backupWorkers : workers;
+  const weights = built.training.weights;
+  const trainable = new Set(built.training.trainableWeights);
+  const layout = weightLayout(
+    weights.map((w) => w.shape as number[]),
+    weights.flatMap((w, i) => (trainable.has(w) ? [i] : [])),
+  );
+  const buffers = allocateSharedBuffers(layout);
+  const threads = await TrainingThreads.start(count, {
+    spec,
+    backend: options.backend.name,
+    inputShape: split.inputShape,
+    regression: built.regression,
+    layout,
+    buffers,
+    trainX: await share(split.trainX),
+    trainY: { ...(await share(split.trainY)), dtype: split.trainY.dtype === 'int32' ? 'int32' : 'float32' },
+  });
+  return { spec: distributed, workers, threads, transport: new SharedMemoryTransport(layout, buffers), stats: new WorkerStats(count) };
+}

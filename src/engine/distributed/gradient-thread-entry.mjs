@@ -1,0 +1,5 @@
+// Training threads start as plain JavaScript: the TypeScript loader has to be registered per thread.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./gradient-thread.ts');
