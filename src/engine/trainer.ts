@@ -26,6 +26,7 @@ import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
 import { freezeForSpec, loadColumnWeights, loadTransferredWeights } from './transfer.js';
 import { startDistribution, type Distribution } from './distributed/distribution.js';
 import { synchronousStep } from './distributed/synchronous-step.js';
+import type { ThreadResult } from './distributed/thread-protocol.js';
 import { runLrRangeTest } from './lr-range-test.js';
 import type { StepClock } from './layers/seeded-dropout.js';
 import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
@@ -52,6 +53,8 @@ export interface TrainingOptions {
   maxThreads?: number;
   /** Set by runTraining when the spec is distributed. */
   distribution?: Distribution;
+  /** Tests of distributed runs: a deterministic delay per thread, and a thread to crash at a step. */
+  faults?: { delayMs?: (thread: number) => number; crash?: { thread: number; atStep: number } };
 }
 
 const SHUFFLE_STREAM = 2;
@@ -290,53 +293,160 @@ class TrainingRun {
 
   /** Runs the epoch from `position.batch` on; the order is redrawn from the epoch's saved RNG state. */
   private async runEpoch(epoch: number): Promise<EpochOutcome> {
-    const { spec, split } = this;
+    const strategy = this.options.distribution?.spec.strategy;
+    if (strategy === 'async' || strategy === 'hogwild') return this.runEpochInParallel(epoch);
+    const { split } = this;
     const epochStart = performance.now();
-    this.shuffle.state = this.epochShuffleState;
-    const order = spec.shuffle ? permutation(split.trainRows, this.shuffle.next) : Int32Array.from({ length: split.trainRows }, (_, i) => i);
+    const order = this.epochOrder();
     let rate = this.learningRate(Math.max(this.step, 1), epoch);
     let trainedRows = 0;
     for (let batch = this.position.batch; batch < this.stepsPerEpoch; batch++) {
-      const signal = this.options.signal;
-      if (signal?.aborted) {
-        const reason = String(signal.reason ?? 'aborted');
-        this.position = { epoch, batch };
-        if (checkpointingAborts.has(reason)) await this.emitCheckpoint(reason as CheckpointReason, false);
-        throw new TrainingAbortedError(reason);
-      }
+      await this.stopIfAborted(epoch, batch);
       const begin = batch * this.batchRows;
       const rows = Math.min(this.batchRows, split.trainRows - begin);
       this.step += 1;
       rate = this.learningRate(this.step, epoch);
       // Plain numbers per batch: the sums must be readable for a checkpoint to be taken at any batch.
-      const [loss, correct, entropy, ...headLosses] = await this.trainStep(order.subarray(begin, begin + rows), rate);
-      for (const sums of [this.epochSums, this.windowSums]) {
-        // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
-        sums.lossSum += loss! * rows;
-        sums.correctSum += correct!;
-        sums.entropySum += entropy! * rows;
-        headLosses.forEach((headLoss, k) => (sums.headSums![k]! += headLoss! * rows));
-        sums.rows += rows;
-      }
+      const scalars = await this.trainStep(order.subarray(begin, begin + rows), rate);
       trainedRows += rows;
       this.position = { epoch, batch: batch + 1 };
-
-      if (spec.logEveryBatches > 0 && this.step % spec.logEveryBatches === 0) {
-        const window = this.windowSums;
-        this.windowSums = noSums(this.heads.length);
-        const windowLoss = window.lossSum / window.rows;
-        const problem = this.checkLoss(windowLoss, epoch);
-        if (problem) return { diverged: true, step: this.step, loss: windowLoss, reason: problem };
-        this.sink.emit({
-          type: 'batchMetrics',
-          epoch,
-          step: this.step,
-          values: { loss: windowLoss, [this.scoreName]: window.correctSum / window.rows, learning_rate: rate, ...this.entropyMetric(window), ...this.headMetrics(window) },
-        });
-      }
+      this.injectFault();
+      const diverged = this.recordStep(epoch, rows, scalars, rate);
+      if (diverged) return diverged;
       // Lets the host process see an abort message between batches.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    return this.finishEpoch(epoch, epochStart, trainedRows, rate);
+  }
+
+  private injectFault(): void {
+    const crash = this.options.faults?.crash;
+    if (crash && crash.atStep === this.step) this.options.distribution?.threads.crash(crash.thread);
+  }
+
+  private epochOrder(): Int32Array {
+    this.shuffle.state = this.epochShuffleState;
+    const rows = this.split.trainRows;
+    return this.spec.shuffle ? permutation(rows, this.shuffle.next) : Int32Array.from({ length: rows }, (_, i) => i);
+  }
+
+  /** A pause, shutdown or timeout abort checkpoints at `batch` first. */
+  private async stopIfAborted(epoch: number, batch: number): Promise<void> {
+    const signal = this.options.signal;
+    if (!signal?.aborted) return;
+    const reason = String(signal.reason ?? 'aborted');
+    this.position = { epoch, batch };
+    if (checkpointingAborts.has(reason)) await this.emitCheckpoint(reason as CheckpointReason, false);
+    throw new TrainingAbortedError(reason);
+  }
+
+  /** Adds a step's numbers to the epoch and window sums; reports the window every logEveryBatches steps. */
+  private recordStep(epoch: number, rows: number, [loss, correct, entropy, ...headLosses]: number[], rate: number): EpochOutcome | null {
+    for (const sums of [this.epochSums, this.windowSums]) {
+      // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
+      sums.lossSum += loss! * rows;
+      sums.correctSum += correct!;
+      sums.entropySum += entropy! * rows;
+      headLosses.forEach((headLoss, k) => (sums.headSums![k]! += headLoss! * rows));
+      sums.rows += rows;
+    }
+    if (this.spec.logEveryBatches > 0 && this.step % this.spec.logEveryBatches === 0) {
+      const window = this.windowSums;
+      this.windowSums = noSums(this.heads.length);
+      const windowLoss = window.lossSum / window.rows;
+      const problem = this.checkLoss(windowLoss, epoch);
+      if (problem) return { diverged: true, step: this.step, loss: windowLoss, reason: problem };
+      this.sink.emit({
+        type: 'batchMetrics',
+        epoch,
+        step: this.step,
+        values: { loss: windowLoss, [this.scoreName]: window.correctSum / window.rows, learning_rate: rate, ...this.entropyMetric(window), ...this.headMetrics(window) },
+      });
+    }
+    return null;
+  }
+
+  /**
+   * Async and hogwild: every live thread works on its own batch; each gradient that comes back is
+   * one step. Async applies it here unless it is staler than maxStaleness; hogwild threads have
+   * applied theirs to the shared weights already.
+   */
+  private async runEpochInParallel(epoch: number): Promise<EpochOutcome> {
+    const distribution = this.options.distribution!;
+    const { threads, transport, stats } = distribution;
+    const { strategy, maxStaleness, rampUp } = distribution.spec;
+    const epochStart = performance.now();
+    const order = this.epochOrder();
+    let rate = this.learningRate(Math.max(this.step, 1), epoch);
+    let trainedRows = 0;
+    let next = this.position.batch;
+    const inFlight = new Map<number, Promise<{ thread: number; batch: number; result?: ThreadResult }>>();
+    const dispatch = () => {
+      const active = rampUp ? Math.min(threads.alive.length, 1 + Math.floor(this.step / rampUp.everySteps)) : threads.alive.length;
+      for (const thread of threads.alive.slice(0, active)) {
+        if (inFlight.has(thread) || next >= this.stepsPerEpoch || this.options.signal?.aborted) continue;
+        const batch = next++;
+        const begin = batch * this.batchRows;
+        const rows = order.subarray(begin, Math.min(begin + this.batchRows, this.split.trainRows));
+        const step = this.step + inFlight.size + 1;
+        const delayMs = this.options.faults?.delayMs?.(thread);
+        const task = { id: threads.newTaskId(), step, rows, headWeights: this.heads.map((head) => this.headWeight(head, step - 1)), ...(delayMs ? { delayMs } : {}) };
+        const running = strategy === 'hogwild' ? threads.run(thread, { type: 'hogwild', ...task, rate: this.learningRate(step, epoch) }) : threads.run(thread, { type: 'gradient', ...task });
+        inFlight.set(
+          thread,
+          running.then(
+            (result) => ({ thread, batch, result }),
+            () => ({ thread, batch }),
+          ),
+        );
+      }
+    };
+    dispatch();
+    while (inFlight.size > 0) {
+      const { thread, result } = await Promise.race(inFlight.values());
+      inFlight.delete(thread);
+      if (result) {
+        const staleness = transport.version - result.version;
+        if (strategy === 'async' && staleness > maxStaleness) {
+          stats.rejected(thread, staleness);
+        } else {
+          this.step += 1;
+          stats.used(thread, result, staleness, this.step);
+          this.injectFault();
+          rate = this.learningRate(this.step, epoch);
+          if (strategy === 'async') await this.applyGradients(this.unflatten(result.gradient!), rate);
+          trainedRows += result.rows;
+          const diverged = this.recordStep(epoch, result.rows, [result.loss, result.correct, result.entropy, ...result.headLosses], rate);
+          if (diverged) {
+            await Promise.all(inFlight.values());
+            this.syncFromThreads();
+            return diverged;
+          }
+        }
+      }
+      if (threads.alive.length === 0) throw new TrainingSpecError('every training thread failed: resume the job to start again from its checkpoint');
+      // A lost batch (its thread failed) is not retried: its rows are simply missing from this epoch.
+      this.position = { epoch, batch: next - inFlight.size };
+      if (this.options.signal?.aborted) {
+        await Promise.all(inFlight.values());
+        this.syncFromThreads();
+        await this.stopIfAborted(epoch, next);
+      }
+      dispatch();
+    }
+    this.position = { epoch, batch: this.stepsPerEpoch };
+    this.syncFromThreads();
+    return this.finishEpoch(epoch, epochStart, trainedRows, rate);
+  }
+
+  /** Hogwild's weights live in shared memory: the server's copy follows them before it evaluates or checkpoints. */
+  private syncFromThreads(): void {
+    const distribution = this.options.distribution;
+    if (distribution?.spec.strategy === 'hogwild') distribution.transport.readInto(this.training.weights.map((weight) => weight.read() as tf.Variable));
+  }
+
+  private async finishEpoch(epoch: number, epochStart: number, trainedRows: number, rate: number): Promise<EpochOutcome> {
+    const { spec, split } = this;
     const trainMs = performance.now() - epochStart;
     const sums = this.epochSums;
     this.epochSums = noSums(this.heads.length);
@@ -355,19 +465,23 @@ class TrainingRun {
       metrics.test_loss = test.loss;
       metrics[`test_${this.scoreName}`] = test.score;
     }
-    this.sink.emit({
-      type: 'epochMetrics',
-      epoch,
-      step: this.step,
-      values: metrics,
-      durationMs: performance.now() - epochStart,
-      // Throughput counts training only (and only this process's share of a resumed epoch).
-      samplesPerSecond: trainedRows > 0 ? (trainedRows / trainMs) * 1000 : 0,
-    });
+    // Throughput counts training only (and only this process's share of a resumed epoch).
+    const samplesPerSecond = trainedRows > 0 ? (trainedRows / trainMs) * 1000 : 0;
+    this.sink.emit({ type: 'epochMetrics', epoch, step: this.step, values: metrics, durationMs: performance.now() - epochStart, samplesPerSecond });
+    const distribution = this.options.distribution;
+    if (distribution) {
+      this.sink.emit({
+        type: 'distributed',
+        epoch,
+        strategy: distribution.spec.strategy,
+        workers: distribution.workers,
+        threads: distribution.stats.take(),
+        speedup: distribution.soloSamplesPerSecond > 0 ? samplesPerSecond / distribution.soloSamplesPerSecond : 0,
+      });
+    }
     return { diverged: false, metrics };
   }
 
-  /** Forward, backward, clip, noise, update: one optimizer step. Returns the batch loss and correct count. */
   private entropyMetric(sums: PartialSums): MetricValues {
     return reportsEntropy(this.objective) ? { output_entropy: sums.entropySum / sums.rows } : {};
   }
@@ -418,6 +532,13 @@ class TrainingRun {
       scalars = await readScalars(...tensors);
       tf.dispose(tensors);
     }
+    await this.applyGradients(gradients, rate);
+    return scalars;
+  }
+
+  /** Clip, noise, update (consumes `gradients`), then share the new weights with the threads. */
+  private async applyGradients(gradients: tf.Tensor[], rate: number): Promise<void> {
+    const { spec } = this;
     let applied = gradients;
     if (spec.clipNorm !== undefined) applied = clipByGlobalNorm(applied, spec.clipNorm);
     if (spec.gradientNoise) {
@@ -428,7 +549,6 @@ class TrainingRun {
     this.optimizer.apply(this.variables, applied, rate);
     tf.dispose(applied === gradients ? gradients : [...gradients, ...applied]);
     await this.publishWeights();
-    return scalars;
   }
 
   /** A flat gradient from the threads, as one tensor per trainable variable. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { JobSpecFields } from './job-spec.js';
 
 /**
  * Data-parallel training inside one job (TECHNIQUES.md 1.5): gradient computations run on
@@ -30,3 +31,39 @@ export const distributedSchema = z
     description: 'batchSize is per thread: a sync step takes workers × batchSize rows. Not with batch normalization (its running statistics are per thread)',
   });
 export type DistributedSpec = z.infer<typeof distributedSchema>;
+
+interface Problem {
+  path: (string | number)[];
+  message: string;
+}
+
+/** What a distributed run cannot do: running statistics per thread, hogwild's lock-free plain SGD. */
+export function distributedProblems(spec: JobSpecFields): Problem[] {
+  const distributed = spec.distributed;
+  if (!distributed) return [];
+  const problems: Problem[] = [];
+  spec.model.layers.forEach((layer, index) => {
+    if (layer.type === 'batchNormalization' || (layer.type === 'lstm' && layer.recurrentBatchNorm)) {
+      problems.push({ path: ['model', 'layers', index], message: 'batch normalization keeps running statistics per thread: not available with distributed (layerNormalization is)' });
+    }
+  });
+  if (spec.task === 'lrRangeTest') problems.push({ path: ['distributed'], message: 'an lrRangeTest runs on one thread' });
+  if (distributed.strategy !== 'sync') {
+    if (distributed.backupWorkers > 0) problems.push({ path: ['distributed', 'backupWorkers'], message: 'only sync has backup workers' });
+    if (distributed.scaleLearningRate) problems.push({ path: ['distributed', 'scaleLearningRate'], message: 'only sync steps take workers × batchSize rows' });
+  } else if (distributed.rampUp) {
+    problems.push({ path: ['distributed', 'rampUp'], message: 'only async and hogwild ramp up' });
+  }
+  if (distributed.strategy === 'hogwild') {
+    const optimizer = spec.optimizer;
+    const sgd = optimizer === 'sgd' || (typeof optimizer === 'object' && !Array.isArray(optimizer) && optimizer.type === 'sgd');
+    if (!sgd) problems.push({ path: ['optimizer'], message: 'hogwild threads apply plain SGD updates to the shared weights: use sgd' });
+    for (const field of ['clipNorm', 'gradientNoise'] as const) {
+      if (spec[field] !== undefined) problems.push({ path: [field], message: 'not applied by hogwild threads (each updates the weights itself)' });
+    }
+  }
+  if (typeof distributed.workers === 'number' && distributed.workers + distributed.backupWorkers > 64) {
+    problems.push({ path: ['distributed', 'backupWorkers'], message: 'at most 64 threads in all' });
+  }
+  return problems;
+}

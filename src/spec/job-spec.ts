@@ -8,7 +8,7 @@ import {
   resolveOptimizer,
   type OptimizerConfig,
 } from './optimizer-spec.js';
-import { distributedSchema } from './distributed-spec.js';
+import { distributedProblems, distributedSchema } from './distributed-spec.js';
 import { initializerSchema } from './initializer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { modelProblems } from './model-checks.js';
@@ -820,7 +820,7 @@ export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Pr
 }
 
 function layerNameProblems(spec: JobSpecFields): Problem[] {
-  return [...duplicateNameProblems(spec), ...initProblems(spec), ...progressiveProblems(spec)];
+  return [...duplicateNameProblems(spec), ...initProblems(spec), ...progressiveProblems(spec), ...distributedProblems(spec)];
 }
 
 function duplicateNameProblems(spec: JobSpecFields): Problem[] {

@@ -33,3 +33,74 @@ describe('synchronous data-parallel SGD', () => {
     expect(epochMetrics(distributed).at(-1)!.loss).toBeCloseTo(epochMetrics(single).at(-1)!.loss!, 4);
   });
 });
+
+type DistributedEvent = Extract<Awaited<ReturnType<typeof collectRun>>['events'][number], { type: 'distributed' }>;
+const distributedEvents = (run: Awaited<ReturnType<typeof collectRun>>) => run.events.filter((e): e is DistributedEvent => e.type === 'distributed');
+
+describe('strategies', () => {
+  it('sync with a backup worker averages the first gradient of each step and counts the straggler as dropped', async () => {
+    const run = await collectRun(resolveSpec(blobs({ optimizer: 'adam', learningRate: 0.02, epochs: 3, distributed: { strategy: 'sync', workers: 1, backupWorkers: 1 } })), backend, {
+      faults: { delayMs: (thread) => (thread === 1 ? 30 : 0) },
+    });
+    expect(run.error).toBeUndefined();
+    const [first] = distributedEvents(run);
+    // The slow thread's gradient is almost always the one left out.
+    expect(first!.threads[0]!.steps).toBeGreaterThan(5 * first!.threads[1]!.steps);
+    expect(first!.threads[1]!.dropped).toBeGreaterThan(first!.threads[1]!.steps);
+    expect(epochMetrics(run).at(-1)!.val_accuracy).toBeGreaterThan(0.8);
+  });
+
+  it('async rejects gradients staler than maxStaleness, deterministically for a slow thread', async () => {
+    const run = await collectRun(resolveSpec(blobs({ optimizer: 'adam', learningRate: 0.02, epochs: 2, distributed: { strategy: 'async', workers: 2, maxStaleness: 0 } })), backend, {
+      faults: { delayMs: (thread) => (thread === 1 ? 40 : 0) },
+    });
+    expect(run.error).toBeUndefined();
+    const threads = distributedEvents(run).flatMap((e) => e.threads);
+    const slow = threads.filter((t) => t.thread === 1);
+    const fast = threads.filter((t) => t.thread === 0);
+    expect(slow.reduce((sum, t) => sum + t.rejected, 0)).toBeGreaterThan(0);
+    expect(fast.reduce((sum, t) => sum + t.rejected, 0)).toBe(0);
+    // Every applied gradient was fresh.
+    for (const t of threads) expect(Object.keys(t.staleness).filter((k) => Number(k) > 0 && t.thread === 0)).toEqual([]);
+    expect(epochMetrics(run).at(-1)!.val_accuracy).toBeGreaterThan(0.8);
+  });
+
+  it('async ramps up: one thread first, another once everySteps updates are applied', async () => {
+    const run = await collectRun(resolveSpec(blobs({ optimizer: 'adam', learningRate: 0.02, epochs: 1, distributed: { strategy: 'async', workers: 2, maxStaleness: 8, rampUp: { everySteps: 5 } } })), backend);
+    expect(run.error).toBeUndefined();
+    const [epoch] = distributedEvents(run);
+    expect(epoch!.threads[0]!.firstStep).toBe(1);
+    expect(epoch!.threads[1]!.firstStep).toBeGreaterThan(5);
+  });
+
+  it('hogwild threads update the shared weights themselves and the model learns', async () => {
+    const run = await collectRun(resolveSpec(blobs({ optimizer: 'sgd', learningRate: 0.1, epochs: 4, distributed: { strategy: 'hogwild', workers: 2 } })), backend);
+    expect(run.error).toBeUndefined();
+    expect(epochMetrics(run).at(-1)!.val_accuracy).toBeGreaterThan(0.8);
+    expect(distributedEvents(run).at(-1)!.threads.every((t) => t.steps > 0)).toBe(true);
+  });
+});
+
+describe('faults', () => {
+  it('async carries on without a thread that failed, and says so', async () => {
+    const run = await collectRun(resolveSpec(blobs({ optimizer: 'adam', learningRate: 0.02, epochs: 2, distributed: { strategy: 'async', workers: 2 } })), backend, {
+      faults: { crash: { thread: 1, atStep: 3 } },
+    });
+    expect(run.error).toBeUndefined();
+    expect(run.events.find((e) => e.type === 'threadFailed')).toMatchObject({ thread: 1, remaining: 1 });
+    expect(distributedEvents(run).at(-1)!.threads[1]!.steps).toBe(0);
+  });
+
+  it('sync without enough threads left fails cleanly, and the job resumes from its checkpoint', async () => {
+    const spec = resolveSpec(blobs({ optimizer: 'adam', learningRate: 0.02, epochs: 3, distributed: { strategy: 'sync', workers: 2 } }));
+    const failed = await collectRun(spec, backend, { faults: { crash: { thread: 1, atStep: 15 } } });
+    expect(String(failed.error)).toMatch(/only 1 training threads are left and a sync step needs 2 gradients/);
+    const checkpoint = failed.checkpoints.at(-1)!;
+    expect(checkpoint.state.completedEpochs).toBe(1);
+    const resumed = await collectRun(spec, backend, { resumeFrom: checkpoint });
+    expect(resumed.error).toBeUndefined();
+    // Sync steps are deterministic: the resumed run ends where an uninterrupted one does.
+    const straight = await collectRun(spec, backend);
+    finalWeights(resumed).forEach((w, i) => expect(w).toBeCloseTo(finalWeights(straight)[i]!, 5));
+  });
+});

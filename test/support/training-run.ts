@@ -1,7 +1,7 @@
 import type { SelectedBackend } from '../../src/engine/backend.js';
 import { namedWeights, type CheckpointData } from '../../src/engine/checkpoint-data.js';
 import type { TrainingEvent, TrainingResult } from '../../src/engine/events.js';
-import { runTraining } from '../../src/engine/trainer.js';
+import { runTraining, type TrainingOptions } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput, type ResolvedJobSpec } from '../../src/spec/job-spec.js';
 
 export interface CollectedRun {
@@ -17,7 +17,7 @@ export const resolveSpec = (input: JobSpecInput): ResolvedJobSpec => resolveJobS
 export async function collectRun(
   spec: ResolvedJobSpec,
   backend: SelectedBackend,
-  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData; initFrom?: CheckpointData; columns?: CheckpointData[] } = {},
+  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData; initFrom?: CheckpointData; columns?: CheckpointData[]; faults?: TrainingOptions['faults'] } = {},
 ): Promise<CollectedRun> {
   const controller = new AbortController();
   const run: CollectedRun = { events: [], checkpoints: [] };
@@ -37,6 +37,7 @@ export async function collectRun(
         resumeFrom: options.resumeFrom,
         ...(options.initFrom ? { initialWeights: namedWeights(options.initFrom) } : {}),
         ...(options.columns ? { columnWeights: options.columns.map(namedWeights) } : {}),
+        ...(options.faults ? { faults: options.faults } : {}),
       },
     );
   } catch (error) {

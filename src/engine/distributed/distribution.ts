@@ -17,6 +17,8 @@ export interface Distribution {
   threads: TrainingThreads;
   transport: SharedMemoryTransport;
   stats: WorkerStats;
+  /** One thread alone, timed at start: the baseline of the speed-up each epoch reports. */
+  soloSamplesPerSecond: number;
 }
 
 /** "auto" takes the cores this process may use, capped by `maxThreads`. */
@@ -57,5 +59,22 @@ export async function startDistribution(
     trainX: await share(split.trainX),
     trainY: { ...(await share(split.trainY)), dtype: split.trainY.dtype === 'int32' ? 'int32' : 'float32' },
   });
-  return { spec: distributed, workers, threads, transport: new SharedMemoryTransport(layout, buffers), stats: new WorkerStats(count) };
+  return {
+    spec: distributed,
+    workers,
+    threads,
+    transport: new SharedMemoryTransport(layout, buffers),
+    stats: new WorkerStats(count),
+    soloSamplesPerSecond: await soloRate(threads, Math.min(spec.batchSize, split.trainRows)),
+  };
+}
+
+/** Samples/s of one thread computing gradients alone, message round trips included (after a warm-up task). */
+async function soloRate(threads: TrainingThreads, batch: number): Promise<number> {
+  const rows = Int32Array.from({ length: batch }, (_, i) => i);
+  const task = () => threads.run(0, { type: 'gradient', id: threads.newTaskId(), step: 0, rows, headWeights: [] });
+  await task();
+  const started = performance.now();
+  for (let i = 0; i < 3; i++) await task();
+  return (3 * batch * 1000) / (performance.now() - started);
 }

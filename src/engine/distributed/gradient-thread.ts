@@ -30,6 +30,8 @@ try {
   const handle = async (task: Exclude<ThreadTask, { type: 'crash' }>) => {
     const started = performance.now();
     const version = transport.readInto(weights);
+    // Tests: a slow thread, deterministically (it read the weights before it slept, so its gradient goes stale).
+    if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
     built.clock.step = task.step;
     const indices = tf.tensor1d(task.rows, 'int32');
     const x = tf.gather(trainX, indices);

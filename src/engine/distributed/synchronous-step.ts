@@ -46,7 +46,7 @@ export function synchronousStep(
             arrived.push([thread, result]);
             if (arrived.length === need) {
               settled = true;
-              for (const [index, used] of arrived) stats.used(index, used);
+              for (const [index, used] of arrived) stats.used(index, used, undefined, options.step);
               resolve(average(arrived.map(([, used]) => used)));
             }
           },
@@ -54,7 +54,8 @@ export function synchronousStep(
             failed += 1;
             if (!settled && alive.length - failed < need) {
               settled = true;
-              reject(error);
+              const why = error instanceof Error ? error.message : String(error);
+              reject(new TrainingSpecError(`${why}; only ${threads.alive.length} training threads are left and a sync step needs ${need} gradients: resume from the last checkpoint`));
             }
           },
         );

@@ -18,9 +18,9 @@ export interface ThreadInit {
 
 export type ThreadTask =
   /** Compute the gradient of `rows` at the current shared weights. */
-  | { type: 'gradient'; id: number; step: number; rows: Int32Array; headWeights: number[] }
+  | { type: 'gradient'; id: number; step: number; rows: Int32Array; headWeights: number[]; delayMs?: number }
   /** Compute it and apply it to the shared weights at once (hogwild). */
-  | { type: 'hogwild'; id: number; step: number; rows: Int32Array; headWeights: number[]; rate: number }
+  | { type: 'hogwild'; id: number; step: number; rows: Int32Array; headWeights: number[]; rate: number; delayMs?: number }
   /** Tests: fail as a crashing thread would. */
   | { type: 'crash' };
 

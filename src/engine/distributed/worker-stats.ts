@@ -4,6 +4,8 @@ export interface ThreadStats {
   thread: number;
   /** Gradients this thread computed that were used (applied, or averaged into a step). */
   steps: number;
+  /** The run's step at which this thread's first gradient of the epoch was used (null: none). */
+  firstStep: number | null;
   rows: number;
   samplesPerSecond: number;
   /** sync: stragglers left out of a step; async: gradients too stale to apply. */
@@ -24,9 +26,10 @@ export class WorkerStats {
     this.reset();
   }
 
-  used(thread: number, result: ThreadResult, staleness?: number): void {
+  used(thread: number, result: ThreadResult, staleness?: number, step?: number): void {
     const stats = this.stats[thread]!;
     stats.steps += 1;
+    if (stats.firstStep === null && step !== undefined) stats.firstStep = step;
     stats.rows += result.rows;
     this.computeMs[thread]! += result.computeMs;
     if (staleness !== undefined) stats.staleness[staleness] = (stats.staleness[staleness] ?? 0) + 1;
@@ -49,7 +52,7 @@ export class WorkerStats {
   }
 
   private reset(): void {
-    this.stats = Array.from({ length: this.threads }, (_, thread) => ({ thread, steps: 0, rows: 0, samplesPerSecond: 0, dropped: 0, rejected: 0, staleness: {} }));
+    this.stats = Array.from({ length: this.threads }, (_, thread) => ({ thread, steps: 0, firstStep: null, rows: 0, samplesPerSecond: 0, dropped: 0, rejected: 0, staleness: {} }));
     this.computeMs = new Array<number>(this.threads).fill(0);
   }
 }
