@@ -1,4 +1,4 @@
-// npm run bench [-- --only throughput|latency|fanout|transfer --budget-ms 8000 --runs 5 --clients 200]
+// npm run bench [-- --only throughput|latency|fanout|transfer|distributed --budget-ms 8000 --runs 5 --clients 200]
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -8,6 +8,7 @@ import { benchStreamFanout } from './stream-fanout.js';
 import { benchSubmitLatency } from './submit-latency.js';
 import { benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
+import { benchDistributed } from './distributed-throughput.js';
 
 const { values } = parseArgs({
   options: {
@@ -89,6 +90,19 @@ if (!values.only || values.only === 'transfer') {
     table(
       ['rows', 'start', 'val accuracy by epoch', 'epochs to 93 %', 'epochs to 95 %', 'samples/s'],
       transfer.rows.map((r) => [String(r.rows), r.start, r.accuracies.map((a) => fmt(a * 100, 1)).join(' '), epochsTo(r.accuracies, 0.93), epochsTo(r.accuracies, 0.95), fmt(r.samplesPerSecond)]),
+    ),
+  );
+}
+if (!values.only || values.only === 'distributed') {
+  const rows = await benchDistributed();
+  console.log(`\nDistributed training on MNIST (wasm, sgd 0.05, batch 64 per thread): one thread vs two under each strategy\n`);
+  console.log(
+    table(
+      ['model', 'strategy', 'threads', 'samples/s', 'vs one thread', 'speed-up (job\'s own estimate)', 'val accuracy', 'rejected/dropped'],
+      rows.map((r) => {
+        const base = rows.find((b) => b.model === r.model && b.threads === 1)!;
+        return [r.model, r.strategy, String(r.threads), fmt(r.samplesPerSecond), `${fmt(r.samplesPerSecond / base.samplesPerSecond, 2)}×`, r.speedup === null ? '-' : `${fmt(r.speedup, 2)}×`, fmt(r.valAccuracy * 100, 1), String(r.rejectedOrDropped)];
+      }),
     ),
   );
 }

@@ -26,6 +26,8 @@ if (!process.send) {
 // Silences TF.js's console banners ("running in Node.js…"); the worker logs the backend it chose.
 tf.enableProdMode();
 const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
+// Validated with the rest of the configuration by the worker that started this process.
+const maxThreads = process.env.TRAINING_THREADS ? Number(process.env.TRAINING_THREADS) : undefined;
 const current = new Map<string, AbortController>();
 // Uploads never change once stored: read each once per process.
 const uploads = new Map<string, Dataset>();
@@ -58,7 +60,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
         });
       },
     },
-    { backend, signal, resumeFrom, uploaded, initialWeights, columnWeights },
+    { backend, signal, resumeFrom, uploaded, initialWeights, columnWeights, ...(maxThreads ? { maxThreads } : {}) },
   );
 }
 

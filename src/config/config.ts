@@ -17,6 +17,8 @@ const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRAINYARD_BACKEND: backendPreferenceSchema.default('auto'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  // Training threads a distributed job may start per training process (workers: "auto" takes this many; default: the cores).
+  TRAINING_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   // Requests larger than this get 413; job specs are small, uploads have their own limit.
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
