@@ -517,6 +517,7 @@ class TrainingRun {
         backupWorkers: distribution.spec.backupWorkers,
         step: this.step,
         headWeights,
+        ...(this.options.faults?.delayMs ? { delayMs: this.options.faults.delayMs } : {}),
       });
       gradients = this.unflatten(step.gradient);
       scalars = [step.loss, step.correct, step.entropy, ...step.headLosses];

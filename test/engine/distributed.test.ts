@@ -71,8 +71,8 @@ describe('strategies', () => {
     const run = await collectRun(resolveSpec(blobs({ optimizer: 'adam', learningRate: 0.02, epochs: 1, distributed: { strategy: 'async', workers: 2, maxStaleness: 8, rampUp: { everySteps: 5 } } })), backend);
     expect(run.error).toBeUndefined();
     const [epoch] = distributedEvents(run);
-    expect(epoch!.threads[0]!.firstStep).toBe(1);
-    expect(epoch!.threads[1]!.firstStep).toBeGreaterThan(5);
+    expect(epoch!.threads[0]!.firstStep, JSON.stringify(epoch!.threads)).toBe(1);
+    expect(epoch!.threads[1]!.firstStep, JSON.stringify(epoch!.threads)).toBeGreaterThan(5);
   });
 
   it('hogwild threads update the shared weights themselves and the model learns', async () => {

@@ -22,7 +22,7 @@ export function synchronousStep(
   threads: TrainingThreads,
   stats: WorkerStats,
   rows: Int32Array,
-  options: { workers: number; backupWorkers: number; step: number; headWeights: number[] },
+  options: { workers: number; backupWorkers: number; step: number; headWeights: number[]; delayMs?: (thread: number) => number },
 ): Promise<AveragedGradient> {
   const alive = threads.alive.slice(0, options.workers + options.backupWorkers);
   const need = options.workers;
@@ -36,17 +36,16 @@ export function synchronousStep(
     let settled = false;
     alive.forEach((thread, i) => {
       threads
-        .run(thread, { type: 'gradient', id: threads.newTaskId(), step: options.step, rows: shards[i]!, headWeights: options.headWeights })
+        .run(thread, { type: 'gradient', id: threads.newTaskId(), step: options.step, rows: shards[i]!, headWeights: options.headWeights, delayMs: options.delayMs?.(thread) ?? 0 })
         .then(
           (result) => {
-            if (settled) {
-              stats.dropped(thread);
-              return;
-            }
+            if (settled) return;
             arrived.push([thread, result]);
             if (arrived.length === need) {
               settled = true;
               for (const [index, used] of arrived) stats.used(index, used, undefined, options.step);
+              // The step goes on without the stragglers: their gradients are dropped whenever they arrive.
+              for (const other of alive) if (!arrived.some(([index]) => index === other)) stats.dropped(other);
               resolve(average(arrived.map(([, used]) => used)));
             }
           },
