@@ -28,6 +28,8 @@ tf.enableProdMode();
 const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
 // Validated with the rest of the configuration by the worker that started this process.
 const maxThreads = process.env.TRAINING_THREADS ? Number(process.env.TRAINING_THREADS) : undefined;
+// Tests of crash recovery only: {"crash": {"thread": 1, "atStep": 10}} fails a training thread of a distributed run.
+const faults = process.env.TRAINYARD_TEST_FAULTS ? (JSON.parse(process.env.TRAINYARD_TEST_FAULTS) as { crash?: { thread: number; atStep: number } }) : undefined;
 const current = new Map<string, AbortController>();
 // Uploads never change once stored: read each once per process.
 const uploads = new Map<string, Dataset>();
@@ -60,7 +62,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
         });
       },
     },
-    { backend, signal, resumeFrom, uploaded, initialWeights, columnWeights, ...(maxThreads ? { maxThreads } : {}) },
+    { backend, signal, resumeFrom, uploaded, initialWeights, columnWeights, ...(maxThreads ? { maxThreads } : {}), ...(faults ? { faults } : {}) },
   );
 }
 

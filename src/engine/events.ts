@@ -102,3 +102,11 @@ export class TrainingAbortedError extends Error {
 export class TrainingSpecError extends Error {
   override name = 'TrainingSpecError';
 }
+
+/**
+ * A distributed run lost the training threads it needs. Nothing is wrong with the spec: a new
+ * attempt (fresh threads, from the last checkpoint) can succeed.
+ */
+export class ThreadsLostError extends Error {
+  override name = 'ThreadsLostError';
+}

@@ -16,6 +16,7 @@ import { loadDataset, type Dataset } from './datasets/loader.js';
 import {
   checkpointingAborts,
   TrainingAbortedError,
+  ThreadsLostError,
   TrainingSpecError,
   type MetricValues,
   type TrainingEventSink,
@@ -25,6 +26,7 @@ import { activationVariances } from './diagnostics.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
 import { freezeForSpec, loadColumnWeights, loadTransferredWeights } from './transfer.js';
 import { startDistribution, type Distribution } from './distributed/distribution.js';
+import { ShardedOptimizer } from './distributed/sharded-optimizer.js';
 import { synchronousStep } from './distributed/synchronous-step.js';
 import type { ThreadResult } from './distributed/thread-protocol.js';
 import { runLrRangeTest } from './lr-range-test.js';
@@ -32,6 +34,7 @@ import type { StepClock } from './layers/seeded-dropout.js';
 import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
 import { reportsEntropy, scoreName, type Objective } from './objective.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
+import type { OptimizerConfig } from '../spec/optimizer-spec.js';
 import type { OptimizerState, TrainingOptimizer } from './optimizers/training-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
 import { learningRateAt } from './schedules.js';
@@ -117,6 +120,9 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   }
 }
 
+/** What an optimizer step needs: one optimizer, or one per parameter shard. */
+type StepOptimizer = TrainingOptimizer | ShardedOptimizer;
+
 const noSums = (heads = 0): PartialSums => ({ lossSum: 0, correctSum: 0, entropySum: 0, ...(heads > 0 ? { headSums: new Array<number>(heads).fill(0) } : {}), rows: 0 });
 
 /** What divergence recovery rolls back to: a copy of the run taken at a good point. */
@@ -140,7 +146,7 @@ class TrainingRun {
   private readonly monitor: string;
   private readonly maximise: boolean;
   private phase: PlannedPhase;
-  private optimizer: TrainingOptimizer;
+  private optimizer: StepOptimizer;
   private step = 0;
   private completedEpochs = 0;
   /** Divergence recovery halves this; it multiplies the scheduled rate. */
@@ -184,7 +190,7 @@ class TrainingRun {
     this.scoreName = scoreName(this.objective);
     this.phases = planPhases(spec);
     this.phase = this.phases[0]!;
-    this.optimizer = createOptimizer(this.phase.optimizer);
+    this.optimizer = this.makeOptimizer(this.phase.optimizer);
     // LayerVariable.read() is the tf.Variable itself, so updates land in the model.
     this.variables = this.training.trainableWeights.map((weight) => weight.read() as tf.Variable);
     const exported = new Set(this.model.weights);
@@ -282,7 +288,7 @@ class TrainingRun {
     // A new phase starts from fresh optimizer state (TECHNIQUES.md 1.2).
     this.optimizer.dispose();
     this.phase = next;
-    this.optimizer = createOptimizer(next.optimizer);
+    this.optimizer = this.makeOptimizer(next.optimizer);
     this.announcePhase();
   }
 
@@ -319,9 +325,10 @@ class TrainingRun {
     return this.finishEpoch(epoch, epochStart, trainedRows, rate);
   }
 
+  /** Tests: the crash fires on a fresh start only, so a resumed attempt shows recovery. */
   private injectFault(): void {
     const crash = this.options.faults?.crash;
-    if (crash && crash.atStep === this.step) this.options.distribution?.threads.crash(crash.thread);
+    if (crash && crash.atStep === this.step && !this.options.resumeFrom) this.options.distribution?.threads.crash(crash.thread);
   }
 
   private epochOrder(): Int32Array {
@@ -406,15 +413,16 @@ class TrainingRun {
       const { thread, result } = await Promise.race(inFlight.values());
       inFlight.delete(thread);
       if (result) {
-        const staleness = transport.version - result.version;
-        if (strategy === 'async' && staleness > maxStaleness) {
-          stats.rejected(thread, staleness);
-        } else {
+        // Each shard judges staleness by its own version; a gradient no shard accepts is rejected whole.
+        const staleness = transport.versions.map((version, shard) => version - result.versions[shard]!);
+        const fresh = staleness.map((behind) => strategy !== 'async' || behind <= maxStaleness);
+        staleness.forEach((behind, shard) => !fresh[shard] && stats.rejected(thread, behind));
+        if (fresh.some(Boolean)) {
           this.step += 1;
-          stats.used(thread, result, staleness, this.step);
+          stats.used(thread, result, Math.max(...staleness.filter((_, shard) => fresh[shard])), this.step);
           this.injectFault();
           rate = this.learningRate(this.step, epoch);
-          if (strategy === 'async') await this.applyGradients(this.unflatten(result.gradient!), rate);
+          if (strategy === 'async') await this.applyGradients(this.unflatten(result.gradient!), rate, fresh);
           trainedRows += result.rows;
           const diverged = this.recordStep(epoch, result.rows, [result.loss, result.correct, result.entropy, ...result.headLosses], rate);
           if (diverged) {
@@ -424,7 +432,7 @@ class TrainingRun {
           }
         }
       }
-      if (threads.alive.length === 0) throw new TrainingSpecError('every training thread failed: resume the job to start again from its checkpoint');
+      if (threads.alive.length === 0) throw new ThreadsLostError('every training thread failed: a new attempt starts again from the last checkpoint');
       // A lost batch (its thread failed) is not retried: its rows are simply missing from this epoch.
       this.position = { epoch, batch: next - inFlight.size };
       if (this.options.signal?.aborted) {
@@ -537,8 +545,11 @@ class TrainingRun {
     return scalars;
   }
 
-  /** Clip, noise, update (consumes `gradients`), then share the new weights with the threads. */
-  private async applyGradients(gradients: tf.Tensor[], rate: number): Promise<void> {
+  /**
+   * Clip, noise, update (consumes `gradients`), then share the new weights with the threads. With
+   * parameter shards only the `fresh` ones are updated and republished.
+   */
+  private async applyGradients(gradients: tf.Tensor[], rate: number, fresh?: boolean[]): Promise<void> {
     const { spec } = this;
     let applied = gradients;
     if (spec.clipNorm !== undefined) applied = clipByGlobalNorm(applied, spec.clipNorm);
@@ -547,9 +558,26 @@ class TrainingRun {
       if (applied !== gradients) tf.dispose(applied);
       applied = noisy;
     }
-    this.optimizer.apply(this.variables, applied, rate);
+    const optimizer = this.optimizer;
+    const distribution = this.options.distribution;
+    if (optimizer instanceof ShardedOptimizer && fresh && distribution) {
+      const weights = this.training.weights.map((weight) => weight.read());
+      for (const [shard, isFresh] of fresh.entries()) {
+        if (!isFresh) continue;
+        optimizer.applyShard(shard, this.variables, applied, rate);
+        await distribution.transport.publishShard(shard, weights);
+      }
+    } else {
+      optimizer.apply(this.variables, applied, rate);
+    }
     tf.dispose(applied === gradients ? gradients : [...gradients, ...applied]);
-    await this.publishWeights();
+    if (!(optimizer instanceof ShardedOptimizer)) await this.publishWeights();
+  }
+
+  /** A fresh optimizer for a phase: one per parameter shard when the async server is sharded. */
+  private makeOptimizer(config: OptimizerConfig): StepOptimizer {
+    const shards = this.options.distribution?.shards ?? [];
+    return shards.length > 1 ? new ShardedOptimizer(() => createOptimizer(config), shards) : createOptimizer(config);
   }
 
   /** A flat gradient from the threads, as one tensor per trainable variable. */
@@ -680,7 +708,7 @@ class TrainingRun {
     if (state.phase !== this.phase.index) {
       this.optimizer.dispose();
       this.phase = this.phases[state.phase]!;
-      this.optimizer = createOptimizer(this.phase.optimizer);
+      this.optimizer = this.makeOptimizer(this.phase.optimizer);
     }
     this.optimizer.setState(optimizer);
     this.completedEpochs = state.completedEpochs;

@@ -21,6 +21,12 @@ export const distributedSchema = z
     backupWorkers: z.int().min(0).max(16).default(0).describe('sync: extra gradient computations per step whose stragglers are dropped'),
     scaleLearningRate: z.boolean().default(false).describe('sync: multiply the rate by `workers` (the linear scaling rule, Goyal et al. 2017)'),
     maxStaleness: z.int().min(0).max(10_000).default(4).describe('async: reject a gradient computed more than this many updates ago'),
+    parameterShards: z
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe('async: the parameter server\'s shards, each with its own version and optimizer state; a gradient is applied to the shards it is fresh for'),
     rampUp: z
       .strictObject({ everySteps: z.int().min(1).max(1_000_000).describe('Start with one thread, add one every this many applied steps') })
       .optional()
@@ -53,6 +59,9 @@ export function distributedProblems(spec: JobSpecFields): Problem[] {
     if (distributed.scaleLearningRate) problems.push({ path: ['distributed', 'scaleLearningRate'], message: 'only sync steps take workers × batchSize rows' });
   } else if (distributed.rampUp) {
     problems.push({ path: ['distributed', 'rampUp'], message: 'only async and hogwild ramp up' });
+  }
+  if (distributed.strategy !== 'async' && distributed.parameterShards > 1) {
+    problems.push({ path: ['distributed', 'parameterShards'], message: 'only the async parameter server is sharded' });
   }
   if (distributed.strategy === 'hogwild') {
     const optimizer = spec.optimizer;

@@ -68,10 +68,10 @@ export class TrainerHost {
     });
   }
 
-  static start(preference: BackendPreference, logger: Logger): Promise<TrainerHost> {
+  static start(preference: BackendPreference, logger: Logger, trainingThreads?: number): Promise<TrainerHost> {
     const child = fork(trainerEntry, [], {
       execArgv: ['--import', tsxLoader],
-      env: { ...process.env, TRAINYARD_BACKEND: preference },
+      env: { ...process.env, TRAINYARD_BACKEND: preference, ...(trainingThreads ? { TRAINING_THREADS: String(trainingThreads) } : {}) },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

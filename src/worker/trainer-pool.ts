@@ -10,6 +10,8 @@ export class TrainerPool {
   constructor(
     private readonly size: number,
     private readonly preference: BackendPreference,
+    /** TRAINING_THREADS for the training processes (their distributed jobs' "auto"). */
+    private readonly trainingThreads: number | undefined,
     private readonly logger: Logger,
   ) {}
 
@@ -42,7 +44,7 @@ export class TrainerPool {
   }
 
   private async spawn(): Promise<TrainerHost> {
-    const host = await TrainerHost.start(this.preference, this.logger);
+    const host = await TrainerHost.start(this.preference, this.logger, this.trainingThreads);
     this.all.add(host);
     return host;
   }

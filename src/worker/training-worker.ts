@@ -21,6 +21,9 @@ import { TrainerPool } from './trainer-pool.js';
 // A job whose worker vanished this many times is failed rather than retried forever.
 const MAX_STALLED = 2;
 
+/** Attempts a job gets when its distributed run loses the threads it needs. */
+const THREAD_LOSS_ATTEMPTS = 3;
+
 export interface TrainingWorkerDeps {
   config: Config;
   connection: Redis;
@@ -60,7 +63,7 @@ export class TrainingWorker {
   private closing = false;
 
   constructor(private readonly deps: TrainingWorkerDeps) {
-    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, deps.config.TRAINYARD_BACKEND, deps.logger);
+    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, deps.config.TRAINYARD_BACKEND, deps.config.TRAINING_THREADS, deps.logger);
   }
 
   async start(): Promise<void> {
@@ -295,6 +298,13 @@ export class TrainingWorker {
         await lifecycle.fail(jobId, reason);
         throw new UnrecoverableError(reason);
       }
+    }
+    // Lost training threads are the machine's trouble, not the spec's: another attempt resumes from the checkpoint.
+    if (!recordError && error instanceof TrainerJobError && error.errorName === 'ThreadsLostError' && record.attempts < THREAD_LOSS_ATTEMPTS) {
+      logger.warn({ jobId, reason: error.message, attempt: record.attempts }, 'training threads lost; the job goes back to the queue');
+      await lifecycle.release(jobId, `${error.message} (attempt ${record.attempts + 1} of ${THREAD_LOSS_ATTEMPTS}); it resumes from its last checkpoint`);
+      if (token) await job.moveToWait(token);
+      throw new WaitingError();
     }
     const reason = describeFailure(recordError ?? error);
     logger.warn({ jobId, reason }, 'training failed');

@@ -106,3 +106,26 @@ describe('faults', () => {
     finalWeights(resumed).forEach((w, i) => expect(w).toBeCloseTo(finalWeights(straight)[i]!, 5));
   });
 });
+
+describe('parameter shards', () => {
+  it('partition the weights into contiguous shards of about equal size', async () => {
+    const { ShardedOptimizer } = await import('../../src/engine/distributed/sharded-optimizer.js');
+    expect(ShardedOptimizer.partition([100, 10, 100, 10], 2)).toEqual([[0, 1], [2, 3]]);
+    expect(ShardedOptimizer.partition([5, 5, 5], 5)).toEqual([[0], [1], [2]]);
+    expect(ShardedOptimizer.partition([8, 1, 1], 2)).toEqual([[0], [1, 2]]);
+  });
+
+  it('async with shards trains, and a checkpoint holds every shard\'s optimizer state for an exact-state resume', async () => {
+    const spec = resolveSpec(blobs({ optimizer: 'adam', learningRate: 0.02, epochs: 3, distributed: { strategy: 'async', workers: 2, parameterShards: 2 } }));
+    const run = await collectRun(spec, backend);
+    expect(run.error).toBeUndefined();
+    expect(epochMetrics(run).at(-1)!.val_accuracy).toBeGreaterThan(0.8);
+    const checkpoint = run.checkpoints.at(-1)!;
+    const slots = checkpoint.state.optimizer.slots.map((slot) => slot.name);
+    expect(slots).toEqual(expect.arrayContaining(['s0/m', 's0/v', 's0/step', 's1/m', 's1/v', 's1/step']));
+    const paused = await collectRun(spec, backend, { stopAt: (event) => event.type === 'epochMetrics' && event.epoch === 1 });
+    const resumed = await collectRun(spec, backend, { resumeFrom: paused.checkpoints.at(-1)! });
+    expect(resumed.error).toBeUndefined();
+    expect(resumed.events.find((e) => e.type === 'resumed')).toBeDefined();
+  });
+});

@@ -6,6 +6,7 @@ import type { SelectedBackend } from '../backend.js';
 import type { Split } from '../dataset-split.js';
 import type { BuiltModel } from '../model-builder.js';
 import { allocateSharedBuffers, SharedMemoryTransport, weightLayout } from './parameter-transport.js';
+import { ShardedOptimizer } from './sharded-optimizer.js';
 import { TrainingThreads } from './training-threads.js';
 import { WorkerStats } from './worker-stats.js';
 
@@ -17,6 +18,8 @@ export interface Distribution {
   threads: TrainingThreads;
   transport: SharedMemoryTransport;
   stats: WorkerStats;
+  /** The parameter server's shards, as indices of trainable variables. */
+  shards: number[][];
   /** One thread alone, timed at start: the baseline of the speed-up each epoch reports. */
   soloSamplesPerSecond: number;
 }
@@ -44,9 +47,15 @@ export async function startDistribution(
   const count = distributed.strategy === 'sync' ? workers + distributed.backupWorkers : workers;
   const weights = built.training.weights;
   const trainable = new Set(built.training.trainableWeights);
+  const trainableIndices = weights.flatMap((w, i) => (trainable.has(w) ? [i] : []));
+  const shards = ShardedOptimizer.partition(
+    trainableIndices.map((i) => (weights[i]!.shape as number[]).reduce((a, b) => a * b, 1)),
+    distributed.strategy === 'async' ? distributed.parameterShards : 1,
+  );
   const layout = weightLayout(
     weights.map((w) => w.shape as number[]),
-    weights.flatMap((w, i) => (trainable.has(w) ? [i] : [])),
+    trainableIndices,
+    shards,
   );
   const buffers = allocateSharedBuffers(layout);
   const threads = await TrainingThreads.start(count, {
@@ -65,6 +74,7 @@ export async function startDistribution(
     threads,
     transport: new SharedMemoryTransport(layout, buffers),
     stats: new WorkerStats(count),
+    shards,
     soloSamplesPerSecond: await soloRate(threads, Math.min(spec.batchSize, split.trainRows)),
   };
 }

@@ -29,7 +29,7 @@ try {
 
   const handle = async (task: Exclude<ThreadTask, { type: 'crash' }>) => {
     const started = performance.now();
-    const version = transport.readInto(weights);
+    const versions = transport.readInto(weights);
     // Tests: a slow thread, deterministically (it read the weights before it slept, so its gradient goes stale).
     if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
     built.clock.step = task.step;
@@ -43,7 +43,7 @@ try {
     const [loss, correct, entropy, ...headLosses] = await readScalars(step.loss, step.correct, step.entropy, ...step.headLosses);
     tf.dispose([indices, x, y, step.loss, step.correct, step.entropy, ...step.headLosses, ...step.gradients]);
     if (task.type === 'hogwild') transport.applyInPlace(flat, task.rate);
-    const result = { type: 'done' as const, id: task.id, version, rows: task.rows.length, loss: loss!, correct: correct!, entropy: entropy!, headLosses: headLosses as number[], computeMs: performance.now() - started };
+    const result = { type: 'done' as const, id: task.id, versions, rows: task.rows.length, loss: loss!, correct: correct!, entropy: entropy!, headLosses: headLosses as number[], computeMs: performance.now() - started };
     if (task.type === 'hogwild') send(result);
     else send({ ...result, gradient: flat }, [flat.buffer as ArrayBuffer]);
   };

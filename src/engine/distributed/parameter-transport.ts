@@ -6,14 +6,16 @@ import * as tf from '@tensorflow/tfjs';
  * touching them.
  */
 export interface ParameterTransport {
-  /** The server writes every weight (in layout order) and bumps the version. */
-  publish(weights: tf.Tensor[]): Promise<number>;
-  /** A thread copies every weight into its variables; returns the version it read. */
-  readInto(variables: tf.Variable[]): number;
+  /** The server writes every weight (in layout order) and bumps every shard's version. */
+  publish(weights: tf.Tensor[]): Promise<void>;
+  /** The server writes one shard's weights (`weights` holds them all, in layout order) and bumps its version. */
+  publishShard(shard: number, weights: tf.Tensor[]): Promise<void>;
+  /** A thread copies every weight into its variables; returns the version of each shard it read. */
+  readInto(variables: tf.Variable[]): number[];
   /** Hogwild: w ← w − rate · g on the shared trainable weights, without locks. */
   applyInPlace(gradient: Float32Array, rate: number): void;
-  /** The server's current version. */
-  readonly version: number;
+  /** The current version of each shard. */
+  readonly versions: number[];
 }
 
 /** Offsets of every weight in the shared buffer, and of the trainable ones in a gradient. */
@@ -25,9 +27,11 @@ export interface WeightLayout {
   trainable: number[];
   gradientOffsets: number[];
   gradientTotal: number;
+  /** The parameter server's shards: positions in `trainable` (one shard unless asked). */
+  shards: number[][];
 }
 
-export function weightLayout(shapes: number[][], trainable: number[]): WeightLayout {
+export function weightLayout(shapes: number[][], trainable: number[], shards: number[][] = [trainable.map((_, k) => k)]): WeightLayout {
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   const offsets: number[] = [];
   let total = 0;
@@ -41,7 +45,7 @@ export function weightLayout(shapes: number[][], trainable: number[]): WeightLay
     gradientOffsets.push(gradientTotal);
     gradientTotal += size(shapes[index]!);
   }
-  return { shapes, offsets, total, trainable, gradientOffsets, gradientTotal };
+  return { shapes, offsets, total, trainable, gradientOffsets, gradientTotal, shards };
 }
 
 export interface SharedBuffers {
@@ -50,7 +54,7 @@ export interface SharedBuffers {
 }
 
 export function allocateSharedBuffers(layout: WeightLayout): SharedBuffers {
-  return { weights: new SharedArrayBuffer(layout.total * 4), version: new SharedArrayBuffer(4) };
+  return { weights: new SharedArrayBuffer(layout.total * 4), version: new SharedArrayBuffer(4 * layout.shards.length) };
 }
 
 /**
@@ -70,18 +74,25 @@ export class SharedMemoryTransport implements ParameterTransport {
     this.versionCell = new Int32Array(buffers.version);
   }
 
-  get version(): number {
-    return Atomics.load(this.versionCell, 0);
+  get versions(): number[] {
+    return this.layout.shards.map((_, shard) => Atomics.load(this.versionCell, shard));
   }
 
-  async publish(weights: tf.Tensor[]): Promise<number> {
+  async publish(weights: tf.Tensor[]): Promise<void> {
     const values = await Promise.all(weights.map((w) => w.data() as Promise<Float32Array>));
     values.forEach((value, i) => this.weights.set(value, this.layout.offsets[i]));
-    return Atomics.add(this.versionCell, 0, 1) + 1;
+    this.layout.shards.forEach((_, shard) => Atomics.add(this.versionCell, shard, 1));
   }
 
-  readInto(variables: tf.Variable[]): number {
-    const version = Atomics.load(this.versionCell, 0);
+  async publishShard(shard: number, weights: tf.Tensor[]): Promise<void> {
+    const indices = this.layout.shards[shard]!.map((k) => this.layout.trainable[k]!);
+    const values = await Promise.all(indices.map((i) => weights[i]!.data() as Promise<Float32Array>));
+    values.forEach((value, j) => this.weights.set(value, this.layout.offsets[indices[j]!]));
+    Atomics.add(this.versionCell, shard, 1);
+  }
+
+  readInto(variables: tf.Variable[]): number[] {
+    const version = this.versions;
     variables.forEach((variable, i) => {
       const start = this.layout.offsets[i]!;
       const value = tf.tensor(this.weights.slice(start, start + variable.size), variable.shape);
@@ -99,6 +110,6 @@ export class SharedMemoryTransport implements ParameterTransport {
       // Races with the other threads by design (Hogwild!): sparse-enough updates rarely collide.
       for (let i = 0; i < size; i++) this.weights[start + i]! -= rate * gradient[from + i]!;
     });
-    Atomics.add(this.versionCell, 0, 1);
+    this.layout.shards.forEach((_, shard) => Atomics.add(this.versionCell, shard, 1));
   }
 }

@@ -1,4 +1,4 @@
-import { TrainingSpecError } from '../events.js';
+import { ThreadsLostError } from '../events.js';
 import type { ThreadResult } from './thread-protocol.js';
 import type { TrainingThreads } from './training-threads.js';
 import type { WorkerStats } from './worker-stats.js';
@@ -27,7 +27,7 @@ export function synchronousStep(
   const alive = threads.alive.slice(0, options.workers + options.backupWorkers);
   const need = options.workers;
   if (alive.length < need) {
-    return Promise.reject(new TrainingSpecError(`only ${threads.alive.length} training threads are left and a sync step needs ${need} gradients: resume the job to start again from its checkpoint`));
+    return Promise.reject(new ThreadsLostError(`only ${threads.alive.length} training threads are left and a sync step needs ${need} gradients: resume the job to start again from its checkpoint`));
   }
   const shards = alive.map((_, i) => rows.subarray(Math.floor((i * rows.length) / alive.length), Math.floor(((i + 1) * rows.length) / alive.length)));
   return new Promise((resolve, reject) => {
@@ -54,7 +54,7 @@ export function synchronousStep(
             if (!settled && alive.length - failed < need) {
               settled = true;
               const why = error instanceof Error ? error.message : String(error);
-              reject(new TrainingSpecError(`${why}; only ${threads.alive.length} training threads are left and a sync step needs ${need} gradients: resume from the last checkpoint`));
+              reject(new ThreadsLostError(`${why}; only ${threads.alive.length} training threads are left and a sync step needs ${need} gradients: resume from the last checkpoint`));
             }
           },
         );

@@ -27,8 +27,8 @@ export type ThreadTask =
 export interface ThreadResult {
   type: 'done';
   id: number;
-  /** The weights' version the gradient was computed at. */
-  version: number;
+  /** The version of each parameter shard the gradient was computed at. */
+  versions: number[];
   rows: number;
   loss: number;
   correct: number;
