@@ -24,7 +24,7 @@ import {
 } from './events.js';
 import { activationVariances } from './diagnostics.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
-import { freezeForSpec, loadColumnWeights, loadTransferredWeights } from './transfer.js';
+import { freezeForSpec, loadStartingWeights } from './transfer.js';
 import { startDistribution, type Distribution } from './distributed/distribution.js';
 import { ShardedOptimizer } from './distributed/sharded-optimizer.js';
 import { synchronousStep } from './distributed/synchronous-step.js';
@@ -71,32 +71,13 @@ const NOISE_STREAM = 3;
 export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
   const dataset = loadDataset(spec.dataset, options.uploaded);
   const split = splitDataset(dataset, spec);
-  const built = buildModel(spec, split.inputShape, dataset.target.kind === 'values');
-  const { model } = built;
-  if (spec.init) {
-    try {
-      if (!options.resumeFrom) {
-        if (!options.initialWeights) throw new TrainingSpecError(`the weights of job ${spec.init.from.job} (init.from) were not provided to the trainer`);
-        loadTransferredWeights(model, spec.init, options.initialWeights);
-      }
-    } finally {
-      if (options.initialWeights) tf.dispose(Object.values(options.initialWeights));
-    }
-  }
-  const columns = spec.model.progressive?.columns ?? [];
-  if (columns.length > 0) {
-    try {
-      if (!options.resumeFrom) {
-        if (options.columnWeights?.length !== columns.length) throw new TrainingSpecError('the weights of the progressive columns were not provided to the trainer');
-        loadColumnWeights(model, options.columnWeights);
-      }
-    } finally {
-      for (const weights of options.columnWeights ?? []) tf.dispose(Object.values(weights));
-    }
-  }
-  freezeForSpec(spec, model);
+  let built: BuiltModel | undefined;
   let distribution: Distribution | undefined;
   try {
+    built = buildModel(spec, split.inputShape, dataset.target.kind === 'values');
+    const { model } = built;
+    loadStartingWeights(spec, model, options);
+    freezeForSpec(spec, model);
     if (spec.distributed && spec.task === 'train') {
       distribution = await startDistribution(spec, spec.distributed, built, split, options);
       const threads = distribution.threads;
@@ -116,7 +97,12 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   } finally {
     await distribution?.threads.close();
     disposeSplit(split);
-    model.dispose();
+    if (built) {
+      // The heads' training model shares the exported model's layers: only the heads' own are left to free.
+      const shared = new Set(built.model.layers);
+      for (const layer of built.training.layers) if (!shared.has(layer) && layer.getClassName() !== 'InputLayer') layer.dispose();
+      built.model.dispose();
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedInit, ResolvedJobSpec } from '../spec/job-spec.js';
+import { TrainingSpecError } from './events.js';
 import { columnLayerName, columnLayers } from './progressive.js';
 
 /**
@@ -51,4 +52,30 @@ export function loadColumnWeights(model: tf.LayersModel, columns: tf.NamedTensor
 export function freezeForSpec(spec: ResolvedJobSpec, model: tf.LayersModel): void {
   const columns = spec.model.progressive?.columns ?? [];
   freezeLayers(model, [...(spec.init?.frozen ?? []), ...columns.flatMap((_, j) => columnLayers(model, j).map((layer) => layer.name))]);
+}
+
+/**
+ * A fresh start takes `init`'s and a progressive net's earlier columns' weights (a resumed run
+ * has its own). The source tensors are disposed either way.
+ */
+export function loadStartingWeights(
+  spec: ResolvedJobSpec,
+  model: tf.LayersModel,
+  options: { resumeFrom?: unknown; initialWeights?: tf.NamedTensorMap; columnWeights?: tf.NamedTensorMap[] },
+): void {
+  try {
+    if (options.resumeFrom) return;
+    if (spec.init) {
+      if (!options.initialWeights) throw new TrainingSpecError(`the weights of job ${spec.init.from.job} (init.from) were not provided to the trainer`);
+      loadTransferredWeights(model, spec.init, options.initialWeights);
+    }
+    const columns = spec.model.progressive?.columns ?? [];
+    if (columns.length > 0) {
+      if (options.columnWeights?.length !== columns.length) throw new TrainingSpecError('the weights of the progressive columns were not provided to the trainer');
+      loadColumnWeights(model, options.columnWeights);
+    }
+  } finally {
+    if (options.initialWeights) tf.dispose(Object.values(options.initialWeights));
+    for (const weights of options.columnWeights ?? []) tf.dispose(Object.values(weights));
+  }
 }

@@ -50,8 +50,11 @@ describe('auxiliary classifiers (deeply supervised nets)', () => {
   });
 
   it('report each head\'s loss, decay α to 0, and are absent from the exported model', async () => {
+    const before = tf.memory().numTensors;
     const run = await collectRun(resolveSpec(withHeads()), backend);
     expect(run.error).toBeUndefined();
+    // The heads' weights are freed with the model.
+    expect(tf.memory().numTensors).toBe(before);
     const metrics = epochMetrics(run);
     expect(metrics[0]!.aux_hidden1_loss).toBeGreaterThan(0);
     expect(metrics[0]!.aux_hidden2_loss).toBeGreaterThan(0);
