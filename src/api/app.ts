@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { JobEventSubscriber } from '../events/job-event-subscriber.js';
 import type { Services } from '../infra/services.js';
 import { errorHandler } from './plugins/error-handler.js';
+import { metricsPlugin } from './plugins/metrics.js';
 import { swaggerDocs } from './plugins/swagger.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -12,6 +13,7 @@ import { exampleRoutes } from './routes/examples.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { streamRoutes } from './routes/stream.js';
+import { workerRoutes } from './routes/workers.js';
 
 /** Builds the HTTP API on top of already-connected services; listening is the caller's choice. */
 export async function buildApp(services: Services): Promise<FastifyInstance> {
@@ -27,6 +29,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   const subscriber = new JobEventSubscriber(services.newRedisConnection('subscriber'), services.config.QUEUE_PREFIX, services.logger);
 
   await app.register(errorHandler);
+  await app.register(metricsPlugin(services, subscriber));
   await app.register(swaggerDocs);
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(healthRoutes(services));
@@ -34,6 +37,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(streamRoutes(services, subscriber));
   await app.register(checkpointRoutes(services));
   await app.register(datasetRoutes(services));
+  await app.register(workerRoutes(services));
   await app.register(exampleRoutes);
   await app.register(dashboardRoutes);
   return app;

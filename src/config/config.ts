@@ -19,6 +19,8 @@ const configSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   // Training threads a distributed job may start per training process (workers: "auto" takes this many; default: the cores).
   TRAINING_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  // How often workers announce themselves (GET /v1/workers, /metrics); an entry lapses after three missed beats.
+  WORKER_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5000),
   // Requests larger than this get 413; job specs are small, uploads have their own limit.
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),

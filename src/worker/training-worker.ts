@@ -11,6 +11,8 @@ import type { Services } from '../infra/services.js';
 import type { JobLifecycle } from '../jobs/job-lifecycle.js';
 import { terminalStatuses } from '../jobs/job-state-machine.js';
 import type { JobStore } from '../jobs/job-store.js';
+import { WorkerRegistry } from '../observability/worker-registry.js';
+import type { SelectedBackend } from '../engine/backend.js';
 import type { JobRecord } from '../jobs/job-types.js';
 import type { Logger } from '../logging/logger.js';
 import { enqueueTraining, queueNames, type QueuePayloads, type TrainingQueue } from '../queue/queues.js';
@@ -60,15 +62,21 @@ export class TrainingWorker {
   private readonly running = new Map<string, AbortController>();
   private readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private reconcileTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private backend: SelectedBackend | null = null;
+  private readonly startedAt = new Date().toISOString();
+  private readonly registry: WorkerRegistry;
   private closing = false;
 
   constructor(private readonly deps: TrainingWorkerDeps) {
+    this.registry = new WorkerRegistry(deps.connection, deps.config.QUEUE_PREFIX, deps.config.WORKER_HEARTBEAT_MS);
     this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, deps.config.TRAINYARD_BACKEND, deps.config.TRAINING_THREADS, deps.logger);
   }
 
   async start(): Promise<void> {
     const { config, logger } = this.deps;
-    await this.pool.start();
+    const host = await this.pool.start();
+    this.backend = host.backend;
     await listenForJobControl(this.deps.controlConnection, config.QUEUE_PREFIX, logger, ({ jobId, action }) => {
       this.running.get(jobId)?.abort(action satisfies AbortReason);
     });
@@ -90,7 +98,33 @@ export class TrainingWorker {
       this.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'reconciliation failed'));
     }, config.RECONCILE_INTERVAL_MS);
     this.reconcileTimer.unref();
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => {
+      this.heartbeat().catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
+    }, config.WORKER_HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
     logger.info({ concurrency: config.WORKER_CONCURRENCY, worker: this.id }, 'training worker ready');
+  }
+
+  /** A heartbeat now, so the list of running jobs is current (failures only logged). */
+  private beatSoon(): void {
+    if (!this.closing) this.heartbeat().catch((error: unknown) => this.deps.logger.warn({ err: error }, 'heartbeat failed'));
+  }
+
+  /** Tells GET /v1/workers and /metrics that this worker is alive, and what it runs. */
+  private heartbeat(): Promise<void> {
+    const { config } = this.deps;
+    return this.registry.beat({
+      id: this.id,
+      hostname: os.hostname(),
+      pid: process.pid,
+      backend: this.backend?.name ?? null,
+      device: this.backend?.device ?? null,
+      concurrency: config.WORKER_CONCURRENCY,
+      trainingThreads: config.TRAINING_THREADS ?? null,
+      runningJobs: [...this.running.keys()],
+      startedAt: this.startedAt,
+    });
   }
 
   /** Stops taking jobs; running ones checkpoint and go back to the queue; stops the training processes. */
@@ -98,6 +132,8 @@ export class TrainingWorker {
     if (this.closing) return;
     this.closing = true;
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.registry.remove(this.id).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not remove the heartbeat'));
     for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
     await this.worker?.close();
     await this.pool.stop();
@@ -156,6 +192,7 @@ export class TrainingWorker {
     const started = performance.now();
     const controller = new AbortController();
     this.running.set(jobId, controller);
+    this.beatSoon();
     const timers: NodeJS.Timeout[] = [];
     let host: Awaited<ReturnType<TrainerPool['acquire']>> | null = null;
     let recording: Promise<void> = Promise.resolve();
@@ -205,6 +242,7 @@ export class TrainingWorker {
     } finally {
       for (const timer of timers) clearInterval(timer);
       this.running.delete(jobId);
+      this.beatSoon();
       lifecycle.forget(jobId);
       if (host) this.pool.release(host);
       await store.releaseLease(jobId, this.id, performance.now() - started).catch((error: unknown) => logger.warn({ err: error, jobId }, 'could not release lease'));
