@@ -61,3 +61,9 @@ export class PayloadTooLargeError extends TrainyardError {
   readonly status = 413;
   readonly title = 'Payload Too Large';
 }
+
+/** The request is well formed but cannot be carried out as asked (e.g. a reused Idempotency-Key). */
+export class UnprocessableError extends TrainyardError {
+  readonly status = 422;
+  readonly title = 'Unprocessable request';
+}

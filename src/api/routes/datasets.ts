@@ -6,6 +6,8 @@ import type { Readable } from 'node:stream';
 import { uploadFormats, type UploadFormat } from '../../datasets/dataset-service.js';
 import { labelTypes, MAX_INFERRED_CLASSES } from '../../datasets/tabular-parser.js';
 import type { Services } from '../../infra/services.js';
+import { hashRequest, IdempotencyStore } from '../../idempotency/idempotency-store.js';
+import { idempotencyHeaders } from '../schemas/idempotency.js';
 import { builtInDatasetRefSchema, describeDataset, syntheticDatasetRefs } from '../../spec/job-spec.js';
 import { problemSchema } from '../schemas/job-schemas.js';
 
@@ -133,6 +135,7 @@ export function datasetRoutes(services: Services) {
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser(Object.keys(formatByContentType), (_request, payload, done) => done(null, payload));
     const api = app.withTypeProvider<ZodTypeProvider>();
+    const idempotency = new IdempotencyStore(services.prisma);
 
     api.get(
       '/v1/datasets',
@@ -159,6 +162,7 @@ export function datasetRoutes(services: Services) {
             'features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). ' +
             'Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.',
           querystring: uploadQuerySchema,
+          headers: idempotencyHeaders,
           response: { 200: uploadedDatasetSchema, 201: uploadedDatasetSchema, 400: problemSchema, 409: problemSchema, 413: problemSchema, 415: problemSchema, 422: problemSchema },
         },
         bodyLimit: services.config.UPLOAD_LIMIT_BYTES,
@@ -167,8 +171,21 @@ export function datasetRoutes(services: Services) {
         const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
         const format = formatByContentType[contentType]!;
         const { name, label, features, labelType } = request.query;
-        const { dataset, created } = await services.datasets.upload(request.body as Readable, { name, format, label, features, labelType });
-        return reply.code(created ? 201 : 200).header('location', `/v1/datasets/${dataset.id}`).send(dataset as z.infer<typeof uploadedDatasetSchema>);
+        const upload = async () => {
+          const { dataset, created } = await services.datasets.upload(request.body as Readable, { name, format, label, features, labelType });
+          return { status: created ? 201 : 200, body: dataset };
+        };
+        const key = request.headers['idempotency-key'];
+        // An upload is known by its query and type up front; its bytes are only known once read.
+        const result = key === undefined ? { ...(await upload()), replayed: false } : await idempotency.run('POST /v1/datasets', key, hashRequest({ query: request.query, format }), upload);
+        // A replay answers without reading the body: discard it.
+        if (result.replayed) (request.body as Readable).resume();
+        const dataset = result.body as z.infer<typeof uploadedDatasetSchema>;
+        return reply
+          .code(result.status as 200 | 201)
+          .header('location', `/v1/datasets/${dataset.id}`)
+          .header('idempotent-replayed', String(result.replayed))
+          .send(dataset);
       },
     );
 

@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../infra/services.js';
+import { hashRequest, IdempotencyStore } from '../../idempotency/idempotency-store.js';
+import { idempotencyHeaders } from '../schemas/idempotency.js';
 import type { JobRecord, JobStatus } from '../../jobs/job-types.js';
 import { jobSpecSchema } from '../../spec/job-spec.js';
 import {
@@ -33,6 +35,7 @@ export function withLinks(job: JobRecord) {
 export function jobRoutes(services: Services) {
   return async (app: FastifyInstance): Promise<void> => {
     const api = app.withTypeProvider<ZodTypeProvider>();
+    const idempotency = new IdempotencyStore(services.prisma);
 
     api.post(
       '/v1/jobs',
@@ -41,13 +44,20 @@ export function jobRoutes(services: Services) {
           tags: ['jobs'],
           summary: 'Submit a training job',
           description: 'Validates the spec, records the job and queues it. The response echoes the spec with every default filled in.',
+          headers: idempotencyHeaders,
           body: jobSpecSchema,
-          response: { 201: jobSchema, 400: problemSchema, 413: problemSchema, 503: problemSchema },
+          response: { 201: jobSchema, 400: problemSchema, 409: problemSchema, 413: problemSchema, 422: problemSchema, 503: problemSchema },
         },
       },
       async (request, reply) => {
-        const job = await services.jobs.submit(request.body);
-        return reply.code(201).header('location', `/v1/jobs/${job.id}`).send(withLinks(job));
+        const submit = async () => {
+          const job = withLinks(await services.jobs.submit(request.body));
+          return { status: 201, body: job };
+        };
+        const key = request.headers['idempotency-key'];
+        const result = key === undefined ? { ...(await submit()), replayed: false } : await idempotency.run('POST /v1/jobs', key, hashRequest(request.body), submit);
+        const job = result.body as z.infer<typeof jobSchema>;
+        return reply.code(201).header('location', `/v1/jobs/${job.id}`).header('idempotent-replayed', String(result.replayed)).send(job);
       },
     );
 
