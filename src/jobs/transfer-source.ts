@@ -23,7 +23,7 @@ export async function findSourceCheckpoint(store: JobStore, artifactDir: string,
     if (!checkpoint) throw new NotFoundError(`checkpoint (init.from.checkpoint) of job ${job.id}`, from.checkpoint);
   }
   if (!checkpoint) {
-    throw new ConflictError(`source job ${job.id} has no checkpoints yet (it is ${job.status}): start from it once it has finished an epoch`, { status: job.status });
+    throw new ConflictError(`source job ${job.id} has no checkpoints yet (it is ${job.status}): start from it once it has finished an epoch`, { currentStatus: job.status });
   }
   let weights: Record<string, number[]>;
   try {

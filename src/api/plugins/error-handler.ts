@@ -27,11 +27,12 @@ const slugByStatus: Record<number, string> = {
 type ProblemInput = Omit<Problem, 'type' | 'instance'> & { extensions?: Record<string, unknown> };
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, { extensions, ...problem }: ProblemInput): FastifyReply {
+  // Extensions first: they may add members, never replace the standard ones.
   const body: Problem & Record<string, unknown> = {
+    ...extensions,
     type: `urn:trainyard:problem:${slugByStatus[problem.status] ?? 'internal'}`,
     instance: request.url,
     ...problem,
-    ...extensions,
   };
   return reply.code(problem.status).type('application/problem+json').send(body);
 }
