@@ -140,7 +140,9 @@ function flattenRows(inputs: unknown[], shape: number[]): Float32Array[] {
   const rows = inputs.map((input, i) => {
     const flat = Array.isArray(input) ? (input as unknown[]).flat(shape.length) : [input];
     const nestedOk = shapeOf(input).join() === shape.join();
-    if ((!nestedOk && !(Array.isArray(input) && (input as unknown[]).every((v) => typeof v === 'number') && flat.length === size)) || !flat.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    const flatOk = Array.isArray(input) && (input as unknown[]).every((v) => typeof v === 'number');
+    // A ragged nested row can look right by its first elements: its size must match too.
+    if (!(nestedOk || flatOk) || flat.length !== size || !flat.every((v) => typeof v === 'number' && Number.isFinite(v))) {
       if (problems.length < 10) {
         problems.push({ field: `inputs[${i}]`, message: `expected shape [${shape.join(', ')}] (or ${size} numbers), got ${describe(input)}` });
       }
