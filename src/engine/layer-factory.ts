@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerSpec } from '../spec/job-spec.js';
+import { layerNameOf } from '../spec/weight-shapes.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';
 import { deriveSeed } from './random.js';
@@ -28,7 +29,7 @@ export type LayerFactory = (layer: LayerSpec, index: number, options?: Partial<P
 /** The TF.js layer of one layer spec: seeded Glorot kernels and zero biases unless an initializer says otherwise. */
 export function createLayer(layer: LayerSpec, index: number, context: LayerContext): tf.layers.Layer {
   const { seed, clock, inputShape: shape } = context;
-  const name = context.name ?? layer.name ?? `${layer.type}_${index}`;
+  const name = context.name ?? layerNameOf(layer, index);
   const kernelLayerArgs = (kernel: Extract<LayerSpec, { type: 'dense' | 'conv2d' }>) => ({
     activation: context.activation ?? kernel.activation,
     useBias: kernel.useBias,

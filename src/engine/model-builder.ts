@@ -5,9 +5,8 @@ import { createLayer, type LayerFactory } from './layer-factory.js';
 import type { StepClock } from './layers/seeded-dropout.js';
 import { buildProgressive } from './progressive.js';
 import { inferShapes } from '../spec/layer-shapes.js';
-import { layerNameOf } from '../spec/weight-shapes.js';
+import { layerIndexOf, layerNameOf } from '../spec/weight-shapes.js';
 import { resolveInitializer, type InitializerRef } from '../spec/initializer-spec.js';
-import { headLayerIndex } from '../spec/model-checks.js';
 import { initialValues } from './initializers.js';
 import type { Objective } from './objective.js';
 import { deriveSeed } from './random.js';
@@ -125,7 +124,7 @@ function attachHeads(spec: ResolvedJobSpec, model: tf.LayersModel): { training: 
   const activation = finalActivation(spec) as 'linear';
   const heads: AuxiliaryHead[] = [];
   const headOutputs = specs.map((head, h) => {
-    const index = headLayerIndex(spec.model.layers, head.after)!;
+    const index = layerIndexOf(spec.model.layers, head.after)!;
     const hidden = model.getLayer(layerNameOf(spec.model.layers[index]!, index));
     let x = hidden.output as tf.SymbolicTensor;
     if (output.shape.length === 2 && x.shape.length > 2) x = tf.layers.flatten({ name: `aux_${hidden.name}_flatten` }).apply(x) as tf.SymbolicTensor;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerSpec, ResolvedJobSpec } from '../spec/job-spec.js';
+import { layerNameOf } from '../spec/weight-shapes.js';
 import type { LayerFactory } from './layer-factory.js';
 import { deriveSeed } from './random.js';
 
@@ -9,8 +10,6 @@ type Columns = NonNullable<ResolvedJobSpec['model']['progressive']>['columns'];
 
 /** The name of column `column`'s layer in a progressive net: earlier columns are prefixed c0_, c1_, … */
 export const columnLayerName = (column: number, name: string) => `c${column}_${name}`;
-
-const nameOf = (layer: LayerSpec, index: number) => layer.name ?? `${layer.type}_${index}`;
 
 /**
  * A progressive network (Rusu et al. 2016) as one functional model. Each earlier column is a prior
@@ -30,7 +29,7 @@ export function buildProgressive(columns: Columns, layers: LayerSpec[], inputSha
     let x: tf.SymbolicTensor = input;
     columnLayers.slice(0, output + 1).forEach((layer, index) => {
       if (layer.type === 'dense') feeds.push(x);
-      if (index < output) x = createLayer(layer, index, { name: columnLayerName(j, nameOf(layer, index)) }).apply(x) as tf.SymbolicTensor;
+      if (index < output) x = createLayer(layer, index, { name: columnLayerName(j, layerNameOf(layer, index)) }).apply(x) as tf.SymbolicTensor;
     });
     return feeds;
   });
@@ -48,7 +47,7 @@ export function buildProgressive(columns: Columns, layers: LayerSpec[], inputSha
       x = createLayer(layer, index).apply(x) as tf.SymbolicTensor;
       return;
     }
-    const name = nameOf(layer, index);
+    const name = layerNameOf(layer, index);
     const own = createLayer(layer, index, { activation: 'linear' }).apply(x) as tf.SymbolicTensor;
     const adapted = laterals.map(
       ([j, h]) =>

@@ -760,7 +760,6 @@ interface Problem {
   message: string;
 }
 
-/** Checks that need more than one field (or the data set's shape), so they run after the field checks. */
 /**
  * Checks that need more than one field, or the data set's shape (`info`: the whole set, before
  * any `limit`). Without `info` (an upload, before its shape is read) the shape checks are skipped;

@@ -1,9 +1,9 @@
 import type { DatasetShape, JobSpecFields } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
+import { layerIndexOf } from './weight-shapes.js';
 import { resolveInitializer, type InitializerRef } from './initializer-spec.js';
 import { isCategorical, resolveLoss } from './loss-spec.js';
 
-export { lossNames, resolveLoss } from './loss-spec.js';
 
 interface Problem {
   path: (string | number)[];
@@ -83,11 +83,11 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
   problems.push(...headProblems(spec, shapes.shapes, outputIndex));
   problems.push(...initializerProblems(spec, [info.inputShape ?? [info.featureSize], ...shapes.shapes]));
   if (alternatives.some((shape) => sameShape(shape, output))) return problems;
-  const output_ = layers[outputIndex]!;
+  const outputLayer = layers[outputIndex]!;
   const what = regression ? 'one per target value' : 'one per class of the data set';
-  if (output.length === expected.length && output_.type === 'dense' && shapes.shapes.slice(outputIndex).every((shape) => shape.at(-1) === output_.units)) {
+  if (output.length === expected.length && outputLayer.type === 'dense' && shapes.shapes.slice(outputIndex).every((shape) => shape.at(-1) === outputLayer.units)) {
     const units = alternatives.map((shape) => shape.at(-1)).join(' or ');
-    problems.push({ path: ['model', 'layers', outputIndex, 'units'], message: `the output layer needs ${units} units, ${what}, not ${output_.units}` });
+    problems.push({ path: ['model', 'layers', outputIndex, 'units'], message: `the output layer needs ${units} units, ${what}, not ${outputLayer.units}` });
   } else {
     problems.push({
       path: ['model', 'layers', layers.length - 1],
@@ -121,13 +121,6 @@ export function lossProblems(spec: JobSpecFields, info: Pick<DatasetShape, 'clas
   return problems;
 }
 
-/** The layer index an auxiliary head's `after` names, or undefined when there is none. */
-export function headLayerIndex(layers: JobSpecFields['model']['layers'], after: string | number): number | undefined {
-  if (typeof after === 'number') return after < layers.length ? after : undefined;
-  const index = layers.findIndex((layer, i) => (layer.name ?? `${layer.type}_${i}`) === after);
-  return index < 0 ? undefined : index;
-}
-
 /** Heads read hidden layers (before the output layer) whose output they can classify from. */
 function headProblems(spec: JobSpecFields, shapes: number[][], outputIndex: number): Problem[] {
   const problems: Problem[] = [];
@@ -136,7 +129,7 @@ function headProblems(spec: JobSpecFields, shapes: number[][], outputIndex: numb
   const seen = new Set<number>();
   (spec.model.auxiliaryHeads ?? []).forEach((head, h) => {
     const path = ['model', 'auxiliaryHeads', h];
-    const index = headLayerIndex(layers, head.after);
+    const index = layerIndexOf(layers, head.after);
     if (index === undefined) {
       problems.push({ path: [...path, 'after'], message: `no layer ${typeof head.after === 'number' ? 'at index' : 'named'} ${head.after}` });
       return;

@@ -1,6 +1,6 @@
 import { runShape, splittableRows, type DatasetShape, type JobSpecFields, type LayerSpec, type ResolvedInit } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
-import { layerNameOf, modelWeights } from './weight-shapes.js';
+import { layerIndexOf, layerNameOf, modelWeights } from './weight-shapes.js';
 
 interface Problem {
   path: (string | number)[];
@@ -17,13 +17,6 @@ export interface SourceCheckpoint {
 export type TransferPlan = { init: ResolvedInit; layers: LayerSpec[] };
 
 const weightedTypes = new Set<LayerSpec['type']>(['dense', 'conv2d', 'simpleRnn', 'lstm', 'gru', 'embedding']);
-
-/** The index a layer reference (name or index) points at, or undefined. */
-export function layerIndexOf(layers: LayerSpec[], ref: string | number): number | undefined {
-  if (typeof ref === 'number') return ref < layers.length ? ref : undefined;
-  const index = layers.findIndex((layer, i) => layerNameOf(layer, i) === ref);
-  return index < 0 ? undefined : index;
-}
 
 const outputIndexOf = (layers: LayerSpec[]) => layers.map((layer) => layer.type).lastIndexOf('dense');
 

@@ -10,6 +10,13 @@ export interface LayerWeights {
 
 export const layerNameOf = (layer: LayerSpec, index: number) => layer.name ?? `${layer.type}_${index}`;
 
+/** The index a layer reference (its name, or an index) points at, or undefined. */
+export function layerIndexOf(layers: LayerSpec[], ref: string | number): number | undefined {
+  if (typeof ref === 'number') return ref < layers.length ? ref : undefined;
+  const index = layers.findIndex((layer, i) => layerNameOf(layer, i) === ref);
+  return index < 0 ? undefined : index;
+}
+
 /**
  * Every weight a model built from `layers` will have, computed from the spec alone (the API checks
  * a transfer against a checkpoint without building the model). `inputs[i]` is layer i's input shape.
