@@ -7,6 +7,9 @@ export interface StoredResponse {
   body: unknown;
 }
 
+/** How long a key is remembered: a day, as clients' retry windows go. */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3_600_000;
+
 export const hashRequest = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex');
 
 /**
@@ -17,6 +20,12 @@ export const hashRequest = (value: unknown) => createHash('sha256').update(JSON.
  */
 export class IdempotencyStore {
   constructor(private readonly prisma: PrismaClient) {}
+
+  /** Forgets finished keys older than `maxAgeMs`: a retry that late is a new request. */
+  async prune(maxAgeMs: number): Promise<number> {
+    const { count } = await this.prisma.idempotencyKey.deleteMany({ where: { createdAt: { lt: new Date(Date.now() - maxAgeMs) }, status: { not: null } } });
+    return count;
+  }
 
   async run(scope: string, key: string, requestHash: string, work: () => Promise<StoredResponse>): Promise<StoredResponse & { replayed: boolean }> {
     if (key.length === 0 || key.length > 255) {

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
+import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from '../../src/idempotency/idempotency-store.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
 let harness: Harness;
@@ -49,5 +50,17 @@ describe('Idempotency-Key', () => {
     expect(retry.headers['idempotent-replayed']).toBe('true');
     expect(retry.body.id).toBe(first.body.id);
     expect((await api().get('/v1/datasets')).body.uploaded).toHaveLength(1);
+  });
+
+  it('keys are forgotten after a day, so a late retry is a new request', async () => {
+    const first = await api().post('/v1/jobs').set('idempotency-key', 'old-1').send(tinyIrisSpec());
+    await harness.services.prisma.idempotencyKey.update({
+      where: { scope_key: { scope: 'POST /v1/jobs', key: 'old-1' } },
+      data: { createdAt: new Date(Date.now() - IDEMPOTENCY_KEY_TTL_MS - 1000) },
+    });
+    expect(await new IdempotencyStore(harness.services.prisma).prune(IDEMPOTENCY_KEY_TTL_MS)).toBe(1);
+    const late = await api().post('/v1/jobs').set('idempotency-key', 'old-1').send(tinyIrisSpec());
+    expect(late.headers['idempotent-replayed']).toBe('false');
+    expect(late.body.id).not.toBe(first.body.id);
   });
 });

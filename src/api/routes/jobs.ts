@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../infra/services.js';
-import { hashRequest, IdempotencyStore } from '../../idempotency/idempotency-store.js';
+import { hashRequest, IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from '../../idempotency/idempotency-store.js';
 import { idempotencyHeaders } from '../schemas/idempotency.js';
 import type { JobRecord, JobStatus } from '../../jobs/job-types.js';
 import { jobSpecSchema } from '../../spec/job-spec.js';
@@ -36,6 +36,12 @@ export function jobRoutes(services: Services) {
   return async (app: FastifyInstance): Promise<void> => {
     const api = app.withTypeProvider<ZodTypeProvider>();
     const idempotency = new IdempotencyStore(services.prisma);
+    // Pruned hourly by each API process.
+    const pruning = setInterval(() => {
+      idempotency.prune(IDEMPOTENCY_KEY_TTL_MS).catch((error: unknown) => app.log.warn({ err: error }, 'could not prune idempotency keys'));
+    }, 3_600_000);
+    pruning.unref();
+    app.addHook('onClose', async () => clearInterval(pruning));
 
     api.post(
       '/v1/jobs',
