@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeDataset, runShape, splittableRows, type ResolvedJobSpec } from '../spec/job-spec.js';
+import { outputLayerIndex } from '../spec/weight-shapes.js';
 import type { Dataset } from './datasets/loader.js';
 import { createRng, deriveSeed, permutation } from './random.js';
 
@@ -40,13 +41,9 @@ export type TargetEncoding = 'sparse' | 'oneHot' | 'binary' | 'values';
 export function targetEncoding(spec: ResolvedJobSpec, target: Dataset['target']): TargetEncoding {
   if (target.kind === 'values') return 'values';
   if (spec.loss === 'sparseCategoricalCrossentropy') return 'sparse';
-  if (spec.loss === 'binaryCrossentropy' && target.classes === 2 && outputUnits(spec) === 1) return 'binary';
+  const output = spec.model.layers[outputLayerIndex(spec.model.layers)];
+  if (spec.loss === 'binaryCrossentropy' && target.classes === 2 && output?.type === 'dense' && output.units === 1) return 'binary';
   return 'oneHot';
-}
-
-function outputUnits(spec: ResolvedJobSpec): number | undefined {
-  const dense = spec.model.layers.filter((layer) => layer.type === 'dense');
-  return dense.at(-1)?.units;
 }
 
 export function inputShapeOf(spec: ResolvedJobSpec, dataset: Dataset): number[] {

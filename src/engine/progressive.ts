@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerSpec, ResolvedJobSpec } from '../spec/job-spec.js';
-import { layerNameOf } from '../spec/weight-shapes.js';
+import { layerNameOf, outputLayerIndex } from '../spec/weight-shapes.js';
 import type { LayerFactory } from './layer-factory.js';
 import { deriveSeed } from './random.js';
 
@@ -24,7 +24,7 @@ export function buildProgressive(columns: Columns, layers: LayerSpec[], inputSha
   // lateralInputs[j][k]: the tensor column j feeds its dense layer k.
   const lateralInputs = columns.map((column, j) => {
     const columnLayers = column.layers!;
-    const output = columnLayers.map((layer) => layer.type).lastIndexOf('dense');
+    const output = outputLayerIndex(columnLayers);
     const feeds: tf.SymbolicTensor[] = [];
     let x: tf.SymbolicTensor = input;
     columnLayers.slice(0, output + 1).forEach((layer, index) => {

@@ -1,6 +1,6 @@
 import type { DatasetShape, JobSpecFields } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
-import { layerIndexOf } from './weight-shapes.js';
+import { layerIndexOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
 import { resolveInitializer, type InitializerRef } from './initializer-spec.js';
 import { isCategorical, resolveLoss } from './loss-spec.js';
 
@@ -51,10 +51,7 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
     problems.push({ path: ['model', 'layers', 0], message: `the inputs are token ids (0 … ${info.vocabulary - 1}): start with an embedding layer` });
   }
 
-  let outputIndex = -1;
-  layers.forEach((layer, index) => {
-    if (layer.type === 'dense') outputIndex = index;
-  });
+  const outputIndex = outputLayerIndex(layers);
   if (outputIndex < 0) {
     problems.push({ path: ['model', 'layers'], message: 'needs at least one dense layer (the output layer)' });
     return problems;
@@ -148,37 +145,19 @@ function headProblems(spec: JobSpecFields, shapes: number[][], outputIndex: numb
   return problems;
 }
 
-/** The shapes of a layer's kernel, recurrent kernel and bias, from its input shape. */
-function weightShapes(layer: JobSpecFields['model']['layers'][number], input: number[]): Partial<Record<'kernel' | 'recurrent' | 'bias', number[]>> {
-  const last = input.at(-1)!;
-  switch (layer.type) {
-    case 'dense':
-      return { kernel: [last, layer.units], bias: [layer.units] };
-    case 'conv2d': {
-      const [kh, kw] = typeof layer.kernelSize === 'number' ? [layer.kernelSize, layer.kernelSize] : layer.kernelSize;
-      return { kernel: [kh, kw, last, layer.filters], bias: [layer.filters] };
-    }
-    case 'simpleRnn':
-    case 'lstm':
-    case 'gru': {
-      const width = { simpleRnn: 1, lstm: 4, gru: 3 }[layer.type] * layer.units;
-      return { kernel: [last, width], recurrent: [layer.units, width], bias: [width] };
-    }
-    default:
-      return {};
-  }
-}
-
 /** identity needs a square matrix and orthogonal a 2-D one; an IRNN fixes its recurrent kernel itself. */
 function initializerProblems(spec: JobSpecFields, shapes: number[][]): Problem[] {
   const problems: Problem[] = [];
+  const layerWeights = modelWeights(spec.model.layers, shapes);
   spec.model.layers.forEach((layer, index) => {
     if (!('kernelInitializer' in layer || 'biasInitializer' in layer || 'recurrentInitializer' in layer)) return;
-    const weights = weightShapes(layer, shapes[index]!);
+    const { layer: name, weights } = layerWeights[index]!;
+    // With useBias false a dense or conv2d layer has no bias weight; the initializer is judged on the bias it would have.
+    const bias = weights[`${name}/bias`] ?? [shapes[index + 1]!.at(-1)!];
     const fields: [string, InitializerRef | undefined, number[] | undefined][] = [
-      ['kernelInitializer', 'kernelInitializer' in layer ? layer.kernelInitializer : undefined, weights.kernel],
-      ['recurrentInitializer', 'recurrentInitializer' in layer ? layer.recurrentInitializer : undefined, weights.recurrent],
-      ['biasInitializer', 'biasInitializer' in layer ? layer.biasInitializer : undefined, weights.bias],
+      ['kernelInitializer', 'kernelInitializer' in layer ? layer.kernelInitializer : undefined, weights[`${name}/kernel`]],
+      ['recurrentInitializer', 'recurrentInitializer' in layer ? layer.recurrentInitializer : undefined, weights[`${name}/recurrent_kernel`]],
+      ['biasInitializer', 'biasInitializer' in layer ? layer.biasInitializer : undefined, bias],
     ];
     for (const [field, ref, shape] of fields) {
       if (ref === undefined || !shape) continue;

@@ -1,6 +1,6 @@
 import { runShape, splittableRows, type DatasetShape, type JobSpecFields, type LayerSpec, type ResolvedInit } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
-import { layerIndexOf, layerNameOf, modelWeights } from './weight-shapes.js';
+import { layerIndexOf, layerNameOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
 
 interface Problem {
   path: (string | number)[];
@@ -18,7 +18,6 @@ export type TransferPlan = { init: ResolvedInit; layers: LayerSpec[] };
 
 const weightedTypes = new Set<LayerSpec['type']>(['dense', 'conv2d', 'simpleRnn', 'lstm', 'gru', 'embedding']);
 
-const outputIndexOf = (layers: LayerSpec[]) => layers.map((layer) => layer.type).lastIndexOf('dense');
 
 /** Checks that need only the spec: the layers `freeze` and `cutAt` name exist, options fit the mode. */
 export function initProblems(spec: JobSpecFields): Problem[] {
@@ -26,7 +25,7 @@ export function initProblems(spec: JobSpecFields): Problem[] {
   if (!init) return [];
   const problems: Problem[] = [];
   const layers = spec.model.layers;
-  const output = outputIndexOf(layers);
+  const output = outputLayerIndex(layers);
   const missing = (ref: string | number) => `no layer ${typeof ref === 'number' ? 'at index' : 'named'} ${ref}`;
   if (init.transfer === 'auto') {
     if (!init.similarity) problems.push({ path: ['init', 'similarity'], message: 'transfer auto needs to know whether the new data set is similar to the source job\'s or different' });
@@ -62,7 +61,7 @@ export function initProblems(spec: JobSpecFields): Problem[] {
 export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: SourceCheckpoint): TransferPlan | { problems: Problem[] } {
   const init = spec.init!;
   const layers = spec.model.layers;
-  const output = outputIndexOf(layers);
+  const output = outputLayerIndex(layers);
   let mode = init.mode;
   let cut = init.cutAt !== undefined ? layerIndexOf(layers, init.cutAt)! : output - 1;
   let why = '';

@@ -10,6 +10,9 @@ export interface LayerWeights {
 
 export const layerNameOf = (layer: LayerSpec, index: number) => layer.name ?? `${layer.type}_${index}`;
 
+/** The output layer: the last dense one (−1 when there is none). */
+export const outputLayerIndex = (layers: LayerSpec[]) => layers.map((layer) => layer.type).lastIndexOf('dense');
+
 /** The index a layer reference (its name, or an index) points at, or undefined. */
 export function layerIndexOf(layers: LayerSpec[], ref: string | number): number | undefined {
   if (typeof ref === 'number') return ref < layers.length ? ref : undefined;
