@@ -252,23 +252,21 @@ export class TrainingWorker {
   /** The checkpoint `init.from` resolved to at submission, for the training process to load. */
   private async initSourceFor(record: JobRecord): Promise<RunRequest['initFrom']> {
     const from = record.spec.init?.from;
-    if (!from) return undefined;
-    const checkpoint = await this.deps.store.getCheckpoint(from.job, from.checkpoint);
-    if (!checkpoint) throw new TrainingSpecError(`the source checkpoint ${from.checkpoint} of job ${from.job} no longer exists`);
-    return { path: checkpoint.path, sha256: checkpoint.sha256 };
+    return from ? this.checkpointFiles(from.job, from.checkpoint, 'the source checkpoint') : undefined;
   }
 
   /** The checkpoints of a progressive net's earlier columns, as resolved at submission. */
   private async columnSourcesFor(record: JobRecord): Promise<RunRequest['columnsFrom']> {
     const columns = record.spec.model.progressive?.columns;
     if (!columns) return undefined;
-    return Promise.all(
-      columns.map(async ({ job, checkpoint: id }) => {
-        const checkpoint = await this.deps.store.getCheckpoint(job, id);
-        if (!checkpoint) throw new TrainingSpecError(`the checkpoint ${id} of column job ${job} no longer exists`);
-        return { path: checkpoint.path, sha256: checkpoint.sha256 };
-      }),
-    );
+    return Promise.all(columns.map(({ job, checkpoint }) => this.checkpointFiles(job, checkpoint, 'the column checkpoint')));
+  }
+
+  /** A checkpoint another job's start depends on: its folder and checksum, or a clear failure if it was deleted since. */
+  private async checkpointFiles(job: string, id: string, what: string): Promise<{ path: string; sha256: string }> {
+    const checkpoint = await this.deps.store.getCheckpoint(job, id);
+    if (!checkpoint) throw new TrainingSpecError(`${what} ${id} of job ${job} no longer exists`);
+    return { path: checkpoint.path, sha256: checkpoint.sha256 };
   }
 
   /** Where an uploaded data set's rows are stored, for the training process. */
