@@ -2,6 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
+import { weightsByName } from '../support/training-run.js';
 import { waitFor } from '../support/wait.js';
 
 let harness: Harness;
@@ -59,16 +60,8 @@ describe('starting a job from another job\'s weights', () => {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => done(null, Buffer.concat(chunks)));
       })).body as Buffer;
-      const floats = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-      const specs = model.weightsManifest[0].weights as { name: string; shape: number[] }[];
-      let offset = 0;
-      const named: Record<string, number[]> = {};
-      for (const spec of specs) {
-        const size = spec.shape.reduce((a, b) => a * b, 1);
-        named[spec.name] = Array.from(floats.subarray(offset, offset + size));
-        offset += size;
-      }
-      return named;
+      // Copied: a Buffer's bytes may not start at a float-aligned offset.
+      return weightsByName({ weightSpecs: model.weightsManifest[0].weights, weightData: new Uint8Array(bytes).buffer });
     };
     const before = await weightsOf(source.body.id);
     const after = await weightsOf(transfer.body.id);

@@ -5,7 +5,7 @@ import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
 import { buildModel } from '../../src/engine/model-builder.js';
 import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
 import { planColumns } from '../../src/spec/transfer-plan.js';
-import { collectRun, epochMetrics, type CollectedRun } from '../support/training-run.js';
+import { collectRun, epochMetrics, weightsByName, type CollectedRun } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
@@ -29,16 +29,7 @@ const digits = (classes: number[], layers: JobSpecInput['model']['layers'], extr
   ...extra,
 });
 
-function named(checkpoint: CheckpointData): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  let offset = 0;
-  for (const spec of checkpoint.model.weightSpecs) {
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    out[spec.name] = Array.from(new Float32Array(checkpoint.model.weightData, offset * 4, size));
-    offset += size;
-  }
-  return out;
-}
+const named = (checkpoint: CheckpointData) => weightsByName(checkpoint.model);
 
 describe('progressive networks', () => {
   let column: CollectedRun;

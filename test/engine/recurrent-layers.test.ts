@@ -62,6 +62,16 @@ const stockLayer = (cell: RecurrentCell, units: number, returnSequences: boolean
 };
 const cells: RecurrentCell[] = ['simpleRnn', 'lstm', 'gru'];
 
+/** A saved-and-loaded model predicts what the original does; disposes both and the input. */
+function expectSamePredictions(model: tf.LayersModel, loaded: tf.LayersModel, x: tf.Tensor): void {
+  const a = model.predict(x) as tf.Tensor;
+  const b = loaded.predict(x) as tf.Tensor;
+  expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-5);
+  tf.dispose([x, a, b]);
+  model.dispose();
+  loaded.dispose();
+}
+
 describe('plain recurrent layers match the stock TF.js layers', () => {
   for (const cell of cells) {
     for (const returnSequences of [false, true]) {
@@ -148,12 +158,7 @@ describe('serialization', () => {
       const stockKeys = Object.keys(layer.getConfig());
       expect(Object.keys(model.layers[0]!.getConfig()).filter((key) => !stockKeys.includes(key))).toEqual([]);
       const x = randomInput([3, 4, 3], 4);
-      const a = model.predict(x) as tf.Tensor;
-      const b = loaded.predict(x) as tf.Tensor;
-      expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-5);
-      tf.dispose([x, a, b]);
-      model.dispose();
-      loaded.dispose();
+      expectSamePredictions(model, loaded, x);
     });
   }
 
@@ -175,12 +180,7 @@ describe('serialization', () => {
       const { name: _a, ...configA } = original.getConfig();
       const { name: _b, ...configB } = layer.getConfig();
       expect(configB).toEqual(configA);
-      const a = model.predict(x) as tf.Tensor;
-      const b = loaded.predict(x) as tf.Tensor;
-      expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-5);
-      tf.dispose([x, a, b]);
-      model.dispose();
-      loaded.dispose();
+      expectSamePredictions(model, loaded, x);
     });
   }
 });

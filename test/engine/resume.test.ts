@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
-import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
-import { TrainingAbortedError, type TrainingEvent } from '../../src/engine/events.js';
-import { runTraining } from '../../src/engine/trainer.js';
+import { TrainingAbortedError } from '../../src/engine/events.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
 import { tinyIrisSpec } from '../support/specs.js';
+import { collectRun, type CollectedRun } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
@@ -26,32 +25,8 @@ const spec = resolveJobSpec(
   ),
 );
 
-interface Run {
-  events: TrainingEvent[];
-  checkpoints: CheckpointData[];
-  error?: unknown;
-}
-
-async function run(input = spec, options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData } = {}): Promise<Run> {
-  const controller = new AbortController();
-  const result: Run = { events: [], checkpoints: [] };
-  try {
-    await runTraining(
-      input,
-      {
-        emit: (event) => {
-          result.events.push(event);
-          if (options.stopAt?.(event)) controller.abort('pause');
-        },
-        checkpoint: (data) => result.checkpoints.push(data),
-      },
-      { backend, signal: controller.signal, resumeFrom: options.resumeFrom },
-    );
-  } catch (error) {
-    result.error = error;
-  }
-  return result;
-}
+type Run = CollectedRun;
+const run = (input = spec, options: Parameters<typeof collectRun>[2] = {}) => collectRun(input, backend, options);
 
 function finalWeights(r: Run): Float32Array {
   const final = r.checkpoints.find((c) => c.reason === 'final');

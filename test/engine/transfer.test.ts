@@ -3,7 +3,7 @@ import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js
 import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
 import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput, type LayerSpec } from '../../src/spec/job-spec.js';
 import { planTransfer, type SourceCheckpoint, type TransferPlan } from '../../src/spec/transfer-plan.js';
-import { collectRun, epochMetrics, type CollectedRun } from '../support/training-run.js';
+import { collectRun, epochMetrics, weightsByName, type CollectedRun } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
@@ -44,16 +44,9 @@ function plan(input: JobSpecInput, source: SourceCheckpoint): TransferPlan | { p
   return planTransfer(spec, describeDataset(spec.dataset)!, source);
 }
 
-function weightsOf(checkpoint: CheckpointData, prefix: string): number[] {
-  let offset = 0;
-  const values: number[] = [];
-  for (const spec of checkpoint.model.weightSpecs) {
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    if (spec.name.startsWith(`${prefix}/`)) values.push(...new Float32Array(checkpoint.model.weightData, offset * 4, size));
-    offset += size;
-  }
-  return values;
-}
+/** A layer's weights, concatenated in save order. */
+const weightsOf = (checkpoint: CheckpointData, layer: string): number[] =>
+  Object.entries(weightsByName(checkpoint.model)).flatMap(([name, values]) => (name.startsWith(`${layer}/`) ? values : []));
 
 describe('transfer from a CNN pretrained on digits 0–4 to digits 5–9', () => {
   let pretrained: CollectedRun;

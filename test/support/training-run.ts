@@ -48,3 +48,15 @@ export async function collectRun(
 
 export const epochMetrics = (run: CollectedRun) =>
   run.events.flatMap((event) => (event.type === 'epochMetrics' ? [event.values] : []));
+
+/** Every weight of a saved model by name (`<layer>/<weight>`), from its specs and one float32 buffer. */
+export function weightsByName(model: { weightSpecs: { name: string; shape: number[] }[]; weightData: ArrayBuffer }): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  let offset = 0;
+  for (const spec of model.weightSpecs) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    out[spec.name] = Array.from(new Float32Array(model.weightData, offset * 4, size));
+    offset += size;
+  }
+  return out;
+}
