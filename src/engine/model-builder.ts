@@ -82,9 +82,8 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[], regressi
     model = sequential;
   }
   applyInitializers(spec, model);
-  const link = spec.loss === 'binaryCrossentropy' ? 'sigmoid' : 'softmax';
   const { training, heads } = attachHeads(spec, model);
-  return { model, training, heads, clock, outputsProbabilities: finalActivation(spec) === link, regression };
+  return { model, training, heads, clock, outputsProbabilities: outputsProbabilities(spec), regression };
 }
 
 const HEAD_STREAM = 3000;

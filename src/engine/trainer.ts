@@ -498,7 +498,7 @@ class TrainingRun {
 
   /** Forward, backward (here or on the training threads), clip, noise, update: one optimizer step. */
   private async trainStep(rows: Int32Array, rate: number): Promise<number[]> {
-    const { spec, split } = this;
+    const { split } = this;
     this.clock.step = this.step;
     // α of the step being taken (steps count from 1, so decay starts below α).
     const headWeights = this.heads.map((head) => this.headWeight(head, this.step - 1));
