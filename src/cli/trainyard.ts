@@ -5,7 +5,8 @@
  *   trainyard logs <id>                     the job's events
  *   trainyard cancel <id>
  *   trainyard download <id> [--out DIR]     the final model (model.json + weights.bin)
- * The API is --url, else TRAINYARD_URL, else http://localhost:3000.
+ * The API is --url, else TRAINYARD_URL, else http://localhost:3000; the key is TRAINYARD_API_KEY
+ * (an option would leave it in the shell history and the process list).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +17,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { url: { type: 'string' }, follow: { type: 'boolean', default: false }, status: { type: 'string' }, out: { type: 'string' } },
 });
-const client = new TrainyardClient(values.url ?? process.env.TRAINYARD_URL ?? 'http://localhost:3000');
+const client = new TrainyardClient(values.url ?? process.env.TRAINYARD_URL ?? 'http://localhost:3000', { apiKey: process.env.TRAINYARD_API_KEY });
 const [command, argument] = positionals;
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const fmt = (value: unknown) => (typeof value === 'number' ? Number(value.toPrecision(4)).toString() : String(value));
@@ -96,6 +97,9 @@ main()
     process.stderr.write(`trainyard: ${error instanceof TrainyardApiError || error instanceof Error ? error.message : String(error)}\n`);
     if (error instanceof TrainyardApiError && error.problem && 'errors' in error.problem && Array.isArray(error.problem.errors)) {
       for (const problem of error.problem.errors as { field: string; message: string }[]) process.stderr.write(`  ${problem.field}: ${problem.message}\n`);
+    }
+    if (error instanceof TrainyardApiError && error.status === 401) {
+      process.stderr.write(`  set TRAINYARD_API_KEY to a key of your project (${process.env.TRAINYARD_API_KEY ? 'the one set was refused' : 'none is set'})\n`);
     }
     process.exit(1);
   });

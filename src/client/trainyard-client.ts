@@ -33,12 +33,19 @@ export interface StreamMessage {
 
 const terminal = new Set(['succeeded', 'failed', 'cancelled']);
 
+export interface ClientOptions {
+  /** The project's API key (ty_…); omit only against a server started with AUTH_MODE=off. */
+  apiKey?: string;
+}
+
 /** A typed client of the Trainyard REST API and its job streams. */
 export class TrainyardClient {
   private readonly base: string;
+  private readonly auth: Record<string, string>;
 
-  constructor(baseUrl: string) {
+  constructor(baseUrl: string, options: ClientOptions = {}) {
     this.base = baseUrl.replace(/\/$/, '');
+    this.auth = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   }
 
   submit(spec: JobSpecInput, options: { idempotencyKey?: string } = {}): Promise<Job> {
@@ -85,7 +92,7 @@ export class TrainyardClient {
   /** The final model's files (model.json and weights.bin), as TF.js saves them. */
   async model(id: string): Promise<{ modelJson: Buffer; weights: Buffer }> {
     const get = async (file: string) => {
-      const response = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(id)}/model/${file}`);
+      const response = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(id)}/model/${file}`, { headers: this.auth });
       if (!response.ok) throw new TrainyardApiError(response.status, (await response.json().catch(() => null)) as Problem | null);
       return Buffer.from(await response.arrayBuffer());
     };
@@ -101,7 +108,7 @@ export class TrainyardClient {
       let last = after;
       let finished = false;
       const connect = () => {
-        const socket = new WebSocket(`${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(id)}/stream?after=${last}`);
+        const socket = new WebSocket(`${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(id)}/stream?after=${last}`, { headers: this.auth });
         socket.on('message', (raw) => {
           const message = JSON.parse(String(raw)) as StreamMessage;
           if (message.kind !== 'event') return;
@@ -127,7 +134,7 @@ export class TrainyardClient {
   private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const response = await fetch(`${this.base}${path}`, {
       method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...this.auth, ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const payload = (await response.json().catch(() => null)) as unknown;

@@ -40,6 +40,21 @@ const configSchema = z.object({
   STREAM_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   // How often a worker re-queues jobs PostgreSQL has but Redis lost.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
+  // "off" serves every request as the project "default" without a key: for local use only, never the default.
+  AUTH_MODE: z.enum(['required', 'off']).default('required'),
+  // Bearer token of the /v1/admin endpoints (projects and API keys); unset, they answer 403.
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Requests each API key (or, without auth, each client address) may make per window; 429 with Retry-After beyond.
+  RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
+  // Jobs of one project that may train at once, unless the project sets its own (PATCH /v1/admin/projects/{name}).
+  PROJECT_MAX_RUNNING_JOBS: z.coerce.number().int().min(1).default(4),
+  // How long a job waiting for its project's slot stays delayed before a worker looks again.
+  PROJECT_SLOT_RETRY_MS: z.coerce.number().int().min(50).default(5_000),
+  // Origins allowed to call the API from a browser (comma-separated, or "*"); empty: same origin only.
+  CORS_ORIGINS: z.string().default(''),
+  // The device class this worker serves: "auto" is gpu when its backend runs on a GPU, cpu otherwise.
+  WORKER_DEVICE: z.enum(['auto', 'cpu', 'gpu']).default('auto'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -46,14 +46,14 @@ export class DatasetService {
     private readonly limitBytes: number,
   ) {}
 
-  async upload(body: Readable, options: { name: string; format: UploadFormat } & TableSchema): Promise<{ dataset: UploadedDataset; created: boolean }> {
+  async upload(projectId: string, body: Readable, options: { name: string; format: UploadFormat } & TableSchema): Promise<{ dataset: UploadedDataset; created: boolean }> {
     await mkdir(this.dataDir, { recursive: true });
     const staging = path.join(this.dataDir, `.upload-${randomBytes(6).toString('hex')}`);
     await mkdir(staging);
     try {
       const original = path.join(staging, `original.${options.format}`);
       const { sha256, sizeBytes } = await this.receive(body, original);
-      const existing = await this.prisma.dataset.findUnique({ where: { sha256 } });
+      const existing = await this.prisma.dataset.findUnique({ where: { projectId_sha256: { projectId, sha256 } } });
       if (existing) {
         const dataset = toUploaded(existing);
         assertSameSchema(dataset, options);
@@ -62,12 +62,15 @@ export class DatasetService {
 
       const table = await parse(original, options.format, options);
       await writeTable(staging, table);
-      const folder = sha256;
+      // Per project: deleting one project's copy must not take another's files.
+      const folder = path.join(projectId, sha256);
       await rm(path.join(this.dataDir, folder), { recursive: true, force: true });
+      await mkdir(path.join(this.dataDir, projectId), { recursive: true });
       await rename(staging, path.join(this.dataDir, folder));
       try {
         const row = await this.prisma.dataset.create({
           data: {
+            projectId,
             name: options.name,
             format: options.format,
             sha256,
@@ -84,7 +87,7 @@ export class DatasetService {
       } catch (error) {
         // The same bytes uploaded twice at once: the other request recorded it.
         if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
-          return { dataset: toUploaded(await this.prisma.dataset.findUniqueOrThrow({ where: { sha256 } })), created: false };
+          return { dataset: toUploaded(await this.prisma.dataset.findUniqueOrThrow({ where: { projectId_sha256: { projectId, sha256 } } })), created: false };
         }
         await rm(path.join(this.dataDir, folder), { recursive: true, force: true });
         throw error;
@@ -94,22 +97,23 @@ export class DatasetService {
     }
   }
 
-  async list(): Promise<UploadedDataset[]> {
-    return (await this.prisma.dataset.findMany({ orderBy: { id: 'asc' } })).map(toUploaded);
+  async list(projectId: string): Promise<UploadedDataset[]> {
+    return (await this.prisma.dataset.findMany({ where: { projectId }, orderBy: { id: 'asc' } })).map(toUploaded);
   }
 
-  async get(id: string): Promise<UploadedDataset & { path: string }> {
-    const row = isUuid(id) ? await this.prisma.dataset.findUnique({ where: { id } }) : null;
+  /** Another project's upload is as unknown as a missing one. */
+  async get(projectId: string, id: string): Promise<UploadedDataset & { path: string }> {
+    const row = isUuid(id) ? await this.prisma.dataset.findFirst({ where: { id, projectId } }) : null;
     if (!row) throw new NotFoundError('data set', id);
     return { ...toUploaded(row), path: row.path };
   }
 
   /** Refused (409) while a job that has not finished uses it. */
-  async delete(id: string): Promise<void> {
-    const dataset = await this.get(id);
+  async delete(projectId: string, id: string): Promise<void> {
+    const dataset = await this.get(projectId, id);
     const users = await this.prisma.$queryRaw<{ id: string; status: string }[]>`
       SELECT id::text, status::text FROM jobs
-      WHERE spec->'dataset'->>'id' = ${id} AND status::text = ANY(${activeStatuses}) LIMIT 5`;
+      WHERE project_id = ${projectId}::uuid AND spec->'dataset'->>'id' = ${id} AND status::text = ANY(${activeStatuses}) LIMIT 5`;
     if (users.length > 0) {
       throw new ConflictError(`data set ${id} is used by jobs that have not finished: ${users.map((u) => `${u.id} (${u.status})`).join(', ')}`);
     }

@@ -67,3 +67,26 @@ export class UnprocessableError extends TrainyardError {
   readonly status = 422;
   readonly title = 'Unprocessable request';
 }
+
+/** No key, or a key that is unknown or revoked. */
+export class UnauthorizedError extends TrainyardError {
+  readonly status = 401;
+  readonly title = 'Unauthorized';
+}
+
+/** An operation this caller may never do (an admin endpoint without the admin token). */
+export class ForbiddenError extends TrainyardError {
+  readonly status = 403;
+  readonly title = 'Forbidden';
+}
+
+export class TooManyRequestsError extends TrainyardError {
+  readonly status = 429;
+  readonly title = 'Too Many Requests';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

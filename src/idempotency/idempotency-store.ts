@@ -27,16 +27,17 @@ export class IdempotencyStore {
     return count;
   }
 
-  async run(scope: string, key: string, requestHash: string, work: () => Promise<StoredResponse>): Promise<StoredResponse & { replayed: boolean }> {
+  /** Keys are per project: two projects may use the same key without meeting. */
+  async run(projectId: string, scope: string, key: string, requestHash: string, work: () => Promise<StoredResponse>): Promise<StoredResponse & { replayed: boolean }> {
     if (key.length === 0 || key.length > 255) {
       throw new ValidationError('invalid Idempotency-Key', [{ field: 'Idempotency-Key', message: 'must be 1 to 255 characters' }]);
     }
     try {
-      await this.prisma.idempotencyKey.create({ data: { scope, key, requestHash } });
+      await this.prisma.idempotencyKey.create({ data: { projectId, scope, key, requestHash } });
     } catch (error) {
       if (!(error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002')) throw error;
-      const first = await this.prisma.idempotencyKey.findUnique({ where: { scope_key: { scope, key } } });
-      if (!first) return this.run(scope, key, requestHash, work);
+      const first = await this.prisma.idempotencyKey.findUnique({ where: { projectId_scope_key: { projectId, scope, key } } });
+      if (!first) return this.run(projectId, scope, key, requestHash, work);
       if (first.requestHash !== requestHash) {
         throw new UnprocessableError(`Idempotency-Key "${key}" was already used for a different ${scope} request; use a new key for a new request`);
       }
@@ -46,12 +47,12 @@ export class IdempotencyStore {
     try {
       const response = await work();
       await this.prisma.idempotencyKey.update({
-        where: { scope_key: { scope, key } },
+        where: { projectId_scope_key: { projectId, scope, key } },
         data: { status: response.status, response: response.body as Prisma.InputJsonValue },
       });
       return { ...response, replayed: false };
     } catch (error) {
-      await this.prisma.idempotencyKey.delete({ where: { scope_key: { scope, key } } }).catch(() => undefined);
+      await this.prisma.idempotencyKey.delete({ where: { projectId_scope_key: { projectId, scope, key } } }).catch(() => undefined);
       throw error;
     }
   }

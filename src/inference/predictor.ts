@@ -48,8 +48,9 @@ export class Predictor {
     private readonly preference: BackendPreference,
   ) {}
 
-  async predict(jobId: string, inputs: unknown[], checkpointId?: string): Promise<{ checkpoint: string; predictions: Prediction[] }> {
-    const job = isUuid(jobId) ? await this.store.get(jobId) : null;
+  async predict(projectId: string, jobId: string, inputs: unknown[], checkpointId?: string): Promise<{ checkpoint: string; predictions: Prediction[] }> {
+    const found = isUuid(jobId) ? await this.store.get(jobId) : null;
+    const job = found?.projectId === projectId ? found : null;
     if (!job) throw new NotFoundError('job', jobId);
     const checkpoint = checkpointId
       ? await this.store.getCheckpoint(jobId, checkpointId)
@@ -111,7 +112,7 @@ export class Predictor {
   private async classNames(job: JobRecord): Promise<string[] | null> {
     const ref = job.spec.dataset;
     if (ref.name === 'upload') {
-      const dataset = await this.datasets.get(ref.id).catch(() => null);
+      const dataset = await this.datasets.get(job.projectId, ref.id).catch(() => null);
       if (!dataset) return [];
       return dataset.labelType === 'number' ? null : dataset.classNames;
     }

@@ -9,7 +9,9 @@ import { JobLifecycle } from '../jobs/job-lifecycle.js';
 import { JobService } from '../jobs/job-service.js';
 import { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../logging/logger.js';
-import { createTrainingQueue, type TrainingQueue } from '../queue/queues.js';
+import { WorkerRegistry } from '../observability/worker-registry.js';
+import { ProjectService } from '../projects/project-service.js';
+import { TrainingQueues } from '../queue/training-queues.js';
 import { checkPostgres, checkRedis } from './dependency-check.js';
 
 /** The connections and domain services one process shares; `close` releases all of them. */
@@ -18,12 +20,14 @@ export interface Services {
   logger: Logger;
   prisma: PrismaClient;
   redis: Redis;
-  queue: TrainingQueue;
+  queues: TrainingQueues;
+  workers: WorkerRegistry;
   store: JobStore;
   publisher: JobEventPublisher;
   jobs: JobService;
   datasets: DatasetService;
   lifecycle: JobLifecycle;
+  projects: ProjectService;
   /** A new Redis connection (BullMQ workers and subscribers need their own); closed with the rest. */
   newRedisConnection(purpose: string): Redis;
   close(): Promise<void>;
@@ -49,7 +53,8 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
 
   const prisma = createPrisma(config.DATABASE_URL);
   const redis = newRedisConnection('commands');
-  const queue = createTrainingQueue(redis, config.QUEUE_PREFIX);
+  const queues = new TrainingQueues(redis, config.QUEUE_PREFIX);
+  const workers = new WorkerRegistry(redis, config.QUEUE_PREFIX, config.WORKER_HEARTBEAT_MS);
   const store = new JobStore(prisma);
   const publisher = new JobEventPublisher(redis, config.QUEUE_PREFIX);
   const datasets = new DatasetService(prisma, config.DATA_DIR, config.UPLOAD_LIMIT_BYTES);
@@ -59,15 +64,17 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     logger,
     prisma,
     redis,
-    queue,
+    queues,
+    workers,
     store,
     publisher,
-    jobs: new JobService(store, queue, publisher, datasets, redis, config.QUEUE_PREFIX, logger, config.ARTIFACT_DIR),
+    jobs: new JobService({ store, queues, publisher, datasets, workers, redis, prefix: config.QUEUE_PREFIX, logger, artifactDir: config.ARTIFACT_DIR, projectMaxRunningJobs: config.PROJECT_MAX_RUNNING_JOBS }),
     datasets,
     lifecycle: new JobLifecycle(store, publisher, logger),
+    projects: new ProjectService(prisma),
     newRedisConnection,
     async close() {
-      await queue.close();
+      await queues.close();
       await Promise.all(extra.map((connection) => connection.quit().catch(() => connection.disconnect())));
       await prisma.$disconnect();
     },

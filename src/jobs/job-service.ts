@@ -5,7 +5,8 @@ import { publishJobControl } from '../events/job-control.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
-import { enqueueTraining, type TrainingQueue } from '../queue/queues.js';
+import type { WorkerRegistry } from '../observability/worker-registry.js';
+import type { TrainingQueues } from '../queue/training-queues.js';
 import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec, type LayerSpec } from '../spec/job-spec.js';
 import { planColumns, planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
 import { findSourceCheckpoint } from './transfer-source.js';
@@ -14,28 +15,88 @@ import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricReco
 
 export type JobAction = 'cancel' | 'pause' | 'resume';
 
+export interface JobServiceDeps {
+  store: JobStore;
+  queues: TrainingQueues;
+  publisher: JobEventPublisher;
+  datasets: DatasetService;
+  workers: WorkerRegistry;
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  artifactDir: string;
+  /** The deployment's PROJECT_MAX_RUNNING_JOBS, for projects without their own limit. */
+  projectMaxRunningJobs: number;
+}
+
+/** A queued job with why it is not training yet, when the reason is something other than a busy worker. */
+export type JobView = JobRecord & { waitingReason: string | null };
+
 /** What the API can do with jobs; HTTP-free so a CLI or another transport can reuse it. */
 export class JobService {
-  constructor(
-    private readonly store: JobStore,
-    private readonly queue: TrainingQueue,
-    private readonly publisher: JobEventPublisher,
-    private readonly datasets: DatasetService,
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly logger: Logger,
-    private readonly artifactDir: string,
-  ) {}
+  private readonly store: JobStore;
+  private readonly queues: TrainingQueues;
+  private readonly publisher: JobEventPublisher;
+  private readonly datasets: DatasetService;
+  private readonly workers: WorkerRegistry;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly logger: Logger;
+  private readonly artifactDir: string;
+  private readonly projectMaxRunningJobs: number;
 
-  async submit(spec: JobSpec): Promise<JobRecord> {
-    const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(spec, spec.dataset.id) : undefined;
+  constructor(deps: JobServiceDeps) {
+    this.store = deps.store;
+    this.queues = deps.queues;
+    this.publisher = deps.publisher;
+    this.datasets = deps.datasets;
+    this.workers = deps.workers;
+    this.redis = deps.redis;
+    this.prefix = deps.prefix;
+    this.logger = deps.logger;
+    this.artifactDir = deps.artifactDir;
+    this.projectMaxRunningJobs = deps.projectMaxRunningJobs;
+  }
+
+  /**
+   * Why each queued job waits, when it is not just a busy worker: a GPU job with no GPU worker
+   * alive, or a project already training as many jobs as it may.
+   */
+  async withWaitingReasons(projectId: string, jobs: JobRecord[]): Promise<JobView[]> {
+    const queued = jobs.filter((job) => job.status === 'queued');
+    if (queued.length === 0) return jobs.map((job) => ({ ...job, waitingReason: null }));
+    const gpuWanted = queued.some((job) => job.spec.resources.device === 'gpu');
+    const [slots, gpu] = await Promise.all([
+      this.store.projectSlots(projectId, this.projectMaxRunningJobs),
+      gpuWanted ? this.workers.presence('gpu') : Promise.resolve(null),
+    ]);
+    const projectFull =
+      slots.running >= slots.limit
+        ? `project ${slots.project} is training ${slots.running} of the ${slots.limit} jobs it may run at once; this one starts when one of them ends`
+        : null;
+    const noGpu =
+      gpu && !gpu.alive
+        ? `no GPU worker is running (${gpu.lastSeenAt ? `the last one was seen at ${gpu.lastSeenAt}` : 'none has been seen'}); the job stays queued until one starts`
+        : null;
+    return jobs.map((job) => ({
+      ...job,
+      waitingReason: job.status !== 'queued' ? null : ((job.spec.resources.device === 'gpu' ? noGpu : null) ?? projectFull),
+    }));
+  }
+
+  async view(projectId: string, job: JobRecord): Promise<JobView> {
+    return (await this.withWaitingReasons(projectId, [job]))[0]!;
+  }
+
+  async submit(projectId: string, spec: JobSpec): Promise<JobRecord> {
+    const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(projectId, spec, spec.dataset.id) : undefined;
     const info = upload ?? describeDataset(spec.dataset)!;
-    const transfer = spec.init ? await this.planTransfer(spec, info) : undefined;
-    const columns = spec.model.progressive ? await this.planColumns(spec, info) : undefined;
-    const { job, event } = await this.store.create(resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns }));
+    const transfer = spec.init ? await this.planTransfer(projectId, spec, info) : undefined;
+    const columns = spec.model.progressive ? await this.planColumns(projectId, spec, info) : undefined;
+    const { job, event } = await this.store.create(projectId, resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns }));
     await this.announce(job.id, event);
     try {
-      await enqueueTraining(this.queue, job.id, job.spec.priority);
+      await this.queues.enqueue(job.id, job.spec.resources.device, job.spec.priority);
     } catch (error) {
       // The job row exists; a worker's reconciliation enqueues queued jobs it finds, so this is not lost.
       this.logger.error({ err: error, jobId: job.id }, 'could not enqueue job');
@@ -45,18 +106,18 @@ export class JobService {
   }
 
   /** Which layers load from the source checkpoint, which freeze, where a probe cuts: checked before anything is queued. */
-  private async planTransfer(spec: JobSpec, info: DatasetShape): Promise<TransferPlan> {
-    const source = await findSourceCheckpoint(this.store, this.artifactDir, spec.init!.from);
+  private async planTransfer(projectId: string, spec: JobSpec, info: DatasetShape): Promise<TransferPlan> {
+    const source = await findSourceCheckpoint(this.store, this.artifactDir, projectId, spec.init!.from);
     const plan = planTransfer(spec, info, source);
     if ('problems' in plan) throw invalidSpec(plan.problems);
     return plan;
   }
 
   /** A progressive net's columns: each a prior job's dense stack at a checkpoint that exists. */
-  private async planColumns(spec: JobSpec, info: DatasetShape): Promise<{ job: string; checkpoint: string; layers: LayerSpec[] }[]> {
+  private async planColumns(projectId: string, spec: JobSpec, info: DatasetShape): Promise<{ job: string; checkpoint: string; layers: LayerSpec[] }[]> {
     const sources = await Promise.all(
       spec.model.progressive!.columns.map(async (column) => {
-        const checkpoint = await findSourceCheckpoint(this.store, this.artifactDir, column);
+        const checkpoint = await findSourceCheckpoint(this.store, this.artifactDir, projectId, column);
         return { checkpoint, model: (await this.store.get(column.job))!.spec.model };
       }),
     );
@@ -66,8 +127,8 @@ export class JobService {
   }
 
   /** The shape checks the schema could not make: an upload's shape is in the database. */
-  private async checkAgainstUpload(spec: JobSpec, datasetId: string): Promise<DatasetShape> {
-    const dataset = await this.datasets.get(datasetId).catch(() => null);
+  private async checkAgainstUpload(projectId: string, spec: JobSpec, datasetId: string): Promise<DatasetShape> {
+    const dataset = await this.datasets.get(projectId, datasetId).catch(() => null);
     if (!dataset) throw new ValidationError('invalid job spec', [{ field: 'dataset.id', message: `no uploaded data set ${datasetId} (GET /v1/datasets lists them)` }]);
     const regression = dataset.labelType === 'number';
     const shape: DatasetShape = {
@@ -81,34 +142,35 @@ export class JobService {
     return shape;
   }
 
-  async get(id: string): Promise<JobRecord> {
+  /** Another project's job is a 404 like a missing one: its existence is not this caller's business. */
+  async get(projectId: string, id: string): Promise<JobRecord> {
     const job = isUuid(id) ? await this.store.get(id) : null;
-    if (!job) throw new NotFoundError('job', id);
+    if (!job || job.projectId !== projectId) throw new NotFoundError('job', id);
     return job;
   }
 
-  list(query: ListJobsQuery): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
-    return this.store.list(query);
+  list(projectId: string, query: Omit<ListJobsQuery, 'projectId'>): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+    return this.store.list({ ...query, projectId });
   }
 
-  async events(id: string, afterSeq: number, limit: number): Promise<JobEventRecord[]> {
-    await this.assertExists(id);
+  async events(projectId: string, id: string, afterSeq: number, limit: number): Promise<JobEventRecord[]> {
+    await this.assertExists(projectId, id);
     return this.store.listEvents(id, afterSeq, limit);
   }
 
-  async metrics(id: string, query: { scope?: MetricScope; afterStep: number; limit: number }): Promise<MetricRecord[]> {
-    await this.assertExists(id);
+  async metrics(projectId: string, id: string, query: { scope?: MetricScope; afterStep: number; limit: number }): Promise<MetricRecord[]> {
+    await this.assertExists(projectId, id);
     return this.store.listMetrics(id, query);
   }
 
-  async checkpoints(id: string): Promise<CheckpointRecord[]> {
-    await this.assertExists(id);
+  async checkpoints(projectId: string, id: string): Promise<CheckpointRecord[]> {
+    await this.assertExists(projectId, id);
     return (await this.store.listCheckpoints(id)).map(({ path: _path, ...record }) => record);
   }
 
   /** The folder (relative to the artifact root) of a checkpoint, or of the final model with `'final'`. */
-  async checkpointFolder(id: string, checkpointId: string | 'final'): Promise<string> {
-    const job = await this.get(id);
+  async checkpointFolder(projectId: string, id: string, checkpointId: string | 'final'): Promise<string> {
+    const job = await this.get(projectId, id);
     if (checkpointId === 'final') {
       const final = await this.store.latestCheckpoint(id, 'final');
       if (!final) throw new NotFoundError('final model of job', `${id} (status ${job.status}; it exists once the job has succeeded)`);
@@ -124,8 +186,8 @@ export class JobService {
    * batch, wherever its worker runs). Pause: a running job checkpoints and frees its worker.
    * Resume: a paused job is queued again and continues from its checkpoint.
    */
-  async act(id: string, action: JobAction): Promise<JobRecord> {
-    const job = await this.get(id);
+  async act(projectId: string, id: string, action: JobAction): Promise<JobRecord> {
+    const job = await this.get(projectId, id);
     const plan = actionPlan[action][job.status];
     if (plan === undefined) {
       throw new ConflictError(`cannot ${action} job ${id}: it is ${job.status}${action === 'resume' ? ' (only a paused job can be resumed)' : ''}`, {
@@ -135,17 +197,17 @@ export class JobService {
     if (plan !== null) {
       const event = await this.store.transition(id, { status: plan.to, ...(plan.to === 'cancelled' ? { finishedAt: new Date() } : {}) }, { reason: `${action} requested` });
       // The job moved on between our read and write (a worker started or finished it): decide again.
-      if (!event) return this.act(id, action);
+      if (!event) return this.act(projectId, id, action);
       await this.announce(id, event);
-      if (plan.removeFromQueue) await this.queue.remove(id).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'could not remove job from the queue'));
+      if (plan.removeFromQueue) await this.queues.remove(id).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'could not remove job from the queue'));
       if (plan.relay) await publishJobControl(this.redis, this.prefix, { jobId: id, action: plan.relay });
-      if (plan.to === 'queued') await enqueueTraining(this.queue, id, job.spec.priority);
+      if (plan.to === 'queued') await this.queues.enqueue(id, job.spec.resources.device, job.spec.priority);
     }
-    return this.get(id);
+    return this.get(projectId, id);
   }
 
-  async assertExists(id: string): Promise<void> {
-    if (!isUuid(id) || !(await this.store.exists(id))) throw new NotFoundError('job', id);
+  async assertExists(projectId: string, id: string): Promise<void> {
+    if (!isUuid(id) || !(await this.store.exists(id, projectId))) throw new NotFoundError('job', id);
   }
 
   private async announce(id: string, event: JobEventRecord): Promise<void> {

@@ -30,6 +30,8 @@ export interface NewCheckpoint {
 }
 
 export interface ListJobsQuery {
+  /** Absent only for the workers' own sweeps, which see every project. */
+  projectId?: string;
   limit: number;
   after?: string;
   status?: JobStatus[];
@@ -44,9 +46,10 @@ export class JobStore {
   constructor(private readonly prisma: PrismaClient) {}
 
   /** The job and its first event (seq 1, queued) in one write. */
-  async create(spec: ResolvedJobSpec): Promise<{ job: JobRecord; event: JobEventRecord }> {
+  async create(projectId: string, spec: ResolvedJobSpec): Promise<{ job: JobRecord; event: JobEventRecord }> {
     const created = await this.prisma.job.create({
       data: {
+        projectId,
         spec: spec as Prisma.InputJsonValue,
         lastSeq: 1,
         events: { create: { seq: 1, type: 'status', data: { status: 'queued' } } },
@@ -61,14 +64,27 @@ export class JobStore {
     return job ? toJobRecord(job) : null;
   }
 
-  async exists(id: string): Promise<boolean> {
-    return (await this.prisma.job.count({ where: { id } })) > 0;
+  async exists(id: string, projectId: string): Promise<boolean> {
+    return (await this.prisma.job.count({ where: { id, projectId } })) > 0;
+  }
+
+  /** Those of `ids` that belong to the project. */
+  async inProject(ids: string[], projectId: string): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.prisma.job.findMany({ where: { id: { in: ids }, projectId }, select: { id: true } });
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** Which project a job belongs to (null for an unknown job); never changes once the job exists. */
+  async projectOf(id: string): Promise<string | null> {
+    return (await this.prisma.job.findUnique({ where: { id }, select: { projectId: true } }))?.projectId ?? null;
   }
 
   /** Newest first; `after` is the id of the last job of the previous page (ids are UUIDv7, time-ordered). */
   async list(query: ListJobsQuery): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
     const rows = await this.prisma.job.findMany({
       where: {
+        ...(query.projectId ? { projectId: query.projectId } : {}),
         ...(query.status?.length ? { status: { in: query.status } } : {}),
         ...(query.after ? { id: { lt: query.after } } : {}),
       },
@@ -103,12 +119,31 @@ export class JobStore {
     });
   }
 
-  /** Takes the job's lease if it is free, expired or already ours; false when another worker holds it. */
-  async claimLease(id: string, owner: string, leaseMs: number): Promise<boolean> {
-    const rows = await this.prisma.$executeRaw`
-      UPDATE jobs SET lease_owner = ${owner}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
-      WHERE id = ${id}::uuid AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_expires_at < now())`;
-    return rows > 0;
+  /**
+   * Takes the job's lease if it is free, expired or already ours, and if its project has a slot:
+   * a live lease is a job training, and they are counted under a lock on the project's row, so
+   * two workers cannot both take the last slot.
+   */
+  async claimLease(id: string, owner: string, leaseMs: number, defaultProjectLimit: number): Promise<LeaseClaim> {
+    return this.prisma.$transaction(async (tx) => {
+      const [project] = await tx.$queryRaw<{ id: string; name: string; limit: number | null }[]>`
+        SELECT p.id::text AS id, p.name, p.max_running_jobs AS limit FROM projects p JOIN jobs j ON j.project_id = p.id
+        WHERE j.id = ${id}::uuid FOR UPDATE OF p`;
+      if (!project) return { claimed: false, reason: 'held' };
+      const limit = project.limit ?? defaultProjectLimit;
+      const running = await countTraining(tx, project.id, id);
+      if (running >= limit) return { claimed: false, reason: 'projectFull', project: project.name, running, limit };
+      const rows = await tx.$executeRaw`
+        UPDATE jobs SET lease_owner = ${owner}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
+        WHERE id = ${id}::uuid AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_expires_at < now())`;
+      return rows > 0 ? { claimed: true } : { claimed: false, reason: 'held' };
+    });
+  }
+
+  /** How many of the project's jobs are training now, and how many may. */
+  async projectSlots(projectId: string, defaultProjectLimit: number): Promise<{ project: string; running: number; limit: number }> {
+    const project = await this.prisma.project.findUniqueOrThrow({ where: { id: projectId } });
+    return { project: project.name, running: await countTraining(this.prisma, projectId), limit: project.maxRunningJobs ?? defaultProjectLimit };
   }
 
   /** Extends our lease and tells the current status; null when the lease is no longer ours. */
@@ -224,6 +259,20 @@ export class JobStore {
   }
 }
 
+export type LeaseClaim =
+  | { claimed: true }
+  | { claimed: false; reason: 'held' }
+  | { claimed: false; reason: 'projectFull'; project: string; running: number; limit: number };
+
+/** Jobs of the project holding a live lease (training now), but for `except`. */
+async function countTraining(db: Tx | PrismaClient, projectId: string, except?: string): Promise<number> {
+  const [row] = await db.$queryRaw<{ count: bigint }[]>`
+    SELECT count(*) AS count FROM jobs
+    WHERE project_id = ${projectId}::uuid AND lease_owner IS NOT NULL AND lease_expires_at > now()
+      AND id <> ${except ?? '00000000-0000-0000-0000-000000000000'}::uuid`;
+  return Number(row?.count ?? 0);
+}
+
 async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
   // The row lock taken by this UPDATE serialises concurrent writers of the same job's log.
   const { lastSeq } = await tx.job.update({
@@ -241,6 +290,7 @@ function toJobRecord(job: Job): JobRecord {
   const spec = resolvedJobSpecSchema.parse(job.spec);
   return {
     id: job.id,
+    projectId: job.projectId,
     name: spec.name ?? null,
     status: job.status,
     spec,

@@ -20,6 +20,7 @@ export type JobEventType = (typeof jobEventTypes)[number];
 
 export interface JobRecord {
   id: string;
+  projectId: string;
   name: string | null;
   status: JobStatus;
   spec: ResolvedJobSpec;

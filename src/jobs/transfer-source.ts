@@ -9,8 +9,15 @@ import type { JobStore } from './job-store.js';
  * The checkpoint `init.from` names, with the shapes of its weights: a missing job or checkpoint is a
  * 404, a job without checkpoints yet a 409, so nothing is queued that could not start.
  */
-export async function findSourceCheckpoint(store: JobStore, artifactDir: string, from: NonNullable<JobSpec['init']>['from']): Promise<SourceCheckpoint & { path: string; sha256: string }> {
-  const job = isUuid(from.job) ? await store.get(from.job) : null;
+export async function findSourceCheckpoint(
+  store: JobStore,
+  artifactDir: string,
+  projectId: string,
+  from: NonNullable<JobSpec['init']>['from'],
+): Promise<SourceCheckpoint & { path: string; sha256: string }> {
+  const found = isUuid(from.job) ? await store.get(from.job) : null;
+  // Another project's job is as unknown as a missing one.
+  const job = found?.projectId === projectId ? found : null;
   if (!job) throw new NotFoundError('source job (init.from.job)', from.job);
   let checkpoint;
   if (from.checkpoint === 'last') {

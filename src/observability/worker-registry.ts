@@ -9,6 +9,8 @@ export const workerHeartbeatSchema = z
     /** The backend its training processes run on, and the device. */
     backend: z.string().nullable(),
     device: z.string().nullable(),
+    deviceClass: z.enum(['cpu', 'gpu']).describe('The jobs it takes: resources.device of its class, and any'),
+    queues: z.array(z.string()),
     concurrency: z.int(),
     trainingThreads: z.int().nullable(),
     runningJobs: z.array(z.string()),
@@ -19,6 +21,8 @@ export const workerHeartbeatSchema = z
 export type WorkerHeartbeat = z.infer<typeof workerHeartbeatSchema>;
 
 const keyOf = (prefix: string, id: string) => `${prefix}:workers:${id}`;
+// Outlives the heartbeats: when the last worker of a class was seen, for jobs waiting on that class.
+const lastSeenKey = (prefix: string, deviceClass: string) => `${prefix}:worker-class-last-seen:${deviceClass}`;
 
 /**
  * Training workers announce themselves in Redis every `intervalMs`; an entry expires after three
@@ -33,7 +37,17 @@ export class WorkerRegistry {
 
   async beat(heartbeat: Omit<WorkerHeartbeat, 'lastSeenAt'>): Promise<void> {
     const entry: WorkerHeartbeat = { ...heartbeat, lastSeenAt: new Date().toISOString() };
-    await this.redis.set(keyOf(this.prefix, heartbeat.id), JSON.stringify(entry), 'PX', this.intervalMs * 3);
+    await this.redis
+      .multi()
+      .set(keyOf(this.prefix, heartbeat.id), JSON.stringify(entry), 'PX', this.intervalMs * 3)
+      .set(lastSeenKey(this.prefix, heartbeat.deviceClass), entry.lastSeenAt)
+      .exec();
+  }
+
+  /** Whether a worker of the class is alive now, and when one last beat. */
+  async presence(deviceClass: WorkerHeartbeat['deviceClass']): Promise<{ alive: boolean; lastSeenAt: string | null }> {
+    const [workers, lastSeenAt] = await Promise.all([this.list(), this.redis.get(lastSeenKey(this.prefix, deviceClass))]);
+    return { alive: workers.some((worker) => worker.deviceClass === deviceClass), lastSeenAt };
   }
 
   async remove(id: string): Promise<void> {

@@ -553,6 +553,10 @@ export const resolvedInitSchema = z
   .meta({ id: 'ResolvedInit' });
 export type ResolvedInit = z.infer<typeof resolvedInitSchema>;
 
+/** Which kind of worker may train a job; each kind has its own queue (src/queue/training-queues.ts). */
+export const deviceRequestSchema = z.enum(['any', 'cpu', 'gpu']);
+export type DeviceRequest = z.infer<typeof deviceRequestSchema>;
+
 const jobSpecFields = {
   name: z.string().min(1).max(200).optional().describe('A label for people; not unique'),
   dataset: datasetRefSchema,
@@ -641,6 +645,14 @@ const jobSpecFields = {
     .default({ everyEpochs: 1, keep: 3 })
     .meta({ id: 'CheckpointPolicy', description: 'Checkpoints (weights, optimizer state, schedule position, RNG) are written every `everyEpochs` and at the end' }),
   priority: z.int().min(1).max(1000).default(100).describe('Queue priority: lower runs first'),
+  resources: z
+    .strictObject({
+      device: deviceRequestSchema
+        .default('any')
+        .describe('gpu: only a GPU worker takes it (it waits, saying so, while none is running); cpu: only a CPU worker; any: the first free worker'),
+    })
+    .default({ device: 'any' })
+    .meta({ id: 'Resources' }),
   maxRuntimeSeconds: z.int().min(1).max(30 * 24 * 3600).optional().describe('Checkpoint and fail the job when it has trained this long'),
   logEveryBatches: z
     .int()

@@ -15,7 +15,7 @@ import { WorkerRegistry } from '../observability/worker-registry.js';
 import type { SelectedBackend } from '../engine/backend.js';
 import type { JobRecord } from '../jobs/job-types.js';
 import type { Logger } from '../logging/logger.js';
-import { enqueueTraining, queueNames, type QueuePayloads, type TrainingQueue } from '../queue/queues.js';
+import { queueNames, queuesServedBy, type DeviceClass, type TrainingPayload, type TrainingQueues } from '../queue/training-queues.js';
 import { TrainerCrashedError, TrainerJobError } from './trainer-host.js';
 import type { RunRequest } from './trainer-protocol.js';
 import { TrainerPool } from './trainer-pool.js';
@@ -30,7 +30,7 @@ export interface TrainingWorkerDeps {
   config: Config;
   connection: Redis;
   controlConnection: Redis;
-  queue: TrainingQueue;
+  queues: TrainingQueues;
   store: JobStore;
   lifecycle: JobLifecycle;
   datasets: DatasetService;
@@ -43,7 +43,7 @@ export function createTrainingWorker(services: Services): TrainingWorker {
     config: services.config,
     connection: services.newRedisConnection('worker'),
     controlConnection: services.newRedisConnection('worker-control'),
-    queue: services.queue,
+    queues: services.queues,
     store: services.store,
     lifecycle: services.lifecycle,
     datasets: services.datasets,
@@ -57,7 +57,10 @@ export function createTrainingWorker(services: Services): TrainingWorker {
  * worker takes it over unless this one is gone.
  */
 export class TrainingWorker {
-  private worker: Worker<QueuePayloads['training']> | null = null;
+  private readonly workers: Worker<TrainingPayload>[] = [];
+  /** Jobs this worker has taken, over all its queues; WORKER_CONCURRENCY at most. */
+  private slotsInUse = 0;
+  private deviceClass: DeviceClass = 'cpu';
   private readonly pool: TrainerPool;
   private readonly running = new Map<string, AbortController>();
   private readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -77,23 +80,29 @@ export class TrainingWorker {
     const { config, logger } = this.deps;
     const host = await this.pool.start();
     this.backend = host.backend;
+    this.deviceClass = deviceClassOf(config.WORKER_DEVICE, host.backend);
     await listenForJobControl(this.deps.controlConnection, config.QUEUE_PREFIX, logger, ({ jobId, action }) => {
       this.running.get(jobId)?.abort(action satisfies AbortReason);
     });
     await this.reconcile();
-    this.worker = new Worker<QueuePayloads['training']>(queueNames.training, (job, token) => this.process(job, token), {
-      connection: this.deps.connection,
-      prefix: config.QUEUE_PREFIX,
-      concurrency: config.WORKER_CONCURRENCY,
-      maxStalledCount: MAX_STALLED,
-      lockDuration: config.QUEUE_LOCK_MS,
-      stalledInterval: config.QUEUE_LOCK_MS,
-    });
-    this.worker.on('failed', (job, error) => {
-      if (job) void this.failIfStillOpen(job.data.jobId, error);
-    });
-    this.worker.on('error', (error) => logger.error({ err: error }, 'queue worker error'));
-    await this.worker.waitUntilReady();
+    for (const device of queuesServedBy(this.deviceClass)) {
+      // Each queue's BullMQ worker may fetch WORKER_CONCURRENCY jobs; the slots they share are counted in process().
+      const worker = new Worker<TrainingPayload>(queueNames[device], (job, token) => this.process(job, token), {
+        // BullMQ duplicates it for the blocking fetch, so the queues' workers can share it.
+        connection: this.deps.connection,
+        prefix: config.QUEUE_PREFIX,
+        concurrency: config.WORKER_CONCURRENCY,
+        maxStalledCount: MAX_STALLED,
+        lockDuration: config.QUEUE_LOCK_MS,
+        stalledInterval: config.QUEUE_LOCK_MS,
+      });
+      worker.on('failed', (job, error) => {
+        if (job) void this.failIfStillOpen(job.data.jobId, error);
+      });
+      worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'queue worker error'));
+      this.workers.push(worker);
+    }
+    await Promise.all(this.workers.map((worker) => worker.waitUntilReady()));
     this.reconcileTimer = setInterval(() => {
       this.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'reconciliation failed'));
     }, config.RECONCILE_INTERVAL_MS);
@@ -103,7 +112,7 @@ export class TrainingWorker {
       this.heartbeat().catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
     }, config.WORKER_HEARTBEAT_MS);
     this.heartbeatTimer.unref();
-    logger.info({ concurrency: config.WORKER_CONCURRENCY, worker: this.id }, 'training worker ready');
+    logger.info({ concurrency: config.WORKER_CONCURRENCY, worker: this.id, deviceClass: this.deviceClass, queues: this.workers.map((w) => w.name) }, 'training worker ready');
   }
 
   /** A heartbeat now, so the list of running jobs is current (failures only logged). */
@@ -120,6 +129,8 @@ export class TrainingWorker {
       pid: process.pid,
       backend: this.backend?.name ?? null,
       device: this.backend?.device ?? null,
+      deviceClass: this.deviceClass,
+      queues: this.workers.map((worker) => worker.name),
       concurrency: config.WORKER_CONCURRENCY,
       trainingThreads: config.TRAINING_THREADS ?? null,
       runningJobs: [...this.running.keys()],
@@ -135,7 +146,7 @@ export class TrainingWorker {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.registry.remove(this.id).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not remove the heartbeat'));
     for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
-    await this.worker?.close();
+    await Promise.all(this.workers.map((worker) => worker.close()));
     await this.pool.stop();
   }
 
@@ -145,21 +156,21 @@ export class TrainingWorker {
    * and settle jobs left pausing or cancelling by a worker that died.
    */
   async reconcile(): Promise<void> {
-    const { queue, store, lifecycle, logger } = this.deps;
+    const { queues, store, lifecycle, logger } = this.deps;
     for (const status of ['queued', 'running', 'pausing', 'cancelling'] as const) {
       let after: string | undefined;
       for (;;) {
         const page = await store.list({ limit: 100, after, status: [status] });
         for (const job of page.jobs) {
-          const state = await queue.getJobState(job.id);
+          const state = await queues.state(job.id);
           if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
           if (status !== 'queued' && !(await store.leaseExpired(job.id))) continue;
           if (status === 'pausing') await lifecycle.paused(job.id, 'its worker stopped; paused at its last checkpoint');
           else if (status === 'cancelling') await lifecycle.cancelled(job.id, 'its worker stopped before the cancel landed');
           else {
             if (status === 'running') await lifecycle.release(job.id, 'its worker and queue entry were lost; queued again to resume from its last checkpoint');
-            if (state !== 'unknown') await queue.remove(job.id);
-            await enqueueTraining(queue, job.id, job.spec.priority);
+            if (state !== 'unknown') await queues.remove(job.id);
+            await queues.enqueue(job.id, job.spec.resources.device, job.spec.priority);
             logger.info({ jobId: job.id, status }, 'reconciled job into the queue');
           }
         }
@@ -169,7 +180,27 @@ export class TrainingWorker {
     }
   }
 
-  private async process(job: Job<QueuePayloads['training']>, token: string | undefined): Promise<void> {
+  /**
+   * Holds one of the WORKER_CONCURRENCY slots for the job, or hands the job straight back to its
+   * queue when two queues' fetches raced for the last slot. With every slot taken the BullMQ
+   * workers stop fetching, so another machine gets the next job.
+   */
+  private async process(job: Job<TrainingPayload>, token: string | undefined): Promise<void> {
+    if (this.slotsInUse >= this.deps.config.WORKER_CONCURRENCY) {
+      if (token) await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    this.slotsInUse += 1;
+    try {
+      if (this.slotsInUse >= this.deps.config.WORKER_CONCURRENCY) await Promise.all(this.workers.map((worker) => worker.pause(true)));
+      await this.train(job, token);
+    } finally {
+      this.slotsInUse -= 1;
+      if (!this.closing) await Promise.all(this.workers.filter((worker) => worker.isPaused()).map((worker) => worker.resume()));
+    }
+  }
+
+  private async train(job: Job<TrainingPayload>, token: string | undefined): Promise<void> {
     const { jobId } = job.data;
     const { store, lifecycle, logger, config } = this.deps;
     const record = await store.get(jobId);
@@ -183,9 +214,13 @@ export class TrainingWorker {
       await lifecycle.paused(jobId, 'paused while no worker held it');
       return;
     }
-    if (!(await store.claimLease(jobId, this.id, config.LEASE_MS))) {
+    const claim = await store.claimLease(jobId, this.id, config.LEASE_MS, config.PROJECT_MAX_RUNNING_JOBS);
+    if (!claim.claimed) {
       // Another worker still holds it (its lease has not expired): look again when it would have.
-      if (token) await job.moveToDelayed(Date.now() + config.LEASE_MS, token);
+      // Or its project trains all the jobs it may: look again soon (GET /v1/jobs/{id} says why it waits).
+      const retryMs = claim.reason === 'held' ? config.LEASE_MS : config.PROJECT_SLOT_RETRY_MS;
+      if (claim.reason === 'projectFull') logger.debug({ jobId, project: claim.project, running: claim.running, limit: claim.limit }, 'project at its limit; job delayed');
+      if (token) await job.moveToDelayed(Date.now() + retryMs, token);
       throw new DelayedError();
     }
 
@@ -273,7 +308,7 @@ export class TrainingWorker {
   private async uploadFor(record: JobRecord): Promise<RunRequest['upload']> {
     const ref = record.spec.dataset;
     if (ref.name !== 'upload') return undefined;
-    const dataset = await this.deps.datasets.get(ref.id).catch(() => null);
+    const dataset = await this.deps.datasets.get(record.projectId, ref.id).catch(() => null);
     if (!dataset) throw new TrainingSpecError(`the uploaded data set ${ref.id} no longer exists`);
     return {
       id: dataset.id,
@@ -308,7 +343,7 @@ export class TrainingWorker {
   }
 
   /** Decides what a run that did not succeed becomes, from why it stopped. */
-  private async settle(job: Job<QueuePayloads['training']>, token: string | undefined, record: JobRecord, error: unknown, recordError: unknown): Promise<void> {
+  private async settle(job: Job<TrainingPayload>, token: string | undefined, record: JobRecord, error: unknown, recordError: unknown): Promise<void> {
     const { lifecycle, logger } = this.deps;
     const jobId = record.id;
     const abortReason = !recordError && error instanceof TrainerJobError ? error.abortReason : undefined;
@@ -361,6 +396,12 @@ export class TrainingWorker {
       this.deps.logger.error({ err: recordError, jobId }, 'could not record a queue failure');
     }
   }
+}
+
+/** A worker serves GPU jobs when told to, or, on auto, when its backend runs on a GPU. */
+export function deviceClassOf(setting: Config['WORKER_DEVICE'], backend: SelectedBackend): DeviceClass {
+  if (setting !== 'auto') return setting;
+  return backend.name === 'tensorflow' && backend.device.startsWith('GPU') ? 'gpu' : 'cpu';
 }
 
 /** A failure reason a user can act on. */

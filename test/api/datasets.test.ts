@@ -181,7 +181,7 @@ describe('uploads', () => {
 
   it('refuses to delete a data set a waiting job uses (409), deletes it once the job is done', async () => {
     const { body: dataset } = await upload(csv(60, 3));
-    await harness.services.queue.pause();
+    await harness.services.queues.any.pause();
     let jobId: string;
     try {
       jobId = (await api().post('/v1/jobs').send(jobSpec(dataset.id))).body.id;
@@ -189,7 +189,7 @@ describe('uploads', () => {
       expect(refused.status).toBe(409);
       expect(refused.body.detail).toContain(jobId);
     } finally {
-      await harness.services.queue.resume();
+      await harness.services.queues.any.resume();
     }
     await waitFor('the job', async () => ['succeeded', 'failed'].includes((await api().get(`/v1/jobs/${jobId!}`)).body.status));
     expect((await api().delete(`/v1/datasets/${dataset.id}`)).status).toBe(204);

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PROJECT } from '../../src/projects/default-project.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from '../../src/idempotency/idempotency-store.js';
 import { tinyIrisSpec } from '../support/specs.js';
@@ -55,7 +56,7 @@ describe('Idempotency-Key', () => {
   it('keys are forgotten after a day, so a late retry is a new request', async () => {
     const first = await api().post('/v1/jobs').set('idempotency-key', 'old-1').send(tinyIrisSpec());
     await harness.services.prisma.idempotencyKey.update({
-      where: { scope_key: { scope: 'POST /v1/jobs', key: 'old-1' } },
+      where: { projectId_scope_key: { projectId: DEFAULT_PROJECT.id, scope: 'POST /v1/jobs', key: 'old-1' } },
       data: { createdAt: new Date(Date.now() - IDEMPOTENCY_KEY_TTL_MS - 1000) },
     });
     expect(await new IdempotencyStore(harness.services.prisma).prune(IDEMPOTENCY_KEY_TTL_MS)).toBe(1);

@@ -85,37 +85,37 @@ describe('pause and resume', () => {
   });
 
   it('a queued job can be paused and resumed; resuming a job that is not paused is 409', async () => {
-    await harness.services.queue.pause();
+    await harness.services.queues.any.pause();
     try {
       const id = await submit(tinyIrisSpec());
       expect((await api().post(`/v1/jobs/${id}/resume`)).status).toBe(409);
       const paused = await api().post(`/v1/jobs/${id}/pause`);
       expect(paused.status).toBe(200);
       expect(paused.body.status).toBe('paused');
-      expect(await harness.services.queue.getJobState(id)).toBe('unknown');
+      expect(await harness.services.queues.any.getJobState(id)).toBe('unknown');
       const resumed = await api().post(`/v1/jobs/${id}/resume`);
       expect(resumed.body.status).toBe('queued');
-      expect(await harness.services.queue.getJobState(id)).toBe('prioritized');
+      expect(await harness.services.queues.any.getJobState(id)).toBe('prioritized');
       const cancelled = await api().post(`/v1/jobs/${id}/cancel`);
       expect(cancelled.status).toBe(200);
       expect(cancelled.body.status).toBe('cancelled');
-      expect(await harness.services.queue.getJobState(id)).toBe('unknown');
+      expect(await harness.services.queues.any.getJobState(id)).toBe('unknown');
     } finally {
-      await harness.services.queue.resume();
+      await harness.services.queues.any.resume();
     }
   });
 });
 
 describe('priorities', () => {
   it('runs a more urgent job (lower priority number) first', async () => {
-    await harness.services.queue.pause();
+    await harness.services.queues.any.pause();
     let low: string;
     let high: string;
     try {
       low = await submit(tinyIrisSpec({ priority: 500 }));
       high = await submit(tinyIrisSpec({ priority: 1 }));
     } finally {
-      await harness.services.queue.resume();
+      await harness.services.queues.any.resume();
     }
     const [lowDone, highDone] = await Promise.all([settled(low!, ['succeeded']), settled(high!, ['succeeded'])]);
     const started = async (id: string) => Date.parse((await api().get(`/v1/jobs/${id}`)).body.startedAt);
@@ -159,7 +159,7 @@ describe('checkpoints and models', () => {
   });
 
   it('404s a model that does not exist yet and an unknown checkpoint', async () => {
-    await harness.services.queue.pause();
+    await harness.services.queues.any.pause();
     try {
       const id = await submit(tinyIrisSpec());
       const model = await api().get(`/v1/jobs/${id}/model/model.json`);
@@ -169,7 +169,7 @@ describe('checkpoints and models', () => {
       expect((await api().get(`/v1/jobs/${id}/model/optimizer.bin`)).status).toBe(400);
       await api().post(`/v1/jobs/${id}/cancel`);
     } finally {
-      await harness.services.queue.resume();
+      await harness.services.queues.any.resume();
     }
   });
 });

@@ -72,8 +72,8 @@ describe('optimization options in the job spec', () => {
   });
 
   it('puts nothing on the queue for a rejected spec', async () => {
-    const before = await harness.services.queue.getJobCounts('waiting');
+    const before = await harness.services.queues.any.getJobCounts('waiting');
     await post(tinyIrisSpec({ optimizer: { type: 'momentum', momentum: 1 } }));
-    expect(await harness.services.queue.getJobCounts('waiting')).toEqual(before);
+    expect(await harness.services.queues.any.getJobCounts('waiting')).toEqual(before);
   });
 });

@@ -67,7 +67,7 @@ describe('POST /v1/jobs', () => {
   it('puts the job on the queue under its own id', async () => {
     const response = await post(tinyIrisSpec());
     expect(response.status).toBe(201);
-    expect(await harness.services.queue.getJobState(response.body.id)).toBe('prioritized');
+    expect(await harness.services.queues.any.getJobState(response.body.id)).toBe('prioritized');
   });
 
   it('resolves the sgd short form with its own default rate', async () => {

@@ -14,14 +14,17 @@ const folder = mkdtempSync(path.join(tmpdir(), 'trainyard-cli-'));
 
 let harness: Harness;
 let client: TrainyardClient;
+let key: string;
 beforeAll(async () => {
-  harness = await startHarness('client', { TRAINYARD_BACKEND: 'wasm' });
+  harness = await startHarness('client', { TRAINYARD_BACKEND: 'wasm', AUTH_MODE: 'required' });
   await harness.startWorker();
-  client = new TrainyardClient(harness.baseUrl);
+  key = (await harness.apiKey('client')).key;
+  client = new TrainyardClient(harness.baseUrl, { apiKey: key });
 });
 afterAll(async () => harness?.close());
 
-const trainyard = (...args: string[]) => run(process.execPath, [cli, '--url', harness.baseUrl, ...args], { timeout: 60_000 });
+const trainyard = (...args: string[]) =>
+  run(process.execPath, [cli, '--url', harness.baseUrl, ...args], { timeout: 60_000, env: { ...process.env, TRAINYARD_API_KEY: key } });
 
 describe('the typed client', () => {
   it('submits (idempotently), follows the stream to the end, reads metrics and predicts', async () => {
@@ -33,6 +36,16 @@ describe('the typed client', () => {
     expect((await client.metrics(job.id)).map((m) => m.epoch)).toEqual([1, 2, 3]);
     const { predictions } = await client.predict(job.id, [[5.1, 3.5, 1.4, 0.2]]);
     expect(predictions[0]!.probabilities).toHaveLength(3);
+  });
+
+  it('sends its key on every call and stream; without one the server answers 401', async () => {
+    const anonymous = new TrainyardClient(harness.baseUrl);
+    const refused = await anonymous.jobs().catch((e: unknown) => e);
+    expect((refused as TrainyardApiError).status).toBe(401);
+    const job = await client.submit(tinyIrisSpec({ epochs: 1 }));
+    expect((await anonymous.follow(job.id, () => undefined).catch((e: unknown) => e)) as TrainyardApiError).toMatchObject({ status: 401 });
+    await client.follow(job.id, () => undefined);
+    expect((await client.model(job.id)).weights.byteLength).toBeGreaterThan(0);
   });
 
   it('turns problem+json answers into errors that keep the fields', async () => {
@@ -69,5 +82,11 @@ describe('the trainyard CLI', () => {
     expect((failed as { stderr: string }).stderr).toContain('batchSize:');
     const long = await client.submit(tinyIrisSpec({ epochs: 500, batchSize: 8 }));
     expect((await trainyard('cancel', long.id)).stdout).toMatch(/^job .* (cancelled|cancelling)$/m);
+  });
+
+  it('says which variable to set when the key is missing or refused', async () => {
+    const anonymous = await run(process.execPath, [cli, '--url', harness.baseUrl, 'jobs'], { env: { ...process.env, TRAINYARD_API_KEY: '' } }).catch((error: { code: number; stderr: string }) => error);
+    expect((anonymous as { code: number }).code).toBe(1);
+    expect((anonymous as { stderr: string }).stderr).toContain('set TRAINYARD_API_KEY to a key of your project (none is set)');
   });
 });

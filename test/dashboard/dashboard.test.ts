@@ -15,11 +15,13 @@ describe.skipIf(!haveChromium && !process.env.CI)('dashboard in a real browser',
   let harness: Harness;
   let browser: Browser;
   let page: Page;
+  let auth: { authorization: string; key: string };
 
   beforeAll(async () => {
     expect(haveChromium, `${executablePath} is missing: apt-get install chromium`).toBe(true);
-    harness = await startHarness('dashboard', { TRAINYARD_BACKEND: 'wasm' });
+    harness = await startHarness('dashboard', { TRAINYARD_BACKEND: 'wasm', AUTH_MODE: 'required' });
     await harness.startWorker();
+    auth = await harness.apiKey('browser');
     // launch() gives the browser a fresh temporary profile (its own --user-data-dir). Without the
     // networking flags Chromium keeps dialling out on this closed network.
     browser = await chromium.launch({
@@ -34,8 +36,26 @@ describe.skipIf(!haveChromium && !process.env.CI)('dashboard in a real browser',
     await harness?.close();
   });
 
-  const api = () => request(harness.app.server);
+  const api = () => ({
+    get: (path: string) => request(harness.app.server).get(path).set(auth),
+    post: (path: string) => request(harness.app.server).post(path).set(auth),
+  });
   const points = async (chart: string) => Number(await page.getAttribute(`[data-chart="${chart}"]`, 'data-points'));
+
+  it('asks for an API key when the server needs one, and keeps it', async () => {
+    await page.goto(`${harness.baseUrl}/#/`);
+    await page.waitForSelector('#api-key-input');
+    expect(await page.textContent('.error-banner')).toContain('needs an API key');
+    await page.fill('#api-key-input', 'ty_wrong');
+    await page.click('#api-key-save');
+    await page.waitForFunction(() => document.querySelector('.error-banner')?.textContent?.includes('unknown or has been revoked'));
+    await page.fill('#api-key-input', auth.key);
+    await page.click('#api-key-save');
+    // The (still empty) job list replaces the form.
+    await page.waitForSelector('tbody', { state: 'attached' });
+    expect(await page.$('#api-key-input')).toBeNull();
+    expect(await page.evaluate(() => localStorage.getItem('trainyard.apiKey'))).toBe(auth.key);
+  });
 
   it('submits a job from the page and its chart gains points as epochs finish', async () => {
     await page.goto(`${harness.baseUrl}/#/submit`);

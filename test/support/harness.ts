@@ -15,7 +15,10 @@ export interface Harness {
   app: FastifyInstance;
   /** http://127.0.0.1:PORT of the listening app. */
   baseUrl: string;
-  startWorker(): Promise<TrainingWorker>;
+  /** A worker on this harness's services; `config` overrides settings of this worker only (WORKER_DEVICE, WORKER_CONCURRENCY…). */
+  startWorker(config?: Partial<Config>): Promise<TrainingWorker>;
+  /** A new API key of the project (created if needed), as the header to send. */
+  apiKey(project: string): Promise<{ authorization: string; key: string }>;
   close(): Promise<void>;
 }
 
@@ -39,6 +42,10 @@ export async function startHarness(name: string, env: Record<string, string> = {
     QUEUE_PREFIX: isolated,
     PORT: '0',
     HOST: '127.0.0.1',
+    // Most files test other things than auth and limits: they act as the default project, unthrottled.
+    // test/api/auth.test.ts and test/api/limits.test.ts turn both on.
+    AUTH_MODE: 'off',
+    RATE_LIMIT_MAX: '1000000',
     ...env,
   });
   const logger = createLogger(config.LOG_LEVEL, `test:${name}`);
@@ -52,11 +59,15 @@ export async function startHarness(name: string, env: Record<string, string> = {
     services,
     app,
     baseUrl: address,
-    async startWorker() {
-      const worker = createTrainingWorker(services);
+    async startWorker(overrides = {}) {
+      const worker = createTrainingWorker({ ...services, config: { ...services.config, ...overrides } });
       await worker.start();
       workers.push(worker);
       return worker;
+    },
+    async apiKey(project) {
+      const { key } = await services.projects.createKey(project, 'test');
+      return { authorization: `Bearer ${key}`, key };
     },
     async close() {
       await app.close();

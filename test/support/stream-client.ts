@@ -20,9 +20,13 @@ function wsUrl(baseUrl: string, path: string): string {
 }
 
 /** Collects a job stream until the server closes it, or until `stopAfter` messages (then closes itself). */
-export function collectStream(baseUrl: string, jobId: string, options: { after?: number; stopAfter?: number; timeoutMs?: number } = {}): Promise<StreamResult> {
+export function collectStream(
+  baseUrl: string,
+  jobId: string,
+  options: { after?: number; stopAfter?: number; timeoutMs?: number; headers?: Record<string, string> } = {},
+): Promise<StreamResult> {
   const query = options.after !== undefined ? `?after=${options.after}` : '';
-  const socket = new WebSocket(wsUrl(baseUrl, `/v1/jobs/${jobId}/stream${query}`));
+  const socket = new WebSocket(wsUrl(baseUrl, `/v1/jobs/${jobId}/stream${query}`), { headers: options.headers ?? {} });
   const messages: StreamMessage[] = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -47,8 +51,8 @@ export function collectStream(baseUrl: string, jobId: string, options: { after?:
 }
 
 /** Resolves with the HTTP status when the server refuses the upgrade. */
-export function rejectedUpgradeStatus(baseUrl: string, path: string): Promise<number> {
-  const socket = new WebSocket(wsUrl(baseUrl, path));
+export function rejectedUpgradeStatus(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<number> {
+  const socket = new WebSocket(wsUrl(baseUrl, path), { headers });
   return new Promise((resolve, reject) => {
     socket.on('unexpected-response', (_request, response) => {
       resolve(response.statusCode ?? 0);

@@ -22,6 +22,7 @@ beforeAll(async () => {
     LEASE_MS: '1500',
     RECONCILE_INTERVAL_MS: '1000',
     LOG_LEVEL: 'info',
+    AUTH_MODE: harness.config.AUTH_MODE,
   };
 });
 afterAll(async () => {

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveJobSpec, jobSpecSchema } from '../../src/spec/job-spec.js';
 import type { TrainingWorker } from '../../src/worker/training-worker.js';
+import { DEFAULT_PROJECT } from '../../src/projects/default-project.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
@@ -49,7 +50,7 @@ describe('training worker lifecycle', () => {
 
     const released = await job(id);
     expect(released.status).toBe('queued');
-    expect(await harness.services.queue.getJobState(id)).toBe('prioritized');
+    expect(await harness.services.queues.any.getJobState(id)).toBe('prioritized');
     const events = (await request(harness.app.server).get(`/v1/jobs/${id}/events`)).body.data as { type: string; data: { status?: string; reason?: string } }[];
     expect(events.at(-1)).toMatchObject({ type: 'status', data: { status: 'queued', reason: expect.stringContaining('shutting down') } });
 
@@ -88,8 +89,8 @@ describe('training worker lifecycle', () => {
   it('on start queues jobs the database has but Redis lost', async () => {
     await worker.close();
     // As if Redis restarted empty: the job exists only in PostgreSQL.
-    const { job: orphan } = await harness.services.store.create(resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec())));
-    expect(await harness.services.queue.getJobState(orphan.id)).toBe('unknown');
+    const { job: orphan } = await harness.services.store.create(DEFAULT_PROJECT.id, resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec())));
+    expect(await harness.services.queues.any.getJobState(orphan.id)).toBe('unknown');
     worker = await harness.startWorker();
     const done = await waitFor('the orphan to be trained', async () => {
       const current = await job(orphan.id);

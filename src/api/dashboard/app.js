@@ -3,6 +3,7 @@
 //   #/jobs/<id>             one job: curves that grow live, events, checkpoints, spec, actions
 //   #/compare/<id>,<id>…    overlaid curves and the spec fields that differ
 //   #/submit                JSON spec editor with validation errors and examples
+//   #/key                   the API key this browser sends (kept in localStorage)
 const view = document.getElementById('view');
 const connection = document.getElementById('connection');
 let cleanup = () => {};
@@ -17,9 +18,18 @@ const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+const KEY_STORAGE = 'trainyard.apiKey';
+const apiKey = () => localStorage.getItem(KEY_STORAGE);
+
+/** Thrown by api() on a 401: the router shows the key form instead of the view. */
+class NeedsKey extends Error {}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { 'content-type': 'application/json' }, ...options });
+  const key = apiKey();
+  const headers = { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) };
+  const response = await fetch(path, { headers, ...options });
   const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (response.status === 401) throw new NeedsKey(body?.detail ?? 'this server needs an API key');
   return { ok: response.ok, status: response.status, body };
 }
 
@@ -27,7 +37,11 @@ function openStream(path, onEvent) {
   let socket;
   let closedByUs = false;
   const connect = (after) => {
-    const url = `${location.origin.replace(/^http/, 'ws')}${path}${after !== undefined ? `?after=${after}` : ''}`;
+    // Browsers cannot set headers on a WebSocket: the key goes as access_token (the server strips it before logging).
+    const query = new URLSearchParams();
+    if (after !== undefined) query.set('after', String(after));
+    if (apiKey()) query.set('access_token', apiKey());
+    const url = `${location.origin.replace(/^http/, 'ws')}${path}${query.size ? `?${query}` : ''}`;
     socket = new WebSocket(url);
     socket.onopen = () => connection.classList.add('live');
     socket.onmessage = (message) => {
@@ -306,16 +320,48 @@ async function submitView() {
 }
 
 // ---------------------------------------------------------------------------------------------
+function keyView(reason) {
+  const input = el('input', { id: 'api-key-input', type: 'password', size: 60, placeholder: 'ty_…', autocomplete: 'off' });
+  const save = () => {
+    const value = input.value.trim();
+    if (value) localStorage.setItem(KEY_STORAGE, value);
+    else localStorage.removeItem(KEY_STORAGE);
+    if (location.hash === '#/key') location.hash = '#/';
+    else route();
+  };
+  view.replaceChildren(
+    el('h1', {}, 'API key'),
+    el('p', { class: reason ? 'error-banner' : 'muted' }, reason ?? (apiKey() ? 'This browser sends a key; enter another to replace it, or nothing to forget it.' : 'This browser sends no key.')),
+    el('p', { class: 'muted' }, 'Keys belong to a project; you see its jobs and uploads only. On the server, ', el('code', {}, 'npm run keys -- create --project <name>'), ' makes one.'),
+    el('div', { class: 'toolbar' }, input, el('button', { class: 'primary', id: 'api-key-save', onclick: save }, 'Use this key')),
+  );
+  return () => {};
+}
+
 async function route() {
   cleanup();
   cleanup = () => {};
   const [path, query] = location.hash.slice(1).split('?');
   const params = new URLSearchParams(query ?? '');
   const parts = (path || '/').split('/').filter(Boolean);
-  if (parts[0] === 'jobs' && parts[1]) cleanup = await jobView(parts[1]);
-  else if (parts[0] === 'compare' && parts[1]) cleanup = await compareView(parts[1].split(','));
-  else if (parts[0] === 'submit') cleanup = await submitView();
-  else cleanup = await listView(params);
+  try {
+    if (parts[0] === 'jobs' && parts[1]) cleanup = await jobView(parts[1]);
+    else if (parts[0] === 'compare' && parts[1]) cleanup = await compareView(parts[1].split(','));
+    else if (parts[0] === 'submit') cleanup = await submitView();
+    else if (parts[0] === 'key') cleanup = keyView();
+    else cleanup = await listView(params);
+  } catch (error) {
+    if (!(error instanceof NeedsKey)) throw error;
+    cleanup();
+    cleanup = keyView(`${error.message}.`);
+  }
 }
 window.addEventListener('hashchange', route);
+// A key revoked while a page is open: its buttons' requests land here.
+window.addEventListener('unhandledrejection', (event) => {
+  if (!(event.reason instanceof NeedsKey)) return;
+  event.preventDefault();
+  cleanup();
+  cleanup = keyView(`${event.reason.message}.`);
+});
 route();

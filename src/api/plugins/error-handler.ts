@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { UploadInvalidError, problemLocation } from '../../datasets/tabular-parser.js';
-import { ConflictError, TrainyardError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
+import { ConflictError, TooManyRequestsError, TrainyardError, UnauthorizedError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
 
 export interface Problem {
   type: string;
@@ -10,28 +10,34 @@ export interface Problem {
   status: number;
   detail: string;
   instance: string;
+  requestId?: string;
   errors?: (FieldProblem & { in?: string; row?: number; column?: string; value?: string })[];
 }
 
 const slugByStatus: Record<number, string> = {
   400: 'invalid-request',
+  401: 'unauthorized',
+  403: 'forbidden',
   404: 'not-found',
   409: 'conflict',
   413: 'payload-too-large',
   415: 'unsupported-media-type',
   422: 'unprocessable',
   426: 'upgrade-required',
+  429: 'too-many-requests',
   503: 'unavailable',
 };
 
-type ProblemInput = Omit<Problem, 'type' | 'instance'> & { extensions?: Record<string, unknown> };
+type ProblemInput = Omit<Problem, 'type' | 'instance' | 'requestId'> & { extensions?: Record<string, unknown> };
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, { extensions, ...problem }: ProblemInput): FastifyReply {
   // Extensions first: they may add members, never replace the standard ones.
   const body: Problem & Record<string, unknown> = {
     ...extensions,
     type: `urn:trainyard:problem:${slugByStatus[problem.status] ?? 'internal'}`,
-    instance: request.url,
+    // Without its query: a websocket's access_token must not be echoed into bodies and logs.
+    instance: request.url.split('?')[0]!,
+    requestId: request.id,
     ...problem,
   };
   return reply.code(problem.status).type('application/problem+json').send(body);
@@ -75,6 +81,13 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     if (error instanceof ConflictError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, extensions: error.extensions });
     }
+    if (error instanceof UnauthorizedError) {
+      reply.header('www-authenticate', 'Bearer realm="trainyard"');
+    }
+    if (error instanceof TooManyRequestsError) {
+      reply.header('retry-after', String(error.retryAfterSeconds));
+      return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, extensions: { retryAfterSeconds: error.retryAfterSeconds } });
+    }
     if (error instanceof TrainyardError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message });
     }
@@ -101,6 +114,8 @@ function titleFor(status: number): string {
       return 'Unsupported Media Type';
     case 404:
       return 'Not Found';
+    case 401:
+      return 'Unauthorized';
     default:
       return 'Bad Request';
   }

@@ -5,7 +5,6 @@ import type { JobEventSubscriber } from '../../events/job-event-subscriber.js';
 import type { Services } from '../../infra/services.js';
 import { jobStatuses } from '../../jobs/job-types.js';
 import { terminalStatuses } from '../../jobs/job-state-machine.js';
-import { WorkerRegistry } from '../../observability/worker-registry.js';
 
 /**
  * Prometheus metrics at GET /metrics, one registry per app. Queue depth, jobs by state and live
@@ -16,7 +15,7 @@ export function metricsPlugin(services: Services, subscriber: JobEventSubscriber
   return fp(async (app: FastifyInstance) => {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'trainyard_' });
-    const workers = new WorkerRegistry(services.redis, services.config.QUEUE_PREFIX, services.config.WORKER_HEARTBEAT_MS);
+    const workers = services.workers;
 
     const http = new Histogram({
       name: 'trainyard_http_request_duration_seconds',
@@ -31,8 +30,10 @@ export function metricsPlugin(services: Services, subscriber: JobEventSubscriber
       labelNames: ['queue', 'state'] as const,
       registers: [registry],
       async collect() {
-        const counts = await services.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
-        for (const [state, count] of Object.entries(counts)) this.set({ queue: services.queue.name, state }, count);
+        for (const queue of services.queues.all()) {
+          const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+          for (const [state, count] of Object.entries(counts)) this.set({ queue: queue.name, state }, count);
+        }
       },
     });
     new Gauge({

@@ -23,12 +23,21 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
         { name: 'jobs', description: 'Submit training jobs and follow them' },
         { name: 'datasets', description: 'Data sets a job can train on' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'admin', description: 'Projects and API keys (Authorization: Bearer <ADMIN_TOKEN>)' },
       ],
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (ty_…); a websocket may send it as ?access_token= instead' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'The deployment\'s ADMIN_TOKEN' },
+        },
+      },
+      security: [{ apiKey: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Its own content security policy (with hashes for its inline parts) over the API's strict one.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 }
 
 export const swaggerDocs = fp(swaggerPlugin, { name: 'swagger' });

@@ -6,6 +6,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors/errors.js';
 import type { Services } from '../../infra/services.js';
+import { projectOf } from '../plugins/auth.js';
 import { checkpointParamsSchema, checkpointSchema, jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 
 /** The two files of a checkpoint that make a TF.js layers model; the rest is training state. */
@@ -36,7 +37,7 @@ export function checkpointRoutes(services: Services) {
       },
       async (request) => {
         const { id } = request.params;
-        const checkpoints = await services.jobs.checkpoints(id);
+        const checkpoints = await services.jobs.checkpoints(projectOf(request).id, id);
         return {
           data: checkpoints.map((checkpoint) => {
             const base = `/v1/jobs/${id}/checkpoints/${checkpoint.id}`;
@@ -58,7 +59,7 @@ export function checkpointRoutes(services: Services) {
       },
       async (request, reply) => {
         const { id, checkpointId, file } = request.params;
-        return sendFile(reply, await services.jobs.checkpointFolder(id, checkpointId), file);
+        return sendFile(reply, await services.jobs.checkpointFolder(projectOf(request).id, id, checkpointId), file);
       },
     );
 
@@ -74,7 +75,7 @@ export function checkpointRoutes(services: Services) {
       },
       async (request, reply) => {
         const { id, file } = request.params;
-        return sendFile(reply, await services.jobs.checkpointFolder(id, 'final'), file);
+        return sendFile(reply, await services.jobs.checkpointFolder(projectOf(request).id, id, 'final'), file);
       },
     );
   };

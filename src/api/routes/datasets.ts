@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { uploadFormats, type UploadFormat } from '../../datasets/dataset-service.js';
 import { labelTypes, MAX_INFERRED_CLASSES } from '../../datasets/tabular-parser.js';
 import type { Services } from '../../infra/services.js';
+import { projectOf } from '../plugins/auth.js';
 import { hashRequest, IdempotencyStore } from '../../idempotency/idempotency-store.js';
 import { idempotencyHeaders } from '../schemas/idempotency.js';
 import { builtInDatasetRefSchema, describeDataset, syntheticDatasetRefs } from '../../spec/job-spec.js';
@@ -146,7 +147,7 @@ export function datasetRoutes(services: Services) {
           response: { 200: z.object({ data: z.array(datasetSchema), uploaded: z.array(uploadedDatasetSchema) }) },
         },
       },
-      async () => ({ data: builtIn, uploaded: (await services.datasets.list()) as z.infer<typeof uploadedDatasetSchema>[] }),
+      async (request) => ({ data: builtIn, uploaded: (await services.datasets.list(projectOf(request).id)) as z.infer<typeof uploadedDatasetSchema>[] }),
     );
 
     api.post(
@@ -172,12 +173,12 @@ export function datasetRoutes(services: Services) {
         const format = formatByContentType[contentType]!;
         const { name, label, features, labelType } = request.query;
         const upload = async () => {
-          const { dataset, created } = await services.datasets.upload(request.body as Readable, { name, format, label, features, labelType });
+          const { dataset, created } = await services.datasets.upload(projectOf(request).id, request.body as Readable, { name, format, label, features, labelType });
           return { status: created ? 201 : 200, body: dataset };
         };
         const key = request.headers['idempotency-key'];
         // An upload is known by its query and type up front; its bytes are only known once read.
-        const result = key === undefined ? { ...(await upload()), replayed: false } : await idempotency.run('POST /v1/datasets', key, hashRequest({ query: request.query, format }), upload);
+        const result = key === undefined ? { ...(await upload()), replayed: false } : await idempotency.run(projectOf(request).id, 'POST /v1/datasets', key, hashRequest({ query: request.query, format }), upload);
         // A replay answers without reading the body: discard it.
         if (result.replayed) (request.body as Readable).resume();
         const dataset = result.body as z.infer<typeof uploadedDatasetSchema>;
@@ -193,7 +194,7 @@ export function datasetRoutes(services: Services) {
       '/v1/datasets/:id',
       { schema: { tags: ['datasets'], summary: 'One uploaded data set', params: z.object({ id: z.string() }), response: { 200: uploadedDatasetSchema, 404: problemSchema } } },
       async (request) => {
-        const { path: _path, ...dataset } = await services.datasets.get(request.params.id);
+        const { path: _path, ...dataset } = await services.datasets.get(projectOf(request).id, request.params.id);
         return dataset as z.infer<typeof uploadedDatasetSchema>;
       },
     );
@@ -209,7 +210,7 @@ export function datasetRoutes(services: Services) {
         },
       },
       async (request, reply) => {
-        await services.datasets.delete(request.params.id);
+        await services.datasets.delete(projectOf(request).id, request.params.id);
         return reply.code(204).send(null);
       },
     );

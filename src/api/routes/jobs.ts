@@ -2,9 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../infra/services.js';
+import { projectOf } from '../plugins/auth.js';
 import { hashRequest, IDEMPOTENCY_KEY_TTL_MS, IdempotencyStore } from '../../idempotency/idempotency-store.js';
 import { idempotencyHeaders } from '../schemas/idempotency.js';
-import type { JobRecord, JobStatus } from '../../jobs/job-types.js';
+import type { JobView } from '../../jobs/job-service.js';
+import type { JobStatus } from '../../jobs/job-types.js';
 import { jobSpecSchema } from '../../spec/job-spec.js';
 import {
   jobEventSchema,
@@ -24,7 +26,7 @@ const actionSummaries = {
   resume: 'Resume a paused job: it is queued again and continues from its checkpoint',
 } as const;
 
-export function withLinks(job: JobRecord) {
+export function withLinks(job: JobView) {
   const self = `/v1/jobs/${job.id}`;
   return {
     ...job,
@@ -57,11 +59,12 @@ export function jobRoutes(services: Services) {
       },
       async (request, reply) => {
         const submit = async () => {
-          const job = withLinks(await services.jobs.submit(request.body));
+          const project = projectOf(request).id;
+          const job = withLinks(await services.jobs.view(project, await services.jobs.submit(project, request.body)));
           return { status: 201, body: job };
         };
         const key = request.headers['idempotency-key'];
-        const result = key === undefined ? { ...(await submit()), replayed: false } : await idempotency.run('POST /v1/jobs', key, hashRequest(request.body), submit);
+        const result = key === undefined ? { ...(await submit()), replayed: false } : await idempotency.run(projectOf(request).id, 'POST /v1/jobs', key, hashRequest(request.body), submit);
         const job = result.body as z.infer<typeof jobSchema>;
         return reply.code(201).header('location', `/v1/jobs/${job.id}`).header('idempotent-replayed', String(result.replayed)).send(job);
       },
@@ -80,7 +83,9 @@ export function jobRoutes(services: Services) {
       async (request) => {
         const { limit, after, status } = request.query;
         const statuses = status ? (status.split(',') as JobStatus[]) : undefined;
-        const page = await services.jobs.list({ limit, after, status: statuses });
+        const project = projectOf(request).id;
+        const page = await services.jobs.list(project, { limit, after, status: statuses });
+        const jobs = await services.jobs.withWaitingReasons(project, page.jobs);
         const last = page.jobs.at(-1);
         let next: string | null = null;
         if (page.hasMore && last) {
@@ -88,7 +93,7 @@ export function jobRoutes(services: Services) {
           if (status) params.set('status', status);
           next = `/v1/jobs?${params.toString()}`;
         }
-        return { data: page.jobs.map(withLinks), hasMore: page.hasMore, next };
+        return { data: jobs.map(withLinks), hasMore: page.hasMore, next };
       },
     );
 
@@ -96,7 +101,8 @@ export function jobRoutes(services: Services) {
       '/v1/jobs/:id',
       { schema: { tags: ['jobs'], summary: 'One job', params: jobIdParamsSchema, response: { 200: jobSchema, 404: problemSchema } } },
       async (request) => {
-        return withLinks(await services.jobs.get(request.params.id));
+        const project = projectOf(request).id;
+        return withLinks(await services.jobs.view(project, await services.jobs.get(project, request.params.id)));
       },
     );
 
@@ -112,7 +118,8 @@ export function jobRoutes(services: Services) {
           },
         },
         async (request, reply) => {
-          const job = await services.jobs.act(request.params.id, action);
+          const project = projectOf(request).id;
+          const job = await services.jobs.view(project, await services.jobs.act(project, request.params.id, action));
           // 202: the request is relayed to the job's worker and completes within a batch.
           const pending = job.status === 'cancelling' || job.status === 'pausing';
           return reply.code(pending ? 202 : 200).send(withLinks(job));
@@ -132,7 +139,7 @@ export function jobRoutes(services: Services) {
         },
       },
       async (request) => {
-        return { data: await services.jobs.events(request.params.id, request.query.after, request.query.limit) };
+        return { data: await services.jobs.events(projectOf(request).id, request.params.id, request.query.after, request.query.limit) };
       },
     );
 
@@ -149,7 +156,7 @@ export function jobRoutes(services: Services) {
       },
       async (request) => {
         const { scope, after, limit } = request.query;
-        return { data: await services.jobs.metrics(request.params.id, { scope, afterStep: after, limit }) };
+        return { data: await services.jobs.metrics(projectOf(request).id, request.params.id, { scope, afterStep: after, limit }) };
       },
     );
   };

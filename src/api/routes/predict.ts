@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Predictor } from '../../inference/predictor.js';
+import { projectOf } from '../plugins/auth.js';
 import type { Services } from '../../infra/services.js';
 import { jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 
@@ -46,7 +47,7 @@ export function predictRoutes(services: Services) {
           },
         },
       },
-      async (request) => (await getPredictor()).predict(request.params.id, request.body.inputs, request.body.checkpoint),
+      async (request) => (await getPredictor()).predict(projectOf(request).id, request.params.id, request.body.inputs, request.body.checkpoint),
     );
   };
 }

@@ -4,10 +4,12 @@ import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { JobEventSubscriber } from '../../events/job-event-subscriber.js';
 import type { Services } from '../../infra/services.js';
+import { projectOf } from '../plugins/auth.js';
 import { terminalStatuses } from '../../jobs/job-state-machine.js';
 import type { JobEventRecord, JobStatus } from '../../jobs/job-types.js';
 import { sendProblem } from '../plugins/error-handler.js';
 import { jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
+import { JobProjectCache } from '../streams/job-project-cache.js';
 import { ClientConnection } from '../streams/client-connection.js';
 import { streamCloseCodes, streamMessageSchema } from '../streams/stream-messages.js';
 
@@ -30,6 +32,8 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
   const limits = { heartbeatMs: services.config.STREAM_HEARTBEAT_MS, maxBufferedBytes: services.config.STREAM_MAX_BUFFERED_BYTES };
   const upgradeRequired = { title: 'Upgrade Required', status: 426, detail: 'this endpoint is a websocket: connect with an Upgrade: websocket request' };
 
+  const jobProjects = new JobProjectCache(services.store);
+
   return async (app: FastifyInstance): Promise<void> => {
     const api = app.withTypeProvider<ZodTypeProvider>();
     api.route({
@@ -45,7 +49,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
       },
       // Runs before the upgrade, so an unknown job is a plain HTTP 404, not an opened-then-closed socket.
       preValidation: async (request) => {
-        await services.jobs.assertExists((request.params as { id: string }).id);
+        await services.jobs.assertExists(projectOf(request).id, (request.params as { id: string }).id);
       },
       handler: async (request, reply) => sendProblem(reply, request, upgradeRequired),
       wsHandler: (socket, request) => {
@@ -62,15 +66,28 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
       url: '/v1/stream',
       schema: {
         tags: ['jobs'],
-        summary: 'Websocket: status changes and epoch metrics of every job, live',
+        summary: "Websocket: status changes and epoch metrics of every job of the caller's project, live",
         description: `No replay: on (re)connect, read GET /v1/jobs for the current state. ${protocol}`,
         response: { 101: streamMessageSchema.describe('Switching to the websocket; then one StreamMessage per text message'), 426: problemSchema },
       },
       handler: async (request, reply) => sendProblem(reply, request, upgradeRequired),
       wsHandler: (socket: WebSocket, request) => {
         const connection = new ClientConnection(socket, limits);
+        const project = projectOf(request).id;
+        // One chain per client keeps the feed in order while each job's project is looked up.
+        let chain: Promise<void> = Promise.resolve();
         subscriber
-          .subscribeSummaries((event) => connection.send({ kind: 'event', ...event }))
+          .subscribeSummaries((event) => {
+            const lookup = jobProjects.projectOf(event.jobId);
+            chain = chain
+              .then(async () => {
+                if ((await lookup) === project) connection.send({ kind: 'event', ...event });
+              })
+              .catch((error: unknown) => {
+                request.log.error({ err: error, jobId: event.jobId }, 'all-jobs stream failed');
+                connection.close(streamCloseCodes.internalError, 'stream error');
+              });
+          })
           .then((unsubscribe) => connection.onClose(() => void unsubscribe()))
           .catch((error: unknown) => {
             request.log.error({ err: error }, 'all-jobs stream failed');

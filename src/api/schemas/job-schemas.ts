@@ -26,6 +26,8 @@ export const problemSchema = z
       .optional()
       .describe('One entry per bad field, in the dotted form used in job specs (model.layers[0].units)'),
     currentStatus: jobStatusSchema.optional().describe('On 409: the status that made the request illegal'),
+    requestId: z.string().optional().describe('The id of this request in the server logs (also the x-request-id header)'),
+    retryAfterSeconds: z.int().optional().describe('On 429: when to try again (also the Retry-After header)'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
@@ -38,6 +40,10 @@ export const jobSchema = z
     backend: z.string().nullable().describe('TF.js backend that ran the job (tensorflow, wasm, cpu)'),
     device: z.string().nullable(),
     failureReason: z.string().nullable(),
+    waitingReason: z
+      .string()
+      .nullable()
+      .describe('While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs)'),
     attempts: z.int().describe('How many times a worker started it'),
     progress: z.number().min(0).max(1),
     lastSeq: z.int().describe('Sequence number of the newest event'),
