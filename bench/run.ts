@@ -1,4 +1,5 @@
-// npm run bench [-- --only throughput|latency|fanout|transfer|distributed --budget-ms 8000 --runs 5 --clients 200]
+// npm run bench [-- --only throughput|latency|fanout|transfer|distributed --budget-ms 8000 --runs 5 --clients 200
+//                   --backends tensorflow,webgpu,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -6,7 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { benchStreamFanout } from './stream-fanout.js';
 import { benchSubmitLatency } from './submit-latency.js';
-import { benchThroughput } from './training-throughput.js';
+import { z } from 'zod';
+import { webgpuBackendSchema } from '../src/config/config.js';
+import { benchBackends, benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
 import { benchDistributed } from './distributed-throughput.js';
 
@@ -17,6 +20,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     clients: { type: 'string', default: '200' },
     only: { type: 'string' },
+    backends: { type: 'string' },
   },
 });
 
@@ -40,7 +44,12 @@ function median(values: number[]): number {
 console.log(`Trainyard bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})\n`);
 
 if (!values.only || values.only === 'throughput') {
-  const rows = await benchThroughput({ budgetMs: Number(values['budget-ms']), slowStepMs: Number(values['slow-step-ms']) });
+  const webgpu = {
+    backend: webgpuBackendSchema.parse(process.env.WEBGPU_BACKEND ?? 'vulkan'),
+    ...(process.env.WEBGPU_ADAPTER ? { adapter: process.env.WEBGPU_ADAPTER } : {}),
+  };
+  const backends = values.backends?.split(',').map((name) => z.enum(benchBackends).parse(name.trim()));
+  const rows = await benchThroughput({ budgetMs: Number(values['budget-ms']), slowStepMs: Number(values['slow-step-ms']), webgpu, ...(backends ? { backends } : {}) });
   console.log('Training throughput (forward + backward + Adam, synthetic batch)\n');
   console.log(
     table(

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type SelectedBackend } from '../src/engine/backend.js';
+import type { WebgpuOptions } from '../src/engine/backends/webgpu.js';
 
 export interface ThroughputRow {
   backend: string;
@@ -86,12 +87,20 @@ async function measure(benchModel: BenchModel, budgetMs: number, slowStepMs: num
 }
 
 /** Samples/s of each bench model on each backend this machine can start, in one process. */
-export async function benchThroughput(options: { budgetMs: number; slowStepMs: number }): Promise<ThroughputRow[]> {
+export const benchBackends = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+
+export async function benchThroughput(options: {
+  budgetMs: number;
+  slowStepMs: number;
+  /** Dawn's backend and adapter for the webgpu rows (WEBGPU_BACKEND, WEBGPU_ADAPTER). */
+  webgpu?: WebgpuOptions;
+  backends?: readonly (typeof benchBackends)[number][];
+}): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
-  for (const name of ['tensorflow', 'wasm', 'cpu'] as const) {
+  for (const name of options.backends ?? benchBackends) {
     let backend: SelectedBackend;
     try {
-      backend = await selectBackend(name);
+      backend = await selectBackend(name, options.webgpu);
     } catch (error) {
       for (const benchModel of benchModels) {
         rows.push({

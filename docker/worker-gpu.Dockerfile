@@ -21,7 +21,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 # SHASUMS256.txt. Ubuntu 20.04's glibc 2.31 meets Node 20's minimum (2.28).
 RUN rm -f /etc/apt/sources.list.d/cuda*.list /etc/apt/sources.list.d/nvidia-ml*.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl xz-utils \
+ && apt-get install -y --no-install-recommends ca-certificates curl xz-utils libvulkan1 \
  && curl -fsSLO "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" \
  && curl -fsSLO "https://nodejs.org/dist/v${NODE_VERSION}/SHASUMS256.txt" \
  && grep " node-v${NODE_VERSION}-linux-x64.tar.xz\$" SHASUMS256.txt | sha256sum -c - \
@@ -65,14 +65,18 @@ COPY openapi ./openapi
 COPY examples ./examples
 RUN mkdir -p data/artifacts data/datasets && chown -R node:node data
 
-# NVIDIA_*: read by the NVIDIA Container Toolkit (the base image sets the same values; stated here so
-# the image does not depend on it). TF_FORCE_GPU_ALLOW_GROWTH: libtensorflow otherwise reserves almost
-# all GPU memory up front, so a second trainer process or worker on the same GPU would fail to start.
+# TRAINYARD_BACKEND=auto: tfjs-node-gpu first; where CUDA 11.2 cannot run (newer GPUs or drivers),
+# WebGPU through Dawn's Vulkan backend on the same GPU (libvulkan1 above; the driver's Vulkan ICD
+# comes in through the `graphics` capability). WORKER_DEVICE=auto: a worker that found no GPU
+# serves CPU jobs rather than taking GPU jobs it would train on the CPU; its start-up log says so.
+# NVIDIA_*: read by the NVIDIA Container Toolkit. TF_FORCE_GPU_ALLOW_GROWTH: libtensorflow otherwise
+# reserves almost all GPU memory up front, so a second trainer process on the GPU would fail to start.
 ENV NODE_ENV=production \
-    TRAINYARD_BACKEND=tensorflow \
-    WORKER_DEVICE=gpu \
+    TRAINYARD_BACKEND=auto \
+    WEBGPU_BACKEND=vulkan \
+    WORKER_DEVICE=auto \
     NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
     TF_FORCE_GPU_ALLOW_GROWTH=true
 USER node
 CMD ["node", "--import", "tsx", "workers/training-worker.ts"]

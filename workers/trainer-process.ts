@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkpointFolder, readCheckpoint, writeCheckpoint } from '../src/checkpoints/checkpoint-files.js';
-import { backendPreferenceSchema } from '../src/config/config.js';
+import { backendPreferenceSchema, webgpuBackendSchema } from '../src/config/config.js';
 import { readTable } from '../src/datasets/dataset-files.js';
 import { selectBackend } from '../src/engine/backend.js';
 import type { Dataset } from '../src/engine/datasets/loader.js';
@@ -26,6 +26,10 @@ if (!process.send) {
 // Silences TF.js's console banners ("running in Node.js…"); the worker logs the backend it chose.
 tf.enableProdMode();
 const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
+const webgpu = {
+  backend: webgpuBackendSchema.parse(process.env.WEBGPU_BACKEND ?? 'vulkan'),
+  ...(process.env.WEBGPU_ADAPTER ? { adapter: process.env.WEBGPU_ADAPTER } : {}),
+};
 // Validated with the rest of the configuration by the worker that started this process.
 const maxThreads = process.env.TRAINING_THREADS ? Number(process.env.TRAINING_THREADS) : undefined;
 // Tests of crash recovery only: {"crash": {"thread": 1, "atStep": 10}} fails a training thread of a distributed run.
@@ -67,7 +71,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
 }
 
 try {
-  const backend = await selectBackend(preference);
+  const backend = await selectBackend(preference, webgpu);
   process.on('message', (message: HostToTrainer) => {
     if (message.type === 'abort') {
       current.get(message.jobId)?.abort(message.reason);

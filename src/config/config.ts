@@ -4,8 +4,12 @@ const booleanFromEnv = z
   .enum(['true', 'false', '1', '0'])
   .transform((value) => value === 'true' || value === '1');
 
-export const backendPreferenceSchema = z.enum(['auto', 'tensorflow', 'wasm', 'cpu']);
+export const backendPreferenceSchema = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 export type BackendPreference = z.infer<typeof backendPreferenceSchema>;
+
+/** Dawn's backend for WebGPU: Vulkan on Linux GPUs; OpenGL(ES) reaches Mesa's llvmpipe where there is none. */
+export const webgpuBackendSchema = z.enum(['vulkan', 'opengl', 'opengles', 'metal', 'd3d12']);
+export type WebgpuBackend = z.infer<typeof webgpuBackendSchema>;
 
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -16,6 +20,9 @@ const configSchema = z.object({
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('trainyard'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRAINYARD_BACKEND: backendPreferenceSchema.default('auto'),
+  // For the webgpu backend: Dawn's backend, and an adapter by name when there are several.
+  WEBGPU_BACKEND: webgpuBackendSchema.default('vulkan'),
+  WEBGPU_ADAPTER: z.string().min(1).optional(),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   // Training threads a distributed job may start per training process (workers: "auto" takes this many; default: the cores).
   TRAINING_THREADS: z.coerce.number().int().min(1).max(64).optional(),

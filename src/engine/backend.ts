@@ -3,12 +3,15 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendPreference } from '../config/config.js';
+import { activateWebgpu, type GpuAdapterDescription, type WebgpuOptions } from './backends/webgpu.js';
 import { registerWasmConv2dGradient } from './backends/wasm-conv2d-gradient.js';
 import { registerWasmUnsortedSegmentSum } from './backends/wasm-unsorted-segment-sum.js';
 
 export interface SelectedBackend {
-  name: 'tensorflow' | 'wasm' | 'cpu';
+  name: 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
   device: string;
+  /** On webgpu: the adapter, to record on the job. */
+  adapter?: GpuAdapterDescription;
   /** Why earlier candidates were skipped, for the start-up log. */
   skipped: string[];
 }
@@ -18,21 +21,42 @@ const require = createRequire(import.meta.url);
 type Candidate = SelectedBackend['name'];
 
 const orderByPreference: Record<BackendPreference, Candidate[]> = {
-  auto: ['tensorflow', 'wasm', 'cpu'],
+  auto: ['tensorflow', 'webgpu', 'wasm', 'cpu'],
   tensorflow: ['tensorflow'],
+  webgpu: ['webgpu'],
   wasm: ['wasm'],
   cpu: ['cpu'],
 };
 
+export const defaultWebgpuOptions: WebgpuOptions = { backend: 'vulkan' };
+
+/** What a process is configured to train on: TRAINYARD_BACKEND, and for webgpu Dawn's backend and adapter. */
+export interface BackendChoice {
+  preference: BackendPreference;
+  webgpu: WebgpuOptions;
+}
+
+export function backendChoiceOf(config: { TRAINYARD_BACKEND: BackendPreference; WEBGPU_BACKEND: WebgpuOptions['backend']; WEBGPU_ADAPTER?: string | undefined }): BackendChoice {
+  return {
+    preference: config.TRAINYARD_BACKEND,
+    webgpu: { backend: config.WEBGPU_BACKEND, ...(config.WEBGPU_ADAPTER ? { adapter: config.WEBGPU_ADAPTER } : {}) },
+  };
+}
+
 /**
  * Picks the fastest backend this machine has: native TensorFlow (tfjs-node-gpu, then tfjs-node;
- * optional dependencies whose install fails offline), then wasm, then plain JS. A named
- * preference that cannot be had is an error rather than a silent fallback.
+ * optional dependencies whose install fails offline), then WebGPU on a hardware adapter, then
+ * wasm, then plain JS. A named preference that cannot be had is an error rather than a silent
+ * fallback.
  */
-export async function selectBackend(preference: BackendPreference): Promise<SelectedBackend> {
+export async function selectBackend(preference: BackendPreference, webgpu: WebgpuOptions = defaultWebgpuOptions): Promise<SelectedBackend> {
   const skipped: string[] = [];
   for (const candidate of orderByPreference[preference]) {
     try {
+      if (candidate === 'webgpu') {
+        const { device, adapter } = await activateWebgpu(webgpu, preference === 'auto');
+        return { name: candidate, device, adapter, skipped };
+      }
       const device = await activate(candidate);
       return { name: candidate, device, skipped };
     } catch (error) {
@@ -42,7 +66,7 @@ export async function selectBackend(preference: BackendPreference): Promise<Sele
   throw new Error(`no TensorFlow.js backend could start (${skipped.join('; ')})`);
 }
 
-async function activate(candidate: Candidate): Promise<string> {
+async function activate(candidate: Exclude<Candidate, 'webgpu'>): Promise<string> {
   switch (candidate) {
     case 'tensorflow':
       return activateNative();

@@ -3,6 +3,7 @@ import type { CheckpointData } from './checkpoint-data.js';
 import type { LayerVariance } from './diagnostics.js';
 import type { ThreadStats } from './distributed/worker-stats.js';
 import type { LearningRate } from '../spec/schedule-spec.js';
+import type { GpuAdapterDescription } from './backends/webgpu.js';
 
 /**
  * What the engine reports while it trains. The engine knows nothing of where these go; the worker
@@ -15,6 +16,8 @@ export type TrainingEvent =
       type: 'started';
       backend: string;
       device: string;
+      /** On webgpu: the adapter Dawn chose and its limits. */
+      adapter?: GpuAdapterDescription;
       trainRows: number;
       validationRows: number;
       testRows: number;

@@ -79,6 +79,12 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
     loadStartingWeights(spec, model, options);
     freezeForSpec(spec, model);
     if (spec.distributed && spec.task === 'train') {
+      if (options.backend.name === 'webgpu') {
+        // Each training thread would need a GPU device of its own; one GPU already computes a batch in parallel.
+        throw new TrainingSpecError(
+          'distributed training threads run on the CPU backends, and this worker trains on webgpu: drop `distributed`, or send the job to a CPU worker with resources.device "cpu"',
+        );
+      }
       distribution = await startDistribution(spec, spec.distributed, built, split, options);
       const threads = distribution.threads;
       threads.onFailure = (thread, message) =>
@@ -199,6 +205,7 @@ class TrainingRun {
       type: 'started',
       backend: this.options.backend.name,
       device: this.options.backend.device,
+      ...(this.options.backend.adapter ? { adapter: this.options.backend.adapter } : {}),
       trainRows: this.split.trainRows,
       validationRows: this.split.validationRows,
       testRows: this.split.testRows,

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { readCheckpoint } from '../checkpoints/checkpoint-files.js';
-import type { BackendPreference } from '../config/config.js';
 import type { DatasetService } from '../datasets/dataset-service.js';
 import { isUuid } from '../db/ids.js';
-import { selectBackend } from '../engine/backend.js';
+import { selectBackend, type BackendChoice } from '../engine/backend.js';
 import { applyPreprocessing, type FittedPreprocessing } from '../engine/dataset-split.js';
 import { builtInDatasets } from '../engine/datasets/catalog.js';
 // Registers the recurrent layer class, so models with normalised recurrent layers load.
@@ -45,7 +44,7 @@ export class Predictor {
     private readonly store: JobStore,
     private readonly datasets: DatasetService,
     private readonly artifactDir: string,
-    private readonly preference: BackendPreference,
+    private readonly backendChoice: BackendChoice,
   ) {}
 
   async predict(projectId: string, jobId: string, inputs: unknown[], checkpointId?: string): Promise<{ checkpoint: string; predictions: Prediction[] }> {
@@ -59,7 +58,7 @@ export class Predictor {
       if (checkpointId) throw new NotFoundError('checkpoint', `${checkpointId} of job ${jobId}`);
       throw new ConflictError(`job ${jobId} has no checkpoint to predict with yet (it is ${job.status})`, { currentStatus: job.status });
     }
-    this.backend ??= selectBackend(this.preference);
+    this.backend ??= selectBackend(this.backendChoice.preference, this.backendChoice.webgpu);
     await this.backend;
     const loaded = await this.load(`${jobId}:${checkpoint.id}`, checkpoint.path, checkpoint.sha256);
     const rows = flattenRows(inputs, loaded.inputShape);

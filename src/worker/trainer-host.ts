@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { BackendPreference } from '../config/config.js';
+import type { BackendChoice } from '../engine/backend.js';
 import type { SelectedBackend } from '../engine/backend.js';
 import type { TrainingEvent, TrainingResult } from '../engine/events.js';
 import type { Logger } from '../logging/logger.js';
@@ -68,10 +68,16 @@ export class TrainerHost {
     });
   }
 
-  static start(preference: BackendPreference, logger: Logger, trainingThreads?: number): Promise<TrainerHost> {
+  static start(backend: BackendChoice, logger: Logger, trainingThreads?: number): Promise<TrainerHost> {
     const child = fork(trainerEntry, [], {
       execArgv: ['--import', tsxLoader],
-      env: { ...process.env, TRAINYARD_BACKEND: preference, ...(trainingThreads ? { TRAINING_THREADS: String(trainingThreads) } : {}) },
+      env: {
+        ...process.env,
+        TRAINYARD_BACKEND: backend.preference,
+        WEBGPU_BACKEND: backend.webgpu.backend,
+        ...(backend.webgpu.adapter ? { WEBGPU_ADAPTER: backend.webgpu.adapter } : {}),
+        ...(trainingThreads ? { TRAINING_THREADS: String(trainingThreads) } : {}),
+      },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -1,4 +1,4 @@
-import type { BackendPreference } from '../config/config.js';
+import type { BackendChoice } from '../engine/backend.js';
 import type { Logger } from '../logging/logger.js';
 import { TrainerHost } from './trainer-host.js';
 
@@ -9,7 +9,7 @@ export class TrainerPool {
 
   constructor(
     private readonly size: number,
-    private readonly preference: BackendPreference,
+    private readonly backend: BackendChoice,
     /** TRAINING_THREADS for the training processes (their distributed jobs' "auto"). */
     private readonly trainingThreads: number | undefined,
     private readonly logger: Logger,
@@ -44,7 +44,7 @@ export class TrainerPool {
   }
 
   private async spawn(): Promise<TrainerHost> {
-    const host = await TrainerHost.start(this.preference, this.logger, this.trainingThreads);
+    const host = await TrainerHost.start(this.backend, this.logger, this.trainingThreads);
     this.all.add(host);
     return host;
   }

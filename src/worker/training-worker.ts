@@ -12,7 +12,7 @@ import type { JobLifecycle } from '../jobs/job-lifecycle.js';
 import { terminalStatuses } from '../jobs/job-state-machine.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { WorkerRegistry } from '../observability/worker-registry.js';
-import type { SelectedBackend } from '../engine/backend.js';
+import { backendChoiceOf, type SelectedBackend } from '../engine/backend.js';
 import type { JobRecord } from '../jobs/job-types.js';
 import type { Logger } from '../logging/logger.js';
 import { queueNames, queuesServedBy, type DeviceClass, type TrainingPayload, type TrainingQueues } from '../queue/training-queues.js';
@@ -73,7 +73,7 @@ export class TrainingWorker {
 
   constructor(private readonly deps: TrainingWorkerDeps) {
     this.registry = new WorkerRegistry(deps.connection, deps.config.QUEUE_PREFIX, deps.config.WORKER_HEARTBEAT_MS);
-    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, deps.config.TRAINYARD_BACKEND, deps.config.TRAINING_THREADS, deps.logger);
+    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, backendChoiceOf(deps.config), deps.config.TRAINING_THREADS, deps.logger);
   }
 
   async start(): Promise<void> {
@@ -398,9 +398,13 @@ export class TrainingWorker {
   }
 }
 
-/** A worker serves GPU jobs when told to, or, on auto, when its backend runs on a GPU. */
+/**
+ * A worker serves GPU jobs when told to, or, on auto, when its backend runs on a GPU:
+ * tfjs-node-gpu, or webgpu on a hardware adapter (not Mesa's llvmpipe).
+ */
 export function deviceClassOf(setting: Config['WORKER_DEVICE'], backend: SelectedBackend): DeviceClass {
   if (setting !== 'auto') return setting;
+  if (backend.name === 'webgpu') return backend.adapter?.software === false ? 'gpu' : 'cpu';
   return backend.name === 'tensorflow' && backend.device.startsWith('GPU') ? 'gpu' : 'cpu';
 }
 

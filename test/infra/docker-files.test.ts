@@ -388,11 +388,13 @@ describe('docker/ Dockerfiles', () => {
     const cpu = dockerfile('worker-cpu.Dockerfile');
     const gpu = dockerfile('worker-gpu.Dockerfile');
     expect(Object.fromEntries(envOf(cpu, finalStage(cpu)))).toMatchObject({ TRAINYARD_BACKEND: 'tensorflow', WORKER_DEVICE: 'cpu' });
+    // tfjs-node-gpu first, WebGPU on Vulkan where CUDA 11.2 cannot run; the class follows what was found.
     expect(Object.fromEntries(envOf(gpu, finalStage(gpu)))).toMatchObject({
-      TRAINYARD_BACKEND: 'tensorflow',
-      WORKER_DEVICE: 'gpu',
+      TRAINYARD_BACKEND: 'auto',
+      WEBGPU_BACKEND: 'vulkan',
+      WORKER_DEVICE: 'auto',
       NVIDIA_VISIBLE_DEVICES: 'all',
-      NVIDIA_DRIVER_CAPABILITIES: 'compute,utility',
+      NVIDIA_DRIVER_CAPABILITIES: 'compute,utility,graphics',
     });
   });
 

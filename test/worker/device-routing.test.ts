@@ -95,5 +95,10 @@ describe('a worker\'s device class', () => {
     expect(deviceClassOf('auto', wasm)).toBe('cpu');
     expect(deviceClassOf('cpu', gpu)).toBe('cpu');
     expect(deviceClassOf('gpu', wasm)).toBe('gpu');
+    const adapter = { backend: 'vulkan', vendor: 'nvidia', architecture: 'hopper', limits: {} };
+    const hardware: SelectedBackend = { name: 'webgpu', device: 'GPU (WebGPU through Dawn vulkan: NVIDIA H100)', skipped: [], adapter: { ...adapter, name: 'NVIDIA H100', software: false } };
+    const llvmpipe: SelectedBackend = { name: 'webgpu', device: 'CPU (…)', skipped: [], adapter: { ...adapter, name: 'llvmpipe', software: true } };
+    expect(deviceClassOf('auto', hardware)).toBe('gpu');
+    expect(deviceClassOf('auto', llvmpipe)).toBe('cpu');
   });
 });

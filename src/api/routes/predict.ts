@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Predictor } from '../../inference/predictor.js';
+import { backendChoiceOf } from '../../engine/backend.js';
 import { projectOf } from '../plugins/auth.js';
 import type { Services } from '../../infra/services.js';
 import { jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
@@ -23,7 +24,7 @@ export function predictRoutes(services: Services) {
     let predictor: Promise<Predictor> | null = null;
     const getPredictor = () =>
       (predictor ??= import('../../inference/predictor.js').then(
-        ({ Predictor }) => new Predictor(services.store, services.datasets, services.config.ARTIFACT_DIR, services.config.TRAINYARD_BACKEND),
+        ({ Predictor }) => new Predictor(services.store, services.datasets, services.config.ARTIFACT_DIR, backendChoiceOf(services.config)),
       ));
     app.withTypeProvider<ZodTypeProvider>().post(
       '/v1/jobs/:id/predict',
