@@ -1,5 +1,6 @@
 // npm run bench [-- --only throughput|latency|fanout|transfer|distributed --budget-ms 8000 --runs 5 --clients 200
-//                   --backends tensorflow,webgpu,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
+//                   --backends tensorflow,webgpu,native,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
+// npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1]: native and wasm against PyTorch
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { webgpuBackendSchema } from '../src/config/config.js';
 import { benchBackends, benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
 import { benchDistributed } from './distributed-throughput.js';
+import { benchVersusPytorch } from './pytorch-compare.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +23,8 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '200' },
     only: { type: 'string' },
     backends: { type: 'string' },
+    repeats: { type: 'string', default: '7' },
+    threads: { type: 'string', default: process.env.BLAS_THREADS ?? '1' },
   },
 });
 
@@ -49,7 +53,8 @@ if (!values.only || values.only === 'throughput') {
     ...(process.env.WEBGPU_ADAPTER ? { adapter: process.env.WEBGPU_ADAPTER } : {}),
   };
   const backends = values.backends?.split(',').map((name) => z.enum(benchBackends).parse(name.trim()));
-  const rows = await benchThroughput({ budgetMs: Number(values['budget-ms']), slowStepMs: Number(values['slow-step-ms']), webgpu, ...(backends ? { backends } : {}) });
+  const backendOptions = { webgpu, blasThreads: Number(process.env.BLAS_THREADS ?? 1) };
+  const rows = await benchThroughput({ budgetMs: Number(values['budget-ms']), slowStepMs: Number(values['slow-step-ms']), backendOptions, ...(backends ? { backends } : {}) });
   console.log('Training throughput (forward + backward + Adam, synthetic batch)\n');
   console.log(
     table(
@@ -114,5 +119,19 @@ if (!values.only || values.only === 'distributed') {
       }),
     ),
   );
+}
+if (values.only === 'pytorch') {
+  const repeats = Number(values.repeats);
+  const threads = Number(values.threads);
+  const { rows, pytorch } = await benchVersusPytorch({ repeats, budgetMs: Number(values['budget-ms']), backends: values.backends?.split(',') ?? ['native', 'wasm'], threads });
+  console.log(`Against PyTorch (${pytorch ? `${pytorch}, torch` : 'PyTorch not found: apt-get install python3-torch'}; ${threads} thread(s) each; median of ${repeats} interleaved runs, each its own process)\n`);
+  const ratio = (value: number | null) => (value === null ? '-' : `${value.toFixed(2)}×`);
+  console.log(
+    table(
+      ['model', 'framework', 'samples/s', 'vs PyTorch', 'peak RSS MB', 'RSS vs PyTorch', 'runs'],
+      rows.map((r) => [r.model, r.framework, rate(r.samplesPerSecond), ratio(r.speedRatio), fmt(r.peakRssMb), ratio(r.rssRatio), String(r.runs)]),
+    ),
+  );
+  console.log();
 }
 process.exit(0);

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type SelectedBackend } from '../src/engine/backend.js';
-import type { WebgpuOptions } from '../src/engine/backends/webgpu.js';
+import { selectBackend, type BackendOptions, type SelectedBackend } from '../src/engine/backend.js';
 
 export interface ThroughputRow {
   backend: string;
@@ -13,7 +12,7 @@ export interface ThroughputRow {
   note: string;
 }
 
-interface BenchModel {
+export interface BenchModel {
   name: string;
   batch: number;
   inputShape: number[];
@@ -50,6 +49,15 @@ export const benchModels: BenchModel[] = [
         ],
       }),
   },
+  {
+    name: 'LSTM seq 50, 32 features, hidden 128',
+    batch: 64,
+    inputShape: [50, 32],
+    build: () =>
+      tf.sequential({
+        layers: [tf.layers.lstm({ inputShape: [50, 32], units: 128 }), tf.layers.dense({ units: 10 })],
+      }),
+  },
 ];
 
 /** One forward + backward + Adam update, the same work as a step of src/engine/trainer.ts. */
@@ -57,7 +65,7 @@ function step(model: tf.Sequential, optimizer: tf.Optimizer, x: tf.Tensor, y: tf
   return tf.tidy(() => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true)!);
 }
 
-async function measure(benchModel: BenchModel, budgetMs: number, slowStepMs: number): Promise<{ steps: number; ms: number; note: string }> {
+export async function measure(benchModel: BenchModel, budgetMs: number, slowStepMs: number): Promise<{ steps: number; ms: number; note: string }> {
   const model = benchModel.build();
   const optimizer = tf.train.adam(0.001);
   const x = tf.randomUniform([benchModel.batch, ...benchModel.inputShape]);
@@ -87,20 +95,20 @@ async function measure(benchModel: BenchModel, budgetMs: number, slowStepMs: num
 }
 
 /** Samples/s of each bench model on each backend this machine can start, in one process. */
-export const benchBackends = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const benchBackends = ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu'] as const;
 
 export async function benchThroughput(options: {
   budgetMs: number;
   slowStepMs: number;
-  /** Dawn's backend and adapter for the webgpu rows (WEBGPU_BACKEND, WEBGPU_ADAPTER). */
-  webgpu?: WebgpuOptions;
+  /** Dawn's backend and adapter for the webgpu rows (WEBGPU_BACKEND, WEBGPU_ADAPTER), OpenBLAS threads for native. */
+  backendOptions?: Partial<BackendOptions>;
   backends?: readonly (typeof benchBackends)[number][];
 }): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
   for (const name of options.backends ?? benchBackends) {
     let backend: SelectedBackend;
     try {
-      backend = await selectBackend(name, options.webgpu);
+      backend = await selectBackend(name, options.backendOptions);
     } catch (error) {
       for (const benchModel of benchModels) {
         rows.push({

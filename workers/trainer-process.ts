@@ -26,9 +26,13 @@ if (!process.send) {
 // Silences TF.js's console banners ("running in Node.js…"); the worker logs the backend it chose.
 tf.enableProdMode();
 const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
-const webgpu = {
-  backend: webgpuBackendSchema.parse(process.env.WEBGPU_BACKEND ?? 'vulkan'),
-  ...(process.env.WEBGPU_ADAPTER ? { adapter: process.env.WEBGPU_ADAPTER } : {}),
+// Validated with the rest of the configuration by the worker that started this process.
+const backendOptions = {
+  webgpu: {
+    backend: webgpuBackendSchema.parse(process.env.WEBGPU_BACKEND ?? 'vulkan'),
+    ...(process.env.WEBGPU_ADAPTER ? { adapter: process.env.WEBGPU_ADAPTER } : {}),
+  },
+  blasThreads: Number(process.env.BLAS_THREADS ?? 1),
 };
 // Validated with the rest of the configuration by the worker that started this process.
 const maxThreads = process.env.TRAINING_THREADS ? Number(process.env.TRAINING_THREADS) : undefined;
@@ -71,7 +75,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
 }
 
 try {
-  const backend = await selectBackend(preference, webgpu);
+  const backend = await selectBackend(preference, backendOptions);
   process.on('message', (message: HostToTrainer) => {
     if (message.type === 'abort') {
       current.get(message.jobId)?.abort(message.reason);

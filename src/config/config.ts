@@ -4,7 +4,7 @@ const booleanFromEnv = z
   .enum(['true', 'false', '1', '0'])
   .transform((value) => value === 'true' || value === '1');
 
-export const backendPreferenceSchema = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
+export const backendPreferenceSchema = z.enum(['auto', 'tensorflow', 'webgpu', 'native', 'wasm', 'cpu']);
 export type BackendPreference = z.infer<typeof backendPreferenceSchema>;
 
 /** Dawn's backend for WebGPU: Vulkan on Linux GPUs; OpenGL(ES) reaches Mesa's llvmpipe where there is none. */
@@ -23,6 +23,8 @@ const configSchema = z.object({
   // For the webgpu backend: Dawn's backend, and an adapter by name when there are several.
   WEBGPU_BACKEND: webgpuBackendSchema.default('vulkan'),
   WEBGPU_ADAPTER: z.string().min(1).optional(),
+  // OpenBLAS threads of the native backend, per training process. Keep WORKER_CONCURRENCY × this ≤ cores.
+  BLAS_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   // Training threads a distributed job may start per training process (workers: "auto" takes this many; default: the cores).
   TRAINING_THREADS: z.coerce.number().int().min(1).max(64).optional(),

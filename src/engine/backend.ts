@@ -3,12 +3,13 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendPreference } from '../config/config.js';
+import { installNativeKernels, loadNativeAddon, nativeKernelNames, nativeKernelsInstalled, uninstallNativeKernels } from './backends/native-kernels.js';
 import { activateWebgpu, type GpuAdapterDescription, type WebgpuOptions } from './backends/webgpu.js';
 import { registerWasmConv2dGradient } from './backends/wasm-conv2d-gradient.js';
 import { registerWasmUnsortedSegmentSum } from './backends/wasm-unsorted-segment-sum.js';
 
 export interface SelectedBackend {
-  name: 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+  name: 'tensorflow' | 'webgpu' | 'native' | 'wasm' | 'cpu';
   device: string;
   /** On webgpu: the adapter, to record on the job. */
   adapter?: GpuAdapterDescription;
@@ -21,25 +22,40 @@ const require = createRequire(import.meta.url);
 type Candidate = SelectedBackend['name'];
 
 const orderByPreference: Record<BackendPreference, Candidate[]> = {
-  auto: ['tensorflow', 'webgpu', 'wasm', 'cpu'],
+  auto: ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu'],
   tensorflow: ['tensorflow'],
   webgpu: ['webgpu'],
+  native: ['native'],
   wasm: ['wasm'],
   cpu: ['cpu'],
 };
 
-export const defaultWebgpuOptions: WebgpuOptions = { backend: 'vulkan' };
-
-/** What a process is configured to train on: TRAINYARD_BACKEND, and for webgpu Dawn's backend and adapter. */
-export interface BackendChoice {
-  preference: BackendPreference;
+/** Settings of particular backends: Dawn's backend and adapter for webgpu, OpenBLAS threads for native. */
+export interface BackendOptions {
   webgpu: WebgpuOptions;
+  blasThreads: number;
 }
 
-export function backendChoiceOf(config: { TRAINYARD_BACKEND: BackendPreference; WEBGPU_BACKEND: WebgpuOptions['backend']; WEBGPU_ADAPTER?: string | undefined }): BackendChoice {
+export const defaultBackendOptions: BackendOptions = { webgpu: { backend: 'vulkan' }, blasThreads: 1 };
+
+/** What a process is configured to train on: TRAINYARD_BACKEND and the backends' settings. */
+export interface BackendChoice {
+  preference: BackendPreference;
+  options: BackendOptions;
+}
+
+export function backendChoiceOf(config: {
+  TRAINYARD_BACKEND: BackendPreference;
+  WEBGPU_BACKEND: WebgpuOptions['backend'];
+  WEBGPU_ADAPTER?: string | undefined;
+  BLAS_THREADS: number;
+}): BackendChoice {
   return {
     preference: config.TRAINYARD_BACKEND,
-    webgpu: { backend: config.WEBGPU_BACKEND, ...(config.WEBGPU_ADAPTER ? { adapter: config.WEBGPU_ADAPTER } : {}) },
+    options: {
+      webgpu: { backend: config.WEBGPU_BACKEND, ...(config.WEBGPU_ADAPTER ? { adapter: config.WEBGPU_ADAPTER } : {}) },
+      blasThreads: config.BLAS_THREADS,
+    },
   };
 }
 
@@ -49,13 +65,17 @@ export function backendChoiceOf(config: { TRAINYARD_BACKEND: BackendPreference; 
  * wasm, then plain JS. A named preference that cannot be had is an error rather than a silent
  * fallback.
  */
-export async function selectBackend(preference: BackendPreference, webgpu: WebgpuOptions = defaultWebgpuOptions): Promise<SelectedBackend> {
+export async function selectBackend(preference: BackendPreference, options: Partial<BackendOptions> = {}): Promise<SelectedBackend> {
+  const { webgpu, blasThreads } = { ...defaultBackendOptions, ...options };
   const skipped: string[] = [];
   for (const candidate of orderByPreference[preference]) {
     try {
       if (candidate === 'webgpu') {
         const { device, adapter } = await activateWebgpu(webgpu, preference === 'auto');
         return { name: candidate, device, adapter, skipped };
+      }
+      if (candidate === 'native') {
+        return { name: candidate, device: await activateNativeKernels(blasThreads), skipped };
       }
       const device = await activate(candidate);
       return { name: candidate, device, skipped };
@@ -66,7 +86,7 @@ export async function selectBackend(preference: BackendPreference, webgpu: Webgp
   throw new Error(`no TensorFlow.js backend could start (${skipped.join('; ')})`);
 }
 
-async function activate(candidate: Exclude<Candidate, 'webgpu'>): Promise<string> {
+async function activate(candidate: Exclude<Candidate, 'webgpu' | 'native'>): Promise<string> {
   switch (candidate) {
     case 'tensorflow':
       return activateNative();
@@ -117,7 +137,18 @@ async function activateNative(): Promise<string> {
   throw new Error(problems.join('; '));
 }
 
-async function activateWasm(): Promise<string> {
+/** The wasm backend with OpenBLAS matrix products and convolutions (src/engine/backends/native-kernels.ts). */
+async function activateNativeKernels(blasThreads: number): Promise<string> {
+  const addon = loadNativeAddon();
+  if (addon instanceof Error) throw addon;
+  const wasm = await activateWasm({ keepNativeKernels: true });
+  installNativeKernels(addon, blasThreads);
+  return `CPU (OpenBLAS ${nativeKernelNames.join(', ')} with ${addon.getThreads()} thread${addon.getThreads() === 1 ? '' : 's'}, over ${wasm.replace(/^CPU \(|\)$/g, '')})`;
+}
+
+async function activateWasm({ keepNativeKernels = false } = {}): Promise<string> {
+  // Plain wasm after native in one process: the stock kernels again.
+  if (!keepNativeKernels && nativeKernelsInstalled()) uninstallNativeKernels();
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
   wasm.setWasmPaths(`${distDir}${path.sep}`);

@@ -58,7 +58,7 @@ export class Predictor {
       if (checkpointId) throw new NotFoundError('checkpoint', `${checkpointId} of job ${jobId}`);
       throw new ConflictError(`job ${jobId} has no checkpoint to predict with yet (it is ${job.status})`, { currentStatus: job.status });
     }
-    this.backend ??= selectBackend(this.backendChoice.preference, this.backendChoice.webgpu);
+    this.backend ??= selectBackend(this.backendChoice.preference, this.backendChoice.options);
     await this.backend;
     const loaded = await this.load(`${jobId}:${checkpoint.id}`, checkpoint.path, checkpoint.sha256);
     const rows = flattenRows(inputs, loaded.inputShape);

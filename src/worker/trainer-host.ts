@@ -74,8 +74,9 @@ export class TrainerHost {
       env: {
         ...process.env,
         TRAINYARD_BACKEND: backend.preference,
-        WEBGPU_BACKEND: backend.webgpu.backend,
-        ...(backend.webgpu.adapter ? { WEBGPU_ADAPTER: backend.webgpu.adapter } : {}),
+        WEBGPU_BACKEND: backend.options.webgpu.backend,
+        ...(backend.options.webgpu.adapter ? { WEBGPU_ADAPTER: backend.options.webgpu.adapter } : {}),
+        BLAS_THREADS: String(backend.options.blasThreads),
         ...(trainingThreads ? { TRAINING_THREADS: String(trainingThreads) } : {}),
       },
       serialization: 'advanced',

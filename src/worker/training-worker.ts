@@ -81,6 +81,11 @@ export class TrainingWorker {
     const host = await this.pool.start();
     this.backend = host.backend;
     this.deviceClass = deviceClassOf(config.WORKER_DEVICE, host.backend);
+    // Once per worker, not per training process: the one thing an operator can fix (apt-get install libopenblas-dev).
+    const withoutNative = host.backend.skipped.find((reason) => reason.startsWith('native:'));
+    if (withoutNative && host.backend.name !== 'tensorflow' && host.backend.name !== 'webgpu') {
+      logger.warn({ reason: withoutNative.slice('native: '.length), backend: host.backend.name }, 'training without native kernels');
+    }
     await listenForJobControl(this.deps.controlConnection, config.QUEUE_PREFIX, logger, ({ jobId, action }) => {
       this.running.get(jobId)?.abort(action satisfies AbortReason);
     });

@@ -65,7 +65,7 @@ describe.skipIf(!haveMesa && !process.env.CI)('the webgpu backend (Dawn OpenGL o
     expect(haveMesa, 'Mesa EGL is missing: apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri').toBe(true);
     const cpu = await selectBackend('cpu');
     for (const [name, spec] of Object.entries(models)) cpuRuns[name] = await collectRun(resolveSpec(spec), cpu);
-    webgpu = await selectBackend('webgpu', { backend: 'opengl' });
+    webgpu = await selectBackend('webgpu', { webgpu: { backend: 'opengl' } });
     for (const [name, spec] of Object.entries(models)) webgpuRuns[name] = await collectRun(resolveSpec(spec), webgpu);
     // Checkpoint weights are read back on the CPU, where dataSync works.
     await selectBackend('cpu');

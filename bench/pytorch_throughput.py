@@ -1,0 +1,62 @@
+"""The bench models in PyTorch, for `npm run bench -- --only pytorch`: one measurement per process.
+
+    python3 bench/pytorch_throughput.py <model index> <budget ms> <threads>
+
+prints {"samplesPerSecond", "peakRssMb", "device"} as JSON. The same work as bench/training-throughput.ts:
+forward, softmax cross-entropy, backward and an Adam step on a fixed synthetic batch.
+"""
+import json
+import resource
+import sys
+import time
+
+import torch
+from torch import nn
+
+model_index, budget_ms, threads = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+
+
+class Lstm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(32, 128, batch_first=True)
+        self.out = nn.Linear(128, 10)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(x)
+        return self.out(h[-1])
+
+
+models = [
+    (128, (784,), lambda: nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))),
+    (64, (1, 28, 28), lambda: nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(12 * 12 * 64, 128), nn.ReLU(), nn.Linear(128, 10))),
+    (64, (50, 32), Lstm),
+]
+batch, shape, build = models[model_index]
+model = build()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+loss_fn = nn.CrossEntropyLoss()
+x = torch.rand(batch, *shape)
+y = torch.randint(0, 10, (batch,))
+
+
+def step():
+    optimizer.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+step()
+steps, start = 0, time.perf_counter()
+while (time.perf_counter() - start) * 1000 < budget_ms or steps < 3:
+    step()
+    steps += 1
+elapsed = time.perf_counter() - start
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"samplesPerSecond": steps * batch / elapsed, "peakRssMb": peak_mb, "device": f"PyTorch {torch.__version__}, {threads} thread(s)"}))

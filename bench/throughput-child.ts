@@ -1,0 +1,16 @@
+// One measurement in a process of its own, so its peak RSS is its own:
+//   node --import tsx bench/throughput-child.ts <backend> <model index> <budget ms>
+// prints {"samplesPerSecond", "peakRssMb", "device"} as JSON.
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { backendPreferenceSchema } from '../src/config/config.js';
+import { selectBackend } from '../src/engine/backend.js';
+import { benchModels, measure } from './training-throughput.js';
+
+tf.enableProdMode();
+const [backendName, modelIndex, budget] = process.argv.slice(2);
+const backend = await selectBackend(backendPreferenceSchema.parse(backendName), { blasThreads: Number(process.env.BLAS_THREADS ?? 1) });
+const model = benchModels[Number(modelIndex)]!;
+const { steps, ms } = await measure(model, Number(budget), 60_000);
+const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+process.stdout.write(`${JSON.stringify({ samplesPerSecond: (steps * model.batch * 1000) / ms, peakRssMb: peakKb / 1024, device: backend.device })}\n`);
