@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendOptions, type SelectedBackend } from '../src/engine/backend.js';
+import { createOptimizer } from '../src/engine/optimizers/create-optimizer.js';
+import type { TrainingOptimizer } from '../src/engine/optimizers/training-optimizer.js';
 
 export interface ThroughputRow {
   backend: string;
@@ -60,14 +62,22 @@ export const benchModels: BenchModel[] = [
   },
 ];
 
-/** One forward + backward + Adam update, the same work as a step of src/engine/trainer.ts. */
-function step(model: tf.Sequential, optimizer: tf.Optimizer, x: tf.Tensor, y: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true)!);
+/**
+ * One forward + backward + Adam update, the same work as a step of src/engine/train-step.ts: the
+ * gradients of the trainable weights, then the product's own Adam (a native kernel on `native`).
+ */
+function step(model: tf.Sequential, optimizer: TrainingOptimizer, x: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, variables);
+    optimizer.apply(variables, variables.map((variable) => grads[variable.name]!), 0.001);
+    return value;
+  });
 }
 
 export async function measure(benchModel: BenchModel, budgetMs: number, slowStepMs: number): Promise<{ steps: number; ms: number; note: string }> {
   const model = benchModel.build();
-  const optimizer = tf.train.adam(0.001);
+  const optimizer = createOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
   const x = tf.randomUniform([benchModel.batch, ...benchModel.inputShape]);
   const y = tf.oneHot(tf.randomUniform([benchModel.batch], 0, 10, 'int32'), 10).toFloat();
   try {

@@ -3,7 +3,10 @@
 // the wasm backend's heap), so no tensor data is copied between JavaScript and here.
 #include <napi.h>
 #include <cblas.h>
+#include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 extern "C" void openblas_set_num_threads(int);
@@ -152,6 +155,164 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// maxPoolGrad(dy, x, dx, params): each output's gradient goes to the first largest input of its
+// window (strictly greater, window scanned column by column), where the stock wasm kernel routes
+// it, ties included (relu leaves many); windows that overlap add up.
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* x = floats(info[1]);
+  float* dx = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
+  std::memset(dx, 0, sizeof(float) * image * p.batch);
+  std::vector<float> best(p.inC);
+  std::vector<long> where(p.inC);
+  for (int b = 0; b < p.batch; ++b) {
+    const float* xb = x + b * image;
+    float* dxb = dx + b * image;
+    for (int oy = 0; oy < p.outH; ++oy) {
+      for (int ox = 0; ox < p.outW; ++ox) {
+        std::fill(best.begin(), best.end(), -INFINITY);
+        std::fill(where.begin(), where.end(), -1L);
+        // Column by column, as tfjs-backend-wasm's MaxPoolGrad scans: it decides which of equal values wins.
+        for (int fx = 0; fx < p.fW; ++fx) {
+          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          if (ix < 0 || ix >= p.inW) continue;
+          for (int fy = 0; fy < p.fH; ++fy) {
+            const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+            if (iy < 0 || iy >= p.inH) continue;
+            const long base = (static_cast<long>(iy) * p.inW + ix) * p.inC;
+            for (int c = 0; c < p.inC; ++c) {
+              if (xb[base + c] > best[c]) {
+                best[c] = xb[base + c];
+                where[c] = base + c;
+              }
+            }
+          }
+        }
+        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.inC;
+        for (int c = 0; c < p.inC; ++c) {
+          if (where[c] >= 0) dxb[where[c]] += g[c];
+        }
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// sumLeading(x, out, outer, inner): out[j] = Σ_i x[i·inner + j], the sum over leading axes (a bias
+// gradient: every axis but the channels).
+Napi::Value SumLeading(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  float* out = floats(info[1]);
+  const long outer = info[2].As<Napi::Number>().Int64Value();
+  const long inner = info[3].As<Napi::Number>().Int64Value();
+  std::memset(out, 0, sizeof(float) * inner);
+  for (long i = 0; i < outer; ++i) {
+    const float* row = x + i * inner;
+    for (long j = 0; j < inner; ++j) out[j] += row[j];
+  }
+  return info.Env().Undefined();
+}
+
+struct AdamScalars {
+  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, correction1, correction2, decay, lr;
+};
+
+// Its own function with restrict pointers: inline in OptimizerStep the loop did not vectorize
+// (seven streams defeat GCC's alias versioning), and this is most of a native MLP step's update.
+void adamUpdate(size_t n, const float* __restrict theta, const float* __restrict g, const float* __restrict m, const float* __restrict v,
+                float* __restrict thetaOut, float* __restrict mOut, float* __restrict vOut, const AdamScalars k) {
+  for (size_t i = 0; i < n; ++i) {
+    const float first = k.beta1 * m[i] + k.oneMinusBeta1 * g[i];
+    const float second = k.beta2 * v[i] + k.oneMinusBeta2 * (g[i] * g[i]);
+    mOut[i] = first;
+    vOut[i] = second;
+    const float decayed = theta[i] * k.decay;
+    const float step = (first / k.correction1) / (std::sqrt(second / k.correction2) + k.eps);
+    thetaOut[i] = decayed - k.lr * step;
+  }
+}
+
+double number(const Napi::Object& params, const char* name) { return params.Get(name).As<Napi::Number>().DoubleValue(); }
+
+// optimizerStep(rule, inputs [θ, g, slots…], outputs [θ', slots'…], params): one update of one
+// variable, the formulas of src/engine/optimizers/*.ts in the same order of float32 operations (each
+// scalar rounded to float32 as TF.js does), so the result is the JS path's to the last bit.
+Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
+  const std::string rule = info[0].As<Napi::String>();
+  auto inputs = info[1].As<Napi::Array>();
+  auto outputs = info[2].As<Napi::Array>();
+  const auto params = info[3].As<Napi::Object>();
+  const float* theta = floats(inputs.Get(0u));
+  const float* g = floats(inputs.Get(1u));
+  float* thetaOut = floats(outputs.Get(0u));
+  const size_t n = inputs.Get(0u).As<Napi::Float32Array>().ElementLength();
+  const float lr = static_cast<float>(number(params, "lr"));
+  if (rule == "sgd") {
+    for (size_t i = 0; i < n; ++i) thetaOut[i] = theta[i] - lr * g[i];
+  } else if (rule == "momentum" || rule == "nesterov") {
+    const float mu = static_cast<float>(number(params, "momentum"));
+    const float* v = floats(inputs.Get(2u));
+    float* vOut = floats(outputs.Get(1u));
+    const bool nesterov = rule == "nesterov";
+    for (size_t i = 0; i < n; ++i) {
+      const float velocity = mu * v[i] + g[i];
+      vOut[i] = velocity;
+      const float direction = nesterov ? g[i] + mu * velocity : velocity;
+      thetaOut[i] = theta[i] - lr * direction;
+    }
+  } else if (rule == "adagrad") {
+    const float eps = static_cast<float>(number(params, "epsilon"));
+    const float* acc = floats(inputs.Get(2u));
+    float* accOut = floats(outputs.Get(1u));
+    for (size_t i = 0; i < n; ++i) {
+      const float sum = acc[i] + g[i] * g[i];
+      accOut[i] = sum;
+      thetaOut[i] = theta[i] - lr * (g[i] / (std::sqrt(sum) + eps));
+    }
+  } else if (rule == "rmsprop") {
+    const float rho = static_cast<float>(number(params, "rho"));
+    const float oneMinusRho = static_cast<float>(1.0 - number(params, "rho"));
+    const float eps = static_cast<float>(number(params, "epsilon"));
+    const float mu = static_cast<float>(number(params, "momentum"));
+    const bool withMomentum = number(params, "momentum") > 0;
+    const float* sq = floats(inputs.Get(2u));
+    float* sqOut = floats(outputs.Get(1u));
+    const float* buffer = withMomentum ? floats(inputs.Get(3u)) : nullptr;
+    float* bufferOut = withMomentum ? floats(outputs.Get(2u)) : nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      const float s = rho * sq[i] + oneMinusRho * (g[i] * g[i]);
+      sqOut[i] = s;
+      float direction = g[i] / (std::sqrt(s) + eps);
+      if (withMomentum) {
+        direction = mu * buffer[i] + direction;
+        bufferOut[i] = direction;
+      }
+      thetaOut[i] = theta[i] - lr * direction;
+    }
+  } else if (rule == "adam") {
+    const float beta1 = static_cast<float>(number(params, "beta1"));
+    const float beta2 = static_cast<float>(number(params, "beta2"));
+    const float oneMinusBeta1 = static_cast<float>(1.0 - number(params, "beta1"));
+    const float oneMinusBeta2 = static_cast<float>(1.0 - number(params, "beta2"));
+    const float eps = static_cast<float>(number(params, "epsilon"));
+    const float correction1 = static_cast<float>(number(params, "correction1"));
+    const float correction2 = static_cast<float>(number(params, "correction2"));
+    // θ·1 is θ exactly, so without weight decay the same loop gives the undecayed update (and vectorizes).
+    const double weightDecay = number(params, "weightDecay");
+    const float decay = weightDecay > 0 ? static_cast<float>(1.0 - number(params, "lr") * weightDecay) : 1.0f;
+    const float* m = floats(inputs.Get(2u));
+    const float* v = floats(inputs.Get(3u));
+    float* mOut = floats(outputs.Get(1u));
+    float* vOut = floats(outputs.Get(2u));
+    adamUpdate(n, theta, g, m, v, thetaOut, mOut, vOut, {beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, correction1, correction2, decay, lr});
+  } else {
+    Napi::TypeError::New(info.Env(), "unknown optimizer rule " + rule).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   openblas_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -164,6 +325,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
+  exports.Set("optimizerStep", Napi::Function::New(env, OptimizerStep));
+  exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
+  exports.Set("sumLeading", Napi::Function::New(env, SumLeading));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   return exports;

@@ -49,7 +49,7 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     addon = loaded;
     const backend = await selectBackend('native');
     expect(backend.name).toBe('native');
-    expect(backend.device).toMatch(/^CPU \(OpenBLAS BatchMatMul, .*Conv2DBackpropFilter with 1 thread, over WebAssembly/);
+    expect(backend.device).toMatch(/^CPU \(OpenBLAS BatchMatMul, .*MaxPoolGrad, Sum, the optimizer update with 1 thread, over WebAssembly/);
   });
   afterAll(async () => {
     await selectBackend('wasm');
@@ -115,6 +115,46 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
         tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same', 'NHWC', 2),
         tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, [[0, 0], [1, 2], [2, 1], [0, 0]], 'NHWC'),
       ];
+    }, addon);
+    native.forEach((values, i) => expect(relativeError(values, stock[i]!)).toBeLessThanOrEqual(1e-5));
+  });
+
+  const poolCases: [string, number[], [number, number], [number, number], 'same' | 'valid'][] = [
+    ['2×2 stride 2', [2, 8, 8, 3], [2, 2], [2, 2], 'valid'],
+    ['3×3 stride 2 same: windows overlap', [2, 9, 9, 4], [3, 3], [2, 2], 'same'],
+    ['odd sizes, 2×3 stride 1', [1, 7, 6, 2], [2, 3], [1, 1], 'valid'],
+  ];
+  for (const [name, shape, filterSize, strides, pad] of poolCases) {
+    // Against the cpu backend: tfjs-backend-wasm 4.22's MaxPoolGrad sends the gradient of a window
+    // whose inputs are all negative to the window's first input, not to its maximum (found here).
+    it(`maxPool's gradient: ${name}, negative windows and relu ties included, as the cpu backend computes it`, async () => {
+      const compute = () => {
+        const x = random(shape, 16);
+        const weights = random(tf.maxPool(x as tf.Tensor4D, filterSize, strides, pad).shape, 17);
+        const grad = (input: tf.Tensor) => tf.grad((i) => tf.maxPool(i as tf.Tensor4D, filterSize, strides, pad).mul(weights).sum())(input);
+        return [grad(x), grad(tf.relu(x))];
+      };
+      const run = () => tf.tidy(compute).map((t) => t.dataSync() as Float32Array);
+      const native = run();
+      await selectBackend('cpu');
+      const reference = run();
+      await selectBackend('native');
+      native.forEach((values, i) => expect(relativeError(values, reference[i]!)).toBeLessThanOrEqual(1e-5));
+    });
+  }
+
+  it("maxPool's gradient with ties (a window of relu zeros): all of it to one of the window's maxima, the first column by column", () => {
+    const x = tf.tensor4d([0, 0, 5, 1, 0, 0, 5, 2, 3, 3, 0, 0, 3, 3, 0, 0], [1, 4, 4, 1]);
+    const dx = tf.grad((input) => tf.maxPool(input as tf.Tensor4D, 2, 2, 'valid').sum())(x);
+    // Windows: [0 0; 0 0] → (0,0); [5 1; 5 2] → (0,2), the first 5 column by column; [3 3; 3 3] → (2,0); [0 0; 0 0] → (2,2).
+    expect(Array.from(dx.dataSync())).toEqual([1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0]);
+    tf.dispose([x, dx]);
+  });
+
+  it('sums over leading axes (bias gradients), with and without keepDims; other axes go to the stock kernel', () => {
+    const [native, stock] = bothWays(() => {
+      const x = random([4, 5, 6, 3], 18);
+      return [x.sum([0, 1, 2]), x.sum(0), x.sum([0, 1], true), x.sum([1, 2]), x.sum(-1), random([7, 13], 19).sum(0)];
     }, addon);
     native.forEach((values, i) => expect(relativeError(values, stock[i]!)).toBeLessThanOrEqual(1e-5));
   });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
@@ -5,9 +6,10 @@ import { createOptimizer } from '../../src/engine/optimizers/create-optimizer.js
 import { optimizerConfigSchema, type OptimizerConfig } from '../../src/spec/optimizer-spec.js';
 import { catalogueOptimizerDefaults } from '../support/catalogue.js';
 
-beforeAll(async () => {
-  await selectBackend('wasm');
-});
+// The same formulas on the stock wasm ops and, where the addon is built (always in CI), as the
+// native backend's single optimizer kernel.
+const haveAddon = existsSync(new URL('../../native/build/Release/trainyard_native.node', import.meta.url));
+const backends: ('wasm' | 'native')[] = ['wasm', ...(haveAddon || process.env.CI ? (['native'] as const) : [])];
 
 // The catalogue's formulas (TECHNIQUES.md 1.2), written out again here in float64, element by
 // element, independently of src/engine/optimizers. Each returns the next θ.
@@ -136,48 +138,71 @@ function runOptimizer(config: OptimizerConfig, steps: number, resumeAt?: number)
   return trajectory;
 }
 
-describe('optimizers follow the catalogue formulas step by step', () => {
-  for (const [name, { config, step }] of Object.entries(references)) {
-    it(name, () => {
-      const actual = runOptimizer(config, STEPS);
-      let theta = [...initialTheta];
-      const state: Record<string, number[]> = {};
-      for (let t = 1; t <= STEPS; t++) {
-        theta = step(theta, gradientAt(t, theta.length), LR, t, state);
-        theta.forEach((expected, i) => {
-          // float32 tolerance on values of order 1
-          expect(Math.abs(actual[t - 1]![i]! - expected)).toBeLessThan(2e-6 * Math.max(1, Math.abs(expected)));
+for (const backendName of backends) {
+  describe(`on ${backendName}`, () => {
+    beforeAll(async () => {
+      await selectBackend(backendName);
+    });
+
+    describe('optimizers follow the catalogue formulas step by step', () => {
+      for (const [name, { config, step }] of Object.entries(references)) {
+        it(name, () => {
+          const actual = runOptimizer(config, STEPS);
+          let theta = [...initialTheta];
+          const state: Record<string, number[]> = {};
+          for (let t = 1; t <= STEPS; t++) {
+            theta = step(theta, gradientAt(t, theta.length), LR, t, state);
+            theta.forEach((expected, i) => {
+              // float32 tolerance on values of order 1
+              expect(Math.abs(actual[t - 1]![i]! - expected)).toBeLessThan(2e-6 * Math.max(1, Math.abs(expected)));
+            });
+          }
         });
       }
     });
-  }
+
+    describe('optimizer state', () => {
+      it('restored from getState continues bit-for-bit', () => {
+        for (const { config } of Object.values(references)) {
+          expect(runOptimizer(config, STEPS, 4)).toEqual(runOptimizer(config, STEPS));
+        }
+      });
+
+      it('holds its step count and per-variable slots, and leaks nothing', () => {
+        const before = tf.memory().numTensors;
+        runOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, 3);
+        expect(tf.memory().numTensors).toBe(before);
+        const optimizer = createOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+        const x = tf.tidy(() => tf.variable(tf.zeros([3])));
+        const g = tf.ones([3]);
+        optimizer.apply([x], [g], 0.1);
+        optimizer.apply([x], [g], 0.1);
+        const state = optimizer.getState();
+        expect(state.step).toBe(2);
+        expect(Object.keys(state.slots).sort()).toEqual(['m', 'v']);
+        // m after two steps of g = 1: 0.1 + 0.9·0.1 = 0.19
+        expect(Array.from(state.slots.m![0]!.dataSync()).map((v) => Number(v.toFixed(6)))).toEqual([0.19, 0.19, 0.19]);
+        tf.dispose([x, g, ...Object.values(state.slots).flat()]);
+        optimizer.dispose();
+      });
+    });
+  });
+}
+
+describe.skipIf(!haveAddon && !process.env.CI)('the native optimizer kernel', () => {
+  it('gives the TF.js ops\' float32 results to the last bit, for every optimizer', async () => {
+    const configs = [...Object.values(references).map((r) => r.config), { type: 'adamw', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 } as OptimizerConfig];
+    await selectBackend('native');
+    expect(tf.getKernel('TrainyardOptimizerStep', tf.getBackend())).toBeDefined();
+    const native = configs.map((config) => runOptimizer(config, STEPS));
+    await selectBackend('wasm');
+    expect(tf.getKernel('TrainyardOptimizerStep', tf.getBackend())).toBeUndefined();
+    const stock = configs.map((config) => runOptimizer(config, STEPS));
+    native.forEach((trajectory, i) => expect(trajectory, configs[i]!.type).toEqual(stock[i]));
+  });
 });
 
-describe('optimizer state', () => {
-  it('restored from getState continues bit-for-bit', () => {
-    for (const { config } of Object.values(references)) {
-      expect(runOptimizer(config, STEPS, 4)).toEqual(runOptimizer(config, STEPS));
-    }
-  });
-
-  it('holds its step count and per-variable slots, and leaks nothing', () => {
-    const before = tf.memory().numTensors;
-    runOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, 3);
-    expect(tf.memory().numTensors).toBe(before);
-    const optimizer = createOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
-    const x = tf.tidy(() => tf.variable(tf.zeros([3])));
-    const g = tf.ones([3]);
-    optimizer.apply([x], [g], 0.1);
-    optimizer.apply([x], [g], 0.1);
-    const state = optimizer.getState();
-    expect(state.step).toBe(2);
-    expect(Object.keys(state.slots).sort()).toEqual(['m', 'v']);
-    // m after two steps of g = 1: 0.1 + 0.9·0.1 = 0.19
-    expect(Array.from(state.slots.m![0]!.dataSync()).map((v) => Number(v.toFixed(6)))).toEqual([0.19, 0.19, 0.19]);
-    tf.dispose([x, g, ...Object.values(state.slots).flat()]);
-    optimizer.dispose();
-  });
-
+describe('optimizer defaults', () => {
   it('every optimizer has the catalogue defaults', () => {
     const defaults = Object.fromEntries(
       (['sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw'] as const).map((type) => [type, optimizerConfigSchema.parse({ type })]),

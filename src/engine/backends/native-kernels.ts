@@ -27,6 +27,9 @@ export interface NativeAddon {
   conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: ConvParams): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, params: ConvParams): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, params: ConvParams): void;
+  sumLeading(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
   getThreads(): number;
 }
@@ -195,6 +198,35 @@ function conv2dBackpropFilter(addon: NativeAddon, { inputs, backend, attrs }: Ke
   return out;
 }
 
+function maxPoolGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
+  const dy = inputs.dy!;
+  const x = inputs.input!;
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  if (!allFloat(dy, x) || x.shape.length !== 4 || size(x.shape) === 0) return null;
+  const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode, 'channelsLast');
+  const params = convParams({ ...info, outChannels: info.inChannels } as tf.backend_util.Conv2DInfo);
+  if (!params) return null;
+  const wasm = backend as WasmHeapBackend;
+  const out = wasm.makeOutput(x.shape, 'float32');
+  addon.maxPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), params);
+  return out;
+}
+
+/** Sum over leading axes only (a bias gradient, a batch mean); other reductions go to wasm's kernel. */
+function sum(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
+  const x = inputs.x!;
+  const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  if (!allFloat(x) || x.shape.length === 0) return null;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+  if (!leading || size(x.shape) === 0) return null;
+  const kept = x.shape.slice(axes.length);
+  const wasm = backend as WasmHeapBackend;
+  const out = wasm.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+  addon.sumLeading(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), size(x.shape.slice(0, axes.length)), size(kept));
+  return out;
+}
+
 const fusedOf = ({ inputs, attrs }: KernelArgs) => {
   const { activation } = attrs as unknown as { activation: string };
   // PReLU weights would need their own pass: left to the stock kernel.
@@ -209,9 +241,32 @@ const kernels: Record<string, (addon: NativeAddon, args: KernelArgs) => tf.Tenso
   FusedConv2D: (addon, args) => conv2d(addon, args, fusedOf(args)),
   Conv2DBackpropInput: conv2dBackpropInput,
   Conv2DBackpropFilter: conv2dBackpropFilter,
+  MaxPoolGrad: maxPoolGrad,
+  Sum: sum,
 };
 
-export const nativeKernelNames = Object.keys(kernels);
+export const nativeKernelNames = [...Object.keys(kernels), 'the optimizer update'];
+
+/**
+ * One optimizer update of one variable: inputs θ, g and the rule's slots (slot0, slot1); outputs
+ * θ' and the new slots. Only registered with the native kernels; src/engine/optimizers/native-step.ts
+ * uses it when it is there and the TF.js ops otherwise.
+ */
+export const OPTIMIZER_STEP_KERNEL = 'TrainyardOptimizerStep';
+
+function optimizerStep(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { rule, ...params } = attrs as unknown as { rule: string } & Record<string, number>;
+  const wasm = backend as WasmHeapBackend;
+  const ordered = [inputs.theta!, inputs.g!, ...(inputs.slot0 ? [inputs.slot0] : []), ...(inputs.slot1 ? [inputs.slot1] : [])];
+  const outputs = [inputs.theta!, ...ordered.slice(2)].map((input) => wasm.makeOutput(input.shape, 'float32'));
+  addon.optimizerStep(
+    rule,
+    ordered.map((input) => wasm.typedArrayFromHeap(input)),
+    outputs.map((output) => wasm.typedArrayFromHeap(output)),
+    params,
+  );
+  return outputs;
+}
 
 /** The wasm kernels the native ones replaced, to fall back on and to restore. */
 const stock = new Map<string, tf.KernelConfig>();
@@ -220,6 +275,7 @@ const stock = new Map<string, tf.KernelConfig>();
 export function installNativeKernels(addon: NativeAddon, blasThreads: number): void {
   addon.setThreads(blasThreads);
   if (stock.size > 0) return;
+  tf.registerKernel({ kernelName: OPTIMIZER_STEP_KERNEL, backendName: 'wasm', kernelFunc: ((args: KernelArgs) => optimizerStep(addon, args)) as unknown as tf.KernelFunc });
   for (const [name, kernel] of Object.entries(kernels)) {
     const original = tf.getKernel(name, 'wasm');
     if (original) {
@@ -242,6 +298,7 @@ export function installNativeKernels(addon: NativeAddon, blasThreads: number): v
 
 /** Back to the stock wasm kernels (a process that selects plain wasm after native). */
 export function uninstallNativeKernels(): void {
+  if (tf.getKernel(OPTIMIZER_STEP_KERNEL, 'wasm')) tf.unregisterKernel(OPTIMIZER_STEP_KERNEL, 'wasm');
   for (const name of Object.keys(kernels)) {
     if (!tf.getKernel(name, 'wasm')) continue;
     tf.unregisterKernel(name, 'wasm');

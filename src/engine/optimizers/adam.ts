@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { nativeOptimizerStep } from './native-step.js';
 import { TrainingOptimizer } from './training-optimizer.js';
 
 /**
@@ -24,6 +25,21 @@ export class Adam extends TrainingOptimizer {
     const correction2 = 1 - this.beta2 ** t;
     variables.forEach((theta, i) => {
       const g = gradients[i]!;
+      const native = nativeOptimizerStep('adam', theta, g, [firstMoment[i]!, secondMoment[i]!], {
+        lr,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        epsilon: this.epsilon,
+        correction1,
+        correction2,
+        weightDecay: this.weightDecay,
+      });
+      if (native) {
+        firstMoment[i]!.assign(native[1]!);
+        secondMoment[i]!.assign(native[2]!);
+        theta.assign(native[0]!);
+        return;
+      }
       const m = tf.add(tf.mul(this.beta1, firstMoment[i]!), tf.mul(1 - this.beta1, g));
       const v = tf.add(tf.mul(this.beta2, secondMoment[i]!), tf.mul(1 - this.beta2, tf.square(g)));
       firstMoment[i]!.assign(m);

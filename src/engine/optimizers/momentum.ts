@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { nativeOptimizerStep } from './native-step.js';
 import { TrainingOptimizer } from './training-optimizer.js';
 
 /**
@@ -18,6 +19,12 @@ export class Momentum extends TrainingOptimizer {
     const velocity = this.slot('velocity', variables);
     variables.forEach((theta, i) => {
       const g = gradients[i]!;
+      const native = nativeOptimizerStep(this.nesterov ? 'nesterov' : 'momentum', theta, g, [velocity[i]!], { lr, momentum: this.momentum });
+      if (native) {
+        velocity[i]!.assign(native[1]!);
+        theta.assign(native[0]!);
+        return;
+      }
       const v = tf.add(tf.mul(this.momentum, velocity[i]!), g);
       velocity[i]!.assign(v);
       const direction = this.nesterov ? tf.add(g, tf.mul(this.momentum, v)) : v;

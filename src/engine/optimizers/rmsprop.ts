@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { nativeOptimizerStep } from './native-step.js';
 import { TrainingOptimizer } from './training-optimizer.js';
 
 /**
@@ -19,6 +20,18 @@ export class Rmsprop extends TrainingOptimizer {
     const buffer = this.momentum > 0 ? this.slot('momentumBuffer', variables) : null;
     variables.forEach((theta, i) => {
       const g = gradients[i]!;
+      const native = nativeOptimizerStep('rmsprop', theta, g, buffer ? [squareAverage[i]!, buffer[i]!] : [squareAverage[i]!], {
+        lr,
+        rho: this.rho,
+        epsilon: this.epsilon,
+        momentum: this.momentum,
+      });
+      if (native) {
+        squareAverage[i]!.assign(native[1]!);
+        if (buffer) buffer[i]!.assign(native[2]!);
+        theta.assign(native[0]!);
+        return;
+      }
       const s = tf.add(tf.mul(this.rho, squareAverage[i]!), tf.mul(1 - this.rho, tf.square(g)));
       squareAverage[i]!.assign(s);
       let direction = tf.div(g, tf.add(tf.sqrt(s), this.epsilon));
