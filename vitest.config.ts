@@ -1,13 +1,41 @@
+import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+
+// The engine's layer and training tests, run a second time on the native backend (OpenBLAS kernels).
+const layerAndTrainingTests = [
+  'auxiliary-heads',
+  'cnn',
+  'early-stopping',
+  'initialization',
+  'losses',
+  'normalization',
+  'objective',
+  'progressive',
+  'recurrent-layers',
+  'recurrent-training',
+  'resume',
+  'trainer-optimization',
+  'trainer',
+  'transfer',
+].map((name) => `test/engine/${name}.test.ts`);
+
+const shared = {
+  pool: 'forks' as const,
+  // Two cores: training tests are CPU-bound, more parallel files only slow each other down.
+  maxWorkers: 2,
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+};
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
-    pool: 'forks',
-    // Two cores: training tests are CPU-bound, more parallel files only slow each other down.
-    maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    projects: [
+      { test: { ...shared, name: 'all', include: ['test/**/*.test.ts'], globalSetup: ['test/support/global-setup.ts'] } },
+      // Needs the addon (npm install builds it where libopenblas-dev is installed; .ci/run installs that). A
+      // machine without it skips this project outside CI; test/engine/native-kernels.test.ts says what is missing.
+      ...(existsSync('native/build/Release/trainyard_native.node') || process.env.CI
+        ? [{ test: { ...shared, name: 'native', include: layerAndTrainingTests, env: { TRAINYARD_TEST_BACKEND: 'native' } } }]
+        : []),
+    ],
   },
 });

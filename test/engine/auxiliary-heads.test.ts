@@ -5,12 +5,13 @@ import { buildModel, buildObjective } from '../../src/engine/model-builder.js';
 import { taskLoss } from '../../src/engine/objective.js';
 import { computeGradients } from '../../src/engine/train-step.js';
 import { jobSpecSchema, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { collectRun, epochMetrics, resolveSpec } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 const withHeads = (overrides: Partial<JobSpecInput> = {}): JobSpecInput =>

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testBackend } from '../support/test-backend.js';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
 import type { TrainingEvent } from '../../src/engine/events.js';
 import { runTraining } from '../../src/engine/trainer.js';
@@ -6,7 +7,7 @@ import { jobSpecSchema, resolveJobSpec } from '../../src/spec/job-spec.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 describe('convolutional models on MNIST images', () => {

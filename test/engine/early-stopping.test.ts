@@ -4,11 +4,12 @@ import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
 import type { TrainingEvent } from '../../src/engine/events.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 // Rate 0.3 on a small net: val_loss improves at first, then wanders, so patience runs out.

@@ -4,11 +4,12 @@ import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js
 import { fans, initialValues } from '../../src/engine/initializers.js';
 import { buildModel } from '../../src/engine/model-builder.js';
 import { jobSpecSchema, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 function stats(t: tf.Tensor) {

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testBackend } from '../support/test-backend.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import { objectiveLoss, plainObjective, scoreSum, taskLoss } from '../../src/engine/objective.js';
 
 beforeAll(async () => {
-  await selectBackend('wasm');
+  await selectBackend(testBackend);
 });
 
 const value = (t: tf.Tensor) => t.dataSync()[0]!;

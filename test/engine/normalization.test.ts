@@ -5,11 +5,12 @@ import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
 import { buildModel } from '../../src/engine/model-builder.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 const specWith = (layers: object[], overrides = {}) =>

@@ -5,11 +5,12 @@ import type { TrainingEvent } from '../../src/engine/events.js';
 import { objectiveLoss, plainObjective, type Objective } from '../../src/engine/objective.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 // Two samples, three classes, written out so each formula can be checked by hand in float64.

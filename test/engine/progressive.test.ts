@@ -5,11 +5,12 @@ import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
 import { buildModel } from '../../src/engine/model-builder.js';
 import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
 import { planColumns } from '../../src/spec/transfer-plan.js';
+import { testBackend } from '../support/test-backend.js';
 import { collectRun, epochMetrics, weightsByName, type CollectedRun } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 const COLUMN_JOB = '0193a1b2-0000-7000-8000-0000000000c0';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testBackend } from '../support/test-backend.js';
 import { selectBackend } from '../../src/engine/backend.js';
 import {
   RecurrentLayer,
@@ -11,7 +12,7 @@ import {
 } from '../../src/engine/layers/recurrent.js';
 
 beforeAll(async () => {
-  await selectBackend('wasm');
+  await selectBackend(testBackend);
 });
 
 let uid = 0;

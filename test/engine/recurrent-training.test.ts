@@ -3,11 +3,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
 import { buildModel, buildObjective } from '../../src/engine/model-builder.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { collectRun, epochMetrics, resolveSpec } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 const adding = (overrides: Partial<JobSpecInput> = {}): JobSpecInput => ({

@@ -3,12 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
 import { TrainingAbortedError } from '../../src/engine/events.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { collectRun, type CollectedRun } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 // Everything that carries state across steps: Adam moments, dropout masks, shuffling, noise, a schedule.

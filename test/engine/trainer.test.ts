@@ -4,11 +4,12 @@ import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js
 import { TrainingAbortedError, TrainingSpecError, type TrainingEvent } from '../../src/engine/events.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { testBackend } from '../support/test-backend.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 async function train(input: JobSpecInput, signal?: AbortSignal): Promise<{ events: TrainingEvent[]; metrics: Record<string, number> }> {

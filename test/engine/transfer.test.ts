@@ -3,11 +3,12 @@ import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js
 import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
 import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput, type LayerSpec } from '../../src/spec/job-spec.js';
 import { planTransfer, type SourceCheckpoint, type TransferPlan } from '../../src/spec/transfer-plan.js';
+import { testBackend } from '../support/test-backend.js';
 import { collectRun, epochMetrics, weightsByName, type CollectedRun } from '../support/training-run.js';
 
 let backend: SelectedBackend;
 beforeAll(async () => {
-  backend = await selectBackend('wasm');
+  backend = await selectBackend(testBackend);
 });
 
 const SOURCE_JOB = '0193a1b2-0000-7000-8000-000000000001';
