@@ -62,8 +62,8 @@ export function backendChoiceOf(config: {
 /**
  * Picks the fastest backend this machine has: native TensorFlow (tfjs-node-gpu, then tfjs-node;
  * optional dependencies whose install fails offline), then WebGPU on a hardware adapter, then
- * wasm, then plain JS. A named preference that cannot be had is an error rather than a silent
- * fallback.
+ * wasm with the OpenBLAS kernels (`native`), then plain wasm, then plain JS. A named preference
+ * that cannot be had is an error rather than a silent fallback.
  */
 export async function selectBackend(preference: BackendPreference, options: Partial<BackendOptions> = {}): Promise<SelectedBackend> {
   const { webgpu, blasThreads } = { ...defaultBackendOptions, ...options };
@@ -137,7 +137,7 @@ async function activateNative(): Promise<string> {
   throw new Error(problems.join('; '));
 }
 
-/** The wasm backend with OpenBLAS matrix products and convolutions (src/engine/backends/native-kernels.ts). */
+/** The wasm backend with OpenBLAS kernels in place of some of its own (src/engine/backends/native-kernels.ts). */
 async function activateNativeKernels(blasThreads: number): Promise<string> {
   const addon = loadNativeAddon();
   if (addon instanceof Error) throw addon;

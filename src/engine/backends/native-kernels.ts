@@ -3,10 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 
 /**
  * The `native` backend: the wasm backend with its matrix products and convolutions replaced by
- * OpenBLAS through the N-API addon in native/ (built by `npm install` where Debian's
- * libopenblas-dev is installed). The addon works on views of the wasm heap, so no tensor is
- * copied. A case a kernel does not cover (dtype, broadcast, layout, activation) goes to the
- * stock wasm kernel.
+ * OpenBLAS, and its max-pooling gradient, leading-axis sums and the optimizers' update by C++
+ * loops, through the N-API addon in native/ (built by `npm install` where Debian's libopenblas-dev
+ * is installed). The addon works on views of the wasm heap, so no tensor is copied. A case a
+ * kernel does not cover (dtype, broadcast, layout, activation) goes to the stock wasm kernel.
  */
 
 export interface NativeAddon {
