@@ -47,11 +47,11 @@ export async function benchVersusPytorch(options: { repeats: number; budgetMs: n
   for (let round = 0; round < options.repeats; round++) {
     for (let model = 0; model < benchModels.length; model++) {
       for (const framework of frameworks) {
-        const args =
+        const [command, args]: [string, string[]] =
           framework === 'pytorch'
             ? [python!, ['bench/pytorch_throughput.py', String(model), String(options.budgetMs), String(options.threads)]]
             : [process.execPath, ['--import', 'tsx', 'bench/throughput-child.ts', framework, String(model), String(options.budgetMs)]];
-        const result = await run(args[0] as string, args[1] as string[], { env, timeout: 600_000, maxBuffer: 1 << 20 }).catch((error: Error) => error);
+        const result = await run(command, args, { env, timeout: 600_000, maxBuffer: 1 << 20 }).catch((error: Error) => error);
         if (result instanceof Error) continue;
         const line = result.stdout.trim().split('\n').at(-1)!;
         const key = `${model}:${framework}`;

@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { benchStreamFanout } from './stream-fanout.js';
 import { benchSubmitLatency } from './submit-latency.js';
 import { z } from 'zod';
-import { webgpuBackendSchema } from '../src/config/config.js';
+import { trainingProcessSettingsSchema } from '../src/config/config.js';
+import { backendChoiceOf } from '../src/engine/backend.js';
 import { benchBackends, benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
 import { benchDistributed } from './distributed-throughput.js';
@@ -48,12 +49,8 @@ function median(values: number[]): number {
 console.log(`Trainyard bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})\n`);
 
 if (!values.only || values.only === 'throughput') {
-  const webgpu = {
-    backend: webgpuBackendSchema.parse(process.env.WEBGPU_BACKEND ?? 'vulkan'),
-    ...(process.env.WEBGPU_ADAPTER ? { adapter: process.env.WEBGPU_ADAPTER } : {}),
-  };
   const backends = values.backends?.split(',').map((name) => z.enum(benchBackends).parse(name.trim()));
-  const backendOptions = { webgpu, blasThreads: Number(process.env.BLAS_THREADS ?? 1) };
+  const { options: backendOptions } = backendChoiceOf(trainingProcessSettingsSchema.parse(process.env));
   const rows = await benchThroughput({ budgetMs: Number(values['budget-ms']), slowStepMs: Number(values['slow-step-ms']), backendOptions, ...(backends ? { backends } : {}) });
   console.log('Training throughput (forward + backward + Adam, synthetic batch)\n');
   console.log(

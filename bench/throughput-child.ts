@@ -3,13 +3,14 @@
 // prints {"samplesPerSecond", "peakRssMb", "device"} as JSON.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { backendPreferenceSchema } from '../src/config/config.js';
-import { selectBackend } from '../src/engine/backend.js';
+import { backendPreferenceSchema, trainingProcessSettingsSchema } from '../src/config/config.js';
+import { backendChoiceOf, selectBackend } from '../src/engine/backend.js';
 import { benchModels, measure } from './training-throughput.js';
 
 tf.enableProdMode();
 const [backendName, modelIndex, budget] = process.argv.slice(2);
-const backend = await selectBackend(backendPreferenceSchema.parse(backendName), { blasThreads: Number(process.env.BLAS_THREADS ?? 1) });
+const { options } = backendChoiceOf(trainingProcessSettingsSchema.parse(process.env));
+const backend = await selectBackend(backendPreferenceSchema.parse(backendName), options);
 const model = benchModels[Number(modelIndex)]!;
 const { steps, ms } = await measure(model, Number(budget), 60_000);
 const peakKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);

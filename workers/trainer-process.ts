@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkpointFolder, readCheckpoint, writeCheckpoint } from '../src/checkpoints/checkpoint-files.js';
-import { backendPreferenceSchema, webgpuBackendSchema } from '../src/config/config.js';
+import { trainingProcessSettingsSchema } from '../src/config/config.js';
 import { readTable } from '../src/datasets/dataset-files.js';
-import { selectBackend } from '../src/engine/backend.js';
+import { backendChoiceOf, selectBackend } from '../src/engine/backend.js';
 import type { Dataset } from '../src/engine/datasets/loader.js';
 import { TrainingAbortedError } from '../src/engine/events.js';
 import { namedWeights } from '../src/engine/checkpoint-data.js';
@@ -25,17 +25,9 @@ if (!process.send) {
 
 // Silences TF.js's console banners ("running in Node.js…"); the worker logs the backend it chose.
 tf.enableProdMode();
-const preference = backendPreferenceSchema.parse(process.env.TRAINYARD_BACKEND ?? 'auto');
-// Validated with the rest of the configuration by the worker that started this process.
-const backendOptions = {
-  webgpu: {
-    backend: webgpuBackendSchema.parse(process.env.WEBGPU_BACKEND ?? 'vulkan'),
-    ...(process.env.WEBGPU_ADAPTER ? { adapter: process.env.WEBGPU_ADAPTER } : {}),
-  },
-  blasThreads: Number(process.env.BLAS_THREADS ?? 1),
-};
-// Validated with the rest of the configuration by the worker that started this process.
-const maxThreads = process.env.TRAINING_THREADS ? Number(process.env.TRAINING_THREADS) : undefined;
+const settings = trainingProcessSettingsSchema.parse(process.env);
+const { preference, options: backendOptions } = backendChoiceOf(settings);
+const maxThreads = settings.TRAINING_THREADS;
 // Tests of crash recovery only: {"crash": {"thread": 1, "atStep": 10}} fails a training thread of a distributed run.
 const faults = process.env.TRAINYARD_TEST_FAULTS ? (JSON.parse(process.env.TRAINYARD_TEST_FAULTS) as { crash?: { thread: number; atStep: number } }) : undefined;
 const current = new Map<string, AbortController>();

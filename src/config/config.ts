@@ -68,6 +68,18 @@ const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/**
+ * The settings a training process needs, read from the environment its worker passes down (the
+ * worker validated them with the rest); the bench reads the same ones.
+ */
+export const trainingProcessSettingsSchema = configSchema.pick({
+  TRAINYARD_BACKEND: true,
+  WEBGPU_BACKEND: true,
+  WEBGPU_ADAPTER: true,
+  BLAS_THREADS: true,
+  TRAINING_THREADS: true,
+});
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

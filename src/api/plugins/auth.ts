@@ -53,7 +53,8 @@ export function withoutAccessToken(raw: IncomingMessage): string {
   return `${parsed.pathname}${query ? `?${query}` : ''}`;
 }
 
-const isApiPath = (url: string) => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?');
+/** The API proper: what needs a key and what rate limits count. */
+export const isApiPath = (url: string) => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?');
 export const isAdminPath = (url: string) => url.startsWith('/v1/admin/') || url === '/v1/admin';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/config.js';
 import { TooManyRequestsError } from '../../errors/errors.js';
+import { isApiPath } from './auth.js';
 
 /**
  * RATE_LIMIT_MAX requests per RATE_LIMIT_WINDOW_MS for each API key (each client address without
@@ -20,7 +21,7 @@ async function rateLimitPlugin(app: FastifyInstance, { config, redis }: { config
     nameSpace: `${config.QUEUE_PREFIX}:rate-limit:`,
     // A Redis outage already shows in /readyz; refusing every request on top of it would help no one.
     skipOnError: true,
-    allowList: (request) => !request.url.startsWith('/v1/'),
+    allowList: (request) => !isApiPath(request.url),
     keyGenerator: (request) => (request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`),
     errorResponseBuilder: (_request, context) => {
       const seconds = Math.max(1, Math.ceil(context.ttl / 1000));
