@@ -10,6 +10,8 @@ export interface VersusRow {
   framework: string;
   samplesPerSecond: number;
   peakRssMb: number;
+  /** CPU seconds per second while timed: how many cores the run kept busy. */
+  coresBusy: number;
   /** Samples/s and peak RSS over PyTorch's, when PyTorch ran. */
   speedRatio: number | null;
   rssRatio: number | null;
@@ -20,6 +22,7 @@ export interface VersusRow {
 interface Measurement {
   samplesPerSecond: number;
   peakRssMb: number;
+  coresBusy: number;
   device: string;
 }
 
@@ -44,6 +47,10 @@ export async function benchVersusPytorch(options: { repeats: number; budgetMs: n
   const frameworks = [...options.backends, ...(python ? ['pytorch'] : [])];
   const samples = new Map<string, Measurement[]>();
   const env = { ...process.env, BLAS_THREADS: String(options.threads) };
+  // torch.set_num_threads bounds PyTorch's OpenMP pool, not the OpenBLAS it calls for matrix
+  // products: Debian's build left alone runs those on every core (measured: 2.0 CPU-seconds per
+  // second on "1 thread"). Both frameworks get the same cores, or the ratio measures the core count.
+  const torchEnv = { ...env, OPENBLAS_NUM_THREADS: String(options.threads), OMP_NUM_THREADS: String(options.threads) };
   for (let round = 0; round < options.repeats; round++) {
     for (let model = 0; model < benchModels.length; model++) {
       for (const framework of frameworks) {
@@ -51,7 +58,7 @@ export async function benchVersusPytorch(options: { repeats: number; budgetMs: n
           framework === 'pytorch'
             ? [python!, ['bench/pytorch_throughput.py', String(model), String(options.budgetMs), String(options.threads)]]
             : [process.execPath, ['--import', 'tsx', 'bench/throughput-child.ts', framework, String(model), String(options.budgetMs)]];
-        const result = await run(command, args, { env, timeout: 600_000, maxBuffer: 1 << 20 }).catch((error: Error) => error);
+        const result = await run(command, args, { env: framework === 'pytorch' ? torchEnv : env, timeout: 600_000, maxBuffer: 1 << 20 }).catch((error: Error) => error);
         if (result instanceof Error) continue;
         const line = result.stdout.trim().split('\n').at(-1)!;
         const key = `${model}:${framework}`;
@@ -74,6 +81,7 @@ export async function benchVersusPytorch(options: { repeats: number; budgetMs: n
         framework,
         samplesPerSecond: speed,
         peakRssMb: rss,
+        coresBusy: median(measured.map((m) => m.coresBusy)),
         speedRatio: refSpeed ? speed / refSpeed : null,
         rssRatio: refRss ? rss / refRss : null,
         runs: measured.length,

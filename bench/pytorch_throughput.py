@@ -2,7 +2,7 @@
 
     python3 bench/pytorch_throughput.py <model index> <budget ms> <threads>
 
-prints {"samplesPerSecond", "peakRssMb", "device"} as JSON. The same work as bench/training-throughput.ts:
+prints {"samplesPerSecond", "peakRssMb", "coresBusy", "device"} as JSON (coresBusy: CPU seconds per second while timed). The same work as bench/training-throughput.ts:
 forward, softmax cross-entropy, backward and an Adam step on a fixed synthetic batch.
 """
 import json
@@ -53,10 +53,11 @@ def step():
 
 
 step()
-steps, start = 0, time.perf_counter()
+steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
 while (time.perf_counter() - start) * 1000 < budget_ms or steps < 3:
     step()
     steps += 1
 elapsed = time.perf_counter() - start
+cores_busy = (time.process_time() - cpu_start) / elapsed
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"samplesPerSecond": steps * batch / elapsed, "peakRssMb": peak_mb, "device": f"PyTorch {torch.__version__}, {threads} thread(s)"}))
+print(json.dumps({"samplesPerSecond": steps * batch / elapsed, "peakRssMb": peak_mb, "coresBusy": cores_busy, "device": f"PyTorch {torch.__version__}, {threads} thread(s)"}))

@@ -125,8 +125,8 @@ if (values.only === 'pytorch') {
   const ratio = (value: number | null) => (value === null ? '-' : `${value.toFixed(2)}×`);
   console.log(
     table(
-      ['model', 'framework', 'samples/s', 'vs PyTorch', 'peak RSS MB', 'RSS vs PyTorch', 'runs'],
-      rows.map((r) => [r.model, r.framework, rate(r.samplesPerSecond), ratio(r.speedRatio), fmt(r.peakRssMb), ratio(r.rssRatio), String(r.runs)]),
+      ['model', 'framework', 'samples/s', 'vs PyTorch', 'peak RSS MB', 'RSS vs PyTorch', 'cores busy', 'runs'],
+      rows.map((r) => [r.model, r.framework, rate(r.samplesPerSecond), ratio(r.speedRatio), fmt(r.peakRssMb), ratio(r.rssRatio), fmt(r.coresBusy, 2), String(r.runs)]),
     ),
   );
   console.log();

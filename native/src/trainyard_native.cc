@@ -1,7 +1,9 @@
 // TF.js kernels over OpenBLAS: batched sgemm and 2-D convolution (forward and both gradients) as
-// im2col + sgemm. Every function works in place on Float32Arrays the caller allocated (views of
+// im2col + sgemm; and in C++ the elementwise ops, reductions, softmax, pooling, the LSTM cell and
+// the optimizers' update. Every function works in place on Float32Arrays the caller allocated (views of
 // the wasm backend's heap), so no tensor data is copied between JavaScript and here.
 #include <napi.h>
+#include "fast_math.h"
 #include <cblas.h>
 #include <cmath>
 #include <algorithm>
@@ -200,21 +202,6 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sumLeading(x, out, outer, inner): out[j] = Σ_i x[i·inner + j], the sum over leading axes (a bias
-// gradient: every axis but the channels).
-Napi::Value SumLeading(const Napi::CallbackInfo& info) {
-  const float* x = floats(info[0]);
-  float* out = floats(info[1]);
-  const long outer = info[2].As<Napi::Number>().Int64Value();
-  const long inner = info[3].As<Napi::Number>().Int64Value();
-  std::memset(out, 0, sizeof(float) * inner);
-  for (long i = 0; i < outer; ++i) {
-    const float* row = x + i * inner;
-    for (long j = 0; j < inner; ++j) out[j] += row[j];
-  }
-  return info.Env().Undefined();
-}
-
 struct AdamScalars {
   float beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, correction1, correction2, decay, lr;
 };
@@ -313,6 +300,319 @@ Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- Elementwise ops, reductions, softmax, pooling and the LSTM cell --------------------------
+// These are small kernels; what they save is less the arithmetic than wasm's scalar loops and,
+// for the LSTM cell, the two dozen TF.js dispatches per time step it replaces.
+
+// The unary ops, numbered as in native-elementwise.ts (UNARY_OPS).
+enum class Unary { Relu, Sigmoid, Tanh, Exp, Log, Neg, Square, Sqrt, Abs, Step, Rsqrt, Relu6 };
+
+// Restrict pointers and a function each: GCC vectorizes these where it would not in the switch.
+void sigmoidAll(const float* __restrict x, float* __restrict out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = fastSigmoid(x[i]);
+}
+void tanhAll(const float* __restrict x, float* __restrict out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = fastTanh(x[i]);
+}
+
+// unary(op, x, out, alpha): alpha is Step's value for x ≤ 0.
+Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
+  const auto op = static_cast<Unary>(info[0].As<Napi::Number>().Int32Value());
+  auto xs = info[1].As<Napi::Float32Array>();
+  const float* x = xs.Data();
+  float* out = floats(info[2]);
+  const float alpha = info[3].As<Napi::Number>().FloatValue();
+  const size_t n = xs.ElementLength();
+  switch (op) {
+    case Unary::Relu: for (size_t i = 0; i < n; ++i) out[i] = x[i] < 0.0f ? 0.0f : x[i]; break;
+    case Unary::Relu6: for (size_t i = 0; i < n; ++i) out[i] = x[i] < 0.0f ? 0.0f : (x[i] > 6.0f ? 6.0f : x[i]); break;
+    case Unary::Sigmoid: sigmoidAll(x, out, n); break;
+    case Unary::Tanh: tanhAll(x, out, n); break;
+    case Unary::Exp: for (size_t i = 0; i < n; ++i) out[i] = std::exp(x[i]); break;
+    case Unary::Log: for (size_t i = 0; i < n; ++i) out[i] = std::log(x[i]); break;
+    case Unary::Neg: for (size_t i = 0; i < n; ++i) out[i] = -x[i]; break;
+    case Unary::Square: for (size_t i = 0; i < n; ++i) out[i] = x[i] * x[i]; break;
+    case Unary::Sqrt: for (size_t i = 0; i < n; ++i) out[i] = std::sqrt(x[i]); break;
+    case Unary::Abs: for (size_t i = 0; i < n; ++i) out[i] = std::fabs(x[i]); break;
+    case Unary::Rsqrt: for (size_t i = 0; i < n; ++i) out[i] = 1.0f / std::sqrt(x[i]); break;
+    // NaN stays NaN, as in TF.js's Step.
+    case Unary::Step: for (size_t i = 0; i < n; ++i) out[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0.0f ? 1.0f : alpha); break;
+  }
+  return info.Env().Undefined();
+}
+
+enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum, SquaredDifference };
+
+// One row of out = a op b, where either side may be one value repeated (step 0).
+template <typename F>
+void binaryRows(long rows, long inner, const float* a, long aRow, long aStep, const float* b, long bRow, long bStep, float* out, F f) {
+  for (long r = 0; r < rows; ++r) {
+    const float* ar = a + r * aRow;
+    const float* br = b + r * bRow;
+    float* o = out + r * inner;
+    if (aStep == 1 && bStep == 1) {
+      for (long j = 0; j < inner; ++j) o[j] = f(ar[j], br[j]);
+    } else if (aStep == 1) {
+      for (long j = 0; j < inner; ++j) o[j] = f(ar[j], br[0]);
+    } else if (bStep == 1) {
+      for (long j = 0; j < inner; ++j) o[j] = f(ar[0], br[j]);
+    } else {
+      for (long j = 0; j < inner; ++j) o[j] = f(ar[0], br[0]);
+    }
+  }
+}
+
+// binary(op, a, b, out, rows, inner, aRow, aStep, bRow, bStep): out [rows, inner]; an operand
+// advances aRow per row and aStep (0 or 1) along it, which covers equal shapes, a scalar on either
+// side and a row (a bias) broadcast over the leading axes.
+Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
+  const auto op = static_cast<Binary>(info[0].As<Napi::Number>().Int32Value());
+  const float* a = floats(info[1]);
+  const float* b = floats(info[2]);
+  float* out = floats(info[3]);
+  const long rows = info[4].As<Napi::Number>().Int64Value();
+  const long inner = info[5].As<Napi::Number>().Int64Value();
+  const long aRow = info[6].As<Napi::Number>().Int64Value();
+  const long aStep = info[7].As<Napi::Number>().Int64Value();
+  const long bRow = info[8].As<Napi::Number>().Int64Value();
+  const long bStep = info[9].As<Napi::Number>().Int64Value();
+  switch (op) {
+    case Binary::Add: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x + y; }); break;
+    case Binary::Sub: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x - y; }); break;
+    case Binary::Mul: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x * y; }); break;
+    case Binary::Div: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x / y; }); break;
+    // NaN wins, as in TF.js.
+    case Binary::Maximum: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x > y ? x : y); }); break;
+    case Binary::Minimum: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x < y ? x : y); }); break;
+    case Binary::SquaredDifference: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return (x - y) * (x - y); }); break;
+  }
+  return info.Env().Undefined();
+}
+
+enum class Reduce { Sum, Max, Min, Mean };
+
+// reduceInner(op, x, out, outer, inner): out[i] = op over x[i·inner … i·inner + inner), the last axes.
+Napi::Value ReduceInner(const Napi::CallbackInfo& info) {
+  const auto op = static_cast<Reduce>(info[0].As<Napi::Number>().Int32Value());
+  const float* x = floats(info[1]);
+  float* out = floats(info[2]);
+  const long outer = info[3].As<Napi::Number>().Int64Value();
+  const long inner = info[4].As<Napi::Number>().Int64Value();
+  for (long i = 0; i < outer; ++i) {
+    const float* row = x + i * inner;
+    float acc = op == Reduce::Sum || op == Reduce::Mean ? 0.0f : row[0];
+    switch (op) {
+      case Reduce::Sum:
+      case Reduce::Mean: for (long j = 0; j < inner; ++j) acc += row[j]; break;
+      case Reduce::Max: for (long j = 1; j < inner; ++j) acc = std::isnan(row[j]) || row[j] > acc ? row[j] : acc; break;
+      case Reduce::Min: for (long j = 1; j < inner; ++j) acc = std::isnan(row[j]) || row[j] < acc ? row[j] : acc; break;
+    }
+    out[i] = op == Reduce::Mean ? acc / static_cast<float>(inner) : acc;
+  }
+  return info.Env().Undefined();
+}
+
+// reduceLeading(op, x, out, outer, inner): out[j] = op over x[i·inner + j] for every i (the leading axes).
+Napi::Value ReduceLeading(const Napi::CallbackInfo& info) {
+  const auto op = static_cast<Reduce>(info[0].As<Napi::Number>().Int32Value());
+  const float* x = floats(info[1]);
+  float* out = floats(info[2]);
+  const long outer = info[3].As<Napi::Number>().Int64Value();
+  const long inner = info[4].As<Napi::Number>().Int64Value();
+  std::memcpy(out, x, sizeof(float) * inner);
+  for (long i = 1; i < outer; ++i) {
+    const float* row = x + i * inner;
+    switch (op) {
+      case Reduce::Sum:
+      case Reduce::Mean: for (long j = 0; j < inner; ++j) out[j] += row[j]; break;
+      case Reduce::Max: for (long j = 0; j < inner; ++j) out[j] = std::isnan(row[j]) || row[j] > out[j] ? row[j] : out[j]; break;
+      case Reduce::Min: for (long j = 0; j < inner; ++j) out[j] = std::isnan(row[j]) || row[j] < out[j] ? row[j] : out[j]; break;
+    }
+  }
+  if (op == Reduce::Mean) {
+    for (long j = 0; j < inner; ++j) out[j] /= static_cast<float>(outer);
+  }
+  return info.Env().Undefined();
+}
+
+// softmax(x, out, rows, classes): over the last axis, shifted by the row's maximum.
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  float* out = floats(info[1]);
+  const long rows = info[2].As<Napi::Number>().Int64Value();
+  const long classes = info[3].As<Napi::Number>().Int64Value();
+  for (long r = 0; r < rows; ++r) {
+    const float* row = x + r * classes;
+    float* o = out + r * classes;
+    float max = row[0];
+    for (long j = 1; j < classes; ++j) max = row[j] > max ? row[j] : max;
+    float sum = 0.0f;
+    for (long j = 0; j < classes; ++j) {
+      o[j] = std::exp(row[j] - max);
+      sum += o[j];
+    }
+    for (long j = 0; j < classes; ++j) o[j] /= sum;
+  }
+  return info.Env().Undefined();
+}
+
+// pool(isMax, x, out, params): max or mean over each window; padding is left out of both (the
+// mean divides by the window's in-bounds count, as TF.js's AvgPool does).
+Napi::Value Pool(const Napi::CallbackInfo& info) {
+  const bool isMax = info[0].As<Napi::Boolean>();
+  const float* x = floats(info[1]);
+  float* out = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
+  std::vector<float> acc(p.inC);
+  for (int b = 0; b < p.batch; ++b) {
+    const float* xb = x + b * image;
+    for (int oy = 0; oy < p.outH; ++oy) {
+      for (int ox = 0; ox < p.outW; ++ox) {
+        std::fill(acc.begin(), acc.end(), isMax ? -INFINITY : 0.0f);
+        int count = 0;
+        for (int fy = 0; fy < p.fH; ++fy) {
+          const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+          if (iy < 0 || iy >= p.inH) continue;
+          for (int fx = 0; fx < p.fW; ++fx) {
+            const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+            if (ix < 0 || ix >= p.inW) continue;
+            const float* px = xb + (static_cast<long>(iy) * p.inW + ix) * p.inC;
+            ++count;
+            if (isMax) {
+              for (int c = 0; c < p.inC; ++c) acc[c] = px[c] > acc[c] || std::isnan(px[c]) ? px[c] : acc[c];
+            } else {
+              for (int c = 0; c < p.inC; ++c) acc[c] += px[c];
+            }
+          }
+        }
+        float* o = out + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.inC;
+        for (int c = 0; c < p.inC; ++c) o[c] = isMax ? acc[c] : acc[c] / static_cast<float>(count);
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// avgPoolGrad(dy, dx, params): each output's gradient spread evenly over its window, divided by
+// the whole window's size, padding included (TF.js's AvgPoolGrad, whatever the padding).
+Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  float* dx = floats(info[1]);
+  const ConvParams p(info[2].As<Napi::Object>());
+  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
+  const float share = 1.0f / static_cast<float>(p.fH * p.fW);
+  std::memset(dx, 0, sizeof(float) * image * p.batch);
+  for (int b = 0; b < p.batch; ++b) {
+    float* dxb = dx + b * image;
+    for (int oy = 0; oy < p.outH; ++oy) {
+      for (int ox = 0; ox < p.outW; ++ox) {
+        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.inC;
+        for (int fy = 0; fy < p.fH; ++fy) {
+          const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+          if (iy < 0 || iy >= p.inH) continue;
+          for (int fx = 0; fx < p.fW; ++fx) {
+            const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+            if (ix < 0 || ix >= p.inW) continue;
+            float* px = dxb + (static_cast<long>(iy) * p.inW + ix) * p.inC;
+            for (int c = 0; c < p.inC; ++c) px[c] += g[c] * share;
+          }
+        }
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// unpack(x, outs, outer, n, inner): x [outer, n, inner] → n tensors [outer, inner]; pack is its
+// inverse. TF.js's wasm Unpack slices element by element (125 ms for an LSTM's [64, 50, 512]).
+Napi::Value Unpack(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  auto outs = info[1].As<Napi::Array>();
+  const long outer = info[2].As<Napi::Number>().Int64Value();
+  const long n = info[3].As<Napi::Number>().Int64Value();
+  const long inner = info[4].As<Napi::Number>().Int64Value();
+  for (long i = 0; i < n; ++i) {
+    float* out = floats(outs.Get(static_cast<uint32_t>(i)));
+    for (long o = 0; o < outer; ++o) std::memcpy(out + o * inner, x + (o * n + i) * inner, sizeof(float) * inner);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Pack(const Napi::CallbackInfo& info) {
+  auto ins = info[0].As<Napi::Array>();
+  float* out = floats(info[1]);
+  const long outer = info[2].As<Napi::Number>().Int64Value();
+  const long n = info[3].As<Napi::Number>().Int64Value();
+  const long inner = info[4].As<Napi::Number>().Int64Value();
+  for (long i = 0; i < n; ++i) {
+    const float* in = floats(ins.Get(static_cast<uint32_t>(i)));
+    for (long o = 0; o < outer; ++o) std::memcpy(out + (o * n + i) * inner, in + o * inner, sizeof(float) * inner);
+  }
+  return info.Env().Undefined();
+}
+
+void lstmRow(const float* __restrict z, const float* __restrict cPrev, float* __restrict a, float* __restrict c, float* __restrict h, long u) {
+  for (long j = 0; j < 4 * u; ++j) a[j] = fastSigmoid(z[j]);
+  for (long j = 0; j < u; ++j) a[2 * u + j] = fastTanh(z[2 * u + j]);
+  for (long j = 0; j < u; ++j) {
+    const float cell = a[u + j] * cPrev[j] + a[j] * a[2 * u + j];
+    const float tc = fastTanh(cell);
+    c[j] = cell;
+    a[4 * u + j] = tc;
+    h[j] = a[3 * u + j] * tc;
+  }
+}
+
+// lstmCell(pre, cPrev, h, c, gates, batch, units): one LSTM step from its pre-activations
+// pre [B, 4U] (blocks i, f, g, o, as Keras orders them): i, f, o = σ(·), g = tanh(·),
+// c = f⊙c_prev + i⊙g, h = o⊙tanh(c). gates [B, 5U] keeps i, f, g, o and tanh(c) for the
+// gradient, which then needs no transcendental function.
+Napi::Value LstmCell(const Napi::CallbackInfo& info) {
+  const float* pre = floats(info[0]);
+  const float* cPrev = floats(info[1]);
+  float* h = floats(info[2]);
+  float* c = floats(info[3]);
+  float* gates = floats(info[4]);
+  const long batch = info[5].As<Napi::Number>().Int64Value();
+  const long u = info[6].As<Napi::Number>().Int64Value();
+  for (long b = 0; b < batch; ++b) lstmRow(pre + b * 4 * u, cPrev + b * u, gates + b * 5 * u, c + b * u, h + b * u, u);
+  return info.Env().Undefined();
+}
+
+// lstmCellGrad(dh, dc, gates, cPrev, dPre | null, dcPrev | null, batch, units): the gradients
+// of lstmCell with respect to pre and c_prev, given those of h and c':
+//   dc_total = dc + dh⊙o⊙(1 − tanh²c)
+//   dz_i = dc_total⊙g⊙i(1 − i)   dz_f = dc_total⊙c_prev⊙f(1 − f)
+//   dz_g = dc_total⊙i⊙(1 − g²)   dz_o = dh⊙tanh(c)⊙o(1 − o)   dc_prev = dc_total⊙f
+Napi::Value LstmCellGrad(const Napi::CallbackInfo& info) {
+  const float* dh = floats(info[0]);
+  const float* dc = floats(info[1]);
+  const float* gates = floats(info[2]);
+  const float* cPrev = floats(info[3]);
+  float* dPre = info[4].IsNull() ? nullptr : floats(info[4]);
+  float* dcPrev = info[5].IsNull() ? nullptr : floats(info[5]);
+  const long batch = info[6].As<Napi::Number>().Int64Value();
+  const long u = info[7].As<Napi::Number>().Int64Value();
+  for (long b = 0; b < batch; ++b) {
+    const float* a = gates + b * 5 * u;
+    for (long j = 0; j < u; ++j) {
+      const long k = b * u + j;
+      const float i = a[j], f = a[u + j], g = a[2 * u + j], o = a[3 * u + j], tc = a[4 * u + j];
+      const float total = dc[k] + dh[k] * o * (1.0f - tc * tc);
+      if (dPre) {
+        float* dz = dPre + b * 4 * u;
+        dz[j] = total * g * i * (1.0f - i);
+        dz[u + j] = total * cPrev[k] * f * (1.0f - f);
+        dz[2 * u + j] = total * i * (1.0f - g * g);
+        dz[3 * u + j] = dh[k] * tc * o * (1.0f - o);
+      }
+      if (dcPrev) dcPrev[k] = total * f;
+    }
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   openblas_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -327,7 +627,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("optimizerStep", Napi::Function::New(env, OptimizerStep));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
-  exports.Set("sumLeading", Napi::Function::New(env, SumLeading));
+  exports.Set("unary", Napi::Function::New(env, UnaryOp));
+  exports.Set("binary", Napi::Function::New(env, BinaryOp));
+  exports.Set("reduceInner", Napi::Function::New(env, ReduceInner));
+  exports.Set("reduceLeading", Napi::Function::New(env, ReduceLeading));
+  exports.Set("softmax", Napi::Function::New(env, Softmax));
+  exports.Set("pool", Napi::Function::New(env, Pool));
+  exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
+  exports.Set("unpack", Napi::Function::New(env, Unpack));
+  exports.Set("pack", Napi::Function::New(env, Pack));
+  exports.Set("lstmCell", Napi::Function::New(env, LstmCell));
+  exports.Set("lstmCellGrad", Napi::Function::New(env, LstmCellGrad));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   return exports;

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendPreference } from '../config/config.js';
-import { installNativeKernels, loadNativeAddon, nativeKernelNames, nativeKernelsInstalled, uninstallNativeKernels } from './backends/native-kernels.js';
+import { installNativeKernels, loadNativeAddon, nativeKernelCount, nativeKernelsInstalled, uninstallNativeKernels } from './backends/native-kernels.js';
 import { activateWebgpu, type GpuAdapterDescription, type WebgpuOptions } from './backends/webgpu.js';
 import { registerWasmConv2dGradient } from './backends/wasm-conv2d-gradient.js';
 import { registerWasmUnsortedSegmentSum } from './backends/wasm-unsorted-segment-sum.js';
@@ -143,7 +143,7 @@ async function activateNativeKernels(blasThreads: number): Promise<string> {
   if (addon instanceof Error) throw addon;
   const wasm = await activateWasm({ keepNativeKernels: true });
   installNativeKernels(addon, blasThreads);
-  return `CPU (OpenBLAS ${nativeKernelNames.join(', ')} with ${addon.getThreads()} thread${addon.getThreads() === 1 ? '' : 's'}, over ${wasm.replace(/^CPU \(|\)$/g, '')})`;
+  return `CPU (${nativeKernelCount} native kernels, OpenBLAS with ${addon.getThreads()} thread${addon.getThreads() === 1 ? '' : 's'}, over ${wasm.replace(/^CPU \(|\)$/g, '')})`;
 }
 
 async function activateWasm({ keepNativeKernels = false } = {}): Promise<string> {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
 import { installNativeKernels, loadNativeAddon, uninstallNativeKernels, type NativeAddon } from '../../src/engine/backends/native-kernels.js';
 import { namedWeights } from '../../src/engine/checkpoint-data.js';
+import { fusedLstmCell, fusedLstmCellAvailable } from '../../src/engine/layers/lstm-cell.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
 
@@ -11,13 +12,19 @@ import { collectRun, resolveSpec } from '../support/training-run.js';
 // CI a machine without it skips these; in CI its absence is a failure.
 const haveAddon = existsSync(new URL('../../native/build/Release/trainyard_native.node', import.meta.url));
 
-/** max |a − b| / max(1, max |b|): the error relative to the reference's scale. */
+/**
+ * max |a − b| / max(1, max |b|): the error relative to the reference's scale. Equal values
+ * (infinities included) and NaN against NaN count as no error; anything else against an infinity
+ * or a NaN, as an infinite one.
+ */
 function relativeError(actual: Float32Array | Int32Array | Uint8Array, expected: Float32Array | Int32Array | Uint8Array): number {
   let worst = 0;
   let scale = 1;
   for (let i = 0; i < expected.length; i++) {
-    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
+    const [a, b] = [actual[i]!, expected[i]!];
+    if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue;
+    worst = Math.max(worst, Number.isFinite(a) && Number.isFinite(b) ? Math.abs(a - b) : Infinity);
+    if (Number.isFinite(b)) scale = Math.max(scale, Math.abs(b));
   }
   return worst / scale;
 }
@@ -49,7 +56,7 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     addon = loaded;
     const backend = await selectBackend('native');
     expect(backend.name).toBe('native');
-    expect(backend.device).toMatch(/^CPU \(OpenBLAS BatchMatMul, .*MaxPoolGrad, Sum, the optimizer update with 1 thread, over WebAssembly/);
+    expect(backend.device).toMatch(/^CPU \(\d+ native kernels, OpenBLAS with 1 thread, over WebAssembly/);
   });
   afterAll(async () => {
     await selectBackend('wasm');
@@ -151,12 +158,161 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     tf.dispose([x, dx]);
   });
 
-  it('sums over leading axes (bias gradients), with and without keepDims; other axes go to the stock kernel', () => {
+  it('sums over leading axes (bias gradients) and last axes, with and without keepDims; middle axes go to the stock kernel', () => {
     const [native, stock] = bothWays(() => {
       const x = random([4, 5, 6, 3], 18);
       return [x.sum([0, 1, 2]), x.sum(0), x.sum([0, 1], true), x.sum([1, 2]), x.sum(-1), random([7, 13], 19).sum(0)];
     }, addon);
     native.forEach((values, i) => expect(relativeError(values, stock[i]!)).toBeLessThanOrEqual(1e-5));
+  });
+
+  const unaryOps: [string, (x: tf.Tensor) => tf.Tensor][] = [
+    ['relu', tf.relu],
+    ['relu6', tf.relu6],
+    ['sigmoid', tf.sigmoid],
+    ['tanh', tf.tanh],
+    ['exp', tf.exp],
+    ['log', (x) => tf.log(tf.abs(x))],
+    ['neg', tf.neg],
+    ['square', tf.square],
+    ['sqrt', (x) => tf.sqrt(tf.abs(x))],
+    ['abs', tf.abs],
+    ['rsqrt', (x) => tf.rsqrt(tf.abs(x))],
+    ['step', (x) => tf.step(x, 0.25)],
+  ];
+  for (const [name, op] of unaryOps) {
+    it(`${name}: one value, an odd size, large arguments and NaN, and its gradient`, () => {
+      const [native, stock] = bothWays(() => {
+        const edges = tf.tensor1d([0, -0, 1e-7, -1e-7, 0.5, -0.7, 12, -12, 60, -60, 100, -100]);
+        const x = random([37, 29], 30);
+        const weights = random([37, 29], 31);
+        return [op(tf.scalar(0.3)), op(random([1001], 32)), op(edges), op(x), tf.grad((v) => op(v).mul(weights).sum())(x)];
+      }, addon);
+      native.forEach((values, i) => expect(relativeError(values, stock[i]!), `output ${i}`).toBeLessThanOrEqual(1e-5));
+      const nan = tf.tidy(() => op(tf.tensor1d([Number.NaN])).dataSync()[0]);
+      if (name !== 'abs') expect(nan, 'NaN in, NaN out').toBeNaN();
+    });
+  }
+
+  const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+    ['add', tf.add],
+    ['sub', tf.sub],
+    ['mul', tf.mul],
+    ['div', tf.div],
+    ['maximum', tf.maximum],
+    ['minimum', tf.minimum],
+    ['squaredDifference', tf.squaredDifference],
+  ];
+  const layouts: [string, number[], number[]][] = [
+    ['equal shapes', [7, 5], [7, 5]],
+    ['a scalar on the right', [7, 5], []],
+    ['a scalar on the left', [], [7, 5]],
+    ['a bias row on the right', [4, 3, 5], [5]],
+    ['a row on the left', [1, 5], [6, 5]],
+    ['a trailing block', [2, 3, 5], [3, 5]],
+    ['an outer product (stock kernel)', [6, 1], [1, 5]],
+    ['one element each', [1], [1]],
+  ];
+  for (const [name, op] of binaryOps) {
+    it(`${name} over equal shapes, scalars and broadcast rows, and its gradients`, () => {
+      const [native, stock] = bothWays(
+        () =>
+          layouts.flatMap(([, aShape, bShape], i) => {
+            const [a, b] = [random(aShape, 40 + i), tf.add(random(bShape, 50 + i), name === 'div' ? 3 : 0)];
+            const out = op(a, b);
+            const weights = random(out.shape, 60 + i);
+            // TF.js's own gradients of maximum, minimum and squaredDifference do not reduce over broadcast axes.
+            const broadcast = !tf.util.arraysEqual(aShape, bShape);
+            const grads = broadcast && !['add', 'sub', 'mul', 'div'].includes(name) ? [out, out] : tf.grads((x, y) => op(x!, y!).mul(weights).sum())([a, b]);
+            return [out, ...grads];
+          }),
+        addon,
+      );
+      native.forEach((values, i) => expect(relativeError(values, stock[i]!), `${layouts[Math.floor(i / 3)]![0]}, output ${i % 3}`).toBeLessThanOrEqual(1e-5));
+    });
+  }
+
+  it('max, min and mean over the last or leading axes, all axes, with keepDims; middle axes go to the stock kernel', () => {
+    const [native, stock] = bothWays(() => {
+      const x = random([4, 5, 6], 70);
+      return [tf.max, tf.min, tf.mean].flatMap((reduce) => [reduce(x, -1), reduce(x, [1, 2], true), reduce(x, 0), reduce(x, [0, 1]), reduce(x), reduce(x, 1), reduce(random([1], 71))]);
+    }, addon);
+    native.forEach((values, i) => expect(relativeError(values, stock[i]!), `output ${i}`).toBeLessThanOrEqual(1e-5));
+  });
+
+  it('softmax over the last axis, and softmax cross-entropy with its gradient', () => {
+    const [native, stock] = bothWays(() => {
+      const logits = tf.mul(random([9, 10], 72), 5);
+      const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7, 8], 'int32'), 10);
+      return [tf.softmax(logits), tf.softmax(random([2, 3, 1], 73)), tf.losses.softmaxCrossEntropy(labels, logits), tf.grad((l) => tf.losses.softmaxCrossEntropy(labels, l))(logits)];
+    }, addon);
+    native.forEach((values, i) => expect(relativeError(values, stock[i]!), `output ${i}`).toBeLessThanOrEqual(1e-5));
+  });
+
+  it('identity and same-type casts share the buffer, which stays valid when the original is disposed', () => {
+    const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    const [copy, cast] = [tf.clone(x), tf.cast(x, 'float32')];
+    const asInt = tf.cast(x, 'int32');
+    x.dispose();
+    expect(Array.from(copy.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(Array.from(cast.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(asInt.dtype).toBe('int32');
+    tf.dispose([copy, cast, asInt]);
+  });
+
+  it('unstack and stack along every axis, and their gradients', () => {
+    const [native, stock] = bothWays(() => {
+      const x = random([3, 4, 5], 74);
+      return [0, 1, 2].flatMap((axis) => {
+        const parts = tf.unstack(x, axis);
+        const weights = random(parts[0]!.shape, 75 + axis);
+        return [...parts, tf.stack(parts, axis), tf.grad((v) => tf.unstack(v, axis)[1]!.mul(weights).sum())(x)];
+      });
+    }, addon);
+    native.forEach((values, i) => expect(relativeError(values, stock[i]!), `output ${i}`).toBeLessThanOrEqual(1e-5));
+  });
+
+  const poolForwardCases: [string, number[], [number, number], [number, number], 'same' | 'valid'][] = [
+    ['2×2 stride 2', [2, 8, 8, 3], [2, 2], [2, 2], 'valid'],
+    ['3×3 stride 2 same (padding left out of the mean)', [2, 9, 9, 4], [3, 3], [2, 2], 'same'],
+    ['odd sizes, 2×3 stride 1', [1, 7, 6, 2], [2, 3], [1, 1], 'valid'],
+  ];
+  for (const [name, shape, filterSize, strides, pad] of poolForwardCases) {
+    it(`maxPool and avgPool, and avgPool's gradient: ${name}`, () => {
+      const [native, stock] = bothWays(() => {
+        const x = random(shape, 76);
+        const avg = tf.avgPool(x as tf.Tensor4D, filterSize, strides, pad);
+        const weights = random(avg.shape, 77);
+        return [tf.maxPool(x as tf.Tensor4D, filterSize, strides, pad), avg, tf.grad((v) => tf.avgPool(v as tf.Tensor4D, filterSize, strides, pad).mul(weights).sum())(x)];
+      }, addon);
+      native.forEach((values, i) => expect(relativeError(values, stock[i]!), ['maxPool', 'avgPool', "avgPool's gradient"][i]).toBeLessThanOrEqual(1e-5));
+    });
+  }
+
+  it('the fused LSTM cell and its gradients match the cell composed of TF.js ops', () => {
+    const [batch, units] = [3, 5];
+    const composed = (pre: tf.Tensor, c: tf.Tensor) => {
+      const [zi, zf, zg, zo] = tf.split(pre, 4, 1) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const next = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zg)));
+      return { h: tf.mul(tf.sigmoid(zo), tf.tanh(next)), c: next };
+    };
+    const compute = (cell: typeof composed) => {
+      const pre = tf.mul(random([batch, 4 * units], 80), 3);
+      const c = random([batch, units], 81);
+      const [wh, wc] = [random([batch, units], 82), random([batch, units], 83)];
+      const out = cell(pre, c);
+      // Two steps, so the gradient flows through c' and through h into the next step's pre.
+      const loss = (p: tf.Tensor, c0: tf.Tensor) => {
+        const first = cell(p, c0);
+        const second = cell(tf.add(p, tf.tile(first.h, [1, 4])), first.c);
+        return tf.add(second.h.mul(wh).sum(), second.c.mul(wc).sum()) as tf.Scalar;
+      };
+      return [out.h, out.c, ...tf.grads(loss)([pre, c])];
+    };
+    expect(fusedLstmCellAvailable()).toBe(true);
+    const native = tf.tidy(() => compute(fusedLstmCell)).map((t) => t.dataSync() as Float32Array);
+    const stock = tf.tidy(() => compute(composed)).map((t) => t.dataSync() as Float32Array);
+    native.forEach((values, i) => expect(relativeError(values, stock[i]!), ['h', 'c', 'dpre', 'dc'][i]).toBeLessThanOrEqual(1e-5));
   });
 
   it('fused conv2d with bias and relu', () => {
@@ -195,6 +351,16 @@ describe.skipIf(!haveAddon && !process.env.CI)('training on the native backend',
       epochs: 2,
       batchSize: 16,
       seed: 22,
+    },
+    // The fused cell on native; the cell composed of ops on wasm.
+    LSTM: {
+      dataset: { name: 'adding', rows: 128, length: 12, seed: 3 },
+      model: { layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 1 }] },
+      optimizer: 'sgd',
+      learningRate: 0.1,
+      epochs: 2,
+      batchSize: 32,
+      seed: 23,
     },
   };
   for (const [name, input] of Object.entries(specs)) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedLstmCell, fusedLstmCellAvailable } from './lstm-cell.js';
 import type { StepClock } from './seeded-dropout.js';
 
 /**
@@ -325,8 +326,15 @@ export class RecurrentLayer extends tf.layers.Layer {
         inputDim,
         units: this.units,
       });
-      const xs = tf.unstack(tf.cast(x, 'float32'), 1);
       const kernel = this.kernel!.read();
+      // Without per-step input masks, x W for every time step is one matrix product (and one for
+      // its gradient) instead of T small ones.
+      const wholeSequence = masks.every((m) => !m.input);
+      const xs = wholeSequence ? [] : tf.unstack(tf.cast(x, 'float32'), 1);
+      const projected = wholeSequence
+        ? tf.unstack(tf.reshape(tf.matMul(tf.reshape(tf.cast(x, 'float32'), [batch * timeSteps, inputDim]), kernel), [batch, timeSteps, -1]), 1)
+        : [];
+      const fused = this.cell === 'lstm' && !this.bn && !this.ln && this.activationName === 'tanh' && fusedLstmCellAvailable();
       const recurrent = this.recurrentKernel!.read();
       const bias = this.bias!.read();
       const u = this.units;
@@ -337,9 +345,8 @@ export class RecurrentLayer extends tf.layers.Layer {
       const outputs: tf.Tensor[] = [];
       for (let t = 0; t < timeSteps; t++) {
         const m = masks[t]!;
-        const xt = m.input ? tf.mul(xs[t]!, m.input) : xs[t]!;
         const hIn = m.recurrent ? tf.mul(h, m.recurrent) : h;
-        const wx = tf.matMul(xt, kernel);
+        const wx = wholeSequence ? projected[t]! : tf.matMul(m.input ? tf.mul(xs[t]!, m.input) : xs[t]!, kernel);
         if (this.cell === 'gru') {
           h = this.gruStep(wx, h, hIn, recurrent, bias, m.candidate);
         } else {
@@ -358,6 +365,8 @@ export class RecurrentLayer extends tf.layers.Layer {
           }
           if (this.cell === 'simpleRnn') {
             h = this.activate(pre);
+          } else if (fused && !m.candidate) {
+            ({ h, c } = fusedLstmCell(pre, c));
           } else {
             const [zi, zf, zg, zo] = tf.split(pre, 4, 1) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
             const g = this.activate(zg);

@@ -1,0 +1,108 @@
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * The N-API addon in native/ (built by `npm install` where Debian's libopenblas-dev is installed)
+ * and what its kernels share: they work in place on views of the wasm backend's heap.
+ */
+
+export interface NativeAddon {
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    batch: number,
+    strideA: number,
+    strideB: number,
+    strideC: number,
+  ): void;
+  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: ConvParams): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, params: ConvParams): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, params: ConvParams): void;
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, rows: number, inner: number, aRow: number, aStep: number, bRow: number, bStep: number): void;
+  reduceInner(op: number, x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  reduceLeading(op: number, x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, classes: number): void;
+  pool(isMax: boolean, x: Float32Array, out: Float32Array, params: ConvParams): void;
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, params: ConvParams): void;
+  unpack(x: Float32Array, outs: Float32Array[], outer: number, n: number, inner: number): void;
+  pack(ins: Float32Array[], out: Float32Array, outer: number, n: number, inner: number): void;
+  lstmCell(pre: Float32Array, cPrev: Float32Array, h: Float32Array, c: Float32Array, gates: Float32Array, batch: number, units: number): void;
+  lstmCellGrad(
+    dh: Float32Array,
+    dc: Float32Array,
+    gates: Float32Array,
+    cPrev: Float32Array,
+    dPre: Float32Array | null,
+    dcPrev: Float32Array | null,
+    batch: number,
+    units: number,
+  ): void;
+  optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
+  setThreads(threads: number): void;
+  getThreads(): number;
+}
+
+export interface ConvParams {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  outC: number;
+  fH: number;
+  fW: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padLeft: number;
+  dilH: number;
+  dilW: number;
+}
+
+/** The parts of the wasm backend the kernels use. */
+export interface WasmHeapBackend {
+  incRef(dataId: tf.DataId): void;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+export type Kernel = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] | null;
+
+const require = createRequire(import.meta.url);
+const defaultAddonPath = new URL('../../../native/build/Release/trainyard_native.node', import.meta.url).pathname;
+
+/** The addon, or why it cannot be had. TRAINYARD_NATIVE_ADDON points elsewhere (tests of its absence). */
+export function loadNativeAddon(): NativeAddon | Error {
+  const path = process.env.TRAINYARD_NATIVE_ADDON ?? defaultAddonPath;
+  try {
+    return require(path) as NativeAddon;
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? 'it was not built (npm install builds it where libopenblas-dev is installed)' : (error as Error).message.split('\n')[0];
+    return new Error(`the native kernels are unavailable: ${reason}`);
+  }
+}
+
+export const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+export const allFloat = (...infos: (tf.TensorInfo | undefined)[]) => infos.every((info) => !info || info.dtype === 'float32');
+
+/** A native kernel: its output, or null for a case it does not cover (the stock kernel runs). */
+export type NativeKernel = (addon: NativeAddon, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] | null;
+
+/** Float32 views of the inputs, taken after the outputs are allocated (allocating can grow the heap and detach older views). */
+export function heap(backend: unknown, info: tf.TensorInfo): Float32Array {
+  return (backend as WasmHeapBackend).typedArrayFromHeap(info);
+}
+
+export function output(backend: unknown, shape: number[]): tf.TensorInfo {
+  return (backend as WasmHeapBackend).makeOutput(shape, 'float32');
+}

@@ -1,0 +1,45 @@
+import type * as tf from '@tensorflow/tfjs';
+import { heap, output, type KernelArgs, type NativeAddon } from './native-addon.js';
+
+/**
+ * The LSTM cell as two kernels of the native backend (forward, and the gradient of both inputs),
+ * in place of the two dozen TF.js ops a time step otherwise takes. src/engine/layers/lstm-cell.ts
+ * is the op that uses them where they are registered.
+ */
+
+export const LSTM_CELL_KERNEL = 'TrainyardLstmCell';
+export const LSTM_CELL_GRAD_KERNEL = 'TrainyardLstmCellGrad';
+
+/** Inputs pre [B, 4U] and c [B, U]; outputs h, c' and what the gradient reads: i, f, g, o and tanh(c') [B, 5U]. */
+function lstmCell(addon: NativeAddon, { inputs, backend }: KernelArgs): tf.TensorInfo[] {
+  const pre = inputs.pre!;
+  const [batch, units] = inputs.c!.shape as [number, number];
+  const outputs = [output(backend, [batch, units]), output(backend, [batch, units]), output(backend, [batch, 5 * units])] as const;
+  addon.lstmCell(heap(backend, pre), heap(backend, inputs.c!), ...(outputs.map((info) => heap(backend, info)) as [Float32Array, Float32Array, Float32Array]), batch, units);
+  return [...outputs];
+}
+
+/** Inputs dh and dc, the saved gates and c (`cPrev`); attribute `wants` picks the gradient: of pre, or of c. */
+function lstmCellGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { gates, cPrev, dh, dc } = inputs;
+  const [batch, units] = cPrev!.shape as [number, number];
+  const wants = attrs?.wants as 'pre' | 'c';
+  const out = output(backend, wants === 'pre' ? [batch, 4 * units] : [batch, units]);
+  const view = heap(backend, out);
+  addon.lstmCellGrad(
+    heap(backend, dh!),
+    heap(backend, dc!),
+    heap(backend, gates!),
+    heap(backend, cPrev!),
+    wants === 'pre' ? view : null,
+    wants === 'c' ? view : null,
+    batch,
+    units,
+  );
+  return out;
+}
+
+export const lstmCellKernels: Record<string, (addon: NativeAddon, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = {
+  [LSTM_CELL_KERNEL]: lstmCell,
+  [LSTM_CELL_GRAD_KERNEL]: lstmCellGrad,
+};

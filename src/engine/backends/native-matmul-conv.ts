@@ -1,0 +1,189 @@
+import * as tf from '@tensorflow/tfjs';
+import { allFloat, size, type ConvParams, type KernelArgs, type NativeAddon, type NativeKernel, type WasmHeapBackend } from './native-addon.js';
+
+/**
+ * Matrix products, convolutions and pooling on the native backend: sgemm from OpenBLAS, the
+ * convolutions as im2col + sgemm, pooling windows in C++.
+ */
+
+/** The fused kernels' epilogue, in place: + bias (one per output channel, or one for all), then relu. */
+function addBiasAndActivation(values: Float32Array, bias: Float32Array | null, channels: number, relu: boolean): void {
+  if (!bias && !relu) return;
+  const broadcast = bias?.length === 1;
+  for (let i = 0; i < values.length; i++) {
+    let value = values[i]! + (bias ? bias[broadcast ? 0 : i % channels]! : 0);
+    if (relu && value < 0) value = 0;
+    values[i] = value;
+  }
+}
+
+function batchMatMul(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs, fused?: { bias?: tf.TensorInfo; activation: string }): tf.TensorInfo | null {
+  const a = inputs.a!;
+  const b = inputs.b!;
+  const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  if (!allFloat(a, b, fused?.bias) || a.shape.length < 2 || a.shape.length !== b.shape.length) return null;
+  const [ra, ca] = a.shape.slice(-2) as [number, number];
+  const [rb, cb] = b.shape.slice(-2) as [number, number];
+  const m = transposeA ? ca : ra;
+  const k = transposeA ? ra : ca;
+  const n = transposeB ? rb : cb;
+  if ((transposeB ? cb : rb) !== k) return null;
+  const batchShapeA = a.shape.slice(0, -2);
+  const batchShapeB = b.shape.slice(0, -2);
+  const [batchA, batchB] = [size(batchShapeA), size(batchShapeB)];
+  // Equal batch shapes, or one side a single matrix broadcast over the other's batch.
+  const sameBatch = batchShapeA.every((d, i) => d === batchShapeB[i]);
+  if (!sameBatch && batchA !== 1 && batchB !== 1) return null;
+  const outShape = [...(batchA >= batchB ? batchShapeA : batchShapeB), m, n];
+  const batch = Math.max(batchA, batchB);
+  if (m * n * k * batch === 0) return null;
+  if (fused && !(fused.activation === 'linear' || fused.activation === 'relu')) return null;
+  const bias = fused?.bias;
+  if (bias && !(size(bias.shape) === n && bias.shape.at(-1) === n) && size(bias.shape) !== 1) return null;
+
+  const wasm = backend as WasmHeapBackend;
+  // Output first: allocating can grow the heap, which detaches views taken before.
+  const out = wasm.makeOutput(outShape, 'float32');
+  const c = wasm.typedArrayFromHeap(out);
+  addon.gemm(transposeA, transposeB, m, n, k, wasm.typedArrayFromHeap(a), wasm.typedArrayFromHeap(b), c, batch, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, m * n);
+  addBiasAndActivation(c, bias ? wasm.typedArrayFromHeap(bias) : null, n, fused?.activation === 'relu');
+  return out;
+}
+
+function convParams(info: tf.backend_util.Conv2DInfo): ConvParams | null {
+  if (info.dataFormat !== 'channelsLast') return null;
+  return {
+    batch: info.batchSize,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: info.inChannels,
+    outH: info.outHeight,
+    outW: info.outWidth,
+    outC: info.outChannels,
+    fH: info.filterHeight,
+    fW: info.filterWidth,
+    strideH: info.strideHeight,
+    strideW: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+    dilH: info.dilationHeight,
+    dilW: info.dilationWidth,
+  };
+}
+
+interface ConvAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function conv2d(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs, fused?: { bias?: tf.TensorInfo; activation: string }): tf.TensorInfo | null {
+  const x = inputs.x!;
+  const filter = inputs.filter!;
+  const { strides, pad, dataFormat, dilations = 1, dimRoundingMode } = attrs as unknown as ConvAttrs;
+  if (!allFloat(x, filter, fused?.bias) || dataFormat !== 'NHWC') return null;
+  if (fused && !(fused.activation === 'linear' || fused.activation === 'relu')) return null;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
+  const params = convParams(info);
+  if (!params || size(info.outShape) === 0 || size(x.shape) === 0) return null;
+  const bias = fused?.bias;
+  if (bias && size(bias.shape) !== params.outC && size(bias.shape) !== 1) return null;
+  const wasm = backend as WasmHeapBackend;
+  const out = wasm.makeOutput(info.outShape, 'float32');
+  const values = wasm.typedArrayFromHeap(out);
+  addon.conv2d(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(filter), values, params);
+  addBiasAndActivation(values, bias ? wasm.typedArrayFromHeap(bias) : null, params.outC, fused?.activation === 'relu');
+  return out;
+}
+
+function conv2dBackpropInput(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
+  const dy = inputs.dy!;
+  const filter = inputs.filter!;
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
+  if (!allFloat(dy, filter) || dataFormat !== 'NHWC') return null;
+  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const params = convParams(info);
+  if (!params || size(inputShape) === 0 || size(dy.shape) === 0) return null;
+  const wasm = backend as WasmHeapBackend;
+  const out = wasm.makeOutput(inputShape, 'float32');
+  addon.conv2dBackpropInput(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(filter), wasm.typedArrayFromHeap(out), params);
+  return out;
+}
+
+function conv2dBackpropFilter(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
+  const x = inputs.x!;
+  const dy = inputs.dy!;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
+  if (!allFloat(x, dy) || dataFormat !== 'NHWC') return null;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const params = convParams(info);
+  if (!params || size(x.shape) === 0 || size(dy.shape) === 0) return null;
+  const wasm = backend as WasmHeapBackend;
+  const out = wasm.makeOutput(filterShape, 'float32');
+  addon.conv2dBackpropFilter(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(out), params);
+  return out;
+}
+
+function maxPoolGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
+  const dy = inputs.dy!;
+  const x = inputs.input!;
+  const params = allFloat(dy, x) ? poolParams(x, attrs) : null;
+  if (!params) return null;
+  const wasm = backend as WasmHeapBackend;
+  const out = wasm.makeOutput(x.shape, 'float32');
+  addon.maxPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), params);
+  return out;
+}
+
+function poolParams(x: tf.TensorInfo, attrs: tf.NamedAttrMap | undefined): ConvParams | null {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  if (x.shape.length !== 4 || size(x.shape) === 0) return null;
+  const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode, 'channelsLast');
+  if (size(info.outShape) === 0) return null;
+  return convParams({ ...info, outChannels: info.inChannels } as tf.backend_util.Conv2DInfo);
+}
+
+function pool(isMax: boolean): NativeKernel {
+  return (addon, { inputs, backend, attrs }) => {
+    const x = inputs.x!;
+    const params = allFloat(x) ? poolParams(x, attrs) : null;
+    if (!params) return null;
+    const wasm = backend as WasmHeapBackend;
+    const out = wasm.makeOutput([params.batch, params.outH, params.outW, params.outC], 'float32');
+    addon.pool(isMax, wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), params);
+    return out;
+  };
+}
+
+function avgPoolGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
+  const dy = inputs.dy!;
+  const x = inputs.input!;
+  const params = allFloat(dy, x) ? poolParams(x, attrs) : null;
+  if (!params) return null;
+  const wasm = backend as WasmHeapBackend;
+  const out = wasm.makeOutput(x.shape, 'float32');
+  addon.avgPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(out), params);
+  return out;
+}
+
+const fusedOf = ({ inputs, attrs }: KernelArgs) => {
+  const { activation } = attrs as unknown as { activation: string };
+  // PReLU weights would need their own pass: left to the stock kernel.
+  if (inputs.preluActivationWeights) return { activation: 'unsupported' };
+  return { ...(inputs.bias ? { bias: inputs.bias } : {}), activation };
+};
+
+export const matMulConvKernels: Record<string, NativeKernel> = {
+  BatchMatMul: (addon, args) => batchMatMul(addon, args),
+  _FusedMatMul: (addon, args) => batchMatMul(addon, args, fusedOf(args)),
+  Conv2D: (addon, args) => conv2d(addon, args),
+  FusedConv2D: (addon, args) => conv2d(addon, args, fusedOf(args)),
+  Conv2DBackpropInput: conv2dBackpropInput,
+  Conv2DBackpropFilter: conv2dBackpropFilter,
+  MaxPool: pool(true),
+  AvgPool: pool(false),
+  MaxPoolGrad: maxPoolGrad,
+  AvgPoolGrad: avgPoolGrad,
+};
