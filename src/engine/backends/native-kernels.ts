@@ -16,7 +16,6 @@ export { loadNativeAddon, type NativeAddon } from './native-addon.js';
 
 const kernels: Record<string, NativeKernel> = { ...matMulConvKernels, ...elementwiseKernels };
 
-
 /**
  * One optimizer update of one variable: inputs θ, g and the rule's slots (slot0, slot1); outputs
  * θ' and the new slots. Only registered with the native kernels; src/engine/optimizers/native-step.ts

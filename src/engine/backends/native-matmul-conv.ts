@@ -126,17 +126,6 @@ function conv2dBackpropFilter(addon: NativeAddon, { inputs, backend, attrs }: Ke
   return out;
 }
 
-function maxPoolGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
-  const dy = inputs.dy!;
-  const x = inputs.input!;
-  const params = allFloat(dy, x) ? poolParams(x, attrs) : null;
-  if (!params) return null;
-  const wasm = backend as WasmHeapBackend;
-  const out = wasm.makeOutput(x.shape, 'float32');
-  addon.maxPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), params);
-  return out;
-}
-
 function poolParams(x: tf.TensorInfo, attrs: tf.NamedAttrMap | undefined): ConvParams | null {
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
   if (x.shape.length !== 4 || size(x.shape) === 0) return null;
@@ -157,15 +146,19 @@ function pool(isMax: boolean): NativeKernel {
   };
 }
 
-function avgPoolGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {
-  const dy = inputs.dy!;
-  const x = inputs.input!;
-  const params = allFloat(dy, x) ? poolParams(x, attrs) : null;
-  if (!params) return null;
-  const wasm = backend as WasmHeapBackend;
-  const out = wasm.makeOutput(x.shape, 'float32');
-  addon.avgPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(out), params);
-  return out;
+/** The pooling gradients: dx has the input's shape; max pooling also reads the input, to find each window's maximum. */
+function poolGrad(isMax: boolean): NativeKernel {
+  return (addon, { inputs, backend, attrs }) => {
+    const dy = inputs.dy!;
+    const x = inputs.input!;
+    const params = allFloat(dy, x) ? poolParams(x, attrs) : null;
+    if (!params) return null;
+    const wasm = backend as WasmHeapBackend;
+    const out = wasm.makeOutput(x.shape, 'float32');
+    if (isMax) addon.maxPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), params);
+    else addon.avgPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(out), params);
+    return out;
+  };
 }
 
 const fusedOf = ({ inputs, attrs }: KernelArgs) => {
@@ -184,6 +177,6 @@ export const matMulConvKernels: Record<string, NativeKernel> = {
   Conv2DBackpropFilter: conv2dBackpropFilter,
   MaxPool: pool(true),
   AvgPool: pool(false),
-  MaxPoolGrad: maxPoolGrad,
-  AvgPoolGrad: avgPoolGrad,
+  MaxPoolGrad: poolGrad(true),
+  AvgPoolGrad: poolGrad(false),
 };
