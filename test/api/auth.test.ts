@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { withoutAccessToken } from '../../src/api/plugins/auth.js';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -90,7 +90,11 @@ describe('the admin API', () => {
     const listed = await api().get('/v1/admin/keys?project=gamma').set(admin);
     expect(listed.body.data).toHaveLength(1);
     expect(JSON.stringify(listed.body)).not.toContain(key);
-    expect(listed.body.data[0].lastUsedAt).not.toBeNull();
+    // lastUsedAt is written after the request, without holding it up (src/projects/project-service.ts).
+    await vi.waitFor(
+      async () => expect((await api().get('/v1/admin/keys?project=gamma').set(admin)).body.data[0].lastUsedAt).not.toBeNull(),
+      { timeout: 5_000, interval: 50 },
+    );
 
     expect((await api().delete(`/v1/admin/keys/${created.body.id}`).set(admin)).body.revokedAt).not.toBeNull();
     const refused = await api().get('/v1/jobs').set(gamma);
