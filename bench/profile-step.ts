@@ -3,17 +3,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { backendPreferenceSchema, trainingProcessSettingsSchema } from '../src/config/config.js';
 import { backendChoiceOf, selectBackend } from '../src/engine/backend.js';
-import { createOptimizer } from '../src/engine/optimizers/create-optimizer.js';
-import { benchModels, step } from './training-throughput.js';
+import { benchModels, benchSetup, step } from './training-throughput.js';
 
 const [backendName, modelIndex] = process.argv.slice(2);
 const { options } = backendChoiceOf(trainingProcessSettingsSchema.parse(process.env));
 await selectBackend(backendPreferenceSchema.parse(backendName), options);
 const benchModel = benchModels[Number(modelIndex)]!;
-const model = benchModel.build();
-const optimizer = createOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
-const x = tf.randomUniform([benchModel.batch, ...benchModel.inputShape]);
-const y = tf.oneHot(tf.randomUniform([benchModel.batch], 0, 10, 'int32'), 10).toFloat();
+const { model, optimizer, x, y } = benchSetup(benchModel);
 const once = async () => {
   const loss = step(model, optimizer, x, y);
   await loss.data();

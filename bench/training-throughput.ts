@@ -78,11 +78,18 @@ export function step(model: tf.LayersModel, optimizer: TrainingOptimizer, x: tf.
   });
 }
 
+/** The model, its Adam, and one fixed synthetic batch (uniform inputs, one-hot labels of 10 classes). */
+export function benchSetup(benchModel: BenchModel): { model: tf.LayersModel; optimizer: TrainingOptimizer; x: tf.Tensor; y: tf.Tensor } {
+  return {
+    model: benchModel.build(),
+    optimizer: createOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }),
+    x: tf.randomUniform([benchModel.batch, ...benchModel.inputShape]),
+    y: tf.oneHot(tf.randomUniform([benchModel.batch], 0, 10, 'int32'), 10).toFloat(),
+  };
+}
+
 export async function measure(benchModel: BenchModel, budgetMs: number, slowStepMs: number): Promise<{ steps: number; ms: number; cpuMs: number; note: string }> {
-  const model = benchModel.build();
-  const optimizer = createOptimizer({ type: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
-  const x = tf.randomUniform([benchModel.batch, ...benchModel.inputShape]);
-  const y = tf.oneHot(tf.randomUniform([benchModel.batch], 0, 10, 'int32'), 10).toFloat();
+  const { model, optimizer, x, y } = benchSetup(benchModel);
   try {
     // The first step pays kernel set-up; it is timed separately and, if slow, is the measurement.
     let start = performance.now();

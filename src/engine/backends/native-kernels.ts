@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Kernel, KernelArgs, NativeAddon, NativeKernel, WasmHeapBackend } from './native-addon.js';
+import { heap, output, type Kernel, type KernelArgs, type NativeAddon, type NativeKernel } from './native-addon.js';
 import { elementwiseKernels } from './native-elementwise.js';
 import { lstmCellKernels } from './native-lstm-cell.js';
 import { matMulConvKernels } from './native-matmul-conv.js';
@@ -25,13 +25,12 @@ export const OPTIMIZER_STEP_KERNEL = 'TrainyardOptimizerStep';
 
 function optimizerStep(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { rule, ...params } = attrs as unknown as { rule: string } & Record<string, number>;
-  const wasm = backend as WasmHeapBackend;
   const ordered = [inputs.theta!, inputs.g!, ...(inputs.slot0 ? [inputs.slot0] : []), ...(inputs.slot1 ? [inputs.slot1] : [])];
-  const outputs = [inputs.theta!, ...ordered.slice(2)].map((input) => wasm.makeOutput(input.shape, 'float32'));
+  const outputs = [inputs.theta!, ...ordered.slice(2)].map((input) => output(backend, input.shape));
   addon.optimizerStep(
     rule,
-    ordered.map((input) => wasm.typedArrayFromHeap(input)),
-    outputs.map((output) => wasm.typedArrayFromHeap(output)),
+    ordered.map((input) => heap(backend, input)),
+    outputs.map((info) => heap(backend, info)),
     params,
   );
   return outputs;

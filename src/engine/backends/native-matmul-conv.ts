@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { allFloat, size, type ConvParams, type KernelArgs, type NativeAddon, type NativeKernel, type WasmHeapBackend } from './native-addon.js';
+import { allFloat, heap, output, size, type ConvParams, type KernelArgs, type NativeAddon, type NativeKernel } from './native-addon.js';
 
 /**
  * Matrix products, convolutions and pooling on the native backend: sgemm from OpenBLAS, the
@@ -41,12 +41,11 @@ function batchMatMul(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs,
   const bias = fused?.bias;
   if (bias && !(size(bias.shape) === n && bias.shape.at(-1) === n) && size(bias.shape) !== 1) return null;
 
-  const wasm = backend as WasmHeapBackend;
   // Output first: allocating can grow the heap, which detaches views taken before.
-  const out = wasm.makeOutput(outShape, 'float32');
-  const c = wasm.typedArrayFromHeap(out);
-  addon.gemm(transposeA, transposeB, m, n, k, wasm.typedArrayFromHeap(a), wasm.typedArrayFromHeap(b), c, batch, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, m * n);
-  addBiasAndActivation(c, bias ? wasm.typedArrayFromHeap(bias) : null, n, fused?.activation === 'relu');
+  const out = output(backend, outShape);
+  const c = heap(backend, out);
+  addon.gemm(transposeA, transposeB, m, n, k, heap(backend, a), heap(backend, b), c, batch, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, m * n);
+  addBiasAndActivation(c, bias ? heap(backend, bias) : null, n, fused?.activation === 'relu');
   return out;
 }
 
@@ -90,11 +89,10 @@ function conv2d(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs, fuse
   if (!params || size(info.outShape) === 0 || size(x.shape) === 0) return null;
   const bias = fused?.bias;
   if (bias && size(bias.shape) !== params.outC && size(bias.shape) !== 1) return null;
-  const wasm = backend as WasmHeapBackend;
-  const out = wasm.makeOutput(info.outShape, 'float32');
-  const values = wasm.typedArrayFromHeap(out);
-  addon.conv2d(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(filter), values, params);
-  addBiasAndActivation(values, bias ? wasm.typedArrayFromHeap(bias) : null, params.outC, fused?.activation === 'relu');
+  const out = output(backend, info.outShape);
+  const values = heap(backend, out);
+  addon.conv2d(heap(backend, x), heap(backend, filter), values, params);
+  addBiasAndActivation(values, bias ? heap(backend, bias) : null, params.outC, fused?.activation === 'relu');
   return out;
 }
 
@@ -106,9 +104,8 @@ function conv2dBackpropInput(addon: NativeAddon, { inputs, backend, attrs }: Ker
   const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const params = convParams(info);
   if (!params || size(inputShape) === 0 || size(dy.shape) === 0) return null;
-  const wasm = backend as WasmHeapBackend;
-  const out = wasm.makeOutput(inputShape, 'float32');
-  addon.conv2dBackpropInput(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(filter), wasm.typedArrayFromHeap(out), params);
+  const out = output(backend, inputShape);
+  addon.conv2dBackpropInput(heap(backend, dy), heap(backend, filter), heap(backend, out), params);
   return out;
 }
 
@@ -120,9 +117,8 @@ function conv2dBackpropFilter(addon: NativeAddon, { inputs, backend, attrs }: Ke
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const params = convParams(info);
   if (!params || size(x.shape) === 0 || size(dy.shape) === 0) return null;
-  const wasm = backend as WasmHeapBackend;
-  const out = wasm.makeOutput(filterShape, 'float32');
-  addon.conv2dBackpropFilter(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(out), params);
+  const out = output(backend, filterShape);
+  addon.conv2dBackpropFilter(heap(backend, x), heap(backend, dy), heap(backend, out), params);
   return out;
 }
 
@@ -139,9 +135,8 @@ function pool(isMax: boolean): NativeKernel {
     const x = inputs.x!;
     const params = allFloat(x) ? poolParams(x, attrs) : null;
     if (!params) return null;
-    const wasm = backend as WasmHeapBackend;
-    const out = wasm.makeOutput([params.batch, params.outH, params.outW, params.outC], 'float32');
-    addon.pool(isMax, wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), params);
+    const out = output(backend, [params.batch, params.outH, params.outW, params.outC]);
+    addon.pool(isMax, heap(backend, x), heap(backend, out), params);
     return out;
   };
 }
@@ -153,10 +148,9 @@ function poolGrad(isMax: boolean): NativeKernel {
     const x = inputs.input!;
     const params = allFloat(dy, x) ? poolParams(x, attrs) : null;
     if (!params) return null;
-    const wasm = backend as WasmHeapBackend;
-    const out = wasm.makeOutput(x.shape, 'float32');
-    if (isMax) addon.maxPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), params);
-    else addon.avgPoolGrad(wasm.typedArrayFromHeap(dy), wasm.typedArrayFromHeap(out), params);
+    const out = output(backend, x.shape);
+    if (isMax) addon.maxPoolGrad(heap(backend, dy), heap(backend, x), heap(backend, out), params);
+    else addon.avgPoolGrad(heap(backend, dy), heap(backend, out), params);
     return out;
   };
 }
