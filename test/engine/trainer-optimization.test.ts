@@ -45,9 +45,10 @@ describe('optimizer phases', () => {
 describe('learning rate in effect', () => {
   it('is a metric every epoch and follows the schedule with warm-up', async () => {
     const { of } = await train(
-      tinyIrisSpec({ epochs: 4, batchSize: 30, learningRate: { type: 'step', initial: 0.08, factor: 0.5, everyEpochs: 1, warmupSteps: 2 } }),
+      tinyIrisSpec({ epochs: 4, batchSize: 30, logEveryBatches: 1, learningRate: { type: 'step', initial: 0.08, factor: 0.5, everySteps: 4, warmupSteps: 2 } }),
     );
-    // 4 steps per epoch; the epoch metric reports the rate of the epoch's last step.
+    // 4 steps per epoch: two of warm-up from η₀/2, then η₀ halved every 4 steps; the epoch metric is the rate of its last step.
+    expect(of('batchMetrics').map((e) => e.values.learning_rate).slice(0, 7)).toEqual([0.04, 0.06, 0.08, 0.08, 0.08, 0.08, 0.04]);
     expect(of('epochMetrics').map((e) => e.values.learning_rate)).toEqual([0.08, 0.04, 0.02, 0.01]);
   });
 
@@ -59,7 +60,7 @@ describe('learning rate in effect', () => {
 
 describe('divergence recovery', () => {
   it('rolls back and halves the rate until training stops diverging, reporting every halving', async () => {
-    const { of, result } = await train(
+    const { of, result, events } = await train(
       tinyIrisSpec({ model: explosive, optimizer: 'sgd', learningRate: 1, epochs: 3, logEveryBatches: 1, divergence: { maxRetries: 12, factor: 4 } }),
     );
     const halvings = of('divergence');
@@ -69,10 +70,12 @@ describe('divergence recovery', () => {
       expect(event.newLearningRate).toBeCloseTo(event.oldLearningRate / 2, 12);
       expect(event.oldLearningRate).toBeCloseTo(1 / 2 ** i, 12);
     });
+    // After the last rollback the run goes on from the epoch it returned to, at the last halved rate, to the end.
     const finalRate = 1 / 2 ** halvings.length;
-    const epochs = of('epochMetrics');
-    expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3]);
-    expect(epochs.every((e) => e.values.learning_rate === finalRate)).toBe(true);
+    const last = halvings.at(-1)!;
+    const after = of('epochMetrics').filter((e) => events.indexOf(e) > events.indexOf(last));
+    expect(after.map((e) => e.epoch)).toEqual(Array.from({ length: 3 - last.rolledBackToEpoch }, (_, i) => last.rolledBackToEpoch + 1 + i));
+    expect(after.every((e) => e.values.learning_rate === finalRate)).toBe(true);
     expect(Number.isFinite(result.finalMetrics.loss)).toBe(true);
   });
 
