@@ -52,6 +52,51 @@ describe('learning rate in effect', () => {
     expect(of('epochMetrics').map((e) => e.values.learning_rate)).toEqual([0.08, 0.04, 0.02, 0.01]);
   });
 
+  it('warm-up reaches η₀ and the cosine decays from there; the last step still trains (issue 20: the peak was 0.0397 of 0.05, the last rate 0)', async () => {
+    const { of } = await train(tinyIrisSpec({ epochs: 4, batchSize: 16, logEveryBatches: 1, learningRate: { type: 'cosine', initial: 0.05, warmupSteps: 5 } }));
+    const rates = of('batchMetrics').map((e) => e.values.learning_rate!);
+    expect(rates).toHaveLength(32);
+    expect(Math.max(...rates)).toBe(0.05);
+    expect(rates[5]).toBe(0.05);
+    expect(rates.at(-1)).toBeGreaterThan(0);
+    expect(rates.slice(5).every((rate, i, decay) => i === 0 || rate < decay[i - 1]!)).toBe(true);
+  });
+
+  it('a phase\'s schedule counts from the phase\'s own start', async () => {
+    const { of } = await train(
+      tinyIrisSpec({
+        epochs: 4,
+        batchSize: 16,
+        logEveryBatches: 1,
+        optimizer: [
+          { optimizer: 'adam', untilEpoch: 2, learningRate: 0.01 },
+          { optimizer: 'sgd', learningRate: { type: 'cosine', initial: 0.1 } },
+        ],
+      }),
+    );
+    const rates = of('batchMetrics').map((e) => e.values.learning_rate!);
+    // 8 steps an epoch: phase 2 is steps 17–32, a cosine over its own 16 steps.
+    expect(rates[16]).toBe(0.1);
+    rates.slice(16).forEach((rate, i) => expect(rate).toBeCloseTo(0.05 * (1 + Math.cos((Math.PI * i) / 16)), 12));
+  });
+
+  it('reduce-on-plateau lowers the rate when the monitored metric stalls', async () => {
+    const { of } = await train(
+      tinyIrisSpec({ epochs: 12, learningRate: { type: 'reduceOnPlateau', initial: 0.05, monitor: 'loss', patience: 0, factor: 0.5, threshold: 0.2 } }),
+    );
+    const epochs = of('epochMetrics');
+    const rates = epochs.map((e) => e.values.learning_rate!);
+    expect(new Set(rates).size).toBeGreaterThan(1);
+    // As torch's: epoch e + 1's rate is halved exactly when epoch e's loss was not 20 % below the best before it.
+    let best = Number.POSITIVE_INFINITY;
+    let rate = 0.05;
+    epochs.forEach((e) => {
+      expect(e.values.learning_rate).toBe(rate);
+      if (e.values.loss! < best * 0.8) best = e.values.loss!;
+      else rate *= 0.5;
+    });
+  });
+
   it('applies the linear scaling rule', async () => {
     const spec = resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec({ learningRate: undefined, optimizer: 'sgd', batchSize: 64, linearScaling: { baseBatchSize: 256, baseLearningRate: 0.4 } })));
     expect(spec.learningRate).toBe(0.1);

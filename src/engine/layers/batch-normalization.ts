@@ -56,8 +56,9 @@ export class BatchNormalization extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-      const gamma = this.gamma?.read();
-      const beta = this.beta?.read();
+      // Fixed γ = 1, β = 0 when they are not learned (the fused kernel's gradient wants tensors, not undefined).
+      const gamma = this.gamma?.read() ?? tf.onesLike(this.movingMean.read());
+      const beta = this.beta?.read() ?? tf.zerosLike(this.movingMean.read());
       if (!kwargs.training) return tf.batchNorm(x, this.movingMean.read(), this.movingVariance.read(), beta, gamma, this.epsilon);
       const axes = x.shape.slice(0, -1).map((_, axis) => axis);
       const { mean, variance } = tf.moments(x, axes);
