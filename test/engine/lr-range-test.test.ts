@@ -46,14 +46,14 @@ const suggestion = async (input: JobSpecInput) => {
 describe('the learning-rate range test suggests a rate that trains', () => {
   it('on a small set: five epochs at the suggestion bring the loss near its floor (the old suggestion, 3.9e-4, left it at 12.6)', async () => {
     const summary = await suggestion(small);
-    // The trials that chose it started from the same weights, and the chosen one fell.
-    expect(summary.trials.length).toBeGreaterThan(1);
-    expect(summary.trials.find((t) => t.learningRate === summary.suggestedLearningRate)!.fell).toBe(true);
     const at = async (rate: number) => (await train({ ...small, learningRate: rate, epochs: 5 })).result.finalMetrics.loss!;
     const suggested = await at(summary.suggestedLearningRate);
     expect(suggested).toBeLessThan(0.02);
     // As good as the better of the usual hand-picked rates.
     expect(suggested).toBeLessThanOrEqual(Math.min(await at(0.1), await at(0.3)) * 1.05);
+    // The trials that chose it started from the same weights, and the chosen one fell.
+    expect(summary.trials.length).toBeGreaterThan(1);
+    expect(summary.trials.find((t) => t.learningRate === summary.suggestedLearningRate)!.fell).toBe(true);
   });
 
   it('on a large set: one epoch at the suggestion is within 3 points of the best rate of a grid', async () => {

@@ -67,7 +67,7 @@ describe('learning-rate schedules equal PyTorch\'s schedulers rate by rate', () 
       const epoch = Math.ceil(step / c.stepsPerEpoch);
       return learningRateAt(schedule, { step, epoch, phaseSteps: c.stepsPerEpoch * c.epochs, phaseEpochs: c.epochs });
     });
-    expectClose(rates, c.rates, 1e-6, c.torch);
+    expectClose(rates, c.rates, 1e-9, c.torch);
   });
 
   it.each(plateau.map((c) => [c.name, c] as const))('ReduceLROnPlateau: %s', (_name, c) => {
@@ -80,7 +80,7 @@ describe('learning-rate schedules equal PyTorch\'s schedulers rate by rate', () 
       callback.onEpochEnd({ epoch: epoch + 1, metrics: { [monitor]: metric }, last: false });
       return rate;
     });
-    expectClose(rates, c.rates, 1e-6, c.torch);
+    expectClose(rates, c.rates, 1e-9, c.torch);
   });
 });
 
@@ -110,11 +110,11 @@ describe('optimizers equal torch.optim step by step (coupled weight decay, dampe
       const gradients = theta.map((variable, i) => tf.tidy(() => tf.add(tf.mul(targets[i]![0], tf.sub(variable, targets[i]![1])), tf.mul(4 * objective.quartic, tf.pow(variable, 3)))));
       optimizer.apply(theta, gradients, c.lr);
       tf.dispose(gradients);
-      worst = Math.max(worst, expectClose([...theta[0]!.dataSync(), ...theta[1]!.dataSync()], expected, 2e-5, `${c.torch}, step ${t + 1}`));
+      worst = Math.max(worst, expectClose([...theta[0]!.dataSync(), ...theta[1]!.dataSync()], expected, 2e-6, `${c.torch}, step ${t + 1}`));
     });
     optimizer.dispose();
     tf.dispose([...theta, ...targets.flat()]);
-    expect(worst).toBeLessThan(2e-5);
+    expect(worst).toBeLessThan(2e-6);
   });
 });
 
@@ -141,16 +141,16 @@ describe('batch normalization equals torch.nn.BatchNorm (unbiased running varian
     for (const [i, step] of c.steps.entries()) {
       const x = tf.tensor(step.input, [c.batchRows, ...c.inputShape]);
       const y = bn.apply(x, { training: true }) as tf.Tensor;
-      expectClose(y.dataSync(), step.output, 1e-5, `training output, batch ${i + 1}`);
+      expectClose(y.dataSync(), step.output, 5e-6, `training output, batch ${i + 1}`);
       const weights = bn.getWeights();
       const [mean, variance] = weights.slice(-2);
-      expectClose(mean!.dataSync(), step.runningMean, 1e-5, `running mean, batch ${i + 1}`);
-      expectClose(variance!.dataSync(), step.runningVar, 1e-5, `running variance, batch ${i + 1}`);
+      expectClose(mean!.dataSync(), step.runningMean, 5e-6, `running mean, batch ${i + 1}`);
+      expectClose(variance!.dataSync(), step.runningVar, 5e-6, `running variance, batch ${i + 1}`);
       tf.dispose([x, y]);
     }
     const probe = tf.tensor(c.probe, [c.probeRows, ...c.inputShape]);
     const out = bn.apply(probe, { training: false }) as tf.Tensor;
-    expectClose(out.dataSync(), c.eval, 1e-5, 'eval() output');
+    expectClose(out.dataSync(), c.eval, 5e-6, 'eval() output');
     tf.dispose([probe, out]);
     model.dispose();
   });
@@ -210,23 +210,23 @@ describe('whole runs in the data set\'s order equal PyTorch\'s (shuffle false, o
     await runTraining(spec, { emit: (event) => events.push(event), checkpoint: (data) => checkpoints.push(data) }, { backend, uploaded });
     const losses = events.flatMap((e) => (e.type === 'epochMetrics' ? [e.values.loss!] : []));
     const rates = events.flatMap((e) => (e.type === 'batchMetrics' ? [e.values.learning_rate!] : []));
-    expectClose(rates, c.rates, 1e-6, `${c.torch}: rates`);
-    expectClose(losses, c.epochLosses, 1e-4, `${c.torch}: epoch losses`);
+    expectClose(rates, c.rates, 1e-9, `${c.torch}: rates`);
+    expectClose(losses, c.epochLosses, 1e-5, `${c.torch}: epoch losses`);
     const final = checkpoints.at(-1)!;
     const weights = weightsByName(final.model);
     const layer = (suffix: string) => Object.entries(weights).find(([name]) => name.endsWith(suffix))![1];
-    expectClose(layer('dense_' + (c.spec.batchNorm ? 1 : 0) + '/kernel'), c.kernel, 1e-4, `${c.torch}: kernel`);
-    expectClose(layer('dense_' + (c.spec.batchNorm ? 1 : 0) + '/bias'), c.bias, 1e-4, `${c.torch}: bias`);
+    expectClose(layer('dense_' + (c.spec.batchNorm ? 1 : 0) + '/kernel'), c.kernel, 1e-5, `${c.torch}: kernel`);
+    expectClose(layer('dense_' + (c.spec.batchNorm ? 1 : 0) + '/bias'), c.bias, 1e-5, `${c.torch}: bias`);
     if (c.batchNorm) {
-      expectClose(layer('/gamma'), c.batchNorm.gamma, 1e-4, 'γ');
-      expectClose(layer('/beta'), c.batchNorm.beta, 1e-4, 'β');
-      expectClose(layer('/moving_mean'), c.batchNorm.runningMean, 1e-4, 'running mean');
-      expectClose(layer('/moving_variance'), c.batchNorm.runningVar, 1e-4, 'running variance');
+      expectClose(layer('/gamma'), c.batchNorm.gamma, 1e-5, 'γ');
+      expectClose(layer('/beta'), c.batchNorm.beta, 1e-5, 'β');
+      expectClose(layer('/moving_mean'), c.batchNorm.runningMean, 1e-5, 'running mean');
+      expectClose(layer('/moving_variance'), c.batchNorm.runningVar, 1e-5, 'running variance');
       // Predictions of the trained model in inference mode: PyTorch's eval().
       const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: final.model.modelTopology, weightSpecs: final.model.weightSpecs, weightData: final.model.weightData }));
       const x = tf.tensor2d(data.features, [data.rows, 3]);
       const predictions = model.predict(x) as tf.Tensor;
-      expectClose(predictions.dataSync(), c.evalPredictions!, 1e-4, 'eval() predictions');
+      expectClose(predictions.dataSync(), c.evalPredictions!, 1e-5, 'eval() predictions');
       tf.dispose([x, predictions]);
       model.dispose();
     }
