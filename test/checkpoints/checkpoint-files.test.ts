@@ -72,6 +72,17 @@ describe('checkpoint files', () => {
     expect(read.bestWeights).toEqual(sample(2).bestWeights);
   });
 
+  it('round-trips divergence recovery\'s rollback points, and reads a checkpoint written before rollback.bin existed', () => {
+    const folder = checkpointFolder('job-rollback', 4, 'epoch');
+    const rollback = new Float32Array([1, -2, 3.5]);
+    const written = writeCheckpoint(root, folder, { ...sample(3), rollback });
+    expect(readCheckpoint(root, folder, written.sha256).rollback).toEqual(rollback);
+    const older = checkpointFolder('job-rollback', 8, 'epoch');
+    const withoutRollback = writeCheckpoint(root, older, sample(3));
+    unlinkSync(path.join(root, older, 'rollback.bin'));
+    expect(readCheckpoint(root, older, withoutRollback.sha256).rollback).toBeNull();
+  });
+
   it('refuses a checkpoint whose files changed after it was recorded', () => {
     const folder = checkpointFolder('job-b', 8, 'pause');
     const written = writeCheckpoint(root, folder, sample(1));

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
-import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
+import type { CheckpointData, RunState, RunStateV1 } from '../../src/engine/checkpoint-data.js';
 import { disposeSplit, splitDataset } from '../../src/engine/dataset-split.js';
 import { loadDataset } from '../../src/engine/datasets/loader.js';
 import { plainObjective } from '../../src/engine/objective.js';
@@ -71,6 +71,29 @@ describe('early stopping', () => {
     const straight = await run(input);
     const first = await run(input, { stopAt: 3 });
     const second = await run(input, { resumeFrom: first.checkpoints.at(-1)! });
+    expect(second.result!.stopReason).toBe(straight.result!.stopReason);
+    expect(new Float32Array(second.checkpoints.at(-1)!.model.weightData)).toEqual(new Float32Array(straight.checkpoints.at(-1)!.model.weightData));
+  });
+
+  it('resumes from a checkpoint written before callbacks (run state version 1)', async () => {
+    const input = spec({ monitor: 'val_loss', patience: 3, restoreBest: true });
+    const straight = await run(input);
+    const first = await run(input, { stopAt: 3 });
+    const paused = first.checkpoints.at(-1)!;
+    const state = paused.state as RunState;
+    const early = state.callbacks.earlyStopping!.values as { best: { value: number; epoch: number }; bestMetrics: Record<string, number>; wait: number };
+    const { callbacks: _callbacks, version: _version, ...counters } = state;
+    const v1: RunStateV1 = {
+      ...counters,
+      version: 1,
+      rateScale: 1,
+      retries: 0,
+      bestLoss: null,
+      best: { metric: 'val_loss', ...early.best },
+      bestMetrics: early.bestMetrics,
+      epochsSinceBest: early.wait,
+    };
+    const second = await run(input, { resumeFrom: { ...paused, state: v1 } });
     expect(second.result!.stopReason).toBe(straight.result!.stopReason);
     expect(new Float32Array(second.checkpoints.at(-1)!.model.weightData)).toEqual(new Float32Array(straight.checkpoints.at(-1)!.model.weightData));
   });
