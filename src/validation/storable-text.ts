@@ -24,6 +24,13 @@ export const MAX_DEPTH = 32;
 const MAX_PROBLEMS = 20;
 
 /**
+ * More object fields than any request has (a job spec has a few hundred at most): past this the
+ * value is refused before a schema spends time listing them one by one. Array elements do not
+ * count: a predict request may carry many numbers.
+ */
+export const MAX_FIELDS = 10_000;
+
+/**
  * Problems with a parsed JSON value that no schema should have to meet: strings and keys that
  * cannot be stored, prototype keys, and nesting past MAX_DEPTH. Iterative, so a deep value cannot
  * exhaust the stack here either; stops after the first few problems.
@@ -31,6 +38,7 @@ const MAX_PROBLEMS = 20;
 export function jsonValueProblems(root: unknown, maxDepth = MAX_DEPTH): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const stack: { value: unknown; path: (string | number)[] }[] = [{ value: root, path: [] }];
+  let fields = 0;
   while (stack.length > 0 && problems.length < MAX_PROBLEMS) {
     const { value, path } = stack.pop()!;
     if (typeof value === 'string') {
@@ -48,6 +56,8 @@ export function jsonValueProblems(root: unknown, maxDepth = MAX_DEPTH): FieldPro
       continue;
     }
     const keys = Object.keys(value);
+    fields += keys.length;
+    if (fields > MAX_FIELDS) return [{ field: '(root)', message: `has more than ${MAX_FIELDS} fields; no request of this API needs that many` }];
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i]!;
       const keyProblem = RESERVED_KEYS.has(key) ? `"${key}" is not allowed as a field name` : unstorableText(key);

@@ -8,6 +8,9 @@ import { accessOf } from './auth.js';
 /** Answers that cost the server work and that a well-behaved client does not repeat: bad input, wrong keys. */
 const COUNTED = new Set([400, 401, 403, 413, 415, 422]);
 
+/** How long a blocked client waits for its 429. */
+const TARPIT_MS = 1_000;
+
 /** Bounds the memory of the local block list under a flood of addresses. */
 const MAX_BLOCKED = 10_000;
 
@@ -31,7 +34,7 @@ async function failureLimitPlugin(app: FastifyInstance, { config, redis }: { con
     blockedUntil.set(client, until);
   };
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const until = blockedUntil.get(request.ip);
     // Probes and scrapes are never turned away.
     if (until === undefined || accessOf(request) === 'public') return;
@@ -41,6 +44,10 @@ async function failureLimitPlugin(app: FastifyInstance, { config, redis }: { con
       return;
     }
     const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
+    // A flood of refusals still costs CPU: each is answered after a pause, on a connection that is
+    // then closed, so a client hammering from a few connections slows to a few requests a second.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(TARPIT_MS, remainingMs)));
+    reply.header('connection', 'close');
     throw new TooManyRequestsError(
       `too many failed requests from this client (invalid input or wrong API keys: more than ${config.FAILURE_LIMIT_MAX} per ${windowMs / 1000} s); retry in ${seconds} s`,
       seconds,
