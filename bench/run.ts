@@ -1,6 +1,7 @@
 // npm run bench [-- --only throughput|latency|fanout|transfer|distributed --budget-ms 8000 --runs 5 --clients 200
 //                   --backends tensorflow,webgpu,native,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1]: native and wasm against PyTorch
+// npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { benchBackends, benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
 import { benchDistributed } from './distributed-throughput.js';
 import { benchVersusPytorch } from './pytorch-compare.js';
+import { benchAbuse } from './abuse.js';
 
 const { values } = parseArgs({
   options: {
@@ -127,6 +129,20 @@ if (values.only === 'pytorch') {
     table(
       ['model', 'framework', 'samples/s', 'vs PyTorch', 'peak RSS MB', 'RSS vs PyTorch', 'cores busy', 'runs'],
       rows.map((r) => [r.model, r.framework, rate(r.samplesPerSecond), ratio(r.speedRatio), fmt(r.peakRssMb), ratio(r.rssRatio), fmt(r.coresBusy, 2), String(r.runs)]),
+    ),
+  );
+  console.log();
+}
+if (values.only === 'abuse') {
+  const repeats = Number(values.repeats);
+  const phaseMs = Number(values['budget-ms']);
+  const rows = await benchAbuse({ repeats, phaseMs });
+  console.log(`A well-behaved client (GET /v1/jobs/{id} every 20 ms) while one abusive client attacks from another address; ${repeats} interleaved rounds of ${phaseMs} ms; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  const spread = (values: number[]) => `${fmt(Math.min(...values))} / ${fmt(median(values))} / ${fmt(Math.max(...values))}`;
+  console.log(
+    table(
+      ['abuse', 'p99 ms min / median / max', 'p50 ms median', 'requests', 'not 200'],
+      rows.map((r) => [r.phase, spread(r.p99Ms), fmt(median(r.p50Ms), 1), String(r.requests), String(r.errors)]),
     ),
   );
   console.log();

@@ -4,10 +4,16 @@ import { writeFile } from 'node:fs/promises';
 import { buildApp } from '../src/api/app.js';
 import { openapiPath, renderOpenapi } from '../src/api/openapi-document.js';
 import { loadConfig } from '../src/config/config.js';
+import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
 
-const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
+// A scratch database of its own: building the app migrates its database, and the document must not
+// depend on (or change) whatever the deployment's database holds.
+const base = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
+const scratch = new URL(base.DATABASE_URL);
+scratch.pathname = `/trainyard_openapi_${process.pid}`;
+const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn', DATABASE_URL: scratch.toString(), QUEUE_PREFIX: `trainyard_openapi_${process.pid}` });
 const services = await createServices(config, createLogger(config.LOG_LEVEL, 'openapi'));
 try {
   const app = await buildApp(services);
@@ -16,4 +22,5 @@ try {
   console.log(`wrote ${openapiPath.pathname}`);
 } finally {
   await services.close();
+  await dropDatabase(config.DATABASE_URL);
 }

@@ -4,9 +4,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { JobEventSubscriber } from '../events/job-event-subscriber.js';
 import type { Services } from '../infra/services.js';
-import { auth, withoutAccessToken } from './plugins/auth.js';
-import { errorHandler } from './plugins/error-handler.js';
+import { withoutAccessToken } from './plugins/access-token.js';
+import { auth } from './plugins/auth.js';
+import { answerClientError } from './plugins/client-errors.js';
+import { failureLimit } from './plugins/failure-limit.js';
+import { inputGuard } from './plugins/input-guard.js';
+import { errorHandler, sendProblem } from './plugins/error-handler.js';
 import { rateLimits } from './plugins/rate-limit.js';
+import { routeTable } from './plugins/route-table.js';
 import { security } from './plugins/security.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { swaggerDocs } from './plugins/swagger.js';
@@ -33,6 +38,22 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
     rewriteUrl: withoutAccessToken,
+    clientErrorHandler: answerClientError,
+    // The router's own refusals (a path that does not decode) get the same problem body as ours.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(reply, request, { title: 'Invalid request', status: 400, detail: error.message, errors: [{ in: 'path', field: '(path)', message: error.message }] });
+    },
+    // A client that trickles its headers or body, or holds a silent connection, is cut off.
+    requestTimeout: services.config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: services.config.IDLE_TIMEOUT_MS,
+    keepAliveTimeout: Math.min(5_000, services.config.IDLE_TIMEOUT_MS),
+    http: {
+      // Node 20 never times out a silent connection when headersTimeout is below the socket timeout
+      // (measured): the headers may take as long as a connection may idle.
+      headersTimeout: Math.max(services.config.HEADERS_TIMEOUT_MS, services.config.IDLE_TIMEOUT_MS),
+      // How often Node checks the two timeouts above (default 30 s: a slow client would outlive them).
+      connectionsCheckingInterval: Math.min(1_000, services.config.HEADERS_TIMEOUT_MS),
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -42,10 +63,14 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   const subscriber = new JobEventSubscriber(services.newRedisConnection('subscriber'), services.config.QUEUE_PREFIX, services.logger);
 
   await app.register(errorHandler);
+  await app.register(routeTable);
   // Before auth: its onRequest hook marks upgrade requests, and only marked sockets are destroyed
   // after a refused upgrade (a 401 from a hook that ran first would leave the socket open).
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(security, { config: services.config });
+  await app.register(inputGuard);
+  // Before auth: a client past its budget of failures is turned away before its key is looked up.
+  await app.register(failureLimit, { config: services.config, redis: services.redis });
   await app.register(auth, { config: services.config, projects: services.projects });
   await app.register(rateLimits, { config: services.config, redis: services.redis });
   await app.register(metricsPlugin(services, subscriber));

@@ -32,6 +32,12 @@ const configSchema = z.object({
   WORKER_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5000),
   // Requests larger than this get 413; job specs are small, uploads have their own limit.
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  // Slow clients: all request headers within HEADERS_TIMEOUT_MS (at least IDLE_TIMEOUT_MS), the
+  // whole request (an upload included) within REQUEST_TIMEOUT_MS, and no connection silent for
+  // longer than IDLE_TIMEOUT_MS.
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   MIGRATE_ON_START: booleanFromEnv.default(true),
   // Checkpoints and exported models live here (shared by every worker and API of a deployment).
@@ -56,6 +62,10 @@ const configSchema = z.object({
   // Requests each API key (or, without auth, each client address) may make per window; 429 with Retry-After beyond.
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
+  // Failed requests (invalid input, wrong or missing keys) each client address may make per window
+  // before all its requests get 429 until the window ends: counted before authentication.
+  FAILURE_LIMIT_MAX: z.coerce.number().int().min(1).default(120),
+  FAILURE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
   // Jobs of one project that may train at once, unless the project sets its own (PATCH /v1/admin/projects/{name}).
   PROJECT_MAX_RUNNING_JOBS: z.coerce.number().int().min(1).default(4),
   // How long a job waiting for its project's slot stays delayed before a worker looks again.

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform, type Readable } from 'node:stream';
@@ -10,8 +10,9 @@ import type { Dataset as DatasetRow } from '../generated/prisma/client.js';
 import { isUuid } from '../db/ids.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
 import { writeTable } from './dataset-files.js';
+import { parse as parseCsv } from 'csv-parse';
 import streamArray from 'stream-json/streamers/stream-array.js';
-import { TableBuilder, splitCsvLine, type LabelType, type ParsedTable, type TableSchema } from './tabular-parser.js';
+import { TableBuilder, type LabelType, type ParsedTable, type TableSchema } from './tabular-parser.js';
 
 export const uploadFormats = ['csv', 'jsonl', 'json'] as const;
 export type UploadFormat = (typeof uploadFormats)[number];
@@ -31,6 +32,9 @@ export interface UploadedDataset {
   createdAt: string;
 }
 
+/** Where an upload lives while it is received and checked, before it is renamed into place. */
+const STAGING_PREFIX = '.upload-';
+
 /** Statuses in which a job may still read its data set. */
 const activeStatuses = ['queued', 'running', 'pausing', 'paused', 'cancelling'];
 
@@ -48,7 +52,7 @@ export class DatasetService {
 
   async upload(projectId: string, body: Readable, options: { name: string; format: UploadFormat } & TableSchema): Promise<{ dataset: UploadedDataset; created: boolean }> {
     await mkdir(this.dataDir, { recursive: true });
-    const staging = path.join(this.dataDir, `.upload-${randomBytes(6).toString('hex')}`);
+    const staging = path.join(this.dataDir, `${STAGING_PREFIX}${randomBytes(6).toString('hex')}`);
     await mkdir(staging);
     try {
       const original = path.join(staging, `original.${options.format}`);
@@ -95,6 +99,26 @@ export class DatasetService {
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Removes staging folders of uploads whose API process died mid-way. Several API processes may
+   * share DATA_DIR, so only folders nothing has written to for `idleMs` go: a live upload writes
+   * its file continuously, and no request outlives REQUEST_TIMEOUT_MS.
+   */
+  async removeAbandonedStaging(idleMs: number): Promise<string[]> {
+    const entries = await readdir(this.dataDir, { withFileTypes: true }).catch(() => []);
+    const removed: string[] = [];
+    for (const entry of entries) {
+      if (!entry.isDirectory() || !entry.name.startsWith(STAGING_PREFIX)) continue;
+      const folder = path.join(this.dataDir, entry.name);
+      const files = await readdir(folder).catch(() => []);
+      const times = await Promise.all([folder, ...files.map((file) => path.join(folder, file))].map((item) => stat(item).then((info) => info.mtimeMs, () => 0)));
+      if (Date.now() - Math.max(...times) < idleMs) continue;
+      await rm(folder, { recursive: true, force: true });
+      removed.push(entry.name);
+    }
+    return removed;
   }
 
   async list(projectId: string): Promise<UploadedDataset[]> {
@@ -159,13 +183,13 @@ async function parse(file: string, format: UploadFormat, schema: TableSchema): P
     }
     return builder.build();
   }
-  let row = 0;
-  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) {
-    row += 1;
-    if (builder.full) break;
-    if (line.trim() === '') continue;
-    if (format === 'jsonl') {
+  if (format === 'jsonl') {
+    let row = 0;
+    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      row += 1;
+      if (builder.full) break;
+      if (line.trim() === '') continue;
       let record: unknown;
       try {
         record = JSON.parse(line);
@@ -174,12 +198,30 @@ async function parse(file: string, format: UploadFormat, schema: TableSchema): P
         continue;
       }
       builder.addRecord(record, row);
-      continue;
     }
-    const fields = splitCsvLine(line);
-    if (!fields) builder.problem({ row, message: 'a quoted field is not closed (fields may not span lines)' });
-    else if (row === 1) builder.setColumns(fields, row);
-    else builder.addRow(fields, row);
+    lines.close();
+    return builder.build();
+  }
+  // csv-parse reads in time linear in the file, chunk by chunk as the file streams in, so even a
+  // 1 MB header line never holds the event loop; quoted fields may span lines (RFC 4180).
+  const records = createReadStream(file).pipe(
+    parseCsv({ info: true, bom: true, trim: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true }),
+  );
+  // The line the last whole record ended on: an unclosed quote opened on a line after it.
+  let lastLine = 0;
+  try {
+    for await (const { record, info } of records as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      if (lastLine === 0) builder.setColumns(record, info.lines);
+      else builder.addRow(record, info.lines);
+      lastLine = info.lines;
+      if (builder.full) break;
+    }
+  } catch (error) {
+    const { code, lines } = error as { code?: string; lines?: number };
+    if (code === 'CSV_QUOTE_NOT_CLOSED') builder.problem({ row: lastLine + 1, message: 'a quoted field is not closed: it opens on this row and runs to the end of the file' });
+    else builder.problem({ ...(lines !== undefined ? { row: lines } : {}), message: `not valid CSV (${code ?? 'unreadable'})` });
+  } finally {
+    records.destroy();
   }
   return builder.build();
 }

@@ -1,3 +1,5 @@
+import { printable, unstorableText } from '../validation/storable-text.js';
+
 /**
  * Turns the records of an uploaded file into a table of numeric features and a label (classes, or
  * numbers for a regression), reporting the first problems precisely (row, column, value, why).
@@ -64,33 +66,22 @@ export function inferLabelType(values: string[]): LabelType {
 
 const MAX_PROBLEMS = 10;
 
-/** Splits one CSV line (RFC 4180 quoting: "a,b" and "" for a quote); null when a quote is left open. */
-export function splitCsvLine(line: string): string[] | null {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const char = line[i]!;
-    if (quoted) {
-      if (char === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (char === '"') quoted = false;
-      else field += char;
-    } else if (char === '"' && field === '') quoted = true;
-    else if (char === ',') {
-      fields.push(field);
-      field = '';
-    } else field += char;
-  }
-  if (quoted) return null;
-  fields.push(field);
-  return fields.map((value) => value.trim());
+/**
+ * The most columns an upload may have. Wider rows are images or embeddings, which belong in a
+ * binary format; the limit keeps a 1 MB header from costing the API anything.
+ */
+export const MAX_COLUMNS = 16_384;
+
+/** A list of column names short enough for an error message. */
+function listColumns(columns: string[]): string {
+  const shown = columns.slice(0, 12).join(', ');
+  return columns.length > 12 ? `${shown}, … ${columns.length} in all` : shown;
 }
 
 /** Collects records (column name → raw value) and builds the table once they are all in. */
 export class TableBuilder {
   private columns: string[] | null = null;
+  private columnIndex = new Map<string, number>();
   private readonly values: number[] = [];
   private readonly rawLabels: string[] = [];
   private readonly problems: UploadProblem[] = [];
@@ -98,53 +89,68 @@ export class TableBuilder {
   /** Column index of each feature, in feature order. */
   private featureIndices: number[] = [];
   private labelIndex = -1;
+  /** Set when reading on is pointless (too wide): the problems so far are the answer. */
+  private stopped = false;
 
   constructor(private readonly schema: TableSchema = {}) {}
 
   get full(): boolean {
-    return this.problems.length >= MAX_PROBLEMS;
+    return this.stopped || this.problems.length >= MAX_PROBLEMS;
   }
 
   /** The header, naming the columns; the label column is the requested one, else `label`, else the last. */
   setColumns(columns: string[], row: number): void {
-    const seen = new Set<string>();
-    for (const column of columns) {
-      if (column === '') this.problem({ row, message: 'a column has no name' });
-      else if (seen.has(column)) this.problem({ row, column, message: 'the column name appears twice' });
-      seen.add(column);
+    if (columns.length > MAX_COLUMNS) {
+      this.problem({ row, message: `has ${columns.length} columns; at most ${MAX_COLUMNS} are accepted` });
+      this.stopped = true;
+      return;
     }
-    const label = this.schema.label ?? (columns.includes('label') ? 'label' : columns.at(-1));
-    this.labelIndex = label === undefined ? -1 : columns.indexOf(label);
+    const index = new Map<string, number>();
+    columns.forEach((column, i) => {
+      const unstorable = unstorableText(column);
+      if (column === '') this.problem({ row, message: `column ${i + 1} has no name` });
+      else if (unstorable) this.problem({ row, column: printable(column), message: `the column name ${unstorable}` });
+      else if (index.has(column)) this.problem({ row, column, message: 'the column name appears twice' });
+      if (!index.has(column)) index.set(column, i);
+    });
+    this.columnIndex = index;
+    const label = this.schema.label ?? (index.has('label') ? 'label' : columns.at(-1));
+    this.labelIndex = label === undefined ? -1 : (index.get(label) ?? -1);
     if (this.labelIndex < 0) {
-      this.problem({ row, column: label, message: `the label column is missing (columns: ${columns.join(', ')})` });
+      this.problem({ row, column: label, message: `the label column is missing (columns: ${listColumns(columns)})` });
     }
     this.columns = columns;
     const declared = this.schema.features;
     for (const column of declared ?? []) {
-      if (!columns.includes(column)) this.problem({ row, column, message: `a declared feature column is missing (columns: ${columns.join(', ')})` });
+      if (!index.has(column)) this.problem({ row, column, message: `a declared feature column is missing (columns: ${listColumns(columns)})` });
       else if (column === label) this.problem({ row, column, message: 'the label column cannot also be a feature' });
     }
     this.featureColumns = declared ?? columns.filter((_, i) => i !== this.labelIndex);
-    this.featureIndices = this.featureColumns.map((column) => columns.indexOf(column));
+    this.featureIndices = this.featureColumns.map((column) => index.get(column) ?? -1);
     if (this.featureColumns.length === 0) this.problem({ row, message: 'there are no feature columns besides the label' });
   }
 
   addRow(fields: string[], row: number): void {
-    const columns = this.columns!;
+    const columns = this.columns;
+    // A header without a usable label column is already a problem; its rows cannot be read.
+    if (!columns || this.labelIndex < 0) return;
     if (fields.length !== columns.length) {
       this.problem({ row, message: `has ${fields.length} fields, the header has ${columns.length} (a ragged row)` });
       return;
     }
     const label = fields[this.labelIndex]!;
-    if (label === '') this.problem({ row, column: columns[this.labelIndex]!, value: label, message: 'the label is empty' });
+    const labelColumn = columns[this.labelIndex]!;
+    const unstorable = unstorableText(label);
+    if (label === '') this.problem({ row, column: labelColumn, value: label, message: 'the label is empty' });
+    else if (unstorable) this.problem({ row, column: labelColumn, value: printable(label), message: `the label ${unstorable}` });
     else if (this.schema.labelType === 'number' && !Number.isFinite(Number(label))) {
-      this.problem({ row, column: columns[this.labelIndex]!, value: label, message: 'labelType is number: the label must be a finite number' });
+      this.problem({ row, column: labelColumn, value: label, message: 'labelType is number: the label must be a finite number' });
     }
     this.rawLabels.push(label);
     for (const i of this.featureIndices) {
       const value = fields[i]!;
       const number = value === '' ? Number.NaN : Number(value);
-      if (!Number.isFinite(number)) this.problem({ row, column: columns[i]!, value, message: 'a feature must be a finite number' });
+      if (!Number.isFinite(number)) this.problem({ row, column: columns[i]!, value: printable(value), message: 'a feature must be a finite number' });
       this.values.push(number);
     }
   }
@@ -155,13 +161,17 @@ export class TableBuilder {
       return;
     }
     const entries = record as Record<string, unknown>;
-    if (!this.columns) this.setColumns(Object.keys(entries), row);
+    if (!this.columns) {
+      this.setColumns(Object.keys(entries), row);
+      if (this.stopped) return;
+    }
     const columns = this.columns!;
     const keys = Object.keys(entries);
-    const missing = columns.filter((column) => !(column in entries));
-    const extra = keys.filter((key) => !columns.includes(key));
+    const missing = columns.filter((column) => !Object.hasOwn(entries, column));
+    const extra = keys.filter((key) => !this.columnIndex.has(key));
     if (missing.length || extra.length) {
-      this.problem({ row, message: `has different fields from the first record (${[...missing.map((m) => `missing ${m}`), ...extra.map((e) => `extra ${e}`)].join(', ')})` });
+      const differences = [...missing.map((m) => `missing ${printable(m)}`), ...extra.map((e) => `extra ${printable(e)}`)];
+      this.problem({ row, message: `has different fields from the first record (${listColumns(differences)})` });
       return;
     }
     this.addRow(columns.map((column) => (entries[column] === null || entries[column] === undefined ? '' : String(entries[column]))), row);

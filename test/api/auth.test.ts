@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { withoutAccessToken } from '../../src/api/plugins/auth.js';
+import { withoutAccessToken } from '../../src/api/plugins/access-token.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { collectStream, rejectedUpgradeStatus } from '../support/stream-client.js';

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { buildApp } from '../../src/api/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -26,7 +27,7 @@ export interface Harness {
  * The real app on the real PostgreSQL and Redis, in a database and queue prefix of its own, so
  * test files running in parallel never see each other's jobs.
  */
-export async function startHarness(name: string, env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(name: string, env: Record<string, string> = {}, options: { logDestination?: DestinationStream } = {}): Promise<Harness> {
   const runId = process.env.TRAINYARD_TEST_RUN;
   const serverUrl = process.env.TEST_DATABASE_SERVER_URL;
   if (!runId || !serverUrl) throw new Error('run the tests through vitest (test/support/global-setup.ts sets the run id)');
@@ -46,9 +47,10 @@ export async function startHarness(name: string, env: Record<string, string> = {
     // test/api/auth.test.ts and test/api/limits.test.ts turn both on.
     AUTH_MODE: 'off',
     RATE_LIMIT_MAX: '1000000',
+    FAILURE_LIMIT_MAX: '1000000',
     ...env,
   });
-  const logger = createLogger(config.LOG_LEVEL, `test:${name}`);
+  const logger = createLogger(config.LOG_LEVEL, `test:${name}`, options.logDestination);
   const services = await createServices(config, logger);
   const app = await buildApp(services);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });

@@ -23,6 +23,9 @@ beforeAll(async () => {
     RECONCILE_INTERVAL_MS: '1000',
     LOG_LEVEL: 'info',
     AUTH_MODE: harness.config.AUTH_MODE,
+    // The child API counts in the same Redis keys as the harness's app, which the polls below fill.
+    RATE_LIMIT_MAX: String(harness.config.RATE_LIMIT_MAX),
+    FAILURE_LIMIT_MAX: String(harness.config.FAILURE_LIMIT_MAX),
   };
 });
 afterAll(async () => {

@@ -1,25 +1,42 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../../config/config.js';
 import { ForbiddenError, UnauthorizedError } from '../../errors/errors.js';
 import { DEFAULT_PROJECT } from '../../projects/default-project.js';
 import type { ProjectService } from '../../projects/project-service.js';
 import type { ProjectScope } from '../../projects/project-types.js';
+import { queryAccessToken } from './access-token.js';
+
+/**
+ * Who may call a route: anyone (`public`), a project's API key (`project`), or the operator's
+ * ADMIN_TOKEN (`admin`). Declared on the route (`config: { access }`); a route that declares
+ * nothing is `project`, or `admin` under /v1/admin — never public by accident.
+ */
+export type RouteAccess = 'public' | 'project' | 'admin';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
   interface FastifyRequest {
-    /** Set by the auth plugin on every /v1 request; read it through `projectOf`. */
+    /** Set by the auth plugin on every `project` route; read it through `projectOf`. */
     authProject: ProjectScope | null;
     /** The API key that made the request; null without auth. Rate limits count per key. */
     apiKeyId: string | null;
   }
 }
 
-/** The project a /v1 request acts for. */
+/** The access a matched route requires; undefined for a request no route matched (a 404). */
+export function accessOf(request: FastifyRequest): RouteAccess | undefined {
+  const route = request.routeOptions.url;
+  if (route === undefined) return undefined;
+  return request.routeOptions.config.access ?? (route === '/v1/admin' || route.startsWith('/v1/admin/') ? 'admin' : 'project');
+}
+
+/** The project a `project` route acts for. */
 export function projectOf(request: FastifyRequest): ProjectScope {
-  if (!request.authProject) throw new Error(`no project on ${request.method} ${request.url}: the auth plugin did not run`);
+  if (!request.authProject) throw new Error(`no project on ${request.method} ${request.routeOptions.url}: the route is not a project route`);
   return request.authProject;
 }
 
@@ -31,63 +48,57 @@ export function presentedToken(request: FastifyRequest): string | undefined {
     if (!match) throw new UnauthorizedError('the Authorization header must be "Bearer <API key>"');
     return match[1];
   }
-  if (request.headers.upgrade?.toLowerCase() === 'websocket') return (request.raw as WithAccessToken)[accessTokenSymbol];
+  if (request.headers.upgrade?.toLowerCase() === 'websocket') return queryAccessToken(request.raw);
   return undefined;
 }
-
-const accessTokenSymbol = Symbol('trainyard.accessToken');
-type WithAccessToken = IncomingMessage & { [accessTokenSymbol]?: string };
-
-/**
- * Fastify's rewriteUrl: takes `access_token` out of the URL before anything routes or logs it,
- * keeping it on the raw request for the auth hook.
- */
-export function withoutAccessToken(raw: IncomingMessage): string {
-  const url = raw.url ?? '/';
-  if (!url.includes('access_token=')) return url;
-  const parsed = new URL(url, 'http://localhost');
-  const token = parsed.searchParams.get('access_token');
-  if (token) (raw as WithAccessToken)[accessTokenSymbol] = token;
-  parsed.searchParams.delete('access_token');
-  const query = parsed.searchParams.toString();
-  return `${parsed.pathname}${query ? `?${query}` : ''}`;
-}
-
-/** The API proper: what needs a key and what rate limits count. */
-export const isApiPath = (url: string) => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?');
-export const isAdminPath = (url: string) => url.startsWith('/v1/admin/') || url === '/v1/admin';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /**
- * Everything under /v1 acts for a project: the one of the API key presented, or the project
- * "default" when AUTH_MODE=off. /v1/admin needs ADMIN_TOKEN instead. Health, metrics, docs and the
- * dashboard's static files are public (the dashboard asks for a key before it calls the API).
+ * The admin check, on its own so the admin routes can run it as their own hook as well: a
+ * mistake in the global hook must not open them.
+ */
+export function adminGuard(config: Pick<Config, 'ADMIN_TOKEN'>): onRequestAsyncHookHandler {
+  const adminDigest = config.ADMIN_TOKEN ? digest(config.ADMIN_TOKEN) : null;
+  return async (request) => {
+    if (!adminDigest) throw new ForbiddenError('the admin API is disabled: start the API with ADMIN_TOKEN set, or use `npm run keys` on the server');
+    const token = presentedToken(request);
+    if (!token) throw new UnauthorizedError('the admin API needs Authorization: Bearer <ADMIN_TOKEN>');
+    if (!timingSafeEqual(digest(token), adminDigest)) throw new UnauthorizedError('wrong admin token');
+  };
+}
+
+/**
+ * Decides on the route the router matched — the decoded, normalised path that will actually run —
+ * never on the raw URL. Admin routes need ADMIN_TOKEN; project routes need a key (or, with
+ * AUTH_MODE=off, act as the project "default"); public routes (health, metrics, docs, the
+ * dashboard's files) need nothing. A request no route matches runs no handler: it gets its 404.
  */
 function authPlugin(app: FastifyInstance, { config, projects }: { config: Config; projects: ProjectService }): Promise<void> {
   app.decorateRequest('authProject', null);
   app.decorateRequest('apiKeyId', null);
-  const adminDigest = config.ADMIN_TOKEN ? digest(config.ADMIN_TOKEN) : null;
+  const requireAdmin = adminGuard(config);
 
-  app.addHook('onRequest', async (request) => {
-    if (!isApiPath(request.url)) return;
-    if (isAdminPath(request.url)) {
-      if (!adminDigest) throw new ForbiddenError('the admin API is disabled: start the API with ADMIN_TOKEN set, or use `npm run keys` on the server');
-      const token = presentedToken(request);
-      if (!token) throw new UnauthorizedError('the admin API needs Authorization: Bearer <ADMIN_TOKEN>');
-      if (!timingSafeEqual(digest(token), adminDigest)) throw new UnauthorizedError('wrong admin token');
-      return;
+  app.addHook('onRequest', async function authenticate(request, reply) {
+    switch (accessOf(request)) {
+      case undefined:
+      case 'public':
+        return;
+      case 'admin':
+        return requireAdmin.call(this, request, reply);
+      case 'project': {
+        if (config.AUTH_MODE === 'off') {
+          request.authProject = DEFAULT_PROJECT;
+          return;
+        }
+        const key = presentedToken(request);
+        if (!key) throw new UnauthorizedError('this endpoint needs an API key: send Authorization: Bearer <key> (`npm run keys -- create` makes one)');
+        const principal = await projects.authenticate(key);
+        if (!principal) throw new UnauthorizedError('the API key is unknown or has been revoked');
+        request.authProject = principal.project;
+        request.apiKeyId = principal.keyId;
+      }
     }
-    if (config.AUTH_MODE === 'off') {
-      request.authProject = DEFAULT_PROJECT;
-      return;
-    }
-    const key = presentedToken(request);
-    if (!key) throw new UnauthorizedError('this endpoint needs an API key: send Authorization: Bearer <key> (`npm run keys -- create` makes one)');
-    const principal = await projects.authenticate(key);
-    if (!principal) throw new UnauthorizedError('the API key is unknown or has been revoked');
-    request.authProject = principal.project;
-    request.apiKeyId = principal.keyId;
   });
   return Promise.resolve();
 }

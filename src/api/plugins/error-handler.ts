@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { UploadInvalidError, problemLocation } from '../../datasets/tabular-parser.js';
-import { ConflictError, TooManyRequestsError, TrainyardError, UnauthorizedError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
+import { ConflictError, PayloadTooLargeError, TooManyRequestsError, TrainyardError, UnauthorizedError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
 
 export interface Problem {
   type: string;
@@ -11,7 +11,36 @@ export interface Problem {
   detail: string;
   instance: string;
   requestId?: string;
-  errors?: (FieldProblem & { in?: string; row?: number; column?: string; value?: string })[];
+  errors?: ProblemEntry[];
+  /** How many problems there were when `errors` lists only the first MAX_LISTED_PROBLEMS. */
+  errorCount?: number;
+}
+
+type ProblemEntry = FieldProblem & { in?: string; row?: number; column?: string; value?: string };
+
+/**
+ * An error body stays small whatever the request: a spec of 30 000 unknown keys must not buy a
+ * 5 MB answer. The first problems are listed, each string cut to a readable length, and counted.
+ */
+export const MAX_LISTED_PROBLEMS = 20;
+const MAX_TEXT = 300;
+const MAX_DETAIL = 2_000;
+
+const cut = (text: string, limit = MAX_TEXT) => (text.length <= limit ? text : `${text.slice(0, limit - 1)}…`);
+
+function bounded({ errorCount, ...problem }: ProblemInput): ProblemInput {
+  const { errors } = problem;
+  if (!errors) return { ...problem, detail: cut(problem.detail, MAX_DETAIL) };
+  const total = Math.max(errorCount ?? 0, errors.length);
+  const listed = errors.slice(0, MAX_LISTED_PROBLEMS).map((entry) => {
+    const copy: ProblemEntry = { ...entry, field: cut(entry.field), message: cut(entry.message) };
+    if (entry.column !== undefined) copy.column = cut(entry.column);
+    if (entry.value !== undefined) copy.value = cut(entry.value);
+    return copy;
+  });
+  const more = total > listed.length;
+  const detail = more ? `${total} problems; the first ${listed.length}: ${listed.map((e) => `${e.field}: ${e.message}`).join('; ')}` : problem.detail;
+  return { ...problem, detail: cut(detail, MAX_DETAIL), errors: listed, ...(more ? { errorCount: total } : {}) };
 }
 
 const slugByStatus: Record<number, string> = {
@@ -30,7 +59,8 @@ const slugByStatus: Record<number, string> = {
 
 type ProblemInput = Omit<Problem, 'type' | 'instance' | 'requestId'> & { extensions?: Record<string, unknown> };
 
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, { extensions, ...problem }: ProblemInput): FastifyReply {
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, input: ProblemInput): FastifyReply {
+  const { extensions, ...problem } = bounded(input);
   // Extensions first: they may add members, never replace the standard ones.
   const body: Problem & Record<string, unknown> = {
     ...extensions,
@@ -51,11 +81,15 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     if (hasZodFastifySchemaValidationErrors(error)) {
       const location = locationByContext[error.validationContext ?? 'body'] ?? 'body';
       const errors: (FieldProblem & { in: string })[] = [];
+      let total = 0;
       for (const issue of error.validation) {
         const path = issue.instancePath.split('/').filter(Boolean);
         const keys = (issue.params as { keys?: unknown }).keys;
-        if (issue.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
-          for (const key of keys) errors.push({ in: location, field: fieldFromPath([...path, String(key)]), message: 'unknown field' });
+        const unknownKeys = issue.keyword === 'unrecognized_keys' && Array.isArray(keys) ? keys : null;
+        total += unknownKeys ? unknownKeys.length : 1;
+        if (errors.length >= MAX_LISTED_PROBLEMS) continue;
+        if (unknownKeys) {
+          for (const key of unknownKeys.slice(0, MAX_LISTED_PROBLEMS - errors.length)) errors.push({ in: location, field: fieldFromPath([...path, String(key) || '""']), message: 'unknown field' });
         } else {
           errors.push({ in: location, field: fieldFromPath(path) || '(root)', message: issue.message ?? 'invalid' });
         }
@@ -63,8 +97,9 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
       return sendProblem(reply, request, {
         title: 'Invalid request',
         status: 400,
-        detail: `${errors.length} problem${errors.length === 1 ? '' : 's'}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+        detail: `${total} problem${total === 1 ? '' : 's'}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
         errors,
+        errorCount: total,
       });
     }
     if (error instanceof UploadInvalidError) {
@@ -88,6 +123,9 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
       reply.header('retry-after', String(error.retryAfterSeconds));
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, extensions: { retryAfterSeconds: error.retryAfterSeconds } });
     }
+    if (error instanceof PayloadTooLargeError) {
+      return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, errors: [{ ...fieldOfClientError[413]!, message: error.message }] });
+    }
     if (error instanceof TrainyardError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message });
     }
@@ -95,7 +133,8 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       const detail = status === 415 ? `${error.message}: send the body as JSON (content-type: application/json)` : error.message;
-      return sendProblem(reply, request, { title: titleFor(status), status, detail });
+      const field = fieldOfClientError[status];
+      return sendProblem(reply, request, { title: titleFor(status), status, detail, ...(field ? { errors: [{ ...field, message: detail }] } : {}) });
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, request, { title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred; it has been logged' });
@@ -105,6 +144,13 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     sendProblem(reply, request, { title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
 }
+
+/** What Fastify's own client errors are about: the body (malformed, too large) or its declared type. */
+const fieldOfClientError: Partial<Record<number, { in: string; field: string }>> = {
+  400: { in: 'body', field: '(body)' },
+  413: { in: 'body', field: '(body)' },
+  415: { in: 'header', field: 'content-type' },
+};
 
 function titleFor(status: number): string {
   switch (status) {

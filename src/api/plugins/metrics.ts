@@ -83,7 +83,7 @@ export function metricsPlugin(services: Services, subscriber: JobEventSubscriber
     });
     app.addHook('onClose', async () => unsubscribe());
 
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    app.get('/metrics', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => {
       return reply.header('content-type', registry.contentType).send(await registry.metrics());
     });
   });

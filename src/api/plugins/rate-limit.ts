@@ -4,12 +4,12 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/config.js';
 import { TooManyRequestsError } from '../../errors/errors.js';
-import { isApiPath } from './auth.js';
+import { accessOf } from './auth.js';
 
 /**
  * RATE_LIMIT_MAX requests per RATE_LIMIT_WINDOW_MS for each API key (each client address without
- * auth), counted in Redis so every API process shares the budget. Only /v1 counts: probes and
- * scrapes must never be turned away.
+ * auth), counted in Redis so every API process shares the budget. Public routes do not count:
+ * probes and scrapes must never be turned away.
  */
 async function rateLimitPlugin(app: FastifyInstance, { config, redis }: { config: Config; redis: Redis }): Promise<void> {
   await app.register(rateLimit, {
@@ -21,7 +21,10 @@ async function rateLimitPlugin(app: FastifyInstance, { config, redis }: { config
     nameSpace: `${config.QUEUE_PREFIX}:rate-limit:`,
     // A Redis outage already shows in /readyz; refusing every request on top of it would help no one.
     skipOnError: true,
-    allowList: (request) => !isApiPath(request.url),
+    allowList: (request) => {
+      const access = accessOf(request);
+      return access === undefined || access === 'public';
+    },
     keyGenerator: (request) => (request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`),
     errorResponseBuilder: (_request, context) => {
       const seconds = Math.max(1, Math.ceil(context.ttl / 1000));

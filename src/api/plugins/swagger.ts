@@ -36,6 +36,10 @@ async function swaggerPlugin(app: FastifyInstance): Promise<void> {
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
+  // The document and its viewer are public; everything they describe still needs a key.
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...route.config, access: 'public' };
+  });
   // Its own content security policy (with hashes for its inline parts) over the API's strict one.
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 }

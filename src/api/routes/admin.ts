@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../infra/services.js';
+import { adminGuard } from '../plugins/auth.js';
 import { problemSchema } from '../schemas/job-schemas.js';
 
 const projectNameSchema = z
@@ -35,6 +36,8 @@ const errors = { 401: problemSchema, 403: problemSchema };
 /** Operators' endpoints: the auth plugin lets through only requests bearing ADMIN_TOKEN. */
 export function adminRoutes(services: Services) {
   return async (app: FastifyInstance): Promise<void> => {
+    // Their own check besides the global one: these routes hand out keys to every project.
+    app.addHook('onRequest', adminGuard(services.config));
     const api = app.withTypeProvider<ZodTypeProvider>();
     const projectParams = z.strictObject({ project: projectNameSchema });
 

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -13,15 +13,31 @@ import { checkpointParamsSchema, checkpointSchema, jobIdParamsSchema, problemSch
 const modelFiles = { 'model.json': 'application/json', 'weights.bin': 'application/octet-stream' } as const;
 const modelFileSchema = z.enum(Object.keys(modelFiles) as ['model.json', 'weights.bin']);
 
+/**
+ * The file's path when it really lies under the artifact root: a symbolic link planted anywhere
+ * below the root (to /etc/passwd, or to another project's checkpoint) is not followed. The root
+ * itself may be a link (a mounted volume).
+ */
+export async function servablePath(root: string, relative: string): Promise<string | null> {
+  try {
+    const realRoot = await realpath(root);
+    const expected = path.resolve(realRoot, relative);
+    if (!expected.startsWith(realRoot + path.sep)) return null;
+    return (await realpath(expected)) === expected ? expected : null;
+  } catch {
+    return null;
+  }
+}
+
 export function checkpointRoutes(services: Services) {
   return async (app: FastifyInstance): Promise<void> => {
     const api = app.withTypeProvider<ZodTypeProvider>();
     const root = services.config.ARTIFACT_DIR;
 
     const sendFile = async (reply: FastifyReply, folder: string, file: keyof typeof modelFiles) => {
-      const full = path.join(root, folder, file);
-      const info = await stat(full).catch(() => null);
-      if (!info) throw new NotFoundError('file', `${file} of ${folder} (its artifact is missing from ARTIFACT_DIR)`);
+      const full = await servablePath(root, path.join(folder, file));
+      const info = full ? await stat(full).catch(() => null) : null;
+      if (!full || !info?.isFile()) throw new NotFoundError('file', `${file} of ${folder} (its artifact is missing from ARTIFACT_DIR)`);
       return reply.type(modelFiles[file]).header('content-length', info.size).send(createReadStream(full));
     };
 

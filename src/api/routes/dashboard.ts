@@ -20,6 +20,6 @@ const assets: Record<string, { file: string | URL; type: string }> = {
 export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
   for (const [url, { file, type }] of Object.entries(assets)) {
     const body = await readFile(file);
-    app.get(url, { schema: { hide: true } }, async (_request, reply) => reply.type(type).header('cache-control', 'no-cache').send(body));
+    app.get(url, { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => reply.type(type).header('cache-control', 'no-cache').send(body));
   }
 }

@@ -138,6 +138,17 @@ export function datasetRoutes(services: Services) {
     const api = app.withTypeProvider<ZodTypeProvider>();
     const idempotency = new IdempotencyStore(services.prisma);
 
+    // Uploads cut off by a crash of an API process leave their staging folders: cleared at start and hourly.
+    const clearStaging = () =>
+      services.datasets
+        .removeAbandonedStaging(2 * services.config.REQUEST_TIMEOUT_MS)
+        .then((removed) => removed.length > 0 && app.log.info({ removed }, 'removed abandoned upload staging folders'))
+        .catch((error: unknown) => app.log.warn({ err: error }, 'could not clear upload staging folders'));
+    await clearStaging();
+    const staging = setInterval(() => void clearStaging(), 3_600_000);
+    staging.unref();
+    app.addHook('onClose', async () => clearInterval(staging));
+
     api.get(
       '/v1/datasets',
       {

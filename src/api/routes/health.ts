@@ -23,12 +23,13 @@ async function check(probe: () => Promise<unknown>): Promise<'ok' | 'failing'> {
 export function healthRoutes(services: Services) {
   return async (app: FastifyInstance): Promise<void> => {
     const api = app.withTypeProvider<ZodTypeProvider>();
-    api.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: healthSchema } } }, async () => ({
+    api.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The process is alive', response: { 200: healthSchema } } }, async () => ({
       status: 'ok' as const,
     }));
     api.get(
       '/readyz',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['health'],
           summary: 'Ready only when PostgreSQL and Redis answer',

@@ -8,13 +8,13 @@ import { projectOf } from '../plugins/auth.js';
 import { terminalStatuses } from '../../jobs/job-state-machine.js';
 import type { JobEventRecord, JobStatus } from '../../jobs/job-types.js';
 import { sendProblem } from '../plugins/error-handler.js';
-import { jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
+import { cursorSchema, jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 import { JobProjectCache } from '../streams/job-project-cache.js';
 import { ClientConnection } from '../streams/client-connection.js';
 import { streamCloseCodes, streamMessageSchema } from '../streams/stream-messages.js';
 
 const streamQuerySchema = z.strictObject({
-  after: z.coerce.number().int().min(0).default(0).describe('Replay events with a larger seq first, then go live'),
+  after: cursorSchema.default(0).describe('Replay events with a larger seq first, then go live'),
 });
 
 const REPLAY_PAGE = 500;

@@ -24,7 +24,8 @@ export const problemSchema = z
         }),
       )
       .optional()
-      .describe('One entry per bad field, in the dotted form used in job specs (model.layers[0].units)'),
+      .describe('One entry per bad field, in the dotted form used in job specs (model.layers[0].units); at most the first 20'),
+    errorCount: z.int().optional().describe('How many problems there were, when `errors` lists only the first 20'),
     currentStatus: jobStatusSchema.optional().describe('On 409: the status that made the request illegal'),
     requestId: z.string().optional().describe('The id of this request in the server logs (also the x-request-id header)'),
     retryAfterSeconds: z.int().optional().describe('On 429: when to try again (also the Retry-After header)'),
@@ -99,14 +100,17 @@ export const listJobsQuerySchema = z.strictObject({
     ),
 });
 
+/** A seq or step cursor: both are 32-bit integers in the database, so a larger one can only be a mistake. */
+export const cursorSchema = z.coerce.number().int().min(0).max(2_147_483_647);
+
 export const listEventsQuerySchema = z.strictObject({
-  after: z.coerce.number().int().min(0).default(0).describe('Only events with a larger seq'),
+  after: cursorSchema.default(0).describe('Only events with a larger seq'),
   limit: z.coerce.number().int().min(1).max(1000).default(500),
 });
 
 export const listMetricsQuerySchema = z.strictObject({
   scope: z.enum(['batch', 'epoch']).optional(),
-  after: z.coerce.number().int().min(0).default(0).describe('Only metrics of a larger step'),
+  after: cursorSchema.default(0).describe('Only metrics of a larger step'),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
 
