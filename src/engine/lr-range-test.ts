@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
-import { resolveOptimizer } from '../spec/optimizer-spec.js';
+import { resolveOptimizer, type OptimizerConfig } from '../spec/optimizer-spec.js';
 import type { Split } from './dataset-split.js';
 import { TrainingAbortedError, TrainingSpecError, type TrainingEventSink, type TrainingResult } from './events.js';
 import { clipByGlobalNorm } from './gradient-transforms.js';
-import { applyMaxNorm, maxNormConstraints } from './max-norm.js';
+import { applyMaxNorm, maxNormConstraints, type MaxNormConstraint } from './max-norm.js';
 import { buildObjective, type BuiltModel } from './model-builder.js';
 import type { Objective } from './objective.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
@@ -106,6 +106,7 @@ export async function runLrRangeTest(
   const started = performance.now();
   const test = spec.lrRangeTest!;
   if (Array.isArray(spec.optimizer)) throw new TrainingSpecError('an lrRangeTest uses one optimizer, not phases');
+  const optimizer = resolveOptimizer(spec.optimizer);
   const { model, training, heads, split, clock } = trained;
   const objective = buildObjective(spec, trained);
   const variables = training.trainableWeights.map((weight) => weight.read() as tf.Variable);
@@ -123,7 +124,7 @@ export async function runLrRangeTest(
     parameters: model.countParams(),
   });
 
-  const runner = new RangeRunner(spec, training, variables, objective, split, clock, heads.map((head) => head.weight), options.signal);
+  const runner = new RangeRunner(spec, optimizer, training, variables, objective, split, clock, heads.map((head) => head.weight), options.signal);
   // Every trial starts where the sweep did: every weight, running statistics included.
   const start = training.weights.map((weight) => weight.read().clone());
   try {
@@ -165,14 +166,14 @@ export async function runLrRangeTest(
       const loss = losses.length === length ? tail.reduce((a, b) => a + b, 0) / tail.length : Number.POSITIVE_INFINITY;
       trials.push({ learningRate, loss, fell: Number.isFinite(loss) && loss < (1 - FALL) * losses[0]! });
     }
-    const trained = trials.filter((trial) => trial.fell);
-    if (trained.length === 0) {
+    const falling = trials.filter((trial) => trial.fell);
+    if (falling.length === 0) {
       throw new TrainingSpecError(
         `no rate the sweep pointed to (${candidates.map((rate) => Number(rate.toPrecision(3))).join(', ')}) made the loss fall ${FALL * 100} % in ${length} steps: ` +
           'widen lrRangeTest.minLearningRate … maxLearningRate, or check the data and model',
       );
     }
-    const suggested = trained.reduce((a, b) => (b.loss < a.loss ? b : a)).learningRate;
+    const suggested = falling.reduce((a, b) => (b.loss < a.loss ? b : a)).learningRate;
     sink.emit({ type: 'lrRangeTest', points: points.length, stoppedEarly, suggestedLearningRate: suggested, minLossLearningRate: minLoss, trials });
     return {
       epochs: 0,
@@ -187,10 +188,11 @@ export async function runLrRangeTest(
 
 /** Optimizer steps on batches drawn from a seeded order, at rates chosen per step; what the sweep and the trials share. */
 class RangeRunner {
-  private readonly maxNorms;
+  private readonly maxNorms: MaxNormConstraint[];
 
   constructor(
     private readonly spec: ResolvedJobSpec,
+    private readonly optimizerConfig: OptimizerConfig,
     private readonly training: tf.LayersModel,
     private readonly variables: tf.Variable[],
     private readonly objective: Objective,
@@ -207,7 +209,7 @@ class RangeRunner {
     const { spec, split } = this;
     const rng = new Mulberry32(seed);
     const orderOf = () => (spec.shuffle ? permutation(split.trainRows, rng.next) : Int32Array.from({ length: split.trainRows }, (_, i) => i));
-    const optimizer = createOptimizer(resolveOptimizer(spec.optimizer as Exclude<ResolvedJobSpec['optimizer'], unknown[]>));
+    const optimizer = createOptimizer(this.optimizerConfig);
     let order = orderOf();
     let cursor = 0;
     try {

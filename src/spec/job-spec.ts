@@ -647,7 +647,7 @@ const jobSpecFields = {
       baseline: z
         .number()
         .optional()
-        .describe("Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that never beats it stops after `patience` epochs"),
+        .describe("Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed"),
       restoreBest: z
         .boolean()
         .default(true)
