@@ -1,6 +1,7 @@
 // npm run bench [-- --only throughput|latency|fanout|transfer|distributed --budget-ms 8000 --runs 5 --clients 200
 //                   --backends tensorflow,webgpu,native,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1]: native and wasm against PyTorch
+// npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
@@ -17,6 +18,7 @@ import { benchTransfer } from './transfer-speedup.js';
 import { benchDistributed } from './distributed-throughput.js';
 import { benchVersusPytorch } from './pytorch-compare.js';
 import { benchAbuse } from './abuse.js';
+import { benchApiThroughput } from './api-throughput.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     backends: { type: 'string' },
     repeats: { type: 'string', default: '7' },
     threads: { type: 'string', default: process.env.BLAS_THREADS ?? '1' },
+    sizes: { type: 'string' },
   },
 });
 
@@ -129,6 +132,30 @@ if (values.only === 'pytorch') {
     table(
       ['model', 'framework', 'samples/s', 'vs PyTorch', 'peak RSS MB', 'RSS vs PyTorch', 'cores busy', 'runs'],
       rows.map((r) => [r.model, r.framework, rate(r.samplesPerSecond), ratio(r.speedRatio), fmt(r.peakRssMb), ratio(r.rssRatio), fmt(r.coresBusy, 2), String(r.runs)]),
+    ),
+  );
+  console.log();
+}
+if (values.only === 'api') {
+  const repeats = Number(values.repeats);
+  const sizes = (values.sizes ?? '1000,1000000').split(',').map(Number);
+  const seconds = Math.max(1, Math.round(Number(values['budget-ms']) / 1000));
+  const rows = await benchApiThroughput({ sizes, repeats, seconds, connections: 50 });
+  console.log(`The API against a bare Fastify server on this machine: 50 connections, ${seconds} s per measurement, ${repeats} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  const spread = (values: number[]) => `${fmt(Math.min(...values))} / ${fmt(median(values))} / ${fmt(Math.max(...values))}`;
+  console.log(
+    table(
+      ['jobs in table', 'endpoint', 'API req/s min / median / max', 'echo req/s median', 'API / echo (median of rounds)', 'API p99 ms median', 'echo p99 ms median', 'not 2xx'],
+      rows.map((r) => [
+        String(r.jobs),
+        r.endpoint,
+        spread(r.apiRps),
+        fmt(median(r.echoRps)),
+        `${fmt(median(r.apiRps.map((value, i) => (100 * value) / r.echoRps[i]!)), 1)} %`,
+        fmt(median(r.apiP99Ms)),
+        fmt(median(r.echoP99Ms)),
+        String(r.non2xx),
+      ]),
     ),
   );
   console.log();

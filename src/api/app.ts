@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler } from 'fastify-type-provider-zod';
 import { JobEventSubscriber } from '../events/job-event-subscriber.js';
 import type { Services } from '../infra/services.js';
 import { withoutAccessToken } from './plugins/access-token.js';
@@ -11,6 +11,7 @@ import { failureLimit } from './plugins/failure-limit.js';
 import { inputGuard } from './plugins/input-guard.js';
 import { errorHandler, sendProblem } from './plugins/error-handler.js';
 import { rateLimits } from './plugins/rate-limit.js';
+import { responseSerializerCompiler } from './plugins/response-serializer.js';
 import { routeTable } from './plugins/route-table.js';
 import { security } from './plugins/security.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -56,7 +57,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     },
   });
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(responseSerializerCompiler(services.config.RESPONSE_CHECKS));
   // Job specs are JSON; a text body is a client mistake (415), not a spec to validate.
   app.removeContentTypeParser('text/plain');
 
@@ -71,7 +72,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(inputGuard);
   // Before auth: a client past its budget of failures is turned away before its key is looked up.
   await app.register(failureLimit, { config: services.config, redis: services.redis });
-  await app.register(auth, { config: services.config, projects: services.projects });
+  await app.register(auth, { config: services.config, projects: services.projects, revocations: services.newRedisConnection('key-revocations') });
   await app.register(rateLimits, { config: services.config, redis: services.redis });
   await app.register(metricsPlugin(services, subscriber));
   await app.register(swaggerDocs);

@@ -13,7 +13,9 @@ import { ensureDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
 import { createPrisma } from '../db/prisma.js';
 import { checkPostgres } from '../infra/dependency-check.js';
+import { announceKeyRevocation } from '../projects/key-revocations.js';
 import { ProjectService } from '../projects/project-service.js';
+import { Redis } from 'ioredis';
 
 const usage = `usage: npm run keys -- create [--project NAME] [--name NAME] | list [--project NAME] | revoke <id> | limit <project> <N|default>`;
 
@@ -59,11 +61,22 @@ await checkPostgres(config.DATABASE_URL);
 await ensureDatabase(config.DATABASE_URL);
 await migrate(config.DATABASE_URL);
 const prisma = createPrisma(config.DATABASE_URL);
+// API processes cache keys: a revocation is announced to them over Redis.
+const redis = command === 'revoke' ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true }) : null;
+const announceRevocation = async (hash: string) => {
+  try {
+    await redis!.connect();
+    await announceKeyRevocation(redis!, config.QUEUE_PREFIX, hash);
+  } catch (error) {
+    process.stderr.write(`keys: Redis did not answer (${(error as Error).message}): running APIs accept the key for up to ${config.KEY_CACHE_TTL_MS} ms more\n`);
+  }
+};
 try {
-  process.exitCode = await main(new ProjectService(prisma));
+  process.exitCode = await main(new ProjectService(prisma, { announceRevocation }));
 } catch (error) {
   process.stderr.write(`keys: ${(error as Error).message}\n`);
   process.exitCode = 1;
 } finally {
   await prisma.$disconnect();
+  redis?.disconnect();
 }

@@ -40,6 +40,9 @@ const configSchema = z.object({
   IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   MIGRATE_ON_START: booleanFromEnv.default(true),
+  // Check every response against its schema before sending it (the test suite does); off, responses
+  // are only projected onto their schema, which is several times cheaper.
+  RESPONSE_CHECKS: booleanFromEnv.default(false),
   // Checkpoints and exported models live here (shared by every worker and API of a deployment).
   ARTIFACT_DIR: z.string().min(1).default('data/artifacts'),
   // Uploaded data sets (original file and the trainer's binary form), shared like ARTIFACT_DIR.
@@ -57,6 +60,9 @@ const configSchema = z.object({
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
   // "off" serves every request as the project "default" without a key: for local use only, never the default.
   AUTH_MODE: z.enum(['required', 'off']).default('required'),
+  // How long an API process trusts a key it has looked up. A revocation reaches every process at
+  // once over Redis; this bounds the time a revocation whose announcement was lost goes unnoticed.
+  KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(10_000),
   // Bearer token of the /v1/admin endpoints (projects and API keys); unset, they answer 403.
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Requests each API key (or, without auth, each client address) may make per window; 429 with Retry-After beyond.

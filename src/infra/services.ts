@@ -10,6 +10,8 @@ import { JobService } from '../jobs/job-service.js';
 import { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../logging/logger.js';
 import { WorkerRegistry } from '../observability/worker-registry.js';
+import { KeyCache } from '../projects/key-cache.js';
+import { announceKeyRevocation } from '../projects/key-revocations.js';
 import { ProjectService } from '../projects/project-service.js';
 import { TrainingQueues } from '../queue/training-queues.js';
 import { checkPostgres, checkRedis } from './dependency-check.js';
@@ -71,7 +73,13 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     jobs: new JobService({ store, queues, publisher, datasets, workers, redis, prefix: config.QUEUE_PREFIX, logger, artifactDir: config.ARTIFACT_DIR, projectMaxRunningJobs: config.PROJECT_MAX_RUNNING_JOBS }),
     datasets,
     lifecycle: new JobLifecycle(store, publisher, logger),
-    projects: new ProjectService(prisma),
+    projects: new ProjectService(prisma, {
+      cache: new KeyCache(config.KEY_CACHE_TTL_MS),
+      announceRevocation: (hash) =>
+        announceKeyRevocation(redis, config.QUEUE_PREFIX, hash).catch((error: unknown) =>
+          logger.warn({ err: error }, `could not announce a key revocation: other API processes accept the key for up to ${config.KEY_CACHE_TTL_MS} ms`),
+        ),
+    }),
     newRedisConnection,
     async close() {
       await queues.close();

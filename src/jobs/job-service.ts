@@ -10,7 +10,7 @@ import type { TrainingQueues } from '../queue/training-queues.js';
 import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec, type LayerSpec } from '../spec/job-spec.js';
 import { planColumns, planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
 import { findSourceCheckpoint } from './transfer-source.js';
-import type { JobStore, ListJobsQuery } from './job-store.js';
+import type { JobStore, ListJobsQuery, ProjectSlots } from './job-store.js';
 import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
 export type JobAction = 'cancel' | 'pause' | 'resume';
@@ -62,12 +62,12 @@ export class JobService {
    * Why each queued job waits, when it is not just a busy worker: a GPU job with no GPU worker
    * alive, or a project already training as many jobs as it may.
    */
-  async withWaitingReasons(projectId: string, jobs: JobRecord[]): Promise<JobView[]> {
+  async withWaitingReasons(projectId: string, jobs: JobRecord[], knownSlots?: ProjectSlots): Promise<JobView[]> {
     const queued = jobs.filter((job) => job.status === 'queued');
     if (queued.length === 0) return jobs.map((job) => ({ ...job, waitingReason: null }));
     const gpuWanted = queued.some((job) => job.spec.resources.device === 'gpu');
     const [slots, gpu] = await Promise.all([
-      this.store.projectSlots(projectId, this.projectMaxRunningJobs),
+      knownSlots ?? this.store.projectSlots(projectId, this.projectMaxRunningJobs),
       gpuWanted ? this.workers.presence('gpu') : Promise.resolve(null),
     ]);
     const projectFull =
@@ -86,6 +86,13 @@ export class JobService {
 
   async view(projectId: string, job: JobRecord): Promise<JobView> {
     return (await this.withWaitingReasons(projectId, [job]))[0]!;
+  }
+
+  /** One job as the API shows it, read with its waiting reason's inputs in one round trip. */
+  async getView(projectId: string, id: string): Promise<JobView> {
+    const found = isUuid(id) ? await this.store.getWithSlots(id, projectId, this.projectMaxRunningJobs) : null;
+    if (!found) throw new NotFoundError('job', id);
+    return (await this.withWaitingReasons(projectId, [found.job], found.slots ?? undefined))[0]!;
   }
 
   async submit(projectId: string, spec: JobSpec): Promise<JobRecord> {

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
 import type { CheckpointReason } from '../engine/checkpoint-data.js';
 import { sourcesOf } from './job-state-machine.js';
@@ -62,6 +63,25 @@ export class JobStore {
   async get(id: string): Promise<JobRecord | null> {
     const job = await this.prisma.job.findUnique({ where: { id } });
     return job ? toJobRecord(job) : null;
+  }
+
+  /**
+   * One job of the project and, while it is queued, what its waiting reason needs (the project's
+   * jobs training now and its limit): one round trip, the common read of a job.
+   */
+  async getWithSlots(id: string, projectId: string, defaultProjectLimit: number): Promise<{ job: JobRecord; slots: ProjectSlots | null } | null> {
+    const rows = await this.prisma.$queryRaw<(Record<string, unknown> & { slot_project: string; slot_limit: number | null; slot_running: bigint | null })[]>`
+      SELECT j.*, p.name AS slot_project, p.max_running_jobs AS slot_limit,
+        CASE WHEN j.status = 'queued' THEN
+          (SELECT count(*) FROM jobs t WHERE t.project_id = j.project_id AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now())
+        END AS slot_running
+      FROM jobs j JOIN projects p ON p.id = j.project_id
+      WHERE j.id = ${id}::uuid AND j.project_id = ${projectId}::uuid`;
+    const row = rows[0];
+    if (!row) return null;
+    const { slot_project: project, slot_limit: limit, slot_running: running, ...columns } = row;
+    const slots = running === null ? null : { project, running: Number(running), limit: limit ?? defaultProjectLimit };
+    return { job: toJobRecord(jobFromColumns(columns)), slots };
   }
 
   async exists(id: string, projectId: string): Promise<boolean> {
@@ -140,10 +160,14 @@ export class JobStore {
     });
   }
 
-  /** How many of the project's jobs are training now, and how many may. */
-  async projectSlots(projectId: string, defaultProjectLimit: number): Promise<{ project: string; running: number; limit: number }> {
-    const project = await this.prisma.project.findUniqueOrThrow({ where: { id: projectId } });
-    return { project: project.name, running: await countTraining(this.prisma, projectId), limit: project.maxRunningJobs ?? defaultProjectLimit };
+  /** How many of the project's jobs are training now, and how many may: one round trip. */
+  async projectSlots(projectId: string, defaultProjectLimit: number): Promise<ProjectSlots> {
+    const [row] = await this.prisma.$queryRaw<{ name: string; limit: number | null; running: bigint }[]>`
+      SELECT p.name, p.max_running_jobs AS limit,
+        (SELECT count(*) FROM jobs j WHERE j.project_id = p.id AND j.lease_owner IS NOT NULL AND j.lease_expires_at > now()) AS running
+      FROM projects p WHERE p.id = ${projectId}::uuid`;
+    if (!row) throw new Error(`project ${projectId} does not exist`);
+    return { project: row.name, running: Number(row.running), limit: row.limit ?? defaultProjectLimit };
   }
 
   /** Extends our lease and tells the current status; null when the lease is no longer ours. */
@@ -259,6 +283,12 @@ export class JobStore {
   }
 }
 
+export interface ProjectSlots {
+  project: string;
+  running: number;
+  limit: number;
+}
+
 export type LeaseClaim =
   | { claimed: true }
   | { claimed: false; reason: 'held' }
@@ -286,8 +316,28 @@ async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Reco
   return toEventRecord(event);
 }
 
+/** A jobs row read by raw SQL, in the shape Prisma gives it (snake_case columns to camelCase fields). */
+function jobFromColumns(columns: Record<string, unknown>): Job {
+  return Object.fromEntries(Object.entries(columns).map(([column, value]) => [column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()), value])) as unknown as Job;
+}
+
+/**
+ * A job's spec never changes once it is recorded, and checking it against the schema costs more
+ * than reading the row: each process checks a job's spec once.
+ */
+const checkedSpecs = new LRUCache<string, ResolvedJobSpec>({ max: 5_000 });
+
+function specOf(job: Job): ResolvedJobSpec {
+  let spec = checkedSpecs.get(job.id);
+  if (!spec) {
+    spec = resolvedJobSpecSchema.parse(job.spec);
+    checkedSpecs.set(job.id, spec);
+  }
+  return spec;
+}
+
 function toJobRecord(job: Job): JobRecord {
-  const spec = resolvedJobSpecSchema.parse(job.spec);
+  const spec = specOf(job);
   return {
     id: job.id,
     projectId: job.projectId,

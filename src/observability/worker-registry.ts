@@ -21,6 +21,9 @@ export const workerHeartbeatSchema = z
 export type WorkerHeartbeat = z.infer<typeof workerHeartbeatSchema>;
 
 const keyOf = (prefix: string, id: string) => `${prefix}:workers:${id}`;
+// The ids of workers that have beaten, scored by when their entry lapses: listing them costs the
+// number of workers, where a SCAN for their keys cost the whole Redis keyspace.
+const indexKey = (prefix: string) => `${prefix}:worker-index`;
 // Outlives the heartbeats: when the last worker of a class was seen, for jobs waiting on that class.
 const lastSeenKey = (prefix: string, deviceClass: string) => `${prefix}:worker-class-last-seen:${deviceClass}`;
 
@@ -37,9 +40,11 @@ export class WorkerRegistry {
 
   async beat(heartbeat: Omit<WorkerHeartbeat, 'lastSeenAt'>): Promise<void> {
     const entry: WorkerHeartbeat = { ...heartbeat, lastSeenAt: new Date().toISOString() };
+    const lapsesAt = Date.now() + this.intervalMs * 3;
     await this.redis
       .multi()
       .set(keyOf(this.prefix, heartbeat.id), JSON.stringify(entry), 'PX', this.intervalMs * 3)
+      .zadd(indexKey(this.prefix), lapsesAt, heartbeat.id)
       .set(lastSeenKey(this.prefix, heartbeat.deviceClass), entry.lastSeenAt)
       .exec();
   }
@@ -51,19 +56,18 @@ export class WorkerRegistry {
   }
 
   async remove(id: string): Promise<void> {
-    await this.redis.del(keyOf(this.prefix, id));
+    await this.redis.multi().del(keyOf(this.prefix, id)).zrem(indexKey(this.prefix), id).exec();
   }
 
   async list(): Promise<WorkerHeartbeat[]> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await this.redis.scan(cursor, 'MATCH', keyOf(this.prefix, '*'), 'COUNT', 200);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
-    if (keys.length === 0) return [];
-    const values = await this.redis.mget(keys);
+    const now = Date.now();
+    const [, ids] = ((await this.redis.multi().zremrangebyscore(indexKey(this.prefix), '-inf', now).zrangebyscore(indexKey(this.prefix), now, '+inf').exec()) ?? []) as [
+      unknown,
+      [Error | null, string[]] | undefined,
+    ];
+    const alive = ids?.[1] ?? [];
+    if (alive.length === 0) return [];
+    const values = await this.redis.mget(alive.map((id) => keyOf(this.prefix, id)));
     return values
       .flatMap((value) => {
         if (!value) return [];

@@ -3,6 +3,7 @@ import { isUuid } from '../db/ids.js';
 import type { ApiKey, Project } from '../generated/prisma/client.js';
 import { NotFoundError } from '../errors/errors.js';
 import type { PrismaClient } from '../db/prisma.js';
+import type { KeyCache } from './key-cache.js';
 import type { ApiKeyRecord, Principal, ProjectRecord } from './project-types.js';
 
 const KEY_PREFIX = 'ty_';
@@ -11,9 +12,19 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 
 export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
+export interface KeyCaching {
+  /** Without it every request looks its key up (the CLI, tests of the lookup itself). */
+  cache?: KeyCache;
+  /** Tells every process that caches keys that this one was revoked. */
+  announceRevocation?(hash: string): Promise<void>;
+}
+
 /** Projects and their API keys: created, listed and revoked by operators, checked on every request. */
 export class ProjectService {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly caching: KeyCaching = {},
+  ) {}
 
   /** The project of that name, created if it does not exist yet. */
   async ensure(name: string): Promise<ProjectRecord> {
@@ -61,18 +72,43 @@ export class ProjectService {
     const row = isUuid(id) ? await this.prisma.apiKey.findUnique({ where: { id }, include: { project: true } }) : null;
     if (!row) throw new NotFoundError('API key', id);
     const updated = row.revokedAt ? row : await this.prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
+    this.caching.cache?.delete(row.hash);
+    await this.caching.announceRevocation?.(row.hash);
     return toKey(updated, row.project.name);
   }
 
   /** The key's project, or null for a key that is unknown or revoked. */
   async authenticate(key: string): Promise<Principal | null> {
     if (!key.startsWith(KEY_PREFIX)) return null;
-    const row = await this.prisma.apiKey.findUnique({ where: { hash: hashApiKey(key) }, include: { project: true } });
-    if (!row || row.revokedAt) return null;
-    if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      void this.prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+    const hash = hashApiKey(key);
+    const now = Date.now();
+    const cached = this.caching.cache?.get(hash);
+    if (cached) {
+      if (now - cached.lastUsedWrittenAt > LAST_USED_RESOLUTION_MS) {
+        this.caching.cache?.touch(hash, now);
+        this.markUsed(cached.principal.keyId);
+      }
+      return cached.principal;
     }
-    return { keyId: row.id, project: { id: row.project.id, name: row.project.name } };
+    const row = await this.prisma.apiKey.findUnique({ where: { hash }, include: { project: true } });
+    if (!row || row.revokedAt) return null;
+    let lastUsedWrittenAt = row.lastUsedAt?.getTime() ?? 0;
+    if (now - lastUsedWrittenAt > LAST_USED_RESOLUTION_MS) {
+      this.markUsed(row.id);
+      lastUsedWrittenAt = now;
+    }
+    const principal = { keyId: row.id, project: { id: row.project.id, name: row.project.name } };
+    this.caching.cache?.set(hash, principal, lastUsedWrittenAt);
+    return principal;
+  }
+
+  /** Forgets a key this process cached: another process revoked it. */
+  forgetKey(hash: string): void {
+    this.caching.cache?.delete(hash);
+  }
+
+  private markUsed(keyId: string): void {
+    void this.prisma.apiKey.update({ where: { id: keyId }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
   }
 }
 

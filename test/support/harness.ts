@@ -48,6 +48,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
     AUTH_MODE: 'off',
     RATE_LIMIT_MAX: '1000000',
     FAILURE_LIMIT_MAX: '1000000',
+    RESPONSE_CHECKS: 'true',
     ...env,
   });
   const logger = createLogger(config.LOG_LEVEL, `test:${name}`, options.logDestination);

@@ -6,6 +6,8 @@ import { ForbiddenError, UnauthorizedError } from '../../errors/errors.js';
 import { DEFAULT_PROJECT } from '../../projects/default-project.js';
 import type { ProjectService } from '../../projects/project-service.js';
 import type { ProjectScope } from '../../projects/project-types.js';
+import type { Redis } from 'ioredis';
+import { listenForKeyRevocations } from '../../projects/key-revocations.js';
 import { queryAccessToken } from './access-token.js';
 
 /**
@@ -74,10 +76,11 @@ export function adminGuard(config: Pick<Config, 'ADMIN_TOKEN'>): onRequestAsyncH
  * AUTH_MODE=off, act as the project "default"); public routes (health, metrics, docs, the
  * dashboard's files) need nothing. A request no route matches runs no handler: it gets its 404.
  */
-function authPlugin(app: FastifyInstance, { config, projects }: { config: Config; projects: ProjectService }): Promise<void> {
+async function authPlugin(app: FastifyInstance, { config, projects, revocations }: { config: Config; projects: ProjectService; revocations: Redis }): Promise<void> {
   app.decorateRequest('authProject', null);
   app.decorateRequest('apiKeyId', null);
   const requireAdmin = adminGuard(config);
+  await listenForKeyRevocations(revocations, config.QUEUE_PREFIX, (hash) => projects.forgetKey(hash));
 
   app.addHook('onRequest', async function authenticate(request, reply) {
     switch (accessOf(request)) {
@@ -100,7 +103,6 @@ function authPlugin(app: FastifyInstance, { config, projects }: { config: Config
       }
     }
   });
-  return Promise.resolve();
 }
 
 export const auth = fp(authPlugin, { name: 'auth' });

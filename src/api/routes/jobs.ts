@@ -102,7 +102,7 @@ export function jobRoutes(services: Services) {
       { schema: { tags: ['jobs'], summary: 'One job', params: jobIdParamsSchema, response: { 200: jobSchema, 404: problemSchema } } },
       async (request) => {
         const project = projectOf(request).id;
-        return withLinks(await services.jobs.view(project, await services.jobs.get(project, request.params.id)));
+        return withLinks(await services.jobs.getView(project, request.params.id));
       },
     );
 
