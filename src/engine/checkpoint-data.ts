@@ -179,3 +179,27 @@ export function splitFloat32(data: Float32Array | null | undefined, shapes: numb
   if (shapes.length > 0 && offset !== data!.length) throw new Error(`a checkpoint blob holds ${data!.length} values, its layout ${offset}`);
   return tensors;
 }
+
+/** Where callbacks' tensors live in a checkpoint: early stopping's best weights, divergence recovery's rollback points. */
+const CALLBACK_BLOBS = { earlyStopping: 'bestWeights', divergence: 'rollback' } as const;
+type CallbackBlob = (typeof CALLBACK_BLOBS)[keyof typeof CALLBACK_BLOBS];
+
+/** The callbacks' tensors as a checkpoint's blobs (null where a callback has none). */
+export async function callbackBlobs(states: Record<string, { tensors: tf.Tensor[] }>): Promise<Record<CallbackBlob, Float32Array | null>> {
+  const blob = async (name: keyof typeof CALLBACK_BLOBS) => {
+    const tensors = states[name]?.tensors ?? [];
+    return tensors.length > 0 ? concatFloat32(tensors) : null;
+  };
+  return { bestWeights: await blob('earlyStopping'), rollback: await blob('divergence') };
+}
+
+/** Each callback's state in a checkpoint: its values, and its tensors cut from their blob (the caller owns them). */
+export function callbackStatesOf(checkpoint: CheckpointData, state: RunState): Record<string, { values: unknown; tensors: tf.Tensor[] }> {
+  const blobs: Record<CallbackBlob, Float32Array | null | undefined> = { bestWeights: checkpoint.bestWeights, rollback: checkpoint.rollback };
+  return Object.fromEntries(
+    Object.entries(state.callbacks).map(([name, record]) => {
+      const blob = CALLBACK_BLOBS[name as keyof typeof CALLBACK_BLOBS];
+      return [name, { values: record.values, tensors: blob ? splitFloat32(blobs[blob], record.shapes) : [] }];
+    }),
+  );
+}

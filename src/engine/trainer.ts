@@ -9,11 +9,12 @@ import { defaultMonitor, MonitoredMetric } from './callbacks/monitored-metric.js
 import { ReduceOnPlateau } from './callbacks/reduce-on-plateau.js';
 import type { CallbackState, EpochEnd, EpochVerdict, TrainingCallback } from './callbacks/training-callback.js';
 import {
+  callbackBlobs,
+  callbackStatesOf,
   captureModel,
   concatFloat32,
   packOptimizerState,
   restoreModel,
-  splitFloat32,
   unpackOptimizerState,
   upgradeRunState,
   type CallbackRecord,
@@ -48,6 +49,7 @@ import { reportsEntropy, scoreName, type Objective } from './objective.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
 import type { OptimizerState, TrainingOptimizer } from './optimizers/training-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
+import { disposeSnapshot, packSnapshot, unpackSnapshot, type RunSnapshot } from './run-snapshot.js';
 import { learningRateAt } from './schedules.js';
 import { computeGradients, evaluate, readScalars } from './train-step.js';
 import { phaseForEpoch, planPhases, type PlannedPhase } from './training-plan.js';
@@ -127,21 +129,6 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
 type StepOptimizer = TrainingOptimizer | ShardedOptimizer;
 
 const noSums = (heads = 0): PartialSums => ({ lossSum: 0, correctSum: 0, entropySum: 0, ...(heads > 0 ? { headSums: new Array<number>(heads).fill(0) } : {}), rows: 0 });
-
-/**
- * A copy of the whole run at one point: counters, every weight of the training model (heads and
- * running statistics included), the optimizer's slots, and the callbacks' state (divergence
- * recovery's own excepted: its retries outlive a rollback). What divergence recovery returns to.
- */
-interface RunSnapshot {
-  state: RunState;
-  weights: tf.Tensor[];
-  optimizer: OptimizerState;
-  callbacks: Record<string, CallbackState>;
-}
-
-/** Where each callback's tensors go in a checkpoint. */
-const CALLBACK_BLOBS = { earlyStopping: 'bestWeights', divergence: 'rollback' } as const;
 
 type EpochOutcome = { diverged: false; metrics: MetricValues; epochStart: number; samplesPerSecond: number } | { diverged: true; step: number; loss: number; reason: string };
 
@@ -748,11 +735,6 @@ class TrainingRun {
 
   /** What divergence recovery captures and restores: the whole run but its own state. */
   private runControl(): RunControl<RunSnapshot> {
-    const tensorsOf = (snapshot: RunSnapshot) => [
-      ...snapshot.weights,
-      ...Object.values(snapshot.optimizer.slots).flat(),
-      ...Object.values(snapshot.callbacks).flatMap((state) => state.tensors),
-    ];
     return {
       capture: () => {
         const optimizer = this.optimizer.getState();
@@ -766,20 +748,9 @@ class TrainingRun {
         this.restoreCallbacks(snapshot.callbacks);
       },
       completedEpochs: (snapshot) => snapshot.state.completedEpochs,
-      pack: (snapshot) => ({ values: { state: snapshot.state, weights: snapshot.weights.length }, tensors: tensorsOf(snapshot).map((t) => t.clone()) }),
-      unpack: ({ values, tensors }) => {
-        const { state, weights } = values as { state: RunState; weights: number };
-        let offset = weights;
-        const take = (count: number) => {
-          const taken = tensors.slice(offset, offset + count).map((t) => t.clone());
-          offset += count;
-          return taken;
-        };
-        const slots = Object.fromEntries(state.optimizer.slots.map(({ name, shapes }) => [name, take(shapes.length)]));
-        const callbacks = Object.fromEntries(Object.entries(state.callbacks).map(([name, record]) => [name, { values: record.values, tensors: take(record.shapes.length) }]));
-        return { state, weights: tensors.slice(0, weights).map((t) => t.clone()), optimizer: { step: state.optimizer.step, slots }, callbacks };
-      },
-      dispose: (snapshot) => tf.dispose(tensorsOf(snapshot)),
+      pack: packSnapshot,
+      unpack: unpackSnapshot,
+      dispose: disposeSnapshot,
     };
   }
 
@@ -787,12 +758,7 @@ class TrainingRun {
     restoreModel(this.model, checkpoint.model);
     const state = upgradeRunState(checkpoint.state, checkpoint.bestWeights ? this.model.weights.map((weight) => weight.shape as number[]) : []);
     const optimizer = unpackOptimizerState(state.optimizer, checkpoint.optimizerData);
-    const blobs: Record<string, Float32Array | null | undefined> = { bestWeights: checkpoint.bestWeights, rollback: checkpoint.rollback };
-    const callbacks: Record<string, CallbackState> = {};
-    for (const [name, record] of Object.entries(state.callbacks)) {
-      const blob = CALLBACK_BLOBS[name as keyof typeof CALLBACK_BLOBS];
-      callbacks[name] = { values: record.values, tensors: blob ? splitFloat32(blobs[blob], record.shapes) : [] };
-    }
+    const callbacks = callbackStatesOf(checkpoint, state);
     try {
       this.restoreCounters(state, optimizer);
       this.restoreCallbacks(callbacks);
@@ -816,10 +782,7 @@ class TrainingRun {
     const callbacks = this.callbackStates(true);
     try {
       const { layout, data } = await packOptimizerState(optimizerState);
-      const blob = async (name: keyof typeof CALLBACK_BLOBS) => {
-        const tensors = callbacks[name]?.tensors ?? [];
-        return tensors.length > 0 ? concatFloat32(tensors) : null;
-      };
+      const blobs = await callbackBlobs(callbacks);
       this.sink.checkpoint({
         reason,
         state: this.runState(layout, callbacks),
@@ -827,9 +790,9 @@ class TrainingRun {
         isBest,
         model: await captureModel(this.model),
         optimizerData: data,
-        bestWeights: await blob('earlyStopping'),
+        bestWeights: blobs.bestWeights,
         headWeights: this.headVariables.length > 0 ? await concatFloat32(this.headVariables) : null,
-        rollback: await blob('divergence'),
+        rollback: blobs.rollback,
         preprocessing: this.split.preprocessing,
       });
     } finally {
