@@ -17,7 +17,7 @@ const json = (body: string) => rawRequest(harness.baseUrl, 'POST', '/v1/jobs', {
 const specJson = (overrides: Record<string, unknown> = {}) => JSON.stringify(tinyIrisSpec(overrides as never));
 
 beforeAll(async () => {
-  harness = await startHarness('hardening', { TRAINYARD_BACKEND: 'wasm', HEADERS_TIMEOUT_MS: '400', REQUEST_TIMEOUT_MS: '1500', IDLE_TIMEOUT_MS: '1500' });
+  harness = await startHarness('hardening', { TRAINYARD_BACKEND: 'wasm' });
   await harness.startWorker();
   finishedJob = (await api().post('/v1/jobs').send(tinyIrisSpec({ epochs: 1 }))).body.id;
   await waitFor('the job to finish', async () => (await api().get(`/v1/jobs/${finishedJob}`)).body.status === 'succeeded');
@@ -168,11 +168,18 @@ describe('files on disk', () => {
 });
 
 describe('slow clients', () => {
+  // Timeouts of a second or so: waiting out the defaults (10 s, 120 s) would only make the test slow.
+  let slow: Harness;
+  beforeAll(async () => {
+    slow = await startHarness('slowclients', { HEADERS_TIMEOUT_MS: '400', REQUEST_TIMEOUT_MS: '1500', IDLE_TIMEOUT_MS: '1500' });
+  });
+  afterAll(async () => slow?.close());
+
   /** Resolves when the server closes the socket; the test's own timeout fails it otherwise. */
   const closedByServer = (socket: net.Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
 
   function connect(): Promise<net.Socket> {
-    const { hostname, port } = new URL(harness.baseUrl);
+    const { hostname, port } = new URL(slow.baseUrl);
     return new Promise((resolve, reject) => {
       const socket = net.connect(Number(port), hostname, () => resolve(socket));
       socket.on('error', reject);
@@ -186,7 +193,7 @@ describe('slow clients', () => {
     const trickle = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 100);
     await closed;
     clearInterval(trickle);
-  }, 20_000);
+  }, 60_000);
 
   it('a client trickling its body is cut off', async () => {
     const socket = await connect();
@@ -195,12 +202,12 @@ describe('slow clients', () => {
     const trickle = setInterval(() => socket.writable && socket.write(' '), 100);
     await closed;
     clearInterval(trickle);
-  }, 20_000);
+  }, 60_000);
 
   it('a connection that says nothing is closed', async () => {
     const socket = await connect();
     await closedByServer(socket);
-  }, 20_000);
+  }, 60_000);
 });
 
 describe('a budget of failures per client', () => {
