@@ -74,8 +74,9 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(failureLimit, { config: services.config, redis: services.redis });
   await app.register(auth, { config: services.config, projects: services.projects, revocations: services.newRedisConnection('key-revocations') });
   await app.register(rateLimits, { config: services.config, redis: services.redis });
-  await app.register(metricsPlugin(services, subscriber));
+  // Before every documented route, /metrics included: it collects the routes registered after it.
   await app.register(swaggerDocs);
+  await app.register(metricsPlugin(services, subscriber));
   await app.register(healthRoutes(services));
   await app.register(jobRoutes(services));
   await app.register(streamRoutes(services, subscriber));

@@ -15,6 +15,7 @@ export async function exampleRoutes(app: FastifyInstance): Promise<void> {
     '/v1/examples',
     {
       schema: {
+        operationId: 'listExamples',
         tags: ['jobs'],
         summary: 'Example job specs, one per optimizer and technique',
         response: { 200: z.object({ data: z.array(z.object({ name: z.string(), spec: z.record(z.string(), z.unknown()) })) }) },
