@@ -24,6 +24,7 @@ import { exampleRoutes } from './routes/examples.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { predictRoutes } from './routes/predict.js';
+import { runRoutes } from './routes/runs.js';
 import { streamRoutes } from './routes/stream.js';
 import { workerRoutes } from './routes/workers.js';
 
@@ -79,6 +80,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(metricsPlugin(services, subscriber));
   await app.register(healthRoutes(services));
   await app.register(jobRoutes(services));
+  await app.register(runRoutes(services));
   await app.register(streamRoutes(services, subscriber));
   await app.register(checkpointRoutes(services));
   await app.register(datasetRoutes(services));

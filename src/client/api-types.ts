@@ -208,6 +208,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Jobs with their final, best and test metrics, duration and speed, newest first: a runs table */
+        get: operations["listRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}/stream": {
         parameters: {
             query?: never;
@@ -2916,6 +2933,64 @@ export interface components {
             /** @description A regression's outputs */
             values?: number[] | number[][];
         };
+        RunSummary: {
+            /** @description The last finished epoch; null before the first */
+            lastEpoch: number | null;
+            /** @description Every metric of the last finished epoch */
+            final: {
+                [key: string]: number;
+            };
+            /** @description Each metric's best epoch value: the highest of an accuracy, the lowest of anything else */
+            best: {
+                [key: string]: number;
+            };
+            /** @description Scores on the held-out test rows (test_loss, test_accuracy or test_mae) once the run succeeded */
+            test: {
+                [key: string]: number;
+            };
+            /** @description Training time once the run succeeded, else the time since it started; null before it started */
+            durationMs: number | null;
+            /** @description Training speed in the last finished epoch */
+            samplesPerSecond: number | null;
+        };
+        RunPage: {
+            data: {
+                /** Format: uuid */
+                id: string;
+                name: string | null;
+                status: components["schemas"]["JobStatus"];
+                spec: components["schemas"]["ResolvedJobSpec"];
+                /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
+                backend: string | null;
+                device: string | null;
+                failureReason: string | null;
+                /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
+                waitingReason: string | null;
+                /** @description How many times a worker started it */
+                attempts: number;
+                progress: number;
+                /** @description Sequence number of the newest event */
+                lastSeq: number;
+                /** Format: date-time */
+                createdAt: string;
+                startedAt: string | null;
+                finishedAt: string | null;
+                /** Format: date-time */
+                updatedAt: string;
+                links: {
+                    self: string;
+                    metrics: string;
+                    events: string;
+                    stream: string;
+                    checkpoints: string;
+                    model: string;
+                };
+                summary: components["schemas"]["RunSummary"];
+            }[];
+            hasMore: boolean;
+            /** @description URL of the next page, null on the last one */
+            next: string | null;
+        };
         StreamEventMessage: {
             /** @constant */
             kind: "event";
@@ -3583,6 +3658,41 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listRuns: {
+        parameters: {
+            query?: {
+                /** @description Jobs per page */
+                limit?: number;
+                /** @description Id of the last job of the previous page */
+                after?: string;
+                /** @description Comma-separated statuses to keep, e.g. queued,running */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
