@@ -225,6 +225,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job with its final, best and test metrics, duration and speed */
+        get: operations["getRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}/stream": {
         parameters: {
             query?: never;
@@ -2940,7 +2957,7 @@ export interface components {
             final: {
                 [key: string]: number;
             };
-            /** @description Each metric's best epoch value: the highest of an accuracy, the lowest of anything else */
+            /** @description Each metric's best epoch value: the highest of an accuracy, the lowest of anything else (test scores are in `test`) */
             best: {
                 [key: string]: number;
             };
@@ -2953,40 +2970,41 @@ export interface components {
             /** @description Training speed in the last finished epoch */
             samplesPerSecond: number | null;
         };
+        Run: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            status: components["schemas"]["JobStatus"];
+            spec: components["schemas"]["ResolvedJobSpec"];
+            /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
+            backend: string | null;
+            device: string | null;
+            failureReason: string | null;
+            /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
+            waitingReason: string | null;
+            /** @description How many times a worker started it */
+            attempts: number;
+            progress: number;
+            /** @description Sequence number of the newest event */
+            lastSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            links: {
+                self: string;
+                metrics: string;
+                events: string;
+                stream: string;
+                checkpoints: string;
+                model: string;
+            };
+            summary: components["schemas"]["RunSummary"];
+        };
         RunPage: {
-            data: {
-                /** Format: uuid */
-                id: string;
-                name: string | null;
-                status: components["schemas"]["JobStatus"];
-                spec: components["schemas"]["ResolvedJobSpec"];
-                /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
-                backend: string | null;
-                device: string | null;
-                failureReason: string | null;
-                /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
-                waitingReason: string | null;
-                /** @description How many times a worker started it */
-                attempts: number;
-                progress: number;
-                /** @description Sequence number of the newest event */
-                lastSeq: number;
-                /** Format: date-time */
-                createdAt: string;
-                startedAt: string | null;
-                finishedAt: string | null;
-                /** Format: date-time */
-                updatedAt: string;
-                links: {
-                    self: string;
-                    metrics: string;
-                    events: string;
-                    stream: string;
-                    checkpoints: string;
-                    model: string;
-                };
-                summary: components["schemas"]["RunSummary"];
-            }[];
+            data: components["schemas"]["Run"][];
             hasMore: boolean;
             /** @description URL of the next page, null on the last one */
             next: string | null;
@@ -3693,6 +3711,38 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Job id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -6,7 +6,7 @@ export interface RunSummary {
   lastEpoch: number | null;
   /** Every metric of the last finished epoch. */
   final: Record<string, number>;
-  /** Each metric's best value over the epochs: the highest accuracy, the lowest of anything else. */
+  /** Each metric's best value over the epochs: the highest accuracy, the lowest of anything else (test scores are in `test`). */
   best: Record<string, number>;
   /** Scores on the held-out test rows (test_*), once the run succeeded. */
   test: Record<string, number>;
@@ -16,8 +16,9 @@ export interface RunSummary {
   samplesPerSecond: number | null;
 }
 
-/** Whether a larger value of the metric is better (accuracies); losses, errors and the rest go down. */
-export const higherIsBetter = (metric: string): boolean => /accuracy$/.test(metric);
+/** The metrics of which a larger value is better (accuracies); losses, errors and the rest go down. */
+export const HIGHER_IS_BETTER = /accuracy$/;
+export const higherIsBetter = (metric: string): boolean => HIGHER_IS_BETTER.test(metric);
 
 type LastEpochRow = { job_id: string; data: { epoch?: number; values?: Record<string, number>; samplesPerSecond?: number } };
 type ExtremeRow = { job_id: string; metric: string; low: number; high: number };
@@ -43,7 +44,7 @@ export class RunSummaries {
       this.prisma.$queryRaw<ExtremeRow[]>`
         SELECT m.job_id::text AS job_id, kv.key AS metric, min((kv.value #>> '{}')::float8) AS low, max((kv.value #>> '{}')::float8) AS high
         FROM metrics m CROSS JOIN LATERAL jsonb_each(m.values::jsonb) kv
-        WHERE m.job_id = ANY(${ids}::uuid[]) AND m.scope = 'epoch' AND jsonb_typeof(kv.value) = 'number' AND kv.key <> 'learning_rate'
+        WHERE m.job_id = ANY(${ids}::uuid[]) AND m.scope = 'epoch' AND jsonb_typeof(kv.value) = 'number' AND kv.key <> 'learning_rate' AND kv.key NOT LIKE 'test\_%'
         GROUP BY m.job_id, kv.key`,
       this.prisma.$queryRaw<SucceededRow[]>`
         SELECT DISTINCT ON (job_id) job_id::text AS job_id, data FROM job_events
