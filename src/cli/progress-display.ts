@@ -83,7 +83,8 @@ export function secondsRemaining(state: ProgressState): number | null {
   return Math.max(0, state.totalSteps - state.step) / state.stepRate;
 }
 
-const fit = (line: string, width: number) => (line.length <= width ? line : `${line.slice(0, Math.max(0, width - 1))}…`);
+/** The line cut to `width` columns, with an ellipsis where it was cut. */
+export const fit = (line: string, width: number) => (line.length <= width ? line : `${line.slice(0, Math.max(0, width - 1))}…`);
 
 /**
  * The line that is redrawn in place: a bar as wide as the terminal leaves room for, then the

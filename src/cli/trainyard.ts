@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeEvent } from '../client/event-sentences.js';
 import { TrainyardApiError, TrainyardClient, shortIdLength, type Job, type JobStatus, type StreamEventMessage } from '../client/index.js';
-import { advance, epochLine, initialProgress, progressLine } from './progress-display.js';
+import { advance, epochLine, fit, initialProgress, progressLine } from './progress-display.js';
 
 const usage = `Usage: trainyard <command> [options]
 
@@ -81,7 +81,7 @@ async function follow(client: TrainyardClient, job: Job): Promise<number> {
     } else if (event.type === 'status' || event.type === 'earlyStop' || event.type === 'divergence' || event.type === 'resumed') {
       if (event.type === 'status') status = data.status as JobStatus;
       clearBar();
-      out(describeEvent(event.type, data));
+      out(fit(describeEvent(event.type, data), columns() - 1));
       if (event.type !== 'status' || status === 'running') drawBar();
     }
   });
