@@ -5,6 +5,7 @@ import { validatorCompiler } from 'fastify-type-provider-zod';
 import { JobEventSubscriber } from '../events/job-event-subscriber.js';
 import type { Services } from '../infra/services.js';
 import { withoutAccessToken } from './plugins/access-token.js';
+import { RequestLogController } from './request-log-controller.js';
 import { auth } from './plugins/auth.js';
 import { answerClientError } from './plugins/client-errors.js';
 import { failureLimit } from './plugins/failure-limit.js';
@@ -32,6 +33,7 @@ import { workerRoutes } from './routes/workers.js';
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
+    logController: new RequestLogController(),
     bodyLimit: services.config.BODY_LIMIT_BYTES,
     // A caller's x-request-id is kept (when it is a sane token) so its logs and ours join up.
     requestIdHeader: false,
