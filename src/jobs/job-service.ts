@@ -95,12 +95,13 @@ export class JobService {
     return (await this.withWaitingReasons(projectId, [found.job], found.slots ?? undefined))[0]!;
   }
 
-  async submit(projectId: string, spec: JobSpec): Promise<JobRecord> {
+  /** Records and queues the job; answers it as the API shows it. */
+  async submit(projectId: string, spec: JobSpec): Promise<JobView> {
     const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(projectId, spec, spec.dataset.id) : undefined;
     const info = upload ?? describeDataset(spec.dataset)!;
     const transfer = spec.init ? await this.planTransfer(projectId, spec, info) : undefined;
     const columns = spec.model.progressive ? await this.planColumns(projectId, spec, info) : undefined;
-    const { job, event } = await this.store.create(projectId, resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns }));
+    const { job, event, slots } = await this.store.create(projectId, resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns }), this.projectMaxRunningJobs);
     await this.announce(job.id, event);
     try {
       await this.queues.enqueue(job.id, job.spec.resources.device, job.spec.priority);
@@ -109,7 +110,7 @@ export class JobService {
       this.logger.error({ err: error, jobId: job.id }, 'could not enqueue job');
       throw new UnavailableError(`job ${job.id} was recorded but could not be queued: Redis did not answer. It will be queued when a worker starts`);
     }
-    return job;
+    return (await this.withWaitingReasons(projectId, [job], slots))[0]!;
   }
 
   /** Which layers load from the source checkpoint, which freeze, where a probe cuts: checked before anything is queued. */

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { v7 as uuidv7 } from 'uuid';
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
 import type { CheckpointReason } from '../engine/checkpoint-data.js';
 import { sourcesOf } from './job-state-machine.js';
@@ -46,18 +47,33 @@ export interface ListJobsQuery {
 export class JobStore {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** The job and its first event (seq 1, queued) in one write. */
-  async create(projectId: string, spec: ResolvedJobSpec): Promise<{ job: JobRecord; event: JobEventRecord }> {
-    const created = await this.prisma.job.create({
-      data: {
-        projectId,
-        spec: spec as Prisma.InputJsonValue,
-        lastSeq: 1,
-        events: { create: { seq: 1, type: 'status', data: { status: 'queued' } } },
-      },
-      include: { events: true },
-    });
-    return { job: toJobRecord(created), event: toEventRecord(created.events[0]!) };
+  /**
+   * The job and its first event (seq 1, queued), with what the new job's waiting reason needs (the
+   * project's jobs training now): one statement, one round trip, atomic as a statement is.
+   */
+  async create(projectId: string, spec: ResolvedJobSpec, defaultProjectLimit: number): Promise<{ job: JobRecord; event: JobEventRecord; slots: ProjectSlots }> {
+    const id = uuidv7();
+    const status = JSON.stringify({ status: 'queued' });
+    const rows = await this.prisma.$queryRaw<(Record<string, unknown> & { slot_project: string; slot_limit: number | null; slot_running: bigint; event_created_at: Date })[]>`
+      WITH job AS (
+        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at)
+        VALUES (${id}::uuid, ${projectId}::uuid, ${JSON.stringify(spec)}::jsonb, 1, now())
+        RETURNING *
+      ), event AS (
+        INSERT INTO job_events (job_id, seq, type, data) SELECT job.id, 1, 'status', ${status}::jsonb FROM job
+        RETURNING created_at
+      )
+      SELECT job.*, event.created_at AS event_created_at, p.name AS slot_project, p.max_running_jobs AS slot_limit,
+        (SELECT count(*) FROM jobs t WHERE t.project_id = ${projectId}::uuid AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now()) AS slot_running
+      FROM job CROSS JOIN event JOIN projects p ON p.id = job.project_id`;
+    const { slot_project: project, slot_limit: limit, slot_running: running, event_created_at: eventCreatedAt, ...columns } = rows[0]!;
+    // The spec was resolved by this process: no need to check it again on the way out.
+    checkedSpecs.set(id, spec);
+    return {
+      job: toJobRecord(jobFromColumns(columns)),
+      event: { seq: 1, type: 'status', data: { status: 'queued' }, createdAt: eventCreatedAt.toISOString() },
+      slots: { project, running: Number(running), limit: limit ?? defaultProjectLimit },
+    };
   }
 
   async get(id: string): Promise<JobRecord | null> {

@@ -89,7 +89,7 @@ describe('training worker lifecycle', () => {
   it('on start queues jobs the database has but Redis lost', async () => {
     await worker.close();
     // As if Redis restarted empty: the job exists only in PostgreSQL.
-    const { job: orphan } = await harness.services.store.create(DEFAULT_PROJECT.id, resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec())));
+    const { job: orphan } = await harness.services.store.create(DEFAULT_PROJECT.id, resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec())), harness.config.PROJECT_MAX_RUNNING_JOBS);
     expect(await harness.services.queues.any.getJobState(orphan.id)).toBe('unknown');
     worker = await harness.startWorker();
     const done = await waitFor('the orphan to be trained', async () => {

@@ -62,7 +62,7 @@ export function jobRoutes(services: Services) {
       async (request, reply) => {
         const submit = async () => {
           const project = projectOf(request).id;
-          const job = withLinks(await services.jobs.view(project, await services.jobs.submit(project, request.body)));
+          const job = withLinks(await services.jobs.submit(project, request.body));
           return { status: 201, body: job };
         };
         const key = request.headers['idempotency-key'];
