@@ -4368,6 +4368,8 @@ export interface operations {
                     "application/json": {
                         data: {
                             name: string;
+                            /** @description What the example shows (examples/README.md) */
+                            description: string;
                             spec: {
                                 [key: string]: unknown;
                             };
