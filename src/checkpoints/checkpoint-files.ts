@@ -6,11 +6,12 @@ import type { CheckpointData } from '../engine/checkpoint-data.js';
 /**
  * A checkpoint on disk is a folder: `model.json` + `weights.bin` (TF.js layers format, what
  * `tf.loadLayersModel` reads), `state.json` (run state, metrics), `optimizer.bin`, the best epoch's
- * weights and the auxiliary heads' weights (both may be empty). It is
+ * weights, the auxiliary heads' weights and divergence recovery's rollback points (all three may
+ * be empty). It is
  * written to a temporary folder, flushed, then renamed into place, so a crash leaves either the
  * whole checkpoint or none of it.
  */
-export const checkpointFiles = ['model.json', 'weights.bin', 'state.json', 'optimizer.bin', 'best-weights.bin', 'head-weights.bin'] as const;
+export const checkpointFiles = ['model.json', 'weights.bin', 'state.json', 'optimizer.bin', 'best-weights.bin', 'head-weights.bin', 'rollback.bin'] as const;
 export type CheckpointFile = (typeof checkpointFiles)[number];
 
 export interface WrittenCheckpoint {
@@ -45,6 +46,7 @@ function contents(data: CheckpointData): Record<CheckpointFile, Uint8Array> {
     // Empty when there is no best epoch to keep.
     'best-weights.bin': data.bestWeights ? new Uint8Array(data.bestWeights.buffer, data.bestWeights.byteOffset, data.bestWeights.byteLength) : new Uint8Array(0),
     'head-weights.bin': data.headWeights ? new Uint8Array(data.headWeights.buffer, data.headWeights.byteOffset, data.headWeights.byteLength) : new Uint8Array(0),
+    'rollback.bin': data.rollback ? new Uint8Array(data.rollback.buffer, data.rollback.byteOffset, data.rollback.byteLength) : new Uint8Array(0),
   };
 }
 
@@ -71,7 +73,8 @@ export function writeCheckpoint(root: string, relative: string, data: Checkpoint
   const temporary = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(4).toString('hex')}`);
   mkdirSync(temporary, { recursive: true });
   try {
-    for (const name of checkpointFiles) writeDurably(path.join(temporary, name), files[name]);
+    // rollback.bin only exists for runs with divergence recovery: one fsync less per checkpoint for the others.
+    for (const name of checkpointFiles) if (name !== 'rollback.bin' || files[name].byteLength > 0) writeDurably(path.join(temporary, name), files[name]);
     // A run resumed after a crash can write the same step again: the newer copy wins.
     rmSync(target, { recursive: true, force: true });
     renameSync(temporary, target);
@@ -85,8 +88,9 @@ export function writeCheckpoint(root: string, relative: string, data: Checkpoint
 
 export function readCheckpoint(root: string, relative: string, expectedSha256?: string): CheckpointData {
   const folder = path.join(root, relative);
-  // Checkpoints written before head-weights.bin existed lack it; empty is what it would hold for them.
-  const read = (name: CheckpointFile) => (name === 'head-weights.bin' && !existsSync(path.join(folder, name)) ? Buffer.alloc(0) : readFileSync(path.join(folder, name)));
+  // Checkpoints written before head-weights.bin and rollback.bin existed lack them; empty is what they would hold for them.
+  const optional = new Set<CheckpointFile>(['head-weights.bin', 'rollback.bin']);
+  const read = (name: CheckpointFile) => (optional.has(name) && !existsSync(path.join(folder, name)) ? Buffer.alloc(0) : readFileSync(path.join(folder, name)));
   const files = Object.fromEntries(checkpointFiles.map((name) => [name, read(name)])) as Record<CheckpointFile, Buffer>;
   if (expectedSha256 && digest(files) !== expectedSha256) {
     throw new CheckpointIntegrityError(`checkpoint ${relative} does not match its recorded checksum: it was changed or damaged`);
@@ -109,6 +113,7 @@ export function readCheckpoint(root: string, relative: string, expectedSha256?: 
     optimizerData: new Float32Array(new Uint8Array(optimizer).buffer),
     bestWeights: files['best-weights.bin'].byteLength > 0 ? new Float32Array(new Uint8Array(files['best-weights.bin']).buffer) : null,
     headWeights: files['head-weights.bin'].byteLength > 0 ? new Float32Array(new Uint8Array(files['head-weights.bin']).buffer) : null,
+    rollback: files['rollback.bin'].byteLength > 0 ? new Float32Array(new Uint8Array(files['rollback.bin']).buffer) : null,
   };
 }
 

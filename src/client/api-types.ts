@@ -521,12 +521,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description θ ← θ − η g */
+        /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizerInput: {
             /** @constant */
             type: "sgd";
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description v ← μ v + g ; θ ← θ − η v */
+        /** @description v ← μ v + g ; θ ← θ − η v  (torch.optim.SGD with momentum) */
         MomentumOptimizerInput: {
             /** @constant */
             type: "momentum";
@@ -535,8 +537,12 @@ export interface components {
              * @default 0.9
              */
             momentum?: number;
+            /** @description d: v ← μ v + (1 − d) g after the first step (the first step sets v ← g, as torch does); 0 when absent */
+            dampening?: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description v ← μ v + g ; θ ← θ − η (g + μ v) */
+        /** @description v ← μ v + g ; θ ← θ − η (g + μ v)  (torch.optim.SGD with nesterov, which allows no dampening) */
         NesterovOptimizerInput: {
             /** @constant */
             type: "nesterov";
@@ -545,8 +551,10 @@ export interface components {
              * @default 0.9
              */
             momentum?: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description G ← G + g² ; θ ← θ − η g / (√G + ε) */
+        /** @description G ← G + g² ; θ ← θ − η g / (√G + ε)  (torch.optim.Adagrad, lr_decay 0) */
         AdagradOptimizerInput: {
             /** @constant */
             type: "adagrad";
@@ -560,8 +568,10 @@ export interface components {
              * @default 0
              */
             initialAccumulator?: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε) */
+        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε)  (torch.optim.RMSprop, alpha = γ) */
         RmspropOptimizerInput: {
             /** @constant */
             type: "rmsprop";
@@ -580,8 +590,12 @@ export interface components {
              * @default 0
              */
             momentum?: number;
+            /** @description Graves 2013: also keep ḡ ← γ ḡ + (1−γ) g and divide by √(s − ḡ²) + ε (an estimate of the variance); false when absent */
+            centered?: boolean;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description bias-corrected moments; θ ← θ − η m̂ / (√v̂ + ε) */
+        /** @description bias-corrected moments; θ ← θ − η m̂ / (√v̂ + ε)  (torch.optim.Adam) */
         AdamOptimizerInput: {
             /** @constant */
             type: "adam";
@@ -600,8 +614,12 @@ export interface components {
              * @default 1e-8
              */
             epsilon?: number;
+            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
+            amsgrad?: boolean;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description θ ← θ − η λ θ − η m̂ / (√v̂ + ε) */
+        /** @description θ ← θ − η λ θ − η m̂ / (√v̂ + ε)  (torch.optim.AdamW, Loshchilov & Hutter 2019) */
         AdamwOptimizerInput: {
             /** @constant */
             type: "adamw";
@@ -620,6 +638,8 @@ export interface components {
              * @default 1e-8
              */
             epsilon?: number;
+            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
+            amsgrad?: boolean;
             /**
              * @description λ, decoupled: θ ← θ − η λ θ before the Adam step
              * @default 0.01
@@ -721,68 +741,207 @@ export interface components {
          * @enum {string}
          */
         Loss: "auto" | "categoricalCrossentropy" | "sparseCategoricalCrossentropy" | "binaryCrossentropy" | "meanSquaredError";
-        /** @description η(t) = η₀ */
+        /** @description η = η₀ (after an optional warm-up) */
         ConstantScheduleInput: {
             /** @constant */
             type: "constant";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
         };
-        /** @description η = η₀ · factor^⌊(e − 1) / everyEpochs⌋ (e the 1-based epoch) */
+        /** @description η = η₀ · γ^⌊i / k⌋ (PyTorch StepLR, step_size k) */
         StepScheduleInput: {
             /** @constant */
             type: "step";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
-            /** @default 0.1 */
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
             factor?: number;
-            everyEpochs: number;
+            /** @description k, counting epochs (give this or everySteps) */
+            everyEpochs?: number;
+            /** @description k, counting optimizer steps */
+            everySteps?: number;
         };
-        /** @description η(t) = η₀ · decay^(t / k) */
+        /** @description η = η₀ · γ^(milestones ≤ i) (PyTorch MultiStepLR) */
+        MultiStepScheduleInput: {
+            /** @constant */
+            type: "multiStep";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
+            factor?: number;
+            /** @description Ascending; milestone m lowers the rate from the (m + 1)-th epoch (or step) of the decay on */
+            milestones: number[];
+            /**
+             * @description What i and the milestones count
+             * @default epoch
+             * @enum {string}
+             */
+            unit?: "epoch" | "step";
+        };
+        /** @description η = η₀ · γ^(i / k) (PyTorch ExponentialLR when k = 1; Keras ExponentialDecay otherwise) */
         ExponentialScheduleInput: {
             /** @constant */
             type: "exponential";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /** @description γ */
             decay: number;
-            /**
-             * @description k
-             * @default 1
-             */
+            /** @description k, counting optimizer steps; 1 when neither this nor decayEpochs is given */
             decaySteps?: number;
+            /** @description k, counting epochs */
+            decayEpochs?: number;
         };
-        /** @description η(t) = η₀ / (1 + d · t) */
+        /** @description η = η₀ / (1 + d · i), i counting steps (Keras InverseTimeDecay, decay_steps 1) */
         InverseTimeScheduleInput: {
             /** @constant */
             type: "inverseTime";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
             /** @description d */
             decay: number;
         };
-        /** @description η(t) = floor + (η₀ − floor) · (1 + cos(π · t / T)) / 2, T the run's total steps */
+        /** @description η = η_min + (η₀ − η_min) · (1 + cos(π · i / T)) / 2, T the phase's steps (or epochs) after warm-up (PyTorch CosineAnnealingLR, T_max = T): the last step trains above η_min */
         CosineScheduleInput: {
             /** @constant */
             type: "cosine";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
             /**
-             * @description η at the last step
+             * @description η_min
              * @default 0
              */
             floor?: number;
+            /**
+             * @description What i counts; steps when absent
+             * @enum {string}
+             */
+            unit?: "epoch" | "step";
         };
-        LearningRateScheduleInput: components["schemas"]["ConstantScheduleInput"] | components["schemas"]["StepScheduleInput"] | components["schemas"]["ExponentialScheduleInput"] | components["schemas"]["InverseTimeScheduleInput"] | components["schemas"]["CosineScheduleInput"];
+        /** @description Smith & Topin 2019, counting the phase's steps (PyTorch OneCycleLR with total_steps = the phase's steps and cycle_momentum=False: momentum is not cycled) */
+        OneCycleScheduleInput: {
+            /** @constant */
+            type: "oneCycle";
+            /** @description max_lr, the peak; defaults as η₀ does */
+            initial?: number;
+            /**
+             * @description Fraction of the steps spent rising
+             * @default 0.3
+             */
+            pctStart?: number;
+            /**
+             * @description The first rate is max_lr / divFactor
+             * @default 25
+             */
+            divFactor?: number;
+            /**
+             * @description The last rate is max_lr / divFactor / finalDivFactor
+             * @default 10000
+             */
+            finalDivFactor?: number;
+            /**
+             * @default cos
+             * @enum {string}
+             */
+            anneal?: "cos" | "linear";
+            /**
+             * @description Rise, fall back to the first rate, then anneal to the last one
+             * @default false
+             */
+            threePhase?: boolean;
+        };
+        /** @description PyTorch ReduceLROnPlateau, stepped once per epoch with the monitored metric; its state is checkpointed, so a resumed run reduces exactly when the straight one would */
+        ReduceOnPlateauScheduleInput: {
+            /** @constant */
+            type: "reduceOnPlateau";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /**
+             * @description The epoch metric watched; val_loss with a validation split, loss without, when absent
+             * @enum {string}
+             */
+            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
+            /**
+             * @description auto: max for accuracies, min otherwise
+             * @default auto
+             * @enum {string}
+             */
+            mode?: "auto" | "min" | "max";
+            /**
+             * @description η ← max(η · factor, minLearningRate)
+             * @default 0.1
+             */
+            factor?: number;
+            /**
+             * @description Epochs without improvement tolerated; the next one reduces the rate
+             * @default 10
+             */
+            patience?: number;
+            /**
+             * @description Improvement: below best · (1 − threshold) (rel, min mode), or best − threshold (abs)
+             * @default 0.0001
+             */
+            threshold?: number;
+            /**
+             * @default rel
+             * @enum {string}
+             */
+            thresholdMode?: "rel" | "abs";
+            /**
+             * @description Epochs after a reduction during which bad epochs are not counted
+             * @default 0
+             */
+            cooldown?: number;
+            /** @default 0 */
+            minLearningRate?: number;
+            /**
+             * @description A reduction smaller than this is skipped
+             * @default 1e-8
+             */
+            epsilon?: number;
+        };
+        LearningRateScheduleInput: components["schemas"]["ConstantScheduleInput"] | components["schemas"]["StepScheduleInput"] | components["schemas"]["MultiStepScheduleInput"] | components["schemas"]["ExponentialScheduleInput"] | components["schemas"]["InverseTimeScheduleInput"] | components["schemas"]["CosineScheduleInput"] | components["schemas"]["OneCycleScheduleInput"] | components["schemas"]["ReduceOnPlateauScheduleInput"];
         /** @description η₀ = baseLearningRate · batchSize / baseBatchSize (Goyal et al. 2017) */
         LinearScalingInput: {
             baseBatchSize: number;
@@ -807,6 +966,8 @@ export interface components {
                 /** @default 0 */
                 l2?: number;
             };
+            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
+            maxNorm?: number;
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros */
@@ -826,6 +987,8 @@ export interface components {
             name?: string;
             /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
             rate: number;
+            /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
+            noiseShape?: number[];
         };
         /** @description Input [height, width, channels] → [h′, w′, filters] */
         Conv2dLayerInput: {
@@ -860,6 +1023,8 @@ export interface components {
                 /** @default 0 */
                 l2?: number;
             };
+            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
+            maxNorm?: number;
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros */
@@ -920,19 +1085,29 @@ export interface components {
             name?: string;
             targetShape: number[];
         };
-        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference; learnable γ, β (last axis) */
+        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference, per channel (the last axis); the running variance is fed the unbiased batch variance (m/(m − 1), m the values per channel in the batch) as in Alg. 2 and PyTorch */
         BatchNormalizationLayerInput: {
             /** @constant */
             type: "batchNormalization";
             /** @description Layer name; generated when absent. Used to match layers across jobs. */
             name?: string;
             /**
-             * @description Running mean/variance ← momentum · running + (1 − momentum) · batch
+             * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
              * @default 0.99
              */
             momentum?: number;
             /** @default 0.001 */
             epsilon?: number;
+            /**
+             * @description Learn β (the shift); false fixes it at 0
+             * @default true
+             */
+            center?: boolean;
+            /**
+             * @description Learn γ (the scale); false fixes it at 1. center and scale both false is PyTorch's affine=False
+             * @default true
+             */
+            scale?: boolean;
         };
         /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
         LayerNormalizationLayerInput: {
@@ -982,14 +1157,14 @@ export interface components {
             };
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["InitializerInput"];
-            /** @description Default orthogonal; identity for square kernels (simpleRnn) */
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
             recurrentInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
             biasInitializer?: components["schemas"]["InitializerInput"];
-            /** @default tanh */
+            /** @description tanh when absent; an IRNN uses relu (leave it out or say relu) */
             activation?: components["schemas"]["ActivationInput"];
             /**
-             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0
+             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0; activation (but relu), recurrentInitializer and biasInitializer cannot be set with it
              * @default false
              */
             irnn?: boolean;
@@ -1050,7 +1225,7 @@ export interface components {
             };
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["InitializerInput"];
-            /** @description Default orthogonal; identity for square kernels (simpleRnn) */
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
             recurrentInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
             biasInitializer?: components["schemas"]["InitializerInput"];
@@ -1100,7 +1275,7 @@ export interface components {
             };
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["InitializerInput"];
-            /** @description Default orthogonal; identity for square kernels (simpleRnn) */
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
             recurrentInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
             biasInitializer?: components["schemas"]["InitializerInput"];
@@ -1402,7 +1577,7 @@ export interface components {
              */
             gamma?: number;
         };
-        /** @description On divergence: roll back to the last good epoch, halve the rate, continue. Checked whenever the loss is read (batch records and epoch ends). */
+        /** @description On divergence: roll back to the last weights whose loss was checked (the end of the epoch before the last good one), halve the rate for every step from there, continue; fail after maxRetries. Checked at every epoch end, and at every step for NaN/Inf */
         DivergenceRecoveryInput: {
             /**
              * @description Halvings before the job fails
@@ -1410,18 +1585,23 @@ export interface components {
              */
             maxRetries?: number;
             /**
-             * @description Diverged when the loss exceeds factor × the best loss so far (or is NaN/Inf)
+             * @description Diverged when an epoch's mean training loss exceeds factor × the best epoch mean so far (and the tolerance), or any step's loss is NaN/Inf
              * @default 4
              */
             factor?: number;
+            /**
+             * @description A rise above the best epoch mean smaller than tolerance × the first epoch's mean loss is never divergence: batch noise near a small loss is not a blow-up
+             * @default 0.1
+             */
+            tolerance?: number;
         };
-        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate; stops early once the loss blows up */
+        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md) */
         LrRangeTestInput: {
             /** @default 0.000001 */
             minLearningRate?: number;
             /** @default 1 */
             maxLearningRate?: number;
-            /** @default 100 */
+            /** @description Rates swept; when absent one epoch's steps, at least 100 and at most 1000 */
             steps?: number;
         };
         InitSource: {
@@ -1456,7 +1636,7 @@ export interface components {
             /** @description linearProbe: the last layer kept (name or index); default the last hidden layer */
             cutAt?: string | number;
             /**
-             * @description Pick freeze/finetune and the cut from the new data set's size and `similarity` (TECHNIQUES.md 3); the choice and its reason are recorded
+             * @description Pick freeze/finetune and the cut from the new data set's size and `similarity` (docs/techniques/initialization.md); the choice and its reason are recorded
              * @constant
              */
             transfer?: "auto";
@@ -1471,7 +1651,7 @@ export interface components {
              */
             smallDatasetRows?: number;
         };
-        /** @description The best epoch by `monitor` is also what marks the best checkpoint */
+        /** @description Keras 3's EarlyStopping (docs/techniques/regularization.md). The best epoch by `monitor` is also what marks the best checkpoint */
         EarlyStoppingInput: {
             /**
              * @description accuracy for classification, mae (mean absolute error) for regression
@@ -1495,8 +1675,10 @@ export interface components {
              * @default 0
              */
             minDelta?: number;
+            /** @description Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed */
+            baseline?: number;
             /**
-             * @description End with the weights of the best epoch
+             * @description End with the weights of the best epoch, whether the run stops early or runs to its last epoch (Keras 3's restore_best_weights)
              * @default true
              */
             restoreBest?: boolean;
@@ -1512,15 +1694,17 @@ export interface components {
          */
         RegularizationInput: {
             /**
-             * @description λ₁: L += λ₁ Σ|w| over every dense and conv2d kernel (biases are not penalised)
+             * @description λ₁: L += λ₁ Σ|w| over the kernels of dense and conv2d layers and the input kernels of simpleRnn, lstm and gru layers (not recurrent kernels, biases, embeddings or normalization weights)
              * @default 0
              */
             l1?: number;
             /**
-             * @description λ₂: L += λ₂ Σ w²
+             * @description λ₂: L += λ₂ Σ w² over the same kernels as l1
              * @default 0
              */
             l2?: number;
+            /** @description c: after every step, each unit's incoming weights of every dense and conv2d kernel are rescaled to an L2 norm of at most c (a layer's own maxNorm wins) */
+            maxNorm?: number;
             /**
              * @description ε: targets y′ = (1 − ε) y + ε / K
              * @default 0
@@ -1628,7 +1812,7 @@ export interface components {
              */
             validationSplit?: number;
             /**
-             * @description Fraction held out as a test set (after a seeded shuffle), evaluated once at the end: test_loss, test_accuracy
+             * @description Fraction held out as a test set (after a seeded shuffle), scored once on the final model however the run ends (last epoch or early stop): test_loss, test_accuracy in the last epoch's metrics
              * @default 0
              */
             testSplit?: number;
@@ -1636,7 +1820,7 @@ export interface components {
             regularization?: components["schemas"]["RegularizationInput"];
             preprocessing?: components["schemas"]["PreprocessingInput"];
             /**
-             * @description Reshuffle the training rows every epoch (seeded)
+             * @description Shuffle (seeded) before the split and reshuffle the training rows every epoch; false keeps the data set's row order: train is the first rows, then validation, then test, and every epoch runs them in that order
              * @default true
              */
             shuffle?: boolean;
@@ -1660,12 +1844,14 @@ export interface components {
              */
             logEveryBatches?: number;
         };
-        /** @description θ ← θ − η g */
+        /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizer: {
             /** @constant */
             type: "sgd";
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description v ← μ v + g ; θ ← θ − η v */
+        /** @description v ← μ v + g ; θ ← θ − η v  (torch.optim.SGD with momentum) */
         MomentumOptimizer: {
             /** @constant */
             type: "momentum";
@@ -1674,8 +1860,12 @@ export interface components {
              * @default 0.9
              */
             momentum: number;
+            /** @description d: v ← μ v + (1 − d) g after the first step (the first step sets v ← g, as torch does); 0 when absent */
+            dampening?: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description v ← μ v + g ; θ ← θ − η (g + μ v) */
+        /** @description v ← μ v + g ; θ ← θ − η (g + μ v)  (torch.optim.SGD with nesterov, which allows no dampening) */
         NesterovOptimizer: {
             /** @constant */
             type: "nesterov";
@@ -1684,8 +1874,10 @@ export interface components {
              * @default 0.9
              */
             momentum: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description G ← G + g² ; θ ← θ − η g / (√G + ε) */
+        /** @description G ← G + g² ; θ ← θ − η g / (√G + ε)  (torch.optim.Adagrad, lr_decay 0) */
         AdagradOptimizer: {
             /** @constant */
             type: "adagrad";
@@ -1699,8 +1891,10 @@ export interface components {
              * @default 0
              */
             initialAccumulator: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε) */
+        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε)  (torch.optim.RMSprop, alpha = γ) */
         RmspropOptimizer: {
             /** @constant */
             type: "rmsprop";
@@ -1719,8 +1913,12 @@ export interface components {
              * @default 0
              */
             momentum: number;
+            /** @description Graves 2013: also keep ḡ ← γ ḡ + (1−γ) g and divide by √(s − ḡ²) + ε (an estimate of the variance); false when absent */
+            centered?: boolean;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description bias-corrected moments; θ ← θ − η m̂ / (√v̂ + ε) */
+        /** @description bias-corrected moments; θ ← θ − η m̂ / (√v̂ + ε)  (torch.optim.Adam) */
         AdamOptimizer: {
             /** @constant */
             type: "adam";
@@ -1739,8 +1937,12 @@ export interface components {
              * @default 1e-8
              */
             epsilon: number;
+            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
+            amsgrad?: boolean;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
         };
-        /** @description θ ← θ − η λ θ − η m̂ / (√v̂ + ε) */
+        /** @description θ ← θ − η λ θ − η m̂ / (√v̂ + ε)  (torch.optim.AdamW, Loshchilov & Hutter 2019) */
         AdamwOptimizer: {
             /** @constant */
             type: "adamw";
@@ -1759,6 +1961,8 @@ export interface components {
              * @default 1e-8
              */
             epsilon: number;
+            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
+            amsgrad?: boolean;
             /**
              * @description λ, decoupled: θ ← θ − η λ θ before the Adam step
              * @default 0.01
@@ -1854,68 +2058,207 @@ export interface components {
         Initializer: ("uniform" | "normal" | "zeros" | "constant" | "glorotUniform" | "glorotNormal" | "heNormal" | "heUniform" | "orthogonal" | "identity") | components["schemas"]["InitializerConfig"];
         /** @enum {string} */
         ResolvedLoss: "categoricalCrossentropy" | "sparseCategoricalCrossentropy" | "binaryCrossentropy" | "meanSquaredError";
-        /** @description η(t) = η₀ */
+        /** @description η = η₀ (after an optional warm-up) */
         ConstantSchedule: {
             /** @constant */
             type: "constant";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
         };
-        /** @description η = η₀ · factor^⌊(e − 1) / everyEpochs⌋ (e the 1-based epoch) */
+        /** @description η = η₀ · γ^⌊i / k⌋ (PyTorch StepLR, step_size k) */
         StepSchedule: {
             /** @constant */
             type: "step";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
-            /** @default 0.1 */
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
             factor: number;
-            everyEpochs: number;
+            /** @description k, counting epochs (give this or everySteps) */
+            everyEpochs?: number;
+            /** @description k, counting optimizer steps */
+            everySteps?: number;
         };
-        /** @description η(t) = η₀ · decay^(t / k) */
+        /** @description η = η₀ · γ^(milestones ≤ i) (PyTorch MultiStepLR) */
+        MultiStepSchedule: {
+            /** @constant */
+            type: "multiStep";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
+            factor: number;
+            /** @description Ascending; milestone m lowers the rate from the (m + 1)-th epoch (or step) of the decay on */
+            milestones: number[];
+            /**
+             * @description What i and the milestones count
+             * @default epoch
+             * @enum {string}
+             */
+            unit: "epoch" | "step";
+        };
+        /** @description η = η₀ · γ^(i / k) (PyTorch ExponentialLR when k = 1; Keras ExponentialDecay otherwise) */
         ExponentialSchedule: {
             /** @constant */
             type: "exponential";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /** @description γ */
             decay: number;
-            /**
-             * @description k
-             * @default 1
-             */
-            decaySteps: number;
+            /** @description k, counting optimizer steps; 1 when neither this nor decayEpochs is given */
+            decaySteps?: number;
+            /** @description k, counting epochs */
+            decayEpochs?: number;
         };
-        /** @description η(t) = η₀ / (1 + d · t) */
+        /** @description η = η₀ / (1 + d · i), i counting steps (Keras InverseTimeDecay, decay_steps 1) */
         InverseTimeSchedule: {
             /** @constant */
             type: "inverseTime";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
             /** @description d */
             decay: number;
         };
-        /** @description η(t) = floor + (η₀ − floor) · (1 + cos(π · t / T)) / 2, T the run's total steps */
+        /** @description η = η_min + (η₀ − η_min) · (1 + cos(π · i / T)) / 2, T the phase's steps (or epochs) after warm-up (PyTorch CosineAnnealingLR, T_max = T): the last step trains above η_min */
         CosineSchedule: {
             /** @constant */
             type: "cosine";
             /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
             initial?: number;
-            /** @description Linear warm-up: η(t) = schedule(t) · min(1, t / warmupSteps) */
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
             warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
             /**
-             * @description η at the last step
+             * @description η_min
              * @default 0
              */
             floor: number;
+            /**
+             * @description What i counts; steps when absent
+             * @enum {string}
+             */
+            unit?: "epoch" | "step";
         };
-        LearningRateSchedule: components["schemas"]["ConstantSchedule"] | components["schemas"]["StepSchedule"] | components["schemas"]["ExponentialSchedule"] | components["schemas"]["InverseTimeSchedule"] | components["schemas"]["CosineSchedule"];
+        /** @description Smith & Topin 2019, counting the phase's steps (PyTorch OneCycleLR with total_steps = the phase's steps and cycle_momentum=False: momentum is not cycled) */
+        OneCycleSchedule: {
+            /** @constant */
+            type: "oneCycle";
+            /** @description max_lr, the peak; defaults as η₀ does */
+            initial?: number;
+            /**
+             * @description Fraction of the steps spent rising
+             * @default 0.3
+             */
+            pctStart: number;
+            /**
+             * @description The first rate is max_lr / divFactor
+             * @default 25
+             */
+            divFactor: number;
+            /**
+             * @description The last rate is max_lr / divFactor / finalDivFactor
+             * @default 10000
+             */
+            finalDivFactor: number;
+            /**
+             * @default cos
+             * @enum {string}
+             */
+            anneal: "cos" | "linear";
+            /**
+             * @description Rise, fall back to the first rate, then anneal to the last one
+             * @default false
+             */
+            threePhase: boolean;
+        };
+        /** @description PyTorch ReduceLROnPlateau, stepped once per epoch with the monitored metric; its state is checkpointed, so a resumed run reduces exactly when the straight one would */
+        ReduceOnPlateauSchedule: {
+            /** @constant */
+            type: "reduceOnPlateau";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /**
+             * @description The epoch metric watched; val_loss with a validation split, loss without, when absent
+             * @enum {string}
+             */
+            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
+            /**
+             * @description auto: max for accuracies, min otherwise
+             * @default auto
+             * @enum {string}
+             */
+            mode: "auto" | "min" | "max";
+            /**
+             * @description η ← max(η · factor, minLearningRate)
+             * @default 0.1
+             */
+            factor: number;
+            /**
+             * @description Epochs without improvement tolerated; the next one reduces the rate
+             * @default 10
+             */
+            patience: number;
+            /**
+             * @description Improvement: below best · (1 − threshold) (rel, min mode), or best − threshold (abs)
+             * @default 0.0001
+             */
+            threshold: number;
+            /**
+             * @default rel
+             * @enum {string}
+             */
+            thresholdMode: "rel" | "abs";
+            /**
+             * @description Epochs after a reduction during which bad epochs are not counted
+             * @default 0
+             */
+            cooldown: number;
+            /** @default 0 */
+            minLearningRate: number;
+            /**
+             * @description A reduction smaller than this is skipped
+             * @default 1e-8
+             */
+            epsilon: number;
+        };
+        LearningRateSchedule: components["schemas"]["ConstantSchedule"] | components["schemas"]["StepSchedule"] | components["schemas"]["MultiStepSchedule"] | components["schemas"]["ExponentialSchedule"] | components["schemas"]["InverseTimeSchedule"] | components["schemas"]["CosineSchedule"] | components["schemas"]["OneCycleSchedule"] | components["schemas"]["ReduceOnPlateauSchedule"];
         /** @description η₀ = baseLearningRate · batchSize / baseBatchSize (Goyal et al. 2017) */
         LinearScaling: {
             baseBatchSize: number;
@@ -1940,6 +2283,8 @@ export interface components {
                 /** @default 0 */
                 l2: number;
             };
+            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
+            maxNorm?: number;
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros */
@@ -1959,6 +2304,8 @@ export interface components {
             name?: string;
             /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
             rate: number;
+            /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
+            noiseShape?: number[];
         };
         /** @description Input [height, width, channels] → [h′, w′, filters] */
         Conv2dLayer: {
@@ -1993,6 +2340,8 @@ export interface components {
                 /** @default 0 */
                 l2: number;
             };
+            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
+            maxNorm?: number;
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros */
@@ -2053,19 +2402,29 @@ export interface components {
             name?: string;
             targetShape: number[];
         };
-        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference; learnable γ, β (last axis) */
+        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference, per channel (the last axis); the running variance is fed the unbiased batch variance (m/(m − 1), m the values per channel in the batch) as in Alg. 2 and PyTorch */
         BatchNormalizationLayer: {
             /** @constant */
             type: "batchNormalization";
             /** @description Layer name; generated when absent. Used to match layers across jobs. */
             name?: string;
             /**
-             * @description Running mean/variance ← momentum · running + (1 − momentum) · batch
+             * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
              * @default 0.99
              */
             momentum: number;
             /** @default 0.001 */
             epsilon: number;
+            /**
+             * @description Learn β (the shift); false fixes it at 0
+             * @default true
+             */
+            center: boolean;
+            /**
+             * @description Learn γ (the scale); false fixes it at 1. center and scale both false is PyTorch's affine=False
+             * @default true
+             */
+            scale: boolean;
         };
         /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
         LayerNormalizationLayer: {
@@ -2115,14 +2474,14 @@ export interface components {
             };
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["Initializer"];
-            /** @description Default orthogonal; identity for square kernels (simpleRnn) */
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
             recurrentInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
             biasInitializer?: components["schemas"]["Initializer"];
-            /** @default tanh */
-            activation: components["schemas"]["Activation"];
+            /** @description tanh when absent; an IRNN uses relu (leave it out or say relu) */
+            activation?: components["schemas"]["Activation"];
             /**
-             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0
+             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0; activation (but relu), recurrentInitializer and biasInitializer cannot be set with it
              * @default false
              */
             irnn: boolean;
@@ -2183,7 +2542,7 @@ export interface components {
             };
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["Initializer"];
-            /** @description Default orthogonal; identity for square kernels (simpleRnn) */
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
             recurrentInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
             biasInitializer?: components["schemas"]["Initializer"];
@@ -2233,7 +2592,7 @@ export interface components {
             };
             /** @description Default glorotUniform */
             kernelInitializer?: components["schemas"]["Initializer"];
-            /** @description Default orthogonal; identity for square kernels (simpleRnn) */
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
             recurrentInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
             biasInitializer?: components["schemas"]["Initializer"];
@@ -2533,7 +2892,7 @@ export interface components {
              */
             gamma: number;
         };
-        /** @description On divergence: roll back to the last good epoch, halve the rate, continue. Checked whenever the loss is read (batch records and epoch ends). */
+        /** @description On divergence: roll back to the last weights whose loss was checked (the end of the epoch before the last good one), halve the rate for every step from there, continue; fail after maxRetries. Checked at every epoch end, and at every step for NaN/Inf */
         DivergenceRecovery: {
             /**
              * @description Halvings before the job fails
@@ -2541,19 +2900,24 @@ export interface components {
              */
             maxRetries: number;
             /**
-             * @description Diverged when the loss exceeds factor × the best loss so far (or is NaN/Inf)
+             * @description Diverged when an epoch's mean training loss exceeds factor × the best epoch mean so far (and the tolerance), or any step's loss is NaN/Inf
              * @default 4
              */
             factor: number;
+            /**
+             * @description A rise above the best epoch mean smaller than tolerance × the first epoch's mean loss is never divergence: batch noise near a small loss is not a blow-up
+             * @default 0.1
+             */
+            tolerance: number;
         };
-        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate; stops early once the loss blows up */
+        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md) */
         LrRangeTest: {
             /** @default 0.000001 */
             minLearningRate: number;
             /** @default 1 */
             maxLearningRate: number;
-            /** @default 100 */
-            steps: number;
+            /** @description Rates swept; when absent one epoch's steps, at least 100 and at most 1000 */
+            steps?: number;
         };
         ResolvedInit: {
             from: {
@@ -2570,7 +2934,7 @@ export interface components {
             /** @description What was loaded, frozen and trained fresh, and for transfer auto why */
             reason: string;
         };
-        /** @description The best epoch by `monitor` is also what marks the best checkpoint */
+        /** @description Keras 3's EarlyStopping (docs/techniques/regularization.md). The best epoch by `monitor` is also what marks the best checkpoint */
         EarlyStopping: {
             /**
              * @description accuracy for classification, mae (mean absolute error) for regression
@@ -2594,8 +2958,10 @@ export interface components {
              * @default 0
              */
             minDelta: number;
+            /** @description Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed */
+            baseline?: number;
             /**
-             * @description End with the weights of the best epoch
+             * @description End with the weights of the best epoch, whether the run stops early or runs to its last epoch (Keras 3's restore_best_weights)
              * @default true
              */
             restoreBest: boolean;
@@ -2611,15 +2977,17 @@ export interface components {
          */
         Regularization: {
             /**
-             * @description λ₁: L += λ₁ Σ|w| over every dense and conv2d kernel (biases are not penalised)
+             * @description λ₁: L += λ₁ Σ|w| over the kernels of dense and conv2d layers and the input kernels of simpleRnn, lstm and gru layers (not recurrent kernels, biases, embeddings or normalization weights)
              * @default 0
              */
             l1: number;
             /**
-             * @description λ₂: L += λ₂ Σ w²
+             * @description λ₂: L += λ₂ Σ w² over the same kernels as l1
              * @default 0
              */
             l2: number;
+            /** @description c: after every step, each unit's incoming weights of every dense and conv2d kernel are rescaled to an L2 norm of at most c (a layer's own maxNorm wins) */
+            maxNorm?: number;
             /**
              * @description ε: targets y′ = (1 − ε) y + ε / K
              * @default 0
@@ -2723,7 +3091,7 @@ export interface components {
              */
             validationSplit: number;
             /**
-             * @description Fraction held out as a test set (after a seeded shuffle), evaluated once at the end: test_loss, test_accuracy
+             * @description Fraction held out as a test set (after a seeded shuffle), scored once on the final model however the run ends (last epoch or early stop): test_loss, test_accuracy in the last epoch's metrics
              * @default 0
              */
             testSplit: number;
@@ -2731,7 +3099,7 @@ export interface components {
             regularization: components["schemas"]["Regularization"];
             preprocessing: components["schemas"]["Preprocessing"];
             /**
-             * @description Reshuffle the training rows every epoch (seeded)
+             * @description Shuffle (seeded) before the split and reshuffle the training rows every epoch; false keeps the data set's row order: train is the first rows, then validation, then test, and every epoch runs them in that order
              * @default true
              */
             shuffle: boolean;

@@ -54,24 +54,26 @@ export function inputShapeOf(spec: ResolvedJobSpec, dataset: Dataset): number[] 
 const FIXED_TEST_SEED = 0x4d4e4953;
 
 /**
- * Seeded shuffle and optional row limit, then [train | validation | test] in that order. A data
- * set's fixed test set is taken out first with its own seed. Scaling is fitted on the training
+ * Seeded shuffle (unless spec.shuffle is false) and optional row limit, then [train | validation |
+ * test] in that order. A data set's fixed test set is taken out first with its own seed. Scaling is fitted on the training
  * rows only, so nothing of the held-out rows leaks into training.
  */
 export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
   const fixedTestRows = describeDataset(spec.dataset)?.fixedTestRows ?? 0;
   const { trainRows, validationRows, testRows } = runShape(spec, splittableRows(spec.dataset, { rows: dataset.rows, fixedTestRows }), fixedTestRows);
+  // Without shuffle the data set's own order is kept (a comparison with another framework depends on it).
+  const shuffleOf = (n: number) => (spec.shuffle ? permutation(n, createRng(deriveSeed(spec.seed, SPLIT_STREAM))) : Int32Array.from({ length: n }, (_, i) => i));
   let order: Int32Array;
   if (fixedTestRows > 0) {
-    // [shuffled others, cut to train + validation | the fixed test rows]
+    // [others (shuffled, or in the data set's order), cut to train + validation | the fixed test rows]
     const fixed = permutation(dataset.rows, createRng(FIXED_TEST_SEED));
-    const pool = fixed.subarray(fixedTestRows);
-    const shuffled = permutation(pool.length, createRng(deriveSeed(spec.seed, SPLIT_STREAM)));
+    const pool = spec.shuffle ? fixed.subarray(fixedTestRows) : fixed.slice(fixedTestRows).sort();
+    const shuffled = shuffleOf(pool.length);
     order = new Int32Array(trainRows + validationRows + testRows);
     for (let i = 0; i < trainRows + validationRows; i++) order[i] = pool[shuffled[i]!]!;
     order.set(fixed.subarray(0, fixedTestRows), trainRows + validationRows);
   } else {
-    order = permutation(dataset.rows, createRng(deriveSeed(spec.seed, SPLIT_STREAM)));
+    order = shuffleOf(dataset.rows);
   }
   const size = dataset.featureSize;
   const target = dataset.target;

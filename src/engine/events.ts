@@ -36,7 +36,7 @@ export type TrainingEvent =
     }
   /** A new optimizer phase begins (fresh optimizer state); also sent for the first phase of a phased run. */
   | { type: 'optimizerPhase'; phase: number; fromEpoch: number; untilEpoch: number; optimizer: OptimizerConfig; learningRate: LearningRate }
-  /** The loss diverged: the run went back to the end of `rolledBackToEpoch` and halved its rate. */
+  /** The loss diverged: the run went back to the end of `rolledBackToEpoch` (its last checked weights) and halved its rate. */
   | {
       type: 'divergence';
       epoch: number;
@@ -69,6 +69,8 @@ export type TrainingEvent =
       stoppedEarly: boolean;
       suggestedLearningRate: number;
       minLossLearningRate: number;
+      /** The short runs from the starting weights that chose the suggestion among the sweep's candidates. */
+      trials: { learningRate: number; loss: number; fell: boolean }[];
     };
 
 export interface TrainingResult {

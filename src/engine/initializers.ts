@@ -11,7 +11,7 @@ export function fans(shape: number[]): { fanIn: number; fanOut: number } {
 }
 
 /**
- * Initial values of a weight of `shape`, exactly by the catalogue's definitions (TECHNIQUES.md 3).
+ * Initial values of a weight of `shape`, exactly by the catalogue's definitions (docs/techniques/initialization.md).
  * TF.js's own heNormal and glorotNormal draw from a truncated normal, whose variance is about 0.77
  * of the nominal one; these draw from the normal itself, so Var = 2/fan_in holds.
  */

@@ -3,7 +3,9 @@ import type { LayerSpec } from '../spec/job-spec.js';
 import { layerNameOf } from '../spec/weight-shapes.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';
+import { BatchNormalization } from './layers/batch-normalization.js';
 import { deriveSeed } from './random.js';
+import { resolveInitializer, type InitializerRef } from '../spec/initializer-spec.js';
 
 // Distinct seed streams so adding a dropout layer does not change the initial weights of the others.
 export const WEIGHT_STREAM = 1000;
@@ -33,8 +35,9 @@ export function createLayer(layer: LayerSpec, index: number, context: LayerConte
   const kernelLayerArgs = (kernel: Extract<LayerSpec, { type: 'dense' | 'conv2d' }>) => ({
     activation: context.activation ?? kernel.activation,
     useBias: kernel.useBias,
-    kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(seed, WEIGHT_STREAM + index) }),
-    biasInitializer: 'zeros' as const,
+    // The values are drawn again by src/engine/initializers.ts when the spec names one; these make the exported config name it.
+    kernelInitializer: kernel.kernelInitializer ? namedInitializer(kernel.kernelInitializer) : tf.initializers.glorotUniform({ seed: deriveSeed(seed, WEIGHT_STREAM + index) }),
+    biasInitializer: kernel.biasInitializer ? namedInitializer(kernel.biasInitializer) : tf.initializers.zeros(),
   });
   switch (layer.type) {
     case 'dense':
@@ -59,13 +62,20 @@ export function createLayer(layer: LayerSpec, index: number, context: LayerConte
     case 'flatten':
       return tf.layers.flatten({ name, inputShape: shape });
     case 'batchNormalization':
-      return tf.layers.batchNormalization({ name, inputShape: shape, momentum: layer.momentum, epsilon: layer.epsilon });
+      return new BatchNormalization({ name, ...(shape ? { inputShape: shape } : {}), momentum: layer.momentum, epsilon: layer.epsilon, center: layer.center, scale: layer.scale });
     case 'layerNormalization':
       return tf.layers.layerNormalization({ name, inputShape: shape, epsilon: layer.epsilon });
     case 'reshape':
       return tf.layers.reshape({ name, inputShape: shape, targetShape: layer.targetShape });
     case 'dropout':
-      return new SeededDropout({ name, inputShape: shape, rate: layer.rate, seed: deriveSeed(seed, DROPOUT_STREAM + index), clock });
+      return new SeededDropout({
+        name,
+        ...(shape ? { inputShape: shape } : {}),
+        rate: layer.rate,
+        seed: deriveSeed(seed, DROPOUT_STREAM + index),
+        clock,
+        ...(layer.noiseShape ? { noiseShape: layer.noiseShape } : {}),
+      });
     case 'embedding':
       return tf.layers.embedding({
         name,
@@ -84,7 +94,7 @@ export function createLayer(layer: LayerSpec, index: number, context: LayerConte
         inputShape: shape,
         cell: layer.type,
         units: layer.units,
-        activation: irnn ? 'relu' : layer.activation,
+        activation: irnn ? 'relu' : (layer.activation ?? 'tanh'),
         returnSequences: layer.returnSequences,
         dropout: layer.dropout,
         recurrentDropout: layer.dropoutMode === 'variational' ? (layer.recurrentDropout ?? layer.dropout) : 0,
@@ -99,5 +109,36 @@ export function createLayer(layer: LayerSpec, index: number, context: LayerConte
         clock,
       });
     }
+  }
+}
+
+/**
+ * The TF.js initializer that names a spec initializer in an exported model.json. Only the name
+ * matters: training draws the values itself. TF.js knows no untruncated normal, so glorotNormal and
+ * heNormal are named by their TF.js classes, which truncate (docs/techniques/initialization.md).
+ */
+function namedInitializer(ref: InitializerRef): ReturnType<typeof tf.initializers.zeros> {
+  const config = resolveInitializer(ref);
+  switch (config.type) {
+    case 'uniform':
+      return tf.initializers.randomUniform({ minval: -config.limit, maxval: config.limit });
+    case 'normal':
+      return tf.initializers.randomNormal({ mean: config.mean, stddev: config.stddev });
+    case 'zeros':
+      return tf.initializers.zeros();
+    case 'constant':
+      return tf.initializers.constant({ value: config.value });
+    case 'glorotUniform':
+      return tf.initializers.glorotUniform({});
+    case 'glorotNormal':
+      return tf.initializers.glorotNormal({});
+    case 'heNormal':
+      return tf.initializers.heNormal({});
+    case 'heUniform':
+      return tf.initializers.heUniform({});
+    case 'orthogonal':
+      return tf.initializers.orthogonal({ gain: config.gain });
+    case 'identity':
+      return tf.initializers.identity({ gain: config.gain });
   }
 }

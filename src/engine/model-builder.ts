@@ -42,7 +42,7 @@ export function buildObjective(spec: ResolvedJobSpec, built: BuiltModel): Object
   };
 }
 
-/** A deeply supervised net's extra output (TECHNIQUES.md 2), trained but never exported. */
+/** A deeply supervised net's extra output (docs/techniques/regularization.md), trained but never exported. */
 export interface AuxiliaryHead {
   /** The hidden layer it reads, by its name in the model: its loss is reported as aux_<layer>_loss. */
   layer: string;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { isCategorical, type LossName } from '../spec/loss-spec.js';
 
 /**
- * What training minimises (TECHNIQUES.md 2): the loss of the task (cross-entropy on optionally
+ * What training minimises (docs/techniques/regularization.md): the loss of the task (cross-entropy on optionally
  * smoothed labels, binary cross-entropy or mean squared error), minus a confidence penalty, plus an
  * entropy-threshold penalty, plus L1/L2 on kernels. Validation and test losses are the plain loss,
  * so runs with different penalties stay comparable.

@@ -15,7 +15,8 @@ export interface StepGradients {
 
 /**
  * Forward pass in training mode and the gradients of the mean loss w.r.t. `variables`. With
- * auxiliary heads the model outputs [main, ...heads] and L = L_main + Σ αₖ L_headₖ, α from `headWeights`.
+ * auxiliary heads the model outputs [main, ...heads] and L = L_main + Σ αₖ L_headₖ, α from
+ * `headWeights`, each head's loss the task loss on the same (label-smoothed) targets.
  */
 export function computeGradients(
   model: tf.LayersModel,
@@ -36,7 +37,8 @@ export function computeGradients(
     entropy = tf.keep(result.entropy);
     let loss: tf.Scalar = result.loss;
     heads.forEach((head, k) => {
-      const headLoss = taskLoss(head, y, objective);
+      // The same loss as the main output, label smoothing included (penalties on the main output only).
+      const headLoss = taskLoss(head, y, objective, objective.labelSmoothing);
       headLosses.push(tf.keep(headLoss));
       // Added even at α = 0 so every head variable stays on the tape and gets a (zero) gradient.
       loss = tf.add(loss, tf.mul(headWeights[k] ?? 0, headLoss));

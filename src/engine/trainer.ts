@@ -1,11 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import type { OptimizerConfig } from '../spec/optimizer-spec.js';
 import type { SelectedBackend } from './backend.js';
+import { Checkpointing } from './callbacks/checkpointing.js';
+import { DivergenceGuard, type RunControl } from './callbacks/divergence-guard.js';
+import { EarlyStopping } from './callbacks/early-stopping.js';
+import { defaultMonitor, MonitoredMetric } from './callbacks/monitored-metric.js';
+import { ReduceOnPlateau } from './callbacks/reduce-on-plateau.js';
+import type { CallbackState, EpochEnd, EpochVerdict, TrainingCallback } from './callbacks/training-callback.js';
 import {
+  callbackBlobs,
+  callbackStatesOf,
   captureModel,
+  concatFloat32,
   packOptimizerState,
   restoreModel,
   unpackOptimizerState,
+  upgradeRunState,
+  type CallbackRecord,
   type CheckpointData,
   type CheckpointReason,
   type PartialSums,
@@ -24,6 +36,7 @@ import {
 } from './events.js';
 import { activationVariances } from './diagnostics.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
+import { applyMaxNorm, maxNormConstraints, type MaxNormConstraint } from './max-norm.js';
 import { freezeForSpec, loadStartingWeights } from './transfer.js';
 import { startDistribution, type Distribution } from './distributed/distribution.js';
 import { ShardedOptimizer } from './distributed/sharded-optimizer.js';
@@ -34,9 +47,9 @@ import type { StepClock } from './layers/seeded-dropout.js';
 import { buildModel, buildObjective, type BuiltModel } from './model-builder.js';
 import { reportsEntropy, scoreName, type Objective } from './objective.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
-import type { OptimizerConfig } from '../spec/optimizer-spec.js';
 import type { OptimizerState, TrainingOptimizer } from './optimizers/training-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
+import { disposeSnapshot, packSnapshot, unpackSnapshot, type RunSnapshot } from './run-snapshot.js';
 import { learningRateAt } from './schedules.js';
 import { computeGradients, evaluate, readScalars } from './train-step.js';
 import { phaseForEpoch, planPhases, type PlannedPhase } from './training-plan.js';
@@ -117,14 +130,7 @@ type StepOptimizer = TrainingOptimizer | ShardedOptimizer;
 
 const noSums = (heads = 0): PartialSums => ({ lossSum: 0, correctSum: 0, entropySum: 0, ...(heads > 0 ? { headSums: new Array<number>(heads).fill(0) } : {}), rows: 0 });
 
-/** What divergence recovery rolls back to: a copy of the run taken at a good point. */
-interface Snapshot {
-  state: RunState;
-  weights: tf.Tensor[];
-  optimizer: OptimizerState;
-}
-
-type EpochOutcome = { diverged: false; metrics: MetricValues } | { diverged: true; step: number; loss: number; reason: string };
+type EpochOutcome = { diverged: false; metrics: MetricValues; epochStart: number; samplesPerSecond: number } | { diverged: true; step: number; loss: number; reason: string };
 
 class TrainingRun {
   private readonly phases: PlannedPhase[];
@@ -135,28 +141,18 @@ class TrainingRun {
   private readonly totalSteps: number;
   private readonly shuffle: Mulberry32;
   private readonly noiseSeed: number;
-  private readonly monitor: string;
-  private readonly maximise: boolean;
   private phase: PlannedPhase;
   private optimizer: StepOptimizer;
   private step = 0;
   private completedEpochs = 0;
-  /** Divergence recovery halves this; it multiplies the scheduled rate. */
-  private rateScale = 1;
-  private retries = 0;
-  private bestLoss = Number.POSITIVE_INFINITY;
-  private best: RunState['best'] = null;
-  private bestMetrics: MetricValues | null = null;
-  private epochsSinceBest = 0;
-  /** Copies of every weight at the best epoch, for early stopping's restoreBest. */
-  private bestWeights: tf.Tensor[] | null = null;
   private lastMetrics: MetricValues = {};
   private position = { epoch: 1, batch: 0 };
   private epochShuffleState: number;
   private epochSums: PartialSums;
   private windowSums: PartialSums;
-  private snapshot: Snapshot | null = null;
   private readonly started = performance.now();
+  /** Set by a rollback: the threads must see the restored weights before the next step. */
+  private publishWeightsSoon = false;
 
   private readonly model: tf.LayersModel;
   private readonly training: tf.LayersModel;
@@ -167,6 +163,14 @@ class TrainingRun {
   private readonly scoreName: string;
   private readonly clock: StepClock;
   private readonly objective: Objective;
+  private readonly maxNorms: MaxNormConstraint[];
+
+  // Callbacks, called in this order: divergence recovery judges an epoch before anything else sees it.
+  private readonly guard: DivergenceGuard<RunSnapshot> | null;
+  private readonly plateau: ReduceOnPlateau;
+  private readonly earlyStopping: EarlyStopping | null;
+  private readonly checkpointing: Checkpointing;
+  private readonly callbacks: TrainingCallback[];
 
   constructor(
     private readonly spec: ResolvedJobSpec,
@@ -180,6 +184,7 @@ class TrainingRun {
     this.windowSums = noSums(this.heads.length);
     this.objective = buildObjective(spec, built);
     this.scoreName = scoreName(this.objective);
+    this.maxNorms = maxNormConstraints(spec, this.model);
     this.phases = planPhases(spec);
     this.phase = this.phases[0]!;
     this.optimizer = this.makeOptimizer(this.phase.optimizer);
@@ -195,9 +200,19 @@ class TrainingRun {
     this.shuffle = new Mulberry32(deriveSeed(spec.seed, SHUFFLE_STREAM));
     this.epochShuffleState = this.shuffle.state;
     this.noiseSeed = deriveSeed(spec.seed, NOISE_STREAM);
-    this.monitor = spec.earlyStopping?.monitor ?? (split.validationRows > 0 ? 'val_loss' : 'loss');
-    const mode = spec.earlyStopping?.mode ?? 'auto';
-    this.maximise = mode === 'max' || (mode === 'auto' && this.monitor.endsWith('accuracy'));
+
+    const monitorDefault = defaultMonitor(split.validationRows);
+    const early = spec.earlyStopping;
+    this.guard = spec.divergence ? new DivergenceGuard(spec.divergence, this.runControl(), sink) : null;
+    this.plateau = new ReduceOnPlateau(monitorDefault);
+    this.plateau.enterPhase(this.phase.index, this.phase.schedule);
+    this.earlyStopping = early
+      ? new EarlyStopping({ monitor: early.monitor, mode: early.mode, patience: early.patience, minDelta: early.minDelta, baseline: early.baseline, restoreBest: early.restoreBest }, this.model, sink)
+      : null;
+    // The best checkpoint is judged as early stopping judges improvement, or by val_loss (loss without validation).
+    const best = new MonitoredMetric(early?.monitor ?? monitorDefault, early?.mode ?? 'auto', { minDelta: early?.minDelta ?? 0 });
+    this.checkpointing = new Checkpointing(spec.checkpoint.everyEpochs, best, (reason, metrics, isBest) => this.writeCheckpoint(reason, metrics, isBest));
+    this.callbacks = [...(this.guard ? [this.guard] : []), this.plateau, ...(this.earlyStopping ? [this.earlyStopping] : []), this.checkpointing];
   }
 
   async run(): Promise<TrainingResult> {
@@ -223,7 +238,7 @@ class TrainingRun {
       this.sink.emit({ type: 'resumed', fromEpoch: resume.state.completedEpochs, fromStep: resume.state.step, reason: resume.reason });
     }
     if (this.phases.length > 1) this.announcePhase();
-    if (this.spec.divergence) this.takeSnapshot();
+    this.guard?.start();
     await this.publishWeights();
 
     while (this.position.epoch <= this.spec.epochs) {
@@ -231,26 +246,94 @@ class TrainingRun {
       this.enterPhaseFor(epoch);
       const outcome = await this.runEpoch(epoch);
       if (outcome.diverged) {
-        this.recover(epoch, outcome);
-        await this.publishWeights();
+        this.rollBack(epoch, outcome);
+        continue;
+      }
+      const end: EpochEnd = { epoch, metrics: outcome.metrics, last: epoch === this.spec.epochs };
+      const verdict = this.judgeEpoch(end);
+      if (verdict?.action === 'rollback') {
+        this.rollBack(epoch, { step: this.step, loss: verdict.loss, reason: verdict.reason });
         continue;
       }
       this.completedEpochs = epoch;
       this.lastMetrics = outcome.metrics;
-      const improved = this.trackBest(epoch, outcome.metrics);
       this.position = { epoch: epoch + 1, batch: 0 };
       this.epochShuffleState = this.shuffle.state;
-      if (this.spec.divergence) this.takeSnapshot();
-      const stop = this.earlyStopReason(epoch);
-      if (stop) {
-        await this.emitCheckpoint('final', improved);
-        return { epochs: epoch, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started, stopReason: stop };
-      }
-      const last = epoch === this.spec.epochs;
-      if (last) await this.emitCheckpoint('final', improved);
-      else if (epoch % this.spec.checkpoint.everyEpochs === 0) await this.emitCheckpoint('epoch', improved);
+      if (verdict?.action === 'stop' || end.last) return this.finish(end, outcome, verdict?.action === 'stop' ? verdict.reason : undefined);
+      this.reportEpoch(end.epoch, end.metrics, outcome);
+      for (const callback of this.callbacks) await callback.onEpochAccepted?.(end);
     }
-    return { epochs: this.spec.epochs, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started };
+    // Only a run resumed from its final checkpoint gets here: its model is already final.
+    return { epochs: this.completedEpochs, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started };
+  }
+
+  dispose(): void {
+    for (const callback of this.callbacks) callback.dispose?.();
+    this.optimizer.dispose();
+  }
+
+  /** Every callback sees the epoch, in order; the first one that asks for something decides. */
+  private judgeEpoch(end: EpochEnd): EpochVerdict | null {
+    let verdict: EpochVerdict | null = null;
+    for (const callback of this.callbacks) {
+      const asked = callback.onEpochEnd?.(end) ?? null;
+      // A diverged epoch is not shown to the others: it is about to be undone.
+      if (asked?.action === 'rollback') return asked;
+      verdict ??= asked;
+    }
+    return verdict;
+  }
+
+  /**
+   * The run ends with a model (its last epoch, or an early stop): callbacks settle the final
+   * weights (early stopping's restoreBest), then the test split is scored on exactly those weights,
+   * reported with the epoch's metrics, and the final checkpoint is written.
+   */
+  private async finish(end: EpochEnd, outcome: Extract<EpochOutcome, { diverged: false }>, stopReason: string | undefined): Promise<TrainingResult> {
+    for (const callback of this.callbacks) await callback.onTrainEnd?.(end);
+    const restored = this.earlyStopping?.restoresBest ?? false;
+    const finalMetrics = { ...(this.earlyStopping?.finalMetrics(end.metrics) ?? end.metrics) };
+    const reported = { ...end.metrics };
+    const { testX, testY } = this.split;
+    if (testX && testY) {
+      // The test rows are looked at once, on the model the run hands over.
+      const test = await evaluate(this.model, testX, testY, this.objective);
+      for (const metrics of [finalMetrics, reported]) {
+        metrics.test_loss = test.loss;
+        metrics[`test_${this.scoreName}`] = test.score;
+      }
+    }
+    this.reportEpoch(end.epoch, reported, outcome);
+    this.lastMetrics = finalMetrics;
+    await this.checkpointing.final(finalMetrics, restored);
+    return {
+      epochs: end.epoch,
+      steps: this.step,
+      finalMetrics,
+      durationMs: performance.now() - this.started,
+      ...(stopReason ? { stopReason } : {}),
+    };
+  }
+
+  private reportEpoch(epoch: number, values: MetricValues, outcome: Extract<EpochOutcome, { diverged: false }>): void {
+    this.sink.emit({ type: 'epochMetrics', epoch, step: this.step, values, durationMs: performance.now() - outcome.epochStart, samplesPerSecond: outcome.samplesPerSecond });
+    const distribution = this.options.distribution;
+    if (distribution) {
+      this.sink.emit({
+        type: 'distributed',
+        epoch,
+        strategy: distribution.spec.strategy,
+        workers: distribution.workers,
+        threads: distribution.stats.take(),
+        speedup: distribution.soloSamplesPerSecond > 0 ? outcome.samplesPerSecond / distribution.soloSamplesPerSecond : 0,
+      });
+    }
+  }
+
+  /** Divergence recovery's rollback (it throws once maxRetries halvings did not help). */
+  private rollBack(epoch: number, at: { step: number; loss: number; reason: string }): void {
+    this.guard!.rollback({ epoch, ...at, oldRate: this.learningRate(at.step, epoch) });
+    this.publishWeightsSoon = true;
   }
 
   /** Diagnostics on up to 256 training rows, before the first step. */
@@ -265,23 +348,31 @@ class TrainingRun {
     }
   }
 
-  dispose(): void {
-    if (this.bestWeights) tf.dispose(this.bestWeights);
-    this.optimizer.dispose();
-    this.disposeSnapshot();
-  }
-
+  /**
+   * η of optimizer step `step` (in epoch `epoch`): the phase's schedule counts from the phase's
+   * start (a new phase is a new scheduler), times divergence recovery's scale.
+   */
   private learningRate(step: number, epoch: number): number {
-    return learningRateAt(this.phase.schedule, { step, epoch, totalSteps: this.totalSteps }) * this.rateScale;
+    const phase = phaseForEpoch(this.phases, epoch);
+    const phaseEpochs = phase.untilEpoch - phase.fromEpoch + 1;
+    const clock = {
+      step: step - (phase.fromEpoch - 1) * this.stepsPerEpoch,
+      epoch: epoch - phase.fromEpoch + 1,
+      phaseSteps: phaseEpochs * this.stepsPerEpoch,
+      phaseEpochs,
+    };
+    const plateau = phase.index === this.phase.index ? this.plateau.rate : undefined;
+    return learningRateAt(phase.schedule, clock, plateau) * (this.guard?.rateScale ?? 1);
   }
 
   private enterPhaseFor(epoch: number): void {
     const next = phaseForEpoch(this.phases, epoch);
     if (next.index === this.phase.index) return;
-    // A new phase starts from fresh optimizer state (TECHNIQUES.md 1.2).
+    // A new phase starts from fresh optimizer state (docs/techniques/optimization.md).
     this.optimizer.dispose();
     this.phase = next;
     this.optimizer = this.makeOptimizer(next.optimizer);
+    this.plateau.enterPhase(next.index, next.schedule);
     this.announcePhase();
   }
 
@@ -292,6 +383,10 @@ class TrainingRun {
 
   /** Runs the epoch from `position.batch` on; the order is redrawn from the epoch's saved RNG state. */
   private async runEpoch(epoch: number): Promise<EpochOutcome> {
+    if (this.publishWeightsSoon) {
+      this.publishWeightsSoon = false;
+      await this.publishWeights();
+    }
     const strategy = this.options.distribution?.spec.strategy;
     if (strategy === 'async' || strategy === 'hogwild') return this.runEpochInParallel(epoch);
     const { split } = this;
@@ -315,7 +410,7 @@ class TrainingRun {
       // Lets the host process see an abort message between batches.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    return this.finishEpoch(epoch, epochStart, trainedRows, rate);
+    return this.finishEpoch(epochStart, trainedRows, rate);
   }
 
   /** Tests: the crash fires on a fresh start only, so a resumed attempt shows recovery. */
@@ -324,6 +419,7 @@ class TrainingRun {
     if (crash && crash.atStep === this.step && !this.options.resumeFrom) this.options.distribution?.threads.crash(crash.thread);
   }
 
+  /** The epoch's row order: a seeded permutation, or the data set's own order without shuffle. */
   private epochOrder(): Int32Array {
     this.shuffle.state = this.epochShuffleState;
     const rows = this.split.trainRows;
@@ -336,11 +432,14 @@ class TrainingRun {
     if (!signal?.aborted) return;
     const reason = String(signal.reason ?? 'aborted');
     this.position = { epoch, batch };
-    if (checkpointingAborts.has(reason)) await this.emitCheckpoint(reason as CheckpointReason, false);
+    if (checkpointingAborts.has(reason)) await this.checkpointing.interrupted(reason as CheckpointReason, this.lastMetrics);
     throw new TrainingAbortedError(reason);
   }
 
-  /** Adds a step's numbers to the epoch and window sums; reports the window every logEveryBatches steps. */
+  /**
+   * Adds a step's numbers to the epoch and window sums; reports the window every logEveryBatches
+   * steps. A NaN/Inf loss is divergence (rolled back with divergence recovery, fatal without).
+   */
   private recordStep(epoch: number, rows: number, [loss, correct, entropy, ...headLosses]: number[], rate: number): EpochOutcome | null {
     for (const sums of [this.epochSums, this.windowSums]) {
       // Losses are batch means; weighting by rows makes the last, smaller batch count fairly.
@@ -350,17 +449,27 @@ class TrainingRun {
       headLosses.forEach((headLoss, k) => (sums.headSums![k]! += headLoss! * rows));
       sums.rows += rows;
     }
+    if (!Number.isFinite(loss!)) {
+      if (!this.guard) {
+        throw new TrainingSpecError(
+          `the loss became ${loss} at epoch ${epoch} (step ${this.step}): training diverged. ` +
+            `Lower the learning rate (it was ${formatRate(rate)}), set clipNorm, ` +
+            'or add "divergence": {} to roll back and halve the rate automatically',
+        );
+      }
+      for (const callback of this.callbacks) {
+        const reason = callback.onStepEnd?.({ epoch, step: this.step, loss: loss! });
+        if (reason) return { diverged: true, step: this.step, loss: loss!, reason };
+      }
+    }
     if (this.spec.logEveryBatches > 0 && this.step % this.spec.logEveryBatches === 0) {
       const window = this.windowSums;
       this.windowSums = noSums(this.heads.length);
-      const windowLoss = window.lossSum / window.rows;
-      const problem = this.checkLoss(windowLoss, epoch);
-      if (problem) return { diverged: true, step: this.step, loss: windowLoss, reason: problem };
       this.sink.emit({
         type: 'batchMetrics',
         epoch,
         step: this.step,
-        values: { loss: windowLoss, [this.scoreName]: window.correctSum / window.rows, learning_rate: rate, ...this.entropyMetric(window), ...this.headMetrics(window) },
+        values: { loss: window.lossSum / window.rows, [this.scoreName]: window.correctSum / window.rows, learning_rate: rate, ...this.entropyMetric(window), ...this.headMetrics(window) },
       });
     }
     return null;
@@ -409,7 +518,7 @@ class TrainingRun {
         // Each shard judges staleness by its own version; a gradient no shard accepts is rejected whole.
         const staleness = transport.versions.map((version, shard) => version - result.versions[shard]!);
         const fresh = staleness.map((behind) => strategy !== 'async' || behind <= maxStaleness);
-        staleness.forEach((behind, shard) => !fresh[shard] && stats.rejected(thread, behind));
+        fresh.forEach((isFresh) => !isFresh && stats.rejected(thread));
         if (fresh.some(Boolean)) {
           this.step += 1;
           stats.used(thread, result, Math.max(...staleness.filter((_, shard) => fresh[shard])), this.step);
@@ -437,7 +546,7 @@ class TrainingRun {
     }
     this.position = { epoch, batch: this.stepsPerEpoch };
     this.syncFromThreads();
-    return this.finishEpoch(epoch, epochStart, trainedRows, rate);
+    return this.finishEpoch(epochStart, trainedRows, rate);
   }
 
   /** Hogwild's weights live in shared memory: the server's copy follows them before it evaluates or checkpoints. */
@@ -446,53 +555,34 @@ class TrainingRun {
     if (distribution?.spec.strategy === 'hogwild') distribution.transport.readInto(this.training.weights.map((weight) => weight.read() as tf.Variable));
   }
 
-  private async finishEpoch(epoch: number, epochStart: number, trainedRows: number, rate: number): Promise<EpochOutcome> {
-    const { spec, split } = this;
+  /** The epoch's training metrics (from the step sums) and validation metrics; reported once the callbacks have seen them. */
+  private async finishEpoch(epochStart: number, trainedRows: number, rate: number): Promise<EpochOutcome> {
+    const { split } = this;
     const trainMs = performance.now() - epochStart;
     const sums = this.epochSums;
     this.epochSums = noSums(this.heads.length);
     const loss = sums.lossSum / sums.rows;
-    const problem = this.checkLoss(loss, epoch);
-    if (problem) return { diverged: true, step: this.step, loss, reason: problem };
     const metrics: MetricValues = { loss, [this.scoreName]: sums.correctSum / sums.rows, learning_rate: rate, ...this.entropyMetric(sums), ...this.headMetrics(sums) };
     if (split.valX && split.valY) {
       const validation = await evaluate(this.model, split.valX, split.valY, this.objective);
       metrics.val_loss = validation.loss;
       metrics[`val_${this.scoreName}`] = validation.score;
     }
-    // The test rows are looked at once, after the last epoch.
-    if (epoch === spec.epochs && split.testX && split.testY) {
-      const test = await evaluate(this.model, split.testX, split.testY, this.objective);
-      metrics.test_loss = test.loss;
-      metrics[`test_${this.scoreName}`] = test.score;
-    }
     // Throughput counts training only (and only this process's share of a resumed epoch).
     const samplesPerSecond = trainedRows > 0 ? (trainedRows / trainMs) * 1000 : 0;
-    this.sink.emit({ type: 'epochMetrics', epoch, step: this.step, values: metrics, durationMs: performance.now() - epochStart, samplesPerSecond });
-    const distribution = this.options.distribution;
-    if (distribution) {
-      this.sink.emit({
-        type: 'distributed',
-        epoch,
-        strategy: distribution.spec.strategy,
-        workers: distribution.workers,
-        threads: distribution.stats.take(),
-        speedup: distribution.soloSamplesPerSecond > 0 ? samplesPerSecond / distribution.soloSamplesPerSecond : 0,
-      });
-    }
-    return { diverged: false, metrics };
+    return { diverged: false, metrics, epochStart, samplesPerSecond };
   }
 
   private entropyMetric(sums: PartialSums): MetricValues {
     return reportsEntropy(this.objective) ? { output_entropy: sums.entropySum / sums.rows } : {};
   }
 
-  /** Each auxiliary head's loss (plain, unweighted) and its current α. */
+  /** Each auxiliary head's loss (plain, unweighted) and the α its last step was trained with. */
   private headMetrics(sums: PartialSums): MetricValues {
     const metrics: MetricValues = {};
     this.heads.forEach((head, k) => {
       metrics[`aux_${head.layer}_loss`] = sums.headSums![k]! / sums.rows;
-      if (head.decayToZeroByEpoch !== null) metrics[`aux_${head.layer}_weight`] = this.headWeight(head, this.step);
+      if (head.decayToZeroByEpoch !== null) metrics[`aux_${head.layer}_weight`] = this.headWeight(head, this.step - 1);
     });
     return metrics;
   }
@@ -539,8 +629,8 @@ class TrainingRun {
   }
 
   /**
-   * Clip, noise, update (consumes `gradients`), then share the new weights with the threads. With
-   * parameter shards only the `fresh` ones are updated and republished.
+   * Clip, noise, update (consumes `gradients`), hold the max-norm constraints, then share the new
+   * weights with the threads. With parameter shards only the `fresh` ones are updated and republished.
    */
   private async applyGradients(gradients: tf.Tensor[], rate: number, fresh?: boolean[]): Promise<void> {
     const { spec } = this;
@@ -558,10 +648,13 @@ class TrainingRun {
       for (const [shard, isFresh] of fresh.entries()) {
         if (!isFresh) continue;
         optimizer.applyShard(shard, this.variables, applied, rate);
+        // Idempotent on kernels within bounds, so holding every constraint after each shard is exact.
+        applyMaxNorm(this.maxNorms);
         await distribution.transport.publishShard(shard, weights);
       }
     } else {
       optimizer.apply(this.variables, applied, rate);
+      applyMaxNorm(this.maxNorms);
     }
     tf.dispose(applied === gradients ? gradients : [...gradients, ...applied]);
     if (!(optimizer instanceof ShardedOptimizer)) await this.publishWeights();
@@ -589,115 +682,24 @@ class TrainingRun {
     if (distribution) await distribution.transport.publish(this.training.weights.map((weight) => weight.read()));
   }
 
-  /** Why the loss counts as diverged, or null. Without divergence recovery only NaN/Inf fail. */
-  private checkLoss(loss: number, epoch: number): string | null {
-    if (!Number.isFinite(loss)) {
-      if (!this.spec.divergence) {
-        throw new TrainingSpecError(
-          `the loss became ${loss} at epoch ${epoch} (step ${this.step}): training diverged. ` +
-            `Lower the learning rate (it was ${formatRate(this.learningRate(this.step, epoch))}), set clipNorm, ` +
-            'or add "divergence": {} to roll back and halve the rate automatically',
-        );
-      }
-      return `the loss became ${loss}`;
-    }
-    if (this.spec.divergence && loss > this.spec.divergence.factor * this.bestLoss) {
-      return `the loss ${loss.toPrecision(4)} exceeded ${this.spec.divergence.factor} × the best so far (${this.bestLoss.toPrecision(4)})`;
-    }
-    this.bestLoss = Math.min(this.bestLoss, loss);
-    return null;
-  }
-
-  /**
-   * Whether this epoch is the best so far by the monitored metric: val_loss (or loss without a
-   * validation split), or early stopping's monitor, mode and minDelta when it is set.
-   */
-  private trackBest(epoch: number, metrics: MetricValues): boolean {
-    const value = metrics[this.monitor];
-    const minDelta = this.spec.earlyStopping?.minDelta ?? 0;
-    const better = (a: number, b: number) => (this.maximise ? a > b + minDelta : a < b - minDelta);
-    if (value === undefined || !Number.isFinite(value) || (this.best && !better(value, this.best.value))) {
-      this.epochsSinceBest += 1;
-      return false;
-    }
-    this.best = { metric: this.monitor, value, epoch };
-    this.bestMetrics = { ...metrics };
-    this.epochsSinceBest = 0;
-    if (this.spec.earlyStopping?.restoreBest) {
-      if (this.bestWeights) tf.dispose(this.bestWeights);
-      this.bestWeights = this.model.getWeights().map((weight) => weight.clone());
-    }
-    return true;
-  }
-
-  /** Ends the run when the monitor has not improved for `patience` epochs, restoring the best weights if asked. */
-  private earlyStopReason(epoch: number): string | undefined {
-    const early = this.spec.earlyStopping;
-    if (!early || epoch === this.spec.epochs || this.epochsSinceBest < Math.max(early.patience, 1) || !this.best) return undefined;
-    const restored = early.restoreBest && this.bestWeights !== null;
-    if (restored) {
-      this.model.setWeights(this.bestWeights!);
-      this.lastMetrics = this.bestMetrics ?? this.lastMetrics;
-    }
-    const reason = `early stop at epoch ${epoch}, best ${this.best.metric} ${Number(this.best.value.toPrecision(4))} at epoch ${this.best.epoch}${restored ? ' (its weights restored)' : ''}`;
-    this.sink.emit({ type: 'earlyStop', epoch, bestEpoch: this.best.epoch, monitor: this.best.metric, best: this.best.value, restoredBest: restored, reason });
-    return reason;
-  }
-
-  /** Rolls back to the last good point with half the rate. Fails the run after maxRetries. */
-  private recover(epoch: number, outcome: Extract<EpochOutcome, { diverged: true }>): void {
-    const divergence = this.spec.divergence!;
-    const snapshot = this.snapshot!;
-    const oldRate = this.learningRate(outcome.step, epoch);
-    if (this.retries >= divergence.maxRetries) {
-      throw new TrainingSpecError(
-        `training diverged at epoch ${epoch} (step ${outcome.step}): ${outcome.reason}, after ${this.retries} ` +
-          `halving${this.retries === 1 ? '' : 's'} of the learning rate (now ${formatRate(oldRate)}; maxRetries ${divergence.maxRetries}). ` +
-          `Start from a learning rate of ${formatRate(oldRate / 2)} or lower, set clipNorm, or raise divergence.maxRetries`,
-      );
-    }
-    const retries = this.retries + 1;
-    const rateScale = this.rateScale / 2;
-    this.restoreRun(snapshot.state, snapshot.weights, snapshot.optimizer);
-    this.retries = retries;
-    this.rateScale = rateScale;
-    this.sink.emit({
-      type: 'divergence',
-      epoch,
-      step: outcome.step,
-      loss: outcome.loss,
-      reason: outcome.reason,
-      rolledBackToEpoch: snapshot.state.completedEpochs,
-      oldLearningRate: oldRate,
-      newLearningRate: oldRate / 2,
-      retry: retries,
-      maxRetries: divergence.maxRetries,
-    });
-  }
-
-  private runState(optimizer: RunState['optimizer']): RunState {
+  /** The counters of the run now, with the callbacks' values (their tensors' shapes from `callbacks`). */
+  private runState(optimizer: RunState['optimizer'], callbacks: Record<string, CallbackState>): RunState {
     return {
-      version: 1,
+      version: 2,
       completedEpochs: this.completedEpochs,
       position: { ...this.position },
       step: this.step,
       phase: this.phase.index,
-      rateScale: this.rateScale,
-      retries: this.retries,
-      bestLoss: Number.isFinite(this.bestLoss) ? this.bestLoss : null,
       epochShuffleState: this.epochShuffleState,
       epochSums: copySums(this.epochSums),
       windowSums: copySums(this.windowSums),
-      best: this.best ? { ...this.best } : null,
-      bestMetrics: this.bestMetrics ? { ...this.bestMetrics } : null,
-      epochsSinceBest: this.epochsSinceBest,
       optimizer,
+      callbacks: Object.fromEntries(Object.entries(callbacks).map(([name, state]): [string, CallbackRecord] => [name, { values: state.values, shapes: state.tensors.map((t) => t.shape) }])),
     };
   }
 
-  /** Puts the run back to `state` with the given weights and optimizer state (copied, not taken). */
-  private restoreRun(state: RunState, weights: tf.Tensor[] | null, optimizer: OptimizerState): void {
-    if (weights) this.variables.forEach((variable, i) => variable.assign(weights[i]!));
+  /** Puts the counters back, switching optimizer phase if needed, and gives the optimizer `optimizer` (copied). */
+  private restoreCounters(state: RunState, optimizer: OptimizerState): void {
     if (state.phase !== this.phase.index) {
       this.optimizer.dispose();
       this.phase = this.phases[state.phase]!;
@@ -707,24 +709,62 @@ class TrainingRun {
     this.completedEpochs = state.completedEpochs;
     this.position = { ...state.position };
     this.step = state.step;
-    this.rateScale = state.rateScale;
-    this.retries = state.retries;
-    this.bestLoss = state.bestLoss ?? Number.POSITIVE_INFINITY;
     this.epochShuffleState = state.epochShuffleState;
     this.epochSums = copySums(state.epochSums);
     this.windowSums = copySums(state.windowSums);
-    this.best = state.best ? { ...state.best } : null;
-    this.bestMetrics = state.bestMetrics ? { ...state.bestMetrics } : null;
-    this.epochsSinceBest = state.epochsSinceBest;
+  }
+
+  /** The callbacks' states as they are now (copies), divergence recovery's own left out when `withGuard` is false. */
+  private callbackStates(withGuard: boolean): Record<string, CallbackState> {
+    const states: Record<string, CallbackState> = {};
+    for (const callback of this.callbacks) {
+      if (!callback.state || (!withGuard && callback === this.guard)) continue;
+      states[callback.name] = callback.state();
+    }
+    return states;
+  }
+
+  private restoreCallbacks(states: Record<string, CallbackState>): void {
+    for (const callback of this.callbacks) {
+      const state = states[callback.name];
+      if (state && callback.restore) callback.restore(state);
+    }
+    // The plateau state belongs to a phase: a rollback or resume may have moved to another one.
+    this.plateau.enterPhase(this.phase.index, this.phase.schedule);
+  }
+
+  /** What divergence recovery captures and restores: the whole run but its own state. */
+  private runControl(): RunControl<RunSnapshot> {
+    return {
+      capture: () => {
+        const optimizer = this.optimizer.getState();
+        const callbacks = this.callbackStates(false);
+        const layout = { step: optimizer.step, slots: Object.entries(optimizer.slots).map(([name, tensors]) => ({ name, shapes: tensors.map((t) => t.shape) })) };
+        return { state: this.runState(layout, callbacks), weights: this.training.weights.map((weight) => weight.read().clone()), optimizer, callbacks };
+      },
+      restore: (snapshot) => {
+        this.training.weights.forEach((weight, i) => (weight.read() as tf.Variable).assign(snapshot.weights[i]!));
+        this.restoreCounters(snapshot.state, snapshot.optimizer);
+        this.restoreCallbacks(snapshot.callbacks);
+      },
+      completedEpochs: (snapshot) => snapshot.state.completedEpochs,
+      pack: packSnapshot,
+      unpack: unpackSnapshot,
+      dispose: disposeSnapshot,
+    };
   }
 
   private restoreCheckpoint(checkpoint: CheckpointData): void {
     restoreModel(this.model, checkpoint.model);
-    const optimizer = unpackOptimizerState(checkpoint.state.optimizer, checkpoint.optimizerData);
+    const state = upgradeRunState(checkpoint.state, checkpoint.bestWeights ? this.model.weights.map((weight) => weight.shape as number[]) : []);
+    const optimizer = unpackOptimizerState(state.optimizer, checkpoint.optimizerData);
+    const callbacks = callbackStatesOf(checkpoint, state);
     try {
-      this.restoreRun(checkpoint.state, null, optimizer);
+      this.restoreCounters(state, optimizer);
+      this.restoreCallbacks(callbacks);
     } finally {
       for (const values of Object.values(optimizer.slots)) tf.dispose(values);
+      for (const { tensors } of Object.values(callbacks)) tf.dispose(tensors);
     }
     this.lastMetrics = checkpoint.metrics;
     if (checkpoint.headWeights) {
@@ -734,67 +774,35 @@ class TrainingRun {
         offset += variable.size;
       }
     }
-    if (checkpoint.bestWeights) {
-      let offset = 0;
-      this.bestWeights = this.model.getWeights().map(({ shape }) => {
-        const size = shape.reduce((a, b) => a * b, 1);
-        const values = checkpoint.bestWeights!.subarray(offset, offset + size);
-        offset += size;
-        return tf.tensor(values, shape);
-      });
-    }
   }
 
-  private async emitCheckpoint(reason: CheckpointReason, isBest: boolean): Promise<void> {
+  private async writeCheckpoint(reason: CheckpointReason, metrics: MetricValues, isBest: boolean): Promise<void> {
     if (!this.sink.checkpoint) return;
     const optimizerState = this.optimizer.getState();
+    const callbacks = this.callbackStates(true);
     try {
       const { layout, data } = await packOptimizerState(optimizerState);
+      const blobs = await callbackBlobs(callbacks);
       this.sink.checkpoint({
         reason,
-        state: this.runState(layout),
-        metrics: this.lastMetrics,
+        state: this.runState(layout, callbacks),
+        metrics,
         isBest,
         model: await captureModel(this.model),
         optimizerData: data,
-        bestWeights: this.bestWeights ? await concatFloat32(this.bestWeights) : null,
+        bestWeights: blobs.bestWeights,
         headWeights: this.headVariables.length > 0 ? await concatFloat32(this.headVariables) : null,
+        rollback: blobs.rollback,
         preprocessing: this.split.preprocessing,
       });
     } finally {
       for (const values of Object.values(optimizerState.slots)) tf.dispose(values);
+      for (const { tensors } of Object.values(callbacks)) tf.dispose(tensors);
     }
-  }
-
-  private takeSnapshot(): void {
-    this.disposeSnapshot();
-    this.snapshot = {
-      state: this.runState({ step: 0, slots: [] }),
-      weights: this.variables.map((variable) => variable.clone()),
-      optimizer: this.optimizer.getState(),
-    };
-  }
-
-  private disposeSnapshot(): void {
-    if (!this.snapshot) return;
-    tf.dispose(this.snapshot.weights);
-    for (const values of Object.values(this.snapshot.optimizer.slots)) tf.dispose(values);
-    this.snapshot = null;
   }
 }
 
 const copySums = (sums: PartialSums): PartialSums => ({ ...sums, ...(sums.headSums ? { headSums: [...sums.headSums] } : {}) });
-
-async function concatFloat32(tensors: tf.Tensor[]): Promise<Float32Array> {
-  const parts = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));
-  const out = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 function formatRate(rate: number): string {
   return Number(rate.toPrecision(3)).toString();

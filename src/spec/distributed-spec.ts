@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { JobSpecFields } from './job-spec.js';
 
 /**
- * Data-parallel training inside one job (TECHNIQUES.md 1.5): gradient computations run on
+ * Data-parallel training inside one job (docs/techniques/optimization.md): gradient computations run on
  * training threads, each with its own TF.js backend, against parameters in shared memory.
  */
 export const distributedSchema = z
@@ -70,6 +70,15 @@ export function distributedProblems(spec: JobSpecFields): Problem[] {
     for (const field of ['clipNorm', 'gradientNoise'] as const) {
       if (spec[field] !== undefined) problems.push({ path: [field], message: 'not applied by hogwild threads (each updates the weights itself)' });
     }
+    if (typeof optimizer === 'object' && !Array.isArray(optimizer) && optimizer.type === 'sgd' && optimizer.weightDecay) {
+      problems.push({ path: ['optimizer', 'weightDecay'], message: 'not applied by hogwild threads (each updates the weights itself)' });
+    }
+    if (spec.regularization.maxNorm !== undefined) problems.push({ path: ['regularization', 'maxNorm'], message: 'not applied by hogwild threads (each updates the weights itself)' });
+    spec.model.layers.forEach((layer, index) => {
+      if ((layer.type === 'dense' || layer.type === 'conv2d') && layer.maxNorm !== undefined) {
+        problems.push({ path: ['model', 'layers', index, 'maxNorm'], message: 'not applied by hogwild threads (each updates the weights itself)' });
+      }
+    });
   }
   if (typeof distributed.workers === 'number' && distributed.workers + distributed.backupWorkers > 64) {
     problems.push({ path: ['distributed', 'backupWorkers'], message: 'at most 64 threads in all' });

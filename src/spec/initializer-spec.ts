@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Weight initializers (TECHNIQUES.md 3) as named, serialisable configs: a name takes the defaults,
+ * Weight initializers (docs/techniques/initialization.md) as named, serialisable configs: a name takes the defaults,
  * an object sets the parameters. fan_in and fan_out follow Keras: for a kernel [in, out] they are
  * in and out; for a convolution kernel [kh, kw, cin, cout], kh·kw·cin and kh·kw·cout.
  */

@@ -13,7 +13,7 @@ import { initializerSchema } from './initializer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { modelProblems } from './model-checks.js';
 import { initProblems, progressiveProblems } from './transfer-plan.js';
-import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
+import { learningRateSchema, linearScalingSchema, resolveSchedule, scheduleProblems, type LearningRate } from './schedule-spec.js';
 
 export { optimizerConfigSchema, type OptimizerConfig } from './optimizer-spec.js';
 
@@ -42,6 +42,13 @@ const kernelRegularizer = z
   .optional()
   .describe("This layer's kernel penalty, instead of regularization.l1/l2");
 
+const maxNorm = z
+  .number()
+  .positive()
+  .max(1e6)
+  .optional()
+  .describe("c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm");
+
 export const denseLayerSchema = z
   .strictObject({
     type: z.literal('dense'),
@@ -50,6 +57,7 @@ export const denseLayerSchema = z
     activation: activationSchema.default('linear'),
     useBias: z.boolean().default(true),
     kernelRegularizer,
+    maxNorm,
     kernelInitializer,
     biasInitializer,
   })
@@ -64,6 +72,14 @@ export const dropoutLayerSchema = z
     type: z.literal('dropout'),
     name: layerName,
     rate: z.number().min(0).lt(1).describe('Fraction of units zeroed in training (inverted dropout, off at inference)'),
+    noiseShape: z
+      .array(z.int().min(1))
+      .min(1)
+      .max(4)
+      .optional()
+      .describe(
+        "The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent",
+      ),
   })
   .meta({ id: 'DropoutLayer' });
 
@@ -81,6 +97,7 @@ export const conv2dLayerSchema = z
     activation: activationSchema.default('linear'),
     useBias: z.boolean().default(true),
     kernelRegularizer,
+    maxNorm,
     kernelInitializer,
     biasInitializer,
   })
@@ -103,12 +120,20 @@ export const batchNormalizationLayerSchema = z
   .strictObject({
     type: z.literal('batchNormalization'),
     name: layerName,
-    momentum: z.number().min(0).lt(1).default(0.99).describe('Running mean/variance ← momentum · running + (1 − momentum) · batch'),
+    momentum: z
+      .number()
+      .min(0)
+      .lt(1)
+      .default(0.99)
+      .describe("running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)"),
     epsilon: z.number().positive().max(1).default(0.001),
+    center: z.boolean().default(true).describe('Learn β (the shift); false fixes it at 0'),
+    scale: z.boolean().default(true).describe('Learn γ (the scale); false fixes it at 1. center and scale both false is PyTorch\'s affine=False'),
   })
   .meta({
     id: 'BatchNormalizationLayer',
-    description: 'Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference; learnable γ, β (last axis)',
+    description:
+      'Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference, per channel (the last axis); the running variance is fed the unbiased batch variance (m/(m − 1), m the values per channel in the batch) as in Alg. 2 and PyTorch',
   });
 
 export const layerNormalizationLayerSchema = z
@@ -137,7 +162,7 @@ const recurrentFields = {
   layerNorm: z.boolean().default(false).describe('Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell'),
   kernelRegularizer,
   kernelInitializer,
-  recurrentInitializer: initializerSchema.optional().describe('Default orthogonal; identity for square kernels (simpleRnn)'),
+  recurrentInitializer: initializerSchema.optional().describe('Default orthogonal (as Keras); a simpleRnn with irnn gets the identity'),
   biasInitializer: initializerSchema.optional().describe('Default zeros (an LSTM\'s forget-gate bias starts at 1 unless this is set)'),
 };
 
@@ -145,8 +170,11 @@ export const simpleRnnLayerSchema = z
   .strictObject({
     type: z.literal('simpleRnn'),
     ...recurrentFields,
-    activation: activationSchema.default('tanh'),
-    irnn: z.boolean().default(false).describe('IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0'),
+    activation: activationSchema.optional().describe('tanh when absent; an IRNN uses relu (leave it out or say relu)'),
+    irnn: z
+      .boolean()
+      .default(false)
+      .describe('IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0; activation (but relu), recurrentInitializer and biasInitializer cannot be set with it'),
   })
   .meta({ id: 'SimpleRnnLayer', description: 'h_t = act(W x_t + U h_{t−1} + b); input [T, features]' });
 
@@ -488,20 +516,41 @@ export const gradientNoiseSchema = z
 export const divergenceSchema = z
   .strictObject({
     maxRetries: z.int().min(0).max(20).default(3).describe('Halvings before the job fails'),
-    factor: z.number().gt(1).max(1e6).default(4).describe('Diverged when the loss exceeds factor × the best loss so far (or is NaN/Inf)'),
+    factor: z
+      .number()
+      .gt(1)
+      .max(1e6)
+      .default(4)
+      .describe("Diverged when an epoch's mean training loss exceeds factor × the best epoch mean so far (and the tolerance), or any step's loss is NaN/Inf"),
+    tolerance: z
+      .number()
+      .min(0)
+      .max(1e6)
+      .default(0.1)
+      .describe("A rise above the best epoch mean smaller than tolerance × the first epoch's mean loss is never divergence: batch noise near a small loss is not a blow-up"),
   })
   .meta({
     id: 'DivergenceRecovery',
-    description: 'On divergence: roll back to the last good epoch, halve the rate, continue. Checked whenever the loss is read (batch records and epoch ends).',
+    description:
+      'On divergence: roll back to the last weights whose loss was checked (the end of the epoch before the last good one), halve the rate for every step from there, continue; fail after maxRetries. Checked at every epoch end, and at every step for NaN/Inf',
   });
 
 export const lrRangeTestSchema = z
   .strictObject({
     minLearningRate: z.number().positive().max(10).default(1e-6),
     maxLearningRate: z.number().positive().max(100).default(1),
-    steps: z.int().min(10).max(10_000).default(100),
+    steps: z
+      .int()
+      .min(10)
+      .max(10_000)
+      .optional()
+      .describe("Rates swept; when absent one epoch's steps, at least 100 and at most 1000"),
   })
-  .meta({ id: 'LrRangeTest', description: 'η_i = min · (max/min)^(i/(steps−1)), one batch per rate; stops early once the loss blows up' });
+  .meta({
+    id: 'LrRangeTest',
+    description:
+      'η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md)',
+  });
 
 const layerRef = z.union([z.string().min(1), z.int().min(0)]);
 
@@ -528,7 +577,7 @@ export const initSchema = z
     transfer: z
       .literal('auto')
       .optional()
-      .describe('Pick freeze/finetune and the cut from the new data set\'s size and `similarity` (TECHNIQUES.md 3); the choice and its reason are recorded'),
+      .describe('Pick freeze/finetune and the cut from the new data set\'s size and `similarity` (docs/techniques/initialization.md); the choice and its reason are recorded'),
     similarity: z.enum(['similar', 'different']).optional().describe('transfer auto: how the new data set relates to the source job\'s'),
     smallDatasetRows: z.int().min(1).default(5000).describe('transfer auto: at most this many training rows count as a small data set'),
   })
@@ -588,21 +637,39 @@ const jobSpecFields = {
     .min(0)
     .lt(1)
     .default(0)
-    .describe('Fraction held out as a test set (after a seeded shuffle), evaluated once at the end: test_loss, test_accuracy'),
+    .describe("Fraction held out as a test set (after a seeded shuffle), scored once on the final model however the run ends (last epoch or early stop): test_loss, test_accuracy in the last epoch's metrics"),
   earlyStopping: z
     .strictObject({
       monitor: z.enum(['val_loss', 'val_accuracy', 'val_mae', 'loss', 'accuracy', 'mae']).default('val_loss').describe('accuracy for classification, mae (mean absolute error) for regression'),
       mode: z.enum(['auto', 'min', 'max']).default('auto').describe('auto: max for accuracies, min for losses'),
       patience: z.int().min(0).max(10_000).default(5).describe('Epochs without improvement before stopping'),
       minDelta: z.number().min(0).default(0).describe('Smallest change that counts as an improvement'),
-      restoreBest: z.boolean().default(true).describe('End with the weights of the best epoch'),
+      baseline: z
+        .number()
+        .optional()
+        .describe("Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed"),
+      restoreBest: z
+        .boolean()
+        .default(true)
+        .describe("End with the weights of the best epoch, whether the run stops early or runs to its last epoch (Keras 3's restore_best_weights)"),
     })
     .optional()
-    .meta({ id: 'EarlyStopping', description: 'The best epoch by `monitor` is also what marks the best checkpoint' }),
+    .meta({ id: 'EarlyStopping', description: "Keras 3's EarlyStopping (docs/techniques/regularization.md). The best epoch by `monitor` is also what marks the best checkpoint" }),
   regularization: z
     .strictObject({
-      l1: z.number().min(0).max(10).default(0).describe('λ₁: L += λ₁ Σ|w| over every dense and conv2d kernel (biases are not penalised)'),
-      l2: z.number().min(0).max(10).default(0).describe('λ₂: L += λ₂ Σ w²'),
+      l1: z
+        .number()
+        .min(0)
+        .max(10)
+        .default(0)
+        .describe('λ₁: L += λ₁ Σ|w| over the kernels of dense and conv2d layers and the input kernels of simpleRnn, lstm and gru layers (not recurrent kernels, biases, embeddings or normalization weights)'),
+      l2: z.number().min(0).max(10).default(0).describe('λ₂: L += λ₂ Σ w² over the same kernels as l1'),
+      maxNorm: z
+        .number()
+        .positive()
+        .max(1e6)
+        .optional()
+        .describe("c: after every step, each unit's incoming weights of every dense and conv2d kernel are rescaled to an L2 norm of at most c (a layer's own maxNorm wins)"),
       labelSmoothing: z.number().min(0).lt(1).default(0).describe('ε: targets y′ = (1 − ε) y + ε / K'),
       confidencePenalty: z.number().min(0).max(100).default(0).describe('β: L = CE − β H(p), H(p) = −Σ p log p'),
       entropyThreshold: z
@@ -624,7 +691,10 @@ const jobSpecFields = {
     })
     .default({ features: 'none' })
     .meta({ id: 'Preprocessing', description: 'The fitted parameters are recorded in a preprocessing event and in every checkpoint' }),
-  shuffle: z.boolean().default(true).describe('Reshuffle the training rows every epoch (seeded)'),
+  shuffle: z
+    .boolean()
+    .default(true)
+    .describe("Shuffle (seeded) before the split and reshuffle the training rows every epoch; false keeps the data set's row order: train is the first rows, then validation, then test, and every epoch runs them in that order"),
   init: initSchema.optional(),
   distributed: distributedSchema.optional(),
   diagnostics: z
@@ -853,7 +923,9 @@ function duplicateNameProblems(spec: JobSpecFields): Problem[] {
 /** Phases in order and within the run, schedules that stay within the run, options that fit the task. */
 function optimizationProblems(spec: JobSpecFields, totalSteps: number | null): Problem[] {
   const problems: Problem[] = [];
-  const checkRate = (rate: LearningRate | undefined, path: (string | number)[]) => {
+  const stepsPerEpoch = totalSteps === null ? null : totalSteps / spec.epochs;
+  const spanOf = (epochs: number, what: string) => ({ epochs, steps: stepsPerEpoch === null ? null : stepsPerEpoch * epochs, what });
+  const checkRate = (rate: LearningRate | undefined, path: (string | number)[], span = spanOf(spec.epochs, "the run's")) => {
     if (rate === undefined) return;
     if (typeof rate === 'number') {
       if (spec.linearScaling) problems.push({ path, message: 'give either a rate or linearScaling, not both' });
@@ -862,18 +934,7 @@ function optimizationProblems(spec: JobSpecFields, totalSteps: number | null): P
     if (rate.initial !== undefined && spec.linearScaling) {
       problems.push({ path: [...path, 'initial'], message: 'give either initial or linearScaling, not both' });
     }
-    if (totalSteps !== null && rate.warmupSteps !== undefined && rate.warmupSteps > totalSteps) {
-      problems.push({ path: [...path, 'warmupSteps'], message: `${rate.warmupSteps} is beyond the run's ${totalSteps} steps` });
-    }
-    if (rate.type === 'step' && rate.everyEpochs >= spec.epochs) {
-      problems.push({ path: [...path, 'everyEpochs'], message: `must be below epochs (${spec.epochs}), or the rate never changes` });
-    }
-    if (totalSteps !== null && rate.type === 'exponential' && rate.decaySteps > totalSteps) {
-      problems.push({ path: [...path, 'decaySteps'], message: `${rate.decaySteps} is beyond the run's ${totalSteps} steps` });
-    }
-    if (rate.type === 'cosine' && rate.initial !== undefined && rate.floor >= rate.initial) {
-      problems.push({ path: [...path, 'floor'], message: `must be below initial (${rate.initial})` });
-    }
+    for (const problem of scheduleProblems(rate, span, spec.validationSplit > 0)) problems.push({ path: [...path, ...problem.path], message: problem.message });
   };
   checkRate(spec.learningRate, ['learningRate']);
 
@@ -893,8 +954,9 @@ function optimizationProblems(spec: JobSpecFields, totalSteps: number | null): P
           message: last ? `the last phase runs to the end: omit it or set ${spec.epochs}` : `must be below epochs (${spec.epochs}) so a later phase runs`,
         });
       }
+      const until = last ? spec.epochs : (phase.untilEpoch ?? spec.epochs);
+      checkRate(phase.learningRate, ['optimizer', index, 'learningRate'], spanOf(Math.max(1, until - previous), `phase ${index + 1}'s`));
       previous = phase.untilEpoch ?? previous;
-      checkRate(phase.learningRate, ['optimizer', index, 'learningRate']);
     });
   }
 

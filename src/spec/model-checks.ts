@@ -32,8 +32,13 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
       if (layer.recurrentDropout !== undefined && layer.dropoutMode !== 'variational') {
         problems.push({ path: at('recurrentDropout'), message: `only the variational mode drops the recurrent state; ${layer.dropoutMode} leaves it untouched by definition` });
       }
-      if (layer.type === 'simpleRnn' && layer.irnn && layer.activation !== 'tanh' && layer.activation !== 'relu') {
-        problems.push({ path: at('activation'), message: 'an IRNN uses relu; leave activation out' });
+      if (layer.type === 'simpleRnn' && layer.irnn) {
+        if (layer.activation !== undefined && layer.activation !== 'relu') {
+          problems.push({ path: at('activation'), message: `an IRNN uses relu, not ${layer.activation}: leave activation out, or set irnn false for a ${layer.activation} simpleRnn` });
+        }
+        if (layer.biasInitializer !== undefined) {
+          problems.push({ path: at('biasInitializer'), message: 'irnn sets the bias to 0: leave biasInitializer out, or set irnn false' });
+        }
       }
       if (layer.type === 'lstm' && layer.recurrentBatchNorm && layer.layerNorm) {
         problems.push({ path: at('layerNorm'), message: 'choose recurrentBatchNorm or layerNorm, not both' });
@@ -77,6 +82,7 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
   // One sigmoid unit is the usual binary classifier: it outputs P(class 1).
   const alternatives = loss === 'binaryCrossentropy' && info.classes === 2 ? [expected, [...expected.slice(0, -1), 1]] : [expected];
   const output = shapes.shapes.at(-1)!;
+  problems.push(...noiseShapeProblems(spec, [info.inputShape ?? [info.featureSize], ...shapes.shapes]));
   problems.push(...headProblems(spec, shapes.shapes, outputIndex));
   problems.push(...initializerProblems(spec, [info.inputShape ?? [info.featureSize], ...shapes.shapes]));
   if (alternatives.some((shape) => sameShape(shape, output))) return problems;
@@ -108,13 +114,39 @@ export function lossProblems(spec: JobSpecFields, info: Pick<DatasetShape, 'clas
       if (on) problems.push({ path: ['regularization', key], message: `acts on a softmax distribution: it needs categoricalCrossentropy or sparseCategoricalCrossentropy, not ${loss}` });
     }
   }
-  const monitor = spec.earlyStopping?.monitor;
-  if (monitor?.endsWith('accuracy') && regression) {
-    problems.push({ path: ['earlyStopping', 'monitor'], message: `a regression reports no accuracy: monitor ${monitor.replace('accuracy', 'mae')} or a loss` });
+  const monitors: [(string | number)[], string | undefined][] = [[['earlyStopping', 'monitor'], spec.earlyStopping?.monitor]];
+  const rates = Array.isArray(spec.optimizer)
+    ? spec.optimizer.map((phase, index): [(string | number)[], unknown] => [['optimizer', index, 'learningRate'], phase.learningRate])
+    : [];
+  for (const [path, rate] of [[['learningRate'], spec.learningRate] as [(string | number)[], unknown], ...rates]) {
+    if (rate && typeof rate === 'object' && 'type' in rate && rate.type === 'reduceOnPlateau' && 'monitor' in rate) monitors.push([[...path, 'monitor'], rate.monitor as string | undefined]);
   }
-  if (monitor?.endsWith('mae') && !regression) {
-    problems.push({ path: ['earlyStopping', 'monitor'], message: `mae is reported for regressions: monitor ${monitor.replace('mae', 'accuracy')} or a loss` });
+  for (const [path, monitor] of monitors) {
+    if (monitor?.endsWith('accuracy') && regression) {
+      problems.push({ path, message: `a regression reports no accuracy: monitor ${monitor.replace('accuracy', 'mae')} or a loss` });
+    }
+    if (monitor?.endsWith('mae') && !regression) {
+      problems.push({ path, message: `mae is reported for regressions: monitor ${monitor.replace('mae', 'accuracy')} or a loss` });
+    }
   }
+  return problems;
+}
+
+/** A dropout noiseShape has the rank of the layer's input and, on every axis, 1 or the input's size. */
+function noiseShapeProblems(spec: JobSpecFields, inputs: number[][]): Problem[] {
+  const problems: Problem[] = [];
+  spec.model.layers.forEach((layer, index) => {
+    if (layer.type !== 'dropout' || !layer.noiseShape) return;
+    const input = inputs[index]!;
+    const noise = layer.noiseShape;
+    const fits = noise.length === input.length && noise.every((size, axis) => size === 1 || size === input[axis]);
+    if (!fits) {
+      problems.push({
+        path: ['model', 'layers', index, 'noiseShape'],
+        message: `the layer's input is [${input.join(', ')}]: give one entry per axis, each 1 (shared) or the axis's size, e.g. [${input.map((size, axis) => (axis === input.length - 1 ? size : 1)).join(', ')}]`,
+      });
+    }
+  });
   return problems;
 }
 

@@ -55,8 +55,8 @@ export function initProblems(spec: JobSpecFields): Problem[] {
 
 /**
  * How a job starts from `source`: which layers load (matched by name, every weight the same
- * shape), which freeze, where a linear probe cuts; for transfer auto, the choice of TECHNIQUES.md
- * 3's four cases with its reason. Returns the problems instead when the model does not fit.
+ * shape), which freeze, where a linear probe cuts; for transfer auto, the choice among the four
+ * cases of docs/techniques/initialization.md, with its reason. Returns the problems instead when the model does not fit.
  */
 export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: SourceCheckpoint): TransferPlan | { problems: Problem[] } {
   const init = spec.init!;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,18 @@ describe('checkpoint files', () => {
     const read = readCheckpoint(root, folder, written.sha256);
     expect(read.headWeights).toBeNull();
     expect(read.bestWeights).toEqual(sample(2).bestWeights);
+  });
+
+  it('round-trips divergence recovery\'s rollback points, and reads a checkpoint written before rollback.bin existed', () => {
+    const folder = checkpointFolder('job-rollback', 4, 'epoch');
+    const rollback = new Float32Array([1, -2, 3.5]);
+    const written = writeCheckpoint(root, folder, { ...sample(3), rollback });
+    expect(readCheckpoint(root, folder, written.sha256).rollback).toEqual(rollback);
+    const older = checkpointFolder('job-rollback', 8, 'epoch');
+    // Without rollback points the file is not written at all, as in checkpoints from before it existed.
+    const withoutRollback = writeCheckpoint(root, older, sample(3));
+    expect(existsSync(path.join(root, older, 'rollback.bin'))).toBe(false);
+    expect(readCheckpoint(root, older, withoutRollback.sha256).rollback).toBeNull();
   });
 
   it('refuses a checkpoint whose files changed after it was recorded', () => {

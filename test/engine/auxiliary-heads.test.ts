@@ -42,7 +42,9 @@ describe('auxiliary classifiers (deeply supervised nets)', () => {
     const step = computeGradients(built.training, variables, x, y, objective, [0.5, 0.3]);
     const [main, head1, head2] = built.training.apply(x, { training: true }) as tf.Tensor[];
     const mainLoss = taskLoss(main!, y, objective, 0.1).dataSync()[0]!;
-    const headLosses = [head1!, head2!].map((head) => taskLoss(head, y, objective).dataSync()[0]!);
+    // The heads train on the same loss as the output, label smoothing (ε = 0.1 here) included.
+    const headLosses = [head1!, head2!].map((head) => taskLoss(head, y, objective, 0.1).dataSync()[0]!);
+    expect(headLosses[0]).not.toBeCloseTo(taskLoss(head1!, y, objective).dataSync()[0]!, 3);
     expect(step.headLosses.map((l) => l.dataSync()[0]!)).toEqual(headLosses.map((l) => expect.closeTo(l, 5)));
     expect(step.loss.dataSync()[0]).toBeCloseTo(mainLoss + 0.5 * headLosses[0]! + 0.3 * headLosses[1]!, 5);
     // Every variable, the heads' included, gets a gradient.
@@ -59,8 +61,8 @@ describe('auxiliary classifiers (deeply supervised nets)', () => {
     const metrics = epochMetrics(run);
     expect(metrics[0]!.aux_hidden1_loss).toBeGreaterThan(0);
     expect(metrics[0]!.aux_hidden2_loss).toBeGreaterThan(0);
-    expect(metrics[0]!.aux_hidden1_weight).toBeGreaterThan(0);
-    expect(metrics[1]!.aux_hidden1_weight).toBe(0);
+    // α of each epoch's last step (8 steps an epoch, α = 0.5 · (1 − (t − 1) / 16) at step t).
+    expect(metrics.map((m) => m.aux_hidden1_weight)).toEqual([0.5 * (1 - 7 / 16), 0.5 * (1 - 15 / 16), 0, 0]);
     expect(metrics[0]!.aux_hidden2_weight).toBeUndefined();
     const final = run.checkpoints.at(-1)!;
     const topology = JSON.stringify(final.model.modelTopology);

@@ -64,6 +64,9 @@ describe('strategies', () => {
     expect(fast.reduce((sum, t) => sum + t.rejected, 0)).toBe(0);
     // Every applied gradient was fresh.
     for (const t of threads) expect(Object.keys(t.staleness).filter((k) => Number(k) > 0 && t.thread === 0)).toEqual([]);
+    // The histogram is of the gradients applied, as documented: each used one once, no rejected one (all staler than 0 here).
+    for (const t of threads) expect(Object.values(t.staleness).reduce((sum, count) => sum + count, 0), `thread ${t.thread}`).toBe(t.steps);
+    for (const t of threads) expect(Object.keys(t.staleness).every((k) => Number(k) <= 0), `thread ${t.thread}`).toBe(true);
     expect(epochMetrics(run).at(-1)!.val_accuracy).toBeGreaterThan(0.8);
   });
 

@@ -113,3 +113,77 @@ describe('normalization layers in a run', () => {
     );
   });
 });
+
+describe('batch normalization without learned shift or scale (center, scale)', () => {
+  it('has only the running statistics and trains (TF.js\'s own layer cannot train with them off)', async () => {
+    const spec = specWith([{ type: 'dense', units: 8 }, { type: 'batchNormalization', center: false, scale: false }, { type: 'activation', activation: 'relu' }, { type: 'dense', units: 3 }]);
+    const { model } = buildModel(spec, [4]);
+    expect(model.layers[1]!.weights.map((w) => w.originalName.split('/').pop())).toEqual(['moving_mean', 'moving_variance']);
+    model.dispose();
+    const result = await runTraining(spec, { emit: () => undefined }, { backend });
+    expect(Number.isFinite(result.finalMetrics.loss)).toBe(true);
+    const onlyShift = specWith([{ type: 'dense', units: 8 }, { type: 'batchNormalization', scale: false }, { type: 'dense', units: 3 }]);
+    const built = buildModel(onlyShift, [4]);
+    expect(built.model.layers[1]!.weights.map((w) => w.originalName.split('/').pop())).toEqual(['beta', 'moving_mean', 'moving_variance']);
+    built.model.dispose();
+  });
+});
+
+describe('dropout noiseShape (Keras\'s noise_shape; PyTorch Dropout1d/Dropout2d)', () => {
+  it('shares one draw along each axis of size 1: the same features dropped at every time step, or whole channels', () => {
+    const rate = 0.5;
+    const sequence = resolveJobSpec(
+      jobSpecSchema.parse({
+        dataset: { name: 'sine', rows: 40, length: 6 },
+        model: { layers: [{ type: 'dense', units: 8 }, { type: 'dropout', rate, noiseShape: [1, 8] }, { type: 'lstm', units: 4 }, { type: 'dense', units: 1 }] },
+      }),
+    );
+    const { model, clock } = buildModel(sequence, [6, 1]);
+    const dropout = model.layers[1]!;
+    clock.step = 3;
+    const ones = tf.ones([5, 6, 8]);
+    const out = (dropout.apply(ones, { training: true }) as tf.Tensor).arraySync() as number[][][];
+    const kept: number[] = [];
+    for (const sample of out) {
+      for (let f = 0; f < 8; f++) {
+        const column = sample.map((step) => step[f]!);
+        // Inverted dropout: 0 or 1/(1 − p), and the same value at every time step.
+        expect(new Set(column).size).toBe(1);
+        expect([0, 1 / (1 - rate)]).toContain(column[0]);
+        kept.push(column[0]! > 0 ? 1 : 0);
+      }
+    }
+    expect(kept.some((k) => k === 0) && kept.some((k) => k === 1)).toBe(true);
+    // Samples get their own draws.
+    expect(out.map((sample) => sample[0]!.join())).not.toEqual(new Array(5).fill(out[0]![0]!.join()));
+    // Inference: off. The exported config carries the shape, with Keras's leading batch entry.
+    expect((dropout.apply(ones, { training: false }) as tf.Tensor).arraySync()).toEqual(tf.ones([5, 6, 8]).arraySync());
+    expect(dropout.getConfig().noiseShape).toEqual([null, 1, 8]);
+    tf.dispose(ones);
+    model.dispose();
+
+    const image = resolveJobSpec(
+      jobSpecSchema.parse({
+        dataset: { name: 'mnist', shape: 'image', limit: 100 },
+        model: { layers: [{ type: 'conv2d', filters: 4 }, { type: 'dropout', rate, noiseShape: [1, 1, 4] }, { type: 'flatten' }, { type: 'dense', units: 10 }] },
+      }),
+    );
+    const built = buildModel(image, [28, 28, 1]);
+    built.clock.step = 1;
+    const maps = (built.model.layers[1]!.apply(tf.ones([3, 26, 26, 4]), { training: true }) as tf.Tensor).arraySync() as number[][][][];
+    for (const sample of maps) {
+      for (let c = 0; c < 4; c++) expect(new Set(sample.flatMap((row) => row.map((pixel) => pixel[c]!))).size).toBe(1);
+    }
+    built.model.dispose();
+  });
+
+  it('is checked at submission against the layer\'s input shape', () => {
+    const parsed = jobSpecSchema.safeParse({
+      dataset: { name: 'sine', rows: 40, length: 6 },
+      model: { layers: [{ type: 'dense', units: 8 }, { type: 'dropout', rate: 0.2, noiseShape: [6, 4] }, { type: 'lstm', units: 4 }, { type: 'dense', units: 1 }] },
+    });
+    expect(parsed.error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)).toEqual([
+      "model.layers.1.noiseShape: the layer's input is [6, 8]: give one entry per axis, each 1 (shared) or the axis's size, e.g. [1, 8]",
+    ]);
+  });
+});

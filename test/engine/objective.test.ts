@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
 import type { TrainingEvent } from '../../src/engine/events.js';
+import { buildModel, buildObjective } from '../../src/engine/model-builder.js';
 import { objectiveLoss, plainObjective, type Objective } from '../../src/engine/objective.js';
 import { runTraining } from '../../src/engine/trainer.js';
 import { jobSpecSchema, resolveJobSpec } from '../../src/spec/job-spec.js';
@@ -95,5 +96,32 @@ describe('regularization in a run', () => {
       return weights!.reduce((sum, w) => sum + w * w, 0);
     };
     expect(await final({ l2: 0.05 })).toBeLessThan(await final({}));
+  });
+});
+
+describe('global l1/l2 penalise exactly the kernels the docs name', () => {
+  it('dense and conv2d kernels and the input kernels of recurrent layers; no recurrent kernel, bias, embedding or normalization weight', () => {
+    const spec = resolveJobSpec(
+      jobSpecSchema.parse({
+        dataset: { name: 'copy', rows: 40, length: 2, delay: 2, inputs: 'tokens' },
+        model: {
+          layers: [
+            { type: 'embedding', inputDim: 10, outputDim: 4 },
+            { type: 'lstm', units: 5, returnSequences: true },
+            { type: 'layerNormalization' },
+            { type: 'gru', units: 5, returnSequences: true },
+            { type: 'simpleRnn', units: 5, returnSequences: true },
+            { type: 'dense', units: 9 },
+          ],
+        },
+        regularization: { l1: 0.01, l2: 0.02 },
+      }),
+    );
+    const built = buildModel(spec, [6]);
+    const penalised = buildObjective(spec, built).weightPenalties.map((p) => p.variable.name.replace(/_\d+$/, ''));
+    expect(penalised.map((name) => name.split('/').slice(-2).join('/'))).toEqual(['lstm_1/kernel', 'gru_3/kernel', 'simpleRnn_4/kernel', 'dense_5/kernel']);
+    const described = (jobSpecSchema.shape.regularization.unwrap().shape.l1.description ?? '').toLowerCase();
+    for (const kind of ['dense', 'conv2d', 'input kernels of simplernn, lstm and gru', 'not recurrent kernels']) expect(described).toContain(kind);
+    built.model.dispose();
   });
 });

@@ -80,6 +80,25 @@ describe('resuming from a checkpoint continues the same trajectory', () => {
     expect(resumedBatches).toEqual(straightBatches);
   });
 
+  it('carries reduce-on-plateau\'s state: the resumed run reduces exactly when the straight one does', async () => {
+    const plateau = resolveJobSpec(
+      jobSpecSchema.parse(
+        tinyIrisSpec({
+          epochs: 10,
+          batchSize: 16,
+          learningRate: { type: 'reduceOnPlateau', initial: 0.05, monitor: 'val_loss', patience: 0, factor: 0.5, threshold: 0.2, cooldown: 1 },
+        }),
+      ),
+    );
+    const straight = await run(plateau);
+    const rates = (r: Run) => r.events.flatMap((e) => (e.type === 'epochMetrics' ? [e.values.learning_rate] : []));
+    expect(new Set(rates(straight)).size).toBeGreaterThan(2);
+    const first = await run(plateau, { stopAt: (e) => e.type === 'batchMetrics' && e.step === 42 });
+    const second = await run(plateau, { resumeFrom: first.checkpoints.at(-1)! });
+    expect([...rates(first), ...rates(second)]).toEqual(rates(straight));
+    expect(finalWeights(second)).toEqual(finalWeights(straight));
+  });
+
   it('restores optimizer phases and leaks nothing', async () => {
     const phased = resolveJobSpec(
       jobSpecSchema.parse({

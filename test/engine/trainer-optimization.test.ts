@@ -45,10 +45,56 @@ describe('optimizer phases', () => {
 describe('learning rate in effect', () => {
   it('is a metric every epoch and follows the schedule with warm-up', async () => {
     const { of } = await train(
-      tinyIrisSpec({ epochs: 4, batchSize: 30, learningRate: { type: 'step', initial: 0.08, factor: 0.5, everyEpochs: 1, warmupSteps: 2 } }),
+      tinyIrisSpec({ epochs: 4, batchSize: 30, logEveryBatches: 1, learningRate: { type: 'step', initial: 0.08, factor: 0.5, everySteps: 4, warmupSteps: 2 } }),
     );
-    // 4 steps per epoch; the epoch metric reports the rate of the epoch's last step.
+    // 4 steps per epoch: two of warm-up from η₀/2, then η₀ halved every 4 steps; the epoch metric is the rate of its last step.
+    expect(of('batchMetrics').map((e) => e.values.learning_rate).slice(0, 7)).toEqual([0.04, 0.06, 0.08, 0.08, 0.08, 0.08, 0.04]);
     expect(of('epochMetrics').map((e) => e.values.learning_rate)).toEqual([0.08, 0.04, 0.02, 0.01]);
+  });
+
+  it('warm-up reaches η₀ and the cosine decays from there; the last step still trains (issue 20: the peak was 0.0397 of 0.05, the last rate 0)', async () => {
+    const { of } = await train(tinyIrisSpec({ epochs: 4, batchSize: 16, logEveryBatches: 1, learningRate: { type: 'cosine', initial: 0.05, warmupSteps: 5 } }));
+    const rates = of('batchMetrics').map((e) => e.values.learning_rate!);
+    expect(rates).toHaveLength(32);
+    expect(Math.max(...rates)).toBe(0.05);
+    expect(rates[5]).toBe(0.05);
+    expect(rates.at(-1)).toBeGreaterThan(0);
+    expect(rates.slice(5).every((rate, i, decay) => i === 0 || rate < decay[i - 1]!)).toBe(true);
+  });
+
+  it('a phase\'s schedule counts from the phase\'s own start', async () => {
+    const { of } = await train(
+      tinyIrisSpec({
+        epochs: 4,
+        batchSize: 16,
+        logEveryBatches: 1,
+        optimizer: [
+          { optimizer: 'adam', untilEpoch: 2, learningRate: 0.01 },
+          { optimizer: 'sgd', learningRate: { type: 'cosine', initial: 0.1 } },
+        ],
+      }),
+    );
+    const rates = of('batchMetrics').map((e) => e.values.learning_rate!);
+    // 8 steps an epoch: phase 2 is steps 17–32, a cosine over its own 16 steps.
+    expect(rates[16]).toBe(0.1);
+    rates.slice(16).forEach((rate, i) => expect(rate).toBeCloseTo(0.05 * (1 + Math.cos((Math.PI * i) / 16)), 12));
+  });
+
+  it('reduce-on-plateau lowers the rate when the monitored metric stalls', async () => {
+    const { of } = await train(
+      tinyIrisSpec({ epochs: 12, learningRate: { type: 'reduceOnPlateau', initial: 0.05, monitor: 'loss', patience: 0, factor: 0.5, threshold: 0.2 } }),
+    );
+    const epochs = of('epochMetrics');
+    const rates = epochs.map((e) => e.values.learning_rate!);
+    expect(new Set(rates).size).toBeGreaterThan(1);
+    // As torch's: epoch e + 1's rate is halved exactly when epoch e's loss was not 20 % below the best before it.
+    let best = Number.POSITIVE_INFINITY;
+    let rate = 0.05;
+    epochs.forEach((e) => {
+      expect(e.values.learning_rate).toBe(rate);
+      if (e.values.loss! < best * 0.8) best = e.values.loss!;
+      else rate *= 0.5;
+    });
   });
 
   it('applies the linear scaling rule', async () => {
@@ -59,7 +105,7 @@ describe('learning rate in effect', () => {
 
 describe('divergence recovery', () => {
   it('rolls back and halves the rate until training stops diverging, reporting every halving', async () => {
-    const { of, result } = await train(
+    const { of, result, events } = await train(
       tinyIrisSpec({ model: explosive, optimizer: 'sgd', learningRate: 1, epochs: 3, logEveryBatches: 1, divergence: { maxRetries: 12, factor: 4 } }),
     );
     const halvings = of('divergence');
@@ -69,10 +115,12 @@ describe('divergence recovery', () => {
       expect(event.newLearningRate).toBeCloseTo(event.oldLearningRate / 2, 12);
       expect(event.oldLearningRate).toBeCloseTo(1 / 2 ** i, 12);
     });
+    // After the last rollback the run goes on from the epoch it returned to, at the last halved rate, to the end.
     const finalRate = 1 / 2 ** halvings.length;
-    const epochs = of('epochMetrics');
-    expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3]);
-    expect(epochs.every((e) => e.values.learning_rate === finalRate)).toBe(true);
+    const last = halvings.at(-1)!;
+    const after = of('epochMetrics').filter((e) => events.indexOf(e) > events.indexOf(last));
+    expect(after.map((e) => e.epoch)).toEqual(Array.from({ length: 3 - last.rolledBackToEpoch }, (_, i) => last.rolledBackToEpoch + 1 + i));
+    expect(after.every((e) => e.values.learning_rate === finalRate)).toBe(true);
     expect(Number.isFinite(result.finalMetrics.loss)).toBe(true);
   });
 

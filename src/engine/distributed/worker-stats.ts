@@ -11,7 +11,7 @@ export interface ThreadStats {
   /** sync: stragglers left out of a step; async: gradients too stale to apply. */
   dropped: number;
   rejected: number;
-  /** async: how many updates behind each applied gradient was, as { staleness: count }. */
+  /** async: how many updates behind each applied gradient was, as { staleness: count }; rejected ones are not in it. */
   staleness: Record<string, number>;
 }
 
@@ -39,9 +39,9 @@ export class WorkerStats {
     this.stats[thread]!.dropped += 1;
   }
 
-  rejected(thread: number, staleness: number): void {
+  /** A gradient (or one shard of it) too stale to apply: counted, and left out of the staleness histogram of applied ones. */
+  rejected(thread: number): void {
     this.stats[thread]!.rejected += 1;
-    this.stats[thread]!.staleness[staleness] = (this.stats[thread]!.staleness[staleness] ?? 0) + 1;
   }
 
   /** The epoch's numbers, then a fresh start. samples/s counts the thread's own compute time. */

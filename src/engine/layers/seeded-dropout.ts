@@ -10,13 +10,16 @@ export interface SeededDropoutArgs {
   rate: number;
   seed: number;
   clock: StepClock;
+  /** One row's mask shape: 1 on an axis shares the draw along it (Keras's noise_shape without the batch). */
+  noiseShape?: number[];
   inputShape?: number[];
 }
 
 /**
  * Inverted dropout with a fresh mask every step that is still reproducible: the mask's seed is
  * derived from (layer seed, step). tf.layers.dropout with a `seed` draws the *same* mask at every
- * step, and without one it is not reproducible. Serialises as a plain Dropout layer, so exported
+ * step, and without one it is not reproducible. With `noiseShape` one draw is shared along each
+ * axis of size 1 (the same mask over time, or whole channels), as Keras's noise_shape does. Serialises as a plain Dropout layer, so exported
  * models load anywhere.
  */
 export class SeededDropout extends tf.layers.Layer {
@@ -24,12 +27,14 @@ export class SeededDropout extends tf.layers.Layer {
   private readonly rate: number;
   private readonly seed: number;
   private readonly clock: StepClock;
+  private readonly noiseShape: number[] | undefined;
 
   constructor(args: SeededDropoutArgs) {
     super({ name: args.name, ...(args.inputShape ? { inputShape: args.inputShape } : {}) });
     this.rate = args.rate;
     this.seed = args.seed;
     this.clock = args.clock;
+    this.noiseShape = args.noiseShape;
     this.supportsMasking = true;
   }
 
@@ -41,10 +46,10 @@ export class SeededDropout extends tf.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     if (!kwargs.training || this.rate === 0) return x.clone();
     const seed = (this.seed ^ Math.imul(this.clock.step + 1, 0x9e3779b1)) >>> 0;
-    return tf.dropout(x, this.rate, undefined, seed);
+    return tf.dropout(x, this.rate, this.noiseShape ? [x.shape[0]!, ...this.noiseShape] : undefined, seed);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), rate: this.rate };
+    return { ...super.getConfig(), rate: this.rate, ...(this.noiseShape ? { noiseShape: [null, ...this.noiseShape] } : {}) };
   }
 }

@@ -7,8 +7,9 @@ export class Adagrad extends TrainingOptimizer {
   constructor(
     private readonly epsilon: number,
     private readonly initialAccumulator: number,
+    weightDecay = 0,
   ) {
-    super();
+    super(weightDecay);
   }
 
   protected update(variables: tf.Variable[], gradients: tf.Tensor[], lr: number): void {

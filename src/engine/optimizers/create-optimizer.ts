@@ -10,18 +10,18 @@ import type { TrainingOptimizer } from './training-optimizer.js';
 export function createOptimizer(config: OptimizerConfig): TrainingOptimizer {
   switch (config.type) {
     case 'sgd':
-      return new Sgd();
+      return new Sgd(config.weightDecay ?? 0);
     case 'momentum':
-      return new Momentum(config.momentum, false);
+      return new Momentum(config.momentum, false, config.dampening ?? 0, config.weightDecay ?? 0);
     case 'nesterov':
-      return new Momentum(config.momentum, true);
+      return new Momentum(config.momentum, true, 0, config.weightDecay ?? 0);
     case 'adagrad':
-      return new Adagrad(config.epsilon, config.initialAccumulator);
+      return new Adagrad(config.epsilon, config.initialAccumulator, config.weightDecay ?? 0);
     case 'rmsprop':
-      return new Rmsprop(config.rho, config.epsilon, config.momentum);
+      return new Rmsprop(config.rho, config.epsilon, config.momentum, config.centered ?? false, config.weightDecay ?? 0);
     case 'adam':
-      return new Adam(config.beta1, config.beta2, config.epsilon);
+      return new Adam({ beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon, amsgrad: config.amsgrad ?? false, weightDecay: config.weightDecay ?? 0 });
     case 'adamw':
-      return new Adam(config.beta1, config.beta2, config.epsilon, config.weightDecay);
+      return new Adam({ beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon, amsgrad: config.amsgrad ?? false, decoupledWeightDecay: config.weightDecay });
   }
 }

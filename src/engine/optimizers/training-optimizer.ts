@@ -11,12 +11,15 @@ export interface OptimizerState {
 
 /**
  * Base of the product's optimizers. Each subclass is the catalogue's update rule written in TF.js
- * ops (TECHNIQUES.md 1.2, in torch.optim's form), so the state is ours to save and restore; the
+ * ops (docs/techniques/optimization.md, in torch.optim's form), so the state is ours to save and restore; the
  * TF.js optimizers neither match every formula nor expose their state uniformly.
  */
 export abstract class TrainingOptimizer {
   private stepCount = 0;
   private readonly slotVariables = new Map<string, tf.Variable[]>();
+
+  /** λ of torch.optim's coupled weight_decay: every rule sees g + λ θ instead of g. */
+  constructor(private readonly weightDecay = 0) {}
 
   /** One update of `variables` with `gradients` (same order) at learning rate `lr`. */
   apply(variables: tf.Variable[], gradients: tf.Tensor[], lr: number): void {
@@ -24,7 +27,10 @@ export abstract class TrainingOptimizer {
       throw new Error(`optimizer got ${gradients.length} gradients for ${variables.length} variables`);
     }
     this.stepCount += 1;
-    tf.tidy(() => this.update(variables, gradients, lr, this.stepCount));
+    tf.tidy(() => {
+      const decayed = this.weightDecay > 0 ? gradients.map((g, i) => tf.add(g, tf.mul(this.weightDecay, variables[i]!))) : gradients;
+      this.update(variables, decayed, lr, this.stepCount);
+    });
   }
 
   /** The 1-based step of the last update (0 before the first). */
