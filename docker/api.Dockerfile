@@ -3,8 +3,8 @@
 # Build from the repository root:  docker build -f docker/api.Dockerfile -t trainyard-api .
 # See docker/README.md.
 
-# Node 20 is what package.json's engines and Prisma 7 (^20.19) allow; 20.20.2 is the last Node 20 release.
-ARG NODE_VERSION=20.20.2
+# Node 22, a maintained LTS line that package.json's engines and Prisma 7 (^22.12) allow; CI runs the engine and API suites on it.
+ARG NODE_VERSION=22.23.3
 FROM node:${NODE_VERSION}-bookworm-slim
 
 WORKDIR /app
@@ -42,7 +42,7 @@ ENV NODE_ENV=production
 USER node
 
 EXPOSE 3000
-# No curl in slim images: Node 20's fetch does the probe. /healthz answers while the process is alive.
+# No curl in slim images: Node's fetch does the probe. /healthz answers while the process is alive.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "--import", "tsx", "workers/api.ts"]

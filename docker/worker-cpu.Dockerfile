@@ -4,7 +4,7 @@
 # Build from the repository root:  docker build -f docker/worker-cpu.Dockerfile -t trainyard-worker-cpu .
 # See docker/README.md. linux/amd64 only (no prebuilt libtensorflow for other Linux CPUs in tfjs-node 4.22).
 
-ARG NODE_VERSION=20.20.2
+ARG NODE_VERSION=22.23.3
 
 # ---- build: install the lockfile's tree and tfjs-node's native part --------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS build

@@ -12,13 +12,13 @@ ARG CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
 # ---- base: CUDA runtime + Node from the official nodejs.org tarball ---------------------------------
 FROM ${CUDA_IMAGE} AS base
 # Same Node as the other Trainyard images (node:20.20.2-bookworm-slim).
-ARG NODE_VERSION=20.20.2
+ARG NODE_VERSION=22.23.3
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive
 # The CUDA apt repository is dropped before apt-get update: nothing is installed from it (CUDA and
 # cuDNN are already in the image), and old CUDA images can carry its pre-2022 signing key, which makes
 # `apt-get update` fail (NO_PUBKEY A4B469963BF863CC). The tarball is checked against the release's
-# SHASUMS256.txt. Ubuntu 20.04's glibc 2.31 meets Node 20's minimum (2.28).
+# SHASUMS256.txt. Ubuntu 20.04's glibc 2.31 meets Node 22's minimum (2.28).
 RUN rm -f /etc/apt/sources.list.d/cuda*.list /etc/apt/sources.list.d/nvidia-ml*.list \
  && apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl xz-utils libvulkan1 \

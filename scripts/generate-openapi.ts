@@ -1,8 +1,10 @@
-// Regenerates openapi/openapi.json from the zod schemas behind the routes.
-// test/api/openapi.test.ts fails while the committed file differs from what this writes.
+// Regenerates openapi/openapi.json from the zod schemas behind the routes, then src/client/api-types.ts
+// from that document with openapi-typescript. test/api/openapi.test.ts and openapi-contract.test.ts
+// fail while the committed files differ from what this writes.
 import { writeFile } from 'node:fs/promises';
 import { buildApp } from '../src/api/app.js';
 import { openapiPath, renderOpenapi } from '../src/api/openapi-document.js';
+import { apiTypesPath, renderApiTypes } from './api-types.js';
 import { loadConfig } from '../src/config/config.js';
 import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
@@ -20,6 +22,8 @@ try {
   await writeFile(openapiPath, await renderOpenapi(app));
   await app.close();
   console.log(`wrote ${openapiPath.pathname}`);
+  await writeFile(apiTypesPath, await renderApiTypes());
+  console.log(`wrote ${apiTypesPath.pathname}`);
 } finally {
   await services.close();
   await dropDatabase(config.DATABASE_URL);

@@ -5,6 +5,7 @@ import { validatorCompiler } from 'fastify-type-provider-zod';
 import { JobEventSubscriber } from '../events/job-event-subscriber.js';
 import type { Services } from '../infra/services.js';
 import { withoutAccessToken } from './plugins/access-token.js';
+import { RequestLogController } from './request-log-controller.js';
 import { auth } from './plugins/auth.js';
 import { answerClientError } from './plugins/client-errors.js';
 import { failureLimit } from './plugins/failure-limit.js';
@@ -24,6 +25,7 @@ import { exampleRoutes } from './routes/examples.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { predictRoutes } from './routes/predict.js';
+import { runRoutes } from './routes/runs.js';
 import { streamRoutes } from './routes/stream.js';
 import { workerRoutes } from './routes/workers.js';
 
@@ -31,6 +33,7 @@ import { workerRoutes } from './routes/workers.js';
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
+    logController: new RequestLogController(),
     bodyLimit: services.config.BODY_LIMIT_BYTES,
     // A caller's x-request-id is kept (when it is a sane token) so its logs and ours join up.
     requestIdHeader: false,
@@ -74,10 +77,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(failureLimit, { config: services.config, redis: services.redis });
   await app.register(auth, { config: services.config, projects: services.projects, revocations: services.newRedisConnection('key-revocations') });
   await app.register(rateLimits, { config: services.config, redis: services.redis });
-  await app.register(metricsPlugin(services, subscriber));
+  // Before every documented route, /metrics included: it collects the routes registered after it.
   await app.register(swaggerDocs);
+  await app.register(metricsPlugin(services, subscriber));
   await app.register(healthRoutes(services));
   await app.register(jobRoutes(services));
+  await app.register(runRoutes(services));
   await app.register(streamRoutes(services, subscriber));
   await app.register(checkpointRoutes(services));
   await app.register(datasetRoutes(services));

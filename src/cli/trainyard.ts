@@ -1,84 +1,149 @@
 /**
- * trainyard: the command line on the typed client.
- *   trainyard submit spec.json [--follow]   queue a job; --follow shows progress and epoch metrics
- *   trainyard jobs [--status S]             list jobs
- *   trainyard logs <id>                     the job's events
- *   trainyard cancel <id>
- *   trainyard download <id> [--out DIR]     the final model (model.json + weights.bin)
+ * trainyard: the command line on the typed client (see `usage` below, or `trainyard --help`).
  * The API is --url, else TRAINYARD_URL, else http://localhost:3000; the key is TRAINYARD_API_KEY
  * (an option would leave it in the shell history and the process list).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { TrainyardApiError, TrainyardClient, type Job, type StreamMessage } from '../client/index.js';
+import { describeEvent } from '../client/event-sentences.js';
+import { TrainyardApiError, TrainyardClient, shortIdLength, type Job, type JobStatus, type StreamEventMessage } from '../client/index.js';
+import { advance, epochLine, fit, initialProgress, progressLine } from './progress-display.js';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { url: { type: 'string' }, follow: { type: 'boolean', default: false }, status: { type: 'string' }, out: { type: 'string' } },
-});
-const client = new TrainyardClient(values.url ?? process.env.TRAINYARD_URL ?? 'http://localhost:3000', { apiKey: process.env.TRAINYARD_API_KEY });
-const [command, argument] = positionals;
+const usage = `Usage: trainyard <command> [options]
+
+Commands:
+  submit <spec.json> [--follow]   queue a job; --follow shows its progress until it ends
+  follow <id>                     show a job's progress until it ends
+  jobs [--status S] [--limit N]   list jobs, newest first (S: e.g. running or queued,paused)
+  logs <id>                       the job's events, in order
+  cancel <id> | pause <id> | resume <id>
+  download <id> [--out DIR]       the final model (model.json + weights.bin)
+
+An <id> may be any unique start of a job id, as \`trainyard jobs\` shows it.
+
+Options:
+  --url URL     the API (default: TRAINYARD_URL, else http://localhost:3000)
+  -h, --help    this help
+
+Environment:
+  TRAINYARD_API_KEY   your project's API key (ty_…)`;
+
+class UsageError extends Error {}
+
 const out = (line: string) => process.stdout.write(`${line}\n`);
-const fmt = (value: unknown) => (typeof value === 'number' ? Number(value.toPrecision(4)).toString() : String(value));
+const columns = () => (process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : 80);
 
-function bar(progress: number, width = 30): string {
-  const filled = Math.round(progress * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.round(progress * 100)}%`;
+function parse() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        follow: { type: 'boolean', default: false },
+        status: { type: 'string' },
+        limit: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    // parseArgs names the option it did not know; the stack trace would add nothing.
+    throw new UsageError((error as Error).message);
+  }
 }
 
-async function follow(job: Job): Promise<number> {
-  let status = job.status;
-  const epochs = job.spec.epochs;
-  const live = process.stdout.isTTY;
-  await client.follow(job.id, (event: StreamMessage) => {
-    const data = event.data ?? {};
-    if (event.type === 'status') {
-      status = data.status as Job['status'];
-      if (live) process.stdout.write('\n');
-      out(`status ${status}${data.reason ? ` (${String(data.reason)})` : ''}`);
+/** Shows a job's stream until it ends: a bar redrawn in place on a terminal, one line per epoch. */
+async function follow(client: TrainyardClient, job: Job): Promise<number> {
+  let status: JobStatus = job.status;
+  let state = initialProgress(job.spec.epochs);
+  const live = process.stdout.isTTY === true;
+  let barShown = false;
+  const clearBar = () => {
+    if (barShown) process.stdout.write('\r\x1b[K');
+    barShown = false;
+  };
+  const drawBar = () => {
+    if (!live) return;
+    process.stdout.write(`\r\x1b[K${progressLine(state, columns() - 1)}`);
+    barShown = true;
+  };
+  await client.follow(job.id, (event: StreamEventMessage) => {
+    state = advance(state, event);
+    const data = event.data as Record<string, unknown>;
+    if (event.type === 'metrics' && data.scope === 'epoch') {
+      clearBar();
+      const extras = { durationMs: data.durationMs as number | undefined, samplesPerSecond: data.samplesPerSecond as number | undefined };
+      out(epochLine(state.epoch, state.epochs, data.values as Record<string, number>, extras, columns() - 1));
+      drawBar();
     } else if (event.type === 'metrics') {
-      const values = data.values as Record<string, number>;
-      const progress = typeof data.progress === 'number' ? data.progress : 0;
-      const line = `${bar(progress)} epoch ${data.epoch}/${epochs} ${Object.entries(values).map(([k, v]) => `${k} ${fmt(v)}`).join('  ')}`;
-      if (data.scope === 'epoch') {
-        if (live) process.stdout.write('\r\x1b[K');
-        out(line);
-      } else if (live) {
-        process.stdout.write(`\r\x1b[K${line}`);
-      }
+      drawBar();
+    } else if (event.type === 'status' || event.type === 'earlyStop' || event.type === 'divergence' || event.type === 'resumed') {
+      if (event.type === 'status') status = data.status as JobStatus;
+      clearBar();
+      out(fit(describeEvent(event.type, data), columns() - 1));
+      if (event.type !== 'status' || status === 'running') drawBar();
     }
   });
+  clearBar();
   return status === 'succeeded' ? 0 : 1;
 }
 
+function listJobs(jobs: Job[]): void {
+  const width = columns();
+  const idLength = shortIdLength(jobs.map((job) => job.id));
+  for (const job of jobs) {
+    const line = `${job.id.slice(0, idLength)}  ${job.status.padEnd(10)}  ${String(Math.round(job.progress * 100)).padStart(3)}%  ${job.name ?? ''}`;
+    out(line.length <= width ? line.trimEnd() : `${line.slice(0, width - 1)}…`);
+  }
+}
+
 async function main(): Promise<number> {
+  const { values, positionals } = parse();
+  const [command, argument] = positionals;
+  if (values.help || command === 'help') {
+    out(usage);
+    return 0;
+  }
+  if (!command) {
+    out(usage);
+    return 0;
+  }
+  const client = new TrainyardClient(values.url ?? process.env.TRAINYARD_URL ?? 'http://localhost:3000', { apiKey: process.env.TRAINYARD_API_KEY });
+  const jobId = async () => {
+    if (!argument) throw new UsageError(`${command} needs a job id`);
+    return client.resolveJobId(argument);
+  };
   switch (command) {
     case 'submit': {
-      if (!argument) throw new Error('usage: trainyard submit <spec.json> [--follow]');
+      if (!argument) throw new UsageError('submit needs a spec file: trainyard submit spec.json');
       const job = await client.submit(JSON.parse(await readFile(argument, 'utf8')));
       out(`job ${job.id} ${job.status}`);
-      return values.follow ? follow(job) : 0;
+      return values.follow ? follow(client, job) : 0;
     }
+    case 'follow':
+      return follow(client, await client.job(await jobId()));
     case 'jobs': {
-      const page = await client.jobs({ ...(values.status ? { status: values.status } : {}), limit: 100 });
-      for (const job of page.data) out(`${job.id}  ${job.status.padEnd(10)}  ${Math.round(job.progress * 100)}%  ${job.name ?? ''}`);
+      const limit = values.limit === undefined ? 50 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError('--limit must be a whole number from 1 to 200');
+      listJobs((await client.jobs({ limit, ...(values.status ? { status: values.status } : {}) })).data);
       return 0;
     }
     case 'logs': {
-      if (!argument) throw new Error('usage: trainyard logs <id>');
-      for (const event of await client.events(argument)) out(`${event.seq}  ${event.createdAt}  ${event.type}  ${JSON.stringify(event.data)}`);
+      for (const event of await client.events(await jobId())) out(`${String(event.seq).padStart(4)}  ${event.createdAt.slice(11, 19)}  ${describeEvent(event.type, event.data)}`);
       return 0;
     }
-    case 'cancel': {
-      if (!argument) throw new Error('usage: trainyard cancel <id>');
-      out(`job ${argument} ${(await client.cancel(argument)).status}`);
+    case 'cancel':
+    case 'pause':
+    case 'resume': {
+      const id = await jobId();
+      out(`job ${id} ${(await client[command](id)).status}`);
       return 0;
     }
     case 'download': {
-      if (!argument) throw new Error('usage: trainyard download <id> [--out DIR]');
-      const folder = values.out ?? `model-${argument}`;
-      const { modelJson, weights } = await client.model(argument);
+      const id = await jobId();
+      const folder = values.out ?? `model-${id}`;
+      const { modelJson, weights } = await client.model(id);
       await mkdir(folder, { recursive: true });
       await writeFile(path.join(folder, 'model.json'), modelJson);
       await writeFile(path.join(folder, 'weights.bin'), weights);
@@ -86,20 +151,41 @@ async function main(): Promise<number> {
       return 0;
     }
     default:
-      out('usage: trainyard submit <spec.json> [--follow] | jobs [--status S] | logs <id> | cancel <id> | download <id> [--out DIR]  [--url URL]');
-      return command ? 2 : 0;
+      throw new UsageError(`unknown command "${command}"`);
   }
 }
 
-main()
-  .then((code) => process.exit(code))
-  .catch((error: unknown) => {
-    process.stderr.write(`trainyard: ${error instanceof TrainyardApiError || error instanceof Error ? error.message : String(error)}\n`);
-    if (error instanceof TrainyardApiError && error.problem && 'errors' in error.problem && Array.isArray(error.problem.errors)) {
-      for (const problem of error.problem.errors as { field: string; message: string }[]) process.stderr.write(`  ${problem.field}: ${problem.message}\n`);
+/** One message per failure: the problem's title and its fields, or the error's own message. */
+function report(error: unknown): number {
+  const write = (line: string) => process.stderr.write(`${line}\n`);
+  if (error instanceof UsageError) {
+    write(`trainyard: ${error.message}`);
+    write('Run trainyard --help for the commands and options.');
+    return 2;
+  }
+  if (error instanceof TrainyardApiError) {
+    const problem = error.problem;
+    const fields = problem?.errors ?? [];
+    if (problem && fields.length > 0) {
+      write(`trainyard: ${problem.title} (${error.status})`);
+      for (const field of fields) write(`  ${field.field}: ${field.message}`);
+      if (problem.errorCount !== undefined && problem.errorCount > fields.length) write(`  … and ${problem.errorCount - fields.length} more`);
+    } else {
+      write(`trainyard: ${problem ? problem.detail : `HTTP ${error.status}`}`);
     }
-    if (error instanceof TrainyardApiError && error.status === 401) {
-      process.stderr.write(`  set TRAINYARD_API_KEY to a key of your project (${process.env.TRAINYARD_API_KEY ? 'the one set was refused' : 'none is set'})\n`);
-    }
-    process.exit(1);
-  });
+    if (error.status === 401) write(`  set TRAINYARD_API_KEY to a key of your project (${process.env.TRAINYARD_API_KEY ? 'the one set was refused' : 'none is set'})`);
+    return 1;
+  }
+  const cause = (error as { cause?: { code?: string } }).cause;
+  if (error instanceof TypeError && cause?.code === 'ECONNREFUSED') {
+    write(`trainyard: nothing answers at the API's address (${cause.code}): is the server running? (--url, TRAINYARD_URL)`);
+    return 1;
+  }
+  write(`trainyard: ${error instanceof Error ? error.message : String(error)}`);
+  return 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => process.exit(report(error)),
+);

@@ -1,2 +1,21 @@
 export { TrainyardApiError, TrainyardClient } from './trainyard-client.js';
-export type { Checkpoint, Job, JobEvent, JobPage, JobSpecInput, Metric, Problem, StreamMessage } from './trainyard-client.js';
+export type {
+  Checkpoint,
+  ClientOptions,
+  Job,
+  JobEvent,
+  JobPage,
+  JobSpecInput,
+  JobStatus,
+  ListJobsQuery,
+  Metric,
+  PredictResponse,
+  Prediction,
+  Problem,
+  Schemas,
+  StreamEventMessage,
+  StreamMessage,
+  components,
+  paths,
+} from './trainyard-client.js';
+export { canonicalIdPrefix, idPrefixBound, shortIdLength } from './job-ids.js';

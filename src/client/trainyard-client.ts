@@ -1,16 +1,31 @@
+import createClient, { type Client, type MethodResponse } from 'openapi-fetch';
 import { WebSocket } from 'ws';
-import type { z } from 'zod';
-import type { checkpointSchema, jobEventSchema, jobPageSchema, jobSchema, metricSchema, problemSchema } from '../api/schemas/job-schemas.js';
-import type { JobSpecInput } from '../spec/job-spec.js';
+import { terminalStatuses } from '../jobs/job-state-machine.js';
+import type { components, paths } from './api-types.js';
+import { canonicalIdPrefix, idPrefixBound } from './job-ids.js';
 
-/** The API's types, derived from the same zod schemas the server validates and documents with. */
-export type Job = z.infer<typeof jobSchema>;
-export type JobPage = z.infer<typeof jobPageSchema>;
-export type JobEvent = z.infer<typeof jobEventSchema>;
-export type Metric = z.infer<typeof metricSchema>;
-export type Checkpoint = z.infer<typeof checkpointSchema> & { links: { modelJson: string; weights: string } };
-export type Problem = z.infer<typeof problemSchema>;
-export type { JobSpecInput } from '../spec/job-spec.js';
+type Api = Client<paths>;
+
+/**
+ * The API's types, generated from openapi/openapi.json by openapi-typescript (src/client/api-types.ts):
+ * the client compiles against the published contract, not against the server's own code. Answers
+ * are typed as openapi-fetch returns them (it reads fixed-length arrays as arrays).
+ */
+export type Schemas = components['schemas'];
+export type Job = MethodResponse<Api, 'get', '/v1/jobs/{id}'>;
+export type JobPage = MethodResponse<Api, 'get', '/v1/jobs'>;
+export type JobEvent = MethodResponse<Api, 'get', '/v1/jobs/{id}/events'>['data'][number];
+export type Metric = MethodResponse<Api, 'get', '/v1/jobs/{id}/metrics'>['data'][number];
+export type Checkpoint = MethodResponse<Api, 'get', '/v1/jobs/{id}/checkpoints'>['data'][number];
+export type PredictResponse = MethodResponse<Api, 'post', '/v1/jobs/{id}/predict'>;
+export type Prediction = PredictResponse['predictions'][number];
+export type JobStatus = Schemas['JobStatus'];
+export type Problem = Schemas['Problem'];
+export type StreamMessage = Schemas['StreamMessage'];
+export type StreamEventMessage = Schemas['StreamEventMessage'];
+export type JobSpecInput = Schemas['JobSpec'];
+export type ListJobsQuery = NonNullable<paths['/v1/jobs']['get']['parameters']['query']>;
+export type { components, paths };
 
 /** A problem+json answer, with its fields, as an exception. */
 export class TrainyardApiError extends Error {
@@ -19,83 +34,101 @@ export class TrainyardApiError extends Error {
     readonly status: number,
     readonly problem: Problem | null,
   ) {
-    super(problem ? `${status} ${problem.title}: ${problem.detail ?? ''}` : `HTTP ${status}`);
+    super(problem ? `${status} ${problem.title}: ${problem.detail}` : `HTTP ${status}`);
   }
 }
-
-export interface StreamMessage {
-  kind: 'event' | 'heartbeat';
-  jobId?: string;
-  seq?: number;
-  type?: JobEvent['type'];
-  data?: Record<string, unknown>;
-}
-
-const terminal = new Set(['succeeded', 'failed', 'cancelled']);
 
 export interface ClientOptions {
   /** The project's API key (ty_…); omit only against a server started with AUTH_MODE=off. */
   apiKey?: string;
 }
 
-/** A typed client of the Trainyard REST API and its job streams. */
+const isTerminal = (status: unknown): boolean => terminalStatuses.has(status as JobStatus);
+
+/** openapi-fetch's answer: the parsed body, or the parsed problem and the HTTP response. */
+async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok || error !== undefined) {
+    const problem = error && typeof error === 'object' && 'title' in error ? (error as Problem) : null;
+    throw new TrainyardApiError(response.status, problem);
+  }
+  return data as T;
+}
+
+/** A typed client of the Trainyard REST API and its job streams, on openapi-fetch. */
 export class TrainyardClient {
+  /** Every operation of the document, typed: for what the methods below do not cover. */
+  readonly api: Api;
   private readonly base: string;
   private readonly auth: Record<string, string>;
 
   constructor(baseUrl: string, options: ClientOptions = {}) {
     this.base = baseUrl.replace(/\/$/, '');
     this.auth = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
+    this.api = createClient<paths>({ baseUrl: this.base, headers: this.auth });
   }
 
   submit(spec: JobSpecInput, options: { idempotencyKey?: string } = {}): Promise<Job> {
-    return this.request('POST', '/v1/jobs', spec, options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {});
+    return unwrap(this.api.POST('/v1/jobs', { body: spec, params: { header: options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {} } }));
   }
 
   job(id: string): Promise<Job> {
-    return this.request('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+    return unwrap(this.api.GET('/v1/jobs/{id}', { params: { path: { id } } }));
   }
 
-  jobs(query: { status?: string; limit?: number } = {}): Promise<JobPage> {
-    const params = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
-    return this.request('GET', `/v1/jobs${params.size ? `?${params}` : ''}`);
+  jobs(query: ListJobsQuery = {}): Promise<JobPage> {
+    return unwrap(this.api.GET('/v1/jobs', { params: { query } }));
+  }
+
+  /**
+   * The id of the one job whose id starts with `prefix` (any length, as git takes commit ids).
+   * Ids are time-ordered (UUIDv7) and listed newest first, so the jobs with a prefix are the
+   * first ones listed below the prefix's upper bound.
+   */
+  async resolveJobId(prefix: string): Promise<string> {
+    const wanted = canonicalIdPrefix(prefix);
+    if (!wanted) throw new Error(`"${prefix}" is not a job id or the start of one`);
+    if (wanted.length === 36) return wanted;
+    const after = idPrefixBound(wanted);
+    const page = await this.jobs({ limit: 2, ...(after ? { after } : {}) });
+    const matches = page.data.filter((job) => job.id.startsWith(wanted));
+    if (matches.length === 0) throw new Error(`no job id starts with ${prefix}`);
+    if (matches.length > 1) throw new Error(`${prefix} is ambiguous: ${matches.map((job) => job.id).join(', ')}${page.hasMore ? ', …' : ''}; give more characters`);
+    return matches[0]!.id;
   }
 
   cancel(id: string): Promise<Job> {
-    return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, {});
+    return unwrap(this.api.POST('/v1/jobs/{id}/cancel', { params: { path: { id } } }));
   }
 
   pause(id: string): Promise<Job> {
-    return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/pause`, {});
+    return unwrap(this.api.POST('/v1/jobs/{id}/pause', { params: { path: { id } } }));
   }
 
   resume(id: string): Promise<Job> {
-    return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/resume`, {});
+    return unwrap(this.api.POST('/v1/jobs/{id}/resume', { params: { path: { id } } }));
   }
 
   async events(id: string, after = 0): Promise<JobEvent[]> {
-    return (await this.request<{ data: JobEvent[] }>('GET', `/v1/jobs/${encodeURIComponent(id)}/events?after=${after}`)).data;
+    return (await unwrap(this.api.GET('/v1/jobs/{id}/events', { params: { path: { id }, query: { after } } }))).data;
   }
 
   async metrics(id: string, scope: 'batch' | 'epoch' = 'epoch'): Promise<Metric[]> {
-    return (await this.request<{ data: Metric[] }>('GET', `/v1/jobs/${encodeURIComponent(id)}/metrics?scope=${scope}`)).data;
+    return (await unwrap(this.api.GET('/v1/jobs/{id}/metrics', { params: { path: { id }, query: { scope } } }))).data;
   }
 
   async checkpoints(id: string): Promise<Checkpoint[]> {
-    return (await this.request<{ data: Checkpoint[] }>('GET', `/v1/jobs/${encodeURIComponent(id)}/checkpoints`)).data;
+    return (await unwrap(this.api.GET('/v1/jobs/{id}/checkpoints', { params: { path: { id } } }))).data;
   }
 
-  predict(id: string, inputs: unknown[], checkpoint?: string): Promise<{ checkpoint: string; predictions: { class?: number; label?: string; probabilities?: number[]; values?: number[] }[] }> {
-    return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/predict`, { inputs, ...(checkpoint ? { checkpoint } : {}) });
+  predict(id: string, inputs: unknown[], checkpoint?: string): Promise<PredictResponse> {
+    return unwrap(this.api.POST('/v1/jobs/{id}/predict', { params: { path: { id } }, body: { inputs, ...(checkpoint ? { checkpoint } : {}) } }));
   }
 
   /** The final model's files (model.json and weights.bin), as TF.js saves them. */
   async model(id: string): Promise<{ modelJson: Buffer; weights: Buffer }> {
-    const get = async (file: string) => {
-      const response = await fetch(`${this.base}/v1/jobs/${encodeURIComponent(id)}/model/${file}`, { headers: this.auth });
-      if (!response.ok) throw new TrainyardApiError(response.status, (await response.json().catch(() => null)) as Problem | null);
-      return Buffer.from(await response.arrayBuffer());
-    };
+    const get = async (file: 'model.json' | 'weights.bin') =>
+      Buffer.from(await unwrap(this.api.GET('/v1/jobs/{id}/model/{file}', { params: { path: { id, file } }, parseAs: 'arrayBuffer' })));
     return { modelJson: await get('model.json'), weights: await get('weights.bin') };
   }
 
@@ -103,42 +136,43 @@ export class TrainyardClient {
    * Follows a job's events over its websocket from `after` on, until the job ends; reconnects
    * with the last sequence number seen, so nothing is missed or repeated.
    */
-  follow(id: string, onEvent: (event: StreamMessage) => void, after = 0): Promise<void> {
+  follow(id: string, onEvent: (event: StreamEventMessage) => void, after = 0): Promise<void> {
     return new Promise((resolve, reject) => {
       let last = after;
       let finished = false;
+      let refused = false;
       const connect = () => {
         const socket = new WebSocket(`${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(id)}/stream?after=${last}`, { headers: this.auth });
         socket.on('message', (raw) => {
           const message = JSON.parse(String(raw)) as StreamMessage;
           if (message.kind !== 'event') return;
-          last = message.seq ?? last;
+          last = message.seq;
           onEvent(message);
-          if (message.type === 'status' && terminal.has(String(message.data?.status))) finished = true;
+          if (message.type === 'status' && isTerminal(message.data.status)) finished = true;
         });
         socket.on('unexpected-response', (_request, response) => {
-          finished = true;
-          reject(new TrainyardApiError(response.statusCode ?? 0, null));
+          refused = true;
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            let problem: Problem | null = null;
+            try {
+              problem = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Problem;
+            } catch {
+              // Not a problem body: the status says enough.
+            }
+            reject(new TrainyardApiError(response.statusCode ?? 0, problem));
+          });
         });
         socket.on('error', () => undefined);
         socket.on('close', () => {
-          // Resolving after a rejection is a no-op.
+          // A refused upgrade rejects once its problem body is read.
+          if (refused) return;
           if (finished) resolve();
           else setTimeout(connect, 500);
         });
       };
       connect();
     });
-  }
-
-  private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const response = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...this.auth, ...headers },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const payload = (await response.json().catch(() => null)) as unknown;
-    if (!response.ok) throw new TrainyardApiError(response.status, payload as Problem | null);
-    return payload as T;
   }
 }

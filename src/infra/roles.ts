@@ -1,5 +1,5 @@
 import { buildApp } from '../api/app.js';
-import type { Config } from '../config/config.js';
+import { ConfigError, type Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { createTrainingWorker } from '../worker/training-worker.js';
 import type { RunningRole } from './run-process.js';
@@ -18,7 +18,10 @@ export async function startRoles(config: Config, logger: Logger, options: RoleOp
   try {
     await worker?.start();
     if (app) {
-      const address = await app.listen({ port: config.PORT, host: config.HOST });
+      const address = await app.listen({ port: config.PORT, host: config.HOST }).catch((error: unknown) => {
+        if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
+        throw new ConfigError(`port ${config.PORT} on ${config.HOST} is already in use (EADDRINUSE): stop what listens there, or set PORT to a free port`);
+      });
       logger.info(`Trainyard API listening on ${address} (dashboard /, API docs /docs)`);
     }
   } catch (error) {

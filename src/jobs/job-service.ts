@@ -229,6 +229,11 @@ interface ActionStep {
   relay?: 'cancel' | 'pause';
 }
 
+/** For each action, the statuses in which the API accepts it (any other is a 409): what a UI may offer. */
+export function actionSources(): Record<JobAction, JobStatus[]> {
+  return Object.fromEntries(Object.entries(actionPlan).map(([action, plan]) => [action, Object.keys(plan)])) as Record<JobAction, JobStatus[]>;
+}
+
 /** For each action and current status: the step to take, null when already done, absent when illegal (409). */
 const actionPlan: Record<JobAction, Partial<Record<JobStatus, ActionStep | null>>> = {
   cancel: {

@@ -1,8 +1,13 @@
+import pretty from 'pino-pretty';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** `destination`: where the lines go (stdout by default); tests read them back. */
+/**
+ * `destination`: where the lines go; tests read them back. Without one, a person at a terminal
+ * reads coloured lines and anything else (a file, a pipe, a log collector) gets one JSON object
+ * per line: a pipe is never a terminal, so `npm start | jq` still gets JSON.
+ */
 export function createLogger(level: string, name: string, destination?: DestinationStream): Logger {
   const options = {
     level,
@@ -11,5 +16,8 @@ export function createLogger(level: string, name: string, destination?: Destinat
     // Belt and braces: nothing logs these on purpose (access tokens are cut from URLs before routing).
     redact: { paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'apiKey', '*.apiKey', 'adminToken'], censor: '[redacted]' },
   };
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  // In this thread, not a transport's worker: the last lines before a crash are not lost.
+  if (process.stdout.isTTY) return pino(options, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  return pino(options);
 }

@@ -18,8 +18,9 @@ describe('openapi/openapi.json', () => {
   it('describes the job spec from the same schema the API validates with', async () => {
     const document = JSON.parse(await readFile(openapiPath, 'utf8'));
     const schemas = document.components.schemas;
-    expect(Object.keys(schemas)).toEqual(expect.arrayContaining(['JobSpec', 'ResolvedJobSpec', 'Job', 'Problem', 'Layer', 'DenseLayer']));
+    expect(Object.keys(schemas)).toEqual(expect.arrayContaining(['JobSpec', 'ResolvedJobSpec', 'Job', 'Problem', 'LayerInput', 'DenseLayerInput', 'Layer', 'DenseLayer']));
     expect(schemas.JobSpec.additionalProperties).toBe(false);
+    expect(document.paths['/v1/jobs'].post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/JobSpec' });
     expect(document.paths['/v1/jobs'].post.responses['400']).toBeDefined();
     expect(document.paths['/v1/jobs/{id}/stream']).toBeDefined();
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TrainyardApiError, TrainyardClient, type StreamMessage } from '../../src/client/index.js';
+import { TrainyardApiError, TrainyardClient, type StreamEventMessage } from '../../src/client/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
@@ -30,7 +30,7 @@ describe('the typed client', () => {
   it('submits (idempotently), follows the stream to the end, reads metrics and predicts', async () => {
     const job = await client.submit(tinyIrisSpec({ epochs: 3 }), { idempotencyKey: 'client-1' });
     expect((await client.submit(tinyIrisSpec({ epochs: 3 }), { idempotencyKey: 'client-1' })).id).toBe(job.id);
-    const seen: StreamMessage[] = [];
+    const seen: StreamEventMessage[] = [];
     await client.follow(job.id, (message) => seen.push(message));
     expect(seen.at(-1)).toMatchObject({ type: 'status', data: { status: 'succeeded' } });
     expect((await client.metrics(job.id)).map((m) => m.epoch)).toEqual([1, 2, 3]);
@@ -57,36 +57,84 @@ describe('the typed client', () => {
 });
 
 describe('the trainyard CLI', () => {
-  it('submit --follow shows progress and each epoch\'s metrics, then jobs, logs and download', async () => {
+  const failure = (error: unknown) => error as { code: number; stdout: string; stderr: string };
+
+  it('prints its usage for --help and -h, and one line (not a stack trace) for a wrong option', async () => {
+    for (const flag of ['--help', '-h']) {
+      const { stdout } = await trainyard(flag);
+      expect(stdout).toMatch(/^Usage: trainyard <command>/);
+      expect(stdout).toContain('download <id>');
+    }
+    const wrong = failure(await trainyard('jobs', '--colour').catch((error: unknown) => error));
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toBe("trainyard: Unknown option '--colour'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- \"--colour\"\nRun trainyard --help for the commands and options.\n");
+  });
+
+  it('submit --follow shows each epoch on a line of its own, then jobs, logs (as sentences) and download', async () => {
     const spec = path.join(folder, 'spec.json');
     writeFileSync(spec, JSON.stringify(tinyIrisSpec({ name: 'from the cli', epochs: 3 })));
     const submitted = await trainyard('submit', spec, '--follow');
     const lines = submitted.stdout.trim().split('\n');
     const id = /^job ([0-9a-f-]{36}) queued$/.exec(lines[0]!)![1]!;
-    expect(lines.filter((line) => /^\[[#.]{30}\] \d+% epoch \d\/3 .*loss /.test(line))).toHaveLength(3);
-    expect(lines.at(-1)).toBe('status succeeded');
+    expect(lines.filter((line) => /^epoch \d\/3 {2}loss \d/.test(line))).toHaveLength(3);
+    expect(lines.every((line) => line.length <= 79)).toBe(true);
+    expect(lines.at(-1)).toMatch(/^Succeeded after 3 epochs/);
 
-    expect((await trainyard('jobs')).stdout).toMatch(new RegExp(`${id}\\s+succeeded\\s+100%\\s+from the cli`));
-    expect((await trainyard('logs', id)).stdout).toMatch(/\d+ {2}\S+ {2}checkpoint {2}/);
+    expect((await trainyard('jobs')).stdout).toMatch(new RegExp(`^${id.slice(0, 8)}\\S*\\s+succeeded\\s+100%\\s+from the cli$`, 'm'));
+    expect((await trainyard('logs', id)).stdout).toMatch(/^ +\d+ {2}\d\d:\d\d:\d\d {2}Checkpoint at epoch \d/m);
     const out = path.join(folder, 'model');
     await trainyard('download', id, '--out', out);
     expect(JSON.parse(readFileSync(path.join(out, 'model.json'), 'utf8')).modelTopology).toBeDefined();
     expect(readFileSync(path.join(out, 'weights.bin')).byteLength).toBeGreaterThan(0);
   });
 
-  it('reports a refused spec field by field and exits 1; cancels', async () => {
+  it('reports a refused spec once, field by field, and exits 1', async () => {
     const bad = path.join(folder, 'bad.json');
     writeFileSync(bad, JSON.stringify({ ...tinyIrisSpec(), batchSize: 0 }));
-    const failed = await trainyard('submit', bad).catch((error: { code: number; stderr: string }) => error);
-    expect((failed as { code: number }).code).toBe(1);
-    expect((failed as { stderr: string }).stderr).toContain('batchSize:');
-    const long = await client.submit(tinyIrisSpec({ epochs: 500, batchSize: 8 }));
-    expect((await trainyard('cancel', long.id)).stdout).toMatch(/^job .* (cancelled|cancelling)$/m);
+    const failed = failure(await trainyard('submit', bad).catch((error: unknown) => error));
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toBe('trainyard: Invalid request (400)\n  batchSize: Too small: expected number to be >=1\n');
+  });
+
+  it('shows ids that tell jobs made in the same minute apart, and takes any unique start of one', async () => {
+    const first = await client.submit(tinyIrisSpec({ name: 'twin', epochs: 500, batchSize: 8 }));
+    const second = await client.submit(tinyIrisSpec({ name: 'twin', epochs: 500, batchSize: 8 }));
+    // Time-ordered ids: the first 8 characters are the same.
+    expect(first.id.slice(0, 8)).toBe(second.id.slice(0, 8));
+    const listed = (await trainyard('jobs', '--limit', '2')).stdout.trim().split('\n').map((line) => line.split(/\s+/)[0]!);
+    expect(listed).toHaveLength(2);
+    expect(new Set(listed).size).toBe(2);
+    expect(second.id.startsWith(listed[0]!) && first.id.startsWith(listed[1]!)).toBe(true);
+
+    const ambiguous = failure(await trainyard('cancel', first.id.slice(0, 8)).catch((error: unknown) => error));
+    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.stderr).toContain(`${first.id.slice(0, 8)} is ambiguous`);
+    expect((await trainyard('cancel', listed[1]!)).stdout).toMatch(new RegExp(`^job ${first.id} (cancelled|cancelling)$`, 'm'));
+    expect((await trainyard('cancel', second.id.replace(/-/g, '').slice(0, 20))).stdout).toMatch(new RegExp(`^job ${second.id} (cancelled|cancelling)$`, 'm'));
+    const unknown = failure(await trainyard('logs', 'ffffffff').catch((error: unknown) => error));
+    expect(unknown.stderr).toBe('trainyard: no job id starts with ffffffff\n');
+  });
+
+  it('redraws one progress line in place in an 80-column terminal, with samples/s and time left', async () => {
+    const spec = path.join(folder, 'long.json');
+    writeFileSync(spec, JSON.stringify(tinyIrisSpec({ name: 'on a terminal', epochs: 30, batchSize: 8, logEveryBatches: 2 })));
+    // util-linux's script gives the CLI a real terminal of 80 columns.
+    const command = `stty cols 80 rows 24; TRAINYARD_API_KEY=${key} '${process.execPath}' '${cli}' --url ${harness.baseUrl} submit '${spec}' --follow`;
+    const { stdout } = await run('script', ['-q', '-e', '-c', command, '/dev/null'], { timeout: 90_000 });
+    expect(stdout).toContain('\r\x1b[K[');
+    // What the terminal shows: each redraw replaces the line, so every piece fits in 80 columns.
+    const pieces = stdout.replace(/\r\n/g, '\n').split(/\r\x1b\[K|\n/).filter(Boolean);
+    expect(pieces.filter((piece) => piece.length >= 80)).toEqual([]);
+    const bars = pieces.filter((piece) => piece.startsWith('['));
+    expect(bars.length).toBeGreaterThan(5);
+    expect(bars.some((bar) => /\] +\d+% {2}epoch \d+\/30 {2}[\d.]+k? samples\/s {2}\d+s left$/.test(bar))).toBe(true);
+    expect(pieces.filter((piece) => /^epoch +\d+\/30 /.test(piece))).toHaveLength(30);
   });
 
   it('says which variable to set when the key is missing or refused', async () => {
-    const anonymous = await run(process.execPath, [cli, '--url', harness.baseUrl, 'jobs'], { env: { ...process.env, TRAINYARD_API_KEY: '' } }).catch((error: { code: number; stderr: string }) => error);
-    expect((anonymous as { code: number }).code).toBe(1);
-    expect((anonymous as { stderr: string }).stderr).toContain('set TRAINYARD_API_KEY to a key of your project (none is set)');
+    const anonymous = failure(await run(process.execPath, [cli, '--url', harness.baseUrl, 'jobs'], { env: { ...process.env, TRAINYARD_API_KEY: '' } }).catch((error: unknown) => error));
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toContain('set TRAINYARD_API_KEY to a key of your project (none is set)');
+    expect(anonymous.stderr.match(/API key/g)).toHaveLength(1);
   });
 });

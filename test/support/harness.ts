@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { createServices, type Services } from '../../src/infra/services.js';
 import { createTrainingWorker, type TrainingWorker } from '../../src/worker/training-worker.js';
+import { ContractCheck } from './contract-check.js';
 
 export interface Harness {
   config: Config;
@@ -20,6 +21,8 @@ export interface Harness {
   startWorker(config?: Partial<Config>): Promise<TrainingWorker>;
   /** A new API key of the project (created if needed), as the header to send. */
   apiKey(project: string): Promise<{ authorization: string; key: string }>;
+  /** Every response the app sent that did not match openapi/openapi.json (close() fails on any). */
+  contract: ContractCheck;
   close(): Promise<void>;
 }
 
@@ -54,6 +57,9 @@ export async function startHarness(name: string, env: Record<string, string> = {
   const logger = createLogger(config.LOG_LEVEL, `test:${name}`, options.logDestination);
   const services = await createServices(config, logger);
   const app = await buildApp(services);
+  // Every answer of every API test is checked against the committed document: drift fails the file.
+  const contract = new ContractCheck();
+  contract.install(app);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const workers: TrainingWorker[] = [];
 
@@ -62,6 +68,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
     services,
     app,
     baseUrl: address,
+    contract,
     async startWorker(overrides = {}) {
       const worker = createTrainingWorker({ ...services, config: { ...services.config, ...overrides } });
       await worker.start();
@@ -77,6 +84,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
       await Promise.all(workers.map((worker) => worker.close()));
       await services.close();
       rmSync(artifactDir, { recursive: true, force: true });
+      contract.assertClean();
     },
   };
 }

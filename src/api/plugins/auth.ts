@@ -33,7 +33,12 @@ declare module 'fastify' {
 export function accessOf(request: FastifyRequest): RouteAccess | undefined {
   const route = request.routeOptions.url;
   if (route === undefined) return undefined;
-  return request.routeOptions.config.access ?? (route === '/v1/admin' || route.startsWith('/v1/admin/') ? 'admin' : 'project');
+  return routeAccess(route, request.routeOptions.config);
+}
+
+/** The access a route requires, from its pattern and config: what the API documentation says too. */
+export function routeAccess(url: string, config: { access?: RouteAccess } | undefined): RouteAccess {
+  return config?.access ?? (url === '/v1/admin' || url.startsWith('/v1/admin/') ? 'admin' : 'project');
 }
 
 /** The project a `project` route acts for. */

@@ -83,7 +83,13 @@ export function metricsPlugin(services: Services, subscriber: JobEventSubscriber
     });
     app.addHook('onClose', async () => unsubscribe());
 
-    app.get('/metrics', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => {
+    const metricsSchema = {
+      operationId: 'getMetrics',
+      tags: ['health'],
+      summary: 'Prometheus metrics: HTTP latency, queue depth, jobs by status, live workers, epoch durations, training speed',
+      openapi: { responses: { 200: { description: 'The Prometheus text exposition format', content: { [registry.contentType.split(';')[0]!]: { type: 'string' as const } } } } },
+    };
+    app.get('/metrics', { config: { access: 'public' }, schema: metricsSchema }, async (_request, reply) => {
       return reply.header('content-type', registry.contentType).send(await registry.metrics());
     });
   });

@@ -7,7 +7,8 @@ import { problemSchema } from '../schemas/job-schemas.js';
 
 const projectNameSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, "-" and "_", starting with a letter or digit, at most 63 characters');
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, "-" and "_", starting with a letter or digit, at most 63 characters')
+  .describe('Project name');
 
 export const projectSchema = z
   .object({
@@ -43,7 +44,7 @@ export function adminRoutes(services: Services) {
 
     api.get(
       '/v1/admin/projects',
-      { schema: { tags: ['admin'], summary: 'Every project', security, response: { 200: z.object({ data: z.array(projectSchema) }), ...errors } } },
+      { schema: { operationId: 'listProjects', tags: ['admin'], summary: 'Every project', security, response: { 200: z.object({ data: z.array(projectSchema) }), ...errors } } },
       async () => ({ data: await services.projects.list() }),
     );
 
@@ -51,6 +52,7 @@ export function adminRoutes(services: Services) {
       '/v1/admin/projects/:project',
       {
         schema: {
+          operationId: 'updateProject',
           tags: ['admin'],
           summary: "Set a project's limit on jobs training at once (null: the deployment default)",
           security,
@@ -66,6 +68,7 @@ export function adminRoutes(services: Services) {
       '/v1/admin/projects/:project/keys',
       {
         schema: {
+          operationId: 'createApiKey',
           tags: ['admin'],
           summary: 'Create an API key for a project (the project is created if needed); the key is shown only in this answer',
           security,
@@ -84,6 +87,7 @@ export function adminRoutes(services: Services) {
       '/v1/admin/keys',
       {
         schema: {
+          operationId: 'listApiKeys',
           tags: ['admin'],
           summary: 'API keys (never the keys themselves), optionally of one project',
           security,
@@ -98,10 +102,11 @@ export function adminRoutes(services: Services) {
       '/v1/admin/keys/:id',
       {
         schema: {
+          operationId: 'revokeApiKey',
           tags: ['admin'],
           summary: 'Revoke an API key: its next request is a 401',
           security,
-          params: z.strictObject({ id: z.string() }),
+          params: z.strictObject({ id: z.string().describe('API key id (UUID), as listed by GET /v1/admin/keys') }),
           response: { 200: apiKeySchema, 404: problemSchema, ...errors },
         },
       },

@@ -11,7 +11,14 @@ import { checkpointParamsSchema, checkpointSchema, jobIdParamsSchema, problemSch
 
 /** The two files of a checkpoint that make a TF.js layers model; the rest is training state. */
 const modelFiles = { 'model.json': 'application/json', 'weights.bin': 'application/octet-stream' } as const;
-const modelFileSchema = z.enum(Object.keys(modelFiles) as ['model.json', 'weights.bin']);
+const modelFileSchema = z.enum(Object.keys(modelFiles) as ['model.json', 'weights.bin']).describe('model.json (topology and weights manifest) or weights.bin');
+const modelFileResponse = {
+  description: 'model.json (the topology and the weights manifest) or weights.bin (the weights, float32 little-endian)',
+  content: {
+    [modelFiles['model.json']]: { type: 'object' as const, description: 'TF.js layers model: modelTopology and weightsManifest' },
+    [modelFiles['weights.bin']]: { type: 'string' as const, format: 'binary' },
+  },
+};
 
 /**
  * The file's path when it really lies under the artifact root: a symbolic link planted anywhere
@@ -45,6 +52,7 @@ export function checkpointRoutes(services: Services) {
       '/v1/jobs/:id/checkpoints',
       {
         schema: {
+          operationId: 'listCheckpoints',
           tags: ['jobs'],
           summary: "The job's retained checkpoints, oldest first",
           params: jobIdParamsSchema,
@@ -67,10 +75,12 @@ export function checkpointRoutes(services: Services) {
       '/v1/jobs/:id/checkpoints/:checkpointId/:file',
       {
         schema: {
+          operationId: 'getCheckpointFile',
           tags: ['jobs'],
           summary: "A checkpoint's model as TF.js files (model.json, weights.bin)",
           params: checkpointParamsSchema.extend({ file: modelFileSchema }),
           response: { 404: problemSchema },
+          openapi: { responses: { 200: modelFileResponse } },
         },
       },
       async (request, reply) => {
@@ -83,10 +93,13 @@ export function checkpointRoutes(services: Services) {
       '/v1/jobs/:id/model/:file',
       {
         schema: {
+          operationId: 'getModelFile',
           tags: ['jobs'],
           summary: 'The final model as TF.js files: tf.loadLayersModel(".../v1/jobs/{id}/model/model.json")',
+          description: 'TF.js sends no headers of its own: pass them, e.g. `tf.loadLayersModel(url, { requestInit: { headers: { authorization: "Bearer <key>" } } })`.',
           params: jobIdParamsSchema.extend({ file: modelFileSchema }),
           response: { 404: problemSchema },
+          openapi: { responses: { 200: modelFileResponse } },
         },
       },
       async (request, reply) => {

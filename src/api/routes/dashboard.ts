@@ -1,25 +1,58 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { actionSources } from '../../jobs/job-service.js';
+import { terminalStatuses } from '../../jobs/job-state-machine.js';
+import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
+import { HIGHER_IS_BETTER } from '../../jobs/run-summaries.js';
 
 const require = createRequire(import.meta.url);
-const dashboardDir = new URL('../dashboard/', import.meta.url);
-// The chart library is served from its npm package: no CDN, nothing to build.
+const dashboardDir = fileURLToPath(new URL('../dashboard/', import.meta.url));
+const clientDir = fileURLToPath(new URL('../../client/', import.meta.url));
+// Browser libraries are served from their npm packages: no CDN, nothing to build.
 const uplotDir = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+const jsonSchemaDir = path.join(path.dirname(require.resolve('@cfworker/json-schema/package.json')), 'dist/esm');
 
-const assets: Record<string, { file: string | URL; type: string }> = {
-  '/': { file: new URL('index.html', dashboardDir), type: 'text/html; charset=utf-8' },
-  '/dashboard/app.js': { file: new URL('app.js', dashboardDir), type: 'text/javascript; charset=utf-8' },
-  '/dashboard/style.css': { file: new URL('style.css', dashboardDir), type: 'text/css; charset=utf-8' },
-  '/vendor/uplot/uPlot.iife.min.js': { file: path.join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
-  '/vendor/uplot/uPlot.min.css': { file: path.join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
-};
+const types: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
-/** The live dashboard: static files, read once and kept in memory. */
+/**
+ * What the dashboard knows of jobs, written from the server's own rules: the statuses, which end a
+ * job, and in which statuses the API accepts each action. A browser module, made once at start.
+ */
+export function dashboardContract(): string {
+  const constants = {
+    jobStatuses,
+    terminalStatuses: [...terminalStatuses],
+    actionSources: actionSources(),
+    jobEventTypes,
+    higherIsBetterPattern: HIGHER_IS_BETTER.source,
+  };
+  const lines = Object.entries(constants).map(([name, value]) => `export const ${name} = ${JSON.stringify(value)};`);
+  return `// Written by the API from src/jobs (job-types, job-state-machine, job-service, run-summaries).\n${lines.join('\n')}\n`;
+}
+
+/** Every file of a folder (recursively) with a type we serve, by path relative to it. */
+async function filesOf(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile() && path.extname(entry.name) in types).map((entry) => path.relative(folder, path.join(entry.parentPath, entry.name)));
+}
+
+/** The live dashboard: static files, read once and kept in memory, and its contract module. */
 export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
-  for (const [url, { file, type }] of Object.entries(assets)) {
-    const body = await readFile(file);
+  const assets = new Map<string, { body: string | Buffer; type: string }>();
+  const add = async (url: string, file: string) => assets.set(url, { body: await readFile(file), type: types[path.extname(file)]! });
+  await add('/', path.join(dashboardDir, 'index.html'));
+  for (const file of await filesOf(dashboardDir)) if (file !== 'index.html') await add(`/dashboard/${file.split(path.sep).join('/')}`, path.join(dashboardDir, file));
+  // Shared with the CLI: plain JavaScript modules.
+  for (const file of ['job-ids.js', 'event-sentences.js']) await add(`/dashboard/lib/${file}`, path.join(clientDir, file));
+  for (const file of await filesOf(jsonSchemaDir)) await add(`/vendor/json-schema/${file.split(path.sep).join('/')}`, path.join(jsonSchemaDir, file));
+  await add('/vendor/uplot/uPlot.iife.min.js', path.join(uplotDir, 'uPlot.iife.min.js'));
+  await add('/vendor/uplot/uPlot.min.css', path.join(uplotDir, 'uPlot.min.css'));
+  assets.set('/dashboard/contract.js', { body: dashboardContract(), type: types['.js']! });
+
+  for (const [url, { body, type }] of assets) {
     app.get(url, { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => reply.type(type).header('cache-control', 'no-cache').send(body));
   }
 }

@@ -101,6 +101,8 @@ export const uploadedDatasetSchema = z
   })
   .meta({ id: 'UploadedDataset' });
 
+const datasetIdParamsSchema = z.object({ id: z.string().describe('Uploaded data set id (UUID)') });
+
 const formatByContentType: Record<string, UploadFormat> = {
   'text/csv': 'csv',
   'application/x-ndjson': 'jsonl',
@@ -153,6 +155,7 @@ export function datasetRoutes(services: Services) {
       '/v1/datasets',
       {
         schema: {
+          operationId: 'listDatasets',
           tags: ['datasets'],
           summary: 'Data sets a job spec can name: built-in, synthetic and uploaded',
           response: { 200: z.object({ data: z.array(datasetSchema), uploaded: z.array(uploadedDatasetSchema) }) },
@@ -165,6 +168,7 @@ export function datasetRoutes(services: Services) {
       '/v1/datasets',
       {
         schema: {
+          operationId: 'uploadDataset',
           tags: ['datasets'],
           summary: 'Upload a data set (CSV with a header, JSON Lines, or a JSON array of records)',
           description:
@@ -176,6 +180,17 @@ export function datasetRoutes(services: Services) {
           querystring: uploadQuerySchema,
           headers: idempotencyHeaders,
           response: { 200: uploadedDatasetSchema, 201: uploadedDatasetSchema, 400: problemSchema, 409: problemSchema, 413: problemSchema, 415: problemSchema, 422: problemSchema },
+          openapi: {
+            requestBody: {
+              content: {
+                'text/csv': { type: 'string', description: 'CSV with a header row' },
+                'application/x-ndjson': { type: 'string', description: 'JSON Lines: one JSON object per line' },
+                'application/jsonl': { type: 'string', description: 'JSON Lines, under its other name' },
+                'application/json': { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'An array of records' },
+              },
+            },
+            headers: { 200: ['location', 'idempotent-replayed'], 201: ['location', 'idempotent-replayed'] },
+          },
         },
         bodyLimit: services.config.UPLOAD_LIMIT_BYTES,
       },
@@ -203,7 +218,7 @@ export function datasetRoutes(services: Services) {
 
     api.get(
       '/v1/datasets/:id',
-      { schema: { tags: ['datasets'], summary: 'One uploaded data set', params: z.object({ id: z.string() }), response: { 200: uploadedDatasetSchema, 404: problemSchema } } },
+      { schema: { operationId: 'getDataset', tags: ['datasets'], summary: 'One uploaded data set', params: datasetIdParamsSchema, response: { 200: uploadedDatasetSchema, 404: problemSchema } } },
       async (request) => {
         const { path: _path, ...dataset } = await services.datasets.get(projectOf(request).id, request.params.id);
         return dataset as z.infer<typeof uploadedDatasetSchema>;
@@ -214,9 +229,10 @@ export function datasetRoutes(services: Services) {
       '/v1/datasets/:id',
       {
         schema: {
+          operationId: 'deleteDataset',
           tags: ['datasets'],
           summary: 'Delete an uploaded data set; 409 while a job that has not finished uses it',
-          params: z.object({ id: z.string() }),
+          params: datasetIdParamsSchema,
           response: { 204: z.null(), 404: problemSchema, 409: problemSchema },
         },
       },

@@ -23,7 +23,7 @@ async function check(probe: () => Promise<unknown>): Promise<'ok' | 'failing'> {
 export function healthRoutes(services: Services) {
   return async (app: FastifyInstance): Promise<void> => {
     const api = app.withTypeProvider<ZodTypeProvider>();
-    api.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The process is alive', response: { 200: healthSchema } } }, async () => ({
+    api.get('/healthz', { config: { access: 'public' }, schema: { operationId: 'getHealth', tags: ['health'], summary: 'The process is alive', response: { 200: healthSchema } } }, async () => ({
       status: 'ok' as const,
     }));
     api.get(
@@ -31,6 +31,7 @@ export function healthRoutes(services: Services) {
       {
         config: { access: 'public' },
         schema: {
+          operationId: 'getReadiness',
           tags: ['health'],
           summary: 'Ready only when PostgreSQL and Redis answer',
           response: { 200: readySchema, 503: readySchema },

@@ -49,12 +49,14 @@ export function jobRoutes(services: Services) {
       '/v1/jobs',
       {
         schema: {
+          operationId: 'submitJob',
           tags: ['jobs'],
           summary: 'Submit a training job',
           description: 'Validates the spec, records the job and queues it. The response echoes the spec with every default filled in.',
           headers: idempotencyHeaders,
           body: jobSpecSchema,
-          response: { 201: jobSchema, 400: problemSchema, 409: problemSchema, 413: problemSchema, 422: problemSchema, 503: problemSchema },
+          response: { 201: jobSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema, 422: problemSchema, 503: problemSchema },
+          openapi: { headers: { 201: ['location', 'idempotent-replayed'] } },
         },
       },
       async (request, reply) => {
@@ -74,6 +76,7 @@ export function jobRoutes(services: Services) {
       '/v1/jobs',
       {
         schema: {
+          operationId: 'listJobs',
           tags: ['jobs'],
           summary: 'List jobs, newest first',
           querystring: listJobsQuerySchema,
@@ -99,7 +102,7 @@ export function jobRoutes(services: Services) {
 
     api.get(
       '/v1/jobs/:id',
-      { schema: { tags: ['jobs'], summary: 'One job', params: jobIdParamsSchema, response: { 200: jobSchema, 404: problemSchema } } },
+      { schema: { operationId: 'getJob', tags: ['jobs'], summary: 'One job', params: jobIdParamsSchema, response: { 200: jobSchema, 404: problemSchema } } },
       async (request) => {
         const project = projectOf(request).id;
         return withLinks(await services.jobs.getView(project, request.params.id));
@@ -111,6 +114,7 @@ export function jobRoutes(services: Services) {
         `/v1/jobs/:id/${action}`,
         {
           schema: {
+            operationId: `${action}Job`,
             tags: ['jobs'],
             summary: actionSummaries[action],
             params: jobIdParamsSchema,
@@ -131,6 +135,7 @@ export function jobRoutes(services: Services) {
       '/v1/jobs/:id/events',
       {
         schema: {
+          operationId: 'listJobEvents',
           tags: ['jobs'],
           summary: "The job's event log in sequence order",
           params: jobIdParamsSchema,
@@ -147,6 +152,7 @@ export function jobRoutes(services: Services) {
       '/v1/jobs/:id/metrics',
       {
         schema: {
+          operationId: 'listJobMetrics',
           tags: ['jobs'],
           summary: 'Recorded metrics (per epoch and every N batches) in step order',
           params: jobIdParamsSchema,

@@ -30,6 +30,7 @@ export function predictRoutes(services: Services) {
       '/v1/jobs/:id/predict',
       {
         schema: {
+          operationId: 'predict',
           tags: ['jobs'],
           summary: "Predict with a job's model: rows in the data set's raw form (the job's preprocessing is applied)",
           description:

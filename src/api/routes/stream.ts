@@ -40,6 +40,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
       method: 'GET',
       url: '/v1/jobs/:id/stream',
       schema: {
+        operationId: 'streamJobEvents',
         tags: ['jobs'],
         summary: "Websocket: the job's events, replayed after `after`, then live",
         description: `In seq order, none twice; after the final status event the server closes with 1000. ${protocol}`,
@@ -65,6 +66,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
       method: 'GET',
       url: '/v1/stream',
       schema: {
+        operationId: 'streamProjectEvents',
         tags: ['jobs'],
         summary: "Websocket: status changes and epoch metrics of every job of the caller's project, live",
         description: `No replay: on (re)connect, read GET /v1/jobs for the current state. ${protocol}`,

@@ -11,6 +11,7 @@ export function workerRoutes(services: Services) {
       '/v1/workers',
       {
         schema: {
+          operationId: 'listWorkers',
           tags: ['workers'],
           summary: 'Training workers alive now (a heartbeat within the last three WORKER_HEARTBEAT_MS)',
           description: "Workers are shared by every project; `runningJobs` lists only the caller's project's jobs.",

@@ -86,7 +86,7 @@ export const metricSchema = z
 export const jobIdParamsSchema = z.object({ id: z.string().describe('Job id (UUID)') });
 
 export const listJobsQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(200).default(20),
+  limit: z.coerce.number().int().min(1).max(200).default(20).describe('Jobs per page'),
   after: z.uuid().optional().describe('Id of the last job of the previous page'),
   status: z
     .string()
@@ -105,13 +105,13 @@ export const cursorSchema = z.coerce.number().int().min(0).max(2_147_483_647);
 
 export const listEventsQuerySchema = z.strictObject({
   after: cursorSchema.default(0).describe('Only events with a larger seq'),
-  limit: z.coerce.number().int().min(1).max(1000).default(500),
+  limit: z.coerce.number().int().min(1).max(1000).default(500).describe('At most this many events'),
 });
 
 export const listMetricsQuerySchema = z.strictObject({
-  scope: z.enum(['batch', 'epoch']).optional(),
+  scope: z.enum(['batch', 'epoch']).optional().describe('Only per-epoch metrics, or only those recorded every N batches; default both'),
   after: cursorSchema.default(0).describe('Only metrics of a larger step'),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000).describe('At most this many records'),
 });
 
 export const checkpointSchema = z
@@ -129,4 +129,4 @@ export const checkpointSchema = z
   })
   .meta({ id: 'Checkpoint' });
 
-export const checkpointParamsSchema = z.object({ id: z.string(), checkpointId: z.string() });
+export const checkpointParamsSchema = z.object({ id: z.string().describe('Job id (UUID)'), checkpointId: z.string().describe('Checkpoint id (UUID) from GET /v1/jobs/{id}/checkpoints') });

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { WebgpuBackend } from '../../config/config.js';
 
@@ -65,6 +67,9 @@ export async function activateWebgpu(options: WebgpuOptions, requireHardware: bo
   } catch (error) {
     throw new Error(`the webgpu package (Dawn) could not load: ${(error as Error).message.split('\n')[0]}`);
   }
+  // Dawn prints a warning of its own on stderr when it cannot load the Vulkan loader: on a machine
+  // without one (most CPU-only hosts) that would be a GPU warning at every start.
+  if (options.backend === 'vulkan' && !hasVulkanLoader()) throw new Error('no Vulkan loader (libvulkan.so.1) on this machine; install libvulkan1 and a driver to use a GPU');
   Object.assign(globalThis, webgpu.globals);
   const gpu = webgpu.create([`backend=${options.backend}`, ...(options.adapter ? [`adapter=${options.adapter}`] : [])]);
   liveInstances.push(gpu);
@@ -88,6 +93,22 @@ export async function activateWebgpu(options: WebgpuOptions, requireHardware: bo
     ? `CPU (WebGPU through Dawn ${adapter.backend} on ${adapter.name}, a software adapter)`
     : `GPU (WebGPU through Dawn ${adapter.backend}: ${adapter.name})`;
   return { device, adapter };
+}
+
+/**
+ * Whether the dynamic loader can find the Vulkan loader: it is in the linker cache or in a folder of
+ * LD_LIBRARY_PATH. Linux only; elsewhere Dawn is left to find out.
+ */
+function hasVulkanLoader(): boolean {
+  if (process.platform !== 'linux') return true;
+  const library = 'libvulkan.so.1';
+  const folders = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean);
+  if (folders.some((folder) => existsSync(path.join(folder, library)))) return true;
+  try {
+    return readFileSync('/etc/ld.so.cache').includes(library);
+  } catch {
+    return ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib64', '/lib'].some((folder) => existsSync(path.join(folder, library)));
+  }
 }
 
 function describeAdapter(backend: string, adapter: DawnAdapter): GpuAdapterDescription {

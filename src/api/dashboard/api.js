@@ -1,0 +1,49 @@
+// The API as the dashboard calls it: the key this browser keeps, fetch with it, websockets with it.
+const KEY_STORAGE = 'trainyard.apiKey';
+export const apiKey = () => localStorage.getItem(KEY_STORAGE);
+export const setApiKey = (value) => (value ? localStorage.setItem(KEY_STORAGE, value) : localStorage.removeItem(KEY_STORAGE));
+
+/** Thrown by api() on a 401: the router shows the key form instead of the view. */
+export class NeedsKey extends Error {}
+
+export async function api(path, options = {}) {
+  const key = apiKey();
+  const headers = { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) };
+  const response = await fetch(path, { headers, ...options });
+  const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (response.status === 401) throw new NeedsKey(body?.detail ?? 'this server needs an API key');
+  return { ok: response.ok, status: response.status, body };
+}
+
+/**
+ * A websocket that reconnects after the last seq it saw. `onEvent.lastSeq`, when set, is where a
+ * job stream resumes. Returns a function that closes it for good.
+ */
+export function openStream(path, onEvent) {
+  const connection = document.getElementById('connection');
+  let socket;
+  let closedByUs = false;
+  const connect = (after) => {
+    // Browsers cannot set headers on a WebSocket: the key goes as access_token (the server strips it before logging).
+    const query = new URLSearchParams();
+    if (after !== undefined) query.set('after', String(after));
+    if (apiKey()) query.set('access_token', apiKey());
+    const url = `${location.origin.replace(/^http/, 'ws')}${path}${query.size ? `?${query}` : ''}`;
+    socket = new WebSocket(url);
+    socket.onopen = () => connection?.classList.add('live');
+    socket.onmessage = (message) => {
+      const data = JSON.parse(message.data);
+      if (data.kind === 'event') onEvent(data);
+    };
+    socket.onclose = (event) => {
+      connection?.classList.remove('live');
+      // 1000: the job finished; anything else: reconnect and continue after the last seq seen.
+      if (!closedByUs && event.code !== 1000) setTimeout(() => connect(onEvent.lastSeq), 1000);
+    };
+  };
+  connect(onEvent.lastSeq ?? (path.startsWith('/v1/jobs/') ? 0 : undefined));
+  return () => {
+    closedByUs = true;
+    socket?.close();
+  };
+}
