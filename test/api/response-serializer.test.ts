@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(async () => harness?.close());
 
-const examples = readdirSync(new URL('../../examples/', import.meta.url)).map((file) => JSON.parse(readFileSync(new URL(`../../examples/${file}`, import.meta.url), 'utf8')) as object);
+const examples = readdirSync(new URL('../../examples/', import.meta.url)).filter((file) => file.endsWith('.json')).map((file) => JSON.parse(readFileSync(new URL(`../../examples/${file}`, import.meta.url), 'utf8')) as object);
 
 describe('the projecting serializer', () => {
   it('writes what the checking serializer writes for a job of every example', async () => {

@@ -133,7 +133,8 @@ describe('every route, every spelling of its path', () => {
     expect((await request(harness.app.server).get('/v1/jobs').set(a)).status).toBe(200);
     expect((await request(harness.app.server).get('/v1/jobs').set(b)).status).toBe(200);
     expect((await harness.services.projects.listKeys()).map((key) => key.project).sort()).toEqual(['alpha', 'beta']);
-  });
+    // Over a thousand requests, each checked against the contract: seconds alone, minutes on a loaded machine.
+  }, 300_000);
 
   it('routes A owns still answer A through the plain path (the walk above can see a success)', async () => {
     for (const route of harness.app.routeTable.filter((r) => r.method === 'GET' && r.url.startsWith('/v1/') && !r.url.startsWith('/v1/admin'))) {

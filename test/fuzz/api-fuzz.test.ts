@@ -62,7 +62,7 @@ const jsonHeaders = () => ({ ...auth, 'content-type': 'application/json' });
 describe('fuzz', () => {
   it('job specs: mutated examples and garbage bodies', async () => {
     const examplesDir = new URL('../../examples/', import.meta.url);
-    const examples = readdirSync(examplesDir).map((file) => JSON.parse(readFileSync(new URL(file, examplesDir), 'utf8')) as JobSpecInput);
+    const examples = readdirSync(examplesDir).filter((file) => file.endsWith('.json')).map((file) => JSON.parse(readFileSync(new URL(file, examplesDir), 'utf8')) as JobSpecInput);
     const bases = [tinyIrisSpec(), ...examples.map((example) => shorten(example))];
     await fc.assert(
       fc.asyncProperty(fc.nat({ max: bases.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.option(garbageBody, { freq: 6 }), async (base, mutations, garbage) => {
