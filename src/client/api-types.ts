@@ -174,6 +174,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry a failed job: it is queued again with a fresh restart budget (maxRestarts) and continues from its last checkpoint */
+        post: operations["retryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}/events": {
         parameters: {
             query?: never;
@@ -1836,6 +1853,11 @@ export interface components {
              */
             priority?: number;
             resources?: components["schemas"]["ResourcesInput"];
+            /**
+             * @description Restarts from the last checkpoint after failures that are not the spec's fault (a killed worker or training process, a lost database session); then the job fails, listing each cause
+             * @default 10
+             */
+            maxRestarts?: number;
             /** @description Checkpoint and fail the job when it has trained this long */
             maxRuntimeSeconds?: number;
             /**
@@ -3114,6 +3136,11 @@ export interface components {
              */
             priority: number;
             resources: components["schemas"]["Resources"];
+            /**
+             * @description Restarts from the last checkpoint after failures that are not the spec's fault (a killed worker or training process, a lost database session); then the job fails, listing each cause
+             * @default 10
+             */
+            maxRestarts: number;
             /** @description Checkpoint and fail the job when it has trained this long */
             maxRuntimeSeconds?: number;
             /**
@@ -3164,6 +3191,10 @@ export interface components {
             waitingReason: string | null;
             /** @description How many times a worker started it */
             attempts: number;
+            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
+            restarts: number;
+            /** @description Why each restart happened, oldest first */
+            restartCauses: string[];
             progress: number;
             /** @description Sequence number of the newest event */
             lastSeq: number;
@@ -3352,6 +3383,10 @@ export interface components {
             waitingReason: string | null;
             /** @description How many times a worker started it */
             attempts: number;
+            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
+            restarts: number;
+            /** @description Why each restart happened, oldest first */
+            restartCauses: string[];
             progress: number;
             /** @description Sequence number of the newest event */
             lastSeq: number;
@@ -3921,6 +3956,54 @@ export interface operations {
         };
     };
     resumeJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Job id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    retryJob: {
         parameters: {
             query?: never;
             header?: never;

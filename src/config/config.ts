@@ -48,10 +48,12 @@ const configSchema = z.object({
   // Uploaded data sets (original file and the trainer's binary form), shared like ARTIFACT_DIR.
   DATA_DIR: z.string().min(1).default('data/datasets'),
   UPLOAD_LIMIT_BYTES: z.coerce.number().int().min(1024).default(104_857_600),
-  // BullMQ lock duration and stalled-job check: how soon a dead worker's job is handed on.
-  QUEUE_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
-  // A worker renews its lease on a running job every third of this; an expired lease may be taken over.
-  LEASE_MS: z.coerce.number().int().min(500).default(30_000),
+  // BullMQ lock duration (the stalled-job check runs every half of it): how soon a dead worker's job is handed on.
+  QUEUE_LOCK_MS: z.coerce.number().int().min(500).default(10_000),
+  // A worker renews its lease on a running job every quarter of this and stops training (fenced)
+  // when it could not for 80 % of it; an expired lease may be taken over. PostgreSQL outages
+  // shorter than this are ridden out.
+  LEASE_MS: z.coerce.number().int().min(500).default(10_000),
   // Websocket streams: an application-level heartbeat (browsers cannot see ping frames) and the
   // most a slow client may have waiting to be sent before it is dropped.
   STREAM_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),

@@ -92,7 +92,9 @@ export interface TrainingEventSink {
  * Why a run is stopped from outside, passed as the AbortSignal's reason. The run writes a
  * checkpoint first for those that will continue or be inspected later.
  */
-export type AbortReason = 'cancel' | 'pause' | 'shutdown' | 'timeout' | 'leaseLost';
+// leaseLost: another worker holds the job now; fenced: this worker could not renew its lease in
+// time (PostgreSQL unreachable) and stops before another may take the job over.
+export type AbortReason = 'cancel' | 'pause' | 'shutdown' | 'timeout' | 'leaseLost' | 'fenced';
 export const checkpointingAborts: ReadonlySet<string> = new Set<AbortReason>(['pause', 'shutdown', 'timeout']);
 
 /** Thrown when a run is stopped from outside between two batches; `reason` is the signal's. */

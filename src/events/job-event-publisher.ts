@@ -15,9 +15,18 @@ export class JobEventPublisher {
   ) {}
 
   async publish(jobId: string, event: JobEventRecord): Promise<void> {
-    const message = JSON.stringify({ jobId, ...event });
-    const pipeline = this.redis.pipeline().publish(jobEventsChannel(this.prefix, jobId), message);
-    if (isSummaryEvent(event)) pipeline.publish(jobSummariesChannel(this.prefix), message);
+    await this.publishAll(jobId, [event]);
+  }
+
+  /** Several events of one job, in order, in one round trip. */
+  async publishAll(jobId: string, events: readonly JobEventRecord[]): Promise<void> {
+    if (events.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const event of events) {
+      const message = JSON.stringify({ jobId, ...event });
+      pipeline.publish(jobEventsChannel(this.prefix, jobId), message);
+      if (isSummaryEvent(event)) pipeline.publish(jobSummariesChannel(this.prefix), message);
+    }
     await pipeline.exec();
   }
 }

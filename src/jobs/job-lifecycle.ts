@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { removeCheckpoint, type WrittenCheckpoint } from '../checkpoints/checkpoint-files.js';
-import type { TrainingEvent, TrainingResult } from '../engine/events.js';
+import type { TrainingResult } from '../engine/events.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Logger } from '../logging/logger.js';
 import type { JobStore, StatusChange } from './job-store.js';
@@ -21,8 +21,6 @@ export interface CheckpointMeta extends WrittenCheckpoint {
  * on (cancelled meanwhile, say), and the caller stops.
  */
 export class JobLifecycle {
-  private totalSteps = new Map<string, number>();
-
   constructor(
     private readonly store: JobStore,
     private readonly publisher: JobEventPublisher,
@@ -64,7 +62,7 @@ export class JobLifecycle {
 
   /** Back to the queue without blame, e.g. because its worker is shutting down. */
   release(jobId: string, reason: string): Promise<boolean> {
-    return this.move(jobId, { status: 'queued' }, { reason });
+    return this.move(jobId, { status: 'queued', from: ['running'] }, { reason });
   }
 
   paused(jobId: string, reason: string): Promise<boolean> {
@@ -75,33 +73,25 @@ export class JobLifecycle {
     return this.move(jobId, { status: 'cancelled', finishedAt: new Date() }, { reason });
   }
 
-  async recordTrainingEvent(jobId: string, event: TrainingEvent): Promise<void> {
-    switch (event.type) {
-      case 'batchMetrics':
-      case 'epochMetrics': {
-        const total = this.totalSteps.get(jobId) ?? 0;
-        const progress = total > 0 ? Math.min(1, event.step / total) : 0;
-        const scope = event.type === 'batchMetrics' ? 'batch' : 'epoch';
-        const extra =
-          event.type === 'epochMetrics' ? { durationMs: Math.round(event.durationMs), samplesPerSecond: Math.round(event.samplesPerSecond) } : {};
-        await this.announce(
-          jobId,
-          await this.store.recordMetrics(jobId, { scope, epoch: event.epoch, step: event.step, values: event.values, progress }, { progress, ...extra }),
-        );
-        return;
-      }
-      default: {
-        if (event.type === 'started') this.totalSteps.set(jobId, event.totalSteps);
-        const { type, ...data } = event;
-        await this.announce(jobId, await this.store.appendEvent(jobId, type, data));
-      }
-    }
+  /**
+   * Back to the queue after a failure that was not the spec's fault, counted against
+   * spec.maxRestarts with its cause; the job resumes from its newest checkpoint.
+   */
+  restart(jobId: string, cause: string, detail: { restart: number; maxRestarts: number; retryInMs: number }): Promise<boolean> {
+    return this.move(
+      jobId,
+      { status: 'queued', from: ['running'], restartCause: cause },
+      { reason: `${cause}; restart ${detail.restart} of ${detail.maxRestarts} from the last checkpoint in ${Math.round(detail.retryInMs / 100) / 10} s`, restart: detail.restart },
+    );
   }
 
-  /** Records a written checkpoint, then deletes those the job's `keep` policy no longer retains. */
-  async recordCheckpoint(jobId: string, checkpoint: CheckpointMeta, keep: number, artifactDir: string): Promise<void> {
-    const { event } = await this.store.recordCheckpoint(jobId, checkpoint);
-    await this.announce(jobId, event);
+  /** A failed job queued again by request, with a fresh restart budget. */
+  retried(jobId: string): Promise<boolean> {
+    return this.move(jobId, { status: 'queued', from: ['failed'], failureReason: null, finishedAt: null, resetRestarts: true }, { reason: 'retry requested; it resumes from its last checkpoint' });
+  }
+
+  /** Deletes the checkpoints the job's `keep` policy no longer retains (after a new one is recorded). */
+  async pruneCheckpoints(jobId: string, keep: number, artifactDir: string): Promise<void> {
     for (const folder of await this.store.pruneCheckpoints(jobId, keep)) {
       try {
         removeCheckpoint(artifactDir, folder);
@@ -111,8 +101,9 @@ export class JobLifecycle {
     }
   }
 
-  forget(jobId: string): void {
-    this.totalSteps.delete(jobId);
+  /** Announces events already committed, in order. */
+  async announceAll(jobId: string, events: JobEventRecord[]): Promise<void> {
+    await this.publisher.publishAll(jobId, events);
   }
 
   private async move(jobId: string, change: StatusChange, data: Record<string, unknown>): Promise<boolean> {

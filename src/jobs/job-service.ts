@@ -13,7 +13,7 @@ import { findSourceCheckpoint } from './transfer-source.js';
 import type { JobStore, ListJobsQuery, ProjectSlots } from './job-store.js';
 import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
-export type JobAction = 'cancel' | 'pause' | 'resume';
+export type JobAction = 'cancel' | 'pause' | 'resume' | 'retry';
 
 export interface JobServiceDeps {
   store: JobStore;
@@ -192,24 +192,34 @@ export class JobService {
   /**
    * Cancel: a waiting or paused job ends at once; a running one is asked to stop (it ends within a
    * batch, wherever its worker runs). Pause: a running job checkpoints and frees its worker.
-   * Resume: a paused job is queued again and continues from its checkpoint.
+   * Resume: a paused job is queued again and continues from its checkpoint. Retry: a failed job
+   * is queued again with a fresh restart budget and continues from its last checkpoint.
    */
   async act(projectId: string, id: string, action: JobAction): Promise<JobRecord> {
     const job = await this.get(projectId, id);
     const plan = actionPlan[action][job.status];
     if (plan === undefined) {
-      throw new ConflictError(`cannot ${action} job ${id}: it is ${job.status}${action === 'resume' ? ' (only a paused job can be resumed)' : ''}`, {
+      throw new ConflictError(`cannot ${action} job ${id}: it is ${job.status}${actionHints[action] ?? ''}`, {
         currentStatus: job.status,
       });
     }
     if (plan !== null) {
-      const event = await this.store.transition(id, { status: plan.to, ...(plan.to === 'cancelled' ? { finishedAt: new Date() } : {}) }, { reason: `${action} requested` });
+      const event = await this.store.transition(
+        id,
+        {
+          status: plan.to,
+          from: [job.status],
+          ...(plan.to === 'cancelled' ? { finishedAt: new Date() } : {}),
+          ...(action === 'retry' ? { failureReason: null, finishedAt: null, resetRestarts: true } : {}),
+        },
+        { reason: action === 'retry' ? 'retry requested; it resumes from its last checkpoint' : `${action} requested` },
+      );
       // The job moved on between our read and write (a worker started or finished it): decide again.
       if (!event) return this.act(projectId, id, action);
       await this.announce(id, event);
       if (plan.removeFromQueue) await this.queues.remove(id).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'could not remove job from the queue'));
       if (plan.relay) await publishJobControl(this.redis, this.prefix, { jobId: id, action: plan.relay });
-      if (plan.to === 'queued') await this.queues.enqueue(id, job.spec.resources.device, job.spec.priority);
+      if (plan.to === 'queued') await this.queues.requeue(id, job.spec.resources.device, job.spec.priority);
     }
     return this.get(projectId, id);
   }
@@ -252,6 +262,14 @@ const actionPlan: Record<JobAction, Partial<Record<JobStatus, ActionStep | null>
   resume: {
     paused: { to: 'queued' },
   },
+  retry: {
+    failed: { to: 'queued' },
+  },
+};
+
+const actionHints: Partial<Record<JobAction, string>> = {
+  resume: ' (only a paused job can be resumed)',
+  retry: ' (only a failed job can be retried)',
 };
 
 

@@ -14,10 +14,12 @@ const transitions: Record<JobStatus, readonly JobStatus[]> = {
   cancelling: ['cancelled', 'succeeded', 'failed'],
   cancelled: [],
   succeeded: [],
-  failed: [],
+  // Only by POST /v1/jobs/{id}/retry: it resumes from the job's last checkpoint.
+  failed: ['queued'],
 };
 
-export const terminalStatuses: ReadonlySet<JobStatus> = new Set(jobStatuses.filter((status) => transitions[status].length === 0));
+/** Statuses in which a job has ended: no worker will touch it again on its own. */
+export const terminalStatuses: ReadonlySet<JobStatus> = new Set<JobStatus>(['cancelled', 'succeeded', 'failed']);
 
 export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return transitions[from].includes(to);

@@ -12,12 +12,18 @@ type Tx = Prisma.TransactionClient;
 export interface StatusChange {
   status: JobStatus;
   startedAt?: Date;
-  finishedAt?: Date;
+  finishedAt?: Date | null;
   failureReason?: string | null;
   backend?: string;
   device?: string;
   progress?: number;
   incrementAttempts?: boolean;
+  /** A restart after a failure that was not the spec's fault: counted, with its cause kept. */
+  restartCause?: string;
+  /** A retry by request starts a fresh restart budget. */
+  resetRestarts?: boolean;
+  /** Only from these statuses (of those the state machine allows): what the caller saw. */
+  from?: readonly JobStatus[];
 }
 
 export interface NewCheckpoint {
@@ -138,7 +144,7 @@ export class JobStore {
   async transition(id: string, change: StatusChange, eventData: Record<string, unknown> = {}): Promise<JobEventRecord | null> {
     return this.prisma.$transaction(async (tx) => {
       const { count } = await tx.job.updateMany({
-        where: { id, status: { in: sourcesOf(change.status) } },
+        where: { id, status: { in: sourcesOf(change.status).filter((status) => !change.from || change.from.includes(status)) } },
         data: {
           status: change.status,
           startedAt: change.startedAt,
@@ -148,9 +154,15 @@ export class JobStore {
           device: change.device,
           progress: change.progress,
           ...(change.incrementAttempts ? { attempts: { increment: 1 } } : {}),
+          ...(change.resetRestarts ? { restarts: 0, restartCauses: [] } : {}),
         },
       });
       if (count === 0) return null;
+      if (change.restartCause !== undefined) {
+        await tx.$executeRaw`
+          UPDATE jobs SET restarts = restarts + 1, restart_causes = restart_causes || jsonb_build_array(${change.restartCause}::text)
+          WHERE id = ${id}::uuid`;
+      }
       return appendEvent(tx, id, 'status', { status: change.status, ...eventData });
     });
   }
@@ -165,14 +177,17 @@ export class JobStore {
       const [project] = await tx.$queryRaw<{ id: string; name: string; limit: number | null }[]>`
         SELECT p.id::text AS id, p.name, p.max_running_jobs AS limit FROM projects p JOIN jobs j ON j.project_id = p.id
         WHERE j.id = ${id}::uuid FOR UPDATE OF p`;
-      if (!project) return { claimed: false, reason: 'held' };
+      if (!project) return { claimed: false, reason: 'held', retryInMs: leaseMs };
       const limit = project.limit ?? defaultProjectLimit;
       const running = await countTraining(tx, project.id, id);
       if (running >= limit) return { claimed: false, reason: 'projectFull', project: project.name, running, limit };
       const rows = await tx.$executeRaw`
         UPDATE jobs SET lease_owner = ${owner}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
         WHERE id = ${id}::uuid AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_expires_at < now())`;
-      return rows > 0 ? { claimed: true } : { claimed: false, reason: 'held' };
+      if (rows > 0) return { claimed: true };
+      const [held] = await tx.$queryRaw<{ ms: number }[]>`
+        SELECT greatest(0, extract(epoch FROM (lease_expires_at - now())) * 1000)::float8 AS ms FROM jobs WHERE id = ${id}::uuid`;
+      return { claimed: false, reason: 'held', retryInMs: Math.ceil(held?.ms ?? leaseMs) };
     });
   }
 
@@ -211,8 +226,10 @@ export class JobStore {
   }
 
   /** Records a checkpoint and its event; a best one takes the mark from the others. */
-  async recordCheckpoint(id: string, checkpoint: NewCheckpoint): Promise<{ record: CheckpointRecord; event: JobEventRecord }> {
+  async recordCheckpoint(id: string, checkpoint: NewCheckpoint, key?: string): Promise<JobEventRecord> {
     return this.prisma.$transaction(async (tx) => {
+      const written = await eventWithKey(tx, id, key);
+      if (written) return written;
       if (checkpoint.isBest) await tx.checkpoint.updateMany({ where: { jobId: id, isBest: true }, data: { isBest: false } });
       const fields = {
         epoch: checkpoint.epoch,
@@ -228,9 +245,7 @@ export class JobStore {
         create: { jobId: id, step: checkpoint.step, ...fields },
         update: fields,
       });
-      const record = toCheckpointRecord(row);
-      const event = await appendEvent(tx, id, 'checkpoint', { ...record });
-      return { record, event };
+      return appendEvent(tx, id, 'checkpoint', { ...toCheckpointRecord(row) }, key);
     });
   }
 
@@ -258,8 +273,9 @@ export class JobStore {
     return doomed.map((row) => row.path);
   }
 
-  async appendEvent(id: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
-    return this.prisma.$transaction((tx) => appendEvent(tx, id, type, data));
+  /** Appends an event; with a `key`, an event already written under it is returned instead. */
+  async appendEvent(id: string, type: JobEventType, data: Record<string, unknown>, key?: string): Promise<JobEventRecord> {
+    return this.prisma.$transaction(async (tx) => (await eventWithKey(tx, id, key)) ?? appendEvent(tx, id, type, data, key));
   }
 
   /** Stores the values and their event together; a repeated step replaces its earlier values. */
@@ -267,8 +283,11 @@ export class JobStore {
     id: string,
     metric: { scope: MetricScope; epoch: number; step: number; values: Record<string, number>; progress: number },
     eventData: Record<string, unknown>,
+    key?: string,
   ): Promise<JobEventRecord> {
     return this.prisma.$transaction(async (tx) => {
+      const written = await eventWithKey(tx, id, key);
+      if (written) return written;
       const values = metric.values as Prisma.InputJsonValue;
       await tx.metric.upsert({
         where: { jobId_scope_step: { jobId: id, scope: metric.scope, step: metric.step } },
@@ -276,7 +295,49 @@ export class JobStore {
         update: { epoch: metric.epoch, values },
       });
       await tx.job.update({ where: { id }, data: { progress: metric.progress } });
-      return appendEvent(tx, id, 'metrics', { scope: metric.scope, epoch: metric.epoch, step: metric.step, values: metric.values, ...eventData });
+      return appendEvent(tx, id, 'metrics', { scope: metric.scope, epoch: metric.epoch, step: metric.step, values: metric.values, ...eventData }, key);
+    });
+  }
+
+  /**
+   * Writes a run's pending events in one transaction, in order: one sequence bump, one metrics
+   * upsert, one insert. Entries whose key is already stored (a retry after a lost commit
+   * acknowledgement) are skipped, so a retried batch is written once. Returns the new events.
+   */
+  async recordBatch(id: string, entries: readonly RunWrite[]): Promise<JobEventRecord[]> {
+    if (entries.length === 0) return [];
+    return this.prisma.$transaction(async (tx) => {
+      const stored = await tx.jobEvent.findMany({ where: { jobId: id, key: { in: entries.map((entry) => entry.key) } }, select: { key: true } });
+      const done = new Set(stored.map((row) => row.key));
+      const fresh = entries.filter((entry) => !done.has(entry.key));
+      if (fresh.length === 0) return [];
+      const metrics = new Map<string, MetricWrite>();
+      let progress: number | undefined;
+      for (const entry of fresh) {
+        if (entry.kind !== 'metric') continue;
+        // A step repeated within the batch: the later values win, as they would one by one.
+        metrics.set(`${entry.metric.scope}:${entry.metric.step}`, entry.metric);
+        progress = entry.metric.progress;
+      }
+      const [{ last_seq: lastSeq } = { last_seq: 0 }] = await tx.$queryRaw<{ last_seq: number }[]>`
+        UPDATE jobs SET last_seq = last_seq + ${fresh.length}, progress = coalesce(${progress ?? null}::float8, progress)
+        WHERE id = ${id}::uuid RETURNING last_seq`;
+      if (metrics.size > 0) {
+        const rows = [...metrics.values()];
+        await tx.$executeRaw`
+          INSERT INTO metrics (job_id, scope, epoch, step, "values")
+          SELECT ${id}::uuid, m.scope::"MetricScope", m.epoch, m.step, m."values"
+          FROM jsonb_to_recordset(${JSON.stringify(rows.map(({ scope, epoch, step, values }) => ({ scope, epoch, step, values })))}::jsonb)
+            AS m(scope text, epoch int, step int, "values" jsonb)
+          ON CONFLICT (job_id, scope, step) DO UPDATE SET epoch = EXCLUDED.epoch, "values" = EXCLUDED."values"`;
+      }
+      const first = lastSeq - fresh.length + 1;
+      const events: { jobId: string; seq: number; type: JobEventType; data: Prisma.InputJsonValue; key: string }[] = [];
+      for (const [index, entry] of fresh.entries()) {
+        events.push({ jobId: id, seq: first + index, type: entry.kind === 'metric' ? 'metrics' : entry.kind === 'checkpoint' ? 'checkpoint' : entry.type, data: (await eventDataOf(tx, id, entry)) as Prisma.InputJsonValue, key: entry.key });
+      }
+      const rows = await tx.jobEvent.createManyAndReturn({ data: events });
+      return rows.sort((a, b) => a.seq - b.seq).map(toEventRecord);
     });
   }
 
@@ -307,7 +368,8 @@ export interface ProjectSlots {
 
 export type LeaseClaim =
   | { claimed: true }
-  | { claimed: false; reason: 'held' }
+  /** Another worker's lease is live: it expires in `retryInMs`. */
+  | { claimed: false; reason: 'held'; retryInMs: number }
   | { claimed: false; reason: 'projectFull'; project: string; running: number; limit: number };
 
 /** Jobs of the project holding a live lease (training now), but for `except`. */
@@ -319,7 +381,61 @@ async function countTraining(db: Tx | PrismaClient, projectId: string, except?: 
   return Number(row?.count ?? 0);
 }
 
-async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
+export interface MetricWrite {
+  scope: MetricScope;
+  epoch: number;
+  step: number;
+  values: Record<string, number>;
+  progress: number;
+}
+
+/** One write of a training run: an event, a metric (with its event) or a checkpoint (with its event). */
+export type RunWriteBody =
+  | { kind: 'event'; type: JobEventType; data: Record<string, unknown> }
+  | { kind: 'metric'; metric: MetricWrite; eventData: Record<string, unknown> }
+  | { kind: 'checkpoint'; checkpoint: NewCheckpoint };
+/** `key` makes the write idempotent: unique per job, chosen by the writer. */
+export type RunWrite = RunWriteBody & { key: string };
+
+/** The event's data; a checkpoint's row is written here, in the batch's transaction. */
+async function eventDataOf(tx: Tx, jobId: string, entry: RunWrite): Promise<Record<string, unknown>> {
+  switch (entry.kind) {
+    case 'event':
+      return entry.data;
+    case 'metric': {
+      const { scope, epoch, step, values } = entry.metric;
+      return { scope, epoch, step, values, ...entry.eventData };
+    }
+    case 'checkpoint': {
+      const { checkpoint } = entry;
+      if (checkpoint.isBest) await tx.checkpoint.updateMany({ where: { jobId, isBest: true }, data: { isBest: false } });
+      const fields = {
+        epoch: checkpoint.epoch,
+        reason: checkpoint.reason,
+        path: checkpoint.path,
+        sizeBytes: checkpoint.sizeBytes,
+        sha256: checkpoint.sha256,
+        metrics: checkpoint.metrics as Prisma.InputJsonValue,
+        isBest: checkpoint.isBest,
+      };
+      const row = await tx.checkpoint.upsert({
+        where: { jobId_step: { jobId, step: checkpoint.step } },
+        create: { jobId, step: checkpoint.step, ...fields },
+        update: fields,
+      });
+      return { ...toCheckpointRecord(row) };
+    }
+  }
+}
+
+/** The event written under `key`, if a write whose acknowledgement was lost already made it. */
+async function eventWithKey(tx: Tx, jobId: string, key: string | undefined): Promise<JobEventRecord | null> {
+  if (key === undefined) return null;
+  const event = await tx.jobEvent.findUnique({ where: { jobId_key: { jobId, key } } });
+  return event ? toEventRecord(event) : null;
+}
+
+async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Record<string, unknown>, key?: string): Promise<JobEventRecord> {
   // The row lock taken by this UPDATE serialises concurrent writers of the same job's log.
   const { lastSeq } = await tx.job.update({
     where: { id: jobId },
@@ -327,7 +443,7 @@ async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Reco
     select: { lastSeq: true },
   });
   const event = await tx.jobEvent.create({
-    data: { jobId, seq: lastSeq, type, data: data as Prisma.InputJsonValue },
+    data: { jobId, seq: lastSeq, type, data: data as Prisma.InputJsonValue, ...(key === undefined ? {} : { key }) },
   });
   return toEventRecord(event);
 }
@@ -364,6 +480,8 @@ function toJobRecord(job: Job): JobRecord {
     device: job.device,
     failureReason: job.failureReason,
     attempts: job.attempts,
+    restarts: job.restarts,
+    restartCauses: job.restartCauses as string[],
     progress: job.progress,
     lastSeq: job.lastSeq,
     createdAt: job.createdAt.toISOString(),

@@ -28,6 +28,10 @@ export interface JobRecord {
   device: string | null;
   failureReason: string | null;
   attempts: number;
+  /** Restarts after failures that were not the spec's fault (spec.maxRestarts bounds them). */
+  restarts: number;
+  /** Why each restart happened, in plain words, oldest first. */
+  restartCauses: string[];
   progress: number;
   lastSeq: number;
   createdAt: string;

@@ -56,6 +56,16 @@ export class TrainingQueues {
     await this.byDevice[device].add('train', { jobId }, { jobId, priority });
   }
 
+  /**
+   * Queues a job again (resume, retry): an entry BullMQ keeps for a failed job would make the new
+   * one a no-op, so a finished entry goes first.
+   */
+  async requeue(jobId: string, device: DeviceRequest, priority: number): Promise<void> {
+    const state = await this.state(jobId);
+    if (state === 'completed' || state === 'failed') await this.remove(jobId);
+    await this.enqueue(jobId, device, priority);
+  }
+
   /** The job's state in whichever queue holds it; `unknown` when none does. */
   async state(jobId: string): Promise<QueueState> {
     for (const queue of this.all()) {

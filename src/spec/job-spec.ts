@@ -723,6 +723,12 @@ const jobSpecFields = {
     })
     .default({ device: 'any' })
     .meta({ id: 'Resources' }),
+  maxRestarts: z
+    .int()
+    .min(0)
+    .max(100)
+    .default(10)
+    .describe("Restarts from the last checkpoint after failures that are not the spec's fault (a killed worker or training process, a lost database session); then the job fails, listing each cause"),
   maxRuntimeSeconds: z.int().min(1).max(30 * 24 * 3600).optional().describe('Checkpoint and fail the job when it has trained this long'),
   logEveryBatches: z
     .int()

@@ -118,12 +118,32 @@ export class TrainerHost {
     const { jobId } = request;
     if (this.running) return Promise.reject(new Error(`trainer is busy with job ${this.running.jobId}`));
     if (this.exited) return Promise.reject(new TrainerCrashedError('the training process is not running'));
+    let killer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const settled = () => {
+      // The grace timer belongs to this run only: a resumed run of the same job on this process
+      // must not be killed by the timer of the paused one (it was, 10 s after a pause).
+      clearTimeout(killer);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    };
     return new Promise<TrainingResult>((resolve, reject) => {
-      this.running = { jobId, ...handlers, resolve, reject };
-      const onAbort = () => {
+      const running: Running = {
+        jobId,
+        ...handlers,
+        resolve: (result) => {
+          settled();
+          resolve(result);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+      };
+      this.running = running;
+      onAbort = () => {
         this.send({ type: 'abort', jobId, reason: String(signal.reason ?? 'aborted') });
-        const killer = setTimeout(() => {
-          if (this.running?.jobId === jobId) {
+        killer = setTimeout(() => {
+          if (this.running === running) {
             this.logger.warn({ jobId }, 'training did not stop after abort; killing its process');
             this.child.kill('SIGKILL');
           }

@@ -5,7 +5,7 @@ import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import type { DatasetService } from '../datasets/dataset-service.js';
-import { TrainingSpecError, type AbortReason } from '../engine/events.js';
+import { TrainingSpecError, type AbortReason, type TrainingResult } from '../engine/events.js';
 import { listenForJobControl } from '../events/job-control.js';
 import type { Services } from '../infra/services.js';
 import type { JobLifecycle } from '../jobs/job-lifecycle.js';
@@ -16,15 +16,17 @@ import { backendChoiceOf, type SelectedBackend } from '../engine/backend.js';
 import type { JobRecord } from '../jobs/job-types.js';
 import type { Logger } from '../logging/logger.js';
 import { queueNames, queuesServedBy, type DeviceClass, type TrainingPayload, type TrainingQueues } from '../queue/training-queues.js';
-import { TrainerCrashedError, TrainerJobError } from './trainer-host.js';
+import { EventWriter } from './event-writer.js';
+import { budgetSpentReason, classifyFailure, restartDelayMs } from './restart-policy.js';
+import { TrainerJobError } from './trainer-host.js';
 import type { RunRequest } from './trainer-protocol.js';
 import { TrainerPool } from './trainer-pool.js';
 
-// A job whose worker vanished this many times is failed rather than retried forever.
-const MAX_STALLED = 2;
-
-/** Attempts a job gets when its distributed run loses the threads it needs. */
-const THREAD_LOSS_ATTEMPTS = 3;
+// BullMQ's own stall limit would fail a job whose workers keep dying; spec.maxRestarts decides
+// instead (a takeover of a job left running is counted there), so BullMQ's is out of the way.
+const MAX_STALLED = 1_000_000;
+/** How long a finished run may wait for its last events to reach PostgreSQL (an outage) before it is given up and redone. */
+const FINAL_WRITE_MS = 60_000;
 
 export interface TrainingWorkerDeps {
   config: Config;
@@ -70,6 +72,8 @@ export class TrainingWorker {
   private readonly startedAt = new Date().toISOString();
   private readonly registry: WorkerRegistry;
   private closing = false;
+  /** Jobs this worker stopped because it could not renew their lease: why, for the restart's cause. */
+  private readonly fenced = new Map<string, string>();
 
   constructor(private readonly deps: TrainingWorkerDeps) {
     this.registry = new WorkerRegistry(deps.connection, deps.config.QUEUE_PREFIX, deps.config.WORKER_HEARTBEAT_MS);
@@ -99,7 +103,8 @@ export class TrainingWorker {
         concurrency: config.WORKER_CONCURRENCY,
         maxStalledCount: MAX_STALLED,
         lockDuration: config.QUEUE_LOCK_MS,
-        stalledInterval: config.QUEUE_LOCK_MS,
+        // A dead worker's job is handed on between one and one and a half lock durations after its last renewal.
+        stalledInterval: Math.max(500, Math.floor(config.QUEUE_LOCK_MS / 2)),
       });
       worker.on('failed', (job, error) => {
         if (job) void this.failIfStillOpen(job.data.jobId, error);
@@ -108,6 +113,16 @@ export class TrainingWorker {
       this.workers.push(worker);
     }
     await Promise.all(this.workers.map((worker) => worker.waitUntilReady()));
+    // Redis keeps nothing across a restart: once it is back, put the jobs PostgreSQL knows back in the queue.
+    let connected = true;
+    this.deps.connection.on('close', () => {
+      connected = false;
+    });
+    this.deps.connection.on('ready', () => {
+      if (connected || this.closing) return;
+      connected = true;
+      this.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'reconciliation after a Redis reconnect failed'));
+    });
     this.reconcileTimer = setInterval(() => {
       this.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'reconciliation failed'));
     }, config.RECONCILE_INTERVAL_MS);
@@ -162,6 +177,7 @@ export class TrainingWorker {
    */
   async reconcile(): Promise<void> {
     const { queues, store, lifecycle, logger } = this.deps;
+    const lost: JobRecord[] = [];
     for (const status of ['queued', 'running', 'pausing', 'cancelling'] as const) {
       let after: string | undefined;
       for (;;) {
@@ -172,16 +188,19 @@ export class TrainingWorker {
           if (status !== 'queued' && !(await store.leaseExpired(job.id))) continue;
           if (status === 'pausing') await lifecycle.paused(job.id, 'its worker stopped; paused at its last checkpoint');
           else if (status === 'cancelling') await lifecycle.cancelled(job.id, 'its worker stopped before the cancel landed');
-          else {
-            if (status === 'running') await lifecycle.release(job.id, 'its worker and queue entry were lost; queued again to resume from its last checkpoint');
-            if (state !== 'unknown') await queues.remove(job.id);
-            await queues.enqueue(job.id, job.spec.resources.device, job.spec.priority);
-            logger.info({ jobId: job.id, status }, 'reconciled job into the queue');
-          }
+          else lost.push(job);
         }
         if (!page.hasMore) break;
         after = page.jobs.at(-1)?.id;
       }
+    }
+    // Ids are UUIDv7: in creation order, the jobs keep the first-in-first-out order they had.
+    lost.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const job of lost) {
+      // A running job left without a worker stays `running`: the worker that takes it counts the restart.
+      if ((await queues.state(job.id)) !== 'unknown') await queues.remove(job.id);
+      await queues.enqueue(job.id, job.spec.resources.device, job.spec.priority);
+      logger.info({ jobId: job.id, status: job.status }, 'reconciled job into the queue');
     }
   }
 
@@ -208,7 +227,7 @@ export class TrainingWorker {
   private async train(job: Job<TrainingPayload>, token: string | undefined): Promise<void> {
     const { jobId } = job.data;
     const { store, lifecycle, logger, config } = this.deps;
-    const record = await store.get(jobId);
+    let record = await store.get(jobId);
     if (!record || terminalStatuses.has(record.status) || record.status === 'paused') return;
     // Requests that arrived while no worker held the job.
     if (record.status === 'cancelling') {
@@ -221,12 +240,20 @@ export class TrainingWorker {
     }
     const claim = await store.claimLease(jobId, this.id, config.LEASE_MS, config.PROJECT_MAX_RUNNING_JOBS);
     if (!claim.claimed) {
-      // Another worker still holds it (its lease has not expired): look again when it would have.
+      // Another worker still holds it: look again the moment its lease would expire.
       // Or its project trains all the jobs it may: look again soon (GET /v1/jobs/{id} says why it waits).
-      const retryMs = claim.reason === 'held' ? config.LEASE_MS : config.PROJECT_SLOT_RETRY_MS;
+      const retryMs = claim.reason === 'held' ? claim.retryInMs + 100 : config.PROJECT_SLOT_RETRY_MS;
       if (claim.reason === 'projectFull') logger.debug({ jobId, project: claim.project, running: claim.running, limit: claim.limit }, 'project at its limit; job delayed');
       if (token) await job.moveToDelayed(Date.now() + retryMs, token);
       throw new DelayedError();
+    }
+    if (record.status === 'running') {
+      // Still `running` with its lease expired: the worker (or training process) that held it died.
+      const cause = this.fenced.get(jobId) ?? 'its worker process stopped (killed or crashed) while training';
+      this.fenced.delete(jobId);
+      const next = await this.restartOrFail(record, cause);
+      if (next !== 'restart') return;
+      record = (await store.get(jobId)) ?? record;
     }
 
     const started = performance.now();
@@ -235,15 +262,12 @@ export class TrainingWorker {
     this.beatSoon();
     const timers: NodeJS.Timeout[] = [];
     let host: Awaited<ReturnType<TrainerPool['acquire']>> | null = null;
-    let recording: Promise<void> = Promise.resolve();
-    let recordError: unknown = null;
-    const recordInOrder = (work: () => Promise<void>) => {
-      // Written in the order they happened, one at a time, so the log's seq order is training order.
-      recording = recording.then(work).catch((error: unknown) => {
-        recordError ??= error;
-        controller.abort('cancel');
-      });
-    };
+    const writer = new EventWriter(jobId, {
+      store,
+      logger,
+      committed: (events) => lifecycle.announceAll(jobId, events),
+      checkpointCommitted: () => lifecycle.pruneCheckpoints(jobId, record.spec.checkpoint.keep, config.ARTIFACT_DIR),
+    });
     try {
       host = await this.pool.acquire();
       const resume = await store.latestCheckpoint(jobId);
@@ -266,27 +290,61 @@ export class TrainingWorker {
           ...(initFrom ? { initFrom } : {}),
           ...(columnsFrom ? { columnsFrom } : {}),
         },
-        {
-          onEvent: (event) => recordInOrder(() => lifecycle.recordTrainingEvent(jobId, event)),
-          onCheckpoint: (checkpoint) => recordInOrder(() => lifecycle.recordCheckpoint(jobId, checkpoint, record.spec.checkpoint.keep, config.ARTIFACT_DIR)),
-        },
+        { onEvent: (event) => writer.event(event), onCheckpoint: (checkpoint) => writer.checkpoint(checkpoint) },
         controller.signal,
       );
-      await recording;
-      if (recordError) throw recordError;
-      await lifecycle.succeed(jobId, result);
-      logger.info({ jobId, durationMs: Math.round(result.durationMs), finalMetrics: result.finalMetrics }, 'training succeeded');
+      await writer.drain(FINAL_WRITE_MS);
+      await this.finish(jobId, result);
     } catch (error) {
-      await recording;
-      await this.settle(job, token, record, error, recordError);
+      await this.settle(job, token, record, error, writer);
     } finally {
+      writer.stop();
       for (const timer of timers) clearInterval(timer);
       this.running.delete(jobId);
       this.beatSoon();
-      lifecycle.forget(jobId);
       if (host) this.pool.release(host);
       await store.releaseLease(jobId, this.id, performance.now() - started).catch((error: unknown) => logger.warn({ err: error, jobId }, 'could not release lease'));
     }
+  }
+
+  /** Records success; a PostgreSQL outage at that moment is waited out (the result is in hand). */
+  private async finish(jobId: string, result: TrainingResult): Promise<void> {
+    await this.persist(() => this.deps.lifecycle.succeed(jobId, result), FINAL_WRITE_MS);
+    this.deps.logger.info({ jobId, durationMs: Math.round(result.durationMs), finalMetrics: result.finalMetrics }, 'training succeeded');
+  }
+
+  /** Retries a status write through a short outage, for up to `withinMs`. */
+  private async persist<T>(write: () => Promise<T>, withinMs: number): Promise<T> {
+    const deadline = Date.now() + withinMs;
+    let delay = 100;
+    for (;;) {
+      try {
+        return await write();
+      } catch (error) {
+        if (Date.now() + delay > deadline || classifyFailure(error).kind !== 'restart') throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(2_000, delay * 2);
+      }
+    }
+  }
+
+  /**
+   * Counts a restart against spec.maxRestarts and puts the job back in the queue, or fails it
+   * with every cause once the budget is spent. The queue entry itself is the caller's to move.
+   */
+  private async restartOrFail(record: JobRecord, cause: string): Promise<'restart' | 'failed'> {
+    const { lifecycle, logger } = this.deps;
+    const { maxRestarts } = record.spec;
+    if (record.restarts >= maxRestarts) {
+      const reason = budgetSpentReason(record.restartCauses, cause, maxRestarts);
+      logger.warn({ jobId: record.id, restarts: record.restarts, cause }, 'restart budget spent; the job fails');
+      await lifecycle.fail(record.id, reason);
+      return 'failed';
+    }
+    const restart = record.restarts + 1;
+    logger.warn({ jobId: record.id, restart, maxRestarts, cause }, 'restarting the job from its last checkpoint');
+    await lifecycle.restart(record.id, cause, { restart, maxRestarts, retryInMs: restartDelayMs(restart) });
+    return 'restart';
   }
 
   /** The checkpoint `init.from` resolved to at submission, for the training process to load. */
@@ -324,43 +382,78 @@ export class TrainingWorker {
     };
   }
 
-  /** Renews the lease (and notices cancel/pause that pub/sub missed) and enforces maxRuntimeSeconds. */
+  /**
+   * Renews the lease (and notices cancel/pause that pub/sub missed) and enforces
+   * maxRuntimeSeconds. A worker that cannot renew its lease before it expires stops training
+   * (fenced), so the job is never trained by two workers at once even when this one merely lost
+   * PostgreSQL; shorter outages are ridden out.
+   */
   private watch(jobId: string, record: JobRecord, controller: AbortController, timers: NodeJS.Timeout[]): void {
     const { store, config, logger } = this.deps;
+    let renewedAt = Date.now();
+    let renewing = false;
     const heartbeat = setInterval(() => {
+      if (renewing) return;
+      renewing = true;
+      const sentAt = Date.now();
       store
         .renewLease(jobId, this.id, config.LEASE_MS)
         .then((status) => {
+          renewedAt = sentAt;
           if (status === null) controller.abort('leaseLost' satisfies AbortReason);
           else if (status === 'cancelling') controller.abort('cancel' satisfies AbortReason);
           else if (status === 'pausing') controller.abort('pause' satisfies AbortReason);
         })
-        .catch((error: unknown) => logger.warn({ err: error, jobId }, 'lease renewal failed'));
-    }, Math.max(200, Math.floor(config.LEASE_MS / 3)));
+        .catch((error: unknown) => {
+          const silentMs = Date.now() - renewedAt;
+          logger.warn({ err: error, jobId, silentMs }, 'lease renewal failed');
+          // A margin for clock rate and the next renewal's round trip: stop before the lease can lapse.
+          if (silentMs > config.LEASE_MS * 0.8 && !controller.signal.aborted) {
+            this.fenced.set(jobId, `the worker could not reach PostgreSQL for ${Math.round(silentMs / 1000)} s and stopped training (its lease would have lapsed)`);
+            controller.abort('fenced' satisfies AbortReason);
+          }
+        })
+        .finally(() => {
+          renewing = false;
+        });
+    }, Math.max(100, Math.floor(config.LEASE_MS / 4)));
     timers.push(heartbeat);
     const limit = record.spec.maxRuntimeSeconds;
     if (limit !== undefined) {
-      void store.runtimeMs(jobId).then((used) => {
-        if (controller.signal.aborted) return;
-        timers.push(setTimeout(() => controller.abort('timeout' satisfies AbortReason), Math.max(0, limit * 1000 - used)));
-      });
+      void store
+        .runtimeMs(jobId)
+        .then((used) => {
+          if (controller.signal.aborted) return;
+          timers.push(setTimeout(() => controller.abort('timeout' satisfies AbortReason), Math.max(0, limit * 1000 - used)));
+        })
+        .catch((error: unknown) => logger.warn({ err: error, jobId }, 'could not read the runtime used; maxRuntimeSeconds is not enforced this attempt'));
     }
   }
 
   /** Decides what a run that did not succeed becomes, from why it stopped. */
-  private async settle(job: Job<TrainingPayload>, token: string | undefined, record: JobRecord, error: unknown, recordError: unknown): Promise<void> {
+  private async settle(job: Job<TrainingPayload>, token: string | undefined, record: JobRecord, error: unknown, writer: EventWriter): Promise<void> {
     const { lifecycle, logger } = this.deps;
     const jobId = record.id;
-    const abortReason = !recordError && error instanceof TrainerJobError ? error.abortReason : undefined;
+    const abortReason = error instanceof TrainerJobError ? error.abortReason : undefined;
+    if (abortReason === 'leaseLost') {
+      logger.warn({ jobId }, 'lost the lease on a running job: another worker took it over; stopping here');
+      return;
+    }
+    if (abortReason === 'fenced') {
+      // The job stays `running` with a lapsing lease: whoever takes it next (this worker too) counts the restart.
+      logger.warn({ jobId }, 'stopped training: could not renew the lease; the job is handed on');
+      writer.stop();
+      if (token) await job.moveToDelayed(Date.now() + this.deps.config.LEASE_MS, token);
+      throw new DelayedError();
+    }
+    // What training wrote before it stopped goes in first, through a short outage.
+    await writer.drain(FINAL_WRITE_MS).catch((drainError: unknown) => logger.warn({ err: drainError, jobId }, 'events of the stopped run were not recorded; the next attempt redoes them'));
     switch (abortReason) {
       case 'cancel':
         await lifecycle.cancelled(jobId, 'cancelled by request');
         return;
       case 'pause':
         await lifecycle.paused(jobId, 'paused by request; a checkpoint was written');
-        return;
-      case 'leaseLost':
-        logger.warn({ jobId }, 'lost the lease on a running job: another worker took it over; stopping here');
         return;
       case 'shutdown': {
         // A pause or cancel requested meanwhile still wins over going back to the queue.
@@ -375,17 +468,19 @@ export class TrainingWorker {
         throw new UnrecoverableError(reason);
       }
     }
-    // Lost training threads are the machine's trouble, not the spec's: another attempt resumes from the checkpoint.
-    if (!recordError && error instanceof TrainerJobError && error.errorName === 'ThreadsLostError' && record.attempts < THREAD_LOSS_ATTEMPTS) {
-      logger.warn({ jobId, reason: error.message, attempt: record.attempts }, 'training threads lost; the job goes back to the queue');
-      await lifecycle.release(jobId, `${error.message} (attempt ${record.attempts + 1} of ${THREAD_LOSS_ATTEMPTS}); it resumes from its last checkpoint`);
-      if (token) await job.moveToWait(token);
-      throw new WaitingError();
+    const outcome = classifyFailure(error);
+    logger.warn({ err: error, jobId, outcome: outcome.kind }, 'training stopped on an error');
+    const current = (await this.persist(() => this.deps.store.get(jobId), FINAL_WRITE_MS)) ?? record;
+    // A pause or cancel that raced the failure: honour it rather than restarting.
+    if (current.status === 'pausing' && (await lifecycle.paused(jobId, 'paused; its run had stopped on an error'))) return;
+    if (current.status === 'cancelling' && (await lifecycle.cancelled(jobId, 'cancelled; its run had stopped on an error'))) return;
+    if (outcome.kind === 'fail') {
+      await lifecycle.fail(jobId, outcome.reason);
+      throw new UnrecoverableError(outcome.reason);
     }
-    const reason = describeFailure(recordError ?? error);
-    logger.warn({ jobId, reason }, 'training failed');
-    await lifecycle.fail(jobId, reason);
-    throw new UnrecoverableError(reason);
+    if ((await this.restartOrFail(current, outcome.cause)) === 'failed') throw new UnrecoverableError(outcome.cause);
+    if (token) await job.moveToDelayed(Date.now() + restartDelayMs(current.restarts + 1), token);
+    throw new DelayedError();
   }
 
   /** BullMQ can fail a job without our processor finishing it (stalled too often): record that. */
@@ -393,10 +488,7 @@ export class TrainingWorker {
     try {
       const record = await this.deps.store.get(jobId);
       if (!record || terminalStatuses.has(record.status) || record.status === 'paused' || record.status === 'queued') return;
-      await this.deps.lifecycle.fail(
-        jobId,
-        `the job's worker stopped responding ${MAX_STALLED + 1} times (a crashed or killed process): ${error.message}`,
-      );
+      await this.deps.lifecycle.fail(jobId, `the queue gave the job up: ${error.message}`);
     } catch (recordError) {
       this.deps.logger.error({ err: recordError, jobId }, 'could not record a queue failure');
     }
@@ -411,15 +503,4 @@ export function deviceClassOf(setting: Config['WORKER_DEVICE'], backend: Selecte
   if (setting !== 'auto') return setting;
   if (backend.name === 'webgpu') return backend.adapter?.software === false ? 'gpu' : 'cpu';
   return backend.name === 'tensorflow' && backend.device.startsWith('GPU') ? 'gpu' : 'cpu';
-}
-
-/** A failure reason a user can act on. */
-export function describeFailure(error: unknown): string {
-  if (error instanceof TrainerCrashedError) return error.message;
-  if (error instanceof TrainerJobError) {
-    if (error.errorName === TrainingSpecError.name) return error.message;
-    return `training failed: ${error.errorName}: ${error.message}`;
-  }
-  if (error instanceof Error) return `training failed: ${error.message}`;
-  return `training failed: ${String(error)}`;
 }

@@ -1,8 +1,11 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
+
+// Real worker processes train here: minutes on a busy two-core machine.
+vi.setConfig({ testTimeout: 180_000 });
 
 interface JobBody {
   id: string;

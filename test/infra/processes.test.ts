@@ -3,9 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { freePort, startProcess as start } from '../support/processes.js';
 import { tinyIrisSpec } from '../support/specs.js';
+
+// Real worker processes train here: minutes on a busy two-core machine.
+vi.setConfig({ testTimeout: 180_000 });
 
 function isolated(name: string): Record<string, string> {
   const id = `${process.env.TRAINYARD_TEST_RUN}_${name}`;

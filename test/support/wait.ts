@@ -1,5 +1,5 @@
-/** Polls `probe` until it returns something truthy; fails after `timeoutMs` naming what it waited for. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs = 60_000, everyMs = 50): Promise<T> {
+/** Polls `probe` until it returns something truthy; fails after `timeoutMs` (generous: a busy two-core machine trains slowly) naming what it waited for. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs = 150_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

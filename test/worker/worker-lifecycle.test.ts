@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { resolveJobSpec, jobSpecSchema } from '../../src/spec/job-spec.js';
 import type { TrainingWorker } from '../../src/worker/training-worker.js';
 import { DEFAULT_PROJECT } from '../../src/projects/default-project.js';
@@ -8,6 +8,8 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
 
+// Real training processes start and die here: minutes on a busy two-core machine.
+vi.setConfig({ testTimeout: 180_000 });
 let harness: Harness;
 
 beforeAll(async () => {
@@ -16,8 +18,17 @@ beforeAll(async () => {
 afterAll(async () => harness?.close());
 
 async function job(id: string) {
-  return (await request(harness.app.server).get(`/v1/jobs/${id}`)).body as { status: string; attempts: number; failureReason: string | null; progress: number };
+  return (await request(harness.app.server).get(`/v1/jobs/${id}`)).body as {
+    status: string;
+    attempts: number;
+    restarts: number;
+    restartCauses: string[];
+    failureReason: string | null;
+    progress: number;
+  };
 }
+const events = async (id: string) => (await request(harness.app.server).get(`/v1/jobs/${id}/events?limit=1000`)).body.data as { type: string }[];
+const checkpoints = async (id: string) => ((await request(harness.app.server).get(`/v1/jobs/${id}/checkpoints`)).body.data as unknown[]).length;
 
 // Many small steps: long enough to interrupt, a few seconds in total.
 const longSpec = tinyIrisSpec({ epochs: 300, batchSize: 8, logEveryBatches: 15 });
@@ -65,25 +76,52 @@ describe('training worker lifecycle', () => {
     expect(epochs.map((m) => m.epoch)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
   });
 
-  it('fails a job whose training process is killed, with the reason, and keeps serving', async () => {
+  it('restarts a job whose training process is killed from its checkpoint, counts it, and keeps serving', async () => {
     const id = await submit();
+    await waitFor('a checkpoint and some progress', async () => {
+      const current = await job(id);
+      return current.progress > 0.05 && (await checkpoints(id)) > 0;
+    });
+    for (const pid of trainingChildren()) process.kill(pid, 'SIGKILL');
+
+    const done = await waitFor('the job to finish', async () => {
+      const current = await job(id);
+      return ['succeeded', 'failed'].includes(current.status) && current;
+    });
+    expect(done).toMatchObject({ status: 'succeeded', restarts: 1 });
+    expect(done.restartCauses[0]).toMatch(/training process exited unexpectedly \(signal SIGKILL\)/);
+    const resumed = (await events(id)).filter((e) => e.type === 'resumed');
+    expect(resumed).toHaveLength(1);
+  });
+
+  it('fails a job whose training process is killed once its restart budget is spent, listing each cause', async () => {
+    const id = await submit({ ...longSpec, maxRestarts: 0 });
     await waitFor('training progress', async () => (await job(id)).progress > 0.05);
-    const children = trainingChildren();
-    expect(children.length).toBeGreaterThan(0);
-    for (const pid of children) process.kill(pid, 'SIGKILL');
+    for (const pid of trainingChildren()) process.kill(pid, 'SIGKILL');
 
     const failed = await waitFor('the job to fail', async () => {
       const current = await job(id);
       return current.status === 'failed' && current;
     });
-    expect(failed.failureReason).toMatch(/training process exited unexpectedly \(signal SIGKILL\)/);
+    expect(failed.failureReason).toMatch(/training process exited unexpectedly \(signal SIGKILL\).*maxRestarts is 0/);
 
-    const next = await submit(tinyIrisSpec());
-    const done = await waitFor('the next job', async () => {
-      const current = await job(next);
+    // POST /retry resumes it from its checkpoint with a fresh budget.
+    const retried = await request(harness.app.server).post(`/v1/jobs/${id}/retry`);
+    expect(retried.status).toBe(200);
+    expect(retried.body).toMatchObject({ status: 'queued', failureReason: null, restarts: 0 });
+    const done = await waitFor('the retried job to finish', async () => {
+      const current = await job(id);
       return ['succeeded', 'failed'].includes(current.status) && current;
     });
     expect(done.status).toBe('succeeded');
+    expect((await request(harness.app.server).post(`/v1/jobs/${id}/retry`)).status).toBe(409);
+
+    const next = await submit(tinyIrisSpec());
+    const nextDone = await waitFor('the next job', async () => {
+      const current = await job(next);
+      return ['succeeded', 'failed'].includes(current.status) && current;
+    });
+    expect(nextDone.status).toBe('succeeded');
   });
 
   it('on start queues jobs the database has but Redis lost', async () => {
@@ -97,5 +135,35 @@ describe('training worker lifecycle', () => {
       return current.status === 'succeeded' && current;
     });
     expect(done.attempts).toBe(1);
+  });
+
+  it('a job resumed the moment it is paused trains on: the paused run leaves nothing behind that kills it', async () => {
+    // Long enough to train well past the paused run's 10 s abort grace period after the resume.
+    const id = await submit(tinyIrisSpec({ epochs: 900, batchSize: 8, logEveryBatches: 15 }));
+    await waitFor('training progress', async () => (await job(id)).progress > 0.02);
+    expect((await request(harness.app.server).post(`/v1/jobs/${id}/pause`)).status).toBe(202);
+    await waitFor('the pause to land', async () => (await job(id)).status === 'paused', 60_000, 10);
+    expect((await request(harness.app.server).post(`/v1/jobs/${id}/resume`)).status).toBe(200);
+    const done = await waitFor('the job to finish', async () => {
+      const current = await job(id);
+      return ['succeeded', 'failed'].includes(current.status) && current;
+    }, 300_000);
+    expect(done).toMatchObject({ status: 'succeeded', restarts: 0 });
+  });
+
+  it('re-queues what Redis lost in the order the jobs were submitted', async () => {
+    await worker.close();
+    const orphans: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { job: orphan } = await harness.services.store.create(DEFAULT_PROJECT.id, resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec())), harness.config.PROJECT_MAX_RUNNING_JOBS);
+      orphans.push(orphan.id);
+    }
+    worker = await harness.startWorker();
+    const started = await waitFor('the orphans to be trained', async () => {
+      const views = await Promise.all(orphans.map(async (id) => (await request(harness.app.server).get(`/v1/jobs/${id}`)).body as { status: string; startedAt: string }));
+      return views.every((view) => view.status === 'succeeded') && views.map((view) => view.startedAt);
+    });
+    // One job at a time (WORKER_CONCURRENCY 1): first in, first started.
+    expect([...started].sort()).toEqual(started);
   });
 });

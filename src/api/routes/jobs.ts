@@ -24,6 +24,7 @@ const actionSummaries = {
   cancel: 'Cancel: a waiting or paused job ends at once; a running one stops within a batch (202, cancelling → cancelled)',
   pause: 'Pause: a running job writes a checkpoint and frees its worker (202, pausing → paused); a waiting one leaves the queue',
   resume: 'Resume a paused job: it is queued again and continues from its checkpoint',
+  retry: 'Retry a failed job: it is queued again with a fresh restart budget (maxRestarts) and continues from its last checkpoint',
 } as const;
 
 export function withLinks(job: JobView) {
@@ -109,7 +110,7 @@ export function jobRoutes(services: Services) {
       },
     );
 
-    for (const action of ['cancel', 'pause', 'resume'] as const) {
+    for (const action of ['cancel', 'pause', 'resume', 'retry'] as const) {
       api.post(
         `/v1/jobs/:id/${action}`,
         {

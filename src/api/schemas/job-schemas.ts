@@ -46,6 +46,8 @@ export const jobSchema = z
       .nullable()
       .describe('While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs)'),
     attempts: z.int().describe('How many times a worker started it'),
+    restarts: z.int().describe("Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts"),
+    restartCauses: z.array(z.string()).describe('Why each restart happened, oldest first'),
     progress: z.number().min(0).max(1),
     lastSeq: z.int().describe('Sequence number of the newest event'),
     createdAt: z.iso.datetime(),

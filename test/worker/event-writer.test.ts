@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PROJECT } from '../../src/projects/default-project.js';
+import { jobSpecSchema, resolveJobSpec } from '../../src/spec/job-spec.js';
+import { EventWriter } from '../../src/worker/event-writer.js';
+import { JobStore } from '../../src/jobs/job-store.js';
+import { createPrisma } from '../../src/db/prisma.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { tinyIrisSpec } from '../support/specs.js';
+
+let harness: Harness;
+beforeAll(async () => {
+  harness = await startHarness('eventwriter');
+});
+afterAll(async () => harness?.close());
+
+async function newJob(): Promise<string> {
+  const { job } = await harness.services.store.create(DEFAULT_PROJECT.id, resolveJobSpec(jobSpecSchema.parse(tinyIrisSpec())), 10);
+  return job.id;
+}
+
+const writerFor = (jobId: string, store: JobStore, announced: number[] = []) =>
+  new EventWriter(jobId, {
+    store,
+    logger: harness.services.logger,
+    committed: async (events) => {
+      announced.push(...events.map((event) => event.seq));
+    },
+    checkpointCommitted: async () => undefined,
+  });
+
+describe('EventWriter', () => {
+  it('stores every event in training order with gap-free seqs, one metric row per step, and progress', async () => {
+    const id = await newJob();
+    const announced: number[] = [];
+    const writer = writerFor(id, harness.services.store, announced);
+    writer.event({ type: 'started', backend: 'cpu', device: 'cpu', totalSteps: 100, trainSize: 10, valSize: 0, features: 4, classes: 3, parameters: 10 } as never);
+    for (let step = 1; step <= 100; step++) writer.event({ type: 'batchMetrics', epoch: Math.ceil(step / 10), step, values: { loss: 1 / step } });
+    // A redone step (a resumed run) replaces its values.
+    writer.event({ type: 'batchMetrics', epoch: 10, step: 100, values: { loss: 0.5 } });
+    await writer.drain(10_000);
+    const events = await harness.services.store.listEvents(id, 0, 1000);
+    expect(events.map((event) => event.seq)).toEqual(Array.from({ length: 103 }, (_, i) => i + 1));
+    expect(announced).toEqual(events.slice(1).map((event) => event.seq));
+    const metrics = await harness.services.store.listMetrics(id, { scope: 'batch', afterStep: 0, limit: 1000 });
+    expect(metrics.map((metric) => metric.step)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(metrics.at(-1)!.values).toEqual({ loss: 0.5 });
+    expect((await harness.services.store.get(id))!.progress).toBe(1);
+  });
+
+  it('keeps writing in order after its database client disconnects', async () => {
+    const id = await newJob();
+    // A client of its own, so ending its sessions does not touch the harness's.
+    const prisma = createPrisma(harness.config.DATABASE_URL);
+    const store = new JobStore(prisma);
+    const writer = writerFor(id, store);
+    writer.event({ type: 'batchMetrics', epoch: 1, step: 1, values: { loss: 1 } });
+    await writer.drain(10_000);
+    await prisma.$disconnect();
+    // Disconnected: writes fail until the client connects again on the next try.
+    for (let step = 2; step <= 50; step++) writer.event({ type: 'batchMetrics', epoch: 1, step, values: { loss: 1 / step } });
+    await writer.drain(20_000);
+    const events = await harness.services.store.listEvents(id, 0, 1000);
+    expect(events.map((event) => event.seq)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
+    expect(events.slice(1).map((event) => event.data.step)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    await prisma.$disconnect();
+  });
+
+  it('writes a batch once when it is retried after a commit whose answer was lost', async () => {
+    const id = await newJob();
+    const store = harness.services.store;
+    const batch = Array.from({ length: 5 }, (_, i) => ({
+      kind: 'metric' as const,
+      key: `run-a:${i}`,
+      metric: { scope: 'batch' as const, epoch: 1, step: i + 1, values: { loss: i }, progress: 0.1 },
+      eventData: {},
+    }));
+    expect(await store.recordBatch(id, batch)).toHaveLength(5);
+    // The same writes again (the retry), and one new one.
+    const again = await store.recordBatch(id, [...batch, { kind: 'event', key: 'run-a:5', type: 'earlyStop', data: { epoch: 1 } }]);
+    expect(again.map((event) => event.seq)).toEqual([7]);
+    const events = await store.listEvents(id, 0, 100);
+    expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+});
