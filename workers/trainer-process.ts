@@ -15,7 +15,13 @@ import { runTraining } from '../src/engine/trainer.js';
 import type { HostToTrainer, RunRequest, TrainerToHost } from '../src/worker/trainer-protocol.js';
 
 function send(message: TrainerToHost): void {
-  process.send?.(message);
+  // The worker died (SIGKILL): nobody reads our results, and another worker may be training this
+  // job from its checkpoint now. Stop at once rather than write checkpoints beside it. Training
+  // is CPU-bound between awaits, so this check at every event comes sooner than 'disconnect'.
+  if (!process.connected) process.exit(0);
+  process.send?.(message, undefined, undefined, (error) => {
+    if (error) process.exit(0);
+  });
 }
 
 if (!process.send) {

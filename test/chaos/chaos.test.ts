@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
 import { freePort, startProcess, type Spawned } from '../support/processes.js';
 import { startPostgres, startRedis, type ScratchRedis, type ScratchService } from '../support/scratch-services.js';
 import { tinyIrisSpec } from '../support/specs.js';
@@ -41,6 +41,8 @@ let artifacts: string;
 let base: string;
 let env: Record<string, string>;
 const workers: Spawned[] = [];
+/** Every process started, dead ones included, for their logs when the test fails. */
+const everyProcess: { name: string; process: Spawned }[] = [];
 let api: Spawned;
 
 beforeAll(async () => {
@@ -68,6 +70,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'warn',
   };
   api = startProcess('workers/api.ts', env);
+  everyProcess.push({ name: 'api', process: api });
   await waitFor('the API to be ready', async () => (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) === 200, 120_000);
   await Promise.all([startWorker(), startWorker()]);
 });
@@ -81,6 +84,7 @@ afterAll(async () => {
 async function startWorker(): Promise<Spawned> {
   const worker = startProcess('workers/training-worker.ts', env);
   workers.push(worker);
+  everyProcess.push({ name: `worker ${worker.child.pid}`, process: worker });
   return worker;
 }
 
@@ -156,6 +160,9 @@ const chaosSpec = () => tinyIrisSpec({ name: 'chaos', epochs: EPOCHS, batchSize:
 
 describe(`chaos (${full ? 'full' : 'reduced'}: ${faults.length} faults)`, () => {
   it('every job succeeds with one metric row per epoch, a gap-free log, and never two trainers at once', async () => {
+    onTestFailed(() => {
+      for (const { name, process } of everyProcess) console.error(`--- ${name} (last 4 000 characters)\n${process.output().slice(-4_000)}`);
+    });
     const jobs: string[] = [];
     const handOvers: { fault: Fault; ms: number }[] = [];
     let current: string | null = null;
@@ -182,25 +189,32 @@ describe(`chaos (${full ? 'full' : 'reduced'}: ${faults.length} faults)`, () => 
       }
     };
 
-    /** Time from a fault to training again: the next epoch row after it. */
-    const timeToTrainAgain = async (id: string, from: number) => {
+    /**
+     * Time from a fault to training again: to the next `resumed` event for the faults that stop
+     * the run, to the next epoch row for those it rides out.
+     */
+    const timeToTrainAgain = async (id: string, fault: Fault, from: number, resumedBefore: number) => {
       const epochAtFault = lastEpoch;
+      const stopsTheRun = fault === 'killWorker' || fault === 'killTrainer' || fault === 'pauseResume';
       await waitFor('training to resume', async () => {
         const view = await job(id);
         if (view.status === 'succeeded') return true;
+        if (stopsTheRun) return (await allEvents(id)).filter((event) => event.type === 'resumed').length > resumedBefore;
         return Math.max(0, ...(await epochRows(id))) > epochAtFault && view.status === 'running';
       }, 300_000, 100);
       return Date.now() - from;
     };
 
-    for (const fault of faults) {
+    for (const [index, fault] of faults.entries()) {
       const id = await trainingJob();
+      const resumedBefore = (await allEvents(id)).filter((event) => event.type === 'resumed').length;
       const at = Date.now();
+      console.info(`fault ${index + 1}/${faults.length}: ${fault} on job ${id} at epoch ${lastEpoch}`);
       switch (fault) {
         case 'killWorker': {
           const pid = await leaseHolderPid(id);
           const victim = workers.find((worker) => worker.child.pid === pid);
-          expect(victim, 'the lease holder is one of our workers').toBeDefined();
+          expect(victim, `the lease holder ${pid} is one of our workers (${workers.map((worker) => worker.child.pid).join(', ')})`).toBeDefined();
           victim!.child.kill('SIGKILL');
           await victim!.exited;
           workers.splice(workers.indexOf(victim!), 1);
@@ -231,7 +245,7 @@ describe(`chaos (${full ? 'full' : 'reduced'}: ${faults.length} faults)`, () => 
           break;
         }
       }
-      handOvers.push({ fault, ms: await timeToTrainAgain(id, at) });
+      handOvers.push({ fault, ms: await timeToTrainAgain(id, fault, at, resumedBefore) });
     }
 
     const results = [];
