@@ -72,7 +72,7 @@ export function renderSpecReference(): string {
   const document = z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }) as { $defs: Record<string, JsonSchema> };
   const lines: string[] = [specReferenceMarkers.start, ''];
   for (const [name, schema] of Object.entries(document.$defs)) {
-    lines.push(`#### ${name}`, '');
+    lines.push(`## ${name}`, '');
     if (schema.description) lines.push(schema.description, '');
     if (schema.properties) lines.push(...table(schema), '');
     else lines.push(`One of: ${typeOf(schema)}`, '');
