@@ -64,7 +64,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   // Job specs are JSON; a text body is a client mistake (415), not a spec to validate.
   app.removeContentTypeParser('text/plain');
 
-  const subscriber = new JobEventSubscriber(services.newRedisConnection('subscriber'), services.config.QUEUE_PREFIX, services.logger);
+  // Fail-fast: a stream opened while Redis is down is refused at once rather than left waiting.
+  const subscriber = new JobEventSubscriber(await services.connectFailFast('subscriber'), services.config.QUEUE_PREFIX, services.logger);
 
   await app.register(errorHandler);
   await app.register(routeTable);

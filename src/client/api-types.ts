@@ -268,7 +268,7 @@ export interface paths {
         };
         /**
          * Websocket: the job's events, replayed after `after`, then live
-         * @description In seq order, none twice; after the final status event the server closes with 1000. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 4008 the client read too slowly (reconnect with ?after=<last seq>). A plain GET without the upgrade gets 426.
+         * @description In seq order, none twice; after the final status event the server closes with 1000. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 1013 PostgreSQL or Redis went away (reconnect after a few seconds with ?after=<last seq>), 4008 the client read too slowly (reconnect with ?after=<last seq>). While Redis is down the upgrade is refused with 503. A plain GET without the upgrade gets 426.
          */
         get: operations["streamJobEvents"];
         put?: never;
@@ -288,7 +288,7 @@ export interface paths {
         };
         /**
          * Websocket: status changes and epoch metrics of every job of the caller's project, live
-         * @description No replay: on (re)connect, read GET /v1/jobs for the current state. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 4008 the client read too slowly (reconnect with ?after=<last seq>). A plain GET without the upgrade gets 426.
+         * @description No replay: on (re)connect, read GET /v1/jobs for the current state. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 1013 PostgreSQL or Redis went away (reconnect after a few seconds with ?after=<last seq>), 4008 the client read too slowly (reconnect with ?after=<last seq>). While Redis is down the upgrade is refused with 503. A plain GET without the upgrade gets 426.
          */
         get: operations["streamProjectEvents"];
         put?: never;
@@ -3174,8 +3174,13 @@ export interface components {
             currentStatus?: components["schemas"]["JobStatus"];
             /** @description The id of this request in the server logs (also the x-request-id header) */
             requestId?: string;
-            /** @description On 429: when to try again (also the Retry-After header) */
+            /** @description On 429 and 503: when to try again (also the Retry-After header) */
             retryAfterSeconds?: number;
+            /**
+             * @description On 503: the service that cannot be reached
+             * @enum {string}
+             */
+            dependency?: "postgres" | "redis";
         };
         Job: {
             /** Format: uuid */
@@ -3589,13 +3594,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description PostgreSQL or Redis cannot be reached just now; retry later */
+        /** @description PostgreSQL or Redis cannot be reached just now (`dependency` says which): retry after Retry-After seconds; the API recovers by itself when it is back */
         ServiceUnavailable: {
             headers: {
                 "x-request-id": components["headers"]["RequestId"];
                 "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
                 "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
                 "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                "retry-after": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {

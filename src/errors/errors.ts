@@ -51,10 +51,28 @@ export class ConflictError extends TrainyardError {
   }
 }
 
-/** A dependency (PostgreSQL, Redis) did not answer; the client may retry. */
+/** The services Trainyard cannot answer without. */
+export const dependencies = ['postgres', 'redis'] as const;
+export type Dependency = (typeof dependencies)[number];
+
+/**
+ * How long a client is asked to wait before retrying during an outage: short, since the API
+ * recovers by itself as soon as the service is back, long enough not to hammer it meanwhile.
+ */
+export const OUTAGE_RETRY_AFTER_SECONDS = 5;
+
+/** A dependency (PostgreSQL, Redis) did not answer; the client may retry after `retryAfterSeconds`. */
 export class UnavailableError extends TrainyardError {
   readonly status = 503;
   readonly title = 'Service Unavailable';
+  constructor(
+    message: string,
+    /** Which one, when known: the problem body names it. */
+    readonly dependency: Dependency | null = null,
+    readonly retryAfterSeconds = OUTAGE_RETRY_AFTER_SECONDS,
+  ) {
+    super(message);
+  }
 }
 
 export class PayloadTooLargeError extends TrainyardError {

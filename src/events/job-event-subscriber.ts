@@ -12,13 +12,30 @@ export type JobEventListener = (event: JobEventRecord & { jobId: string }) => vo
  */
 export class JobEventSubscriber {
   private readonly listeners = new Map<string, Set<JobEventListener>>();
+  private readonly reconnectListeners = new Set<() => void>();
 
+  /** `redis`: a connection of its own, already connected; every later `ready` is a reconnect. */
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {
     this.redis.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    // ioredis subscribes again by itself after a reconnect, but what was published meanwhile is gone.
+    this.redis.on('ready', () => {
+      for (const listener of this.reconnectListeners) listener();
+    });
+  }
+
+  /** Whether live events arrive now; false while Redis is unreachable. */
+  get connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  /** Runs `listener` each time the connection comes back after a drop: events published meanwhile were missed. */
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
   }
 
   /** Resolves once Redis confirms the subscription, so nothing published afterwards is missed. */
@@ -38,13 +55,20 @@ export class JobEventSubscriber {
       this.listeners.set(channel, set);
     }
     set.add(listener);
-    await this.redis.subscribe(channel);
-    return async () => {
+    const unsubscribe = async () => {
       set.delete(listener);
       if (set.size > 0 || this.listeners.get(channel) !== set) return;
       this.listeners.delete(channel);
       await this.redis.unsubscribe(channel).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'unsubscribe failed'));
     };
+    try {
+      await this.redis.subscribe(channel);
+    } catch (error) {
+      // Redis is down: the caller is told, and no listener is left behind.
+      await unsubscribe();
+      throw error;
+    }
+    return unsubscribe;
   }
 
   private dispatch(channel: string, message: string): void {

@@ -111,7 +111,11 @@ export class Predictor {
   private async classNames(job: JobRecord): Promise<string[] | null> {
     const ref = job.spec.dataset;
     if (ref.name === 'upload') {
-      const dataset = await this.datasets.get(job.projectId, ref.id).catch(() => null);
+      // A data set deleted since is a model without class names; a database that is down is a 503.
+      const dataset = await this.datasets.get(job.projectId, ref.id).catch((error: unknown) => {
+        if (error instanceof NotFoundError) return null;
+        throw error;
+      });
       if (!dataset) return [];
       return dataset.labelType === 'number' ? null : dataset.classNames;
     }

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/config.js';
 import { ensureDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
@@ -30,10 +30,36 @@ export interface Services {
   datasets: DatasetService;
   lifecycle: JobLifecycle;
   projects: ProjectService;
-  /** A new Redis connection (BullMQ workers and subscribers need their own); closed with the rest. */
+  /**
+   * A new Redis connection that waits an outage out: its commands wait for the reconnect, however
+   * long (BullMQ workers' blocking connections need this). Closed with the rest.
+   */
   newRedisConnection(purpose: string): Redis;
+  /**
+   * A new Redis connection, connected, whose commands fail at once while Redis is unreachable
+   * (see failFastRedisOptions): for what a client is waiting on. Closed with the rest.
+   */
+  connectFailFast(purpose: string): Promise<Redis>;
   close(): Promise<void>;
 }
+
+/** How long a command may wait for Redis's answer on a fail-fast connection: a server that hangs rather than refusing. */
+export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+
+/**
+ * ioredis queues a command sent while disconnected and resends the ones in flight after the
+ * reconnect, so by default a request waits for as long as Redis is down. On these connections a
+ * command fails at once instead (the API answers 503), while the connection itself still
+ * reconnects forever in the background: the API recovers as soon as Redis is back.
+ */
+export const failFastRedisOptions = {
+  lazyConnect: true,
+  // Refused while disconnected ("Stream isn't writeable…")…
+  enableOfflineQueue: false,
+  // …and failed when the connection drops under them, rather than resent after the reconnect.
+  maxRetriesPerRequest: 0,
+  commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+} as const satisfies RedisOptions;
 
 /** Checks PostgreSQL and Redis, creates and migrates the database, then wires the services. */
 export async function createServices(config: Config, logger: Logger): Promise<Services> {
@@ -45,16 +71,23 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   }
 
   const extra: Redis[] = [];
-  const newRedisConnection = (purpose: string): Redis => {
-    // BullMQ requires maxRetriesPerRequest: null on blocking connections.
-    const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `trainyard:${purpose}` });
+  const track = (connection: Redis, purpose: string): Redis => {
     connection.on('error', (error) => logger.warn({ err: error, purpose }, 'redis connection error'));
     extra.push(connection);
     return connection;
   };
+  // BullMQ requires maxRetriesPerRequest: null on blocking connections.
+  const newRedisConnection = (purpose: string): Redis => track(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `trainyard:${purpose}` }), purpose);
+  const connectFailFast = async (purpose: string): Promise<Redis> => {
+    const connection = track(new Redis(config.REDIS_URL, { ...failFastRedisOptions, connectionName: `trainyard:${purpose}` }), purpose);
+    // Without an offline queue, a command sent before the connection is ready would fail.
+    await connection.connect();
+    return connection;
+  };
 
   const prisma = createPrisma(config.DATABASE_URL);
-  const redis = newRedisConnection('commands');
+  // Queues, rate limits, worker presence, event announcements: each a request may wait on.
+  const redis = await connectFailFast('commands');
   const queues = new TrainingQueues(redis, config.QUEUE_PREFIX);
   const workers = new WorkerRegistry(redis, config.QUEUE_PREFIX, config.WORKER_HEARTBEAT_MS);
   const store = new JobStore(prisma);
@@ -81,6 +114,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
         ),
     }),
     newRedisConnection,
+    connectFailFast,
     async close() {
       await queues.close();
       await Promise.all(extra.map((connection) => connection.quit().catch(() => connection.disconnect())));

@@ -1,9 +1,10 @@
 import type { DatasetService } from '../datasets/dataset-service.js';
 import { isUuid } from '../db/ids.js';
-import { ConflictError, NotFoundError, UnavailableError, ValidationError, fieldFromPath } from '../errors/errors.js';
+import { ConflictError, NotFoundError, ValidationError, fieldFromPath } from '../errors/errors.js';
 import { publishJobControl } from '../events/job-control.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Redis } from 'ioredis';
+import { dependencyDown, outageOf } from '../infra/dependency-errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { WorkerRegistry } from '../observability/worker-registry.js';
 import type { TrainingQueues } from '../queue/training-queues.js';
@@ -68,7 +69,8 @@ export class JobService {
     const gpuWanted = queued.some((job) => job.spec.resources.device === 'gpu');
     const [slots, gpu] = await Promise.all([
       knownSlots ?? this.store.projectSlots(projectId, this.projectMaxRunningJobs),
-      gpuWanted ? this.workers.presence('gpu') : Promise.resolve(null),
+      // Whether a GPU worker is alive is a hint: with Redis down the jobs are shown without it.
+      gpuWanted ? this.workers.presence('gpu').catch((error: unknown) => this.withoutHintDuringOutage(error)) : Promise.resolve(null),
     ]);
     const projectFull =
       slots.running >= slots.limit
@@ -101,15 +103,11 @@ export class JobService {
     const info = upload ?? describeDataset(spec.dataset)!;
     const transfer = spec.init ? await this.planTransfer(projectId, spec, info) : undefined;
     const columns = spec.model.progressive ? await this.planColumns(projectId, spec, info) : undefined;
+    // Nothing is recorded while Redis is known to be down: the client's retry must not make a second job.
+    this.requireRedis('the job was not submitted');
     const { job, event, slots } = await this.store.create(projectId, resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns }), this.projectMaxRunningJobs);
     await this.announce(job.id, event);
-    try {
-      await this.queues.enqueue(job.id, job.spec.resources.device, job.spec.priority);
-    } catch (error) {
-      // The job row exists; a worker's reconciliation enqueues queued jobs it finds, so this is not lost.
-      this.logger.error({ err: error, jobId: job.id }, 'could not enqueue job');
-      throw new UnavailableError(`job ${job.id} was recorded but could not be queued: Redis did not answer. It will be queued when a worker starts`);
-    }
+    await this.enqueueOrLeaveToReconciliation(job);
     return (await this.withWaitingReasons(projectId, [job], slots))[0]!;
   }
 
@@ -136,7 +134,10 @@ export class JobService {
 
   /** The shape checks the schema could not make: an upload's shape is in the database. */
   private async checkAgainstUpload(projectId: string, spec: JobSpec, datasetId: string): Promise<DatasetShape> {
-    const dataset = await this.datasets.get(projectId, datasetId).catch(() => null);
+    const dataset = await this.datasets.get(projectId, datasetId).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    });
     if (!dataset) throw new ValidationError('invalid job spec', [{ field: 'dataset.id', message: `no uploaded data set ${datasetId} (GET /v1/datasets lists them)` }]);
     const regression = dataset.labelType === 'number';
     const shape: DatasetShape = {
@@ -204,6 +205,8 @@ export class JobService {
       });
     }
     if (plan !== null) {
+      // Refused before anything changes while Redis is down: the job's worker would never hear of a cancel or pause.
+      if (plan.relay || plan.to === 'queued') this.requireRedis(`job ${id} was not ${pastTense[action]}`);
       const event = await this.store.transition(
         id,
         {
@@ -219,9 +222,36 @@ export class JobService {
       await this.announce(id, event);
       if (plan.removeFromQueue) await this.queues.remove(id).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'could not remove job from the queue'));
       if (plan.relay) await publishJobControl(this.redis, this.prefix, { jobId: id, action: plan.relay });
-      if (plan.to === 'queued') await this.queues.requeue(id, job.spec.resources.device, job.spec.priority);
+      if (plan.to === 'queued') await this.enqueueOrLeaveToReconciliation(job, 'again');
     }
     return this.get(projectId, id);
+  }
+
+  /** Throws the 503 that says Redis is down, while its connection is known to be down. */
+  private requireRedis(consequence: string): void {
+    if (this.redis.status !== 'ready') throw dependencyDown('redis', consequence);
+  }
+
+  /**
+   * Queues a job PostgreSQL already records as queued. Should Redis fail right now, the job is not
+   * lost: every worker's reconciliation queues the queued jobs the database knows (at its start
+   * and every RECONCILE_INTERVAL_MS), so the answer stays a success rather than a 503 that would
+   * make the client submit the job a second time.
+   */
+  /** `again`: a resumed or retried job, whose earlier queue entry BullMQ may still keep. */
+  private async enqueueOrLeaveToReconciliation(job: JobRecord, again?: 'again'): Promise<void> {
+    try {
+      if (again) await this.queues.requeue(job.id, job.spec.resources.device, job.spec.priority);
+      else await this.queues.enqueue(job.id, job.spec.resources.device, job.spec.priority);
+    } catch (error) {
+      if (outageOf(error) !== 'redis') throw error;
+      this.logger.warn({ err: error, jobId: job.id }, 'could not queue the job: Redis is down; a worker will queue it once it is back');
+    }
+  }
+
+  private withoutHintDuringOutage(error: unknown): null {
+    if (outageOf(error) !== 'redis') throw error;
+    return null;
   }
 
   async assertExists(projectId: string, id: string): Promise<void> {
@@ -232,6 +262,8 @@ export class JobService {
     await this.publisher.publish(id, event).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'publish failed'));
   }
 }
+
+const pastTense: Record<JobAction, string> = { cancel: 'cancelled', pause: 'paused', resume: 'resumed', retry: 'retried' };
 
 interface ActionStep {
   to: JobStatus;

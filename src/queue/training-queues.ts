@@ -29,8 +29,8 @@ export class TrainingQueues {
   readonly byDevice: Record<DeviceRequest, TrainingQueue>;
 
   constructor(connection: Redis, prefix: string) {
-    const create = (name: TrainingQueueName) =>
-      new Queue<TrainingPayload>(name, {
+    const create = (name: TrainingQueueName) => {
+      const queue = new Queue<TrainingPayload>(name, {
         connection,
         prefix,
         defaultJobOptions: {
@@ -40,6 +40,11 @@ export class TrainingQueues {
           attempts: 1,
         },
       });
+      // The connection's errors are logged where it is made (src/infra/services.ts); without a
+      // listener BullMQ prints each one to stderr, every reconnect attempt of an outage.
+      queue.on('error', () => undefined);
+      return queue;
+    };
     this.byDevice = { any: create(queueNames.any), cpu: create(queueNames.cpu), gpu: create(queueNames.gpu) };
   }
 

@@ -17,7 +17,11 @@ export const problemResponses = {
   422: { component: 'UnprocessableContent', description: 'The content cannot be used (an upload naming its problems by row and column), or an Idempotency-Key reused with a different request' },
   426: { component: 'UpgradeRequired', description: 'A plain GET on a websocket endpoint: connect with Upgrade: websocket' },
   429: { component: 'TooManyRequests', description: 'Over the rate limit, or too many failed requests from this client', headers: ['retry-after'] },
-  503: { component: 'ServiceUnavailable', description: 'PostgreSQL or Redis cannot be reached just now; retry later' },
+  503: {
+    component: 'ServiceUnavailable',
+    description: 'PostgreSQL or Redis cannot be reached just now (`dependency` says which): retry after Retry-After seconds; the API recovers by itself when it is back',
+    headers: ['retry-after'],
+  },
 } as const satisfies Record<number, { component: string; description: string; headers?: readonly ResponseHeaderName[] }>;
 
 export type ProblemStatus = keyof typeof problemResponses;

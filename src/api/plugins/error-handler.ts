@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { UploadInvalidError, problemLocation } from '../../datasets/tabular-parser.js';
 import { ConflictError, PayloadTooLargeError, TooManyRequestsError, TrainyardError, UnauthorizedError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
+import { unavailableFrom } from '../../infra/dependency-errors.js';
 
 export interface Problem {
   type: string;
@@ -122,6 +123,20 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     if (error instanceof TooManyRequestsError) {
       reply.header('retry-after', String(error.retryAfterSeconds));
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, extensions: { retryAfterSeconds: error.retryAfterSeconds } });
+    }
+    // A dependency that is down is the client's to retry (503 + Retry-After), not a bug of ours (500).
+    const unavailable = unavailableFrom(error);
+    if (unavailable) {
+      // One line per refused request: the driver's whole error (Prisma's quotes the source) would flood the log of an outage.
+      const reason = (unavailable.cause instanceof Error ? unavailable.cause : unavailable).message.trim().split('\n').at(-1);
+      request.log.warn({ dependency: unavailable.dependency, reason }, 'dependency unavailable: answered 503');
+      reply.header('retry-after', String(unavailable.retryAfterSeconds));
+      return sendProblem(reply, request, {
+        title: unavailable.title,
+        status: unavailable.status,
+        detail: unavailable.message,
+        extensions: { retryAfterSeconds: unavailable.retryAfterSeconds, ...(unavailable.dependency ? { dependency: unavailable.dependency } : {}) },
+      });
     }
     if (error instanceof PayloadTooLargeError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, errors: [{ ...fieldOfClientError[413]!, message: error.message }] });

@@ -2,9 +2,23 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JobEventSubscriber } from '../../events/job-event-subscriber.js';
+import { outageOf } from '../../infra/dependency-errors.js';
 import type { Services } from '../../infra/services.js';
 import { jobStatuses } from '../../jobs/job-types.js';
 import { terminalStatuses } from '../../jobs/job-state-machine.js';
+
+/**
+ * A gauge read from PostgreSQL or Redis has no samples while that one is down, and the scrape
+ * still answers: an outage is when the HTTP metrics (its 503s) matter most.
+ */
+async function unlessDown<T extends string>(gauge: Gauge<T>, read: () => Promise<void>): Promise<void> {
+  try {
+    await read();
+  } catch (error) {
+    if (!outageOf(error)) throw error;
+    gauge.reset();
+  }
+}
 
 /**
  * Prometheus metrics at GET /metrics, one registry per app. Queue depth, jobs by state and live
@@ -30,10 +44,12 @@ export function metricsPlugin(services: Services, subscriber: JobEventSubscriber
       labelNames: ['queue', 'state'] as const,
       registers: [registry],
       async collect() {
-        for (const queue of services.queues.all()) {
-          const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
-          for (const [state, count] of Object.entries(counts)) this.set({ queue: queue.name, state }, count);
-        }
+        await unlessDown(this, async () => {
+          for (const queue of services.queues.all()) {
+            const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+            for (const [state, count] of Object.entries(counts)) this.set({ queue: queue.name, state }, count);
+          }
+        });
       },
     });
     new Gauge({
@@ -42,8 +58,10 @@ export function metricsPlugin(services: Services, subscriber: JobEventSubscriber
       labelNames: ['status'] as const,
       registers: [registry],
       async collect() {
-        const rows = await services.prisma.job.groupBy({ by: ['status'], _count: { _all: true } });
-        for (const status of jobStatuses) this.set({ status }, rows.find((row) => row.status === status)?._count._all ?? 0);
+        await unlessDown(this, async () => {
+          const rows = await services.prisma.job.groupBy({ by: ['status'], _count: { _all: true } });
+          for (const status of jobStatuses) this.set({ status }, rows.find((row) => row.status === status)?._count._all ?? 0);
+        });
       },
     });
     new Gauge({
@@ -51,7 +69,7 @@ export function metricsPlugin(services: Services, subscriber: JobEventSubscriber
       help: 'Training workers whose heartbeat is current',
       registers: [registry],
       async collect() {
-        this.set((await workers.list()).length);
+        await unlessDown(this, async () => this.set((await workers.list()).length));
       },
     });
     const epochs = new Histogram({

@@ -11,12 +11,21 @@ const readySchema = z
   })
   .meta({ id: 'Readiness' });
 
+/**
+ * A stopped service fails its probe at once (the connections fail fast, see services.ts); this
+ * bounds a server that hangs without refusing, and stays under the usual probe timeouts.
+ */
+const PROBE_TIMEOUT_MS = 2_000;
+
 async function check(probe: () => Promise<unknown>): Promise<'ok' | 'failing'> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([probe(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2_000).unref())]);
+    await Promise.race([probe(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), PROBE_TIMEOUT_MS)))]);
     return 'ok';
   } catch {
     return 'failing';
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { JobEventSubscriber } from '../../events/job-event-subscriber.js';
+import { dependencyDown, outageOf } from '../../infra/dependency-errors.js';
 import type { Services } from '../../infra/services.js';
 import { projectOf } from '../plugins/auth.js';
 import { terminalStatuses } from '../../jobs/job-state-machine.js';
@@ -22,7 +23,16 @@ const REPLAY_PAGE = 500;
 const protocol =
   'Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt}` or ' +
   '`{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, ' +
-  '1011 server error, 4008 the client read too slowly (reconnect with ?after=<last seq>). A plain GET without the upgrade gets 426.';
+  '1011 server error, 1013 PostgreSQL or Redis went away (reconnect after a few seconds with ?after=<last seq>), ' +
+  '4008 the client read too slowly (reconnect with ?after=<last seq>). While Redis is down the upgrade is refused with 503. ' +
+  'A plain GET without the upgrade gets 426.';
+
+/** Why a stream ends early: an outage is the client's to retry (1013), anything else is ours (1011). */
+function closeOnError(connection: ClientConnection, error: unknown): void {
+  const dependency = outageOf(error);
+  if (dependency) connection.close(streamCloseCodes.tryAgainLater, `${dependency} unavailable; reconnect with ?after=`);
+  else connection.close(streamCloseCodes.internalError, 'stream error');
+}
 
 export function isTerminalEvent(event: JobEventRecord): boolean {
   return event.type === 'status' && terminalStatuses.has(event.data.status as JobStatus);
@@ -33,6 +43,10 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
   const upgradeRequired = { title: 'Upgrade Required', status: 426, detail: 'this endpoint is a websocket: connect with an Upgrade: websocket request' };
 
   const jobProjects = new JobProjectCache(services.store);
+  // A plain 503 before the upgrade beats a socket that opens only to close.
+  const requireLiveEvents = (request: FastifyRequest) => {
+    if (request.headers.upgrade?.toLowerCase() === 'websocket' && !subscriber.connected) throw dependencyDown('redis', 'live events cannot be followed');
+  };
 
   return async (app: FastifyInstance): Promise<void> => {
     const api = app.withTypeProvider<ZodTypeProvider>();
@@ -50,14 +64,15 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
       },
       // Runs before the upgrade, so an unknown job is a plain HTTP 404, not an opened-then-closed socket.
       preValidation: async (request) => {
+        requireLiveEvents(request);
         await services.jobs.assertExists(projectOf(request).id, (request.params as { id: string }).id);
       },
       handler: async (request, reply) => sendProblem(reply, request, upgradeRequired),
       wsHandler: (socket, request) => {
         const connection = new ClientConnection(socket, limits);
         void followJob(connection, request.params.id, request.query.after, services, subscriber).catch((error: unknown) => {
-          request.log.error({ err: error, jobId: request.params.id }, 'job stream failed');
-          connection.close(streamCloseCodes.internalError, 'stream error');
+          request.log.warn({ err: error, jobId: request.params.id }, 'job stream failed');
+          closeOnError(connection, error);
         });
       },
     });
@@ -72,6 +87,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
         description: `No replay: on (re)connect, read GET /v1/jobs for the current state. ${protocol}`,
         response: { 101: streamMessageSchema.describe('Switching to the websocket; then one StreamMessage per text message'), 426: problemSchema },
       },
+      preValidation: async (request) => requireLiveEvents(request),
       handler: async (request, reply) => sendProblem(reply, request, upgradeRequired),
       wsHandler: (socket: WebSocket, request) => {
         const connection = new ClientConnection(socket, limits);
@@ -86,14 +102,14 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
                 if ((await lookup) === project) connection.send({ kind: 'event', ...event });
               })
               .catch((error: unknown) => {
-                request.log.error({ err: error, jobId: event.jobId }, 'all-jobs stream failed');
-                connection.close(streamCloseCodes.internalError, 'stream error');
+                request.log.warn({ err: error, jobId: event.jobId }, 'all-jobs stream failed');
+                closeOnError(connection, error);
               });
           })
           .then((unsubscribe) => connection.onClose(() => void unsubscribe()))
           .catch((error: unknown) => {
-            request.log.error({ err: error }, 'all-jobs stream failed');
-            connection.close(streamCloseCodes.internalError, 'stream error');
+            request.log.warn({ err: error }, 'all-jobs stream failed');
+            closeOnError(connection, error);
           });
       },
     });
@@ -124,9 +140,15 @@ async function followJob(connection: ClientConnection, jobId: string, after: num
   };
   const enqueue = (work: () => Promise<void> | void): void => {
     chain = chain.then(work).catch((error: unknown) => {
-      services.logger.error({ err: error, jobId }, 'job stream failed');
-      connection.close(streamCloseCodes.internalError, 'stream error');
+      services.logger.warn({ err: error, jobId }, 'job stream failed');
+      closeOnError(connection, error);
     });
+  };
+  const catchUpAll = async () => {
+    await catchUp(Number.MAX_SAFE_INTEGER);
+    // The job had already finished before this client asked for events after its last one.
+    const job = await services.store.get(jobId);
+    if (job && terminalStatuses.has(job.status) && lastSent >= job.lastSeq) connection.close(streamCloseCodes.jobFinished, 'job finished');
   };
 
   // Messages that arrive during the replay wait in the chain behind it.
@@ -136,12 +158,12 @@ async function followJob(connection: ClientConnection, jobId: string, after: num
       send(event);
     }),
   );
-  connection.onClose(() => void unsubscribe());
-
-  enqueue(async () => {
-    await catchUp(Number.MAX_SAFE_INTEGER);
-    // The job had already finished before this client asked for events after its last one.
-    const job = await services.store.get(jobId);
-    if (job && terminalStatuses.has(job.status) && lastSent >= job.lastSeq) connection.close(streamCloseCodes.jobFinished, 'job finished');
+  // What was published while Redis was down never arrives live (its last event included): read it back.
+  const forgetReconnects = subscriber.onReconnect(() => enqueue(catchUpAll));
+  connection.onClose(() => {
+    forgetReconnects();
+    void unsubscribe();
   });
+
+  enqueue(catchUpAll);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dependencies } from '../../errors/errors.js';
 import { checkpointReasons } from '../../engine/checkpoint-data.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
@@ -28,7 +29,8 @@ export const problemSchema = z
     errorCount: z.int().optional().describe('How many problems there were, when `errors` lists only the first 20'),
     currentStatus: jobStatusSchema.optional().describe('On 409: the status that made the request illegal'),
     requestId: z.string().optional().describe('The id of this request in the server logs (also the x-request-id header)'),
-    retryAfterSeconds: z.int().optional().describe('On 429: when to try again (also the Retry-After header)'),
+    retryAfterSeconds: z.int().optional().describe('On 429 and 503: when to try again (also the Retry-After header)'),
+    dependency: z.enum(dependencies).optional().describe('On 503: the service that cannot be reached'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 

@@ -30,6 +30,8 @@ export const streamCloseCodes = {
   jobFinished: 1000,
   serverShutdown: 1001,
   internalError: 1011,
+  /** PostgreSQL or Redis went away: reconnect after a while with ?after=<last seq>. */
+  tryAgainLater: 1013,
   /** The client read too slowly: reconnect with ?after=<last seq> to catch up from the log. */
   tooSlow: 4008,
 } as const;
