@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { jobSpecSchema } from './job-spec.js';
 
 /**
- * The README's job-spec reference, rendered from the zod schema itself so the documentation
+ * The job-spec reference (docs/spec-reference.md), rendered from the zod schema itself so the documentation
  * cannot drift from what the API accepts (test/spec/spec-reference.test.ts compares them).
  */
 
@@ -72,7 +72,7 @@ export function renderSpecReference(): string {
   const document = z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }) as { $defs: Record<string, JsonSchema> };
   const lines: string[] = [specReferenceMarkers.start, ''];
   for (const [name, schema] of Object.entries(document.$defs)) {
-    lines.push(`#### ${name}`, '');
+    lines.push(`## ${name}`, '');
     if (schema.description) lines.push(schema.description, '');
     if (schema.properties) lines.push(...table(schema), '');
     else lines.push(`One of: ${typeOf(schema)}`, '');
@@ -81,10 +81,10 @@ export function renderSpecReference(): string {
   return lines.join('\n');
 }
 
-/** The README with its reference section replaced by a fresh rendering. */
-export function withSpecReference(readme: string): string {
-  const start = readme.indexOf(specReferenceMarkers.start);
-  const end = readme.indexOf(specReferenceMarkers.end);
-  if (start < 0 || end < start) throw new Error('README.md has no job-spec reference markers');
-  return readme.slice(0, start) + renderSpecReference() + readme.slice(end + specReferenceMarkers.end.length);
+/** The reference page with its generated section replaced by a fresh rendering. */
+export function withSpecReference(page: string): string {
+  const start = page.indexOf(specReferenceMarkers.start);
+  const end = page.indexOf(specReferenceMarkers.end);
+  if (start < 0 || end < start) throw new Error('docs/spec-reference.md has no job-spec reference markers');
+  return page.slice(0, start) + renderSpecReference() + page.slice(end + specReferenceMarkers.end.length);
 }

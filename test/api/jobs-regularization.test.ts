@@ -17,7 +17,7 @@ const api = () => request(harness.app.server);
 const example = async (name: string) => JSON.parse(await readFile(new URL(`../../examples/${name}.json`, import.meta.url), 'utf8')) as JobSpecInput;
 
 describe('regularization, normalization and recurrent models through the API', () => {
-  // The README's examples for section 2 of the catalogue, each at a tiny size, end to end.
+  // The examples docs/job-spec.md names for section 2 of the catalogue, each at a tiny size, end to end.
   it.each(['mlp-batchnorm-dropout', 'cnn-batchnorm', 'lstm-variational-dropout-recurrent-bn', 'mlp-auxiliary-heads-label-smoothing'])(
     'examples/%s.json runs to completion',
     async (name) => {

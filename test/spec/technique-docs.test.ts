@@ -52,7 +52,7 @@ describe('the techniques\' documentation lives in the repository', () => {
   });
 
   it('states what holds for He initialization, not a factor-of-2 bound some seeds break', () => {
-    for (const text of [read('README.md'), page('initialization')]) {
+    for (const text of [read('docs/job-spec.md'), page('initialization')]) {
       expect(text).not.toMatch(/keeps every\s+ratio within \[0\.5, 2\]/);
       expect(text).toMatch(/0\.68/);
     }
