@@ -674,7 +674,7 @@ export interface components {
              */
             strategy: "sync" | "async" | "hogwild";
             /**
-             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it)
+             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it). With backupWorkers, more than TRAINING_THREADS (by default the cores) is a 422 (docs/limits.md)
              * @default auto
              */
             workers?: number | "auto";
@@ -2000,7 +2000,7 @@ export interface components {
              */
             strategy: "sync" | "async" | "hogwild";
             /**
-             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it)
+             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it). With backupWorkers, more than TRAINING_THREADS (by default the cores) is a 422 (docs/limits.md)
              * @default auto
              */
             workers: number | "auto";
@@ -3181,6 +3181,31 @@ export interface components {
              * @enum {string}
              */
             dependency?: "postgres" | "redis";
+            /** @description On 422 for a job over the memory limit: the job's estimated peak memory (docs/limits.md) */
+            estimateBytes?: number;
+            /** @description On 422 for a job over the memory limit: what a training process may use (WORKER_MEMORY_LIMIT_MB) */
+            limitBytes?: number;
+            /** @description On 422 for a job over the memory limit: the estimate by kind, in bytes */
+            breakdown?: {
+                weights: number;
+                gradients: number;
+                optimizerState: number;
+                snapshots: number;
+                activations: number;
+                dataset: number;
+                labels: number;
+                threads: number;
+                runtime: number;
+            };
+            /** @description On 422 for a job over the memory limit: the fields that set the most memory, largest first, in bytes */
+            largest?: {
+                field: string;
+                bytes: number;
+            }[];
+            /** @description On 422 for too many training threads: the threads the job would start */
+            threads?: number;
+            /** @description On 422 for too many training threads: what a training process may start (TRAINING_THREADS) */
+            threadLimit?: number;
         };
         Job: {
             /** Format: uuid */

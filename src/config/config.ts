@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { z } from 'zod';
 
 const booleanFromEnv = z
@@ -82,9 +83,30 @@ const configSchema = z.object({
   CORS_ORIGINS: z.string().default(''),
   // The device class this worker serves: "auto" is gpu when its backend runs on a GPU, cpu otherwise.
   WORKER_DEVICE: z.enum(['auto', 'cpu', 'gpu']).default('auto'),
+  // Memory one training process may use (a job's whole estimate, and the RSS its process is killed
+  // at); default: half the machine's (or container's) memory shared by WORKER_CONCURRENCY processes,
+  // at most 8 GiB (docs/limits.md). Set it alike on the API (which refuses bigger jobs) and the workers.
+  WORKER_MEMORY_LIMIT_MB: z.coerce.number().int().min(128).optional(),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = Omit<z.infer<typeof configSchema>, 'WORKER_MEMORY_LIMIT_MB'> & { WORKER_MEMORY_LIMIT_MB: number };
+
+/** The memory the machine gives this process: its RAM, or a cgroup's limit when lower (a container). */
+export function machineMemoryBytes(): number {
+  const total = os.totalmem();
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 && constrained < total ? constrained : total;
+}
+
+/** WORKER_MEMORY_LIMIT_MB's default: half the memory, shared by the worker's training processes, at most 8 GiB. */
+export function defaultWorkerMemoryLimitMb(concurrency = 1, memoryBytes = machineMemoryBytes()): number {
+  return Math.max(128, Math.min(8192, Math.floor(memoryBytes / 2 / concurrency / 2 ** 20)));
+}
+
+/** Training threads a distributed job may start: TRAINING_THREADS, else the cores. */
+export function trainingThreadLimit(config: Pick<Config, 'TRAINING_THREADS'>): number {
+  return config.TRAINING_THREADS ?? os.availableParallelism();
+}
 
 /**
  * The settings a training process needs, read from the environment its worker passes down (the
@@ -109,5 +131,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  return result.data;
+  const config = result.data;
+  return { ...config, WORKER_MEMORY_LIMIT_MB: config.WORKER_MEMORY_LIMIT_MB ?? defaultWorkerMemoryLimitMb(config.WORKER_CONCURRENCY) };
 }

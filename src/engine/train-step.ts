@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { objectiveLoss, scoreSum, taskLoss, type Objective } from './objective.js';
+import { EVALUATION_CHUNK_ROWS } from '../spec/memory-estimate.js';
 
 export interface StepGradients {
   loss: tf.Scalar;
@@ -57,7 +58,7 @@ export async function evaluate(
   x: tf.Tensor,
   y: tf.Tensor,
   objective: Pick<Objective, 'loss' | 'probabilities' | 'regression'>,
-  chunk = 1024,
+  chunk = EVALUATION_CHUNK_ROWS,
 ): Promise<{ loss: number; score: number }> {
   const rows = x.shape[0];
   let lossSum = 0;

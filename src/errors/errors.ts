@@ -86,6 +86,23 @@ export class UnprocessableError extends TrainyardError {
   readonly title = 'Unprocessable request';
 }
 
+/**
+ * A valid spec this deployment cannot run: its estimated memory or its training threads exceed what
+ * a worker's training process may use (src/spec/resource-limits.ts). A 422 naming the field to
+ * change, with the numbers in `extensions`.
+ */
+export class ResourceLimitError extends TrainyardError {
+  readonly status = 422;
+  readonly title = 'Over the resource limits';
+  constructor(
+    message: string,
+    readonly errors: FieldProblem[],
+    readonly extensions: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
 /** No key, or a key that is unknown or revoked. */
 export class UnauthorizedError extends TrainyardError {
   readonly status = 401;

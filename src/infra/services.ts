@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Config } from '../config/config.js';
+import { trainingThreadLimit, type Config } from '../config/config.js';
 import { ensureDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
 import { createPrisma, type PrismaClient } from '../db/prisma.js';
@@ -103,7 +103,19 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     workers,
     store,
     publisher,
-    jobs: new JobService({ store, queues, publisher, datasets, workers, redis, prefix: config.QUEUE_PREFIX, logger, artifactDir: config.ARTIFACT_DIR, projectMaxRunningJobs: config.PROJECT_MAX_RUNNING_JOBS }),
+    jobs: new JobService({
+      store,
+      queues,
+      publisher,
+      datasets,
+      workers,
+      redis,
+      prefix: config.QUEUE_PREFIX,
+      logger,
+      artifactDir: config.ARTIFACT_DIR,
+      projectMaxRunningJobs: config.PROJECT_MAX_RUNNING_JOBS,
+      limits: { memoryBytes: config.WORKER_MEMORY_LIMIT_MB * 2 ** 20, threads: trainingThreadLimit(config) },
+    }),
     datasets,
     lifecycle: new JobLifecycle(store, publisher, logger),
     projects: new ProjectService(prisma, {

@@ -1,6 +1,6 @@
 import type { DatasetService } from '../datasets/dataset-service.js';
 import { isUuid } from '../db/ids.js';
-import { ConflictError, NotFoundError, ValidationError, fieldFromPath } from '../errors/errors.js';
+import { ConflictError, NotFoundError, ResourceLimitError, ValidationError, fieldFromPath } from '../errors/errors.js';
 import { publishJobControl } from '../events/job-control.js';
 import type { JobEventPublisher } from '../events/job-event-publisher.js';
 import type { Redis } from 'ioredis';
@@ -9,6 +9,7 @@ import type { Logger } from '../logging/logger.js';
 import type { WorkerRegistry } from '../observability/worker-registry.js';
 import type { TrainingQueues } from '../queue/training-queues.js';
 import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec, type LayerSpec } from '../spec/job-spec.js';
+import { resourceRefusal, type WorkerLimits } from '../spec/resource-limits.js';
 import { planColumns, planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
 import { findSourceCheckpoint } from './transfer-source.js';
 import type { JobStore, ListJobsQuery, ProjectSlots } from './job-store.js';
@@ -28,6 +29,8 @@ export interface JobServiceDeps {
   artifactDir: string;
   /** The deployment's PROJECT_MAX_RUNNING_JOBS, for projects without their own limit. */
   projectMaxRunningJobs: number;
+  /** What a worker's training process may use: bigger jobs are refused at submission (422). */
+  limits: WorkerLimits;
 }
 
 /** A queued job with why it is not training yet, when the reason is something other than a busy worker. */
@@ -45,6 +48,7 @@ export class JobService {
   private readonly logger: Logger;
   private readonly artifactDir: string;
   private readonly projectMaxRunningJobs: number;
+  private readonly limits: WorkerLimits;
 
   constructor(deps: JobServiceDeps) {
     this.store = deps.store;
@@ -57,6 +61,7 @@ export class JobService {
     this.logger = deps.logger;
     this.artifactDir = deps.artifactDir;
     this.projectMaxRunningJobs = deps.projectMaxRunningJobs;
+    this.limits = deps.limits;
   }
 
   /**
@@ -103,9 +108,13 @@ export class JobService {
     const info = upload ?? describeDataset(spec.dataset)!;
     const transfer = spec.init ? await this.planTransfer(projectId, spec, info) : undefined;
     const columns = spec.model.progressive ? await this.planColumns(projectId, spec, info) : undefined;
+    const resolved = resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns });
+    // A job that cannot fit a training process is refused here, not left to take the machine.
+    const refusal = resourceRefusal(resolved, info, this.limits);
+    if (refusal) throw new ResourceLimitError(refusal.detail, [{ field: refusal.field, message: refusal.message }], { ...refusal.extensions });
     // Nothing is recorded while Redis is known to be down: the client's retry must not make a second job.
     this.requireRedis('the job was not submitted');
-    const { job, event, slots } = await this.store.create(projectId, resolveJobSpec(spec, { datasetClasses: upload?.classes, transfer, columns }), this.projectMaxRunningJobs);
+    const { job, event, slots } = await this.store.create(projectId, resolved, this.projectMaxRunningJobs);
     await this.announce(job.id, event);
     await this.enqueueOrLeaveToReconciliation(job);
     return (await this.withWaitingReasons(projectId, [job], slots))[0]!;

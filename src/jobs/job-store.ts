@@ -54,6 +54,22 @@ export class JobStore {
   constructor(private readonly prisma: PrismaClient) {}
 
   /**
+   * A transaction, run again when PostgreSQL aborted it for a deadlock or a write conflict
+   * (P2034): a worker's event batch and a user's pause both lock the job's row, and either may be
+   * chosen as the victim. Each of our transactions is safe to repeat as a whole.
+   */
+  private async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.prisma.$transaction(work);
+      } catch (error) {
+        if (attempt >= 5 || (error as { code?: unknown }).code !== 'P2034') throw error;
+        await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
+      }
+    }
+  }
+
+  /**
    * The job and its first event (seq 1, queued), with what the new job's waiting reason needs (the
    * project's jobs training now): one statement, one round trip, atomic as a statement is.
    */
@@ -142,7 +158,7 @@ export class JobStore {
    * caller re-reads the job to say why.
    */
   async transition(id: string, change: StatusChange, eventData: Record<string, unknown> = {}): Promise<JobEventRecord | null> {
-    return this.prisma.$transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const { count } = await tx.job.updateMany({
         where: { id, status: { in: sourcesOf(change.status).filter((status) => !change.from || change.from.includes(status)) } },
         data: {
@@ -173,7 +189,7 @@ export class JobStore {
    * two workers cannot both take the last slot.
    */
   async claimLease(id: string, owner: string, leaseMs: number, defaultProjectLimit: number): Promise<LeaseClaim> {
-    return this.prisma.$transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const [project] = await tx.$queryRaw<{ id: string; name: string; limit: number | null }[]>`
         SELECT p.id::text AS id, p.name, p.max_running_jobs AS limit FROM projects p JOIN jobs j ON j.project_id = p.id
         WHERE j.id = ${id}::uuid FOR UPDATE OF p`;
@@ -227,7 +243,7 @@ export class JobStore {
 
   /** Records a checkpoint and its event; a best one takes the mark from the others. */
   async recordCheckpoint(id: string, checkpoint: NewCheckpoint, key?: string): Promise<JobEventRecord> {
-    return this.prisma.$transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const written = await eventWithKey(tx, id, key);
       if (written) return written;
       if (checkpoint.isBest) await tx.checkpoint.updateMany({ where: { jobId: id, isBest: true }, data: { isBest: false } });
@@ -275,7 +291,7 @@ export class JobStore {
 
   /** Appends an event; with a `key`, an event already written under it is returned instead. */
   async appendEvent(id: string, type: JobEventType, data: Record<string, unknown>, key?: string): Promise<JobEventRecord> {
-    return this.prisma.$transaction(async (tx) => (await eventWithKey(tx, id, key)) ?? appendEvent(tx, id, type, data, key));
+    return this.transaction(async (tx) => (await eventWithKey(tx, id, key)) ?? appendEvent(tx, id, type, data, key));
   }
 
   /** Stores the values and their event together; a repeated step replaces its earlier values. */
@@ -285,7 +301,7 @@ export class JobStore {
     eventData: Record<string, unknown>,
     key?: string,
   ): Promise<JobEventRecord> {
-    return this.prisma.$transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const written = await eventWithKey(tx, id, key);
       if (written) return written;
       const values = metric.values as Prisma.InputJsonValue;
@@ -306,7 +322,7 @@ export class JobStore {
    */
   async recordBatch(id: string, entries: readonly RunWrite[]): Promise<JobEventRecord[]> {
     if (entries.length === 0) return [];
-    return this.prisma.$transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const stored = await tx.jobEvent.findMany({ where: { jobId: id, key: { in: entries.map((entry) => entry.key) } }, select: { key: true } });
       const done = new Set(stored.map((row) => row.key));
       const fresh = entries.filter((entry) => !done.has(entry.key));

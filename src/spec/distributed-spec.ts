@@ -17,7 +17,7 @@ export const distributedSchema = z
     workers: z
       .union([z.int().min(1).max(64), z.literal('auto')])
       .default('auto')
-      .describe('Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it)'),
+      .describe('Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it). With backupWorkers, more than TRAINING_THREADS (by default the cores) is a 422 (docs/limits.md)'),
     backupWorkers: z.int().min(0).max(16).default(0).describe('sync: extra gradient computations per step whose stragglers are dropped'),
     scaleLearningRate: z.boolean().default(false).describe('sync: multiply the rate by `workers` (the linear scaling rule, Goyal et al. 2017)'),
     maxStaleness: z.int().min(0).max(10_000).default(4).describe('async: reject a gradient computed more than this many updates ago'),

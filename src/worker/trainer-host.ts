@@ -1,10 +1,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { defaultWorkerMemoryLimitMb } from '../config/config.js';
 import type { BackendChoice } from '../engine/backend.js';
 import type { SelectedBackend } from '../engine/backend.js';
 import type { TrainingEvent, TrainingResult } from '../engine/events.js';
 import type { Logger } from '../logging/logger.js';
 import type { CheckpointMeta } from '../jobs/job-lifecycle.js';
+import { MemoryWatchdog } from './memory-watchdog.js';
 import type { HostToTrainer, RunRequest, TrainerToHost } from './trainer-protocol.js';
 
 const trainerEntry = fileURLToPath(new URL('../../workers/trainer-process.ts', import.meta.url));
@@ -16,6 +18,55 @@ const ABORT_GRACE_MS = 10_000;
 /** The training process died under a job (killed, out of memory, native crash). */
 export class TrainerCrashedError extends Error {
   override name = 'TrainerCrashedError';
+}
+
+const MIB = 2 ** 20;
+// V8's last words when its heap hits --max-old-space-size.
+const HEAP_EXHAUSTED = /Reached heap limit|JavaScript heap out of memory/;
+
+/**
+ * The training process went over its memory cap (WORKER_MEMORY_LIMIT_MB) and was killed: the job
+ * asked for more than a training process may use, so running it again would end the same way.
+ */
+export class TrainerMemoryExceededError extends TrainerCrashedError {
+  override name = 'TrainerMemoryExceededError';
+  constructor(
+    readonly limitBytes: number,
+    readonly peakBytes: number,
+    heapExhausted: boolean,
+  ) {
+    super(
+      `the training process exceeded the memory limit of ${Math.round(limitBytes / MIB)} MiB ` +
+        `(${heapExhausted ? 'its JavaScript heap reached it; ' : ''}peak ${Math.round(peakBytes / MIB)} MiB) and was stopped; ` +
+        'try a smaller batchSize, model or data set (sparseCategoricalCrossentropy for many classes), or raise WORKER_MEMORY_LIMIT_MB',
+    );
+  }
+}
+
+/** What keeps a training process within its memory: V8's heap limit and a watchdog on its RSS. */
+class MemoryCap {
+  exceeded = false;
+  private stderrTail = '';
+
+  constructor(
+    readonly watchdog: MemoryWatchdog,
+    child: ChildProcess,
+  ) {
+    child.once('exit', () => watchdog.stop());
+    // The child's stderr is passed through; its tail tells a heap exhaustion from another crash.
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-4096);
+    });
+  }
+
+  /** The process's end as a memory error, when memory is what ended it. */
+  errorOnExit(): TrainerMemoryExceededError | null {
+    this.watchdog.stop();
+    const heapExhausted = HEAP_EXHAUSTED.test(this.stderrTail);
+    if (!this.exceeded && !heapExhausted) return null;
+    return new TrainerMemoryExceededError(this.watchdog.limitBytes, this.watchdog.peakBytes, heapExhausted);
+  }
 }
 
 /** A training error reported by the child, with the child's error name (and abort reason) kept for classification. */
@@ -53,24 +104,33 @@ export class TrainerHost {
     private readonly child: ChildProcess,
     readonly backend: SelectedBackend,
     private readonly logger: Logger,
+    memory: MemoryCap,
   ) {
     child.on('message', (message: TrainerToHost) => this.onMessage(message));
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the child's last stderr lines (a heap exhaustion) are read by then.
+    child.on('close', (code, signal) => {
       this.exited = true;
       const running = this.running;
       this.running = null;
+      const overMemory = memory.errorOnExit();
+      if (overMemory && !running) logger.warn({ pid: child.pid, reason: overMemory.message }, 'an idle training process went over its memory limit; it is replaced');
       running?.reject(
-        new TrainerCrashedError(
-          `the training process exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); ` +
-            'if it ran out of memory, try a smaller batchSize or model',
-        ),
+        overMemory ??
+          new TrainerCrashedError(
+            `the training process exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); ` +
+              'if it ran out of memory, try a smaller batchSize or model',
+          ),
       );
     });
   }
 
-  static start(backend: BackendChoice, logger: Logger, trainingThreads?: number): Promise<TrainerHost> {
+  /**
+   * `memoryLimitMb` (WORKER_MEMORY_LIMIT_MB) caps the process: V8's heap at that size, and its RSS,
+   * which also holds TF.js's native and wasm memory, read every 200 ms: over it, the process is killed.
+   */
+  static start(backend: BackendChoice, logger: Logger, trainingThreads?: number, memoryLimitMb = defaultWorkerMemoryLimitMb()): Promise<TrainerHost> {
     const child = fork(trainerEntry, [], {
-      execArgv: ['--import', tsxLoader],
+      execArgv: ['--import', tsxLoader, `--max-old-space-size=${memoryLimitMb}`],
       env: {
         ...process.env,
         TRAINYARD_BACKEND: backend.preference,
@@ -80,8 +140,18 @@ export class TrainerHost {
         ...(trainingThreads ? { TRAINING_THREADS: String(trainingThreads) } : {}),
       },
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
+    const memory = new MemoryCap(
+      new MemoryWatchdog(child.pid ?? -1, {
+        limitBytes: memoryLimitMb * MIB,
+        onExceeded: () => {
+          memory.exceeded = true;
+          child.kill('SIGKILL');
+        },
+      }).start(),
+      child,
+    );
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -89,15 +159,15 @@ export class TrainerHost {
       }, STARTUP_TIMEOUT_MS);
       const onExit = (code: number | null) => {
         clearTimeout(timer);
-        reject(new Error(`the training process exited during start-up (code ${code})`));
+        reject(memory.errorOnExit() ?? new Error(`the training process exited during start-up (code ${code})`));
       };
-      child.once('exit', onExit);
+      child.once('close', onExit);
       child.once('message', (message: TrainerToHost) => {
         clearTimeout(timer);
-        child.off('exit', onExit);
+        child.off('close', onExit);
         if (message.type === 'ready') {
           logger.info({ backend: message.backend.name, device: message.backend.device, skipped: message.backend.skipped, pid: child.pid }, 'training backend selected');
-          resolve(new TrainerHost(child, message.backend, logger));
+          resolve(new TrainerHost(child, message.backend, logger, memory));
         } else {
           child.kill('SIGKILL');
           reject(new Error(message.type === 'startupFailed' ? message.message : `unexpected first message ${message.type}`));

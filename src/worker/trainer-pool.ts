@@ -1,3 +1,4 @@
+import { defaultWorkerMemoryLimitMb } from '../config/config.js';
 import type { BackendChoice } from '../engine/backend.js';
 import type { Logger } from '../logging/logger.js';
 import { TrainerHost } from './trainer-host.js';
@@ -13,6 +14,8 @@ export class TrainerPool {
     /** TRAINING_THREADS for the training processes (their distributed jobs' "auto"). */
     private readonly trainingThreads: number | undefined,
     private readonly logger: Logger,
+    /** WORKER_MEMORY_LIMIT_MB: each process's cap (src/worker/trainer-host.ts); by default the config's default for this many processes. */
+    private readonly memoryLimitMb = defaultWorkerMemoryLimitMb(size),
   ) {}
 
   /** Starts every process up front, so the first job does not pay for backend start-up. */
@@ -44,7 +47,7 @@ export class TrainerPool {
   }
 
   private async spawn(): Promise<TrainerHost> {
-    const host = await TrainerHost.start(this.backend, this.logger, this.trainingThreads);
+    const host = await TrainerHost.start(this.backend, this.logger, this.trainingThreads, this.memoryLimitMb);
     this.all.add(host);
     return host;
   }

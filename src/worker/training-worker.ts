@@ -77,7 +77,7 @@ export class TrainingWorker {
 
   constructor(private readonly deps: TrainingWorkerDeps) {
     this.registry = new WorkerRegistry(deps.connection, deps.config.QUEUE_PREFIX, deps.config.WORKER_HEARTBEAT_MS);
-    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, backendChoiceOf(deps.config), deps.config.TRAINING_THREADS, deps.logger);
+    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, backendChoiceOf(deps.config), deps.config.TRAINING_THREADS, deps.logger, deps.config.WORKER_MEMORY_LIMIT_MB);
   }
 
   async start(): Promise<void> {

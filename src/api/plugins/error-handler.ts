@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { UploadInvalidError, problemLocation } from '../../datasets/tabular-parser.js';
-import { ConflictError, PayloadTooLargeError, TooManyRequestsError, TrainyardError, UnauthorizedError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
+import { ConflictError, PayloadTooLargeError, ResourceLimitError, TooManyRequestsError, TrainyardError, UnauthorizedError, ValidationError, fieldFromPath, type FieldProblem } from '../../errors/errors.js';
 import { unavailableFrom } from '../../infra/dependency-errors.js';
 
 export interface Problem {
@@ -113,6 +113,9 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
     }
     if (error instanceof ValidationError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, errors: error.errors });
+    }
+    if (error instanceof ResourceLimitError) {
+      return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, errors: error.errors, extensions: error.extensions });
     }
     if (error instanceof ConflictError) {
       return sendProblem(reply, request, { title: error.title, status: error.status, detail: error.message, extensions: error.extensions });

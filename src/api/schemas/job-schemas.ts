@@ -3,6 +3,7 @@ import { dependencies } from '../../errors/errors.js';
 import { checkpointReasons } from '../../engine/checkpoint-data.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
+import { memoryParts, type MemoryPart } from '../../spec/memory-estimate.js';
 
 export const jobStatusSchema = z.enum(jobStatuses).meta({ id: 'JobStatus' });
 
@@ -31,6 +32,18 @@ export const problemSchema = z
     requestId: z.string().optional().describe('The id of this request in the server logs (also the x-request-id header)'),
     retryAfterSeconds: z.int().optional().describe('On 429 and 503: when to try again (also the Retry-After header)'),
     dependency: z.enum(dependencies).optional().describe('On 503: the service that cannot be reached'),
+    estimateBytes: z.int().optional().describe("On 422 for a job over the memory limit: the job's estimated peak memory (docs/limits.md)"),
+    limitBytes: z.int().optional().describe('On 422 for a job over the memory limit: what a training process may use (WORKER_MEMORY_LIMIT_MB)'),
+    breakdown: z
+      .object(Object.fromEntries(memoryParts.map((part) => [part, z.int()])) as Record<MemoryPart, z.ZodInt>)
+      .optional()
+      .describe('On 422 for a job over the memory limit: the estimate by kind, in bytes'),
+    largest: z
+      .array(z.object({ field: z.string(), bytes: z.int() }))
+      .optional()
+      .describe('On 422 for a job over the memory limit: the fields that set the most memory, largest first, in bytes'),
+    threads: z.int().optional().describe('On 422 for too many training threads: the threads the job would start'),
+    threadLimit: z.int().optional().describe('On 422 for too many training threads: what a training process may start (TRAINING_THREADS)'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
