@@ -81,7 +81,7 @@ export class JobLifecycle {
     return this.move(
       jobId,
       { status: 'queued', from: ['running'], restartCause: cause },
-      { reason: `${cause}; restart ${detail.restart} of ${detail.maxRestarts} from the last checkpoint in ${Math.round(detail.retryInMs / 100) / 10} s`, restart: detail.restart },
+      { reason: `${cause}; restart ${detail.restart} of ${detail.maxRestarts}: it resumes from its last checkpoint in ${Math.round(detail.retryInMs / 100) / 10} s`, restart: detail.restart },
     );
   }
 

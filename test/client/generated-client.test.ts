@@ -69,6 +69,8 @@ describe('a client generated from openapi/openapi.json', () => {
     expect((await client.POST('/v1/jobs/{id}/cancel', { params: { path: { id: waiting } } })).response.status).toBeLessThan(300);
     const refused = await client.POST('/v1/jobs/{id}/resume', { params: { path: { id } } });
     expect(refused.error?.currentStatus).toBe('succeeded');
+    // Only a failed job can be retried (test/worker/worker-lifecycle.test.ts retries one).
+    expect((await client.POST('/v1/jobs/{id}/retry', { params: { path: { id } } })).error?.currentStatus).toBe('succeeded');
 
     const upload = await client.POST('/v1/datasets', {
       params: { query: { name: 'two columns' } },
