@@ -45,8 +45,11 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await harness?.close();
-  await Promise.all([postgres?.dispose(), redis?.dispose()]);
+  try {
+    await harness?.close();
+  } finally {
+    await Promise.all([postgres?.dispose(), redis?.dispose()]);
+  }
 });
 
 interface Answer {

@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,15 +65,56 @@ process.once('exit', () => {
   for (const kill of started) kill();
 });
 
+const PG_PREFIX = 'trainyard-pg-';
+const REDIS_PREFIX = 'trainyard-redis-';
+
+/** A folder of this process's own for one server; `owner` names the process, so a later run can reap it. */
+function serviceDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  writeFileSync(path.join(dir, 'owner'), String(process.pid));
+  return dir;
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Servers left behind by a test process that died without its afterAll (killed on a timeout, say):
+ * their owner is gone, so they are stopped and their folders removed. A live owner's are left alone.
+ */
+async function reapOrphans(prefix: string, stop: (dir: string) => Promise<void>): Promise<void> {
+  for (const name of readdirSync(tmpdir()).filter((entry) => entry.startsWith(prefix))) {
+    const dir = path.join(tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(path.join(dir, 'owner'), 'utf8'));
+    } catch {
+      continue; // Being set up by its owner right now.
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue;
+    await stop(dir).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** A fresh PostgreSQL cluster (trust auth, no fsync) in a temporary folder. */
 export async function startPostgres(): Promise<ScratchService> {
   const user = await asPostgresUser();
-  const dir = mkdtempSync(path.join(tmpdir(), 'trainyard-pg-'));
+  const pgCommand = (command: string, args: string[]) =>
+    user ? run('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, command), ...args]) : run(path.join(PG_BIN, command), args);
+  await reapOrphans(PG_PREFIX, async (orphan) => {
+    if (existsSync(path.join(orphan, 'data', 'postmaster.pid'))) await pgCommand('pg_ctl', ['-D', path.join(orphan, 'data'), '-m', 'immediate', 'stop']);
+  });
+  const dir = serviceDir(PG_PREFIX);
   if (user) chownSync(dir, user.uid, user.gid);
   const data = path.join(dir, 'data');
   const port = await freePort();
-  const pgCommand = (command: string, args: string[]) =>
-    user ? run('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, command), ...args]) : run(path.join(PG_BIN, command), args);
 
   await pgCommand('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '--no-instructions']);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
@@ -134,6 +175,12 @@ export interface ScratchRedis extends ScratchService {
 
 /** A Redis server without persistence, as a child process. */
 export async function startRedis(): Promise<ScratchRedis> {
+  await reapOrphans(REDIS_PREFIX, async (orphan) => {
+    const pid = Number(readFileSync(path.join(orphan, 'server.pid'), 'utf8'));
+    // Only the redis-server it started: a recycled pid belongs to someone else.
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('redis-server')) process.kill(pid, 'SIGKILL');
+  });
+  const dir = serviceDir(REDIS_PREFIX);
   const port = await freePort();
   let child: ChildProcess | null = null;
   let exited: Promise<unknown> = Promise.resolve();
@@ -156,6 +203,7 @@ export async function startRedis(): Promise<ScratchRedis> {
       spawned.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       spawned.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child = spawned;
+      writeFileSync(path.join(dir, 'server.pid'), String(spawned.pid));
       exited = once(spawned, 'exit');
       started.add(kill);
       await waitFor(`Redis on ${port} to answer`, async () => {
@@ -184,6 +232,7 @@ export async function startRedis(): Promise<ScratchRedis> {
     },
     async dispose() {
       await service.stop('crash');
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   await service.start();
