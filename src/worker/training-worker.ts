@@ -4,6 +4,7 @@ import os from 'node:os';
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
+import { NotFoundError } from '../errors/errors.js';
 import type { DatasetService } from '../datasets/dataset-service.js';
 import { TrainingSpecError, type AbortReason, type TrainingResult } from '../engine/events.js';
 import { listenForJobControl } from '../events/job-control.js';
@@ -371,7 +372,11 @@ export class TrainingWorker {
   private async uploadFor(record: JobRecord): Promise<RunRequest['upload']> {
     const ref = record.spec.dataset;
     if (ref.name !== 'upload') return undefined;
-    const dataset = await this.deps.datasets.get(record.projectId, ref.id).catch(() => null);
+    // Only a data set that is gone fails the job; a database outage is a restartable error.
+    const dataset = await this.deps.datasets.get(record.projectId, ref.id).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    });
     if (!dataset) throw new TrainingSpecError(`the uploaded data set ${ref.id} no longer exists`);
     return {
       id: dataset.id,
