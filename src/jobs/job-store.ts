@@ -241,30 +241,6 @@ export class JobStore {
     return (await this.prisma.job.findUniqueOrThrow({ where: { id }, select: { runtimeMs: true } })).runtimeMs;
   }
 
-  /** Records a checkpoint and its event; a best one takes the mark from the others. */
-  async recordCheckpoint(id: string, checkpoint: NewCheckpoint, key?: string): Promise<JobEventRecord> {
-    return this.transaction(async (tx) => {
-      const written = await eventWithKey(tx, id, key);
-      if (written) return written;
-      if (checkpoint.isBest) await tx.checkpoint.updateMany({ where: { jobId: id, isBest: true }, data: { isBest: false } });
-      const fields = {
-        epoch: checkpoint.epoch,
-        reason: checkpoint.reason,
-        path: checkpoint.path,
-        sizeBytes: checkpoint.sizeBytes,
-        sha256: checkpoint.sha256,
-        metrics: checkpoint.metrics as Prisma.InputJsonValue,
-        isBest: checkpoint.isBest,
-      };
-      const row = await tx.checkpoint.upsert({
-        where: { jobId_step: { jobId: id, step: checkpoint.step } },
-        create: { jobId: id, step: checkpoint.step, ...fields },
-        update: fields,
-      });
-      return appendEvent(tx, id, 'checkpoint', { ...toCheckpointRecord(row) }, key);
-    });
-  }
-
   async listCheckpoints(id: string): Promise<(CheckpointRecord & { path: string })[]> {
     const rows = await this.prisma.checkpoint.findMany({ where: { jobId: id }, orderBy: { step: 'asc' } });
     return rows.map((row) => ({ ...toCheckpointRecord(row), path: row.path }));
@@ -287,32 +263,6 @@ export class JobStore {
     if (doomed.length === 0) return [];
     await this.prisma.checkpoint.deleteMany({ where: { id: { in: doomed.map((row) => row.id) } } });
     return doomed.map((row) => row.path);
-  }
-
-  /** Appends an event; with a `key`, an event already written under it is returned instead. */
-  async appendEvent(id: string, type: JobEventType, data: Record<string, unknown>, key?: string): Promise<JobEventRecord> {
-    return this.transaction(async (tx) => (await eventWithKey(tx, id, key)) ?? appendEvent(tx, id, type, data, key));
-  }
-
-  /** Stores the values and their event together; a repeated step replaces its earlier values. */
-  async recordMetrics(
-    id: string,
-    metric: { scope: MetricScope; epoch: number; step: number; values: Record<string, number>; progress: number },
-    eventData: Record<string, unknown>,
-    key?: string,
-  ): Promise<JobEventRecord> {
-    return this.transaction(async (tx) => {
-      const written = await eventWithKey(tx, id, key);
-      if (written) return written;
-      const values = metric.values as Prisma.InputJsonValue;
-      await tx.metric.upsert({
-        where: { jobId_scope_step: { jobId: id, scope: metric.scope, step: metric.step } },
-        create: { jobId: id, scope: metric.scope, epoch: metric.epoch, step: metric.step, values },
-        update: { epoch: metric.epoch, values },
-      });
-      await tx.job.update({ where: { id }, data: { progress: metric.progress } });
-      return appendEvent(tx, id, 'metrics', { scope: metric.scope, epoch: metric.epoch, step: metric.step, values: metric.values, ...eventData }, key);
-    });
   }
 
   /**
@@ -444,14 +394,7 @@ async function eventDataOf(tx: Tx, jobId: string, entry: RunWrite): Promise<Reco
   }
 }
 
-/** The event written under `key`, if a write whose acknowledgement was lost already made it. */
-async function eventWithKey(tx: Tx, jobId: string, key: string | undefined): Promise<JobEventRecord | null> {
-  if (key === undefined) return null;
-  const event = await tx.jobEvent.findUnique({ where: { jobId_key: { jobId, key } } });
-  return event ? toEventRecord(event) : null;
-}
-
-async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Record<string, unknown>, key?: string): Promise<JobEventRecord> {
+async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
   // The row lock taken by this UPDATE serialises concurrent writers of the same job's log.
   const { lastSeq } = await tx.job.update({
     where: { id: jobId },
@@ -459,7 +402,7 @@ async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Reco
     select: { lastSeq: true },
   });
   const event = await tx.jobEvent.create({
-    data: { jobId, seq: lastSeq, type, data: data as Prisma.InputJsonValue, ...(key === undefined ? {} : { key }) },
+    data: { jobId, seq: lastSeq, type, data: data as Prisma.InputJsonValue },
   });
   return toEventRecord(event);
 }
