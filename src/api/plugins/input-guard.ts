@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ValidationError, type FieldProblem } from '../../errors/errors.js';
-import { jsonValueProblems, stringMapProblems } from '../../validation/storable-text.js';
+import { jsonValueProblems, stringMapProblems, tooManyFields, tooManyFieldsMessage } from '../../validation/storable-text.js';
 
 const located = (location: string, problems: FieldProblem[]) => problems.map((problem) => ({ in: location, ...problem }));
 
@@ -20,6 +20,10 @@ async function inputGuardPlugin(app: FastifyInstance): Promise<void> {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
+    if (tooManyFields(text)) {
+      done(invalid([{ in: 'body', field: '(root)', message: tooManyFieldsMessage }]), undefined);
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);
