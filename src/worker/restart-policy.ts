@@ -1,4 +1,6 @@
 import { TrainingSpecError } from '../engine/events.js';
+import type { Dependency } from '../errors/errors.js';
+import { outageOf } from '../infra/dependency-errors.js';
 import { TrainerCrashedError, TrainerJobError } from './trainer-host.js';
 
 /** What a run that stopped on an error becomes. */
@@ -7,6 +9,8 @@ export type FailureOutcome =
   | { kind: 'restart'; cause: string }
   /** The spec's fault (or the run's own budget): fail for good with a reason the user can act on. */
   | { kind: 'fail'; reason: string };
+
+const serviceNames: Record<Dependency, string> = { postgres: 'PostgreSQL', redis: 'Redis' };
 
 /** Errors of the engine that the same spec would hit again on any machine. */
 const specFaults = new Set([TrainingSpecError.name, 'TrainerMemoryExceededError']);
@@ -29,21 +33,9 @@ export function classifyFailure(error: unknown): FailureOutcome {
     if (error.errorName === 'ThreadsLostError') return { kind: 'restart', cause: error.message };
     return { kind: 'fail', reason: `training stopped on an internal error (${error.errorName}): ${plainWords(error.message)}` };
   }
-  const dependency = dependencyOf(error);
-  if (dependency) return { kind: 'restart', cause: `the worker lost its connection to ${dependency} (${plainWords(messageOf(error))})` };
+  const dependency = outageOf(error);
+  if (dependency) return { kind: 'restart', cause: `the worker lost its connection to ${serviceNames[dependency]} (${plainWords(messageOf(error))})` };
   return { kind: 'restart', cause: `the worker hit an unexpected error: ${plainWords(messageOf(error))}` };
-}
-
-/** Which service an error of the worker's own connections came from, if any. */
-export function dependencyOf(error: unknown): 'PostgreSQL' | 'Redis' | null {
-  const code = (error as { code?: unknown } | null)?.code;
-  const name = error instanceof Error ? error.name : '';
-  const message = messageOf(error);
-  if (typeof code === 'string' && /^P(10\d\d|2024|2034)$|^57P0\d$|^08\d{3}$/.test(code)) return 'PostgreSQL';
-  if (/Prisma|DriverAdapter/.test(name) || /database|postgres|Connection terminated|terminating connection/i.test(message)) return 'PostgreSQL';
-  if (/ReplyError|MaxRetriesPerRequest|Redis/i.test(name) || /redis|Stream isn't writeable|Connection is closed/i.test(message)) return 'Redis';
-  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/.test(code)) return 'PostgreSQL';
-  return null;
 }
 
 /** Backoff before restart `n` (1-based): 0.5 s, 1 s, 2 s … at most 10 s. */
