@@ -86,7 +86,8 @@ export const jobEventSchema = z
     seq: z.int().min(1),
     type: z.enum(jobEventTypes).describe('status changes, started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)'),
     data: z.record(z.string(), z.unknown()),
-    createdAt: z.iso.datetime(),
+    createdAt: z.iso.datetime().describe('When the event was recorded'),
+    emittedAt: z.iso.datetime().describe("When training produced it (the training process's clock); equal to createdAt for the service's own events"),
   })
   .meta({ id: 'JobEvent' });
 
