@@ -1,4 +1,6 @@
 import { LRUCache } from 'lru-cache';
+import type pg from 'pg';
+import { preparedQuery } from '../db/sql.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
 import type { CheckpointReason } from '../engine/checkpoint-data.js';
@@ -51,7 +53,11 @@ export interface ListJobsQuery {
  * however many processes write.
  */
 export class JobStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  /** `pool`: the pool under `prisma`, for the statements every request makes (src/db/prisma.ts). */
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pool: pg.Pool,
+  ) {}
 
   /**
    * A transaction, run again when PostgreSQL aborted it for a deadlock or a write conflict
@@ -75,26 +81,27 @@ export class JobStore {
    */
   async create(projectId: string, spec: ResolvedJobSpec, defaultProjectLimit: number): Promise<{ job: JobRecord; event: JobEventRecord; slots: ProjectSlots }> {
     const id = uuidv7();
-    const status = JSON.stringify({ status: 'queued' });
-    const rows = await this.prisma.$queryRaw<(Record<string, unknown> & { slot_project: string; slot_limit: number | null; slot_running: bigint; event_created_at: Date })[]>`
-      WITH job AS (
-        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at)
-        VALUES (${id}::uuid, ${projectId}::uuid, ${JSON.stringify(spec)}::jsonb, 1, now())
+    const [row] = await preparedQuery<JobRow & SlotColumns & { eventCreatedAt: Date }>(
+      this.pool,
+      'job_create',
+      `WITH j AS (
+        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at) VALUES ($1::uuid, $2::uuid, $3::jsonb, 1, now())
         RETURNING *
       ), event AS (
-        INSERT INTO job_events (job_id, seq, type, data) SELECT job.id, 1, 'status', ${status}::jsonb FROM job
+        INSERT INTO job_events (job_id, seq, type, data) SELECT j.id, 1, 'status', '{"status":"queued"}'::jsonb FROM j
         RETURNING created_at
       )
-      SELECT job.*, event.created_at AS event_created_at, p.name AS slot_project, p.max_running_jobs AS slot_limit,
-        (SELECT count(*) FROM jobs t WHERE t.project_id = ${projectId}::uuid AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now()) AS slot_running
-      FROM job CROSS JOIN event JOIN projects p ON p.id = job.project_id`;
-    const { slot_project: project, slot_limit: limit, slot_running: running, event_created_at: eventCreatedAt, ...columns } = rows[0]!;
+      SELECT ${JOB_COLUMNS}, event.created_at AS "eventCreatedAt", ${SLOT_COLUMNS}
+      FROM j CROSS JOIN event JOIN projects p ON p.id = j.project_id`,
+      [id, projectId, JSON.stringify(spec)],
+    );
     // The spec was resolved by this process: no need to check it again on the way out.
     checkedSpecs.set(id, spec);
+    const createdAt = row!.eventCreatedAt.toISOString();
     return {
-      job: toJobRecord(jobFromColumns(columns)),
-      event: { seq: 1, type: 'status', data: { status: 'queued' }, createdAt: eventCreatedAt.toISOString(), emittedAt: eventCreatedAt.toISOString() },
-      slots: { project, running: Number(running), limit: limit ?? defaultProjectLimit },
+      job: toJobRecord(row!),
+      event: { seq: 1, type: 'status', data: { status: 'queued' }, createdAt, emittedAt: createdAt },
+      slots: slotsOf(row!, defaultProjectLimit),
     };
   }
 
@@ -108,18 +115,17 @@ export class JobStore {
    * jobs training now and its limit): one round trip, the common read of a job.
    */
   async getWithSlots(id: string, projectId: string, defaultProjectLimit: number): Promise<{ job: JobRecord; slots: ProjectSlots | null } | null> {
-    const rows = await this.prisma.$queryRaw<(Record<string, unknown> & { slot_project: string; slot_limit: number | null; slot_running: bigint | null })[]>`
-      SELECT j.*, p.name AS slot_project, p.max_running_jobs AS slot_limit,
-        CASE WHEN j.status = 'queued' THEN
-          (SELECT count(*) FROM jobs t WHERE t.project_id = j.project_id AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now())
-        END AS slot_running
+    const [row] = await preparedQuery<JobRow & SlotColumns>(
+      this.pool,
+      'job_get_with_slots',
+      `SELECT ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit",
+        CASE WHEN j.status = 'queued' THEN ${RUNNING_COUNT} END AS "slotRunning"
       FROM jobs j JOIN projects p ON p.id = j.project_id
-      WHERE j.id = ${id}::uuid AND j.project_id = ${projectId}::uuid`;
-    const row = rows[0];
+      WHERE j.id = $1::uuid AND j.project_id = $2::uuid`,
+      [id, projectId],
+    );
     if (!row) return null;
-    const { slot_project: project, slot_limit: limit, slot_running: running, ...columns } = row;
-    const slots = running === null ? null : { project, running: Number(running), limit: limit ?? defaultProjectLimit };
-    return { job: toJobRecord(jobFromColumns(columns)), slots };
+    return { job: toJobRecord(row), slots: row.slotRunning === null ? null : slotsOf(row, defaultProjectLimit) };
   }
 
   async exists(id: string, projectId: string): Promise<boolean> {
@@ -136,6 +142,25 @@ export class JobStore {
   /** Which project a job belongs to (null for an unknown job); never changes once the job exists. */
   async projectOf(id: string): Promise<string | null> {
     return (await this.prisma.job.findUnique({ where: { id }, select: { projectId: true } }))?.projectId ?? null;
+  }
+
+  /**
+   * A page of one project's jobs, newest first, with what their waiting reasons need: one
+   * round trip, the API's list. `after` is the id of the last job of the previous page.
+   */
+  async listWithSlots(query: ListJobsQuery & { projectId: string }, defaultProjectLimit: number): Promise<{ jobs: JobRecord[]; hasMore: boolean; slots: ProjectSlots }> {
+    const rows = await preparedQuery<JobRow & SlotColumns>(
+      this.pool,
+      'job_list_with_slots',
+      `SELECT ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit", ${RUNNING_COUNT} AS "slotRunning"
+      FROM jobs j JOIN projects p ON p.id = j.project_id
+      WHERE j.project_id = $1::uuid AND ($2::text[] IS NULL OR j.status::text = ANY($2::text[])) AND ($3::uuid IS NULL OR j.id < $3::uuid)
+      ORDER BY j.id DESC
+      LIMIT $4`,
+      [query.projectId, query.status?.length ? query.status : null, query.after ?? null, query.limit + 1],
+    );
+    const slots = rows[0] ? slotsOf(rows[0], defaultProjectLimit) : await this.projectSlots(query.projectId, defaultProjectLimit);
+    return { jobs: rows.slice(0, query.limit).map(toJobRecord), hasMore: rows.length > query.limit, slots };
   }
 
   /** Newest first; `after` is the id of the last job of the previous page (ids are UUIDv7, time-ordered). */
@@ -451,9 +476,33 @@ async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Reco
   return toEventRecord(event);
 }
 
-/** A jobs row read by raw SQL, in the shape Prisma gives it (snake_case columns to camelCase fields). */
-function jobFromColumns(columns: Record<string, unknown>): Job {
-  return Object.fromEntries(Object.entries(columns).map(([column, value]) => [column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()), value])) as unknown as Job;
+/** A timestamp as the API writes it (ISO 8601, UTC, ms), made by PostgreSQL: no Date to parse and format again. */
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * The columns a job's view needs, named as Prisma names them; `j` is the jobs row. The spec comes
+ * as text, parsed only when it is not cached; timestamps come formatted.
+ */
+const JOB_COLUMNS = `j.id, j.project_id AS "projectId", j.status::text AS status, j.spec::text AS spec, j.backend, j.device, j.failure_reason AS "failureReason",
+  j.attempts, j.last_seq AS "lastSeq", j.progress, ${iso('j.created_at')} AS "createdAt", ${iso('j.started_at')} AS "startedAt",
+  ${iso('j.finished_at')} AS "finishedAt", ${iso('j.updated_at')} AS "updatedAt", j.restarts, j.restart_causes AS "restartCauses"`;
+type Timestamps = 'createdAt' | 'startedAt' | 'finishedAt' | 'updatedAt';
+type JobRow = Pick<Job, 'id' | 'projectId' | 'status' | 'spec' | 'backend' | 'device' | 'failureReason' | 'attempts' | 'lastSeq' | 'progress' | 'restarts' | 'restartCauses'> & {
+  [K in Timestamps]: Job[K] | string;
+};
+const isoOf = (value: Date | string): string => (typeof value === 'string' ? value : value.toISOString());
+
+/** The project's jobs training now (a live lease), read through jobs_project_id_lease_expires_at_idx; `p` is the project. */
+const RUNNING_COUNT = `(SELECT count(*)::int FROM jobs t WHERE t.project_id = p.id AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now())`;
+const SLOT_COLUMNS = `p.name AS "slotProject", p.max_running_jobs AS "slotLimit", ${RUNNING_COUNT} AS "slotRunning"`;
+interface SlotColumns {
+  slotProject: string;
+  slotLimit: number | null;
+  slotRunning: number | null;
+}
+
+function slotsOf(row: SlotColumns, defaultProjectLimit: number): ProjectSlots {
+  return { project: row.slotProject, running: row.slotRunning ?? 0, limit: row.slotLimit ?? defaultProjectLimit };
 }
 
 /**
@@ -462,16 +511,17 @@ function jobFromColumns(columns: Record<string, unknown>): Job {
  */
 const checkedSpecs = new LRUCache<string, ResolvedJobSpec>({ max: 5_000 });
 
-function specOf(job: Job): ResolvedJobSpec {
+/** `job.spec` as Prisma gives it, or as text (JOB_COLUMNS): text is parsed only when the spec is not cached. */
+function specOf(job: JobRow): ResolvedJobSpec {
   let spec = checkedSpecs.get(job.id);
   if (!spec) {
-    spec = resolvedJobSpecSchema.parse(job.spec);
+    spec = resolvedJobSpecSchema.parse(typeof job.spec === 'string' ? JSON.parse(job.spec) : job.spec);
     checkedSpecs.set(job.id, spec);
   }
   return spec;
 }
 
-function toJobRecord(job: Job): JobRecord {
+function toJobRecord(job: JobRow): JobRecord {
   const spec = specOf(job);
   return {
     id: job.id,
@@ -487,10 +537,10 @@ function toJobRecord(job: Job): JobRecord {
     restartCauses: job.restartCauses as string[],
     progress: job.progress,
     lastSeq: job.lastSeq,
-    createdAt: job.createdAt.toISOString(),
-    startedAt: job.startedAt?.toISOString() ?? null,
-    finishedAt: job.finishedAt?.toISOString() ?? null,
-    updatedAt: job.updatedAt.toISOString(),
+    createdAt: isoOf(job.createdAt),
+    startedAt: job.startedAt === null ? null : isoOf(job.startedAt),
+    finishedAt: job.finishedAt === null ? null : isoOf(job.finishedAt),
+    updatedAt: isoOf(job.updatedAt),
   };
 }
 

@@ -3,7 +3,7 @@ import { DEFAULT_PROJECT } from '../../src/projects/default-project.js';
 import { jobSpecSchema, resolveJobSpec } from '../../src/spec/job-spec.js';
 import { EventWriter } from '../../src/worker/event-writer.js';
 import { JobStore } from '../../src/jobs/job-store.js';
-import { createPrisma } from '../../src/db/prisma.js';
+import { closeDatabase, createDatabase } from '../../src/db/prisma.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 
@@ -74,22 +74,26 @@ describe('EventWriter', () => {
     expect((await harness.services.store.get(id))!.lastSeq).toBe(6);
   });
 
-  it('keeps writing in order after its database client disconnects', async () => {
+  it('keeps writing in order after PostgreSQL terminates its sessions', async () => {
     const id = await newJob();
-    // A client of its own, so ending its sessions does not touch the harness's.
-    const prisma = createPrisma(harness.config.DATABASE_URL);
-    const store = new JobStore(prisma);
+    // A pool of its own, named, so terminating its sessions does not touch the harness's.
+    const url = new URL(harness.config.DATABASE_URL);
+    url.searchParams.set('application_name', 'event-writer-victim');
+    const database = createDatabase(url.toString());
+    const store = new JobStore(database.prisma, database.pool);
     const writer = writerFor(id, store);
     writer.event({ type: 'batchMetrics', epoch: 1, step: 1, values: { loss: 1 } });
     await writer.drain(10_000);
-    await prisma.$disconnect();
-    // Disconnected: writes fail until the client connects again on the next try.
+    const terminated = await harness.services.prisma.$queryRaw<{ pid: number }[]>`
+      SELECT pg_terminate_backend(pid)::int AS pid FROM pg_stat_activity WHERE application_name = 'event-writer-victim'`;
+    expect(terminated.length).toBeGreaterThan(0);
+    // Its connections are dead: writes fail until the pool opens new ones.
     for (let step = 2; step <= 50; step++) writer.event({ type: 'batchMetrics', epoch: 1, step, values: { loss: 1 / step } });
     await writer.drain(20_000);
     const events = await harness.services.store.listEvents(id, 0, 1000);
     expect(events.map((event) => event.seq)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
     expect(events.slice(1).map((event) => event.data.step)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    await prisma.$disconnect();
+    await closeDatabase(database);
   });
 
   it('writes a batch once when it is retried after a commit whose answer was lost', async () => {

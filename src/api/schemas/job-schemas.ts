@@ -3,6 +3,7 @@ import { dependencies } from '../../errors/errors.js';
 import { checkpointReasons } from '../../engine/checkpoint-data.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
+import { writtenVerbatim } from '../plugins/response-serializer.js';
 import { memoryParts, type MemoryPart } from '../../spec/memory-estimate.js';
 
 export const jobStatusSchema = z.enum(jobStatuses).meta({ id: 'JobStatus' });
@@ -52,7 +53,7 @@ export const jobSchema = z
     id: z.uuid(),
     name: z.string().nullable(),
     status: jobStatusSchema,
-    spec: resolvedJobSpecSchema,
+    spec: writtenVerbatim(resolvedJobSpecSchema),
     backend: z.string().nullable().describe('TF.js backend that ran the job (tensorflow, wasm, cpu)'),
     device: z.string().nullable(),
     failureReason: z.string().nullable(),
