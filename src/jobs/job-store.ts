@@ -236,7 +236,7 @@ export class JobStore {
   async projectSlots(projectId: string, defaultProjectLimit: number): Promise<ProjectSlots> {
     const [row] = await this.prisma.$queryRaw<{ name: string; limit: number | null; running: bigint }[]>`
       SELECT p.name, p.max_running_jobs AS limit,
-        (SELECT count(*) FROM jobs j WHERE j.project_id = p.id AND j.lease_owner IS NOT NULL AND j.lease_expires_at > now()) AS running
+        (SELECT count(*) FROM jobs j WHERE j.project_id = p.id AND j.lease_expires_at > now()) AS running
       FROM projects p WHERE p.id = ${projectId}::uuid`;
     if (!row) throw new Error(`project ${projectId} does not exist`);
     return { project: row.name, running: Number(row.running), limit: row.limit ?? defaultProjectLimit };
@@ -411,7 +411,7 @@ export type LeaseClaim =
 async function countTraining(db: Tx | PrismaClient, projectId: string, except?: string): Promise<number> {
   const [row] = await db.$queryRaw<{ count: bigint }[]>`
     SELECT count(*) AS count FROM jobs
-    WHERE project_id = ${projectId}::uuid AND lease_owner IS NOT NULL AND lease_expires_at > now()
+    WHERE project_id = ${projectId}::uuid AND lease_expires_at > now()
       AND id <> ${except ?? '00000000-0000-0000-0000-000000000000'}::uuid`;
   return Number(row?.count ?? 0);
 }
@@ -492,8 +492,13 @@ type JobRow = Pick<Job, 'id' | 'projectId' | 'status' | 'spec' | 'backend' | 'de
 };
 const isoOf = (value: Date | string): string => (typeof value === 'string' ? value : value.toISOString());
 
-/** The project's jobs training now (a live lease), read through jobs_project_id_lease_expires_at_idx; `p` is the project. */
-const RUNNING_COUNT = `(SELECT count(*)::int FROM jobs t WHERE t.project_id = p.id AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now())`;
+/**
+ * The project's jobs training now: a live lease, `p` the project. A lease's owner and expiry are
+ * set and cleared together (claimLease, releaseLease), so the expiry alone tells, and the count is
+ * an index-only range scan of jobs_project_id_lease_expires_at_idx over the live leases only,
+ * however many jobs the project has.
+ */
+const RUNNING_COUNT = `(SELECT count(*)::int FROM jobs t WHERE t.project_id = p.id AND t.lease_expires_at > now())`;
 const SLOT_COLUMNS = `p.name AS "slotProject", p.max_running_jobs AS "slotLimit", ${RUNNING_COUNT} AS "slotRunning"`;
 interface SlotColumns {
   slotProject: string;
