@@ -115,8 +115,9 @@ export class JobService {
     // Nothing is recorded while Redis is known to be down: the client's retry must not make a second job.
     this.requireRedis('the job was not submitted');
     const { job, event, slots } = await this.store.create(projectId, resolved, this.projectMaxRunningJobs);
-    await this.announce(job.id, event);
-    await this.enqueueOrLeaveToReconciliation(job);
+    // Side by side: a stream that sees the worker's `running` (seq 2) before this `queued` (seq 1)
+    // reads seq 1 back from PostgreSQL, so neither waits for the other.
+    await Promise.all([this.announce(job.id, event), this.enqueueOrLeaveToReconciliation(job)]);
     return (await this.withWaitingReasons(projectId, [job], slots))[0]!;
   }
 

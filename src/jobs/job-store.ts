@@ -350,27 +350,32 @@ export class JobStore {
       if (entry.kind === 'event') return { ...common, type: entry.type, data: entry.data };
       throw new Error('recordEventsAndMetrics: checkpoints are written by recordBatch in a transaction');
     });
-    const rows = await this.prisma.$queryRaw<{ seq: number; type: string; data: Record<string, unknown>; created_at: Date; emitted_at: Date }[]>`
+    const rows = await preparedQuery<{ seq: number; type: string; data: Record<string, unknown>; created_at: Date; emitted_at: Date }>(
+      this.pool,
+      'events_record',
+      `
       WITH input AS (
-        SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+        SELECT * FROM jsonb_to_recordset($1::jsonb)
           AS e(ord int, key text, type text, data jsonb, emitted_at timestamptz, scope text, epoch int, step int, "values" jsonb, progress float8)
       ), fresh AS (
         SELECT i.*, row_number() OVER (ORDER BY i.ord) AS n FROM input i
-        WHERE NOT EXISTS (SELECT 1 FROM job_events x WHERE x.job_id = ${id}::uuid AND x.key = i.key)
+        WHERE NOT EXISTS (SELECT 1 FROM job_events x WHERE x.job_id = $2::uuid AND x.key = i.key)
       ), bump AS (
         UPDATE jobs SET last_seq = last_seq + (SELECT count(*) FROM fresh),
           progress = coalesce((SELECT f.progress FROM fresh f WHERE f.scope IS NOT NULL ORDER BY f.ord DESC LIMIT 1), progress)
-        WHERE id = ${id}::uuid AND EXISTS (SELECT 1 FROM fresh)
+        WHERE id = $2::uuid AND EXISTS (SELECT 1 FROM fresh)
         RETURNING last_seq - (SELECT count(*) FROM fresh) AS base
       ), metric_rows AS (
         INSERT INTO metrics (job_id, scope, epoch, step, "values")
-        SELECT DISTINCT ON (f.scope, f.step) ${id}::uuid, f.scope::"MetricScope", f.epoch, f.step, f."values"
+        SELECT DISTINCT ON (f.scope, f.step) $2::uuid, f.scope::"MetricScope", f.epoch, f.step, f."values"
         FROM fresh f WHERE f.scope IS NOT NULL ORDER BY f.scope, f.step, f.ord DESC
         ON CONFLICT (job_id, scope, step) DO UPDATE SET epoch = EXCLUDED.epoch, "values" = EXCLUDED."values"
       )
       INSERT INTO job_events (job_id, seq, type, data, key, emitted_at)
-      SELECT ${id}::uuid, bump.base + f.n, f.type, f.data, f.key, f.emitted_at FROM fresh f CROSS JOIN bump
-      RETURNING seq, type, data, created_at, emitted_at`;
+      SELECT $2::uuid, bump.base + f.n, f.type, f.data, f.key, f.emitted_at FROM fresh f CROSS JOIN bump
+      RETURNING seq, type, data, created_at, emitted_at`,
+      [JSON.stringify(input), id],
+    );
     return rows
       .map((row) => ({ seq: row.seq, type: row.type as JobEventType, data: row.data, createdAt: row.created_at.toISOString(), emittedAt: row.emitted_at.toISOString() }))
       .sort((a, b) => a.seq - b.seq);
