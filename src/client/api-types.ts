@@ -508,7 +508,7 @@ export interface paths {
         put?: never;
         /**
          * Predict with a job's model: rows in the data set's raw form (the job's preprocessing is applied)
-         * @description Uses the final checkpoint, or the newest of a job still training, or `checkpoint`. Each input is one row shaped like the model's input (e.g. [4] for iris, [28, 28, 1] or 784 numbers for MNIST images). A wrong shape is a 400 naming the row and the expected shape.
+         * @description Uses the final checkpoint, or the newest of a job still training, or `checkpoint`. Each input is one row shaped like the model's input (e.g. [4] for iris, [28, 28, 1] or 784 numbers for MNIST images). A wrong shape is a 400 naming the row and the expected shape. With `uncertainty` each input is run T times with dropout on and answered with the mean and its uncertainty (docs/jobs.md#predictive-uncertainty).
          */
         post: operations["predict"];
         delete?: never;
@@ -1865,6 +1865,24 @@ export interface components {
              * @default 10
              */
             logEveryBatches?: number;
+        };
+        /** @description T passes per input with the model's dropout on (dropout layers and recurrent dropout in the layer's dropoutMode; batch norm uses its running statistics); each prediction is their mean, with its uncertainty. A model without dropout is a 422 */
+        UncertaintyRequest: {
+            /**
+             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
+             * @constant
+             */
+            method: "mcDropout";
+            /**
+             * @description T: stochastic passes per input; inputs × samples is at most 200000
+             * @default 50
+             */
+            samples?: number;
+            /**
+             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
+             * @default 0
+             */
+            seed?: number;
         };
         /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizer: {
@@ -3370,14 +3388,25 @@ export interface components {
             };
         };
         Prediction: {
-            /** @description The most probable class */
-            class?: number;
+            /** @description The most probable class (per step for a model with a class per step) */
+            class?: number | number[];
             /** @description Its name in the data set */
-            label?: string;
-            /** @description Every class, in class order */
-            probabilities?: number[];
-            /** @description A regression's outputs */
+            label?: string | string[];
+            /** @description Every class, in class order (with `uncertainty`: the mean over the passes) */
+            probabilities?: number[] | number[][];
+            /** @description A regression's outputs (with `uncertainty`: the mean over the passes) */
             values?: number[] | number[][];
+            /** @description With an uncertainty request only */
+            uncertainty?: {
+                /** @description Classification: H[p̄] = −Σ p̄ ln p̄ of the mean probabilities, in nats: all uncertainty */
+                predictiveEntropy?: number | number[];
+                /** @description Classification: the mean over the passes of each pass's entropy: the uncertainty of the data */
+                expectedEntropy?: number | number[];
+                /** @description Classification: predictive − expected entropy (≥ 0): the passes disagreeing, the uncertainty of the model */
+                mutualInformation?: number | number[];
+                /** @description Regression: (1/T) Σ (y_t − ȳ)² per output value, the predictive variance of the passes */
+                variance?: number[] | number[][];
+            };
         };
         RunSummary: {
             /** @description The last finished epoch; null before the first */
@@ -4797,6 +4826,7 @@ export interface operations {
                      * @description A checkpoint id from GET /v1/jobs/{id}/checkpoints
                      */
                     checkpoint?: string;
+                    uncertainty?: components["schemas"]["UncertaintyRequest"];
                 };
             };
         };
@@ -4814,6 +4844,26 @@ export interface operations {
                     "application/json": {
                         /** Format: uuid */
                         checkpoint: string;
+                        /** @description The uncertainty request as run */
+                        uncertainty?: {
+                            /**
+                             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
+                             * @enum {string}
+                             */
+                            method: "mcDropout";
+                            /**
+                             * @description T: stochastic passes per input; inputs × samples is at most 200000
+                             * @default 50
+                             */
+                            samples: number;
+                            /**
+                             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
+                             * @default 0
+                             */
+                            seed: number;
+                            /** @description Forward calls the inputs × samples passes took (batched as memory allows) */
+                            forwardCalls: number;
+                        };
                         predictions: components["schemas"]["Prediction"][];
                     };
                 };
@@ -4824,6 +4874,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -19,6 +19,7 @@ export type Metric = MethodResponse<Api, 'get', '/v1/jobs/{id}/metrics'>['data']
 export type Checkpoint = MethodResponse<Api, 'get', '/v1/jobs/{id}/checkpoints'>['data'][number];
 export type PredictResponse = MethodResponse<Api, 'post', '/v1/jobs/{id}/predict'>;
 export type Prediction = PredictResponse['predictions'][number];
+export type UncertaintyRequest = Schemas['UncertaintyRequest'];
 export type JobStatus = Schemas['JobStatus'];
 export type Problem = Schemas['Problem'];
 export type StreamMessage = Schemas['StreamMessage'];
@@ -121,8 +122,11 @@ export class TrainyardClient {
     return (await unwrap(this.api.GET('/v1/jobs/{id}/checkpoints', { params: { path: { id } } }))).data;
   }
 
-  predict(id: string, inputs: unknown[], checkpoint?: string): Promise<PredictResponse> {
-    return unwrap(this.api.POST('/v1/jobs/{id}/predict', { params: { path: { id } }, body: { inputs, ...(checkpoint ? { checkpoint } : {}) } }));
+  /** `uncertainty`: T passes with dropout on, answered with their mean and its uncertainty (MC dropout). */
+  predict(id: string, inputs: unknown[], checkpoint?: string, uncertainty?: UncertaintyRequest): Promise<PredictResponse> {
+    return unwrap(
+      this.api.POST('/v1/jobs/{id}/predict', { params: { path: { id } }, body: { inputs, ...(checkpoint ? { checkpoint } : {}), ...(uncertainty ? { uncertainty } : {}) } }),
+    );
   }
 
   /** The final model's files (model.json and weights.bin), as TF.js saves them. */
