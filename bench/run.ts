@@ -181,7 +181,7 @@ if (values.only === 'mcdropout') {
   const inputs = Number(values.sizes ?? '1000');
   const backend = z.enum(benchBackends).parse(values.backends?.split(',')[0]?.trim() ?? 'native');
   const { backend: ran, rows } = await benchMcDropout({ backend, inputs, samples: [1, 10, 50], repeats });
-  console.log(`MC dropout on ${inputs} MNIST inputs (MLP 784-256-256-10, dropout 0.5 twice) on ${ran}; median of ${repeats} interleaved repeats\n`);
+  console.log(`MC dropout on ${inputs} MNIST inputs (MLP 784-256-256-10, dropout 0.5 twice) on ${ran}; median of ${repeats} interleaved rounds, each the fastest of 3 runs in a row\n`);
   const plain = rows.find((r) => r.samples === 0)!;
   console.log(
     table(

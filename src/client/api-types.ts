@@ -97,7 +97,7 @@ export interface paths {
         put?: never;
         /**
          * Submit a training job
-         * @description Validates the spec, records the job and queues it. The response echoes the spec with every default filled in.
+         * @description Validates the spec, records the job and queues it. The response echoes the spec with every default filled in, and `advice`: the practical tips the spec goes against (warnings, never errors; docs/advice.md).
          */
         post: operations["submitJob"];
         delete?: never;
@@ -1844,6 +1844,8 @@ export interface components {
             init?: components["schemas"]["Init"];
             distributed?: components["schemas"]["DistributedInput"];
             diagnostics?: components["schemas"]["DiagnosticsInput"];
+            /** @description Advice codes not to give for this job: submission checks the spec against practical tips and answers `advice` beside the job, never an error (docs/advice.md) */
+            silenceAdvice?: ("unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers")[];
             /** @description Drawn at random and echoed when absent */
             seed?: number;
             checkpoint?: components["schemas"]["CheckpointPolicyInput"];
@@ -3146,6 +3148,8 @@ export interface components {
             init?: components["schemas"]["ResolvedInit"];
             distributed?: components["schemas"]["Distributed"];
             diagnostics: components["schemas"]["Diagnostics"];
+            /** @description Advice codes not to give for this job: submission checks the spec against practical tips and answers `advice` beside the job, never an error (docs/advice.md) */
+            silenceAdvice?: ("unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers")[];
             seed: number;
             checkpoint: components["schemas"]["CheckpointPolicy"];
             /**
@@ -3261,6 +3265,58 @@ export interface components {
                 model: string;
             };
         };
+        /** @description A practical tip the spec goes against (docs/advice.md): a warning, never an error */
+        Advice: {
+            /**
+             * @description The rule's code: list it in the spec's silenceAdvice to stop this advice
+             * @enum {string}
+             */
+            code: "unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers";
+            /** @description The spec field to change, as in job specs (model.layers[2].kernelInitializer) */
+            field: string;
+            /** @description Why, with the spec's own numbers, and what to do instead */
+            reason: string;
+            /** @description The lecture tip or paper it comes from */
+            source: string;
+        };
+        SubmittedJob: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            status: components["schemas"]["JobStatus"];
+            spec: components["schemas"]["ResolvedJobSpec"];
+            /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
+            backend: string | null;
+            device: string | null;
+            failureReason: string | null;
+            /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
+            waitingReason: string | null;
+            /** @description How many times a worker started it */
+            attempts: number;
+            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
+            restarts: number;
+            /** @description Why each restart happened, oldest first */
+            restartCauses: string[];
+            progress: number;
+            /** @description Sequence number of the newest event */
+            lastSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            links: {
+                self: string;
+                metrics: string;
+                events: string;
+                stream: string;
+                checkpoints: string;
+                model: string;
+            };
+            /** @description The tips the spec goes against, but those it silences; also the job's `advice` event (seq 2) when there are any */
+            advice: components["schemas"]["Advice"][];
+        };
         JobPage: {
             data: components["schemas"]["Job"][];
             hasMore: boolean;
@@ -3270,10 +3326,10 @@ export interface components {
         JobEvent: {
             seq: number;
             /**
-             * @description status changes, started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)
+             * @description status changes, advice (given at submission, data.advice), started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)
              * @enum {string}
              */
-            type: "status" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
+            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
             data: {
                 [key: string]: unknown;
             };
@@ -3478,7 +3534,7 @@ export interface components {
             jobId: string;
             seq: number;
             /** @enum {string} */
-            type: "status" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
+            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
             data: {
                 [key: string]: unknown;
             };
@@ -3873,7 +3929,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Job"];
+                    "application/json": components["schemas"]["SubmittedJob"];
                 };
             };
             400: components["responses"]["BadRequest"];

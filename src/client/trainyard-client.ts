@@ -13,6 +13,8 @@ type Api = Client<paths>;
  */
 export type Schemas = components['schemas'];
 export type Job = MethodResponse<Api, 'get', '/v1/jobs/{id}'>;
+export type SubmittedJob = MethodResponse<Api, 'post', '/v1/jobs'>;
+export type Advice = Schemas['Advice'];
 export type JobPage = MethodResponse<Api, 'get', '/v1/jobs'>;
 export type JobEvent = MethodResponse<Api, 'get', '/v1/jobs/{id}/events'>['data'][number];
 export type Metric = MethodResponse<Api, 'get', '/v1/jobs/{id}/metrics'>['data'][number];
@@ -69,7 +71,8 @@ export class TrainyardClient {
     this.api = createClient<paths>({ baseUrl: this.base, headers: this.auth });
   }
 
-  submit(spec: JobSpecInput, options: { idempotencyKey?: string } = {}): Promise<Job> {
+  /** The job as submitted, with `advice`: the practical tips its spec goes against. */
+  submit(spec: JobSpecInput, options: { idempotencyKey?: string } = {}): Promise<SubmittedJob> {
     return unwrap(this.api.POST('/v1/jobs', { body: spec, params: { header: options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {} } }));
   }
 

@@ -4,6 +4,7 @@ import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/clie
 import type { CheckpointReason } from '../engine/checkpoint-data.js';
 import { sourcesOf } from './job-state-machine.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
+import type { Advice } from '../spec/advice/index.js';
 import { resolvedJobSpecSchema, type ResolvedJobSpec } from '../spec/job-spec.js';
 import type { CheckpointRecord, JobEventRecord, JobEventType, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
@@ -70,20 +71,30 @@ export class JobStore {
   }
 
   /**
-   * The job and its first event (seq 1, queued), with what the new job's waiting reason needs (the
-   * project's jobs training now): one statement, one round trip, atomic as a statement is.
+   * The job and its first events (seq 1, queued; seq 2, the advice given at submission, when there
+   * is any), with what the new job's waiting reason needs (the project's jobs training now): one
+   * statement, one round trip, atomic as a statement is.
    */
-  async create(projectId: string, spec: ResolvedJobSpec, defaultProjectLimit: number): Promise<{ job: JobRecord; event: JobEventRecord; slots: ProjectSlots }> {
+  async create(
+    projectId: string,
+    spec: ResolvedJobSpec,
+    defaultProjectLimit: number,
+    advice: readonly Advice[] = [],
+  ): Promise<{ job: JobRecord; events: JobEventRecord[]; slots: ProjectSlots }> {
     const id = uuidv7();
     const status = JSON.stringify({ status: 'queued' });
+    const advised = advice.length > 0;
+    const adviceData = { advice };
     const rows = await this.prisma.$queryRaw<(Record<string, unknown> & { slot_project: string; slot_limit: number | null; slot_running: bigint; event_created_at: Date })[]>`
       WITH job AS (
         INSERT INTO jobs (id, project_id, spec, last_seq, updated_at)
-        VALUES (${id}::uuid, ${projectId}::uuid, ${JSON.stringify(spec)}::jsonb, 1, now())
+        VALUES (${id}::uuid, ${projectId}::uuid, ${JSON.stringify(spec)}::jsonb, ${advised ? 2 : 1}, now())
         RETURNING *
       ), event AS (
         INSERT INTO job_events (job_id, seq, type, data) SELECT job.id, 1, 'status', ${status}::jsonb FROM job
         RETURNING created_at
+      ), advice AS (
+        INSERT INTO job_events (job_id, seq, type, data) SELECT job.id, 2, 'advice', ${JSON.stringify(adviceData)}::jsonb FROM job WHERE ${advised}
       )
       SELECT job.*, event.created_at AS event_created_at, p.name AS slot_project, p.max_running_jobs AS slot_limit,
         (SELECT count(*) FROM jobs t WHERE t.project_id = ${projectId}::uuid AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now()) AS slot_running
@@ -91,9 +102,14 @@ export class JobStore {
     const { slot_project: project, slot_limit: limit, slot_running: running, event_created_at: eventCreatedAt, ...columns } = rows[0]!;
     // The spec was resolved by this process: no need to check it again on the way out.
     checkedSpecs.set(id, spec);
+    const createdAt = eventCreatedAt.toISOString();
     return {
       job: toJobRecord(jobFromColumns(columns)),
-      event: { seq: 1, type: 'status', data: { status: 'queued' }, createdAt: eventCreatedAt.toISOString() },
+      events: [
+        { seq: 1, type: 'status', data: { status: 'queued' }, createdAt },
+        // Both rows were written by one statement: now() is the same for both.
+        ...(advised ? [{ seq: 2, type: 'advice' as const, data: adviceData as unknown as Record<string, unknown>, createdAt }] : []),
+      ],
       slots: { project, running: Number(running), limit: limit ?? defaultProjectLimit },
     };
   }
