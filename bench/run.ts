@@ -1,5 +1,7 @@
-// npm run bench [-- --only throughput|latency|fanout|transfer|distributed --budget-ms 8000 --runs 5 --clients 200
+// npm run bench [-- --only throughput|latency|events|transfer|distributed --budget-ms 8000 --runs 5
 //                   --backends tensorflow,webgpu,native,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
+// npm run bench -- --only events [--subscribers 0,1000 --repeats 3]: trainer emission → websocket subscriber delay
+// Every mode, its flags and what it prints: docs/bench.md.
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1]: native and wasm against PyTorch
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
@@ -9,7 +11,7 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { benchStreamFanout } from './stream-fanout.js';
+import { benchEventDelay } from './event-delay.js';
 import { benchSubmitLatency } from './submit-latency.js';
 import { z } from 'zod';
 import { trainingProcessSettingsSchema } from '../src/config/config.js';
@@ -27,16 +29,28 @@ const { values } = parseArgs({
     'budget-ms': { type: 'string', default: '8000' },
     'slow-step-ms': { type: 'string', default: '5000' },
     runs: { type: 'string', default: '5' },
-    clients: { type: 'string', default: '200' },
     only: { type: 'string' },
     backends: { type: 'string' },
     repeats: { type: 'string', default: '7' },
     threads: { type: 'string', default: process.env.BLAS_THREADS ?? '1' },
     sizes: { type: 'string' },
+    subscribers: { type: 'string' },
   },
 });
 
 tf.enableProdMode();
+
+// Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse', 'mcdropout'] as const;
+const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
+if (values.only !== undefined) {
+  const mode = aliases[values.only] ?? values.only;
+  if (!(modes as readonly string[]).includes(mode)) {
+    console.error(`unknown --only ${JSON.stringify(values.only)}: one of ${modes.join(', ')} (docs/bench.md)`);
+    process.exit(2);
+  }
+  values.only = mode;
+}
 
 const fmt = (value: number | null, digits = 0): string => (value === null || Number.isNaN(value) ? '-' : value.toFixed(digits));
 // Small rates keep a significant digit: the JS CNN runs well under 1 sample/s.
@@ -46,6 +60,10 @@ function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 function median(values: number[]): number {
@@ -87,13 +105,31 @@ if (!values.only || values.only === 'latency') {
     ),
   );
 }
-if (!values.only || values.only === 'fanout') {
-  const fanout = await benchStreamFanout(Number(values.clients));
-  console.log(`\nStream fan-out: ${fanout.clients} websocket clients on one running job (API + worker in one process)\n`);
+if (!values.only || values.only === 'events') {
+  const subscribers = (values.subscribers ?? '0,1000').split(',').map(Number);
+  const repeats = values.only ? Number(values.repeats) : 1;
+  const rounds = await benchEventDelay({ subscribers, repeats });
+  console.log(
+    `\nEvent delay: the training process emitting an event → a websocket subscriber receiving it (API + worker in one process, auth on, wasm); ${repeats} interleaved round(s); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+  );
+  const spread = (values: number[]) => `${fmt(Math.min(...values))} / ${fmt(median(values))} / ${fmt(Math.max(...values))}`;
   console.log(
     table(
-      ['clients', 'got every event', 'events per client', 'live samples', 'delay p50 ms', 'delay p99 ms', 'max ms'],
-      [[String(fanout.clients), `${fanout.complete}/${fanout.clients}`, String(fanout.eventsPerClient), String(fanout.liveSamples), fmt(fanout.p50Ms), fmt(fanout.p99Ms), fmt(fanout.maxMs)]],
+      ['other subscribers', 'got every event', 'events', 'delay p50 ms', 'delay p99 ms min / median / max', 'max ms', 'recorded p99 ms', 'job end on stream ms min / median / max'],
+      subscribers.map((count) => {
+        const mine = rounds.filter((r) => r.subscribers === count);
+        const p = (list: number[], q: number) => percentile([...list].sort((a, b) => a - b), q);
+        return [
+          String(count),
+          mine.map((r) => `${r.complete}/${count + 1}`).join(', '),
+          fmt(median(mine.map((r) => r.events))),
+          fmt(median(mine.map((r) => p(r.delaysMs, 50)))),
+          spread(mine.map((r) => p(r.delaysMs, 99))),
+          fmt(Math.max(...mine.map((r) => Math.max(...r.delaysMs)))),
+          fmt(median(mine.map((r) => p(r.recordMs, 99)))),
+          spread(mine.map((r) => r.endMs)),
+        ];
+      }),
     ),
   );
 }

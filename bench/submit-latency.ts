@@ -42,6 +42,7 @@ export async function benchSubmitLatency(runs: number): Promise<LatencyResult> {
     ARTIFACT_DIR: artifactDir,
     LOG_LEVEL: 'warn',
     TRAINYARD_BACKEND: 'wasm',
+    AUTH_MODE: 'required',
   });
   await dropDatabase(config.DATABASE_URL);
   const logger = createLogger(config.LOG_LEVEL, 'bench');
@@ -54,7 +55,8 @@ export async function benchSubmitLatency(runs: number): Promise<LatencyResult> {
   const workerStartMs = performance.now() - workerStart;
   const results: LatencyResult['runs'] = [];
   try {
-    for (let i = 0; i < runs; i++) results.push(await oneRun(address));
+    const { key } = await services.projects.createKey('bench', 'submit-latency');
+    for (let i = 0; i < runs; i++) results.push(await oneRun(address, { authorization: `Bearer ${key}` }));
   } finally {
     await app.close();
     await worker.close();
@@ -65,12 +67,12 @@ export async function benchSubmitLatency(runs: number): Promise<LatencyResult> {
   return { workerStartMs, runs: results };
 }
 
-async function oneRun(address: string): Promise<{ startedMs: number; firstStepMs: number }> {
+async function oneRun(address: string, headers: Record<string, string>): Promise<{ startedMs: number; firstStepMs: number }> {
   const t0 = performance.now();
-  const response = await fetch(`${address}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+  const response = await fetch(`${address}/v1/jobs`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
   if (response.status !== 201) throw new Error(`POST /v1/jobs answered ${response.status}: ${await response.text()}`);
   const { id } = (await response.json()) as { id: string };
-  const socket = new WebSocket(`${address.replace(/^http/, 'ws')}/v1/jobs/${id}/stream`);
+  const socket = new WebSocket(`${address.replace(/^http/, 'ws')}/v1/jobs/${id}/stream`, { headers });
   let startedMs = NaN;
   let firstStepMs = NaN;
   await new Promise<void>((resolve, reject) => {

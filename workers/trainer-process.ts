@@ -58,13 +58,14 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
   return runTraining(
     request.spec,
     {
-      emit: (event) => send({ type: 'event', jobId, event }),
+      emit: (event) => send({ type: 'event', jobId, event, at: Date.now() }),
       checkpoint: (data) => {
         const written = writeCheckpoint(artifactDir, checkpointFolder(jobId, data.state.step, data.reason), data);
         send({
           type: 'checkpoint',
           jobId,
           checkpoint: { ...written, epoch: data.state.completedEpochs, step: data.state.step, reason: data.reason, metrics: data.metrics, isBest: data.isBest },
+          at: Date.now(),
         });
       },
     },

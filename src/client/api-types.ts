@@ -268,7 +268,7 @@ export interface paths {
         };
         /**
          * Websocket: the job's events, replayed after `after`, then live
-         * @description In seq order, none twice; after the final status event the server closes with 1000. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 1013 PostgreSQL or Redis went away (reconnect after a few seconds with ?after=<last seq>), 4008 the client read too slowly (reconnect with ?after=<last seq>). While Redis is down the upgrade is refused with 503. A plain GET without the upgrade gets 426.
+         * @description In seq order, none twice; after the final status event the server closes with 1000. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt, emittedAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 1013 PostgreSQL or Redis went away (reconnect after a few seconds with ?after=<last seq>), 4008 the client read too slowly (reconnect with ?after=<last seq>). While Redis is down the upgrade is refused with 503. A plain GET without the upgrade gets 426.
          */
         get: operations["streamJobEvents"];
         put?: never;
@@ -288,7 +288,7 @@ export interface paths {
         };
         /**
          * Websocket: status changes and epoch metrics of every job of the caller's project, live
-         * @description No replay: on (re)connect, read GET /v1/jobs for the current state. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 1013 PostgreSQL or Redis went away (reconnect after a few seconds with ?after=<last seq>), 4008 the client read too slowly (reconnect with ?after=<last seq>). While Redis is down the upgrade is refused with 503. A plain GET without the upgrade gets 426.
+         * @description No replay: on (re)connect, read GET /v1/jobs for the current state. Each text message is a JSON StreamMessage: `{"kind":"event", jobId, seq, type, data, createdAt, emittedAt}` or `{"kind":"heartbeat", time}` every STREAM_HEARTBEAT_MS. Close codes: 1000 the job finished, 1001 server shutdown, 1011 server error, 1013 PostgreSQL or Redis went away (reconnect after a few seconds with ?after=<last seq>), 4008 the client read too slowly (reconnect with ?after=<last seq>). While Redis is down the upgrade is refused with 503. A plain GET without the upgrade gets 426.
          */
         get: operations["streamProjectEvents"];
         put?: never;
@@ -3333,8 +3333,16 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the event was recorded
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @description When training produced it (the training process's clock); equal to createdAt for the service's own events
+             */
+            emittedAt: string;
         };
         Metric: {
             /** @enum {string} */
@@ -3538,8 +3546,16 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the event was recorded
+             */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @description When training produced it; equal to createdAt for the service's own events
+             */
+            emittedAt: string;
         };
         /** @description Sent every STREAM_HEARTBEAT_MS; a client that misses two can assume the connection is dead */
         StreamHeartbeatMessage: {

@@ -1,5 +1,6 @@
 import { UnavailableError, type Dependency } from '../errors/errors.js';
 import { Prisma } from '../db/prisma.js';
+import { PostgresUnreachableError } from '../db/sql.js';
 
 /**
  * Tells an outage of PostgreSQL or Redis apart from every other error, from what the drivers
@@ -53,7 +54,7 @@ function adapterCause(error: ErrorLike): ErrorLike | null {
 }
 
 function postgresOutage(error: ErrorLike): boolean {
-  if (error instanceof Prisma.PrismaClientInitializationError) return true;
+  if (error instanceof Prisma.PrismaClientInitializationError || error instanceof PostgresUnreachableError) return true;
   if (error instanceof Prisma.PrismaClientKnownRequestError && PRISMA_OUTAGE_CODES.has(error.code)) return true;
   const cause = adapterCause(error);
   if (cause) {

@@ -174,8 +174,10 @@ export class JobService {
     return job;
   }
 
-  list(projectId: string, query: Omit<ListJobsQuery, 'projectId'>): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
-    return this.store.list({ ...query, projectId });
+  /** A page of the project's jobs as the API shows them, read in one round trip. */
+  async list(projectId: string, query: Omit<ListJobsQuery, 'projectId'>): Promise<{ jobs: JobView[]; hasMore: boolean }> {
+    const page = await this.store.listWithSlots({ ...query, projectId }, this.projectMaxRunningJobs);
+    return { jobs: await this.withWaitingReasons(projectId, page.jobs, page.slots), hasMore: page.hasMore };
   }
 
   async events(projectId: string, id: string, afterSeq: number, limit: number): Promise<JobEventRecord[]> {

@@ -1,4 +1,6 @@
 import { LRUCache } from 'lru-cache';
+import type pg from 'pg';
+import { preparedQuery } from '../db/sql.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
 import type { CheckpointReason } from '../engine/checkpoint-data.js';
@@ -52,7 +54,11 @@ export interface ListJobsQuery {
  * however many processes write.
  */
 export class JobStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  /** `pool`: the pool under `prisma`, for the statements every request makes (src/db/prisma.ts). */
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pool: pg.Pool,
+  ) {}
 
   /**
    * A transaction, run again when PostgreSQL aborted it for a deadlock or a write conflict
@@ -82,35 +88,35 @@ export class JobStore {
     advice: readonly Advice[] = [],
   ): Promise<{ job: JobRecord; events: JobEventRecord[]; slots: ProjectSlots }> {
     const id = uuidv7();
-    const status = JSON.stringify({ status: 'queued' });
     const advised = advice.length > 0;
     const adviceData = { advice };
-    const rows = await this.prisma.$queryRaw<(Record<string, unknown> & { slot_project: string; slot_limit: number | null; slot_running: bigint; event_created_at: Date })[]>`
-      WITH job AS (
-        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at)
-        VALUES (${id}::uuid, ${projectId}::uuid, ${JSON.stringify(spec)}::jsonb, ${advised ? 2 : 1}, now())
+    const [row] = await preparedQuery<JobRow & SlotColumns & { eventCreatedAt: Date }>(
+      this.pool,
+      'job_create',
+      `WITH j AS (
+        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at) VALUES ($1::uuid, $2::uuid, $3::jsonb, $4::int, now())
         RETURNING *
       ), event AS (
-        INSERT INTO job_events (job_id, seq, type, data) SELECT job.id, 1, 'status', ${status}::jsonb FROM job
+        INSERT INTO job_events (job_id, seq, type, data) SELECT j.id, 1, 'status', '{"status":"queued"}'::jsonb FROM j
         RETURNING created_at
       ), advice AS (
-        INSERT INTO job_events (job_id, seq, type, data) SELECT job.id, 2, 'advice', ${JSON.stringify(adviceData)}::jsonb FROM job WHERE ${advised}
+        INSERT INTO job_events (job_id, seq, type, data) SELECT j.id, 2, 'advice', $5::jsonb FROM j WHERE $6::boolean
       )
-      SELECT job.*, event.created_at AS event_created_at, p.name AS slot_project, p.max_running_jobs AS slot_limit,
-        (SELECT count(*) FROM jobs t WHERE t.project_id = ${projectId}::uuid AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now()) AS slot_running
-      FROM job CROSS JOIN event JOIN projects p ON p.id = job.project_id`;
-    const { slot_project: project, slot_limit: limit, slot_running: running, event_created_at: eventCreatedAt, ...columns } = rows[0]!;
+      SELECT ${JOB_COLUMNS}, event.created_at AS "eventCreatedAt", ${SLOT_COLUMNS}
+      FROM j CROSS JOIN event JOIN projects p ON p.id = j.project_id`,
+      [id, projectId, JSON.stringify(spec), advised ? 2 : 1, JSON.stringify(adviceData), advised],
+    );
     // The spec was resolved by this process: no need to check it again on the way out.
     checkedSpecs.set(id, spec);
-    const createdAt = eventCreatedAt.toISOString();
+    const createdAt = row!.eventCreatedAt.toISOString();
     return {
-      job: toJobRecord(jobFromColumns(columns)),
+      job: toJobRecord(row!),
       events: [
-        { seq: 1, type: 'status', data: { status: 'queued' }, createdAt },
+        { seq: 1, type: 'status', data: { status: 'queued' }, createdAt, emittedAt: createdAt },
         // Both rows were written by one statement: now() is the same for both.
-        ...(advised ? [{ seq: 2, type: 'advice' as const, data: adviceData as unknown as Record<string, unknown>, createdAt }] : []),
+        ...(advised ? [{ seq: 2, type: 'advice' as const, data: adviceData as unknown as Record<string, unknown>, createdAt, emittedAt: createdAt }] : []),
       ],
-      slots: { project, running: Number(running), limit: limit ?? defaultProjectLimit },
+      slots: slotsOf(row!, defaultProjectLimit),
     };
   }
 
@@ -124,18 +130,17 @@ export class JobStore {
    * jobs training now and its limit): one round trip, the common read of a job.
    */
   async getWithSlots(id: string, projectId: string, defaultProjectLimit: number): Promise<{ job: JobRecord; slots: ProjectSlots | null } | null> {
-    const rows = await this.prisma.$queryRaw<(Record<string, unknown> & { slot_project: string; slot_limit: number | null; slot_running: bigint | null })[]>`
-      SELECT j.*, p.name AS slot_project, p.max_running_jobs AS slot_limit,
-        CASE WHEN j.status = 'queued' THEN
-          (SELECT count(*) FROM jobs t WHERE t.project_id = j.project_id AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now())
-        END AS slot_running
+    const [row] = await preparedQuery<JobRow & SlotColumns>(
+      this.pool,
+      'job_get_with_slots',
+      `SELECT ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit",
+        CASE WHEN j.status = 'queued' THEN ${RUNNING_COUNT} END AS "slotRunning"
       FROM jobs j JOIN projects p ON p.id = j.project_id
-      WHERE j.id = ${id}::uuid AND j.project_id = ${projectId}::uuid`;
-    const row = rows[0];
+      WHERE j.id = $1::uuid AND j.project_id = $2::uuid`,
+      [id, projectId],
+    );
     if (!row) return null;
-    const { slot_project: project, slot_limit: limit, slot_running: running, ...columns } = row;
-    const slots = running === null ? null : { project, running: Number(running), limit: limit ?? defaultProjectLimit };
-    return { job: toJobRecord(jobFromColumns(columns)), slots };
+    return { job: toJobRecord(row), slots: row.slotRunning === null ? null : slotsOf(row, defaultProjectLimit) };
   }
 
   async exists(id: string, projectId: string): Promise<boolean> {
@@ -152,6 +157,25 @@ export class JobStore {
   /** Which project a job belongs to (null for an unknown job); never changes once the job exists. */
   async projectOf(id: string): Promise<string | null> {
     return (await this.prisma.job.findUnique({ where: { id }, select: { projectId: true } }))?.projectId ?? null;
+  }
+
+  /**
+   * A page of one project's jobs, newest first, with what their waiting reasons need: one
+   * round trip, the API's list. `after` is the id of the last job of the previous page.
+   */
+  async listWithSlots(query: ListJobsQuery & { projectId: string }, defaultProjectLimit: number): Promise<{ jobs: JobRecord[]; hasMore: boolean; slots: ProjectSlots }> {
+    const rows = await preparedQuery<JobRow & SlotColumns>(
+      this.pool,
+      'job_list_with_slots',
+      `SELECT ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit", ${RUNNING_COUNT} AS "slotRunning"
+      FROM jobs j JOIN projects p ON p.id = j.project_id
+      WHERE j.project_id = $1::uuid AND ($2::text[] IS NULL OR j.status::text = ANY($2::text[])) AND ($3::uuid IS NULL OR j.id < $3::uuid)
+      ORDER BY j.id DESC
+      LIMIT $4`,
+      [query.projectId, query.status?.length ? query.status : null, query.after ?? null, query.limit + 1],
+    );
+    const slots = rows[0] ? slotsOf(rows[0], defaultProjectLimit) : await this.projectSlots(query.projectId, defaultProjectLimit);
+    return { jobs: rows.slice(0, query.limit).map(toJobRecord), hasMore: rows.length > query.limit, slots };
   }
 
   /** Newest first; `after` is the id of the last job of the previous page (ids are UUIDv7, time-ordered). */
@@ -288,6 +312,7 @@ export class JobStore {
    */
   async recordBatch(id: string, entries: readonly RunWrite[]): Promise<JobEventRecord[]> {
     if (entries.length === 0) return [];
+    if (!entries.some((entry) => entry.kind === 'checkpoint')) return this.recordEventsAndMetrics(id, entries);
     return this.transaction(async (tx) => {
       const stored = await tx.jobEvent.findMany({ where: { jobId: id, key: { in: entries.map((entry) => entry.key) } }, select: { key: true } });
       const done = new Set(stored.map((row) => row.key));
@@ -314,13 +339,56 @@ export class JobStore {
           ON CONFLICT (job_id, scope, step) DO UPDATE SET epoch = EXCLUDED.epoch, "values" = EXCLUDED."values"`;
       }
       const first = lastSeq - fresh.length + 1;
-      const events: { jobId: string; seq: number; type: JobEventType; data: Prisma.InputJsonValue; key: string }[] = [];
+      const events: { jobId: string; seq: number; type: JobEventType; data: Prisma.InputJsonValue; key: string; emittedAt: Date }[] = [];
       for (const [index, entry] of fresh.entries()) {
-        events.push({ jobId: id, seq: first + index, type: entry.kind === 'metric' ? 'metrics' : entry.kind === 'checkpoint' ? 'checkpoint' : entry.type, data: (await eventDataOf(tx, id, entry)) as Prisma.InputJsonValue, key: entry.key });
+        const type = entry.kind === 'metric' ? 'metrics' : entry.kind === 'checkpoint' ? 'checkpoint' : entry.type;
+        events.push({ jobId: id, seq: first + index, type, data: (await eventDataOf(tx, id, entry)) as Prisma.InputJsonValue, key: entry.key, emittedAt: new Date(entry.emittedAt) });
       }
       const rows = await tx.jobEvent.createManyAndReturn({ data: events });
       return rows.sort((a, b) => a.seq - b.seq).map(toEventRecord);
     });
+  }
+
+  /**
+   * recordBatch without checkpoints — nearly every batch — as one statement: one round trip
+   * instead of a transaction's six, which is what keeps the delay from a trainer's event to its
+   * subscribers short. Same rules: writes whose key is stored are skipped, the job's row lock
+   * orders concurrent writers, a metric step repeated in the batch keeps its last values.
+   */
+  private async recordEventsAndMetrics(id: string, entries: readonly RunWrite[]): Promise<JobEventRecord[]> {
+    const input = entries.map((entry, ord) => {
+      const common = { ord, key: entry.key, emitted_at: new Date(entry.emittedAt).toISOString() };
+      if (entry.kind === 'metric') {
+        const { scope, epoch, step, values, progress } = entry.metric;
+        return { ...common, type: 'metrics', data: { scope, epoch, step, values, ...entry.eventData }, scope, epoch, step, values, progress };
+      }
+      if (entry.kind === 'event') return { ...common, type: entry.type, data: entry.data };
+      throw new Error('recordEventsAndMetrics: checkpoints are written by recordBatch in a transaction');
+    });
+    const rows = await this.prisma.$queryRaw<{ seq: number; type: string; data: Record<string, unknown>; created_at: Date; emitted_at: Date }[]>`
+      WITH input AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+          AS e(ord int, key text, type text, data jsonb, emitted_at timestamptz, scope text, epoch int, step int, "values" jsonb, progress float8)
+      ), fresh AS (
+        SELECT i.*, row_number() OVER (ORDER BY i.ord) AS n FROM input i
+        WHERE NOT EXISTS (SELECT 1 FROM job_events x WHERE x.job_id = ${id}::uuid AND x.key = i.key)
+      ), bump AS (
+        UPDATE jobs SET last_seq = last_seq + (SELECT count(*) FROM fresh),
+          progress = coalesce((SELECT f.progress FROM fresh f WHERE f.scope IS NOT NULL ORDER BY f.ord DESC LIMIT 1), progress)
+        WHERE id = ${id}::uuid AND EXISTS (SELECT 1 FROM fresh)
+        RETURNING last_seq - (SELECT count(*) FROM fresh) AS base
+      ), metric_rows AS (
+        INSERT INTO metrics (job_id, scope, epoch, step, "values")
+        SELECT DISTINCT ON (f.scope, f.step) ${id}::uuid, f.scope::"MetricScope", f.epoch, f.step, f."values"
+        FROM fresh f WHERE f.scope IS NOT NULL ORDER BY f.scope, f.step, f.ord DESC
+        ON CONFLICT (job_id, scope, step) DO UPDATE SET epoch = EXCLUDED.epoch, "values" = EXCLUDED."values"
+      )
+      INSERT INTO job_events (job_id, seq, type, data, key, emitted_at)
+      SELECT ${id}::uuid, bump.base + f.n, f.type, f.data, f.key, f.emitted_at FROM fresh f CROSS JOIN bump
+      RETURNING seq, type, data, created_at, emitted_at`;
+    return rows
+      .map((row) => ({ seq: row.seq, type: row.type as JobEventType, data: row.data, createdAt: row.created_at.toISOString(), emittedAt: row.emitted_at.toISOString() }))
+      .sort((a, b) => a.seq - b.seq);
   }
 
   async listEvents(id: string, afterSeq: number, limit: number): Promise<JobEventRecord[]> {
@@ -376,8 +444,8 @@ export type RunWriteBody =
   | { kind: 'event'; type: JobEventType; data: Record<string, unknown> }
   | { kind: 'metric'; metric: MetricWrite; eventData: Record<string, unknown> }
   | { kind: 'checkpoint'; checkpoint: NewCheckpoint };
-/** `key` makes the write idempotent: unique per job, chosen by the writer. */
-export type RunWrite = RunWriteBody & { key: string };
+/** `key` makes the write idempotent: unique per job, chosen by the writer; `emittedAt` is when training produced it (ms). */
+export type RunWrite = RunWriteBody & { key: string; emittedAt: number };
 
 /** The event's data; a checkpoint's row is written here, in the batch's transaction. */
 async function eventDataOf(tx: Tx, jobId: string, entry: RunWrite): Promise<Record<string, unknown>> {
@@ -423,9 +491,33 @@ async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Reco
   return toEventRecord(event);
 }
 
-/** A jobs row read by raw SQL, in the shape Prisma gives it (snake_case columns to camelCase fields). */
-function jobFromColumns(columns: Record<string, unknown>): Job {
-  return Object.fromEntries(Object.entries(columns).map(([column, value]) => [column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()), value])) as unknown as Job;
+/** A timestamp as the API writes it (ISO 8601, UTC, ms), made by PostgreSQL: no Date to parse and format again. */
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * The columns a job's view needs, named as Prisma names them; `j` is the jobs row. The spec comes
+ * as text, parsed only when it is not cached; timestamps come formatted.
+ */
+const JOB_COLUMNS = `j.id, j.project_id AS "projectId", j.status::text AS status, j.spec::text AS spec, j.backend, j.device, j.failure_reason AS "failureReason",
+  j.attempts, j.last_seq AS "lastSeq", j.progress, ${iso('j.created_at')} AS "createdAt", ${iso('j.started_at')} AS "startedAt",
+  ${iso('j.finished_at')} AS "finishedAt", ${iso('j.updated_at')} AS "updatedAt", j.restarts, j.restart_causes AS "restartCauses"`;
+type Timestamps = 'createdAt' | 'startedAt' | 'finishedAt' | 'updatedAt';
+type JobRow = Pick<Job, 'id' | 'projectId' | 'status' | 'spec' | 'backend' | 'device' | 'failureReason' | 'attempts' | 'lastSeq' | 'progress' | 'restarts' | 'restartCauses'> & {
+  [K in Timestamps]: Job[K] | string;
+};
+const isoOf = (value: Date | string): string => (typeof value === 'string' ? value : value.toISOString());
+
+/** The project's jobs training now (a live lease), read through jobs_project_id_lease_expires_at_idx; `p` is the project. */
+const RUNNING_COUNT = `(SELECT count(*)::int FROM jobs t WHERE t.project_id = p.id AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now())`;
+const SLOT_COLUMNS = `p.name AS "slotProject", p.max_running_jobs AS "slotLimit", ${RUNNING_COUNT} AS "slotRunning"`;
+interface SlotColumns {
+  slotProject: string;
+  slotLimit: number | null;
+  slotRunning: number | null;
+}
+
+function slotsOf(row: SlotColumns, defaultProjectLimit: number): ProjectSlots {
+  return { project: row.slotProject, running: row.slotRunning ?? 0, limit: row.slotLimit ?? defaultProjectLimit };
 }
 
 /**
@@ -434,16 +526,17 @@ function jobFromColumns(columns: Record<string, unknown>): Job {
  */
 const checkedSpecs = new LRUCache<string, ResolvedJobSpec>({ max: 5_000 });
 
-function specOf(job: Job): ResolvedJobSpec {
+/** `job.spec` as Prisma gives it, or as text (JOB_COLUMNS): text is parsed only when the spec is not cached. */
+function specOf(job: JobRow): ResolvedJobSpec {
   let spec = checkedSpecs.get(job.id);
   if (!spec) {
-    spec = resolvedJobSpecSchema.parse(job.spec);
+    spec = resolvedJobSpecSchema.parse(typeof job.spec === 'string' ? JSON.parse(job.spec) : job.spec);
     checkedSpecs.set(job.id, spec);
   }
   return spec;
 }
 
-function toJobRecord(job: Job): JobRecord {
+function toJobRecord(job: JobRow): JobRecord {
   const spec = specOf(job);
   return {
     id: job.id,
@@ -459,10 +552,10 @@ function toJobRecord(job: Job): JobRecord {
     restartCauses: job.restartCauses as string[],
     progress: job.progress,
     lastSeq: job.lastSeq,
-    createdAt: job.createdAt.toISOString(),
-    startedAt: job.startedAt?.toISOString() ?? null,
-    finishedAt: job.finishedAt?.toISOString() ?? null,
-    updatedAt: job.updatedAt.toISOString(),
+    createdAt: isoOf(job.createdAt),
+    startedAt: job.startedAt === null ? null : isoOf(job.startedAt),
+    finishedAt: job.finishedAt === null ? null : isoOf(job.finishedAt),
+    updatedAt: isoOf(job.updatedAt),
   };
 }
 
@@ -472,6 +565,7 @@ function toEventRecord(event: JobEvent): JobEventRecord {
     type: event.type as JobEventType,
     data: event.data as Record<string, unknown>,
     createdAt: event.createdAt.toISOString(),
+    emittedAt: (event.emittedAt ?? event.createdAt).toISOString(),
   };
 }
 

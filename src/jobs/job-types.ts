@@ -13,6 +13,8 @@ export interface JobEventRecord {
   type: JobEventType;
   data: Record<string, unknown>;
   createdAt: string;
+  /** When training produced it; the same as createdAt for the service's own events. */
+  emittedAt: string;
 }
 
 export const jobEventTypes = ['status', 'advice', 'started', 'metrics', 'optimizerPhase', 'divergence', 'lrRangeTest', 'resumed', 'checkpoint', 'preprocessing', 'earlyStop', 'activationVariance', 'transfer', 'threadFailed', 'distributed'] as const;

@@ -19,7 +19,10 @@ const MAX_RETRY_MS = 2_000;
 export interface EventWriterDeps {
   store: JobStore;
   logger: Logger;
-  /** After each commit: announce the events (a lost announcement costs a stream nothing). */
+  /**
+   * After each commit: announce the events (a lost announcement costs a stream nothing). It must
+   * hand its messages to Redis before its first await, so announcements keep commit order.
+   */
   committed(events: JobEventRecord[]): Promise<void>;
   /** After a checkpoint's row is committed: delete the checkpoints the job's policy no longer keeps. */
   checkpointCommitted(): Promise<void>;
@@ -60,7 +63,8 @@ export class EventWriter {
     return this.pending.length;
   }
 
-  event(event: TrainingEvent): void {
+  /** `at`: when training produced it (ms since the epoch). */
+  event(event: TrainingEvent, at = Date.now()): void {
     switch (event.type) {
       case 'batchMetrics':
       case 'epochMetrics': {
@@ -74,19 +78,19 @@ export class EventWriter {
         }
         const progress = this.totalSteps > 0 ? Math.min(1, event.step / this.totalSteps) : 0;
         const extra = event.type === 'epochMetrics' ? { durationMs: Math.round(event.durationMs), samplesPerSecond: Math.round(event.samplesPerSecond) } : {};
-        this.push({ kind: 'metric', metric: { scope, epoch: event.epoch, step: event.step, values: event.values, progress }, eventData: { progress, ...extra } });
+        this.push({ kind: 'metric', metric: { scope, epoch: event.epoch, step: event.step, values: event.values, progress }, eventData: { progress, ...extra } }, at);
         return;
       }
       default: {
         if (event.type === 'started') this.totalSteps = event.totalSteps;
         const { type, ...data } = event;
-        this.push({ kind: 'event', type, data });
+        this.push({ kind: 'event', type, data }, at);
       }
     }
   }
 
-  checkpoint(checkpoint: CheckpointMeta): void {
-    this.push({ kind: 'checkpoint', checkpoint });
+  checkpoint(checkpoint: CheckpointMeta, at = Date.now()): void {
+    this.push({ kind: 'checkpoint', checkpoint }, at);
   }
 
   /** Resolves once everything pushed so far is committed; rejects when writes have failed for `withinMs`. */
@@ -107,9 +111,9 @@ export class EventWriter {
     this.stopped = true;
   }
 
-  private push(write: RunWriteBody): void {
+  private push(write: RunWriteBody, emittedAt: number): void {
     if (this.stopped) return;
-    this.pending.push({ ...write, key: `${this.runId}:${this.next++}` });
+    this.pending.push({ ...write, key: `${this.runId}:${this.next++}`, emittedAt });
     this.kick();
   }
 
@@ -131,7 +135,9 @@ export class EventWriter {
         if (this.failingSince !== null) this.deps.logger.info({ jobId: this.jobId, afterMs: this.failingForMs }, 'recording events again');
         this.failingSince = null;
         this.retryMs = FIRST_RETRY_MS;
-        await this.deps.committed(events).catch((error: unknown) => this.deps.logger.warn({ err: error, jobId: this.jobId }, 'could not announce events'));
+        // Not awaited: the next batch need not wait for Redis. Announcements still leave in
+        // commit order, because publishing queues its commands on one connection synchronously.
+        void this.deps.committed(events).catch((error: unknown) => this.deps.logger.warn({ err: error, jobId: this.jobId }, 'could not announce events'));
         if (batch.some((write) => write.kind === 'checkpoint')) {
           await this.deps.checkpointCommitted().catch((error: unknown) => this.deps.logger.warn({ err: error, jobId: this.jobId }, 'could not prune checkpoints'));
         }

@@ -81,9 +81,10 @@ export class TrainerJobError extends Error {
   }
 }
 
+/** `at`: when the training process produced it (ms since the epoch). */
 export interface RunHandlers {
-  onEvent(event: TrainingEvent): void;
-  onCheckpoint(checkpoint: CheckpointMeta): void;
+  onEvent(event: TrainingEvent, at: number): void;
+  onCheckpoint(checkpoint: CheckpointMeta, at: number): void;
 }
 
 interface Running extends RunHandlers {
@@ -244,10 +245,10 @@ export class TrainerHost {
     if (!running) return;
     switch (message.type) {
       case 'event':
-        if (message.jobId === running.jobId) running.onEvent(message.event);
+        if (message.jobId === running.jobId) running.onEvent(message.event, message.at);
         return;
       case 'checkpoint':
-        if (message.jobId === running.jobId) running.onCheckpoint(message.checkpoint);
+        if (message.jobId === running.jobId) running.onCheckpoint(message.checkpoint, message.at);
         return;
       case 'done':
         this.running = null;

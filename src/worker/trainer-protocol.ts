@@ -24,7 +24,8 @@ export type HostToTrainer = ({ type: 'run' } & RunRequest) | { type: 'abort'; jo
 export type TrainerToHost =
   | { type: 'ready'; backend: SelectedBackend }
   | { type: 'startupFailed'; message: string }
-  | { type: 'event'; jobId: string; event: TrainingEvent }
-  | { type: 'checkpoint'; jobId: string; checkpoint: CheckpointMeta }
+  /** `at`: when training produced it (ms since the epoch), so delays can be measured from there. */
+  | { type: 'event'; jobId: string; event: TrainingEvent; at: number }
+  | { type: 'checkpoint'; jobId: string; checkpoint: CheckpointMeta; at: number }
   | { type: 'done'; jobId: string; result: TrainingResult }
   | { type: 'failed'; jobId: string; error: { name: string; message: string; abortReason?: string } };

@@ -291,7 +291,7 @@ export class TrainingWorker {
           ...(initFrom ? { initFrom } : {}),
           ...(columnsFrom ? { columnsFrom } : {}),
         },
-        { onEvent: (event) => writer.event(event), onCheckpoint: (checkpoint) => writer.checkpoint(checkpoint) },
+        { onEvent: (event, at) => writer.event(event, at), onCheckpoint: (checkpoint, at) => writer.checkpoint(checkpoint, at) },
         controller.signal,
       );
       await writer.drain(FINAL_WRITE_MS);

@@ -9,6 +9,7 @@ const event = (type: StreamEventMessage['type'], data: Record<string, unknown>, 
   type,
   data,
   createdAt: new Date(Date.UTC(2026, 0, 1) + at * 1000).toISOString(),
+  emittedAt: new Date(Date.UTC(2026, 0, 1) + at * 1000).toISOString(),
 });
 
 describe('the CLI progress line', () => {

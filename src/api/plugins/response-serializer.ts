@@ -7,12 +7,25 @@ type Def = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodTyp
 
 const identity: Projector = (value) => value;
 
+const verbatim = new WeakSet<z.ZodType>();
+
+/**
+ * Marks a schema whose values are written as they are, unprojected: values this server made by
+ * parsing with that very schema (a resolved job spec), so they hold nothing it does not declare.
+ * Walking a spec field by field was most of the cost of a page of jobs.
+ */
+export function writtenVerbatim<T extends z.ZodType>(schema: T): T {
+  verbatim.add(schema);
+  return schema;
+}
+
 /**
  * Keeps only what the schema declares on each object it describes field by field, so nothing
  * internal (a project id, say) leaves the server; unions, records and scalars pass as they are:
  * they are the server's own values, checked when they were made.
  */
 export function projectorOf(schema: z.ZodType): Projector {
+  if (verbatim.has(schema)) return identity;
   const def = schema._zod.def as unknown as Def;
   switch (def.type) {
     case 'object': {

@@ -91,7 +91,6 @@ export function jobRoutes(services: Services) {
         const statuses = status ? (status.split(',') as JobStatus[]) : undefined;
         const project = projectOf(request).id;
         const page = await services.jobs.list(project, { limit, after, status: statuses });
-        const jobs = await services.jobs.withWaitingReasons(project, page.jobs);
         const last = page.jobs.at(-1);
         let next: string | null = null;
         if (page.hasMore && last) {
@@ -99,7 +98,7 @@ export function jobRoutes(services: Services) {
           if (status) params.set('status', status);
           next = `/v1/jobs?${params.toString()}`;
         }
-        return { data: jobs.map(withLinks), hasMore: page.hasMore, next };
+        return { data: page.jobs.map(withLinks), hasMore: page.hasMore, next };
       },
     );
 

@@ -51,7 +51,8 @@ export function runRoutes(services: Services) {
         const { limit, after, status } = request.query;
         const project = projectOf(request).id;
         const page = await services.jobs.list(project, { limit, after, status: status ? (status.split(',') as JobStatus[]) : undefined });
-        const [jobs, byId] = await Promise.all([services.jobs.withWaitingReasons(project, page.jobs), summaries.of(page.jobs)]);
+        const { jobs } = page;
+        const byId = await summaries.of(jobs);
         const last = page.jobs.at(-1);
         let next: string | null = null;
         if (page.hasMore && last) {

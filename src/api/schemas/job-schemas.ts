@@ -4,6 +4,7 @@ import { checkpointReasons } from '../../engine/checkpoint-data.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { adviceCodes } from '../../spec/advice/codes.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
+import { writtenVerbatim } from '../plugins/response-serializer.js';
 import { memoryParts, type MemoryPart } from '../../spec/memory-estimate.js';
 
 export const jobStatusSchema = z.enum(jobStatuses).meta({ id: 'JobStatus' });
@@ -53,7 +54,7 @@ export const jobSchema = z
     id: z.uuid(),
     name: z.string().nullable(),
     status: jobStatusSchema,
-    spec: resolvedJobSpecSchema,
+    spec: writtenVerbatim(resolvedJobSpecSchema),
     backend: z.string().nullable().describe('TF.js backend that ran the job (tensorflow, wasm, cpu)'),
     device: z.string().nullable(),
     failureReason: z.string().nullable(),
@@ -106,7 +107,8 @@ export const jobEventSchema = z
       .enum(jobEventTypes)
       .describe('status changes, advice (given at submission, data.advice), started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)'),
     data: z.record(z.string(), z.unknown()),
-    createdAt: z.iso.datetime(),
+    createdAt: z.iso.datetime().describe('When the event was recorded'),
+    emittedAt: z.iso.datetime().describe("When training produced it (the training process's clock); equal to createdAt for the service's own events"),
   })
   .meta({ id: 'JobEvent' });
 

@@ -1,5 +1,24 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import type { JobEventRecord } from '../../jobs/job-types.js';
 import { streamCloseCodes, type StreamMessage } from './stream-messages.js';
+
+/**
+ * A job event as a stream message, encoded once however many clients receive it: the
+ * subscriber hands every client the same event object, so a thousand clients cost one
+ * JSON.stringify and one UTF-8 encoding, not a thousand.
+ */
+const encodedEvents = new WeakMap<JobEventRecord, Buffer>();
+
+export function encodeEvent(jobId: string, event: JobEventRecord): Buffer {
+  let encoded = encodedEvents.get(event);
+  if (!encoded) {
+    const message: StreamMessage = { kind: 'event', jobId, seq: event.seq, type: event.type, data: event.data, createdAt: event.createdAt, emittedAt: event.emittedAt };
+    encoded = Buffer.from(JSON.stringify(message));
+    encodedEvents.set(event, encoded);
+  }
+  return encoded;
+}
 
 export interface ConnectionLimits {
   heartbeatMs: number;
@@ -13,6 +32,7 @@ export interface ConnectionLimits {
  */
 export class ClientConnection {
   private closed = false;
+  private corked = false;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly closeListeners: (() => void)[] = [];
 
@@ -38,13 +58,36 @@ export class ClientConnection {
 
   /** False when the message was not sent (the client is gone or was just dropped for being slow). */
   send(message: StreamMessage): boolean {
+    return this.sendText(Buffer.from(JSON.stringify(message)));
+  }
+
+  /** A message already encoded as UTF-8 JSON (encodeEvent), sent as a text frame. */
+  sendText(encoded: Buffer): boolean {
     if (this.closed) return false;
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
       this.close(streamCloseCodes.tooSlow, `client too slow: more than ${this.limits.maxBufferedBytes} bytes waiting; reconnect with ?after=`);
       return false;
     }
-    this.socket.send(JSON.stringify(message));
+    this.corkUntilNextTick();
+    this.socket.send(encoded, { binary: false });
     return true;
+  }
+
+  /**
+   * Events arrive from Redis in bursts (a writer's batch): the frames sent in one tick leave in
+   * one write system call instead of one each, which is what lets a thousand clients keep up.
+   * ws keeps the TCP socket private; its cork counter nests with ws's own cork/uncork per frame.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
+    if (!raw || typeof raw.cork !== 'function') return;
+    this.corked = true;
+    raw.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      raw.uncork();
+    });
   }
 
   close(code: number, reason: string): void {

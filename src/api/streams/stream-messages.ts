@@ -13,7 +13,8 @@ export const streamEventMessageSchema = z
     seq: z.int().min(1),
     type: z.enum(jobEventTypes),
     data: z.record(z.string(), z.unknown()),
-    createdAt: z.iso.datetime(),
+    createdAt: z.iso.datetime().describe('When the event was recorded'),
+    emittedAt: z.iso.datetime().describe("When training produced it; equal to createdAt for the service's own events"),
   })
   .meta({ id: 'StreamEventMessage' });
 

@@ -1,0 +1,191 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { loadConfig } from '../src/config/config.js';
+import { dropDatabase } from '../src/db/database.js';
+import { createServices } from '../src/infra/services.js';
+import { createLogger } from '../src/logging/logger.js';
+
+export interface EventDelayRound {
+  subscribers: number;
+  /** Subscribers (the observer included) that got every seq from 1 to the last, in order. */
+  complete: number;
+  events: number;
+  /** The observer's delays, trainer emission → websocket receipt, for events emitted after every subscriber was connected. */
+  delaysMs: number[];
+  /** Emission → commit in PostgreSQL (createdAt − emittedAt), same events. */
+  recordMs: number[];
+  /** The trainer's last event → the observer receiving the job's final status event. */
+  endMs: number;
+  /** The trainer's first event → its last: how long training produced events. */
+  trainingMs: number;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+/** About 15 s of training on a quiet machine with a batch record every 2 steps: ~3 000 events. */
+const spec = {
+  name: 'bench: event delay',
+  dataset: { name: 'iris' },
+  model: { layers: [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'dense', units: 3 }] },
+  epochs: 400,
+  batchSize: 8,
+  logEveryBatches: 2,
+  checkpoint: { everyEpochs: 100, keep: 1 },
+  seed: 1,
+};
+
+interface StreamedEvent {
+  seq: number;
+  type: string;
+  data: { status?: string };
+  createdAt: string;
+  emittedAt: string;
+}
+
+/**
+ * The delay from the training process emitting an event to a websocket subscriber receiving
+ * it, through the whole service (IPC to the worker, the event writer's batched transaction,
+ * Redis, the API's fan-out), with `subscribers` other clients following the same job.
+ * A real Trainyard process (API + worker, auth on) in a database of its own; one job per round.
+ */
+export async function benchEventDelay(options: { subscribers: number[]; repeats: number }): Promise<EventDelayRound[]> {
+  const base = loadConfig();
+  const databaseUrl = new URL(base.DATABASE_URL);
+  databaseUrl.pathname = '/trainyard_bench_events';
+  const artifactDir = mkdtempSync(path.join(tmpdir(), 'trainyard-events-'));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    DATABASE_URL: databaseUrl.toString(),
+    QUEUE_PREFIX: 'trainyard_bench_events',
+    ARTIFACT_DIR: artifactDir,
+    DATA_DIR: path.join(artifactDir, 'datasets'),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    AUTH_MODE: 'required',
+    TRAINYARD_BACKEND: 'wasm',
+    // 1 001 websockets from one address are the bench's load, not an attack.
+    RATE_LIMIT_MAX: '100000000',
+  };
+  await dropDatabase(env.DATABASE_URL);
+  const server = spawn(process.execPath, ['--import', 'tsx', 'workers/all-in-one.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  const services = await (async () => {
+    for (let i = 0; ; i++) {
+      if ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200) break;
+      if (i > 600) throw new Error('the service did not become ready');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return createServices(loadConfig(env), createLogger('warn', 'bench'));
+  })();
+  const rounds: EventDelayRound[] = [];
+  try {
+    const { key } = await services.projects.createKey('bench', 'event-delay');
+    const headers = { authorization: `Bearer ${key}` };
+    for (let round = 0; round < options.repeats; round++) {
+      for (const subscribers of options.subscribers) rounds.push(await oneJob(url, headers, subscribers));
+    }
+  } finally {
+    await services.close();
+    server.kill('SIGTERM');
+    await once(server, 'exit');
+    await dropDatabase(env.DATABASE_URL);
+    rmSync(artifactDir, { recursive: true, force: true });
+  }
+  return rounds;
+}
+
+async function oneJob(url: string, headers: Record<string, string>, subscribers: number): Promise<EventDelayRound> {
+  const created = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+  if (created.status !== 201) throw new Error(`POST /v1/jobs answered ${created.status}: ${await created.text()}`);
+  const { id } = (await created.json()) as { id: string };
+  // Paused until every subscriber is connected, so the whole run is measured live.
+  await action(url, headers, id, 'pause');
+  await waitForStatus(url, headers, id, 'paused');
+  const streamUrl = `${url.replace(/^http/, 'ws')}/v1/jobs/${id}/stream?after=0`;
+
+  let allConnectedAt = Number.POSITIVE_INFINITY;
+  const delaysMs: number[] = [];
+  const recordMs: number[] = [];
+  let lastTrainingEmit = 0;
+  let endReceived = 0;
+  let firstTrainingEmit = 0;
+  // The observer parses every message; the others only check the order of seqs, as cheaply as a client could.
+  const observer = follow(streamUrl, headers, (event, received) => {
+    const emitted = Date.parse(event.emittedAt);
+    if (event.type !== 'status') {
+      firstTrainingEmit ||= emitted;
+      lastTrainingEmit = Math.max(lastTrainingEmit, emitted);
+    } else if (['succeeded', 'failed', 'cancelled'].includes(event.data.status ?? '')) {
+      endReceived = received;
+    }
+    if (emitted >= allConnectedAt) {
+      delaysMs.push(received - emitted);
+      recordMs.push(Date.parse(event.createdAt) - emitted);
+    }
+  });
+  const others = Array.from({ length: subscribers }, () => follow(streamUrl, headers));
+  await Promise.all([observer, ...others].map((client) => client.opened));
+  allConnectedAt = Date.now();
+  await action(url, headers, id, 'resume');
+  const seqs = await Promise.all([observer, ...others].map((client) => client.closed));
+  const events = Math.max(...seqs.map((list) => list.at(-1) ?? 0));
+  return {
+    subscribers,
+    complete: seqs.filter((list) => list.length === events && list.every((seq, i) => seq === i + 1)).length,
+    events,
+    delaysMs,
+    recordMs,
+    endMs: endReceived - lastTrainingEmit,
+    trainingMs: lastTrainingEmit - firstTrainingEmit,
+  };
+}
+
+async function action(url: string, headers: Record<string, string>, id: string, name: 'pause' | 'resume'): Promise<void> {
+  const response = await fetch(`${url}/v1/jobs/${id}/${name}`, { method: 'POST', headers });
+  if (response.status >= 300) throw new Error(`POST /v1/jobs/${id}/${name} answered ${response.status}: ${await response.text()}`);
+}
+
+async function waitForStatus(url: string, headers: Record<string, string>, id: string, status: string): Promise<void> {
+  for (;;) {
+    const job = (await (await fetch(`${url}/v1/jobs/${id}`, { headers })).json()) as { status: string };
+    if (job.status === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function follow(url: string, headers: Record<string, string>, onEvent?: (event: StreamedEvent, received: number) => void) {
+  const socket = new WebSocket(url, { headers });
+  const seqs: number[] = [];
+  const opened = once(socket, 'open');
+  const closed = new Promise<number[]>((resolve, reject) => {
+    socket.on('message', (raw) => {
+      const received = Date.now();
+      const text = raw.toString();
+      if (onEvent) {
+        const message = JSON.parse(text) as StreamedEvent & { kind: string };
+        if (message.kind !== 'event') return;
+        seqs.push(message.seq);
+        onEvent(message, received);
+        return;
+      }
+      const seq = /"seq":(\d+)/.exec(text);
+      if (seq && text.startsWith('{"kind":"event"')) seqs.push(Number(seq[1]));
+    });
+    socket.on('close', () => resolve(seqs));
+    socket.on('error', reject);
+  });
+  return { opened, closed };
+}
