@@ -142,4 +142,32 @@ describe('POST /v1/jobs/{id}/predict with uncertainty (MC dropout)', () => {
     const plain = await api().post(`/v1/jobs/${job.body.id}/predict`).send({ inputs: [sequence] });
     expect(plain.body.predictions[0].uncertainty).toBeUndefined();
   });
+
+  it('answers a class per step, and its uncertainty per step, for a sequence labeller with cell-update dropout', async () => {
+    const job = await api()
+      .post('/v1/jobs')
+      .send({
+        dataset: { name: 'copy', rows: 200, symbols: 3, length: 2, delay: 2 },
+        model: { layers: [{ type: 'gru', units: 8, returnSequences: true, dropout: 0.3, dropoutMode: 'cellUpdate' }, { type: 'dense', units: 4 }] },
+        epochs: 1,
+        learningRate: 0.01,
+        seed: 2,
+      });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    expect((await finished(job.body.id)).status).toBe('succeeded');
+    // 2·length + delay = 6 steps of one-hot [blank, 3 symbols, delimiter].
+    const oneHot = (k: number) => Array.from({ length: 5 }, (_, i) => (i === k ? 1 : 0));
+    const input = [1, 2, 0, 4, 0, 0].map(oneHot);
+    const plain = await api().post(`/v1/jobs/${job.body.id}/predict`).send({ inputs: [input] });
+    expect(plain.status, JSON.stringify(plain.body)).toBe(200);
+    expect(plain.body.predictions[0].class).toHaveLength(6);
+    expect(plain.body.predictions[0].probabilities).toHaveLength(6);
+    const sampled = await api().post(`/v1/jobs/${job.body.id}/predict`).send({ inputs: [input], uncertainty: { method: 'mcDropout', samples: 10 } });
+    expect(sampled.status, JSON.stringify(sampled.body)).toBe(200);
+    const [prediction] = sampled.body.predictions as { class: number[]; probabilities: number[][]; uncertainty: Record<string, number[]> }[];
+    expect(prediction!.class).toHaveLength(6);
+    for (const step of prediction!.probabilities) expect(step.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(prediction!.uncertainty.predictiveEntropy).toHaveLength(6);
+    expect(prediction!.uncertainty.mutualInformation!.some((v) => v > 0)).toBe(true);
+  });
 });
