@@ -9,6 +9,7 @@ const layerAndTrainingTests = [
   'early-stopping',
   'initialization',
   'losses',
+  'mc-dropout',
   'normalization',
   'objective',
   'progressive',

@@ -5,6 +5,7 @@
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1]: native and wasm against PyTorch
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
+// npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -21,6 +22,7 @@ import { benchDistributed } from './distributed-throughput.js';
 import { benchVersusPytorch } from './pytorch-compare.js';
 import { benchAbuse } from './abuse.js';
 import { benchApiThroughput } from './api-throughput.js';
+import { benchMcDropout } from './mc-dropout.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,7 +41,7 @@ const { values } = parseArgs({
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse', 'mcdropout'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -206,6 +208,28 @@ if (values.only === 'abuse') {
     table(
       ['abuse', 'p99 ms min / median / max', 'p50 ms median', 'requests', 'not 200'],
       rows.map((r) => [r.phase, spread(r.p99Ms), fmt(median(r.p50Ms), 1), String(r.requests), String(r.errors)]),
+    ),
+  );
+  console.log();
+}
+if (values.only === 'mcdropout') {
+  const repeats = Number(values.repeats);
+  const inputs = Number(values.sizes ?? '1000');
+  const backend = z.enum(benchBackends).parse(values.backends?.split(',')[0]?.trim() ?? 'native');
+  const { backend: ran, rows } = await benchMcDropout({ backend, inputs, samples: [1, 10, 50], repeats });
+  console.log(`MC dropout on ${inputs} MNIST inputs (MLP 784-256-256-10, dropout 0.5 twice) on ${ran}; median of ${repeats} interleaved rounds, each the fastest of 3 runs in a row\n`);
+  const plain = rows.find((r) => r.samples === 0)!;
+  console.log(
+    table(
+      ['measure', 'forward calls', 'ms', 'vs plain', 'vs T × plain', 'µs per input-pass'],
+      rows.map((r) => [
+        r.measure,
+        String(r.forwardCalls),
+        fmt(r.ms, 1),
+        `${fmt(r.ms / plain.ms, 1)}×`,
+        r.samples === 0 ? '-' : `${fmt(r.ms / (r.samples * plain.ms), 2)}×`,
+        fmt((1000 * r.ms) / (inputs * Math.max(1, r.samples)), 1),
+      ]),
     ),
   );
   console.log();

@@ -32,6 +32,21 @@ Environment:
 class UsageError extends Error {}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+/** Words into lines of at most `width` characters (a longer word gets a line of its own, cut). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = '';
+    }
+    line = line ? `${line} ${word}` : word.slice(0, width);
+  }
+  if (line) lines.push(line);
+  return lines;
+}
 const columns = () => (process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : 80);
 
 function parse() {
@@ -119,6 +134,11 @@ async function main(): Promise<number> {
       if (!argument) throw new UsageError('submit needs a spec file: trainyard submit spec.json');
       const job = await client.submit(JSON.parse(await readFile(argument, 'utf8')));
       out(`job ${job.id} ${job.status}`);
+      // Advice is a warning: it goes to stderr and never changes the exit status; at a terminal it is wrapped to fit, as the progress is.
+      for (const advice of job.advice) {
+        const text = `advice ${advice.code}: ${advice.field}: ${advice.reason} (${advice.source}; silence with silenceAdvice)`;
+        for (const line of process.stderr.isTTY ? wrap(text, columns() - 1) : [text]) err(line);
+      }
       return values.follow ? follow(client, job) : 0;
     }
     case 'follow':

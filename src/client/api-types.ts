@@ -97,7 +97,7 @@ export interface paths {
         put?: never;
         /**
          * Submit a training job
-         * @description Validates the spec, records the job and queues it. The response echoes the spec with every default filled in.
+         * @description Validates the spec, records the job and queues it. The response echoes the spec with every default filled in, and `advice`: the practical tips the spec goes against (warnings, never errors; docs/advice.md).
          */
         post: operations["submitJob"];
         delete?: never;
@@ -508,7 +508,7 @@ export interface paths {
         put?: never;
         /**
          * Predict with a job's model: rows in the data set's raw form (the job's preprocessing is applied)
-         * @description Uses the final checkpoint, or the newest of a job still training, or `checkpoint`. Each input is one row shaped like the model's input (e.g. [4] for iris, [28, 28, 1] or 784 numbers for MNIST images). A wrong shape is a 400 naming the row and the expected shape.
+         * @description Uses the final checkpoint, or the newest of a job still training, or `checkpoint`. Each input is one row shaped like the model's input (e.g. [4] for iris, [28, 28, 1] or 784 numbers for MNIST images). A wrong shape is a 400 naming the row and the expected shape. With `uncertainty` each input is run T times with dropout on and answered with the mean and its uncertainty (docs/jobs.md#predictive-uncertainty).
          */
         post: operations["predict"];
         delete?: never;
@@ -1844,6 +1844,8 @@ export interface components {
             init?: components["schemas"]["Init"];
             distributed?: components["schemas"]["DistributedInput"];
             diagnostics?: components["schemas"]["DiagnosticsInput"];
+            /** @description Advice codes not to give for this job: submission checks the spec against practical tips and answers `advice` beside the job, never an error (docs/advice.md) */
+            silenceAdvice?: ("unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers")[];
             /** @description Drawn at random and echoed when absent */
             seed?: number;
             checkpoint?: components["schemas"]["CheckpointPolicyInput"];
@@ -1865,6 +1867,24 @@ export interface components {
              * @default 10
              */
             logEveryBatches?: number;
+        };
+        /** @description T passes per input with the model's dropout on (dropout layers and recurrent dropout in the layer's dropoutMode; batch norm uses its running statistics); each prediction is their mean, with its uncertainty. A model without dropout is a 422 */
+        UncertaintyRequest: {
+            /**
+             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
+             * @constant
+             */
+            method: "mcDropout";
+            /**
+             * @description T: stochastic passes per input; inputs × samples is at most 200000
+             * @default 50
+             */
+            samples?: number;
+            /**
+             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
+             * @default 0
+             */
+            seed?: number;
         };
         /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizer: {
@@ -3128,6 +3148,8 @@ export interface components {
             init?: components["schemas"]["ResolvedInit"];
             distributed?: components["schemas"]["Distributed"];
             diagnostics: components["schemas"]["Diagnostics"];
+            /** @description Advice codes not to give for this job: submission checks the spec against practical tips and answers `advice` beside the job, never an error (docs/advice.md) */
+            silenceAdvice?: ("unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers")[];
             seed: number;
             checkpoint: components["schemas"]["CheckpointPolicy"];
             /**
@@ -3243,6 +3265,58 @@ export interface components {
                 model: string;
             };
         };
+        /** @description A practical tip the spec goes against (docs/advice.md): a warning, never an error */
+        Advice: {
+            /**
+             * @description The rule's code: list it in the spec's silenceAdvice to stop this advice
+             * @enum {string}
+             */
+            code: "unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers";
+            /** @description The spec field to change, as in job specs (model.layers[2].kernelInitializer) */
+            field: string;
+            /** @description Why, with the spec's own numbers, and what to do instead */
+            reason: string;
+            /** @description The lecture tip or paper it comes from */
+            source: string;
+        };
+        SubmittedJob: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            status: components["schemas"]["JobStatus"];
+            spec: components["schemas"]["ResolvedJobSpec"];
+            /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
+            backend: string | null;
+            device: string | null;
+            failureReason: string | null;
+            /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
+            waitingReason: string | null;
+            /** @description How many times a worker started it */
+            attempts: number;
+            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
+            restarts: number;
+            /** @description Why each restart happened, oldest first */
+            restartCauses: string[];
+            progress: number;
+            /** @description Sequence number of the newest event */
+            lastSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            links: {
+                self: string;
+                metrics: string;
+                events: string;
+                stream: string;
+                checkpoints: string;
+                model: string;
+            };
+            /** @description The tips the spec goes against, but those it silences; also the job's `advice` event (seq 2) when there are any */
+            advice: components["schemas"]["Advice"][];
+        };
         JobPage: {
             data: components["schemas"]["Job"][];
             hasMore: boolean;
@@ -3252,10 +3326,10 @@ export interface components {
         JobEvent: {
             seq: number;
             /**
-             * @description status changes, started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)
+             * @description status changes, advice (given at submission, data.advice), started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)
              * @enum {string}
              */
-            type: "status" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
+            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
             data: {
                 [key: string]: unknown;
             };
@@ -3378,14 +3452,25 @@ export interface components {
             };
         };
         Prediction: {
-            /** @description The most probable class */
-            class?: number;
+            /** @description The most probable class (per step for a model with a class per step) */
+            class?: number | number[];
             /** @description Its name in the data set */
-            label?: string;
-            /** @description Every class, in class order */
-            probabilities?: number[];
-            /** @description A regression's outputs */
+            label?: string | string[];
+            /** @description Every class, in class order (with `uncertainty`: the mean over the passes) */
+            probabilities?: number[] | number[][];
+            /** @description A regression's outputs (with `uncertainty`: the mean over the passes) */
             values?: number[] | number[][];
+            /** @description With an uncertainty request only */
+            uncertainty?: {
+                /** @description Classification: H[p̄] = −Σ p̄ ln p̄ of the mean probabilities, in nats: all uncertainty */
+                predictiveEntropy?: number | number[];
+                /** @description Classification: the mean over the passes of each pass's entropy: the uncertainty of the data */
+                expectedEntropy?: number | number[];
+                /** @description Classification: predictive − expected entropy (≥ 0): the passes disagreeing, the uncertainty of the model */
+                mutualInformation?: number | number[];
+                /** @description Regression: (1/T) Σ (y_t − ȳ)² per output value, the predictive variance of the passes */
+                variance?: number[] | number[][];
+            };
         };
         RunSummary: {
             /** @description The last finished epoch; null before the first */
@@ -3457,7 +3542,7 @@ export interface components {
             jobId: string;
             seq: number;
             /** @enum {string} */
-            type: "status" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
+            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
             data: {
                 [key: string]: unknown;
             };
@@ -3860,7 +3945,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Job"];
+                    "application/json": components["schemas"]["SubmittedJob"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4813,6 +4898,7 @@ export interface operations {
                      * @description A checkpoint id from GET /v1/jobs/{id}/checkpoints
                      */
                     checkpoint?: string;
+                    uncertainty?: components["schemas"]["UncertaintyRequest"];
                 };
             };
         };
@@ -4830,6 +4916,26 @@ export interface operations {
                     "application/json": {
                         /** Format: uuid */
                         checkpoint: string;
+                        /** @description The uncertainty request as run */
+                        uncertainty?: {
+                            /**
+                             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
+                             * @enum {string}
+                             */
+                            method: "mcDropout";
+                            /**
+                             * @description T: stochastic passes per input; inputs × samples is at most 200000
+                             * @default 50
+                             */
+                            samples: number;
+                            /**
+                             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
+                             * @default 0
+                             */
+                            seed: number;
+                            /** @description Forward calls the inputs × samples passes took (batched as memory allows) */
+                            forwardCalls: number;
+                        };
                         predictions: components["schemas"]["Prediction"][];
                     };
                 };
@@ -4840,6 +4946,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -31,6 +31,10 @@ const sentences = {
         return `${capital(String(d.status))}${because(d.reason)}`;
     }
   },
+  advice: (d) => {
+    const advice = d.advice ?? [];
+    return `Advice on the spec (${advice.length}): ${advice.map((a) => `${a.field}: ${a.reason} [${a.code}]`).join('; ')}`;
+  },
   started: (d) =>
     `Started on ${d.backend}${d.device ? ` (${d.device})` : ''}: ${count(d.trainRows)} training, ${count(d.validationRows)} validation and ${count(d.testRows)} test rows; ` +
     `${count(d.parameters)} parameters, ${count(d.totalSteps)} steps`,

@@ -1,5 +1,6 @@
 export { TrainyardApiError, TrainyardClient } from './trainyard-client.js';
 export type {
+  Advice,
   Checkpoint,
   ClientOptions,
   Job,
@@ -15,6 +16,8 @@ export type {
   Schemas,
   StreamEventMessage,
   StreamMessage,
+  SubmittedJob,
+  UncertaintyRequest,
   components,
   paths,
 } from './trainyard-client.js';

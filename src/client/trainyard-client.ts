@@ -13,12 +13,15 @@ type Api = Client<paths>;
  */
 export type Schemas = components['schemas'];
 export type Job = MethodResponse<Api, 'get', '/v1/jobs/{id}'>;
+export type SubmittedJob = MethodResponse<Api, 'post', '/v1/jobs'>;
+export type Advice = Schemas['Advice'];
 export type JobPage = MethodResponse<Api, 'get', '/v1/jobs'>;
 export type JobEvent = MethodResponse<Api, 'get', '/v1/jobs/{id}/events'>['data'][number];
 export type Metric = MethodResponse<Api, 'get', '/v1/jobs/{id}/metrics'>['data'][number];
 export type Checkpoint = MethodResponse<Api, 'get', '/v1/jobs/{id}/checkpoints'>['data'][number];
 export type PredictResponse = MethodResponse<Api, 'post', '/v1/jobs/{id}/predict'>;
 export type Prediction = PredictResponse['predictions'][number];
+export type UncertaintyRequest = Schemas['UncertaintyRequest'];
 export type JobStatus = Schemas['JobStatus'];
 export type Problem = Schemas['Problem'];
 export type StreamMessage = Schemas['StreamMessage'];
@@ -68,7 +71,8 @@ export class TrainyardClient {
     this.api = createClient<paths>({ baseUrl: this.base, headers: this.auth });
   }
 
-  submit(spec: JobSpecInput, options: { idempotencyKey?: string } = {}): Promise<Job> {
+  /** The job as submitted, with `advice`: the practical tips its spec goes against. */
+  submit(spec: JobSpecInput, options: { idempotencyKey?: string } = {}): Promise<SubmittedJob> {
     return unwrap(this.api.POST('/v1/jobs', { body: spec, params: { header: options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {} } }));
   }
 
@@ -121,8 +125,11 @@ export class TrainyardClient {
     return (await unwrap(this.api.GET('/v1/jobs/{id}/checkpoints', { params: { path: { id } } }))).data;
   }
 
-  predict(id: string, inputs: unknown[], checkpoint?: string): Promise<PredictResponse> {
-    return unwrap(this.api.POST('/v1/jobs/{id}/predict', { params: { path: { id } }, body: { inputs, ...(checkpoint ? { checkpoint } : {}) } }));
+  /** `uncertainty`: T passes with dropout on, answered with their mean and its uncertainty (MC dropout). */
+  predict(id: string, inputs: unknown[], checkpoint?: string, uncertainty?: UncertaintyRequest): Promise<PredictResponse> {
+    return unwrap(
+      this.api.POST('/v1/jobs/{id}/predict', { params: { path: { id } }, body: { inputs, ...(checkpoint ? { checkpoint } : {}), ...(uncertainty ? { uncertainty } : {}) } }),
+    );
   }
 
   /** The final model's files (model.json and weights.bin), as TF.js saves them. */

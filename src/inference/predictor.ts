@@ -3,30 +3,71 @@ import { readCheckpoint } from '../checkpoints/checkpoint-files.js';
 import type { DatasetService } from '../datasets/dataset-service.js';
 import { isUuid } from '../db/ids.js';
 import { selectBackend, type BackendChoice } from '../engine/backend.js';
+import { restoreModel } from '../engine/checkpoint-data.js';
 import { applyPreprocessing, type FittedPreprocessing } from '../engine/dataset-split.js';
 import { builtInDatasets } from '../engine/datasets/catalog.js';
+import type { StepClock } from '../engine/layers/seeded-dropout.js';
 // Registers the recurrent layer class, so models with normalised recurrent layers load.
 import '../engine/layers/recurrent.js';
-import { outputsProbabilities } from '../engine/model-builder.js';
-import { ConflictError, NotFoundError, ValidationError } from '../errors/errors.js';
+import { dropoutSites, rowsPerCall, sampleWithDropout } from '../engine/mc-dropout.js';
+import { buildModel, outputsProbabilities } from '../engine/model-builder.js';
+import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../errors/errors.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { JobRecord } from '../jobs/job-types.js';
 import { describeDataset } from '../spec/job-spec.js';
+import { ClassificationUncertainty, RegressionUncertainty } from './uncertainty.js';
 
 export interface Prediction {
-  /** Classification: the most probable class, its name, and every class's probability. */
-  class?: number;
-  label?: string;
-  probabilities?: number[];
+  /** Classification: the most probable class, its name, and every class's probability (per step for a class per step). */
+  class?: number | number[];
+  label?: string | string[];
+  probabilities?: number[] | number[][];
   /** Regression (and sequences): the model's outputs for the row. */
   values?: number[] | number[][];
+  /** With an uncertainty request: the spread of the T passes (src/inference/uncertainty.ts). */
+  uncertainty?: {
+    predictiveEntropy?: number | number[];
+    expectedEntropy?: number | number[];
+    mutualInformation?: number | number[];
+    variance?: number[] | number[][];
+  };
 }
+
+/** Monte Carlo dropout: T passes with dropout on, seeded (docs/jobs.md#predictive-uncertainty). */
+export interface UncertaintyRequest {
+  method: 'mcDropout';
+  samples: number;
+  seed: number;
+}
+
+export interface PredictRequest {
+  inputs: unknown[];
+  checkpoint?: string;
+  uncertainty?: UncertaintyRequest;
+}
+
+export interface PredictResult {
+  checkpoint: string;
+  /** The request's method, samples and seed, and the forward calls the passes took. */
+  uncertainty?: UncertaintyRequest & { forwardCalls: number };
+  predictions: Prediction[];
+}
+
+/** inputs × samples one request may ask for: every one is a row through the model. */
+export const MAX_SAMPLE_ROWS = 200_000;
 
 interface LoadedModel {
   model: tf.LayersModel;
   /** One row's shape, without the batch dimension. */
   inputShape: number[];
   preprocessing: FittedPreprocessing | null;
+}
+
+/** The model rebuilt from the job's spec (seeded dropout, recurrent dropout modes) with the checkpoint's weights. */
+interface SamplingModel {
+  model: tf.LayersModel;
+  clock: StepClock;
+  rowsPerCall: number;
 }
 
 const MAX_CACHED = 4;
@@ -38,6 +79,7 @@ const MAX_CACHED = 4;
  */
 export class Predictor {
   private readonly cache = new Map<string, Promise<LoadedModel>>();
+  private readonly samplingCache = new Map<string, Promise<SamplingModel>>();
   private backend: Promise<unknown> | null = null;
 
   constructor(
@@ -47,10 +89,12 @@ export class Predictor {
     private readonly backendChoice: BackendChoice,
   ) {}
 
-  async predict(projectId: string, jobId: string, inputs: unknown[], checkpointId?: string): Promise<{ checkpoint: string; predictions: Prediction[] }> {
+  async predict(projectId: string, jobId: string, request: PredictRequest): Promise<PredictResult> {
+    const { inputs, checkpoint: checkpointId, uncertainty } = request;
     const found = isUuid(jobId) ? await this.store.get(jobId) : null;
     const job = found?.projectId === projectId ? found : null;
     if (!job) throw new NotFoundError('job', jobId);
+    if (uncertainty) checkSampling(job, inputs.length, uncertainty);
     const checkpoint = checkpointId
       ? await this.store.getCheckpoint(jobId, checkpointId)
       : ((await this.store.latestCheckpoint(jobId, 'final')) ?? (await this.store.latestCheckpoint(jobId)));
@@ -60,51 +104,61 @@ export class Predictor {
     }
     this.backend ??= selectBackend(this.backendChoice.preference, this.backendChoice.options);
     await this.backend;
-    const loaded = await this.load(`${jobId}:${checkpoint.id}`, checkpoint.path, checkpoint.sha256);
+    const key = `${jobId}:${checkpoint.id}`;
+    const loaded = await this.load(key, checkpoint.path, checkpoint.sha256);
     const rows = flattenRows(inputs, loaded.inputShape);
     const classNames = await this.classNames(job);
     const probabilities = outputsProbabilities(job.spec);
     const regression = classNames === null;
-    const predictions: Prediction[] = [];
+    const link = (raw: tf.Tensor): tf.Tensor => {
+      if (regression || probabilities) return raw;
+      return job.spec.loss === 'binaryCrossentropy' ? tf.sigmoid(raw) : tf.softmax(raw);
+    };
     const size = loaded.inputShape.reduce((a, b) => a * b, 1);
-    for (let begin = 0; begin < rows.length; begin += 1024) {
-      const chunk = rows.slice(begin, begin + 1024);
+    const batchOf = (chunk: Float32Array[]): Float32Array => {
       const x = new Float32Array(chunk.length * size);
       chunk.forEach((row, i) => x.set(row, i * size));
       if (loaded.preprocessing) applyPreprocessing(loaded.preprocessing, x);
-      const output = tf.tidy(() => {
-        const raw = loaded.model.predict(tf.tensor(x, [chunk.length, ...loaded.inputShape])) as tf.Tensor;
-        if (regression || probabilities) return raw;
-        return job.spec.loss === 'binaryCrossentropy' ? tf.sigmoid(raw) : tf.softmax(raw);
-      });
+      return x;
+    };
+    if (uncertainty) {
+      const sampling = await this.sampling(key, checkpoint.path, checkpoint.sha256, job, loaded.inputShape, regression);
+      return { checkpoint: checkpoint.id, ...(await sample(sampling, batchOf(rows), rows.length, loaded.inputShape, uncertainty, { link, regression, classNames })) };
+    }
+    const predictions: Prediction[] = [];
+    for (let begin = 0; begin < rows.length; begin += 1024) {
+      const chunk = rows.slice(begin, begin + 1024);
+      const x = batchOf(chunk);
+      const output = tf.tidy(() => link(loaded.model.predict(tf.tensor(x, [chunk.length, ...loaded.inputShape])) as tf.Tensor));
       const values = (await output.array()) as number[][] | number[][][];
       output.dispose();
-      for (const row of values) predictions.push(regression ? { values: row } : classify(row as number[], classNames));
+      for (const row of values) predictions.push(regression ? { values: row } : classify(row, classNames));
     }
     return { checkpoint: checkpoint.id, predictions };
   }
 
+  /**
+   * The job's model as its spec builds it, for sampling: the plain loaded model has TF.js's own
+   * dropout and recurrent layers, whose masks are neither seeded nor placed by dropoutMode.
+   */
+  private sampling(key: string, folder: string, sha256: string, job: JobRecord, inputShape: number[], regression: boolean): Promise<SamplingModel> {
+    return cached(this.samplingCache, key, async () => {
+      const data = readCheckpoint(this.artifactDir, folder, sha256);
+      const built = buildModel(job.spec, inputShape, regression);
+      // Auxiliary heads are not in a checkpoint's model and not wanted here.
+      const shared = new Set(built.model.layers);
+      for (const layer of built.training.layers) if (!shared.has(layer) && layer.getClassName() !== 'InputLayer') layer.dispose();
+      restoreModel(built.model, data.model);
+      return { model: built.model, clock: built.clock, rowsPerCall: rowsPerCall(job.spec, inputShape) };
+    }, (entry) => entry.model.dispose());
+  }
+
   private load(key: string, folder: string, sha256: string): Promise<LoadedModel> {
-    let entry = this.cache.get(key);
-    if (entry) {
-      // Most recently used last.
-      this.cache.delete(key);
-      this.cache.set(key, entry);
-      return entry;
-    }
-    entry = (async () => {
+    return cached(this.cache, key, async () => {
       const data = readCheckpoint(this.artifactDir, folder, sha256);
       const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: data.model.modelTopology, weightSpecs: data.model.weightSpecs, weightData: data.model.weightData }));
       return { model, inputShape: model.inputs[0]!.shape.slice(1) as number[], preprocessing: data.preprocessing };
-    })();
-    this.cache.set(key, entry);
-    entry.catch(() => this.cache.delete(key));
-    while (this.cache.size > MAX_CACHED) {
-      const [oldest, evicted] = this.cache.entries().next().value!;
-      this.cache.delete(oldest);
-      void evicted.then((loaded) => loaded.model.dispose()).catch(() => undefined);
-    }
-    return entry;
+    }, (loaded) => loaded.model.dispose());
   }
 
   /** The names of the classes the model outputs, or null for a regression. */
@@ -129,9 +183,86 @@ export class Predictor {
   }
 }
 
-function classify(row: number[], classNames: string[]): Prediction {
-  // One sigmoid unit: P(class 1).
-  const probabilities = row.length === 1 ? [1 - row[0]!, row[0]!] : row;
+/**
+ * The last few entries a process keeps, most recently used last (a checkpoint never changes, so an
+ * entry never goes stale); a failed load is forgotten, an evicted model disposed.
+ */
+function cached<T>(cache: Map<string, Promise<T>>, key: string, load: () => Promise<T>, dispose: (entry: T) => void): Promise<T> {
+  let entry = cache.get(key);
+  if (entry) {
+    cache.delete(key);
+    cache.set(key, entry);
+    return entry;
+  }
+  entry = load();
+  cache.set(key, entry);
+  entry.catch(() => cache.delete(key));
+  while (cache.size > MAX_CACHED) {
+    const [oldest, evicted] = cache.entries().next().value!;
+    cache.delete(oldest);
+    void evicted.then(dispose).catch(() => undefined);
+  }
+  return entry;
+}
+
+/** Refuses, before any model is loaded, what sampling cannot answer: a model without dropout, too many rows. */
+function checkSampling(job: JobRecord, inputs: number, request: UncertaintyRequest): void {
+  if (dropoutSites(job.spec).length === 0) {
+    throw new UnprocessableError(
+      `job ${job.id}'s model has no dropout: Monte Carlo dropout samples the dropout masks, so it needs a dropout layer (rate > 0) or a recurrent layer with dropout; ` +
+        'train one with dropout, or predict without `uncertainty`',
+    );
+  }
+  if (inputs * request.samples > MAX_SAMPLE_ROWS) {
+    throw new ValidationError(`invalid uncertainty request: ${inputs} inputs × ${request.samples} samples is more than ${MAX_SAMPLE_ROWS} passes`, [
+      { field: 'uncertainty.samples', message: `${inputs} inputs × ${request.samples} samples is ${inputs * request.samples} rows through the model; at most ${MAX_SAMPLE_ROWS} a request` },
+    ]);
+  }
+}
+
+/** T passes per input with dropout on, summarised per input as its mean prediction and its uncertainty. */
+async function sample(
+  sampling: SamplingModel,
+  x: Float32Array,
+  inputs: number,
+  inputShape: number[],
+  request: UncertaintyRequest,
+  { link, regression, classNames }: { link: (raw: tf.Tensor) => tf.Tensor; regression: boolean; classNames: string[] | null },
+): Promise<Omit<PredictResult, 'checkpoint'>> {
+  const outputShape = (sampling.model.outputs[0]!.shape.slice(1) as number[]).map((d) => d ?? 1);
+  const summary = regression ? new RegressionUncertainty(inputs, request.samples, outputShape) : new ClassificationUncertainty(inputs, request.samples, outputShape);
+  const { forwardCalls } = await sampleWithDropout(
+    sampling.model,
+    sampling.clock,
+    x,
+    inputShape,
+    { samples: request.samples, seed: request.seed, maxRowsPerCall: sampling.rowsPerCall, link },
+    (block) => summary.add(block),
+  );
+  const predictions = Array.from({ length: inputs }, (_, i): Prediction => {
+    if (summary instanceof RegressionUncertainty) {
+      const { values, variance } = summary.result(i);
+      return { values, uncertainty: { variance } };
+    }
+    const { probabilities, ...spread } = summary.result(i);
+    return { ...classify(probabilities, classNames ?? []), uncertainty: spread };
+  });
+  return { uncertainty: { ...request, forwardCalls }, predictions };
+}
+
+/** The most probable class of a row of probabilities (one sigmoid unit: P(class 1)), or of each step of a sequence's. */
+function classify(row: number[] | number[][], classNames: string[]): Prediction {
+  if (Array.isArray(row[0])) {
+    const steps = (row as number[][]).map((step) => classify(step, classNames));
+    const labels = steps.map((step) => step.label);
+    return {
+      class: steps.map((step) => step.class as number),
+      ...(labels.every((label) => label !== undefined) ? { label: labels as string[] } : {}),
+      probabilities: steps.map((step) => step.probabilities as number[]),
+    };
+  }
+  const flat = row as number[];
+  const probabilities = flat.length === 1 ? [1 - flat[0]!, flat[0]!] : flat;
   let best = 0;
   probabilities.forEach((p, i) => p > probabilities[best]! && (best = i));
   return { class: best, ...(classNames[best] !== undefined ? { label: classNames[best] } : {}), probabilities };

@@ -9,6 +9,7 @@ import type { Logger } from '../logging/logger.js';
 import type { WorkerRegistry } from '../observability/worker-registry.js';
 import type { TrainingQueues } from '../queue/training-queues.js';
 import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec, type LayerSpec } from '../spec/job-spec.js';
+import { adviseOn, type Advice } from '../spec/advice/index.js';
 import { resourceRefusal, type WorkerLimits } from '../spec/resource-limits.js';
 import { planColumns, planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
 import { findSourceCheckpoint } from './transfer-source.js';
@@ -35,6 +36,8 @@ export interface JobServiceDeps {
 
 /** A queued job with why it is not training yet, when the reason is something other than a busy worker. */
 export type JobView = JobRecord & { waitingReason: string | null };
+/** A job as its submission answers it: with the advice given on its spec. */
+export type SubmittedJob = JobView & { advice: Advice[] };
 
 /** What the API can do with jobs; HTTP-free so a CLI or another transport can reuse it. */
 export class JobService {
@@ -102,8 +105,11 @@ export class JobService {
     return (await this.withWaitingReasons(projectId, [found.job], found.slots ?? undefined))[0]!;
   }
 
-  /** Records and queues the job; answers it as the API shows it. */
-  async submit(projectId: string, spec: JobSpec): Promise<JobView> {
+  /**
+   * Records and queues the job; answers it as the API shows it, with the advice its spec gets
+   * (recorded as its second event, never a reason to refuse it).
+   */
+  async submit(projectId: string, spec: JobSpec): Promise<SubmittedJob> {
     const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(projectId, spec, spec.dataset.id) : undefined;
     const info = upload ?? describeDataset(spec.dataset)!;
     const transfer = spec.init ? await this.planTransfer(projectId, spec, info) : undefined;
@@ -114,11 +120,15 @@ export class JobService {
     if (refusal) throw new ResourceLimitError(refusal.detail, [{ field: refusal.field, message: refusal.message }], { ...refusal.extensions });
     // Nothing is recorded while Redis is known to be down: the client's retry must not make a second job.
     this.requireRedis('the job was not submitted');
-    const { job, event, slots } = await this.store.create(projectId, resolved, this.projectMaxRunningJobs);
-    // Side by side: a stream that sees the worker's `running` (seq 2) before this `queued` (seq 1)
-    // reads seq 1 back from PostgreSQL, so neither waits for the other.
-    await Promise.all([this.announce(job.id, event), this.enqueueOrLeaveToReconciliation(job)]);
-    return (await this.withWaitingReasons(projectId, [job], slots))[0]!;
+    const advice = adviseOn(resolved, info);
+    const { job, events, slots } = await this.store.create(projectId, resolved, this.projectMaxRunningJobs, advice);
+    // Side by side: a stream that sees the worker's `running` before this job's first events reads
+    // them back from PostgreSQL, so neither waits for the other.
+    await Promise.all([
+      this.publisher.publishAll(job.id, events).catch((error: unknown) => this.logger.warn({ err: error, jobId: job.id }, 'publish failed')),
+      this.enqueueOrLeaveToReconciliation(job),
+    ]);
+    return { ...(await this.withWaitingReasons(projectId, [job], slots))[0]!, advice };
   }
 
   /** Which layers load from the source checkpoint, which freeze, where a probe cuts: checked before anything is queued. */

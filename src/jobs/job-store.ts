@@ -6,6 +6,7 @@ import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/clie
 import type { CheckpointReason } from '../engine/checkpoint-data.js';
 import { sourcesOf } from './job-state-machine.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
+import type { Advice } from '../spec/advice/index.js';
 import { resolvedJobSpecSchema, type ResolvedJobSpec } from '../spec/job-spec.js';
 import type { CheckpointRecord, JobEventRecord, JobEventType, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
 
@@ -76,31 +77,45 @@ export class JobStore {
   }
 
   /**
-   * The job and its first event (seq 1, queued), with what the new job's waiting reason needs (the
-   * project's jobs training now): one statement, one round trip, atomic as a statement is.
+   * The job and its first events (seq 1, queued; seq 2, the advice given at submission, when there
+   * is any), with what the new job's waiting reason needs (the project's jobs training now): one
+   * statement, one round trip, atomic as a statement is.
    */
-  async create(projectId: string, spec: ResolvedJobSpec, defaultProjectLimit: number): Promise<{ job: JobRecord; event: JobEventRecord; slots: ProjectSlots }> {
+  async create(
+    projectId: string,
+    spec: ResolvedJobSpec,
+    defaultProjectLimit: number,
+    advice: readonly Advice[] = [],
+  ): Promise<{ job: JobRecord; events: JobEventRecord[]; slots: ProjectSlots }> {
     const id = uuidv7();
+    const advised = advice.length > 0;
+    const adviceData = { advice };
     const [row] = await preparedQuery<JobRow & SlotColumns & { eventCreatedAt: Date }>(
       this.pool,
       'job_create',
       `WITH j AS (
-        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at) VALUES ($1::uuid, $2::uuid, $3::jsonb, 1, now())
+        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at) VALUES ($1::uuid, $2::uuid, $3::jsonb, $4::int, now())
         RETURNING *
       ), event AS (
         INSERT INTO job_events (job_id, seq, type, data) SELECT j.id, 1, 'status', '{"status":"queued"}'::jsonb FROM j
         RETURNING created_at
+      ), advice AS (
+        INSERT INTO job_events (job_id, seq, type, data) SELECT j.id, 2, 'advice', $5::jsonb FROM j WHERE $6::boolean
       )
       SELECT ${JOB_COLUMNS}, event.created_at AS "eventCreatedAt", ${SLOT_COLUMNS}
       FROM j CROSS JOIN event JOIN projects p ON p.id = j.project_id`,
-      [id, projectId, JSON.stringify(spec)],
+      [id, projectId, JSON.stringify(spec), advised ? 2 : 1, JSON.stringify(adviceData), advised],
     );
     // The spec was resolved by this process: no need to check it again on the way out.
     checkedSpecs.set(id, spec);
     const createdAt = row!.eventCreatedAt.toISOString();
     return {
       job: toJobRecord(row!),
-      event: { seq: 1, type: 'status', data: { status: 'queued' }, createdAt, emittedAt: createdAt },
+      events: [
+        { seq: 1, type: 'status', data: { status: 'queued' }, createdAt, emittedAt: createdAt },
+        // Both rows were written by one statement: now() is the same for both.
+        ...(advised ? [{ seq: 2, type: 'advice' as const, data: adviceData as unknown as Record<string, unknown>, createdAt, emittedAt: createdAt }] : []),
+      ],
       slots: slotsOf(row!, defaultProjectLimit),
     };
   }

@@ -17,7 +17,7 @@ export interface JobEventRecord {
   emittedAt: string;
 }
 
-export const jobEventTypes = ['status', 'started', 'metrics', 'optimizerPhase', 'divergence', 'lrRangeTest', 'resumed', 'checkpoint', 'preprocessing', 'earlyStop', 'activationVariance', 'transfer', 'threadFailed', 'distributed'] as const;
+export const jobEventTypes = ['status', 'advice', 'started', 'metrics', 'optimizerPhase', 'divergence', 'lrRangeTest', 'resumed', 'checkpoint', 'preprocessing', 'earlyStop', 'activationVariance', 'transfer', 'threadFailed', 'distributed'] as const;
 export type JobEventType = (typeof jobEventTypes)[number];
 
 export interface JobRecord {

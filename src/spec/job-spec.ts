@@ -9,6 +9,7 @@ import {
   type OptimizerConfig,
 } from './optimizer-spec.js';
 import { distributedProblems, distributedSchema } from './distributed-spec.js';
+import { adviceCodes } from './advice/codes.js';
 import { initializerSchema } from './initializer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { modelProblems } from './model-checks.js';
@@ -706,6 +707,11 @@ const jobSpecFields = {
     })
     .default({ activationVariance: false })
     .meta({ id: 'Diagnostics' }),
+  silenceAdvice: z
+    .array(z.enum(adviceCodes))
+    .max(adviceCodes.length)
+    .optional()
+    .describe('Advice codes not to give for this job: submission checks the spec against practical tips and answers `advice` beside the job, never an error (docs/advice.md)'),
   seed: z.int().min(0).max(2 ** 31 - 1).optional().describe('Drawn at random and echoed when absent'),
   checkpoint: z
     .strictObject({

@@ -125,6 +125,18 @@ function forwardValuesPerRow(layer: LayerSpec, input: Shape, output: Shape): num
   }
 }
 
+/**
+ * Values one row's forward pass keeps, over a whole layer stack (its input included): what an
+ * inference call that must bound its memory divides its budget by (src/engine/mc-dropout.ts). A
+ * stack whose shapes do not work out counts its input only.
+ */
+export function forwardValuesPerRowOf(layers: LayerSpec[], inputShape: Shape): number {
+  const shapes = inferShapes(inputShape, layers);
+  if ('message' in shapes) return size(inputShape);
+  const inputs = [inputShape, ...shapes.shapes];
+  return layers.reduce((sum, layer, index) => sum + forwardValuesPerRow(layer, inputs[index]!, inputs[index + 1]!), size(inputShape));
+}
+
 const joined = (shape: number[]) => shape.join(' × ');
 
 export function formatBytes(bytes: number): string {

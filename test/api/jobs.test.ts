@@ -64,6 +64,35 @@ describe('POST /v1/jobs', () => {
     expect(metrics.body).toEqual({ data: [] });
   });
 
+  it('answers the advice the spec gets beside the created job, records it as its second event, and leaves out what it silences', async () => {
+    const spec = { dataset: { name: 'mnist', limit: 2000 }, model: { layers: [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'dense', units: 10 }] }, optimizer: 'adam', learningRate: 0.05, batchSize: 512 };
+    const response = await post(spec);
+    expect(response.status).toBe(201);
+    expect(response.body.status).toBe('queued');
+    expect(response.body.advice).toEqual([
+      { code: 'largeBatchSmallDataset', field: 'batchSize', reason: expect.stringContaining('1600 training rows is 4 steps an epoch'), source: expect.stringContaining('small batches for small data sets') },
+      { code: 'adamRateFarFromDefault', field: 'learningRate', reason: expect.stringContaining('50× above its default 0.001'), source: expect.stringContaining('Kingma & Ba 2015') },
+    ]);
+    const events = (await request(harness.app.server).get(`/v1/jobs/${response.body.id}/events`)).body.data;
+    expect(events).toMatchObject([
+      { seq: 1, type: 'status', data: { status: 'queued' } },
+      { seq: 2, type: 'advice', data: { advice: response.body.advice } },
+    ]);
+    const fetched = (await request(harness.app.server).get(`/v1/jobs/${response.body.id}`)).body;
+    expect(fetched.lastSeq).toBe(2);
+
+    const quiet = await post({ ...spec, silenceAdvice: ['adamRateFarFromDefault', 'largeBatchSmallDataset'] });
+    expect(quiet.status).toBe(201);
+    expect(quiet.body.advice).toEqual([]);
+    expect(quiet.body.spec.silenceAdvice).toEqual(['adamRateFarFromDefault', 'largeBatchSmallDataset']);
+    expect(quiet.body.lastSeq).toBe(1);
+    expect((await request(harness.app.server).get(`/v1/jobs/${quiet.body.id}/events`)).body.data).toHaveLength(1);
+
+    const unknown = await post({ ...spec, silenceAdvice: ['adamRateFarFromDefault', 'noSuchTip'] });
+    expect(unknown.status).toBe(400);
+    expect(fields(unknown.body)).toEqual(['silenceAdvice[1]']);
+  });
+
   it('puts the job on the queue under its own id', async () => {
     const response = await post(tinyIrisSpec());
     expect(response.status).toBe(201);

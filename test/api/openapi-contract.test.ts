@@ -81,9 +81,9 @@ describe('the response check every API test runs (test/support/contract-check.ts
     delete without404.paths['/v1/jobs/{id}']!.get!.responses['404'];
     expect(new ContractCheck(without404 as never).check(missing)).toEqual([expect.stringContaining('status 404 is not documented for getJob')]);
 
-    // A field the server does not send.
+    // A field the server does not send (a submission answers the job with its advice: SubmittedJob).
     const extraField = await committed();
-    extraField.components.schemas.Job!.required!.push('owner');
+    extraField.components.schemas.SubmittedJob!.required!.push('owner');
     expect(new ContractCheck(extraField as never).check(submitted)).toEqual([expect.stringContaining("must have required property 'owner'")]);
 
     // A header the server sends that the document does not list.

@@ -79,9 +79,13 @@ describe('the trainyard CLI', () => {
     expect(lines.filter((line) => /^epoch \d\/3 {2}loss \d/.test(line))).toHaveLength(3);
     expect(lines.every((line) => line.length <= 79)).toBe(true);
     expect(lines.at(-1)).toMatch(/^Succeeded after 3 epochs/);
+    // tinyIrisSpec's Adam at 0.05 gets advice: a line on stderr, the exit status still 0.
+    expect(submitted.stderr).toMatch(/^advice adamRateFarFromDefault: learningRate: adam starts at 0\.05, .*silence with silenceAdvice\)$/m);
 
     expect((await trainyard('jobs')).stdout).toMatch(new RegExp(`^${id.slice(0, 8)}\\S*\\s+succeeded\\s+100%\\s+from the cli$`, 'm'));
-    expect((await trainyard('logs', id)).stdout).toMatch(/^ +\d+ {2}\d\d:\d\d:\d\d {2}Checkpoint at epoch \d/m);
+    const logs = (await trainyard('logs', id)).stdout;
+    expect(logs).toMatch(/^ +\d+ {2}\d\d:\d\d:\d\d {2}Checkpoint at epoch \d/m);
+    expect(logs).toMatch(/^ +2 {2}\d\d:\d\d:\d\d {2}Advice on the spec \(1\): learningRate: adam starts at 0\.05/m);
     const out = path.join(folder, 'model');
     await trainyard('download', id, '--out', out);
     expect(JSON.parse(readFileSync(path.join(out, 'model.json'), 'utf8')).modelTopology).toBeDefined();

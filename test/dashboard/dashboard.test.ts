@@ -104,6 +104,11 @@ describe.skipIf(!haveChromium && !process.env.CI)('dashboard in a real browser',
     expect(events).toEqual(expect.arrayContaining([expect.stringMatching(/^Checkpoint at epoch \d+/), expect.stringMatching(/^Started on wasm/), expect.stringMatching(/^Succeeded after 40 epochs/)]));
     expect(events.filter((text) => text.includes('{"'))).toEqual([]);
 
+    // Adam at 0.05 (tinyIrisSpec's rate) is 50× its default: the advice given at submission, with its field and code.
+    expect(await page.$$eval('#job-advice li', (items) => items.map((item) => item.getAttribute('data-advice')))).toEqual(['adamRateFarFromDefault']);
+    expect(await page.textContent('#job-advice')).toMatch(/learningRate: adam starts at 0\.05, 50× above its default 0\.001.*Kingma & Ba 2015/);
+    expect(events).toEqual(expect.arrayContaining([expect.stringMatching(/^Advice on the spec \(1\): learningRate: /)]));
+
     // The summary: status, duration, speed, and per metric the final, best and test values.
     expect(await page.textContent('[data-fact="Status"]')).toBe('succeeded');
     expect(await page.textContent('[data-fact="Duration"]')).toMatch(/\d+ s|min/);

@@ -18,6 +18,7 @@ import {
   listMetricsQuerySchema,
   metricSchema,
   problemSchema,
+  submittedJobSchema,
 } from '../schemas/job-schemas.js';
 
 const actionSummaries = {
@@ -53,10 +54,11 @@ export function jobRoutes(services: Services) {
           operationId: 'submitJob',
           tags: ['jobs'],
           summary: 'Submit a training job',
-          description: 'Validates the spec, records the job and queues it. The response echoes the spec with every default filled in.',
+          description:
+            'Validates the spec, records the job and queues it. The response echoes the spec with every default filled in, and `advice`: the practical tips the spec goes against (warnings, never errors; docs/advice.md).',
           headers: idempotencyHeaders,
           body: jobSpecSchema,
-          response: { 201: jobSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema, 422: problemSchema, 503: problemSchema },
+          response: { 201: submittedJobSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema, 422: problemSchema, 503: problemSchema },
           openapi: { headers: { 201: ['location', 'idempotent-replayed'] } },
         },
       },
@@ -68,7 +70,7 @@ export function jobRoutes(services: Services) {
         };
         const key = request.headers['idempotency-key'];
         const result = key === undefined ? { ...(await submit()), replayed: false } : await idempotency.run(projectOf(request).id, 'POST /v1/jobs', key, hashRequest(request.body), submit);
-        const job = result.body as z.infer<typeof jobSchema>;
+        const job = result.body as z.infer<typeof submittedJobSchema>;
         return reply.code(201).header('location', `/v1/jobs/${job.id}`).header('idempotent-replayed', String(result.replayed)).send(job);
       },
     );

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { dependencies } from '../../errors/errors.js';
 import { checkpointReasons } from '../../engine/checkpoint-data.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
+import { adviceCodes } from '../../spec/advice/codes.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
 import { writtenVerbatim } from '../plugins/response-serializer.js';
 import { memoryParts, type MemoryPart } from '../../spec/memory-estimate.js';
@@ -74,6 +75,23 @@ export const jobSchema = z
   })
   .meta({ id: 'Job' });
 
+export const adviceSchema = z
+  .object({
+    code: z.enum(adviceCodes).describe("The rule's code: list it in the spec's silenceAdvice to stop this advice"),
+    field: z.string().describe('The spec field to change, as in job specs (model.layers[2].kernelInitializer)'),
+    reason: z.string().describe("Why, with the spec's own numbers, and what to do instead"),
+    source: z.string().describe('The lecture tip or paper it comes from'),
+  })
+  .meta({ id: 'Advice', description: 'A practical tip the spec goes against (docs/advice.md): a warning, never an error' });
+
+export const submittedJobSchema = jobSchema
+  .extend({
+    advice: z
+      .array(adviceSchema)
+      .describe("The tips the spec goes against, but those it silences; also the job's `advice` event (seq 2) when there are any"),
+  })
+  .meta({ id: 'SubmittedJob' });
+
 export const jobPageSchema = z
   .object({
     data: z.array(jobSchema),
@@ -85,7 +103,9 @@ export const jobPageSchema = z
 export const jobEventSchema = z
   .object({
     seq: z.int().min(1),
-    type: z.enum(jobEventTypes).describe('status changes, started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)'),
+    type: z
+      .enum(jobEventTypes)
+      .describe('status changes, advice (given at submission, data.advice), started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)'),
     data: z.record(z.string(), z.unknown()),
     createdAt: z.iso.datetime().describe('When the event was recorded'),
     emittedAt: z.iso.datetime().describe("When training produced it (the training process's clock); equal to createdAt for the service's own events"),

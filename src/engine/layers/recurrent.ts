@@ -247,6 +247,11 @@ export class RecurrentLayer extends tf.layers.Layer {
     this.clock = args.clock;
   }
 
+  /** Whether a pass through this layer draws dropout masks (in training, or when sampling). */
+  get drawsMasks(): boolean {
+    return this.dropout > 0 || this.recurrentDropout > 0;
+  }
+
   /** True when the layer is exactly a stock SimpleRNN / LSTM / GRU (no normalization). */
   get isStandard(): boolean {
     return this.recurrentBatchNorm === null && !this.layerNorm;
@@ -318,7 +323,8 @@ export class RecurrentLayer extends tf.layers.Layer {
         mode: this.dropoutMode,
         dropout: this.dropout,
         recurrentDropout: this.recurrentDropout,
-        training,
+        // Monte Carlo dropout draws the masks of the layer's mode; batch normalization below still uses `training`.
+        training: training || this.clock.sampleDropout === true,
         seed: this.seed,
         step: this.clock.step,
         timeSteps,

@@ -3,6 +3,12 @@ import * as tf from '@tensorflow/tfjs';
 /** The optimizer step the next forward pass belongs to; the trainer advances it. */
 export interface StepClock {
   step: number;
+  /**
+   * Monte Carlo dropout (src/engine/mc-dropout.ts): masks are drawn in an inference pass too,
+   * seeded by `step` as in training, while everything else (batch norm's running statistics)
+   * stays in inference mode.
+   */
+  sampleDropout?: boolean;
 }
 
 export interface SeededDropoutArgs {
@@ -38,13 +44,18 @@ export class SeededDropout extends tf.layers.Layer {
     this.supportsMasking = true;
   }
 
+  /** Whether a pass through this layer draws a mask (in training, or when sampling). */
+  get drawsMasks(): boolean {
+    return this.rate > 0;
+  }
+
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     return inputShape;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    if (!kwargs.training || this.rate === 0) return x.clone();
+    if (!(kwargs.training || this.clock.sampleDropout) || this.rate === 0) return x.clone();
     const seed = (this.seed ^ Math.imul(this.clock.step + 1, 0x9e3779b1)) >>> 0;
     return tf.dropout(x, this.rate, this.noiseShape ? [x.shape[0]!, ...this.noiseShape] : undefined, seed);
   }

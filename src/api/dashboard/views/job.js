@@ -1,5 +1,6 @@
-// One job: a summary (status, best, final and test metrics, duration, time left), curves that grow
-// live, its events as sentences, its checkpoints, its spec, and the actions its status allows.
+// One job: a summary (status, best, final and test metrics, duration, time left), the advice its
+// spec got at submission, curves that grow live, its events as sentences, its checkpoints, its spec,
+// and the actions its status allows.
 import { describeEvent } from '/dashboard/lib/event-sentences.js';
 import { api, openStream } from '../api.js';
 import { actionSources, higherIsBetterPattern, terminalStatuses } from '../contract.js';
@@ -15,6 +16,17 @@ let datasetTasks;
 async function isRegression(name) {
   datasetTasks ??= api('/v1/datasets').then(({ body }) => new Map((body?.data ?? []).map((d) => [d.name, d.task])));
   return (await datasetTasks).get(name) === 'regression';
+}
+
+/** The advice event's tips (docs/advice.md): field, reason, source, and the code that silences it. */
+function adviceList(advice) {
+  return [
+    el('h2', {}, 'Advice'),
+    el('p', { class: 'muted' }, 'Practical tips this spec goes against: warnings, not errors. List a code in the spec\'s silenceAdvice to stop one.'),
+    el('ul', { class: 'advice' }, ...advice.map((a) => el('li', { 'data-advice': a.code },
+      el('code', {}, a.field), ': ', a.reason, ' ',
+      el('span', { class: 'muted' }, `— ${a.source} `), el('code', { class: 'advice-code' }, a.code)))),
+  ];
 }
 
 /** A summary row per metric: the last epoch's value, the best epoch's, and the test score. */
@@ -53,6 +65,8 @@ export async function jobView(id) {
   const buttons = Object.fromEntries(Object.keys(actionSources).map((name) => [name, action(name)]));
   const facts = el('dl', { class: 'facts', id: 'job-summary' });
   const metricsBox = el('div', { id: 'job-metrics' }, metricsTable(summary));
+  // Filled from the job's advice event (seq 2), which the stream replays.
+  const adviceBox = el('div', { id: 'job-advice', hidden: true });
 
   // Time left at the pace so far: progress over training time.
   const timeLeft = () => {
@@ -105,6 +119,7 @@ export async function jobView(id) {
     el('div', { class: 'toolbar' }, status, ...Object.values(buttons), message),
     reason,
     el('div', { class: 'summary' }, facts, metricsBox),
+    adviceBox,
     el('div', { class: 'charts' }, lossEpoch.container, scoreEpoch.container, lossBatch.container, learningRate.container),
     el('h2', {}, 'Events'), el('div', { class: 'events' }, el('table', {}, events)),
     el('h2', {}, 'Checkpoints'), el('table', {}, el('thead', {}, el('tr', {}, el('th', { class: 'num' }, 'Epoch'), el('th', { class: 'num' }, 'Step'), el('th', {}, 'Reason'), el('th', {}, 'Metrics'), el('th', {}, 'Download'))), checkpoints),
@@ -153,6 +168,10 @@ export async function jobView(id) {
       if (d.reason && d.status === 'failed') reason.textContent = d.reason;
     }
     if (event.type === 'checkpoint') void loadCheckpoints();
+    if (event.type === 'advice') {
+      adviceBox.replaceChildren(...adviceList(d.advice ?? []));
+      adviceBox.hidden = false;
+    }
     events.prepend(el('tr', { 'data-event': event.type },
       el('td', { class: 'muted num' }, String(event.seq)),
       el('td', { class: 'muted' }, new Date(event.createdAt).toLocaleTimeString()),
