@@ -80,7 +80,9 @@ export async function benchEventDelay(options: { subscribers: number[]; repeats:
     RATE_LIMIT_MAX: '100000000',
   };
   await dropDatabase(env.DATABASE_URL);
-  const server = spawn(process.execPath, ['--import', 'tsx', 'workers/all-in-one.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // BENCH_CPU_PROFILE=<folder>: a V8 CPU profile of the service, written when it exits.
+  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
+  const server = spawn(process.execPath, [...profile, '--import', 'tsx', 'workers/all-in-one.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const services = await (async () => {
     for (let i = 0; ; i++) {
