@@ -1,6 +1,6 @@
 """The bench models in PyTorch, for `npm run bench -- --only pytorch`: one measurement per process.
 
-    python3 bench/pytorch_throughput.py <model index> <budget ms> <threads>
+    python3 bench/pytorch_throughput.py <model index> <budget ms | steps:N> <threads>
 
 prints {"samplesPerSecond", "peakRssMb", "coresBusy", "device"} as JSON (coresBusy: CPU seconds per second while timed). The same work as bench/training-throughput.ts:
 forward, softmax cross-entropy, backward and an Adam step on a fixed synthetic batch.
@@ -13,7 +13,10 @@ import time
 import torch
 from torch import nn
 
-model_index, budget_ms, threads = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+model_index, threads = int(sys.argv[1]), int(sys.argv[3])
+# steps:N runs exactly N timed steps (for instruction counts); otherwise the steps that fit the budget.
+fixed_steps = int(sys.argv[2][6:]) if sys.argv[2].startswith("steps:") else None
+budget_ms = None if fixed_steps is not None else float(sys.argv[2])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
@@ -54,7 +57,7 @@ def step():
 
 step()
 steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
-while (time.perf_counter() - start) * 1000 < budget_ms or steps < 3:
+while (steps < fixed_steps) if fixed_steps is not None else ((time.perf_counter() - start) * 1000 < budget_ms or steps < 3):
     step()
     steps += 1
 elapsed = time.perf_counter() - start

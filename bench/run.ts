@@ -2,7 +2,7 @@
 //                   --backends tensorflow,webgpu,native,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
 // npm run bench -- --only events [--subscribers 0,1000 --repeats 3]: trainer emission → websocket subscriber delay
 // Every mode, its flags and what it prints: docs/bench.md.
-// npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1]: native and wasm against PyTorch
+// npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1,2 --callgrind 8]: native and wasm against PyTorch
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
@@ -19,7 +19,7 @@ import { backendChoiceOf } from '../src/engine/backend.js';
 import { benchBackends, benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
 import { benchDistributed } from './distributed-throughput.js';
-import { benchVersusPytorch } from './pytorch-compare.js';
+import { benchInstructions, benchVersusPytorch } from './pytorch-compare.js';
 import { benchAbuse } from './abuse.js';
 import { benchApiThroughput } from './api-throughput.js';
 import { benchMcDropout } from './mc-dropout.js';
@@ -32,7 +32,8 @@ const { values } = parseArgs({
     only: { type: 'string' },
     backends: { type: 'string' },
     repeats: { type: 'string', default: '7' },
-    threads: { type: 'string', default: process.env.BLAS_THREADS ?? '1' },
+    threads: { type: 'string' },
+    callgrind: { type: 'string' },
     sizes: { type: 'string' },
     subscribers: { type: 'string' },
   },
@@ -162,16 +163,40 @@ if (!values.only || values.only === 'distributed') {
 }
 if (values.only === 'pytorch') {
   const repeats = Number(values.repeats);
-  const threads = Number(values.threads);
-  const { rows, pytorch } = await benchVersusPytorch({ repeats, budgetMs: Number(values['budget-ms']), backends: values.backends?.split(',') ?? ['native', 'wasm'], threads });
-  console.log(`Against PyTorch (${pytorch ? `${pytorch}, torch` : 'PyTorch not found: apt-get install python3-torch'}; ${threads} thread(s) each; median of ${repeats} interleaved runs, each its own process)\n`);
+  const threads = (values.threads ?? '1,2').split(',').map(Number);
+  const backends = values.backends?.split(',') ?? ['native', 'wasm'];
+  const { rows, best, pytorch } = await benchVersusPytorch({ repeats, budgetMs: Number(values['budget-ms']), backends, threads });
+  console.log(
+    `Against PyTorch (${pytorch ? `${pytorch}, torch` : 'PyTorch not found: apt-get install python3-torch'}; ${threads.join(' and ')} thread(s); ${repeats} interleaved rounds, each run its own process; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})\n`,
+  );
   const ratio = (value: number | null) => (value === null ? '-' : `${value.toFixed(2)}×`);
+  const spread = (values: number[]) => `${rate(Math.min(...values))} / ${rate(median(values))} / ${rate(Math.max(...values))}`;
   console.log(
     table(
-      ['model', 'framework', 'samples/s', 'vs PyTorch', 'peak RSS MB', 'RSS vs PyTorch', 'cores busy', 'runs'],
-      rows.map((r) => [r.model, r.framework, rate(r.samplesPerSecond), ratio(r.speedRatio), fmt(r.peakRssMb), ratio(r.rssRatio), fmt(r.coresBusy, 2), String(r.runs)]),
+      ['model', 'framework', 'threads', 'samples/s min / median / max', 'vs PyTorch (same threads)', 'peak RSS MB', 'RSS vs PyTorch', 'cores busy', 'runs'],
+      rows.map((r) => [r.model, r.framework, String(r.threads), spread(r.samplesPerSecond), ratio(r.speedRatio), fmt(r.peakRssMb), ratio(r.rssRatio), fmt(r.coresBusy, 2), String(r.runs)]),
     ),
   );
+  if (best.length > 0) {
+    console.log('\nEach framework at its best thread count against PyTorch at its own best\n');
+    console.log(
+      table(
+        ['model', 'framework', 'its best threads', "PyTorch's best threads", 'speed vs PyTorch', 'peak RSS vs PyTorch'],
+        best.map((r) => [r.model, r.framework, String(r.threads), String(r.pytorchThreads), ratio(r.speedRatio), ratio(r.rssRatio)]),
+      ),
+    );
+  }
+  if (values.callgrind) {
+    const steps = Number(values.callgrind);
+    const counted = await benchInstructions({ backends, steps });
+    console.log(`\nInstructions per sample under valgrind --tool=callgrind, 1 thread (${steps} steps less start-up): a count, unmoved by the machine's load\n`);
+    console.log(
+      table(
+        ['model', 'framework', 'instructions / sample', 'vs PyTorch (lower is better)'],
+        counted.rows.map((r) => [r.model, r.framework, fmt(r.instructionsPerSample), ratio(r.ratio)]),
+      ),
+    );
+  }
   console.log();
 }
 if (values.only === 'api') {

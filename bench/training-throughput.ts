@@ -88,7 +88,8 @@ export function benchSetup(benchModel: BenchModel): { model: tf.LayersModel; opt
   };
 }
 
-export async function measure(benchModel: BenchModel, budgetMs: number, slowStepMs: number): Promise<{ steps: number; ms: number; cpuMs: number; note: string }> {
+/** `budgetMs`: time the steps that fit; or `{ steps }`: exactly that many (for instruction counts, where time is meaningless). */
+export async function measure(benchModel: BenchModel, budgetMs: number | { steps: number }, slowStepMs: number): Promise<{ steps: number; ms: number; cpuMs: number; note: string }> {
   const { model, optimizer, x, y } = benchSetup(benchModel);
   try {
     // The first step pays kernel set-up; it is timed separately and, if slow, is the measurement.
@@ -101,7 +102,8 @@ export async function measure(benchModel: BenchModel, budgetMs: number, slowStep
     let steps = 0;
     const cpuStart = process.cpuUsage();
     start = performance.now();
-    while (performance.now() - start < budgetMs || steps < 3) {
+    const more = typeof budgetMs === 'number' ? () => performance.now() - start < budgetMs || steps < 3 : () => steps < budgetMs.steps;
+    while (more()) {
       const loss = step(model, optimizer, x, y);
       await loss.data();
       loss.dispose();
