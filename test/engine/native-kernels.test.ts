@@ -289,6 +289,33 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     });
   }
 
+  it('gather: rows of float32, int32 and bool tensors (the batch gather), other axes, 2-D indices, and its gradient: equal to the stock kernel', () => {
+    const [native, stock] = bothWays(() => {
+      const x = random([50, 7, 3], 90);
+      const rows = tf.tensor1d([49, 0, 3, 3, 17, 49, 8], 'int32');
+      const labels = tf.tensor1d(Array.from({ length: 50 }, (_, i) => (i * 7) % 10), 'int32');
+      const weights = random([7, 7, 3], 91);
+      return [
+        tf.gather(x, rows),
+        tf.cast(tf.gather(labels, rows), 'float32'),
+        tf.cast(tf.gather(tf.greater(x, 0), rows), 'float32'),
+        tf.gather(x, tf.tensor1d([6, 0, 2], 'int32'), 1),
+        tf.gather(x, tf.tensor1d([2, 2, 1, 0], 'int32'), 2),
+        tf.gather(x, tf.tensor2d([[1, 2], [40, 0]], [2, 2], 'int32')),
+        tf.gather(x, tf.tensor1d([], 'int32')),
+        tf.grad((v) => tf.gather(v, rows).mul(weights).sum())(x),
+      ];
+    }, addon);
+    native.forEach((values, i) => expect(Array.from(values), `output ${i}`).toEqual(Array.from(stock[i]!)));
+  });
+
+  it('gather: an index out of range fails as with the stock kernel', () => {
+    const x = tf.zeros([4, 2]);
+    expect(() => tf.gather(x, tf.tensor1d([1, 4], 'int32'))).toThrow('GatherV2: the index value 4 is not in [0, 3]');
+    expect(() => tf.gather(x, tf.tensor1d([-1], 'int32'))).toThrow('GatherV2: the index value -1 is not in [0, 3]');
+    x.dispose();
+  });
+
   it('the fused LSTM cell and its gradients match the cell composed of TF.js ops', () => {
     const [batch, units] = [3, 5];
     const composed = (pre: tf.Tensor, c: tf.Tensor) => {

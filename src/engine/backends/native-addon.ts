@@ -45,6 +45,7 @@ export interface NativeAddon {
     batch: number,
     units: number,
   ): void;
+  gather(x: HeapArray, indices: Int32Array, out: HeapArray, outer: number, axisDim: number, innerBytes: number): void;
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
   getThreads(): number;
@@ -72,7 +73,8 @@ export interface ConvParams {
 export interface WasmHeapBackend {
   incRef(dataId: tf.DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+  /** A Float32Array for float32, Int32Array for int32, Uint8Array for bool. */
+  typedArrayFromHeap(info: tf.TensorInfo): HeapArray;
 }
 
 export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -100,6 +102,13 @@ export type NativeKernel = (addon: NativeAddon, args: KernelArgs) => tf.TensorIn
 
 /** Float32 views of the inputs, taken after the outputs are allocated (allocating can grow the heap and detach older views). */
 export function heap(backend: unknown, info: tf.TensorInfo): Float32Array {
+  return (backend as WasmHeapBackend).typedArrayFromHeap(info) as Float32Array;
+}
+
+/** A tensor's data on the wasm heap as its own element type (what typedArrayFromHeap returns for each dtype). */
+export type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+export function heapOf(backend: unknown, info: tf.TensorInfo): HeapArray {
   return (backend as WasmHeapBackend).typedArrayFromHeap(info);
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { heap, output, type Kernel, type KernelArgs, type NativeAddon, type NativeKernel } from './native-addon.js';
 import { elementwiseKernels } from './native-elementwise.js';
+import { gatherV2 } from './native-gather.js';
 import { lstmCellKernels } from './native-lstm-cell.js';
 import { matMulConvKernels } from './native-matmul-conv.js';
 
@@ -9,12 +10,12 @@ export { loadNativeAddon, type NativeAddon } from './native-addon.js';
 /**
  * The `native` backend: the wasm backend with its matrix products, convolutions, pooling,
  * elementwise ops, reductions and softmax replaced by kernels of the N-API addon in native/
- * (OpenBLAS and C++), plus two kernels of its own: the optimizers' update and the LSTM cell. The
+ * (OpenBLAS and C++), and its gather by row copies, plus two kernels of its own: the optimizers' update and the LSTM cell. The
  * addon works on views of the wasm heap, so no tensor is copied. A case a kernel does not cover
  * (dtype, broadcast, layout, activation) goes to the stock wasm kernel.
  */
 
-const kernels: Record<string, NativeKernel> = { ...matMulConvKernels, ...elementwiseKernels };
+const kernels: Record<string, NativeKernel> = { ...matMulConvKernels, ...elementwiseKernels, GatherV2: gatherV2 };
 
 /**
  * One optimizer update of one variable: inputs θ, g and the rule's slots (slot0, slot1); outputs
