@@ -5,6 +5,9 @@
 #include <napi.h>
 #include "fast_math.h"
 #include <cblas.h>
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 #include <cmath>
 #include <algorithm>
 #include <cstring>
@@ -157,26 +160,70 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// One window of maxPoolGrad, channel by channel: the gradient g goes to the candidate (in the order
+// given) holding the first strict maximum; none gets it where no input exceeds −∞ (all −∞ or NaN).
+// `accumulate` adds into dx (windows that overlap); otherwise each candidate's dx is written, the
+// winner's as 0 + g, which gives the bits that adding into a zeroed dx gave (−0 + 0 = +0).
+// GCC does not vectorize these selects ("control flow in loop"), so SSE4.1 does four channels at once.
+void routeWindow(const float* const* from, float* const* to, int count, const float* g, int channels, bool accumulate) {
+  int c = 0;
+#if defined(__SSE4_1__)
+  const __m128 zero = _mm_setzero_ps();
+  for (; c + 4 <= channels; c += 4) {
+    __m128 best = _mm_set1_ps(-INFINITY);
+    __m128 winner = _mm_set1_ps(-1.0f);
+    for (int j = 0; j < count; ++j) {
+      const __m128 v = _mm_loadu_ps(from[j] + c);
+      const __m128 greater = _mm_cmpgt_ps(v, best);
+      best = _mm_blendv_ps(best, v, greater);
+      winner = _mm_blendv_ps(winner, _mm_set1_ps(static_cast<float>(j)), greater);
+    }
+    const __m128 gradient = _mm_add_ps(zero, _mm_loadu_ps(g + c));
+    for (int j = 0; j < count; ++j) {
+      const __m128 share = _mm_and_ps(_mm_cmpeq_ps(winner, _mm_set1_ps(static_cast<float>(j))), gradient);
+      _mm_storeu_ps(to[j] + c, accumulate ? _mm_add_ps(_mm_loadu_ps(to[j] + c), share) : share);
+    }
+  }
+#endif
+  for (; c < channels; ++c) {
+    float best = -INFINITY;
+    int winner = -1;
+    for (int j = 0; j < count; ++j) {
+      if (from[j][c] > best) {
+        best = from[j][c];
+        winner = j;
+      }
+    }
+    for (int j = 0; j < count; ++j) {
+      const float share = j == winner ? 0.0f + g[c] : 0.0f;
+      to[j][c] = accumulate ? to[j][c] + share : share;
+    }
+  }
+}
+
 // maxPoolGrad(dy, x, dx, params): each output's gradient goes to the first largest input of its
-// window (strictly greater, window scanned column by column), where the stock wasm kernel routes
-// it, ties included (relu leaves many); windows that overlap add up.
+// window (strictly greater, window scanned column by column), as the cpu backend routes it, ties
+// included (relu leaves many); windows that overlap add up. Windows that tile the input (stride =
+// window, no dilation: a max-pooling layer's default) write each input once, with no zeroing pass
+// unless some input lies outside every window.
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   const float* dy = floats(info[0]);
   const float* x = floats(info[1]);
   float* dx = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
-  std::memset(dx, 0, sizeof(float) * image * p.batch);
-  std::vector<float> best(p.inC);
-  std::vector<long> where(p.inC);
+  const bool tiles = p.strideH == p.fH && p.strideW == p.fW && p.dilH == 1 && p.dilW == 1 && p.padTop >= 0 && p.padLeft >= 0;
+  const bool covered = tiles && p.padTop == 0 && p.padLeft == 0 && static_cast<long>(p.outH) * p.fH >= p.inH && static_cast<long>(p.outW) * p.fW >= p.inW;
+  if (!covered) std::memset(dx, 0, sizeof(float) * image * p.batch);
+  std::vector<const float*> from(static_cast<size_t>(p.fH) * p.fW);
+  std::vector<float*> to(from.size());
   for (int b = 0; b < p.batch; ++b) {
     const float* xb = x + b * image;
     float* dxb = dx + b * image;
     for (int oy = 0; oy < p.outH; ++oy) {
       for (int ox = 0; ox < p.outW; ++ox) {
-        std::fill(best.begin(), best.end(), -INFINITY);
-        std::fill(where.begin(), where.end(), -1L);
-        // Column by column, as tfjs-backend-wasm's MaxPoolGrad scans: it decides which of equal values wins.
+        // Column by column, as the cpu backend's MaxPoolGrad scans: it decides which of equal values wins.
+        int count = 0;
         for (int fx = 0; fx < p.fW; ++fx) {
           const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
           if (ix < 0 || ix >= p.inW) continue;
@@ -184,18 +231,12 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
             const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
             if (iy < 0 || iy >= p.inH) continue;
             const long base = (static_cast<long>(iy) * p.inW + ix) * p.inC;
-            for (int c = 0; c < p.inC; ++c) {
-              if (xb[base + c] > best[c]) {
-                best[c] = xb[base + c];
-                where[c] = base + c;
-              }
-            }
+            from[count] = xb + base;
+            to[count] = dxb + base;
+            ++count;
           }
         }
-        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.inC;
-        for (int c = 0; c < p.inC; ++c) {
-          if (where[c] >= 0) dxb[where[c]] += g[c];
-        }
+        routeWindow(from.data(), to.data(), count, dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.inC, p.inC, !tiles);
       }
     }
   }
