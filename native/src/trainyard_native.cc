@@ -654,6 +654,168 @@ Napi::Value LstmCellGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- The GRU over a whole sequence ------------------------------------------------------------
+// Keras's GRU (reset_after = false, the layer in src/engine/layers/recurrent.ts), all T steps in one
+// call forward and one backward: per step z, r = σ(pre_zr + h U_zr), h̃ = tanh(pre_h + (r⊙h) U_h),
+// h' = z⊙h + (1 − z)⊙h̃, where pre [B, T, 3U] = x W + b (blocks z, r, h) is computed outside for all
+// steps at once. As TF.js ops a step was some ninety kernel calls (splits, concats, their
+// gradients); here it is two sgemm calls forward and two backward, and the gradient of U is two
+// sgemm calls over all B·T rows at the end.
+
+// AVX2 where the CPU has it, chosen at load time; without FMA, so the arithmetic (and its rounding)
+// is that of the SSE build, only eight lanes wide instead of four.
+#define WIDE __attribute__((target_clones("avx2", "default")))
+
+// Rows are [B, T, ·]: row b of step t of a [B, T, width] tensor is at (b·T + t)·width.
+struct GruShape {
+  long batch, steps, units;
+  long row(long b, long t, long width) const { return (b * steps + t) * width; }
+};
+
+// The elementwise parts of a step, one batch row each, as functions of restrict pointers: inline
+// in the step GCC left them scalar (possible aliasing, and h_{−1} = 0 as a branch). h_{−1} is a
+// row of zeros instead.
+WIDE void gruGatesRow(const float* __restrict p, const float* __restrict inner, const float* __restrict hp, float* __restrict g, float* __restrict rh, long u) {
+  for (long j = 0; j < 2 * u; ++j) g[j] = fastSigmoid(p[j] + inner[j]);
+  for (long j = 0; j < u; ++j) rh[j] = g[u + j] * hp[j];
+}
+
+WIDE void gruOutputRow(const float* __restrict pH, const float* __restrict cand, const float* __restrict hp, float* __restrict g, float* __restrict h, long u) {
+  for (long j = 0; j < u; ++j) {
+    const float z = g[j];
+    const float hh = fastTanh(pH[j] + cand[j]);
+    g[2 * u + j] = hh;
+    h[j] = z * hp[j] + (1.0f - z) * hh;
+  }
+}
+
+std::vector<float>& zerosRow(size_t size) {
+  static thread_local std::vector<float> zeros;
+  if (zeros.size() < size) zeros.assign(size, 0.0f);
+  return zeros;
+}
+
+void gruForwardStep(const GruShape& s, long t, const float* pre, const float* kernel, float* hs, float* gates, float* inner, float* rh, float* cand) {
+  const long u = s.units;
+  const float* zeros = zerosRow(u).data();
+  // h_{t−1}: rows b at stride T·U in hs.
+  const float* hPrev = t > 0 ? hs + (t - 1) * u : nullptr;
+  if (hPrev) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, 2 * u, u, 1.0f, hPrev, s.steps * u, kernel, 3 * u, 0.0f, inner, 2 * u);
+  } else {
+    std::memset(inner, 0, sizeof(float) * s.batch * 2 * u);
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    gruGatesRow(pre + s.row(b, t, 3 * u), inner + b * 2 * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), rh + b * u, u);
+  }
+  if (hPrev) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, u, u, 1.0f, rh, u, kernel + 2 * u, 3 * u, 0.0f, cand, u);
+  } else {
+    std::memset(cand, 0, sizeof(float) * s.batch * u);
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    gruOutputRow(pre + s.row(b, t, 3 * u) + 2 * u, cand + b * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), hs + s.row(b, t, u), u);
+  }
+}
+
+// gruSequence(pre, kernel, hs, last, gates, batch, steps, units): pre [B, T, 3U], kernel (the
+// recurrent one) [U, 3U]; out hs [B, T, U] (every h_t), last [B, U] (h_T), gates [B, T, 3U]
+// (z, r and h̃ of each step, for the gradient). The state starts at zero.
+Napi::Value GruSequence(const Napi::CallbackInfo& info) {
+  const float* pre = floats(info[0]);
+  const float* kernel = floats(info[1]);
+  float* hs = floats(info[2]);
+  float* last = floats(info[3]);
+  float* gates = floats(info[4]);
+  const GruShape s{info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  auto& work = scratch(static_cast<size_t>(s.batch) * 4 * u);
+  float* inner = work.data();
+  float* rh = inner + s.batch * 2 * u;
+  float* cand = rh + s.batch * u;
+  for (long t = 0; t < s.steps; ++t) gruForwardStep(s, t, pre, kernel, hs, gates, inner, rh, cand);
+  for (long b = 0; b < s.batch; ++b) std::memcpy(last + b * u, hs + s.row(b, s.steps - 1, u), sizeof(float) * u);
+  return info.Env().Undefined();
+}
+
+// Back through one step, one batch row: da_z and da_h into d, and the direct path dh⊙z back to
+// h_{t−1} into carry (which held what flowed into h_t from step t + 1).
+WIDE void gruGradRow(const float* __restrict dy, const float* __restrict g, const float* __restrict hp, float* __restrict carry, float* __restrict d, long u) {
+  for (long j = 0; j < u; ++j) {
+    const float z = g[j], hh = g[2 * u + j];
+    const float dh = dy[j] + carry[j];
+    const float dz = dh * (hp[j] - hh);
+    d[j] = dz * z * (1.0f - z);
+    d[2 * u + j] = dh * (1.0f - z) * (1.0f - hh * hh);
+    carry[j] = dh * z;
+  }
+}
+
+// da_r = d(r⊙h)⊙h_{t−1}⊙r(1 − r) into dR, and d(r⊙h)⊙r onto carry.
+WIDE void gruGradResetRow(const float* __restrict dRh, const float* __restrict r, const float* __restrict hp, float* __restrict dR, float* __restrict carry, long u) {
+  for (long j = 0; j < u; ++j) {
+    dR[j] = dRh[j] * hp[j] * r[j] * (1.0f - r[j]);
+    carry[j] += dRh[j] * r[j];
+  }
+}
+
+// gruSequenceGrad(dHs, dLast, hs, gates, kernel, dPre, dKernel, batch, steps, units): back
+// through time, given the gradients of hs and last: dPre [B, T, 3U] and dKernel [U, 3U].
+//   dh = dHs_t + (what flows back from step t + 1); dh̃ = dh⊙(1 − z); dz = dh⊙(h_{t−1} − h̃)
+//   da_h = dh̃⊙(1 − h̃²)  da_z = dz⊙z(1 − z)  d(r⊙h) = da_h U_hᵀ  da_r = d(r⊙h)⊙h_{t−1}⊙r(1 − r)
+//   back to h_{t−1}: dh⊙z + d(r⊙h)⊙r + [da_z, da_r] U_zrᵀ
+//   dU_zr = Σ_t h_{t−1}ᵀ [da_z, da_r]   dU_h = Σ_t (r⊙h_{t−1})ᵀ da_h
+Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
+  const float* dHs = floats(info[0]);
+  const float* dLast = floats(info[1]);
+  const float* hs = floats(info[2]);
+  const float* gates = floats(info[3]);
+  const float* kernel = floats(info[4]);
+  float* dPre = floats(info[5]);
+  float* dKernel = floats(info[6]);
+  const GruShape s{info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  const long rows = s.batch * s.steps;
+  // carry, dRh [B, U]; then hPrev and r⊙hPrev for every row [B·T, U].
+  auto& work = scratch(static_cast<size_t>(s.batch) * 2 * u + static_cast<size_t>(rows) * 2 * u);
+  float* carry = work.data();
+  float* dRh = carry + s.batch * u;
+  float* hPrevAll = dRh + s.batch * u;
+  float* rhAll = hPrevAll + rows * u;
+  for (long b = 0; b < s.batch; ++b) std::memcpy(carry + b * u, dLast + b * u, sizeof(float) * u);
+  const float* zeros = zerosRow(u).data();
+  for (long t = s.steps - 1; t >= 0; --t) {
+    for (long b = 0; b < s.batch; ++b) {
+      gruGradRow(dHs + s.row(b, t, u), gates + s.row(b, t, 3 * u), t > 0 ? hs + s.row(b, t - 1, u) : zeros, carry + b * u, dPre + s.row(b, t, 3 * u), u);
+    }
+    // d(r⊙h) = da_h U_hᵀ
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, u, 1.0f, dPre + s.row(0, t, 3 * u) + 2 * u, s.steps * 3 * u, kernel + 2 * u, 3 * u, 0.0f, dRh,
+                u);
+    for (long b = 0; b < s.batch; ++b) {
+      gruGradResetRow(dRh + b * u, gates + s.row(b, t, 3 * u) + u, t > 0 ? hs + s.row(b, t - 1, u) : zeros, dPre + s.row(b, t, 3 * u) + u, carry + b * u, u);
+    }
+    if (t > 0) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 2 * u, 1.0f, dPre + s.row(0, t, 3 * u), s.steps * 3 * u, kernel, 3 * u, 1.0f, carry, u);
+    }
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    for (long t = 0; t < s.steps; ++t) {
+      float* hp = hPrevAll + s.row(b, t, u);
+      float* rh = rhAll + s.row(b, t, u);
+      const float* r = gates + s.row(b, t, 3 * u) + u;
+      if (t == 0) {
+        std::memset(hp, 0, sizeof(float) * u);
+      } else {
+        std::memcpy(hp, hs + s.row(b, t - 1, u), sizeof(float) * u);
+      }
+      for (long j = 0; j < u; ++j) rh[j] = r[j] * hp[j];
+    }
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 2 * u, rows, 1.0f, hPrevAll, u, dPre, 3 * u, 0.0f, dKernel, 3 * u);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, u, rows, 1.0f, rhAll, u, dPre + 2 * u, 3 * u, 0.0f, dKernel + 2 * u, 3 * u);
+  return info.Env().Undefined();
+}
+
 // gather(x, indices, out, outer, axisDim, innerBytes): x [outer, axisDim, inner] → out
 // [outer, indices, inner], out[o, i] = x[o, indices[i]], as bytes (float32, int32 and bool alike).
 // The training loop's batch gather is this with outer 1: a row copy per sample, where the stock
@@ -711,6 +873,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pack", Napi::Function::New(env, Pack));
   exports.Set("lstmCell", Napi::Function::New(env, LstmCell));
   exports.Set("lstmCellGrad", Napi::Function::New(env, LstmCellGrad));
+  exports.Set("gruSequence", Napi::Function::New(env, GruSequence));
+  exports.Set("gruSequenceGrad", Napi::Function::New(env, GruSequenceGrad));
   exports.Set("gather", Napi::Function::New(env, Gather));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));

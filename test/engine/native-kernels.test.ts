@@ -4,7 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
 import { installNativeKernels, loadNativeAddon, uninstallNativeKernels, type NativeAddon } from '../../src/engine/backends/native-kernels.js';
 import { namedWeights } from '../../src/engine/checkpoint-data.js';
+import { GRU_SEQUENCE_KERNEL } from '../../src/engine/backends/native-gru.js';
+import { fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
 import { fusedLstmCell, fusedLstmCellAvailable } from '../../src/engine/layers/lstm-cell.js';
+import { RecurrentLayer } from '../../src/engine/layers/recurrent.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
 
@@ -348,6 +351,60 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     native.forEach((values, i) => expect(relativeError(values, stock[i]!), ['h', 'c', 'dpre', 'dc'][i]).toBeLessThanOrEqual(1e-5));
   });
 
+  const gruCases: [string, { returnSequences: boolean; dropout: number; training: boolean }][] = [
+    ['the last state', { returnSequences: false, dropout: 0, training: true }],
+    ['every state', { returnSequences: true, dropout: 0, training: true }],
+    ['every state, with per-step input dropout (x W step by step)', { returnSequences: true, dropout: 0.3, training: true }],
+  ];
+  for (const [name, { returnSequences, dropout, training }] of gruCases) {
+    it(`the GRU over a sequence as one kernel, and its gradients, match the GRU composed of TF.js ops: ${name}`, () => {
+      const [batch, steps, features, units] = [3, 6, 4, 5];
+      const layer = new RecurrentLayer({
+        name: `gru_fused_${name.length}`,
+        cell: 'gru',
+        units,
+        activation: 'tanh',
+        returnSequences,
+        dropout,
+        recurrentDropout: 0,
+        dropoutMode: 'standard',
+        recurrentBatchNorm: null,
+        layerNorm: false,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }),
+        recurrentInitializer: tf.initializers.orthogonal({ seed: 32 }),
+        biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 33 }),
+        seed: 34,
+        clock: { step: 2 },
+      });
+      const x = tf.mul(random([batch, steps, features], 84), 2);
+      (layer.apply(x) as tf.Tensor).dispose();
+      const weights = random(returnSequences ? [batch, steps, units] : [batch, units], 85);
+      const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+      const compute = () =>
+        tf.tidy(() => {
+          const out = layer.apply(x, { training }) as tf.Tensor;
+          const loss = () => (layer.apply(x, { training }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+          const { grads } = tf.variableGrads(loss, variables);
+          const dx = tf.grad((v) => (layer.apply(v, { training }) as tf.Tensor).mul(weights).sum())(x);
+          return [out, dx, ...variables.map((v) => grads[v.name]!)];
+        }).map((t) => t.dataSync() as Float32Array);
+      expect(fusedGruSequenceAvailable()).toBe(true);
+      const fused = compute();
+      const kernel = tf.getKernel(GRU_SEQUENCE_KERNEL, 'wasm')!;
+      tf.unregisterKernel(GRU_SEQUENCE_KERNEL, 'wasm');
+      let composed: Float32Array[];
+      try {
+        expect(fusedGruSequenceAvailable()).toBe(false);
+        composed = compute();
+      } finally {
+        tf.registerKernel(kernel);
+      }
+      fused.forEach((values, i) => expect(relativeError(values, composed[i]!), ['output', 'dx', 'dkernel', 'drecurrent', 'dbias'][i]).toBeLessThanOrEqual(1e-5));
+      tf.dispose([x, weights]);
+      layer.dispose();
+    });
+  }
+
   it('fused conv2d with bias and relu', () => {
     const [native, stock] = bothWays(
       () => tf.fused.conv2d({ x: random([2, 8, 8, 3], 13) as tf.Tensor4D, filter: random([3, 3, 3, 4], 14) as tf.Tensor4D, strides: 1, pad: 'same', bias: random([4], 15), activation: 'relu' }),
@@ -384,6 +441,16 @@ describe.skipIf(!haveAddon && !process.env.CI)('training on the native backend',
       epochs: 2,
       batchSize: 16,
       seed: 22,
+    },
+    // The fused GRU on native; the cell composed of ops on wasm.
+    GRU: {
+      dataset: { name: 'adding', rows: 128, length: 12, seed: 4 },
+      model: { layers: [{ type: 'gru', units: 16, returnSequences: true }, { type: 'gru', units: 8 }, { type: 'dense', units: 1 }] },
+      optimizer: 'sgd',
+      learningRate: 0.1,
+      epochs: 2,
+      batchSize: 32,
+      seed: 24,
     },
     // The fused cell on native; the cell composed of ops on wasm.
     LSTM: {

@@ -45,6 +45,19 @@ export interface NativeAddon {
     batch: number,
     units: number,
   ): void;
+  gruSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  gruSequenceGrad(
+    dHs: Float32Array,
+    dLast: Float32Array,
+    hs: Float32Array,
+    gates: Float32Array,
+    kernel: Float32Array,
+    dPre: Float32Array,
+    dKernel: Float32Array,
+    batch: number,
+    steps: number,
+    units: number,
+  ): void;
   gather(x: HeapArray, indices: Int32Array, out: HeapArray, outer: number, axisDim: number, innerBytes: number): void;
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
