@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+// AVX2 where the CPU has it, chosen at load time; without FMA, so the arithmetic (and its rounding)
+// is that of the SSE build, only eight lanes wide instead of four.
+#define WIDE __attribute__((target_clones("avx2", "default")))
+
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
 
@@ -686,10 +690,6 @@ Napi::Value LstmCellGrad(const Napi::CallbackInfo& info) {
 // gradients); here it is two sgemm calls forward and two backward, and the gradient of U is two
 // sgemm calls over all B·T rows at the end.
 
-// AVX2 where the CPU has it, chosen at load time; without FMA, so the arithmetic (and its rounding)
-// is that of the SSE build, only eight lanes wide instead of four.
-#define WIDE __attribute__((target_clones("avx2", "default")))
-
 // Rows are [B, T, ·]: row b of step t of a [B, T, width] tensor is at (b·T + t)·width.
 struct GruShape {
   long batch, steps, units;
@@ -840,6 +840,18 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reluGrad(dy, x, out): dy · step(x), TF.js's gradient of relu in one pass instead of two kernels
+// (Step, then Multiply), with the same values: step is 1 where x > 0, 0 elsewhere, NaN for NaN.
+WIDE void reluGradAll(const float* __restrict dy, const float* __restrict x, float* __restrict out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = dy[i] * (x[i] != x[i] ? x[i] : (x[i] > 0.0f ? 1.0f : 0.0f));
+}
+
+Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
+  const auto dy = info[0].As<Napi::Float32Array>();
+  reluGradAll(dy.Data(), floats(info[1]), floats(info[2]), dy.ElementLength());
+  return info.Env().Undefined();
+}
+
 // gather(x, indices, out, outer, axisDim, innerBytes): x [outer, axisDim, inner] → out
 // [outer, indices, inner], out[o, i] = x[o, indices[i]], as bytes (float32, int32 and bool alike).
 // The training loop's batch gather is this with outer 1: a row copy per sample, where the stock
@@ -899,6 +911,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lstmCellGrad", Napi::Function::New(env, LstmCellGrad));
   exports.Set("gruSequence", Napi::Function::New(env, GruSequence));
   exports.Set("gruSequenceGrad", Napi::Function::New(env, GruSequenceGrad));
+  exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
   exports.Set("gather", Napi::Function::New(env, Gather));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));

@@ -203,6 +203,17 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     });
   }
 
+  it("relu's gradient as one kernel: the bits of TF.js's dy · step(x), signed zeros, NaN and infinities included", () => {
+    const [native, stock] = bothWays(() => {
+      const x = tf.tensor1d([-1, 0, -0, 1e-30, -1e-30, 2, Number.NaN, 3, -Infinity, Infinity, 5, -5]);
+      const dy = tf.tensor1d([1, -2, 3, -0, Infinity, 1, 1, Number.NaN, 1, -1, -0, -7]);
+      const big = random([4, 13, 13, 32], 86);
+      const weights = random([4, 13, 13, 32], 87);
+      return [tf.grad((v) => tf.relu(v).mul(dy).sum())(x), tf.grad((v) => tf.relu(v).mul(weights).sum())(big)];
+    }, addon);
+    native.forEach((values, i) => expect(Array.from(values).every((v, j) => Object.is(v, stock[i]![j])), `output ${i}`).toBe(true));
+  });
+
   const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
     ['add', tf.add],
     ['sub', tf.sub],

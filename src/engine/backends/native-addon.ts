@@ -58,6 +58,7 @@ export interface NativeAddon {
     steps: number,
     units: number,
   ): void;
+  reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   gather(x: HeapArray, indices: Int32Array, out: HeapArray, outer: number, axisDim: number, innerBytes: number): void;
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
