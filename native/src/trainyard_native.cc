@@ -691,7 +691,7 @@ Napi::Value LstmCellGrad(const Napi::CallbackInfo& info) {
 // sgemm calls over all B·T rows at the end.
 
 // Rows are [B, T, ·]: row b of step t of a [B, T, width] tensor is at (b·T + t)·width.
-struct GruShape {
+struct SequenceShape {
   long batch, steps, units;
   long row(long b, long t, long width) const { return (b * steps + t) * width; }
 };
@@ -719,7 +719,7 @@ std::vector<float>& zerosRow(size_t size) {
   return zeros;
 }
 
-void gruForwardStep(const GruShape& s, long t, const float* pre, const float* kernel, float* hs, float* gates, float* inner, float* rh, float* cand) {
+void gruForwardStep(const SequenceShape& s, long t, const float* pre, const float* kernel, float* hs, float* gates, float* inner, float* rh, float* cand) {
   const long u = s.units;
   const float* zeros = zerosRow(u).data();
   // h_{t−1}: rows b at stride T·U in hs.
@@ -751,7 +751,7 @@ Napi::Value GruSequence(const Napi::CallbackInfo& info) {
   float* hs = floats(info[2]);
   float* last = floats(info[3]);
   float* gates = floats(info[4]);
-  const GruShape s{info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value()};
+  const SequenceShape s{info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value()};
   const long u = s.units;
   auto& work = scratch(static_cast<size_t>(s.batch) * 4 * u);
   float* inner = work.data();
@@ -797,7 +797,7 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
   const float* kernel = floats(info[4]);
   float* dPre = floats(info[5]);
   float* dKernel = floats(info[6]);
-  const GruShape s{info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value()};
+  const SequenceShape s{info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value()};
   const long u = s.units;
   const long rows = s.batch * s.steps;
   // carry, dRh [B, U]; then hPrev and r⊙hPrev for every row [B·T, U].
@@ -837,6 +837,107 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
   }
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 2 * u, rows, 1.0f, hPrevAll, u, dPre, 3 * u, 0.0f, dKernel, 3 * u);
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, u, rows, 1.0f, rhAll, u, dPre + 2 * u, 3 * u, 0.0f, dKernel + 2 * u, 3 * u);
+  return info.Env().Undefined();
+}
+
+// ---- The LSTM over a whole sequence -----------------------------------------------------------
+// The recurrent layer's LSTM (gate blocks i, f, g, o as Keras orders them) as the GRU above: all T
+// steps in one call each way, one sgemm a step forward (h U) and one back (dz Uᵀ), and the gradient
+// of U as one sgemm over all B·T rows. pre [B, T, 4U] = x W + b comes from outside.
+
+// One row of a step: i, f, o = σ(·), g = tanh(·) of pre + h U; c = f⊙c_prev + i⊙g; h = o⊙tanh(c).
+// a keeps i, f, g, o and tanh(c) for the gradient.
+WIDE void lstmSeqRow(const float* __restrict p, const float* __restrict inner, const float* __restrict cPrev, float* __restrict a, float* __restrict c,
+                     float* __restrict h, long u) {
+  for (long j = 0; j < 2 * u; ++j) a[j] = fastSigmoid(p[j] + inner[j]);
+  for (long j = 2 * u; j < 3 * u; ++j) a[j] = fastTanh(p[j] + inner[j]);
+  for (long j = 3 * u; j < 4 * u; ++j) a[j] = fastSigmoid(p[j] + inner[j]);
+  for (long j = 0; j < u; ++j) {
+    const float cell = a[u + j] * cPrev[j] + a[j] * a[2 * u + j];
+    const float tc = fastTanh(cell);
+    c[j] = cell;
+    a[4 * u + j] = tc;
+    h[j] = a[3 * u + j] * tc;
+  }
+}
+
+// lstmSequence(pre, kernel, hs, cs, last, gates, batch, steps, units): hs and cs [B, T, U] (every h_t
+// and c_t), last [B, U] (h_T), gates [B, T, 5U]. The state starts at zero.
+Napi::Value LstmSequence(const Napi::CallbackInfo& info) {
+  const float* pre = floats(info[0]);
+  const float* kernel = floats(info[1]);
+  float* hs = floats(info[2]);
+  float* cs = floats(info[3]);
+  float* last = floats(info[4]);
+  float* gates = floats(info[5]);
+  const SequenceShape s{info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  auto& work = scratch(static_cast<size_t>(s.batch) * 4 * u);
+  float* inner = work.data();
+  const float* zeros = zerosRow(4 * u).data();
+  for (long t = 0; t < s.steps; ++t) {
+    if (t > 0) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, 4 * u, u, 1.0f, hs + (t - 1) * u, s.steps * u, kernel, 4 * u, 0.0f, inner, 4 * u);
+    }
+    for (long b = 0; b < s.batch; ++b) {
+      lstmSeqRow(pre + s.row(b, t, 4 * u), t > 0 ? inner + b * 4 * u : zeros, t > 0 ? cs + s.row(b, t - 1, u) : zeros, gates + s.row(b, t, 5 * u), cs + s.row(b, t, u),
+                 hs + s.row(b, t, u), u);
+    }
+  }
+  for (long b = 0; b < s.batch; ++b) std::memcpy(last + b * u, hs + s.row(b, s.steps - 1, u), sizeof(float) * u);
+  return info.Env().Undefined();
+}
+
+// Back through one step, one row: dh = dy + carryH (what flowed into h_t from step t + 1), the cell's
+// total gradient dc_total = carryC + dh⊙o⊙(1 − tanh²c); dz for the four blocks into d; carryC = dc_total⊙f.
+WIDE void lstmSeqGradRow(const float* __restrict dy, const float* __restrict carryH, const float* __restrict a, const float* __restrict cPrev, float* __restrict carryC,
+                         float* __restrict d, long u) {
+  for (long j = 0; j < u; ++j) {
+    const float i = a[j], f = a[u + j], g = a[2 * u + j], o = a[3 * u + j], tc = a[4 * u + j];
+    const float dh = dy[j] + carryH[j];
+    const float total = carryC[j] + dh * o * (1.0f - tc * tc);
+    d[j] = total * g * i * (1.0f - i);
+    d[u + j] = total * cPrev[j] * f * (1.0f - f);
+    d[2 * u + j] = total * i * (1.0f - g * g);
+    d[3 * u + j] = dh * tc * o * (1.0f - o);
+    carryC[j] = total * f;
+  }
+}
+
+// lstmSequenceGrad(dHs, dLast, hs, cs, gates, kernel, dPre, dKernel, batch, steps, units): the
+// gradients of pre [B, T, 4U] and of the recurrent kernel [U, 4U], given those of hs and last.
+Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
+  const float* dHs = floats(info[0]);
+  const float* dLast = floats(info[1]);
+  const float* hs = floats(info[2]);
+  const float* cs = floats(info[3]);
+  const float* gates = floats(info[4]);
+  const float* kernel = floats(info[5]);
+  float* dPre = floats(info[6]);
+  float* dKernel = floats(info[7]);
+  const SequenceShape s{info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value(), info[10].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  const long rows = s.batch * s.steps;
+  // carryH, carryC [B, U]; then h_{t−1} for every row [B·T, U].
+  auto& work = scratch(static_cast<size_t>(s.batch) * 2 * u + static_cast<size_t>(rows) * u);
+  float* carryH = work.data();
+  float* carryC = carryH + s.batch * u;
+  float* hPrevAll = carryC + s.batch * u;
+  std::memcpy(carryH, dLast, sizeof(float) * s.batch * u);
+  std::memset(carryC, 0, sizeof(float) * s.batch * u);
+  const float* zeros = zerosRow(u).data();
+  for (long t = s.steps - 1; t >= 0; --t) {
+    for (long b = 0; b < s.batch; ++b) {
+      lstmSeqGradRow(dHs + s.row(b, t, u), carryH + b * u, gates + s.row(b, t, 5 * u), t > 0 ? cs + s.row(b, t - 1, u) : zeros, carryC + b * u, dPre + s.row(b, t, 4 * u), u);
+    }
+    // What flows into h_{t−1}: dz Uᵀ.
+    if (t > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 4 * u, 1.0f, dPre + t * 4 * u, s.steps * 4 * u, kernel, 4 * u, 0.0f, carryH, u);
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    std::memset(hPrevAll + s.row(b, 0, u), 0, sizeof(float) * u);
+    std::memcpy(hPrevAll + s.row(b, 1, u), hs + s.row(b, 0, u), sizeof(float) * (s.steps - 1) * u);
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 4 * u, rows, 1.0f, hPrevAll, u, dPre, 4 * u, 0.0f, dKernel, 4 * u);
   return info.Env().Undefined();
 }
 
@@ -911,6 +1012,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lstmCellGrad", Napi::Function::New(env, LstmCellGrad));
   exports.Set("gruSequence", Napi::Function::New(env, GruSequence));
   exports.Set("gruSequenceGrad", Napi::Function::New(env, GruSequenceGrad));
+  exports.Set("lstmSequence", Napi::Function::New(env, LstmSequence));
+  exports.Set("lstmSequenceGrad", Napi::Function::New(env, LstmSequenceGrad));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
   exports.Set("gather", Napi::Function::New(env, Gather));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

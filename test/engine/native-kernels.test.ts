@@ -6,7 +6,8 @@ import { installNativeKernels, loadNativeAddon, uninstallNativeKernels, type Nat
 import { namedWeights } from '../../src/engine/checkpoint-data.js';
 import { GRU_SEQUENCE_KERNEL } from '../../src/engine/backends/native-gru.js';
 import { fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
-import { fusedLstmCell, fusedLstmCellAvailable } from '../../src/engine/layers/lstm-cell.js';
+import { LSTM_CELL_KERNEL, LSTM_SEQUENCE_KERNEL } from '../../src/engine/backends/native-lstm-cell.js';
+import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
 import { RecurrentLayer } from '../../src/engine/layers/recurrent.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
@@ -362,58 +363,62 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     native.forEach((values, i) => expect(relativeError(values, stock[i]!), ['h', 'c', 'dpre', 'dc'][i]).toBeLessThanOrEqual(1e-5));
   });
 
-  const gruCases: [string, { returnSequences: boolean; dropout: number; training: boolean }][] = [
+  const sequenceCases: [string, { returnSequences: boolean; dropout: number; training: boolean }][] = [
     ['the last state', { returnSequences: false, dropout: 0, training: true }],
     ['every state', { returnSequences: true, dropout: 0, training: true }],
     ['every state, with per-step input dropout (x W step by step)', { returnSequences: true, dropout: 0.3, training: true }],
   ];
-  for (const [name, { returnSequences, dropout, training }] of gruCases) {
-    it(`the GRU over a sequence as one kernel, and its gradients, match the GRU composed of TF.js ops: ${name}`, () => {
-      const [batch, steps, features, units] = [3, 6, 4, 5];
-      const layer = new RecurrentLayer({
-        name: `gru_fused_${name.length}`,
-        cell: 'gru',
-        units,
-        activation: 'tanh',
-        returnSequences,
-        dropout,
-        recurrentDropout: 0,
-        dropoutMode: 'standard',
-        recurrentBatchNorm: null,
-        layerNorm: false,
-        kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }),
-        recurrentInitializer: tf.initializers.orthogonal({ seed: 32 }),
-        biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 33 }),
-        seed: 34,
-        clock: { step: 2 },
+  // The kernels the layer uses on native; without them it composes each step of TF.js ops.
+  const sequenceKernels = { gru: [GRU_SEQUENCE_KERNEL], lstm: [LSTM_SEQUENCE_KERNEL, LSTM_CELL_KERNEL] } as const;
+  for (const cell of ['gru', 'lstm'] as const) {
+    for (const [name, { returnSequences, dropout, training }] of sequenceCases) {
+      it(`the ${cell.toUpperCase()} over a sequence as one kernel, and its gradients, match the layer composed of TF.js ops: ${name}`, () => {
+        const [batch, steps, features, units] = [3, 6, 4, 5];
+        const layer = new RecurrentLayer({
+          name: `${cell}_fused_${name.length}`,
+          cell,
+          units,
+          activation: 'tanh',
+          returnSequences,
+          dropout,
+          recurrentDropout: 0,
+          dropoutMode: 'standard',
+          recurrentBatchNorm: null,
+          layerNorm: false,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }),
+          recurrentInitializer: tf.initializers.orthogonal({ seed: 32 }),
+          biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 33 }),
+          seed: 34,
+          clock: { step: 2 },
+        });
+        const x = tf.mul(random([batch, steps, features], 84), 2);
+        (layer.apply(x) as tf.Tensor).dispose();
+        const weights = random(returnSequences ? [batch, steps, units] : [batch, units], 85);
+        const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const compute = () =>
+          tf.tidy(() => {
+            const out = layer.apply(x, { training }) as tf.Tensor;
+            const loss = () => (layer.apply(x, { training }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+            const { grads } = tf.variableGrads(loss, variables);
+            const dx = tf.grad((v) => (layer.apply(v, { training }) as tf.Tensor).mul(weights).sum())(x);
+            return [out, dx, ...variables.map((v) => grads[v.name]!)];
+          }).map((t) => t.dataSync() as Float32Array);
+        expect(cell === 'gru' ? fusedGruSequenceAvailable() : fusedLstmSequenceAvailable()).toBe(true);
+        const fused = compute();
+        const configs = sequenceKernels[cell].map((kernelName) => tf.getKernel(kernelName, 'wasm')!);
+        configs.forEach((config) => tf.unregisterKernel(config.kernelName, 'wasm'));
+        let composed: Float32Array[];
+        try {
+          expect(cell === 'gru' ? fusedGruSequenceAvailable() : fusedLstmSequenceAvailable()).toBe(false);
+          composed = compute();
+        } finally {
+          configs.forEach((config) => tf.registerKernel(config));
+        }
+        fused.forEach((values, i) => expect(relativeError(values, composed[i]!), ['output', 'dx', 'dkernel', 'drecurrent', 'dbias'][i]).toBeLessThanOrEqual(1e-5));
+        tf.dispose([x, weights]);
+        layer.dispose();
       });
-      const x = tf.mul(random([batch, steps, features], 84), 2);
-      (layer.apply(x) as tf.Tensor).dispose();
-      const weights = random(returnSequences ? [batch, steps, units] : [batch, units], 85);
-      const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-      const compute = () =>
-        tf.tidy(() => {
-          const out = layer.apply(x, { training }) as tf.Tensor;
-          const loss = () => (layer.apply(x, { training }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
-          const { grads } = tf.variableGrads(loss, variables);
-          const dx = tf.grad((v) => (layer.apply(v, { training }) as tf.Tensor).mul(weights).sum())(x);
-          return [out, dx, ...variables.map((v) => grads[v.name]!)];
-        }).map((t) => t.dataSync() as Float32Array);
-      expect(fusedGruSequenceAvailable()).toBe(true);
-      const fused = compute();
-      const kernel = tf.getKernel(GRU_SEQUENCE_KERNEL, 'wasm')!;
-      tf.unregisterKernel(GRU_SEQUENCE_KERNEL, 'wasm');
-      let composed: Float32Array[];
-      try {
-        expect(fusedGruSequenceAvailable()).toBe(false);
-        composed = compute();
-      } finally {
-        tf.registerKernel(kernel);
-      }
-      fused.forEach((values, i) => expect(relativeError(values, composed[i]!), ['output', 'dx', 'dkernel', 'drecurrent', 'dbias'][i]).toBeLessThanOrEqual(1e-5));
-      tf.dispose([x, weights]);
-      layer.dispose();
-    });
+    }
   }
 
   it('fused conv2d with bias and relu', () => {
@@ -463,7 +468,7 @@ describe.skipIf(!haveAddon && !process.env.CI)('training on the native backend',
       batchSize: 32,
       seed: 24,
     },
-    // The fused cell on native; the cell composed of ops on wasm.
+    // One kernel over the sequence on native; the cell composed of ops on wasm.
     LSTM: {
       dataset: { name: 'adding', rows: 128, length: 12, seed: 3 },
       model: { layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 1 }] },

@@ -58,6 +58,20 @@ export interface NativeAddon {
     steps: number,
     units: number,
   ): void;
+  lstmSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, cs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  lstmSequenceGrad(
+    dHs: Float32Array,
+    dLast: Float32Array,
+    hs: Float32Array,
+    cs: Float32Array,
+    gates: Float32Array,
+    kernel: Float32Array,
+    dPre: Float32Array,
+    dKernel: Float32Array,
+    batch: number,
+    steps: number,
+    units: number,
+  ): void;
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   gather(x: HeapArray, indices: Int32Array, out: HeapArray, outer: number, axisDim: number, innerBytes: number): void;
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedGruSequence, fusedGruSequenceAvailable } from './gru-sequence.js';
-import { fusedLstmCell, fusedLstmCellAvailable } from './lstm-cell.js';
+import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequence, fusedLstmSequenceAvailable } from './lstm-cell.js';
 import type { StepClock } from './seeded-dropout.js';
 
 /**
@@ -346,6 +346,13 @@ export class RecurrentLayer extends tf.layers.Layer {
       if (this.cell === 'gru' && !this.ln && this.activationName === 'tanh' && masks.every((m) => !m.recurrent && !m.candidate) && fusedGruSequenceAvailable()) {
         const inputTerm = wholeSequence ? xW() : tf.stack(xs.map((xt, t) => tf.matMul(masks[t]!.input ? tf.mul(xt, masks[t]!.input!) : xt, kernel)), 1);
         const { hs, last } = fusedGruSequence(tf.add(inputTerm, bias), recurrent);
+        return this.returnSequences ? hs : last;
+      }
+      // The same for an LSTM without batch or layer normalization. (Its step adds the bias last,
+      // (x W + h U) + b; here it is added to x W first: the same sum, rounded once differently.)
+      if (this.cell === 'lstm' && !this.bn && !this.ln && this.activationName === 'tanh' && masks.every((m) => !m.recurrent && !m.candidate) && fusedLstmSequenceAvailable()) {
+        const inputTerm = wholeSequence ? xW() : tf.stack(xs.map((xt, t) => tf.matMul(masks[t]!.input ? tf.mul(xt, masks[t]!.input!) : xt, kernel)), 1);
+        const { hs, last } = fusedLstmSequence(tf.add(inputTerm, bias), recurrent);
         return this.returnSequences ? hs : last;
       }
       const projected = wholeSequence ? tf.unstack(xW(), 1) : [];
