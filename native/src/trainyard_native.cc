@@ -138,18 +138,39 @@ void col2im(const ConvParams& p, const float* cols, float* image) {
   }
 }
 
-// conv2d(x, filter, out, params): out_b [P, outC] = cols_b [P, K] · filter [K, outC].
+// A fused convolution's epilogue on one image's output [P, C], while it is still in cache: + bias
+// (one per channel, or one for all: `broadcast`), then relu as the Relu kernel computes it (NaN and
+// −0 kept), so the result is the unfused Add and Relu's to the bit.
+WIDE void biasAndRelu(float* __restrict values, const float* __restrict bias, bool broadcast, bool relu, long positions, long channels) {
+  for (long i = 0; i < positions; ++i) {
+    float* row = values + i * channels;
+    if (bias) {
+      for (long c = 0; c < channels; ++c) row[c] = row[c] + bias[broadcast ? 0 : c];
+    }
+    if (relu) {
+      for (long c = 0; c < channels; ++c) row[c] = row[c] < 0.0f ? 0.0f : row[c];
+    }
+  }
+}
+
+// conv2d(x, filter, out, params, bias | null, relu): out_b [P, outC] = cols_b [P, K] · filter [K, outC],
+// then + bias and relu where given.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const float* x = floats(info[0]);
   const float* filter = floats(info[1]);
   float* out = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
+  const bool withBias = info.Length() > 4 && info[4].IsTypedArray();
+  const float* bias = withBias ? floats(info[4]) : nullptr;
+  const bool broadcast = withBias && info[4].As<Napi::Float32Array>().ElementLength() == 1;
+  const bool relu = info.Length() > 5 && info[5].As<Napi::Boolean>().Value();
   auto& cols = scratch(p.positions() * p.patch());
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
   for (int b = 0; b < p.batch; ++b) {
     im2col(p, x + b * image, cols.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.positions(), p.outC, p.patch(), 1.0f, cols.data(), p.patch(), filter, p.outC, 0.0f,
-                out + b * p.positions() * p.outC, p.outC);
+    float* o = out + b * p.positions() * p.outC;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.positions(), p.outC, p.patch(), 1.0f, cols.data(), p.patch(), filter, p.outC, 0.0f, o, p.outC);
+    if (bias || relu) biasAndRelu(o, bias, broadcast, relu, p.positions(), p.outC);
   }
   return info.Env().Undefined();
 }

@@ -8,6 +8,7 @@ import { GRU_SEQUENCE_KERNEL } from '../../src/engine/backends/native-gru.js';
 import { fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
 import { LSTM_CELL_KERNEL, LSTM_SEQUENCE_KERNEL } from '../../src/engine/backends/native-lstm-cell.js';
 import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
+import { Conv2D } from '../../src/engine/layers/conv2d.js';
 import { RecurrentLayer } from '../../src/engine/layers/recurrent.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
@@ -489,6 +490,65 @@ describe.skipIf(!haveAddon && !process.env.CI)('training on the native backend',
       for (const weight of Object.keys(b)) expect(relativeError(a[weight]!.dataSync(), b[weight]!.dataSync()), weight).toBeLessThan(1e-4);
     });
   }
+});
+
+describe.skipIf(!haveAddon && !process.env.CI)('the conv2d layer with its bias and relu fused on the native backend', () => {
+  beforeAll(async () => {
+    await selectBackend('native');
+  });
+  afterAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it("trains to the same weights, to the bit, as TF.js's layer (Conv2D, Add, Relu), and runs FusedConv2D instead", async () => {
+    const spec = resolveSpec({
+      dataset: { name: 'mnist', shape: 'image', limit: 96 },
+      model: {
+        layers: [
+          { type: 'conv2d', filters: 6, kernelSize: 3, activation: 'relu' },
+          { type: 'conv2d', filters: 5, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' },
+          { type: 'conv2d', filters: 4, kernelSize: 3, padding: 'same' },
+          { type: 'maxPool2d' },
+          { type: 'flatten' },
+          { type: 'dense', units: 10 },
+        ],
+      },
+      optimizer: 'adam',
+      learningRate: 0.01,
+      epochs: 2,
+      batchSize: 16,
+      seed: 25,
+    });
+    const kernels = new Set<string>();
+    const profiled = await tf.profile(() => {
+      const layer = new Conv2D({ filters: 2, kernelSize: 3, activation: 'relu', inputShape: [6, 6, 1] });
+      const x = random([2, 6, 6, 1], 88);
+      (layer.apply(x) as tf.Tensor).dispose();
+      tf.grads((v) => (layer.apply(v) as tf.Tensor).sum())([x]).forEach((g) => g.dispose());
+      x.dispose();
+      layer.dispose();
+    });
+    profiled.kernels.forEach((k) => kernels.add(k.name));
+    expect(kernels.has('FusedConv2D') && !kernels.has('Conv2D') && !kernels.has('Relu')).toBe(true);
+
+    const backend = await selectBackend('native');
+    const fused = await collectRun(spec, backend);
+    const fusedCall = Conv2D.prototype.call;
+    // TF.js's own layer: the parent class's call.
+    Conv2D.prototype.call = Object.getPrototypeOf(Conv2D.prototype).call;
+    let unfused: Awaited<ReturnType<typeof collectRun>>;
+    try {
+      unfused = await collectRun(spec, backend);
+    } finally {
+      Conv2D.prototype.call = fusedCall;
+    }
+    expect(fused.error).toBeUndefined();
+    expect(unfused.error).toBeUndefined();
+    const weights = (run: typeof fused) => new Float32Array(run.checkpoints.at(-1)!.model.weightData);
+    expect(weights(fused)).toEqual(weights(unfused));
+    // Serialises as the stock layer.
+    expect(new Conv2D({ filters: 1, kernelSize: 1 }).getClassName()).toBe('Conv2D');
+  });
 });
 
 describe('without the addon', () => {

@@ -21,7 +21,8 @@ export interface NativeAddon {
     strideB: number,
     strideC: number,
   ): void;
-  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams): void;
+  /** With a bias and/or relu: the fused convolution's epilogue, applied image by image. */
+  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams, bias?: Float32Array | null, relu?: boolean): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: ConvParams): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, params: ConvParams): void;
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, params: ConvParams): void;
