@@ -14,9 +14,10 @@
 #include <string>
 #include <vector>
 
-// AVX2 where the CPU has it, chosen at load time; without FMA, so the arithmetic (and its rounding)
-// is that of the SSE build, only eight lanes wide instead of four.
-#define WIDE __attribute__((target_clones("avx2", "default")))
+// AVX-512 or AVX2 where the CPU has it, chosen at load time; without FMA (binding.gyp turns
+// contraction off), so the arithmetic and its rounding are the SSE build's, only 16 or 8 lanes wide
+// instead of 4: the same bits on every machine.
+#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
