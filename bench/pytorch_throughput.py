@@ -34,12 +34,24 @@ class Lstm(nn.Module):
         return self.out(h[-1])
 
 
+class Gru(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(32, 128, batch_first=True)
+        self.out = nn.Linear(128, 10)
+
+    def forward(self, x):
+        _, h = self.gru(x)
+        return self.out(h[-1])
+
+
 models = [
     (128, (784,), lambda: nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))),
     (64, (1, 28, 28), lambda: nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(12 * 12 * 64, 128), nn.ReLU(), nn.Linear(128, 10))),
     (64, (50, 32), Lstm),
+    (64, (50, 32), Gru),
 ]
 batch, shape, build = models[model_index]
 model = build().to(device)

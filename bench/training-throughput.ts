@@ -63,6 +63,13 @@ export const benchModels: BenchModel[] = [
     inputShape: [50, 32],
     build: fromSpec([{ type: 'lstm', units: 128 }, { type: 'dense', units: 10 }], [50, 32]),
   },
+  {
+    // Keras's GRU (reset gate before the recurrent product); PyTorch's applies it after: the same work.
+    name: 'GRU seq 50, 32 features, hidden 128',
+    batch: 64,
+    inputShape: [50, 32],
+    build: fromSpec([{ type: 'gru', units: 128 }, { type: 'dense', units: 10 }], [50, 32]),
+  },
 ];
 
 /**

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
-inline float fastExp(float x) {
+__attribute__((always_inline)) inline float fastExp(float x) {
   x = x < -87.33654f ? -87.33654f : (x > 88.72283f ? 88.72283f : x);
   const float fx = std::floor(x * 1.44269504088896341f + 0.5f);
   float r = x - fx * 0.693359375f;
@@ -20,8 +20,8 @@ inline float fastExp(float x) {
   std::memcpy(&scale, &bits, sizeof scale);
   return y * scale;
 }
-inline float fastSigmoid(float x) { return x != x ? x : 1.0f / (1.0f + fastExp(-x)); }
-inline float fastTanh(float x) {
+__attribute__((always_inline)) inline float fastSigmoid(float x) { return x != x ? x : 1.0f / (1.0f + fastExp(-x)); }
+__attribute__((always_inline)) inline float fastTanh(float x) {
   const float a = std::fabs(x);
   const float z = x * x;
   const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;

@@ -5,11 +5,19 @@
 #include <napi.h>
 #include "fast_math.h"
 #include <cblas.h>
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 #include <cmath>
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
+
+// AVX-512 or AVX2 where the CPU has it, chosen at load time; without FMA (binding.gyp turns
+// contraction off), so the arithmetic and its rounding are the SSE build's, only 16 or 8 lanes wide
+// instead of 4: the same bits on every machine.
+#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
@@ -66,20 +74,34 @@ std::vector<float>& scratch(size_t size) {
   return buffer;
 }
 
-// One image (NHWC) → columns [outH·outW, fH·fW·inC]; padding reads as zero.
+// One image (NHWC) → columns [outH·outW, fH·fW·inC]; padding reads as zero. Where a filter row
+// lies inside the image without dilation, its fW·inC values are one run in memory and one run in
+// the column: copied as one (a memcpy call per pixel cost more than the copy for a 1-channel input).
 void im2col(const ConvParams& p, const float* image, float* cols) {
+  const long run = static_cast<long>(p.fW) * p.inC;
   for (int oy = 0; oy < p.outH; ++oy) {
     for (int ox = 0; ox < p.outW; ++ox) {
       float* row = cols + (static_cast<long>(oy) * p.outW + ox) * p.patch();
+      const int ix0 = ox * p.strideW - p.padLeft;
+      const bool inside = p.dilW == 1 && ix0 >= 0 && ix0 + p.fW <= p.inW;
       for (int fy = 0; fy < p.fH; ++fy) {
         const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
-        for (int fx = 0; fx < p.fW; ++fx) {
-          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
-          float* out = row + (static_cast<long>(fy) * p.fW + fx) * p.inC;
-          if (iy < 0 || iy >= p.inH || ix < 0 || ix >= p.inW) {
-            std::memset(out, 0, sizeof(float) * p.inC);
-          } else {
-            std::memcpy(out, image + (static_cast<long>(iy) * p.inW + ix) * p.inC, sizeof(float) * p.inC);
+        float* out = row + fy * run;
+        if (iy < 0 || iy >= p.inH) {
+          std::fill(out, out + run, 0.0f);
+        } else if (inside) {
+          const float* in = image + (static_cast<long>(iy) * p.inW + ix0) * p.inC;
+          std::copy(in, in + run, out);
+        } else {
+          for (int fx = 0; fx < p.fW; ++fx) {
+            const int ix = ix0 + fx * p.dilW;
+            float* px = out + static_cast<long>(fx) * p.inC;
+            if (ix < 0 || ix >= p.inW) {
+              std::fill(px, px + p.inC, 0.0f);
+            } else {
+              const float* in = image + (static_cast<long>(iy) * p.inW + ix) * p.inC;
+              std::copy(in, in + p.inC, px);
+            }
           }
         }
       }
@@ -87,38 +109,69 @@ void im2col(const ConvParams& p, const float* image, float* cols) {
   }
 }
 
-// The adjoint of im2col: adds each column entry back onto the pixel it came from.
+// The adjoint of im2col: adds each column entry back onto the pixel it came from (one run per
+// filter row where it lies inside the image, as in im2col).
 void col2im(const ConvParams& p, const float* cols, float* image) {
+  const long run = static_cast<long>(p.fW) * p.inC;
   for (int oy = 0; oy < p.outH; ++oy) {
     for (int ox = 0; ox < p.outW; ++ox) {
       const float* row = cols + (static_cast<long>(oy) * p.outW + ox) * p.patch();
+      const int ix0 = ox * p.strideW - p.padLeft;
+      const bool inside = p.dilW == 1 && ix0 >= 0 && ix0 + p.fW <= p.inW;
       for (int fy = 0; fy < p.fH; ++fy) {
         const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
         if (iy < 0 || iy >= p.inH) continue;
+        const float* in = row + fy * run;
+        if (inside) {
+          float* pixel = image + (static_cast<long>(iy) * p.inW + ix0) * p.inC;
+          for (long k = 0; k < run; ++k) pixel[k] += in[k];
+          continue;
+        }
         for (int fx = 0; fx < p.fW; ++fx) {
-          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          const int ix = ix0 + fx * p.dilW;
           if (ix < 0 || ix >= p.inW) continue;
-          const float* in = row + (static_cast<long>(fy) * p.fW + fx) * p.inC;
           float* pixel = image + (static_cast<long>(iy) * p.inW + ix) * p.inC;
-          for (int c = 0; c < p.inC; ++c) pixel[c] += in[c];
+          const float* px = in + static_cast<long>(fx) * p.inC;
+          for (int c = 0; c < p.inC; ++c) pixel[c] += px[c];
         }
       }
     }
   }
 }
 
-// conv2d(x, filter, out, params): out_b [P, outC] = cols_b [P, K] · filter [K, outC].
+// A fused convolution's epilogue on one image's output [P, C], while it is still in cache: + bias
+// (one per channel, or one for all: `broadcast`), then relu as the Relu kernel computes it (NaN and
+// −0 kept), so the result is the unfused Add and Relu's to the bit.
+WIDE void biasAndRelu(float* __restrict values, const float* __restrict bias, bool broadcast, bool relu, long positions, long channels) {
+  for (long i = 0; i < positions; ++i) {
+    float* row = values + i * channels;
+    if (bias) {
+      for (long c = 0; c < channels; ++c) row[c] = row[c] + bias[broadcast ? 0 : c];
+    }
+    if (relu) {
+      for (long c = 0; c < channels; ++c) row[c] = row[c] < 0.0f ? 0.0f : row[c];
+    }
+  }
+}
+
+// conv2d(x, filter, out, params, bias | null, relu): out_b [P, outC] = cols_b [P, K] · filter [K, outC],
+// then + bias and relu where given.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const float* x = floats(info[0]);
   const float* filter = floats(info[1]);
   float* out = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
+  const bool withBias = info.Length() > 4 && info[4].IsTypedArray();
+  const float* bias = withBias ? floats(info[4]) : nullptr;
+  const bool broadcast = withBias && info[4].As<Napi::Float32Array>().ElementLength() == 1;
+  const bool relu = info.Length() > 5 && info[5].As<Napi::Boolean>().Value();
   auto& cols = scratch(p.positions() * p.patch());
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
   for (int b = 0; b < p.batch; ++b) {
     im2col(p, x + b * image, cols.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.positions(), p.outC, p.patch(), 1.0f, cols.data(), p.patch(), filter, p.outC, 0.0f,
-                out + b * p.positions() * p.outC, p.outC);
+    float* o = out + b * p.positions() * p.outC;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.positions(), p.outC, p.patch(), 1.0f, cols.data(), p.patch(), filter, p.outC, 0.0f, o, p.outC);
+    if (bias || relu) biasAndRelu(o, bias, broadcast, relu, p.positions(), p.outC);
   }
   return info.Env().Undefined();
 }
@@ -157,26 +210,70 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// One window of maxPoolGrad, channel by channel: the gradient g goes to the candidate (in the order
+// given) holding the first strict maximum; none gets it where no input exceeds −∞ (all −∞ or NaN).
+// `accumulate` adds into dx (windows that overlap); otherwise each candidate's dx is written, the
+// winner's as 0 + g, which gives the bits that adding into a zeroed dx gave (−0 + 0 = +0).
+// GCC does not vectorize these selects ("control flow in loop"), so SSE4.1 does four channels at once.
+void routeWindow(const float* const* from, float* const* to, int count, const float* g, int channels, bool accumulate) {
+  int c = 0;
+#if defined(__SSE4_1__)
+  const __m128 zero = _mm_setzero_ps();
+  for (; c + 4 <= channels; c += 4) {
+    __m128 best = _mm_set1_ps(-INFINITY);
+    __m128 winner = _mm_set1_ps(-1.0f);
+    for (int j = 0; j < count; ++j) {
+      const __m128 v = _mm_loadu_ps(from[j] + c);
+      const __m128 greater = _mm_cmpgt_ps(v, best);
+      best = _mm_blendv_ps(best, v, greater);
+      winner = _mm_blendv_ps(winner, _mm_set1_ps(static_cast<float>(j)), greater);
+    }
+    const __m128 gradient = _mm_add_ps(zero, _mm_loadu_ps(g + c));
+    for (int j = 0; j < count; ++j) {
+      const __m128 share = _mm_and_ps(_mm_cmpeq_ps(winner, _mm_set1_ps(static_cast<float>(j))), gradient);
+      _mm_storeu_ps(to[j] + c, accumulate ? _mm_add_ps(_mm_loadu_ps(to[j] + c), share) : share);
+    }
+  }
+#endif
+  for (; c < channels; ++c) {
+    float best = -INFINITY;
+    int winner = -1;
+    for (int j = 0; j < count; ++j) {
+      if (from[j][c] > best) {
+        best = from[j][c];
+        winner = j;
+      }
+    }
+    for (int j = 0; j < count; ++j) {
+      const float share = j == winner ? 0.0f + g[c] : 0.0f;
+      to[j][c] = accumulate ? to[j][c] + share : share;
+    }
+  }
+}
+
 // maxPoolGrad(dy, x, dx, params): each output's gradient goes to the first largest input of its
-// window (strictly greater, window scanned column by column), where the stock wasm kernel routes
-// it, ties included (relu leaves many); windows that overlap add up.
+// window (strictly greater, window scanned column by column), as the cpu backend routes it, ties
+// included (relu leaves many); windows that overlap add up. Windows that tile the input (stride =
+// window, no dilation: a max-pooling layer's default) write each input once, with no zeroing pass
+// unless some input lies outside every window.
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   const float* dy = floats(info[0]);
   const float* x = floats(info[1]);
   float* dx = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
-  std::memset(dx, 0, sizeof(float) * image * p.batch);
-  std::vector<float> best(p.inC);
-  std::vector<long> where(p.inC);
+  const bool tiles = p.strideH == p.fH && p.strideW == p.fW && p.dilH == 1 && p.dilW == 1 && p.padTop >= 0 && p.padLeft >= 0;
+  const bool covered = tiles && p.padTop == 0 && p.padLeft == 0 && static_cast<long>(p.outH) * p.fH >= p.inH && static_cast<long>(p.outW) * p.fW >= p.inW;
+  if (!covered) std::memset(dx, 0, sizeof(float) * image * p.batch);
+  std::vector<const float*> from(static_cast<size_t>(p.fH) * p.fW);
+  std::vector<float*> to(from.size());
   for (int b = 0; b < p.batch; ++b) {
     const float* xb = x + b * image;
     float* dxb = dx + b * image;
     for (int oy = 0; oy < p.outH; ++oy) {
       for (int ox = 0; ox < p.outW; ++ox) {
-        std::fill(best.begin(), best.end(), -INFINITY);
-        std::fill(where.begin(), where.end(), -1L);
-        // Column by column, as tfjs-backend-wasm's MaxPoolGrad scans: it decides which of equal values wins.
+        // Column by column, as the cpu backend's MaxPoolGrad scans: it decides which of equal values wins.
+        int count = 0;
         for (int fx = 0; fx < p.fW; ++fx) {
           const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
           if (ix < 0 || ix >= p.inW) continue;
@@ -184,18 +281,12 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
             const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
             if (iy < 0 || iy >= p.inH) continue;
             const long base = (static_cast<long>(iy) * p.inW + ix) * p.inC;
-            for (int c = 0; c < p.inC; ++c) {
-              if (xb[base + c] > best[c]) {
-                best[c] = xb[base + c];
-                where[c] = base + c;
-              }
-            }
+            from[count] = xb + base;
+            to[count] = dxb + base;
+            ++count;
           }
         }
-        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.inC;
-        for (int c = 0; c < p.inC; ++c) {
-          if (where[c] >= 0) dxb[where[c]] += g[c];
-        }
+        routeWindow(from.data(), to.data(), count, dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.inC, p.inC, !tiles);
       }
     }
   }
@@ -307,11 +398,12 @@ Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
 // The unary ops, numbered as in native-elementwise.ts (UNARY_OPS).
 enum class Unary { Relu, Sigmoid, Tanh, Exp, Log, Neg, Square, Sqrt, Abs, Step, Rsqrt, Relu6 };
 
-// Restrict pointers and a function each: GCC vectorizes these where it would not in the switch.
-void sigmoidAll(const float* __restrict x, float* __restrict out, size_t n) {
+// Restrict pointers and a function each, kept out of the switch (WIDE is never inlined): inlined
+// there, GCC left them scalar ("control flow in loop"), 4 ns an element.
+WIDE void sigmoidAll(const float* __restrict x, float* __restrict out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = fastSigmoid(x[i]);
 }
-void tanhAll(const float* __restrict x, float* __restrict out, size_t n) {
+WIDE void tanhAll(const float* __restrict x, float* __restrict out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = fastTanh(x[i]);
 }
 
@@ -552,7 +644,7 @@ Napi::Value Pack(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void lstmRow(const float* __restrict z, const float* __restrict cPrev, float* __restrict a, float* __restrict c, float* __restrict h, long u) {
+WIDE void lstmRow(const float* __restrict z, const float* __restrict cPrev, float* __restrict a, float* __restrict c, float* __restrict h, long u) {
   for (long j = 0; j < 4 * u; ++j) a[j] = fastSigmoid(z[j]);
   for (long j = 0; j < u; ++j) a[2 * u + j] = fastTanh(z[2 * u + j]);
   for (long j = 0; j < u; ++j) {
@@ -613,6 +705,309 @@ Napi::Value LstmCellGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- The GRU over a whole sequence ------------------------------------------------------------
+// Keras's GRU (reset_after = false, the layer in src/engine/layers/recurrent.ts), all T steps in one
+// call forward and one backward: per step z, r = σ(pre_zr + h U_zr), h̃ = tanh(pre_h + (r⊙h) U_h),
+// h' = z⊙h + (1 − z)⊙h̃, where pre [B, T, 3U] = x W + b (blocks z, r, h) is computed outside for all
+// steps at once. As TF.js ops a step was some ninety kernel calls (splits, concats, their
+// gradients); here it is two sgemm calls forward and two backward, and the gradient of U is two
+// sgemm calls over all B·T rows at the end.
+
+// Rows are [B, T, ·]: row b of step t of a [B, T, width] tensor is at (b·T + t)·width.
+struct SequenceShape {
+  long batch, steps, units;
+  long row(long b, long t, long width) const { return (b * steps + t) * width; }
+};
+
+// The elementwise parts of a step, one batch row each, as functions of restrict pointers: inline
+// in the step GCC left them scalar (possible aliasing, and h_{−1} = 0 as a branch). h_{−1} is a
+// row of zeros instead.
+WIDE void gruGatesRow(const float* __restrict p, const float* __restrict inner, const float* __restrict hp, float* __restrict g, float* __restrict rh, long u) {
+  for (long j = 0; j < 2 * u; ++j) g[j] = fastSigmoid(p[j] + inner[j]);
+  for (long j = 0; j < u; ++j) rh[j] = g[u + j] * hp[j];
+}
+
+WIDE void gruOutputRow(const float* __restrict pH, const float* __restrict cand, const float* __restrict hp, float* __restrict g, float* __restrict h, long u) {
+  for (long j = 0; j < u; ++j) {
+    const float z = g[j];
+    const float hh = fastTanh(pH[j] + cand[j]);
+    g[2 * u + j] = hh;
+    h[j] = z * hp[j] + (1.0f - z) * hh;
+  }
+}
+
+std::vector<float>& zerosRow(size_t size) {
+  static thread_local std::vector<float> zeros;
+  if (zeros.size() < size) zeros.assign(size, 0.0f);
+  return zeros;
+}
+
+void gruForwardStep(const SequenceShape& s, long t, const float* pre, const float* kernel, float* hs, float* gates, float* inner, float* rh, float* cand) {
+  const long u = s.units;
+  const float* zeros = zerosRow(u).data();
+  // h_{t−1}: rows b at stride T·U in hs.
+  const float* hPrev = t > 0 ? hs + (t - 1) * u : nullptr;
+  if (hPrev) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, 2 * u, u, 1.0f, hPrev, s.steps * u, kernel, 3 * u, 0.0f, inner, 2 * u);
+  } else {
+    std::memset(inner, 0, sizeof(float) * s.batch * 2 * u);
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    gruGatesRow(pre + s.row(b, t, 3 * u), inner + b * 2 * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), rh + b * u, u);
+  }
+  if (hPrev) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, u, u, 1.0f, rh, u, kernel + 2 * u, 3 * u, 0.0f, cand, u);
+  } else {
+    std::memset(cand, 0, sizeof(float) * s.batch * u);
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    gruOutputRow(pre + s.row(b, t, 3 * u) + 2 * u, cand + b * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), hs + s.row(b, t, u), u);
+  }
+}
+
+// gruSequence(pre, kernel, hs, last, gates, batch, steps, units): pre [B, T, 3U], kernel (the
+// recurrent one) [U, 3U]; out hs [B, T, U] (every h_t), last [B, U] (h_T), gates [B, T, 3U]
+// (z, r and h̃ of each step, for the gradient). The state starts at zero.
+Napi::Value GruSequence(const Napi::CallbackInfo& info) {
+  const float* pre = floats(info[0]);
+  const float* kernel = floats(info[1]);
+  float* hs = floats(info[2]);
+  float* last = floats(info[3]);
+  float* gates = floats(info[4]);
+  const SequenceShape s{info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  auto& work = scratch(static_cast<size_t>(s.batch) * 4 * u);
+  float* inner = work.data();
+  float* rh = inner + s.batch * 2 * u;
+  float* cand = rh + s.batch * u;
+  for (long t = 0; t < s.steps; ++t) gruForwardStep(s, t, pre, kernel, hs, gates, inner, rh, cand);
+  for (long b = 0; b < s.batch; ++b) std::memcpy(last + b * u, hs + s.row(b, s.steps - 1, u), sizeof(float) * u);
+  return info.Env().Undefined();
+}
+
+// Back through one step, one batch row: da_z and da_h into d, and the direct path dh⊙z back to
+// h_{t−1} into carry (which held what flowed into h_t from step t + 1).
+WIDE void gruGradRow(const float* __restrict dy, const float* __restrict g, const float* __restrict hp, float* __restrict carry, float* __restrict d, long u) {
+  for (long j = 0; j < u; ++j) {
+    const float z = g[j], hh = g[2 * u + j];
+    const float dh = dy[j] + carry[j];
+    const float dz = dh * (hp[j] - hh);
+    d[j] = dz * z * (1.0f - z);
+    d[2 * u + j] = dh * (1.0f - z) * (1.0f - hh * hh);
+    carry[j] = dh * z;
+  }
+}
+
+// da_r = d(r⊙h)⊙h_{t−1}⊙r(1 − r) into dR, and d(r⊙h)⊙r onto carry.
+WIDE void gruGradResetRow(const float* __restrict dRh, const float* __restrict r, const float* __restrict hp, float* __restrict dR, float* __restrict carry, long u) {
+  for (long j = 0; j < u; ++j) {
+    dR[j] = dRh[j] * hp[j] * r[j] * (1.0f - r[j]);
+    carry[j] += dRh[j] * r[j];
+  }
+}
+
+// gruSequenceGrad(dHs, dLast, hs, gates, kernel, dPre, dKernel, batch, steps, units): back
+// through time, given the gradients of hs and last: dPre [B, T, 3U] and dKernel [U, 3U].
+//   dh = dHs_t + (what flows back from step t + 1); dh̃ = dh⊙(1 − z); dz = dh⊙(h_{t−1} − h̃)
+//   da_h = dh̃⊙(1 − h̃²)  da_z = dz⊙z(1 − z)  d(r⊙h) = da_h U_hᵀ  da_r = d(r⊙h)⊙h_{t−1}⊙r(1 − r)
+//   back to h_{t−1}: dh⊙z + d(r⊙h)⊙r + [da_z, da_r] U_zrᵀ
+//   dU_zr = Σ_t h_{t−1}ᵀ [da_z, da_r]   dU_h = Σ_t (r⊙h_{t−1})ᵀ da_h
+Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
+  const float* dHs = floats(info[0]);
+  const float* dLast = floats(info[1]);
+  const float* hs = floats(info[2]);
+  const float* gates = floats(info[3]);
+  const float* kernel = floats(info[4]);
+  float* dPre = floats(info[5]);
+  float* dKernel = floats(info[6]);
+  const SequenceShape s{info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  const long rows = s.batch * s.steps;
+  // carry, dRh [B, U]; then hPrev and r⊙hPrev for every row [B·T, U].
+  auto& work = scratch(static_cast<size_t>(s.batch) * 2 * u + static_cast<size_t>(rows) * 2 * u);
+  float* carry = work.data();
+  float* dRh = carry + s.batch * u;
+  float* hPrevAll = dRh + s.batch * u;
+  float* rhAll = hPrevAll + rows * u;
+  for (long b = 0; b < s.batch; ++b) std::memcpy(carry + b * u, dLast + b * u, sizeof(float) * u);
+  const float* zeros = zerosRow(u).data();
+  for (long t = s.steps - 1; t >= 0; --t) {
+    for (long b = 0; b < s.batch; ++b) {
+      gruGradRow(dHs + s.row(b, t, u), gates + s.row(b, t, 3 * u), t > 0 ? hs + s.row(b, t - 1, u) : zeros, carry + b * u, dPre + s.row(b, t, 3 * u), u);
+    }
+    // d(r⊙h) = da_h U_hᵀ
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, u, 1.0f, dPre + s.row(0, t, 3 * u) + 2 * u, s.steps * 3 * u, kernel + 2 * u, 3 * u, 0.0f, dRh,
+                u);
+    for (long b = 0; b < s.batch; ++b) {
+      gruGradResetRow(dRh + b * u, gates + s.row(b, t, 3 * u) + u, t > 0 ? hs + s.row(b, t - 1, u) : zeros, dPre + s.row(b, t, 3 * u) + u, carry + b * u, u);
+    }
+    if (t > 0) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 2 * u, 1.0f, dPre + s.row(0, t, 3 * u), s.steps * 3 * u, kernel, 3 * u, 1.0f, carry, u);
+    }
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    for (long t = 0; t < s.steps; ++t) {
+      float* hp = hPrevAll + s.row(b, t, u);
+      float* rh = rhAll + s.row(b, t, u);
+      const float* r = gates + s.row(b, t, 3 * u) + u;
+      if (t == 0) {
+        std::memset(hp, 0, sizeof(float) * u);
+      } else {
+        std::memcpy(hp, hs + s.row(b, t - 1, u), sizeof(float) * u);
+      }
+      for (long j = 0; j < u; ++j) rh[j] = r[j] * hp[j];
+    }
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 2 * u, rows, 1.0f, hPrevAll, u, dPre, 3 * u, 0.0f, dKernel, 3 * u);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, u, rows, 1.0f, rhAll, u, dPre + 2 * u, 3 * u, 0.0f, dKernel + 2 * u, 3 * u);
+  return info.Env().Undefined();
+}
+
+// ---- The LSTM over a whole sequence -----------------------------------------------------------
+// The recurrent layer's LSTM (gate blocks i, f, g, o as Keras orders them) as the GRU above: all T
+// steps in one call each way, one sgemm a step forward (h U) and one back (dz Uᵀ), and the gradient
+// of U as one sgemm over all B·T rows. pre [B, T, 4U] = x W + b comes from outside.
+
+// One row of a step: i, f, o = σ(·), g = tanh(·) of pre + h U; c = f⊙c_prev + i⊙g; h = o⊙tanh(c).
+// a keeps i, f, g, o and tanh(c) for the gradient.
+WIDE void lstmSeqRow(const float* __restrict p, const float* __restrict inner, const float* __restrict cPrev, float* __restrict a, float* __restrict c,
+                     float* __restrict h, long u) {
+  for (long j = 0; j < 2 * u; ++j) a[j] = fastSigmoid(p[j] + inner[j]);
+  for (long j = 2 * u; j < 3 * u; ++j) a[j] = fastTanh(p[j] + inner[j]);
+  for (long j = 3 * u; j < 4 * u; ++j) a[j] = fastSigmoid(p[j] + inner[j]);
+  for (long j = 0; j < u; ++j) {
+    const float cell = a[u + j] * cPrev[j] + a[j] * a[2 * u + j];
+    const float tc = fastTanh(cell);
+    c[j] = cell;
+    a[4 * u + j] = tc;
+    h[j] = a[3 * u + j] * tc;
+  }
+}
+
+// lstmSequence(pre, kernel, hs, cs, last, gates, batch, steps, units): hs and cs [B, T, U] (every h_t
+// and c_t), last [B, U] (h_T), gates [B, T, 5U]. The state starts at zero.
+Napi::Value LstmSequence(const Napi::CallbackInfo& info) {
+  const float* pre = floats(info[0]);
+  const float* kernel = floats(info[1]);
+  float* hs = floats(info[2]);
+  float* cs = floats(info[3]);
+  float* last = floats(info[4]);
+  float* gates = floats(info[5]);
+  const SequenceShape s{info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  auto& work = scratch(static_cast<size_t>(s.batch) * 4 * u);
+  float* inner = work.data();
+  const float* zeros = zerosRow(4 * u).data();
+  for (long t = 0; t < s.steps; ++t) {
+    if (t > 0) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, 4 * u, u, 1.0f, hs + (t - 1) * u, s.steps * u, kernel, 4 * u, 0.0f, inner, 4 * u);
+    }
+    for (long b = 0; b < s.batch; ++b) {
+      lstmSeqRow(pre + s.row(b, t, 4 * u), t > 0 ? inner + b * 4 * u : zeros, t > 0 ? cs + s.row(b, t - 1, u) : zeros, gates + s.row(b, t, 5 * u), cs + s.row(b, t, u),
+                 hs + s.row(b, t, u), u);
+    }
+  }
+  for (long b = 0; b < s.batch; ++b) std::memcpy(last + b * u, hs + s.row(b, s.steps - 1, u), sizeof(float) * u);
+  return info.Env().Undefined();
+}
+
+// Back through one step, one row: dh = dy + carryH (what flowed into h_t from step t + 1), the cell's
+// total gradient dc_total = carryC + dh⊙o⊙(1 − tanh²c); dz for the four blocks into d; carryC = dc_total⊙f.
+WIDE void lstmSeqGradRow(const float* __restrict dy, const float* __restrict carryH, const float* __restrict a, const float* __restrict cPrev, float* __restrict carryC,
+                         float* __restrict d, long u) {
+  for (long j = 0; j < u; ++j) {
+    const float i = a[j], f = a[u + j], g = a[2 * u + j], o = a[3 * u + j], tc = a[4 * u + j];
+    const float dh = dy[j] + carryH[j];
+    const float total = carryC[j] + dh * o * (1.0f - tc * tc);
+    d[j] = total * g * i * (1.0f - i);
+    d[u + j] = total * cPrev[j] * f * (1.0f - f);
+    d[2 * u + j] = total * i * (1.0f - g * g);
+    d[3 * u + j] = dh * tc * o * (1.0f - o);
+    carryC[j] = total * f;
+  }
+}
+
+// lstmSequenceGrad(dHs, dLast, hs, cs, gates, kernel, dPre, dKernel, batch, steps, units): the
+// gradients of pre [B, T, 4U] and of the recurrent kernel [U, 4U], given those of hs and last.
+Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
+  const float* dHs = floats(info[0]);
+  const float* dLast = floats(info[1]);
+  const float* hs = floats(info[2]);
+  const float* cs = floats(info[3]);
+  const float* gates = floats(info[4]);
+  const float* kernel = floats(info[5]);
+  float* dPre = floats(info[6]);
+  float* dKernel = floats(info[7]);
+  const SequenceShape s{info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value(), info[10].As<Napi::Number>().Int64Value()};
+  const long u = s.units;
+  const long rows = s.batch * s.steps;
+  // carryH, carryC [B, U]; then h_{t−1} for every row [B·T, U].
+  auto& work = scratch(static_cast<size_t>(s.batch) * 2 * u + static_cast<size_t>(rows) * u);
+  float* carryH = work.data();
+  float* carryC = carryH + s.batch * u;
+  float* hPrevAll = carryC + s.batch * u;
+  std::memcpy(carryH, dLast, sizeof(float) * s.batch * u);
+  std::memset(carryC, 0, sizeof(float) * s.batch * u);
+  const float* zeros = zerosRow(u).data();
+  for (long t = s.steps - 1; t >= 0; --t) {
+    for (long b = 0; b < s.batch; ++b) {
+      lstmSeqGradRow(dHs + s.row(b, t, u), carryH + b * u, gates + s.row(b, t, 5 * u), t > 0 ? cs + s.row(b, t - 1, u) : zeros, carryC + b * u, dPre + s.row(b, t, 4 * u), u);
+    }
+    // What flows into h_{t−1}: dz Uᵀ.
+    if (t > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 4 * u, 1.0f, dPre + t * 4 * u, s.steps * 4 * u, kernel, 4 * u, 0.0f, carryH, u);
+  }
+  for (long b = 0; b < s.batch; ++b) {
+    std::memset(hPrevAll + s.row(b, 0, u), 0, sizeof(float) * u);
+    std::memcpy(hPrevAll + s.row(b, 1, u), hs + s.row(b, 0, u), sizeof(float) * (s.steps - 1) * u);
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 4 * u, rows, 1.0f, hPrevAll, u, dPre, 4 * u, 0.0f, dKernel, 4 * u);
+  return info.Env().Undefined();
+}
+
+// reluGrad(dy, x, out): dy · step(x), TF.js's gradient of relu in one pass instead of two kernels
+// (Step, then Multiply), with the same values: step is 1 where x > 0, 0 elsewhere, NaN for NaN.
+WIDE void reluGradAll(const float* __restrict dy, const float* __restrict x, float* __restrict out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = dy[i] * (x[i] != x[i] ? x[i] : (x[i] > 0.0f ? 1.0f : 0.0f));
+}
+
+Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
+  const auto dy = info[0].As<Napi::Float32Array>();
+  reluGradAll(dy.Data(), floats(info[1]), floats(info[2]), dy.ElementLength());
+  return info.Env().Undefined();
+}
+
+// gather(x, indices, out, outer, axisDim, innerBytes): x [outer, axisDim, inner] → out
+// [outer, indices, inner], out[o, i] = x[o, indices[i]], as bytes (float32, int32 and bool alike).
+// The training loop's batch gather is this with outer 1: a row copy per sample, where the stock
+// wasm kernel walks four-dimensional strides element by element (30 % of a native MLP step).
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  const auto x = info[0].As<Napi::TypedArray>();
+  const auto indices = info[1].As<Napi::Int32Array>();
+  const auto out = info[2].As<Napi::TypedArray>();
+  const long outer = info[3].As<Napi::Number>().Int64Value();
+  const long axisDim = info[4].As<Napi::Number>().Int64Value();
+  const long innerBytes = info[5].As<Napi::Number>().Int64Value();
+  const auto* from = static_cast<const uint8_t*>(x.ArrayBuffer().Data()) + x.ByteOffset();
+  auto* to = static_cast<uint8_t*>(out.ArrayBuffer().Data()) + out.ByteOffset();
+  const int32_t* picked = indices.Data();
+  const long n = static_cast<long>(indices.ElementLength());
+  if (static_cast<size_t>(outer * axisDim * innerBytes) > x.ByteLength() || static_cast<size_t>(outer * n * innerBytes) > out.ByteLength()) {
+    Napi::RangeError::New(info.Env(), "gather: shapes do not match the buffers").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  for (long i = 0; i < n; ++i) {
+    if (picked[i] < 0 || picked[i] >= axisDim) {
+      Napi::RangeError::New(info.Env(), "gather: index " + std::to_string(picked[i]) + " out of range").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+  }
+  for (long o = 0; o < outer; ++o) {
+    const uint8_t* block = from + o * axisDim * innerBytes;
+    for (long i = 0; i < n; ++i) std::memcpy(to + (o * n + i) * innerBytes, block + picked[i] * innerBytes, innerBytes);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   openblas_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -638,6 +1033,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pack", Napi::Function::New(env, Pack));
   exports.Set("lstmCell", Napi::Function::New(env, LstmCell));
   exports.Set("lstmCellGrad", Napi::Function::New(env, LstmCellGrad));
+  exports.Set("gruSequence", Napi::Function::New(env, GruSequence));
+  exports.Set("gruSequenceGrad", Napi::Function::New(env, GruSequenceGrad));
+  exports.Set("lstmSequence", Napi::Function::New(env, LstmSequence));
+  exports.Set("lstmSequenceGrad", Napi::Function::New(env, LstmSequenceGrad));
+  exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("gather", Napi::Function::New(env, Gather));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   return exports;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { Conv2D } from './layers/conv2d.js';
 import type { LayerSpec } from '../spec/job-spec.js';
 import { layerNameOf } from '../spec/weight-shapes.js';
 import { RecurrentLayer } from './layers/recurrent.js';
@@ -45,7 +46,7 @@ export function createLayer(layer: LayerSpec, index: number, context: LayerConte
     case 'activation':
       return tf.layers.activation({ name, inputShape: shape, activation: layer.activation });
     case 'conv2d':
-      return tf.layers.conv2d({
+      return new Conv2D({
         name,
         inputShape: shape,
         ...kernelLayerArgs(layer),

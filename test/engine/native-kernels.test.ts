@@ -4,7 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
 import { installNativeKernels, loadNativeAddon, uninstallNativeKernels, type NativeAddon } from '../../src/engine/backends/native-kernels.js';
 import { namedWeights } from '../../src/engine/checkpoint-data.js';
-import { fusedLstmCell, fusedLstmCellAvailable } from '../../src/engine/layers/lstm-cell.js';
+import { GRU_SEQUENCE_KERNEL } from '../../src/engine/backends/native-gru.js';
+import { fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
+import { LSTM_CELL_KERNEL, LSTM_SEQUENCE_KERNEL } from '../../src/engine/backends/native-lstm-cell.js';
+import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
+import { Conv2D } from '../../src/engine/layers/conv2d.js';
+import { RecurrentLayer } from '../../src/engine/layers/recurrent.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
 
@@ -130,6 +135,10 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     ['2×2 stride 2', [2, 8, 8, 3], [2, 2], [2, 2], 'valid'],
     ['3×3 stride 2 same: windows overlap', [2, 9, 9, 4], [3, 3], [2, 2], 'same'],
     ['odd sizes, 2×3 stride 1', [1, 7, 6, 2], [2, 3], [1, 1], 'valid'],
+    ['2×2 stride 2 on odd sizes: the last row and column are in no window', [2, 7, 9, 3], [2, 2], [2, 2], 'valid'],
+    ['2×2 stride 2 same on odd sizes: windows cut by the padding', [2, 7, 9, 3], [2, 2], [2, 2], 'same'],
+    ['3×2 stride 3×2, channels not a multiple of the vector width', [3, 9, 8, 13], [3, 2], [3, 2], 'valid'],
+    ['a CNN layer\'s size', [2, 24, 24, 64], [2, 2], [2, 2], 'valid'],
   ];
   for (const [name, shape, filterSize, strides, pad] of poolCases) {
     // Against the cpu backend: tfjs-backend-wasm 4.22's MaxPoolGrad sends the gradient of a window
@@ -146,7 +155,9 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
       await selectBackend('cpu');
       const reference = run();
       await selectBackend('native');
-      native.forEach((values, i) => expect(relativeError(values, reference[i]!)).toBeLessThanOrEqual(1e-5));
+      // Windows that do not overlap give each input one gradient or none: the same values exactly.
+      const tiles = filterSize[0] === strides[0] && filterSize[1] === strides[1];
+      native.forEach((values, i) => (tiles ? expect(Array.from(values)).toEqual(Array.from(reference[i]!)) : expect(relativeError(values, reference[i]!)).toBeLessThanOrEqual(1e-5)));
     });
   }
 
@@ -193,6 +204,17 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
       if (name !== 'abs') expect(nan, 'NaN in, NaN out').toBeNaN();
     });
   }
+
+  it("relu's gradient as one kernel: the bits of TF.js's dy · step(x), signed zeros, NaN and infinities included", () => {
+    const [native, stock] = bothWays(() => {
+      const x = tf.tensor1d([-1, 0, -0, 1e-30, -1e-30, 2, Number.NaN, 3, -Infinity, Infinity, 5, -5]);
+      const dy = tf.tensor1d([1, -2, 3, -0, Infinity, 1, 1, Number.NaN, 1, -1, -0, -7]);
+      const big = random([4, 13, 13, 32], 86);
+      const weights = random([4, 13, 13, 32], 87);
+      return [tf.grad((v) => tf.relu(v).mul(dy).sum())(x), tf.grad((v) => tf.relu(v).mul(weights).sum())(big)];
+    }, addon);
+    native.forEach((values, i) => expect(Array.from(values).every((v, j) => Object.is(v, stock[i]![j])), `output ${i}`).toBe(true));
+  });
 
   const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
     ['add', tf.add],
@@ -289,6 +311,33 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     });
   }
 
+  it('gather: rows of float32, int32 and bool tensors (the batch gather), other axes, 2-D indices, and its gradient: equal to the stock kernel', () => {
+    const [native, stock] = bothWays(() => {
+      const x = random([50, 7, 3], 90);
+      const rows = tf.tensor1d([49, 0, 3, 3, 17, 49, 8], 'int32');
+      const labels = tf.tensor1d(Array.from({ length: 50 }, (_, i) => (i * 7) % 10), 'int32');
+      const weights = random([7, 7, 3], 91);
+      return [
+        tf.gather(x, rows),
+        tf.cast(tf.gather(labels, rows), 'float32'),
+        tf.cast(tf.gather(tf.greater(x, 0), rows), 'float32'),
+        tf.gather(x, tf.tensor1d([6, 0, 2], 'int32'), 1),
+        tf.gather(x, tf.tensor1d([2, 2, 1, 0], 'int32'), 2),
+        tf.gather(x, tf.tensor2d([[1, 2], [40, 0]], [2, 2], 'int32')),
+        tf.gather(x, tf.tensor1d([], 'int32')),
+        tf.grad((v) => tf.gather(v, rows).mul(weights).sum())(x),
+      ];
+    }, addon);
+    native.forEach((values, i) => expect(Array.from(values), `output ${i}`).toEqual(Array.from(stock[i]!)));
+  });
+
+  it('gather: an index out of range fails as with the stock kernel', () => {
+    const x = tf.zeros([4, 2]);
+    expect(() => tf.gather(x, tf.tensor1d([1, 4], 'int32'))).toThrow('GatherV2: the index value 4 is not in [0, 3]');
+    expect(() => tf.gather(x, tf.tensor1d([-1], 'int32'))).toThrow('GatherV2: the index value -1 is not in [0, 3]');
+    x.dispose();
+  });
+
   it('the fused LSTM cell and its gradients match the cell composed of TF.js ops', () => {
     const [batch, units] = [3, 5];
     const composed = (pre: tf.Tensor, c: tf.Tensor) => {
@@ -314,6 +363,64 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     const stock = tf.tidy(() => compute(composed)).map((t) => t.dataSync() as Float32Array);
     native.forEach((values, i) => expect(relativeError(values, stock[i]!), ['h', 'c', 'dpre', 'dc'][i]).toBeLessThanOrEqual(1e-5));
   });
+
+  const sequenceCases: [string, { returnSequences: boolean; dropout: number; training: boolean }][] = [
+    ['the last state', { returnSequences: false, dropout: 0, training: true }],
+    ['every state', { returnSequences: true, dropout: 0, training: true }],
+    ['every state, with per-step input dropout (x W step by step)', { returnSequences: true, dropout: 0.3, training: true }],
+  ];
+  // The kernels the layer uses on native; without them it composes each step of TF.js ops.
+  const sequenceKernels = { gru: [GRU_SEQUENCE_KERNEL], lstm: [LSTM_SEQUENCE_KERNEL, LSTM_CELL_KERNEL] } as const;
+  for (const cell of ['gru', 'lstm'] as const) {
+    for (const [name, { returnSequences, dropout, training }] of sequenceCases) {
+      it(`the ${cell.toUpperCase()} over a sequence as one kernel, and its gradients, match the layer composed of TF.js ops: ${name}`, () => {
+        const [batch, steps, features, units] = [3, 6, 4, 5];
+        const layer = new RecurrentLayer({
+          name: `${cell}_fused_${name.length}`,
+          cell,
+          units,
+          activation: 'tanh',
+          returnSequences,
+          dropout,
+          recurrentDropout: 0,
+          dropoutMode: 'standard',
+          recurrentBatchNorm: null,
+          layerNorm: false,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }),
+          recurrentInitializer: tf.initializers.orthogonal({ seed: 32 }),
+          biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 33 }),
+          seed: 34,
+          clock: { step: 2 },
+        });
+        const x = tf.mul(random([batch, steps, features], 84), 2);
+        (layer.apply(x) as tf.Tensor).dispose();
+        const weights = random(returnSequences ? [batch, steps, units] : [batch, units], 85);
+        const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const compute = () =>
+          tf.tidy(() => {
+            const out = layer.apply(x, { training }) as tf.Tensor;
+            const loss = () => (layer.apply(x, { training }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+            const { grads } = tf.variableGrads(loss, variables);
+            const dx = tf.grad((v) => (layer.apply(v, { training }) as tf.Tensor).mul(weights).sum())(x);
+            return [out, dx, ...variables.map((v) => grads[v.name]!)];
+          }).map((t) => t.dataSync() as Float32Array);
+        expect(cell === 'gru' ? fusedGruSequenceAvailable() : fusedLstmSequenceAvailable()).toBe(true);
+        const fused = compute();
+        const configs = sequenceKernels[cell].map((kernelName) => tf.getKernel(kernelName, 'wasm')!);
+        configs.forEach((config) => tf.unregisterKernel(config.kernelName, 'wasm'));
+        let composed: Float32Array[];
+        try {
+          expect(cell === 'gru' ? fusedGruSequenceAvailable() : fusedLstmSequenceAvailable()).toBe(false);
+          composed = compute();
+        } finally {
+          configs.forEach((config) => tf.registerKernel(config));
+        }
+        fused.forEach((values, i) => expect(relativeError(values, composed[i]!), ['output', 'dx', 'dkernel', 'drecurrent', 'dbias'][i]).toBeLessThanOrEqual(1e-5));
+        tf.dispose([x, weights]);
+        layer.dispose();
+      });
+    }
+  }
 
   it('fused conv2d with bias and relu', () => {
     const [native, stock] = bothWays(
@@ -352,7 +459,17 @@ describe.skipIf(!haveAddon && !process.env.CI)('training on the native backend',
       batchSize: 16,
       seed: 22,
     },
-    // The fused cell on native; the cell composed of ops on wasm.
+    // The fused GRU on native; the cell composed of ops on wasm.
+    GRU: {
+      dataset: { name: 'adding', rows: 128, length: 12, seed: 4 },
+      model: { layers: [{ type: 'gru', units: 16, returnSequences: true }, { type: 'gru', units: 8 }, { type: 'dense', units: 1 }] },
+      optimizer: 'sgd',
+      learningRate: 0.1,
+      epochs: 2,
+      batchSize: 32,
+      seed: 24,
+    },
+    // One kernel over the sequence on native; the cell composed of ops on wasm.
     LSTM: {
       dataset: { name: 'adding', rows: 128, length: 12, seed: 3 },
       model: { layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 1 }] },
@@ -373,6 +490,65 @@ describe.skipIf(!haveAddon && !process.env.CI)('training on the native backend',
       for (const weight of Object.keys(b)) expect(relativeError(a[weight]!.dataSync(), b[weight]!.dataSync()), weight).toBeLessThan(1e-4);
     });
   }
+});
+
+describe.skipIf(!haveAddon && !process.env.CI)('the conv2d layer with its bias and relu fused on the native backend', () => {
+  beforeAll(async () => {
+    await selectBackend('native');
+  });
+  afterAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it("trains to the same weights, to the bit, as TF.js's layer (Conv2D, Add, Relu), and runs FusedConv2D instead", async () => {
+    const spec = resolveSpec({
+      dataset: { name: 'mnist', shape: 'image', limit: 96 },
+      model: {
+        layers: [
+          { type: 'conv2d', filters: 6, kernelSize: 3, activation: 'relu' },
+          { type: 'conv2d', filters: 5, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' },
+          { type: 'conv2d', filters: 4, kernelSize: 3, padding: 'same' },
+          { type: 'maxPool2d' },
+          { type: 'flatten' },
+          { type: 'dense', units: 10 },
+        ],
+      },
+      optimizer: 'adam',
+      learningRate: 0.01,
+      epochs: 2,
+      batchSize: 16,
+      seed: 25,
+    });
+    const kernels = new Set<string>();
+    const profiled = await tf.profile(() => {
+      const layer = new Conv2D({ filters: 2, kernelSize: 3, activation: 'relu', inputShape: [6, 6, 1] });
+      const x = random([2, 6, 6, 1], 88);
+      (layer.apply(x) as tf.Tensor).dispose();
+      tf.grads((v) => (layer.apply(v) as tf.Tensor).sum())([x]).forEach((g) => g.dispose());
+      x.dispose();
+      layer.dispose();
+    });
+    profiled.kernels.forEach((k) => kernels.add(k.name));
+    expect(kernels.has('FusedConv2D') && !kernels.has('Conv2D') && !kernels.has('Relu')).toBe(true);
+
+    const backend = await selectBackend('native');
+    const fused = await collectRun(spec, backend);
+    const fusedCall = Conv2D.prototype.call;
+    // TF.js's own layer: the parent class's call.
+    Conv2D.prototype.call = Object.getPrototypeOf(Conv2D.prototype).call;
+    let unfused: Awaited<ReturnType<typeof collectRun>>;
+    try {
+      unfused = await collectRun(spec, backend);
+    } finally {
+      Conv2D.prototype.call = fusedCall;
+    }
+    expect(fused.error).toBeUndefined();
+    expect(unfused.error).toBeUndefined();
+    const weights = (run: typeof fused) => new Float32Array(run.checkpoints.at(-1)!.model.weightData);
+    expect(weights(fused)).toEqual(weights(unfused));
+    // Serialises as the stock layer.
+    expect(new Conv2D({ filters: 1, kernelSize: 1 }).getClassName()).toBe('Conv2D');
+  });
 });
 
 describe('without the addon', () => {

@@ -52,6 +52,27 @@ describe('recurrent models in training', () => {
     expect(weights(resumed)).toEqual(weights(straight));
   });
 
+  // On native the layers below are one kernel over the sequence each (per-step input dropout included).
+  for (const cell of ['gru', 'lstm'] as const) {
+    it(`pausing and resuming a two-layer ${cell.toUpperCase()} run with input dropout gives the same weights as running straight`, async () => {
+      const spec = resolveSpec(
+        adding({
+          dataset: { name: 'adding', rows: 300, length: 8, seed: 2 },
+          model: { layers: [{ type: cell, units: 12, returnSequences: true, dropout: 0.2 }, { type: cell, units: 8 }, { type: 'dense', units: 1 }] },
+          epochs: 3,
+        }),
+      );
+      const straight = await collectRun(spec, backend);
+      expect(straight.error).toBeUndefined();
+      const paused = await collectRun(spec, backend, { stopAt: (event) => event.type === 'epochMetrics' && event.epoch === 1 });
+      expect(String(paused.error)).toContain('pause');
+      const resumed = await collectRun(spec, backend, { resumeFrom: paused.checkpoints.at(-1)! });
+      const weights = (run: typeof straight) => new Float32Array(run.checkpoints.at(-1)!.model.weightData);
+      expect(weights(resumed)).toEqual(weights(straight));
+      expect(epochMetrics(straight).at(-1)!.loss).toBeLessThan(epochMetrics(straight)[0]!.loss!);
+    });
+  }
+
   it('a GRU over embedded tokens labels every step of the copy task', async () => {
     const run = await collectRun(
       resolveSpec({

@@ -21,7 +21,8 @@ export interface NativeAddon {
     strideB: number,
     strideC: number,
   ): void;
-  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams): void;
+  /** With a bias and/or relu: the fused convolution's epilogue, applied image by image. */
+  conv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams, bias?: Float32Array | null, relu?: boolean): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: ConvParams): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, params: ConvParams): void;
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, params: ConvParams): void;
@@ -45,6 +46,35 @@ export interface NativeAddon {
     batch: number,
     units: number,
   ): void;
+  gruSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  gruSequenceGrad(
+    dHs: Float32Array,
+    dLast: Float32Array,
+    hs: Float32Array,
+    gates: Float32Array,
+    kernel: Float32Array,
+    dPre: Float32Array,
+    dKernel: Float32Array,
+    batch: number,
+    steps: number,
+    units: number,
+  ): void;
+  lstmSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, cs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  lstmSequenceGrad(
+    dHs: Float32Array,
+    dLast: Float32Array,
+    hs: Float32Array,
+    cs: Float32Array,
+    gates: Float32Array,
+    kernel: Float32Array,
+    dPre: Float32Array,
+    dKernel: Float32Array,
+    batch: number,
+    steps: number,
+    units: number,
+  ): void;
+  reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
+  gather(x: HeapArray, indices: Int32Array, out: HeapArray, outer: number, axisDim: number, innerBytes: number): void;
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
   getThreads(): number;
@@ -72,7 +102,8 @@ export interface ConvParams {
 export interface WasmHeapBackend {
   incRef(dataId: tf.DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+  /** A Float32Array for float32, Int32Array for int32, Uint8Array for bool. */
+  typedArrayFromHeap(info: tf.TensorInfo): HeapArray;
 }
 
 export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -100,6 +131,13 @@ export type NativeKernel = (addon: NativeAddon, args: KernelArgs) => tf.TensorIn
 
 /** Float32 views of the inputs, taken after the outputs are allocated (allocating can grow the heap and detach older views). */
 export function heap(backend: unknown, info: tf.TensorInfo): Float32Array {
+  return (backend as WasmHeapBackend).typedArrayFromHeap(info) as Float32Array;
+}
+
+/** A tensor's data on the wasm heap as its own element type (what typedArrayFromHeap returns for each dtype). */
+export type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+export function heapOf(backend: unknown, info: tf.TensorInfo): HeapArray {
   return (backend as WasmHeapBackend).typedArrayFromHeap(info);
 }
 

@@ -90,9 +90,7 @@ function conv2d(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs, fuse
   const bias = fused?.bias;
   if (bias && size(bias.shape) !== params.outC && size(bias.shape) !== 1) return null;
   const out = output(backend, info.outShape);
-  const values = heap(backend, out);
-  addon.conv2d(heap(backend, x), heap(backend, filter), values, params);
-  addBiasAndActivation(values, bias ? heap(backend, bias) : null, params.outC, fused?.activation === 'relu');
+  addon.conv2d(heap(backend, x), heap(backend, filter), heap(backend, out), params, bias ? heap(backend, bias) : null, fused?.activation === 'relu');
   return out;
 }
 

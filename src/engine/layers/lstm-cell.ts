@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { LSTM_CELL_GRAD_KERNEL, LSTM_CELL_KERNEL } from '../backends/native-lstm-cell.js';
+import { LSTM_CELL_GRAD_KERNEL, LSTM_CELL_KERNEL, LSTM_SEQUENCE_GRAD_KERNEL, LSTM_SEQUENCE_KERNEL } from '../backends/native-lstm-cell.js';
 
 /**
  * One LSTM step as a single kernel where the backend has it (`native`), with its gradient as one
  * kernel per input: h, c' from the pre-activations pre = x W + h U + b and c. Elsewhere the
- * recurrent layer composes the step from TF.js ops, to the same formulas.
+ * recurrent layer composes the step from TF.js ops, to the same formulas. And the LSTM over a whole
+ * sequence as one kernel, with its gradient as one (as src/engine/layers/gru-sequence.ts does for the GRU).
  */
 
 tf.registerGradient({
@@ -28,4 +29,28 @@ export function fusedLstmCellAvailable(): boolean {
 export function fusedLstmCell(pre: tf.Tensor, c: tf.Tensor): { h: tf.Tensor; c: tf.Tensor } {
   const [h, next] = tf.engine().runKernel(LSTM_CELL_KERNEL, { pre, c }) as tf.Tensor[];
   return { h: h!, c: next! };
+}
+
+tf.registerGradient({
+  kernelName: LSTM_SEQUENCE_KERNEL,
+  inputsToSave: ['kernel'],
+  outputsToSave: [true, true, false, true],
+  gradFunc: (dys, saved) => {
+    // Zeros for an output nothing used (hs when only the last state is, cs, the gates).
+    const [dHs, , dLast] = dys as tf.Tensor[];
+    const [kernel, hs, cs, gates] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    // One pass back through time gives both gradients: it runs here, once (see gru-sequence.ts).
+    const [dPre, dKernel] = tf.engine().runKernel(LSTM_SEQUENCE_GRAD_KERNEL, { dHs: dHs!, dLast: dLast!, hs, cs, gates, kernel }) as tf.Tensor[];
+    return { pre: () => dPre!, kernel: () => dKernel! };
+  },
+});
+
+export function fusedLstmSequenceAvailable(): boolean {
+  return tf.getKernel(LSTM_SEQUENCE_KERNEL, tf.getBackend()) !== undefined;
+}
+
+/** pre [B, T, 4U] (gate blocks i, f, g, o), recurrent kernel [U, 4U] → every h_t [B, T, U] and the last [B, U], from h_0 = c_0 = 0. Only where fusedLstmSequenceAvailable(). */
+export function fusedLstmSequence(pre: tf.Tensor, kernel: tf.Tensor): { hs: tf.Tensor; last: tf.Tensor } {
+  const [hs, , last] = tf.engine().runKernel(LSTM_SEQUENCE_KERNEL, { pre, kernel }) as tf.Tensor[];
+  return { hs: hs!, last: last! };
 }

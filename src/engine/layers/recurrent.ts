@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedLstmCell, fusedLstmCellAvailable } from './lstm-cell.js';
+import { fusedGruSequence, fusedGruSequenceAvailable } from './gru-sequence.js';
+import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequence, fusedLstmSequenceAvailable } from './lstm-cell.js';
 import type { StepClock } from './seeded-dropout.js';
 
 /**
@@ -337,12 +338,25 @@ export class RecurrentLayer extends tf.layers.Layer {
       // its gradient) instead of T small ones.
       const wholeSequence = masks.every((m) => !m.input);
       const xs = wholeSequence ? [] : tf.unstack(tf.cast(x, 'float32'), 1);
-      const projected = wholeSequence
-        ? tf.unstack(tf.reshape(tf.matMul(tf.reshape(tf.cast(x, 'float32'), [batch * timeSteps, inputDim]), kernel), [batch, timeSteps, -1]), 1)
-        : [];
-      const fused = this.cell === 'lstm' && !this.bn && !this.ln && this.activationName === 'tanh' && fusedLstmCellAvailable();
       const recurrent = this.recurrentKernel!.read();
       const bias = this.bias!.read();
+      const xW = () => tf.reshape(tf.matMul(tf.reshape(tf.cast(x, 'float32'), [batch * timeSteps, inputDim]), kernel), [batch, timeSteps, -1]);
+      // A GRU without layer normalization or dropout inside the cell is one kernel over the whole
+      // sequence where the backend has it: the same formulas, the same float32 operations per element.
+      if (this.cell === 'gru' && !this.ln && this.activationName === 'tanh' && masks.every((m) => !m.recurrent && !m.candidate) && fusedGruSequenceAvailable()) {
+        const inputTerm = wholeSequence ? xW() : tf.stack(xs.map((xt, t) => tf.matMul(masks[t]!.input ? tf.mul(xt, masks[t]!.input!) : xt, kernel)), 1);
+        const { hs, last } = fusedGruSequence(tf.add(inputTerm, bias), recurrent);
+        return this.returnSequences ? hs : last;
+      }
+      // The same for an LSTM without batch or layer normalization. (Its step adds the bias last,
+      // (x W + h U) + b; here it is added to x W first: the same sum, rounded once differently.)
+      if (this.cell === 'lstm' && !this.bn && !this.ln && this.activationName === 'tanh' && masks.every((m) => !m.recurrent && !m.candidate) && fusedLstmSequenceAvailable()) {
+        const inputTerm = wholeSequence ? xW() : tf.stack(xs.map((xt, t) => tf.matMul(masks[t]!.input ? tf.mul(xt, masks[t]!.input!) : xt, kernel)), 1);
+        const { hs, last } = fusedLstmSequence(tf.add(inputTerm, bias), recurrent);
+        return this.returnSequences ? hs : last;
+      }
+      const projected = wholeSequence ? tf.unstack(xW(), 1) : [];
+      const fused = this.cell === 'lstm' && !this.bn && !this.ln && this.activationName === 'tanh' && fusedLstmCellAvailable();
       const u = this.units;
       const bnStats: Array<{ x: StepStats; h: StepStats; c: StepStats }> = [];
 

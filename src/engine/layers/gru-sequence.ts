@@ -1,0 +1,34 @@
+import * as tf from '@tensorflow/tfjs';
+import { GRU_SEQUENCE_GRAD_KERNEL, GRU_SEQUENCE_KERNEL } from '../backends/native-gru.js';
+
+/**
+ * A GRU over a whole sequence as a single kernel where the backend has it (`native`), with its
+ * gradient as one kernel: from the input pre-activations pre = x W + b of every step and the
+ * recurrent kernel U, every h_t. Elsewhere the recurrent layer composes each step from TF.js ops,
+ * to the same formulas (Keras's GRU, reset gate before the recurrent product).
+ */
+
+tf.registerGradient({
+  kernelName: GRU_SEQUENCE_KERNEL,
+  inputsToSave: ['kernel'],
+  outputsToSave: [true, false, true],
+  gradFunc: (dys, saved) => {
+    // The engine hands zeros for an output nothing used (hs when only the last state is, and the gates).
+    const [dHs, dLast] = dys as tf.Tensor[];
+    const [kernel, hs, gates] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+    // Both gradients come out of one pass back through time, so the pass runs here, once, and the
+    // engine picks each up (it disposes them with the rest of the backward pass's intermediates).
+    const [dPre, dKernel] = tf.engine().runKernel(GRU_SEQUENCE_GRAD_KERNEL, { dHs: dHs!, dLast: dLast!, hs, gates, kernel }) as tf.Tensor[];
+    return { pre: () => dPre!, kernel: () => dKernel! };
+  },
+});
+
+export function fusedGruSequenceAvailable(): boolean {
+  return tf.getKernel(GRU_SEQUENCE_KERNEL, tf.getBackend()) !== undefined;
+}
+
+/** pre [B, T, 3U] (gate blocks z, r, h), recurrent kernel [U, 3U] → every h_t [B, T, U] and the last [B, U], from h_0 = 0. Only where fusedGruSequenceAvailable(). */
+export function fusedGruSequence(pre: tf.Tensor, kernel: tf.Tensor): { hs: tf.Tensor; last: tf.Tensor } {
+  const [hs, last] = tf.engine().runKernel(GRU_SEQUENCE_KERNEL, { pre, kernel }) as tf.Tensor[];
+  return { hs: hs!, last: last! };
+}
