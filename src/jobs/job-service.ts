@@ -124,10 +124,7 @@ export class JobService {
     const { job, events, slots } = await this.store.create(projectId, resolved, this.projectMaxRunningJobs, advice);
     // Side by side: a stream that sees the worker's `running` before this job's first events reads
     // them back from PostgreSQL, so neither waits for the other.
-    await Promise.all([
-      this.publisher.publishAll(job.id, events).catch((error: unknown) => this.logger.warn({ err: error, jobId: job.id }, 'publish failed')),
-      this.enqueueOrLeaveToReconciliation(job),
-    ]);
+    await Promise.all([this.announce(job.id, events), this.enqueueOrLeaveToReconciliation(job)]);
     return { ...(await this.withWaitingReasons(projectId, [job], slots))[0]!, advice };
   }
 
@@ -241,7 +238,7 @@ export class JobService {
       );
       // The job moved on between our read and write (a worker started or finished it): decide again.
       if (!event) return this.act(projectId, id, action);
-      await this.announce(id, event);
+      await this.announce(id, [event]);
       if (plan.removeFromQueue) await this.queues.remove(id).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'could not remove job from the queue'));
       if (plan.relay) await publishJobControl(this.redis, this.prefix, { jobId: id, action: plan.relay });
       if (plan.to === 'queued') await this.enqueueOrLeaveToReconciliation(job, 'again');
@@ -280,8 +277,8 @@ export class JobService {
     if (!isUuid(id) || !(await this.store.exists(id, projectId))) throw new NotFoundError('job', id);
   }
 
-  private async announce(id: string, event: JobEventRecord): Promise<void> {
-    await this.publisher.publish(id, event).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'publish failed'));
+  private async announce(id: string, events: JobEventRecord[]): Promise<void> {
+    await this.publisher.publishAll(id, events).catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'publish failed'));
   }
 }
 

@@ -167,7 +167,7 @@ export class JobStore {
     const rows = await preparedQuery<JobRow & SlotColumns>(
       this.pool,
       'job_list_with_slots',
-      `SELECT ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit", ${RUNNING_COUNT} AS "slotRunning"
+      `SELECT ${JOB_COLUMNS}, ${SLOT_COLUMNS}
       FROM jobs j JOIN projects p ON p.id = j.project_id
       WHERE j.project_id = $1::uuid AND ($2::text[] IS NULL OR j.status::text = ANY($2::text[])) AND ($3::uuid IS NULL OR j.id < $3::uuid)
       ORDER BY j.id DESC
@@ -249,12 +249,9 @@ export class JobStore {
 
   /** How many of the project's jobs are training now, and how many may: one round trip. */
   async projectSlots(projectId: string, defaultProjectLimit: number): Promise<ProjectSlots> {
-    const [row] = await this.prisma.$queryRaw<{ name: string; limit: number | null; running: bigint }[]>`
-      SELECT p.name, p.max_running_jobs AS limit,
-        (SELECT count(*) FROM jobs j WHERE j.project_id = p.id AND j.lease_expires_at > now()) AS running
-      FROM projects p WHERE p.id = ${projectId}::uuid`;
+    const [row] = await preparedQuery<SlotColumns>(this.pool, 'project_slots', `SELECT ${SLOT_COLUMNS} FROM projects p WHERE p.id = $1::uuid`, [projectId]);
     if (!row) throw new Error(`project ${projectId} does not exist`);
-    return { project: row.name, running: Number(row.running), limit: row.limit ?? defaultProjectLimit };
+    return slotsOf(row, defaultProjectLimit);
   }
 
   /** Extends our lease and tells the current status; null when the lease is no longer ours. */
@@ -341,8 +338,7 @@ export class JobStore {
       const first = lastSeq - fresh.length + 1;
       const events: { jobId: string; seq: number; type: JobEventType; data: Prisma.InputJsonValue; key: string; emittedAt: Date }[] = [];
       for (const [index, entry] of fresh.entries()) {
-        const type = entry.kind === 'metric' ? 'metrics' : entry.kind === 'checkpoint' ? 'checkpoint' : entry.type;
-        events.push({ jobId: id, seq: first + index, type, data: (await eventDataOf(tx, id, entry)) as Prisma.InputJsonValue, key: entry.key, emittedAt: new Date(entry.emittedAt) });
+        events.push({ jobId: id, seq: first + index, type: eventTypeOf(entry), data: (await eventDataOf(tx, id, entry)) as Prisma.InputJsonValue, key: entry.key, emittedAt: new Date(entry.emittedAt) });
       }
       const rows = await tx.jobEvent.createManyAndReturn({ data: events });
       return rows.sort((a, b) => a.seq - b.seq).map(toEventRecord);
@@ -357,12 +353,12 @@ export class JobStore {
    */
   private async recordEventsAndMetrics(id: string, entries: readonly RunWrite[]): Promise<JobEventRecord[]> {
     const input = entries.map((entry, ord) => {
-      const common = { ord, key: entry.key, emitted_at: new Date(entry.emittedAt).toISOString() };
+      const common = { ord, key: entry.key, type: eventTypeOf(entry), emitted_at: new Date(entry.emittedAt).toISOString() };
       if (entry.kind === 'metric') {
         const { scope, epoch, step, values, progress } = entry.metric;
-        return { ...common, type: 'metrics', data: { scope, epoch, step, values, ...entry.eventData }, scope, epoch, step, values, progress };
+        return { ...common, data: metricEventData(entry), scope, epoch, step, values, progress };
       }
-      if (entry.kind === 'event') return { ...common, type: entry.type, data: entry.data };
+      if (entry.kind === 'event') return { ...common, data: entry.data };
       throw new Error('recordEventsAndMetrics: checkpoints are written by recordBatch in a transaction');
     });
     const rows = await preparedQuery<{ seq: number; type: string; data: Record<string, unknown>; created_at: Date; emitted_at: Date }>(
@@ -452,15 +448,23 @@ export type RunWriteBody =
 /** `key` makes the write idempotent: unique per job, chosen by the writer; `emittedAt` is when training produced it (ms). */
 export type RunWrite = RunWriteBody & { key: string; emittedAt: number };
 
+function eventTypeOf(entry: RunWrite): JobEventType {
+  return entry.kind === 'metric' ? 'metrics' : entry.kind === 'checkpoint' ? 'checkpoint' : entry.type;
+}
+
+/** A metrics event's data: the metric row's fields and what the writer added (progress, speed). */
+function metricEventData(entry: RunWrite & { kind: 'metric' }): Record<string, unknown> {
+  const { scope, epoch, step, values } = entry.metric;
+  return { scope, epoch, step, values, ...entry.eventData };
+}
+
 /** The event's data; a checkpoint's row is written here, in the batch's transaction. */
 async function eventDataOf(tx: Tx, jobId: string, entry: RunWrite): Promise<Record<string, unknown>> {
   switch (entry.kind) {
     case 'event':
       return entry.data;
-    case 'metric': {
-      const { scope, epoch, step, values } = entry.metric;
-      return { scope, epoch, step, values, ...entry.eventData };
-    }
+    case 'metric':
+      return metricEventData(entry);
     case 'checkpoint': {
       const { checkpoint } = entry;
       if (checkpoint.isBest) await tx.checkpoint.updateMany({ where: { jobId, isBest: true }, data: { isBest: false } });
