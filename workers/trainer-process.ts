@@ -69,7 +69,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
         });
       },
     },
-    { backend, signal, resumeFrom, uploaded, initialWeights, columnWeights, ...(maxThreads ? { maxThreads } : {}), ...(faults ? { faults } : {}) },
+    { backend, signal, resumeFrom, uploaded, initialWeights, columnWeights, ...(request.pauseAfterEpoch ? { pauseAfterEpoch: request.pauseAfterEpoch } : {}), ...(maxThreads ? { maxThreads } : {}), ...(faults ? { faults } : {}) },
   );
 }
 

@@ -27,6 +27,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { predictRoutes } from './routes/predict.js';
 import { runRoutes } from './routes/runs.js';
 import { streamRoutes } from './routes/stream.js';
+import { studyRoutes } from './routes/studies.js';
 import { workerRoutes } from './routes/workers.js';
 
 /** Builds the HTTP API on top of already-connected services; listening is the caller's choice. */
@@ -85,6 +86,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(jobRoutes(services));
   await app.register(runRoutes(services));
   await app.register(streamRoutes(services, subscriber));
+  await app.register(studyRoutes(services, subscriber));
   await app.register(checkpointRoutes(services));
   await app.register(datasetRoutes(services));
   await app.register(workerRoutes(services));

@@ -299,6 +299,152 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/studies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List studies, newest first */
+        get: operations["listStudies"];
+        put?: never;
+        /**
+         * Start a hyperparameter study
+         * @description Checks the space against the job spec (every corner of it must be a valid job spec: a 400 names the parameter), records the study, and its scheduler starts the trials, each an ordinary job (docs/studies.md).
+         */
+        post: operations["createStudy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/studies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One study: status, best trial, trials table, compute used */
+        get: operations["getStudy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/studies/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The study's decisions and results, in order */
+        get: operations["listStudyEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/studies/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause: no trial starts or is promoted; training trials pause at a checkpoint */
+        post: operations["pauseStudy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/studies/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused study: its paused trials go on from their checkpoints */
+        post: operations["resumeStudy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/studies/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel: every trial that has not ended is cancelled, and the study ends */
+        post: operations["cancelStudy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/studies/{id}/train-best": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Train the best trial's spec to the end, as a new job
+         * @description The new job has the best trial's spec (PBT: its values now) and trains from scratch to `epochs`, the study's maxEpochs by default.
+         */
+        post: operations["trainBestOfStudy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/studies/{id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Websocket: the study's events, replayed after `after`, then live
+         * @description Each text message is a JSON StudyStreamMessage: `{"kind":"studyEvent", studyId, seq, type, data, createdAt}` or a heartbeat. In seq order, none twice; the server closes with 1000 after the status event that ends the study, 1013 when PostgreSQL or Redis went away (reconnect with ?after=<last seq>).
+         */
+        get: operations["streamStudyEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}/checkpoints": {
         parameters: {
             query?: never;
@@ -1886,6 +2032,150 @@ export interface components {
              */
             seed?: number;
         };
+        /** @description A real number drawn uniformly from [low, high] */
+        UniformParamInput: {
+            /** @constant */
+            type: "uniform";
+            low: number;
+            high: number;
+        };
+        /** @description A positive real number whose logarithm is uniform on [log low, log high] (learning rates) */
+        LogUniformParamInput: {
+            /** @constant */
+            type: "logUniform";
+            low: number;
+            high: number;
+        };
+        /** @description An integer from low to high, both included */
+        IntParamInput: {
+            /** @constant */
+            type: "int";
+            low: number;
+            high: number;
+            /**
+             * @description Draw log-uniformly (batch sizes, widths): needs low ≥ 1
+             * @default false
+             */
+            log?: boolean;
+        };
+        /** @description One of the values, each equally likely; grid search takes every one */
+        ChoiceParamInput: {
+            /** @constant */
+            type: "choice";
+            /** @description Any JSON values: numbers, names ("adam"), whole configs ({"type": "momentum", "momentum": 0.9}) */
+            values: unknown[];
+        };
+        SearchParamInput: components["schemas"]["UniformParamInput"] | components["schemas"]["LogUniformParamInput"] | components["schemas"]["IntParamInput"] | components["schemas"]["ChoiceParamInput"];
+        /** @description The parameters searched, by their path in the job spec; every point must be a valid job spec */
+        SearchSpaceInput: {
+            [key: string]: components["schemas"]["SearchParamInput"];
+        };
+        StudyObjective: {
+            /**
+             * @description An epoch metric of the trials' jobs; val_* need a validation split
+             * @enum {string}
+             */
+            metric: "val_accuracy" | "val_loss" | "val_mae" | "accuracy" | "loss" | "mae";
+            /**
+             * @description Whether higher is better; defaults to min for losses and mae, max for accuracy
+             * @enum {string}
+             */
+            mode?: "max" | "min";
+        };
+        /** @description Every combination of the choice parameters, each trained to the end */
+        GridSearchInput: {
+            /** @constant */
+            type: "grid";
+        };
+        /** @description maxTrials seeded draws from the space, each trained to the end */
+        RandomSearchInput: {
+            /** @constant */
+            type: "random";
+        };
+        /** @description Asynchronous successive halving (Li et al. 2018): each trial pauses at each rung; a paused trial in the top 1/η of its rung is promoted, continuing from its checkpoint; the others are stopped once they can no longer be promoted */
+        AshaSearchInput: {
+            /** @constant */
+            type: "asha";
+            /**
+             * @description η: a rung keeps its top 1/η for the next rung, which trains η× as many epochs
+             * @default 3
+             */
+            reductionFactor?: number;
+            /**
+             * @description The first rung: every trial trains this many epochs before it is judged
+             * @default 1
+             */
+            minEpochs?: number;
+            /** @description The most epochs a trial trains (the base spec's epochs when absent; it sets each trial's epochs) */
+            maxEpochs?: number;
+            /**
+             * @description Brackets of successive halving, each starting η× later than the one before; trials go to them in turn
+             * @default 1
+             */
+            brackets?: number;
+        };
+        /** @description Population-based training (Jaderberg et al. 2017), asynchronous as Ray Tune's: at every interval a trial in the bottom quantile takes a top trial's weights and optimizer state and explores new values */
+        PbtSearchInput: {
+            /** @constant */
+            type: "pbt";
+            /**
+             * @description Trials trained side by side (maxTrials does not apply)
+             * @default 8
+             */
+            population?: number;
+            /**
+             * @description Epochs between two looks at the population
+             * @default 1
+             */
+            perturbationInterval?: number;
+            /**
+             * @description A trial in the bottom fraction copies a top-fraction trial's checkpoint (exploit)
+             * @default 0.25
+             */
+            quantileFraction?: number;
+            /**
+             * @description On explore, each parameter is drawn again from the space with this probability, else perturbed
+             * @default 0.25
+             */
+            resampleProbability?: number;
+            /**
+             * @description A perturbed real parameter is multiplied by one of these (a choice moves to a neighbouring value)
+             * @default [
+             *       1.2,
+             *       0.8
+             *     ]
+             */
+            perturbationFactors?: [
+                number,
+                number
+            ];
+        };
+        SearchAlgorithmInput: components["schemas"]["GridSearchInput"] | components["schemas"]["RandomSearchInput"] | components["schemas"]["AshaSearchInput"] | components["schemas"]["PbtSearchInput"];
+        /** @default {} */
+        StudyBudget: {
+            /** @description Epochs all trials together may train; no trial starts or continues past it */
+            trialEpochs?: number;
+            /** @description Wall-clock seconds from the study start; no trial starts or continues after it */
+            seconds?: number;
+        };
+        StudySpec: {
+            name?: string;
+            /** @description The job spec every trial starts from; the space's values are put at their paths */
+            base: components["schemas"]["JobSpec"];
+            space: components["schemas"]["SearchSpaceInput"];
+            objective: components["schemas"]["StudyObjective"];
+            algorithm: components["schemas"]["SearchAlgorithmInput"];
+            /** @description Trials started at most (grid: its size when absent; random and asha: 20; pbt: the population) */
+            maxTrials?: number;
+            /**
+             * @description Trials training or queued at once
+             * @default 2
+             */
+            maxConcurrentTrials?: number;
+            budget?: components["schemas"]["StudyBudget"];
+            /** @description Seeds the draws (and trials without their own seed): the same seed gives the same trials */
+            seed?: number;
+        };
         /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizer: {
             /** @constant */
@@ -3172,7 +3462,7 @@ export interface components {
             logEveryBatches: number;
         };
         /** @enum {string} */
-        JobStatus: "queued" | "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "succeeded" | "failed";
+        JobStatus: "queued" | "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "succeeded" | "failed" | "stopped";
         /** @description RFC 9457 problem details */
         Problem: {
             type: string;
@@ -3248,6 +3538,8 @@ export interface components {
             /** @description Why each restart happened, oldest first */
             restartCauses: string[];
             progress: number;
+            /** @description A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs */
+            pauseAtEpoch: number | null;
             /** @description Sequence number of the newest event */
             lastSeq: number;
             /** Format: date-time */
@@ -3298,6 +3590,8 @@ export interface components {
             /** @description Why each restart happened, oldest first */
             restartCauses: string[];
             progress: number;
+            /** @description A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs */
+            pauseAtEpoch: number | null;
             /** @description Sequence number of the newest event */
             lastSeq: number;
             /** Format: date-time */
@@ -3511,6 +3805,8 @@ export interface components {
             /** @description Why each restart happened, oldest first */
             restartCauses: string[];
             progress: number;
+            /** @description A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs */
+            pauseAtEpoch: number | null;
             /** @description Sequence number of the newest event */
             lastSeq: number;
             /** Format: date-time */
@@ -3565,6 +3861,265 @@ export interface components {
             time: string;
         };
         StreamMessage: components["schemas"]["StreamEventMessage"] | components["schemas"]["StreamHeartbeatMessage"];
+        /** @description A real number drawn uniformly from [low, high] */
+        UniformParam: {
+            /** @constant */
+            type: "uniform";
+            low: number;
+            high: number;
+        };
+        /** @description A positive real number whose logarithm is uniform on [log low, log high] (learning rates) */
+        LogUniformParam: {
+            /** @constant */
+            type: "logUniform";
+            low: number;
+            high: number;
+        };
+        /** @description An integer from low to high, both included */
+        IntParam: {
+            /** @constant */
+            type: "int";
+            low: number;
+            high: number;
+            /**
+             * @description Draw log-uniformly (batch sizes, widths): needs low ≥ 1
+             * @default false
+             */
+            log: boolean;
+        };
+        /** @description One of the values, each equally likely; grid search takes every one */
+        ChoiceParam: {
+            /** @constant */
+            type: "choice";
+            /** @description Any JSON values: numbers, names ("adam"), whole configs ({"type": "momentum", "momentum": 0.9}) */
+            values: unknown[];
+        };
+        SearchParam: components["schemas"]["UniformParam"] | components["schemas"]["LogUniformParam"] | components["schemas"]["IntParam"] | components["schemas"]["ChoiceParam"];
+        /** @description The parameters searched, by their path in the job spec; every point must be a valid job spec */
+        SearchSpace: {
+            [key: string]: components["schemas"]["SearchParam"];
+        };
+        /** @description Every combination of the choice parameters, each trained to the end */
+        GridSearch: {
+            /** @constant */
+            type: "grid";
+        };
+        /** @description maxTrials seeded draws from the space, each trained to the end */
+        RandomSearch: {
+            /** @constant */
+            type: "random";
+        };
+        /** @description Asynchronous successive halving (Li et al. 2018): each trial pauses at each rung; a paused trial in the top 1/η of its rung is promoted, continuing from its checkpoint; the others are stopped once they can no longer be promoted */
+        AshaSearch: {
+            /** @constant */
+            type: "asha";
+            /**
+             * @description η: a rung keeps its top 1/η for the next rung, which trains η× as many epochs
+             * @default 3
+             */
+            reductionFactor: number;
+            /**
+             * @description The first rung: every trial trains this many epochs before it is judged
+             * @default 1
+             */
+            minEpochs: number;
+            /** @description The most epochs a trial trains (the base spec's epochs when absent; it sets each trial's epochs) */
+            maxEpochs?: number;
+            /**
+             * @description Brackets of successive halving, each starting η× later than the one before; trials go to them in turn
+             * @default 1
+             */
+            brackets: number;
+        };
+        /** @description Population-based training (Jaderberg et al. 2017), asynchronous as Ray Tune's: at every interval a trial in the bottom quantile takes a top trial's weights and optimizer state and explores new values */
+        PbtSearch: {
+            /** @constant */
+            type: "pbt";
+            /**
+             * @description Trials trained side by side (maxTrials does not apply)
+             * @default 8
+             */
+            population: number;
+            /**
+             * @description Epochs between two looks at the population
+             * @default 1
+             */
+            perturbationInterval: number;
+            /**
+             * @description A trial in the bottom fraction copies a top-fraction trial's checkpoint (exploit)
+             * @default 0.25
+             */
+            quantileFraction: number;
+            /**
+             * @description On explore, each parameter is drawn again from the space with this probability, else perturbed
+             * @default 0.25
+             */
+            resampleProbability: number;
+            /**
+             * @description A perturbed real parameter is multiplied by one of these (a choice moves to a neighbouring value)
+             * @default [
+             *       1.2,
+             *       0.8
+             *     ]
+             */
+            perturbationFactors: [
+                number,
+                number
+            ];
+        };
+        SearchAlgorithm: components["schemas"]["GridSearch"] | components["schemas"]["RandomSearch"] | components["schemas"]["AshaSearch"] | components["schemas"]["PbtSearch"];
+        ResolvedStudySpec: {
+            name?: string;
+            /** @description The base job spec as submitted (defaults filled in) */
+            base: {
+                [key: string]: unknown;
+            };
+            space: components["schemas"]["SearchSpace"];
+            objective: {
+                /** @enum {string} */
+                metric: "val_accuracy" | "val_loss" | "val_mae" | "accuracy" | "loss" | "mae";
+                /** @enum {string} */
+                mode: "max" | "min";
+            };
+            algorithm: components["schemas"]["SearchAlgorithm"];
+            maxTrials: number;
+            maxConcurrentTrials: number;
+            /** @description Epochs of a trial trained to the end */
+            maxEpochs: number;
+            budget: {
+                trialEpochs?: number;
+                seconds?: number;
+            };
+            seed: number;
+        };
+        /** @enum {string} */
+        StudyStatus: "running" | "paused" | "cancelled" | "succeeded" | "failed";
+        Trial: {
+            /** @description 1, 2, … in the order the trials started */
+            number: number;
+            /**
+             * Format: uuid
+             * @description The job training the trial now (PBT: the newest of its jobs)
+             */
+            jobId: string;
+            /** @description Its values, by spec path (PBT: the current ones) */
+            params: {
+                [key: string]: unknown;
+            };
+            bracket: number;
+            /**
+             * @description training: queued or training toward targetEpoch; waiting: paused at a rung or interval for the scheduler; the rest are final
+             * @enum {string}
+             */
+            state: "training" | "waiting" | "stopped" | "completed" | "failed" | "cancelled";
+            jobStatus: components["schemas"]["JobStatus"];
+            /** @description The epoch it trains to now */
+            targetEpoch: number;
+            /** @description Epochs this trial trained, over all its segments */
+            epochsTrained: number;
+            /** @description Training time of its current job */
+            runtimeSeconds: number;
+            /** @description The objective at each rung, interval and at the end */
+            results: {
+                epoch: number;
+                value: number;
+                /** @description ASHA: the rung (0 = first) */
+                rung?: number;
+            }[];
+            /** @description PBT: each time it took another trial's checkpoint and explored new values; read its schedule off this list */
+            lineage: {
+                epoch: number;
+                fromTrial: number;
+                fromEpoch: number;
+                /** Format: uuid */
+                job: string;
+                /** Format: uuid */
+                previousJob: string;
+                params: {
+                    [key: string]: unknown;
+                };
+            }[];
+            /** @description Why it was promoted, stopped or failed */
+            reason: string | null;
+            links: {
+                job: string;
+            };
+        };
+        StudyCompute: {
+            /** @description Epochs all trials trained */
+            trialEpochs: number;
+            trialSeconds: number;
+            /** @description What the same trials trained to the end would have used */
+            fullTrainingEpochs: number;
+            /** @description Estimated at the study's seconds per trial-epoch */
+            fullTrainingSeconds: number;
+        };
+        Study: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            status: components["schemas"]["StudyStatus"];
+            spec: components["schemas"]["ResolvedStudySpec"];
+            /** @description Why it ended, in plain words */
+            reason: string | null;
+            /** @description The trial whose latest objective is best */
+            best: {
+                trial: number;
+                value: number;
+                epoch: number;
+                /** Format: uuid */
+                jobId: string;
+            } | null;
+            /** @description The job POST /v1/studies/{id}/train-best made */
+            finalJobId: string | null;
+            compute: components["schemas"]["StudyCompute"];
+            trials: components["schemas"]["Trial"][];
+            lastSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            finishedAt: string | null;
+            links: {
+                self: string;
+                events: string;
+                stream: string;
+            };
+        };
+        StudyPage: {
+            data: components["schemas"]["Study"][];
+            hasMore: boolean;
+            next: string | null;
+        };
+        StudyEvent: {
+            seq: number;
+            /** @enum {string} */
+            type: "status" | "trialStarted" | "trialResult" | "promoted" | "stopped" | "exploited" | "continued" | "trialEnded" | "best";
+            data: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            createdAt: string;
+        };
+        StudyStreamMessage: {
+            seq: number;
+            /** @enum {string} */
+            type: "status" | "trialStarted" | "trialResult" | "promoted" | "stopped" | "exploited" | "continued" | "trialEnded" | "best";
+            data: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** @constant */
+            kind: "studyEvent";
+            /** Format: uuid */
+            studyId: string;
+        } | {
+            /** @constant */
+            kind: "heartbeat";
+            /** Format: date-time */
+            time: string;
+        };
         /** @description A training worker, as its last heartbeat said */
         Worker: {
             id: string;
@@ -4382,6 +4937,327 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            426: components["responses"]["UpgradeRequired"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listStudies: {
+        parameters: {
+            query?: {
+                /** @description Studies per page */
+                limit?: number;
+                /** @description Id of the last study of the previous page */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudyPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StudySpec"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Study"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Study"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listStudyEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events with a larger seq */
+                after?: number;
+                /** @description At most this many events */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Study id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["StudyEvent"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    pauseStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Study"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resumeStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Study"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    cancelStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Study"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    trainBestOfStudy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Study id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Epochs to train; the study's maxEpochs by default */
+                    epochs?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmittedJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    streamStudyEvents: {
+        parameters: {
+            query?: {
+                /** @description Replay events with a larger seq first, then go live */
+                after?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Study id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the websocket */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudyStreamMessage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             426: components["responses"]["UpgradeRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];

@@ -61,6 +61,12 @@ const configSchema = z.object({
   STREAM_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   // How often a worker re-queues jobs PostgreSQL has but Redis lost.
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
+  // Studies' schedulers (src/studies/study-scheduler.ts) run in every API and worker process; one at a
+  // time decides for a study, under a lease of STUDY_LEASE_MS renewed at every look (every
+  // STUDY_SCHEDULER_INTERVAL_MS). A killed scheduler's studies are taken over once its lease lapses.
+  STUDY_SCHEDULER: booleanFromEnv.default(true),
+  STUDY_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).default(1_000),
+  STUDY_LEASE_MS: z.coerce.number().int().min(500).default(15_000),
   // "off" serves every request as the project "default" without a key: for local use only, never the default.
   AUTH_MODE: z.enum(['required', 'off']).default('required'),
   // How long an API process trusts a key it has looked up. A revocation reaches every process at

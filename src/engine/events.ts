@@ -77,6 +77,8 @@ export interface TrainingResult {
   epochs: number;
   /** Why the run ended before its last epoch, if it did. */
   stopReason?: string;
+  /** The run paused here as TrainingOptions.pauseAfterEpoch asked; it has not ended. */
+  pausedAtEpoch?: number;
   steps: number;
   finalMetrics: MetricValues;
   durationMs: number;

@@ -59,6 +59,11 @@ export interface TrainingOptions {
   signal?: AbortSignal;
   /** Continue from this checkpoint (built from the same spec) instead of starting over. */
   resumeFrom?: CheckpointData;
+  /**
+   * Stop at the end of this epoch (before the last) with a checkpoint, as a pause: a resume from it
+   * continues exactly as if the run had not stopped. The result says `pausedAtEpoch`.
+   */
+  pauseAfterEpoch?: number;
   /** The rows of an uploaded data set, when the spec names one. */
   uploaded?: Dataset;
   /** spec.init's source checkpoint weights, by name (disposed once loaded). */
@@ -262,6 +267,10 @@ class TrainingRun {
       if (verdict?.action === 'stop' || end.last) return this.finish(end, outcome, verdict?.action === 'stop' ? verdict.reason : undefined);
       this.reportEpoch(end.epoch, end.metrics, outcome);
       for (const callback of this.callbacks) await callback.onEpochAccepted?.(end);
+      if (epoch === this.options.pauseAfterEpoch) {
+        await this.checkpointing.atEpochEnd(end);
+        return { epochs: epoch, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started, pausedAtEpoch: epoch };
+      }
     }
     // Only a run resumed from its final checkpoint gets here: its model is already final.
     return { epochs: this.completedEpochs, steps: this.step, finalMetrics: this.lastMetrics, durationMs: performance.now() - this.started };

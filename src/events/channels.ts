@@ -12,3 +12,8 @@ export function jobControlChannel(prefix: string): string {
 export function jobSummariesChannel(prefix: string): string {
   return `${prefix}:job-summaries`;
 }
+
+/** A study's own events (trials started, promoted, stopped, exploited; its status). */
+export function studyEventsChannel(prefix: string, studyId: string): string {
+  return `${prefix}:study-events:${studyId}`;
+}

@@ -14,6 +14,11 @@ export class JobEventPublisher {
     private readonly prefix: string,
   ) {}
 
+  /** Its Redis connection, for other publishers of committed events to share. */
+  get connection(): Redis {
+    return this.redis;
+  }
+
   async publish(jobId: string, event: JobEventRecord): Promise<void> {
     await this.publishAll(jobId, [event]);
   }

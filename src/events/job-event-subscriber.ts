@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { JobEventRecord } from '../jobs/job-types.js';
-import { jobEventsChannel, jobSummariesChannel } from './channels.js';
+import { jobEventsChannel, jobSummariesChannel, studyEventsChannel } from './channels.js';
 
 export type JobEventListener = (event: JobEventRecord & { jobId: string }) => void;
 
@@ -46,6 +46,11 @@ export class JobEventSubscriber {
   /** Status changes and epoch metrics of every job. */
   subscribeSummaries(listener: JobEventListener): Promise<() => Promise<void>> {
     return this.listen(jobSummariesChannel(this.prefix), listener);
+  }
+
+  /** A study's own events: `listener` is told that the study's log has grown (streams read it back from PostgreSQL). */
+  subscribeStudy(studyId: string, listener: () => void): Promise<() => Promise<void>> {
+    return this.listen(studyEventsChannel(this.prefix, studyId), () => listener());
   }
 
   private async listen(channel: string, listener: JobEventListener): Promise<() => Promise<void>> {

@@ -15,8 +15,11 @@ export async function startRoles(config: Config, logger: Logger, options: RoleOp
   const services = await createServices(config, logger);
   const worker = options.worker ? createTrainingWorker(services) : null;
   const app = options.api ? await buildApp(services) : null;
+  // Every API and worker process can decide for studies; a lease makes one of them do it at a time.
+  const scheduler = config.STUDY_SCHEDULER ? services.newStudyScheduler() : null;
   try {
     await worker?.start();
+    scheduler?.start();
     if (app) {
       const address = await app.listen({ port: config.PORT, host: config.HOST }).catch((error: unknown) => {
         if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
@@ -25,12 +28,13 @@ export async function startRoles(config: Config, logger: Logger, options: RoleOp
       logger.info(`Trainyard API listening on ${address} (dashboard /, API docs /docs)`);
     }
   } catch (error) {
-    await Promise.allSettled([app?.close(), worker?.close()]);
+    await Promise.allSettled([app?.close(), worker?.close(), scheduler?.close()]);
     await services.close();
     throw error;
   }
   return {
     async stop() {
+      await scheduler?.close();
       await app?.close();
       await worker?.close();
       await services.close();

@@ -14,6 +14,10 @@ import { KeyCache } from '../projects/key-cache.js';
 import { announceKeyRevocation } from '../projects/key-revocations.js';
 import { ProjectService } from '../projects/project-service.js';
 import { TrainingQueues } from '../queue/training-queues.js';
+import { StudyEventPublisher } from '../studies/study-event-publisher.js';
+import { StudyScheduler } from '../studies/study-scheduler.js';
+import { StudyService } from '../studies/study-service.js';
+import { StudyStore } from '../studies/study-store.js';
 import { checkPostgres, checkRedis } from './dependency-check.js';
 
 /** The connections and domain services one process shares; `close` releases all of them. */
@@ -30,6 +34,10 @@ export interface Services {
   datasets: DatasetService;
   lifecycle: JobLifecycle;
   projects: ProjectService;
+  studyStore: StudyStore;
+  studies: StudyService;
+  /** A scheduler of studies on these services (started by the caller; see STUDY_SCHEDULER). */
+  newStudyScheduler(overrides?: { intervalMs?: number; leaseMs?: number }): StudyScheduler;
   /**
    * A new Redis connection that waits an outage out: its commands wait for the reconnect, however
    * long (BullMQ workers' blocking connections need this). Closed with the rest.
@@ -96,6 +104,21 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   // defined script into each pipeline it makes — a third of a job submission's CPU when shared.
   const publisher = new JobEventPublisher(await connectFailFast('publisher'), config.QUEUE_PREFIX);
   const datasets = new DatasetService(prisma, config.DATA_DIR, config.UPLOAD_LIMIT_BYTES);
+  const jobs = new JobService({
+    store,
+    queues,
+    publisher,
+    datasets,
+    workers,
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    logger,
+    artifactDir: config.ARTIFACT_DIR,
+    projectMaxRunningJobs: config.PROJECT_MAX_RUNNING_JOBS,
+    limits: { memoryBytes: config.WORKER_MEMORY_LIMIT_MB * 2 ** 20, threads: trainingThreadLimit(config) },
+  });
+  const studyStore = new StudyStore(prisma);
+  const studyPublisher = new StudyEventPublisher(publisher.connection, config.QUEUE_PREFIX);
 
   return {
     config,
@@ -106,19 +129,20 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     workers,
     store,
     publisher,
-    jobs: new JobService({
-      store,
-      queues,
-      publisher,
-      datasets,
-      workers,
-      redis,
-      prefix: config.QUEUE_PREFIX,
-      logger,
-      artifactDir: config.ARTIFACT_DIR,
-      projectMaxRunningJobs: config.PROJECT_MAX_RUNNING_JOBS,
-      limits: { memoryBytes: config.WORKER_MEMORY_LIMIT_MB * 2 ** 20, threads: trainingThreadLimit(config) },
-    }),
+    jobs,
+    studyStore,
+    studies: new StudyService({ store: studyStore, jobs, publisher: studyPublisher, prisma, logger }),
+    newStudyScheduler: (overrides = {}) =>
+      new StudyScheduler({
+        studies: studyStore,
+        jobStore: store,
+        jobs,
+        publisher: studyPublisher,
+        logger,
+        artifactDir: config.ARTIFACT_DIR,
+        intervalMs: overrides.intervalMs ?? config.STUDY_SCHEDULER_INTERVAL_MS,
+        leaseMs: overrides.leaseMs ?? config.STUDY_LEASE_MS,
+      }),
     datasets,
     lifecycle: new JobLifecycle(store, publisher, logger),
     projects: new ProjectService(prisma, {

@@ -69,6 +69,11 @@ export class JobLifecycle {
     return this.move(jobId, { status: 'paused' }, { reason });
   }
 
+  /** The run reached the job's pauseAtEpoch and checkpointed there: it waits for its study's scheduler. */
+  pausedAtEpoch(jobId: string, epoch: number): Promise<boolean> {
+    return this.move(jobId, { status: 'paused', from: ['running'] }, { reason: `reached epoch ${epoch}, where it was asked to pause (pauseAtEpoch); its study decides whether it goes on`, epoch });
+  }
+
   cancelled(jobId: string, reason: string): Promise<boolean> {
     return this.move(jobId, { status: 'cancelled', finishedAt: new Date() }, { reason });
   }

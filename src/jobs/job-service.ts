@@ -8,7 +8,7 @@ import { dependencyDown, outageOf } from '../infra/dependency-errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { WorkerRegistry } from '../observability/worker-registry.js';
 import type { TrainingQueues } from '../queue/training-queues.js';
-import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec, type LayerSpec } from '../spec/job-spec.js';
+import { describeDataset, resolveJobSpec, specProblems, type DatasetShape, type JobSpec, type LayerSpec, type ResolvedJobSpec } from '../spec/job-spec.js';
 import { adviseOn, type Advice } from '../spec/advice/index.js';
 import { resourceRefusal, type WorkerLimits } from '../spec/resource-limits.js';
 import { planColumns, planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
@@ -110,6 +110,20 @@ export class JobService {
    * (recorded as its second event, never a reason to refuse it).
    */
   async submit(projectId: string, spec: JobSpec): Promise<SubmittedJob> {
+    const { resolved, advice } = await this.prepare(projectId, spec);
+    // Nothing is recorded while Redis is known to be down: the client's retry must not make a second job.
+    this.requireRedis('the job was not submitted');
+    const { job, events, slots } = await this.store.create(projectId, resolved, this.projectMaxRunningJobs, advice);
+    await this.launch(job, events);
+    return { ...(await this.withWaitingReasons(projectId, [job], slots))[0]!, advice };
+  }
+
+  /**
+   * Checks a spec against what only the database knows (uploads, transfer sources, limits) and
+   * resolves it: what submitting it would record, without recording anything. A 400/422 when it
+   * would be refused.
+   */
+  async prepare(projectId: string, spec: JobSpec): Promise<{ resolved: ResolvedJobSpec; info: DatasetShape; advice: Advice[] }> {
     const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(projectId, spec, spec.dataset.id) : undefined;
     const info = upload ?? describeDataset(spec.dataset)!;
     const transfer = spec.init ? await this.planTransfer(projectId, spec, info) : undefined;
@@ -118,14 +132,20 @@ export class JobService {
     // A job that cannot fit a training process is refused here, not left to take the machine.
     const refusal = resourceRefusal(resolved, info, this.limits);
     if (refusal) throw new ResourceLimitError(refusal.detail, [{ field: refusal.field, message: refusal.message }], { ...refusal.extensions });
-    // Nothing is recorded while Redis is known to be down: the client's retry must not make a second job.
-    this.requireRedis('the job was not submitted');
-    const advice = adviseOn(resolved, info);
-    const { job, events, slots } = await this.store.create(projectId, resolved, this.projectMaxRunningJobs, advice);
+    return { resolved, info, advice: adviseOn(resolved, info) };
+  }
+
+  /** Announces a job's first events and queues it, once it is recorded (by submit, or by a study's scheduler). */
+  async launch(job: JobRecord, events: JobEventRecord[]): Promise<void> {
     // Side by side: a stream that sees the worker's `running` before this job's first events reads
     // them back from PostgreSQL, so neither waits for the other.
     await Promise.all([this.announce(job.id, events), this.enqueueOrLeaveToReconciliation(job)]);
-    return { ...(await this.withWaitingReasons(projectId, [job], slots))[0]!, advice };
+  }
+
+  /** Announces a job's status change (made by a study's scheduler) and queues the job when it went back to the queue. */
+  async afterTransition(job: JobRecord, event: JobEventRecord): Promise<void> {
+    await this.announce(job.id, [event]);
+    if (event.data.status === 'queued') await this.enqueueOrLeaveToReconciliation(job, 'again');
   }
 
   /** Which layers load from the source checkpoint, which freeze, where a probe cuts: checked before anything is queued. */

@@ -27,6 +27,8 @@ export interface StatusChange {
   resetRestarts?: boolean;
   /** Only from these statuses (of those the state machine allows): what the caller saw. */
   from?: readonly JobStatus[];
+  /** Where the job pauses next (a study's rung); null: it trains to its last epoch. */
+  pauseAtEpoch?: number | null;
 }
 
 export interface NewCheckpoint {
@@ -120,6 +122,27 @@ export class JobStore {
     };
   }
 
+  /**
+   * A job recorded inside the caller's transaction (a study's trial), with its first event and,
+   * for a job that continues another's run, the checkpoint it resumes from.
+   */
+  async createIn(
+    tx: Tx,
+    projectId: string,
+    spec: ResolvedJobSpec,
+    options: { id?: string; pauseAtEpoch: number | null; resumeFrom?: NewCheckpoint; reason?: string },
+  ): Promise<{ job: JobRecord; events: JobEventRecord[] }> {
+    const id = options.id ?? uuidv7();
+    const row = await tx.job.create({ data: { id, projectId, spec: spec as unknown as Prisma.InputJsonValue, lastSeq: 1, pauseAtEpoch: options.pauseAtEpoch } });
+    const event = await tx.jobEvent.create({ data: { jobId: id, seq: 1, type: 'status', data: { status: 'queued', ...(options.reason ? { reason: options.reason } : {}) } } });
+    if (options.resumeFrom) {
+      const { metrics, ...checkpoint } = options.resumeFrom;
+      await tx.checkpoint.create({ data: { jobId: id, ...checkpoint, metrics: metrics as Prisma.InputJsonValue } });
+    }
+    checkedSpecs.set(id, spec);
+    return { job: toJobRecord(row), events: [toEventRecord(event)] };
+  }
+
   async get(id: string): Promise<JobRecord | null> {
     const job = await this.prisma.job.findUnique({ where: { id } });
     return job ? toJobRecord(job) : null;
@@ -198,29 +221,33 @@ export class JobStore {
    * caller re-reads the job to say why.
    */
   async transition(id: string, change: StatusChange, eventData: Record<string, unknown> = {}): Promise<JobEventRecord | null> {
-    return this.transaction(async (tx) => {
-      const { count } = await tx.job.updateMany({
-        where: { id, status: { in: sourcesOf(change.status).filter((status) => !change.from || change.from.includes(status)) } },
-        data: {
-          status: change.status,
-          startedAt: change.startedAt,
-          finishedAt: change.finishedAt,
-          failureReason: change.failureReason,
-          backend: change.backend,
-          device: change.device,
-          progress: change.progress,
-          ...(change.incrementAttempts ? { attempts: { increment: 1 } } : {}),
-          ...(change.resetRestarts ? { restarts: 0, restartCauses: [] } : {}),
-        },
-      });
-      if (count === 0) return null;
-      if (change.restartCause !== undefined) {
-        await tx.$executeRaw`
-          UPDATE jobs SET restarts = restarts + 1, restart_causes = restart_causes || jsonb_build_array(${change.restartCause}::text)
-          WHERE id = ${id}::uuid`;
-      }
-      return appendEvent(tx, id, 'status', { status: change.status, ...eventData });
+    return this.transaction((tx) => this.transitionIn(tx, id, change, eventData));
+  }
+
+  /** `transition` inside the caller's transaction (a study's decision changes its trials' jobs and its own rows at once). */
+  async transitionIn(tx: Tx, id: string, change: StatusChange, eventData: Record<string, unknown> = {}): Promise<JobEventRecord | null> {
+    const { count } = await tx.job.updateMany({
+      where: { id, status: { in: sourcesOf(change.status).filter((status) => !change.from || change.from.includes(status)) } },
+      data: {
+        status: change.status,
+        startedAt: change.startedAt,
+        finishedAt: change.finishedAt,
+        failureReason: change.failureReason,
+        backend: change.backend,
+        device: change.device,
+        progress: change.progress,
+        pauseAtEpoch: change.pauseAtEpoch,
+        ...(change.incrementAttempts ? { attempts: { increment: 1 } } : {}),
+        ...(change.resetRestarts ? { restarts: 0, restartCauses: [] } : {}),
+      },
     });
+    if (count === 0) return null;
+    if (change.restartCause !== undefined) {
+      await tx.$executeRaw`
+        UPDATE jobs SET restarts = restarts + 1, restart_causes = restart_causes || jsonb_build_array(${change.restartCause}::text)
+        WHERE id = ${id}::uuid`;
+    }
+    return appendEvent(tx, id, 'status', { status: change.status, ...eventData });
   }
 
   /**
@@ -509,9 +536,9 @@ const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-
  */
 const JOB_COLUMNS = `j.id, j.project_id AS "projectId", j.status::text AS status, j.spec::text AS spec, j.backend, j.device, j.failure_reason AS "failureReason",
   j.attempts, j.last_seq AS "lastSeq", j.progress, ${iso('j.created_at')} AS "createdAt", ${iso('j.started_at')} AS "startedAt",
-  ${iso('j.finished_at')} AS "finishedAt", ${iso('j.updated_at')} AS "updatedAt", j.restarts, j.restart_causes AS "restartCauses"`;
+  ${iso('j.finished_at')} AS "finishedAt", ${iso('j.updated_at')} AS "updatedAt", j.restarts, j.restart_causes AS "restartCauses", j.pause_at_epoch AS "pauseAtEpoch"`;
 type Timestamps = 'createdAt' | 'startedAt' | 'finishedAt' | 'updatedAt';
-type JobRow = Pick<Job, 'id' | 'projectId' | 'status' | 'spec' | 'backend' | 'device' | 'failureReason' | 'attempts' | 'lastSeq' | 'progress' | 'restarts' | 'restartCauses'> & {
+type JobRow = Pick<Job, 'id' | 'projectId' | 'status' | 'spec' | 'backend' | 'device' | 'failureReason' | 'attempts' | 'lastSeq' | 'progress' | 'restarts' | 'restartCauses' | 'pauseAtEpoch'> & {
   [K in Timestamps]: Job[K] | string;
 };
 const isoOf = (value: Date | string): string => (typeof value === 'string' ? value : value.toISOString());
@@ -565,6 +592,7 @@ function toJobRecord(job: JobRow): JobRecord {
     restarts: job.restarts,
     restartCauses: job.restartCauses as string[],
     progress: job.progress,
+    pauseAtEpoch: job.pauseAtEpoch,
     lastSeq: job.lastSeq,
     createdAt: isoOf(job.createdAt),
     startedAt: job.startedAt === null ? null : isoOf(job.startedAt),

@@ -35,6 +35,8 @@ export interface JobRecord {
   /** Why each restart happened, in plain words, oldest first. */
   restartCauses: string[];
   progress: number;
+  /** The job pauses (checkpointed) at the end of this epoch: set by its study's scheduler. */
+  pauseAtEpoch: number | null;
   lastSeq: number;
   createdAt: string;
   startedAt: string | null;

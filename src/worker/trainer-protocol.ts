@@ -12,6 +12,8 @@ export interface RunRequest {
   resume?: { path: string; sha256: string };
   /** Where an uploaded data set's rows are, and their shape. */
   upload?: { id: string; folder: string; featureSize: number; labelType: LabelType; classes: number };
+  /** Pause, checkpointed, at the end of this epoch (the job's pauseAtEpoch). */
+  pauseAfterEpoch?: number;
   /** The checkpoint a transfer starts from (spec.init), on a fresh start only. */
   initFrom?: { path: string; sha256: string };
   /** A progressive net's earlier columns' checkpoints, in column order, on a fresh start only. */

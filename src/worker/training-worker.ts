@@ -287,6 +287,7 @@ export class TrainingWorker {
           spec: record.spec,
           artifactDir: config.ARTIFACT_DIR,
           ...(resume ? { resume: { path: resume.path, sha256: resume.sha256 } } : {}),
+          ...(record.pauseAtEpoch !== null && record.pauseAtEpoch < record.spec.epochs ? { pauseAfterEpoch: record.pauseAtEpoch } : {}),
           ...(upload ? { upload } : {}),
           ...(initFrom ? { initFrom } : {}),
           ...(columnsFrom ? { columnsFrom } : {}),
@@ -308,9 +309,23 @@ export class TrainingWorker {
     }
   }
 
-  /** Records success; a PostgreSQL outage at that moment is waited out (the result is in hand). */
+  /** Records success, or the pause at pauseAtEpoch; a PostgreSQL outage at that moment is waited out (the result is in hand). */
   private async finish(jobId: string, result: TrainingResult): Promise<void> {
-    await this.persist(() => this.deps.lifecycle.succeed(jobId, result), FINAL_WRITE_MS);
+    const { lifecycle } = this.deps;
+    if (result.pausedAtEpoch !== undefined) {
+      const epoch = result.pausedAtEpoch;
+      // A pause or cancel requested meanwhile is honoured at the same checkpoint.
+      await this.persist(
+        async () =>
+          (await lifecycle.pausedAtEpoch(jobId, epoch)) ||
+          (await lifecycle.paused(jobId, `paused by request at the end of epoch ${epoch}`)) ||
+          (await lifecycle.cancelled(jobId, `cancelled by request at the end of epoch ${epoch}`)),
+        FINAL_WRITE_MS,
+      );
+      this.deps.logger.info({ jobId, epoch }, 'training paused at its pauseAtEpoch');
+      return;
+    }
+    await this.persist(() => lifecycle.succeed(jobId, result), FINAL_WRITE_MS);
     this.deps.logger.info({ jobId, durationMs: Math.round(result.durationMs), finalMetrics: result.finalMetrics }, 'training succeeded');
   }
 

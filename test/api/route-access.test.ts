@@ -47,6 +47,12 @@ beforeAll(async () => {
   expect(upload.status).toBe(201);
   owned.datasetId = upload.body.id;
   owned.keyId = (await harness.services.projects.listKeys('alpha'))[0]!.id;
+  const study = await api()
+    .post('/v1/studies')
+    .set(a)
+    .send({ base: tinyIrisSpec({ epochs: 1 }), space: { learningRate: { type: 'choice', values: [0.05] } }, objective: { metric: 'val_accuracy' }, algorithm: { type: 'grid' } });
+  expect(study.status).toBe(201);
+  owned.studyId = study.body.id;
   owned.project = 'alpha';
 });
 afterAll(async () => {
@@ -57,7 +63,7 @@ afterAll(async () => {
 /** A route pattern with its parameters filled by project A's resources. */
 function concrete(url: string): string {
   return url
-    .replace(':id', url.startsWith('/v1/datasets') ? owned.datasetId! : url.startsWith('/v1/admin/keys') ? owned.keyId! : owned.id!)
+    .replace(':id', url.startsWith('/v1/datasets') ? owned.datasetId! : url.startsWith('/v1/admin/keys') ? owned.keyId! : url.startsWith('/v1/studies') ? owned.studyId! : owned.id!)
     .replace(':checkpointId', owned.checkpointId!)
     .replace(':file', 'model.json')
     .replace(':project', owned.project!);

@@ -50,7 +50,7 @@ describe('migrator', () => {
     const onDisk = await readMigrations();
     expect(rows).toEqual(onDisk.map((m) => ({ migration_name: m.name, checksum: m.checksum })));
     const tables = await query<{ table_name: string }>(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
-    expect(tables.map((t) => t.table_name)).toEqual(['_prisma_migrations', 'api_keys', 'checkpoints', 'datasets', 'idempotency_keys', 'job_events', 'jobs', 'metrics', 'projects']);
+    expect(tables.map((t) => t.table_name)).toEqual(['_prisma_migrations', 'api_keys', 'checkpoints', 'datasets', 'idempotency_keys', 'job_events', 'jobs', 'metrics', 'projects', 'studies', 'study_events', 'trials']);
     await dropDatabase(url);
   });
 

@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { createServices, type Services } from '../../src/infra/services.js';
 import { createTrainingWorker, type TrainingWorker } from '../../src/worker/training-worker.js';
+import type { StudyScheduler } from '../../src/studies/study-scheduler.js';
 import { ContractCheck } from './contract-check.js';
 
 export interface Harness {
@@ -19,6 +20,8 @@ export interface Harness {
   baseUrl: string;
   /** A worker on this harness's services; `config` overrides settings of this worker only (WORKER_DEVICE, WORKER_CONCURRENCY…). */
   startWorker(config?: Partial<Config>): Promise<TrainingWorker>;
+  /** A study scheduler on this harness's services (its own owner id), polling every `intervalMs`. */
+  startScheduler(options?: { intervalMs?: number; leaseMs?: number }): StudyScheduler;
   /** A new API key of the project (created if needed), as the header to send. */
   apiKey(project: string): Promise<{ authorization: string; key: string }>;
   /** Every response the app sent that did not match openapi/openapi.json (close() fails on any). */
@@ -62,6 +65,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
   contract.install(app);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const workers: TrainingWorker[] = [];
+  const schedulers: StudyScheduler[] = [];
 
   return {
     config,
@@ -75,11 +79,18 @@ export async function startHarness(name: string, env: Record<string, string> = {
       workers.push(worker);
       return worker;
     },
+    startScheduler(options = {}) {
+      const scheduler = services.newStudyScheduler({ intervalMs: options.intervalMs ?? 100, leaseMs: options.leaseMs ?? 2_000 });
+      scheduler.start();
+      schedulers.push(scheduler);
+      return scheduler;
+    },
     async apiKey(project) {
       const { key } = await services.projects.createKey(project, 'test');
       return { authorization: `Bearer ${key}`, key };
     },
     async close() {
+      await Promise.all(schedulers.map((scheduler) => scheduler.close()));
       await app.close();
       await Promise.all(workers.map((worker) => worker.close()));
       await services.close();

@@ -66,6 +66,7 @@ export const jobSchema = z
     restarts: z.int().describe("Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts"),
     restartCauses: z.array(z.string()).describe('Why each restart happened, oldest first'),
     progress: z.number().min(0).max(1),
+    pauseAtEpoch: z.int().nullable().describe("A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs"),
     lastSeq: z.int().describe('Sequence number of the newest event'),
     createdAt: z.iso.datetime(),
     startedAt: z.iso.datetime().nullable(),

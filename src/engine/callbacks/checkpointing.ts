@@ -39,6 +39,11 @@ export class Checkpointing implements TrainingCallback {
     if (epoch % this.everyEpochs === 0) await this.write('epoch', metrics, this.values.lastWasBest);
   }
 
+  /** Makes sure a checkpoint of this epoch's end exists (the run pauses there): written unless the policy just wrote one. */
+  async atEpochEnd({ epoch, metrics }: EpochEnd): Promise<void> {
+    if (epoch % this.everyEpochs !== 0) await this.write('pause', metrics, this.values.lastWasBest);
+  }
+
   /** The final checkpoint, once the run's final model is scored; `restoredBest`: it holds the best epoch's weights. */
   async final(metrics: MetricValues, restoredBest: boolean): Promise<void> {
     await this.write('final', metrics, restoredBest || this.values.lastWasBest);
