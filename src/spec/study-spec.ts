@@ -35,7 +35,13 @@ export const searchParamSchema = z.discriminatedUnion('type', [uniformSchema, lo
 export type SearchParam = z.infer<typeof searchParamSchema>;
 
 export const searchSpaceSchema = z
-  .record(z.string().regex(PARAM_PATH, 'must be a path into the job spec: keys joined by dots, list items as [i] (model.layers[1].rate)'), searchParamSchema)
+  .record(
+    z
+      .string()
+      .regex(PARAM_PATH, 'must be a path into the job spec: keys joined by dots, list items as [i] (model.layers[1].rate)')
+      .refine((path) => !/(?:^|\.)(?:constructor|prototype)(?=\.|\[|$)/.test(path), 'names no job spec field: constructor and prototype are not keys of a spec'),
+    searchParamSchema,
+  )
   .refine((space) => Object.keys(space).length >= 1 && Object.keys(space).length <= 20, 'needs 1 to 20 parameters')
   .describe('The parameters searched, by their path in the job spec; every point must be a valid job spec')
   .meta({ id: 'SearchSpace' });

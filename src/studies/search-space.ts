@@ -37,7 +37,8 @@ export function applyParams(base: Record<string, unknown>, params: TrialParams):
     for (let i = 0; i < segments.length - 1; i++) {
       const segment = segments[i]!;
       const container = node as Record<string | number, unknown>;
-      let child = container[segment];
+      // Own keys only: `constructor.prototype.x` must create keys, never walk into a prototype.
+      let child = Object.hasOwn(container, segment) ? container[segment] : undefined;
       if (typeof segment === 'number') {
         if (!Array.isArray(node) || segment >= node.length) throw new ParamPathError(path, `${pathOf(segments, i)} has no item ${segment}`);
       } else if (!isPlainObject(node)) {
@@ -51,7 +52,7 @@ export function applyParams(base: Record<string, unknown>, params: TrialParams):
     const last = segments.at(-1)!;
     if (typeof last === 'number' && (!Array.isArray(node) || last >= node.length)) throw new ParamPathError(path, `${pathOf(segments, segments.length - 1)} has no item ${last}`);
     if (typeof last === 'string' && !isPlainObject(node)) throw new ParamPathError(path, `${pathOf(segments, segments.length - 1)} is not an object`);
-    (node as Record<string | number, unknown>)[last] = structuredClone(params[path]);
+    Object.defineProperty(node, last, { value: structuredClone(params[path]), enumerable: true, writable: true, configurable: true });
   }
   return spec;
 }

@@ -1,0 +1,122 @@
+import pg from 'pg';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+import { startProcess, type Spawned } from '../support/processes.js';
+import { tinyIrisSpec } from '../support/specs.js';
+import { waitFor } from '../support/wait.js';
+
+// Real processes that each run a training worker and a study scheduler are killed here, repeatedly.
+vi.setConfig({ testTimeout: 300_000 });
+
+let harness: Harness;
+let env: Record<string, string>;
+let db: pg.Client;
+const spawned: Spawned[] = [];
+
+beforeAll(async () => {
+  harness = await startHarness('studyfailover');
+  env = {
+    DATABASE_URL: harness.config.DATABASE_URL,
+    QUEUE_PREFIX: harness.config.QUEUE_PREFIX,
+    ARTIFACT_DIR: harness.config.ARTIFACT_DIR,
+    TRAINYARD_BACKEND: 'wasm',
+    QUEUE_LOCK_MS: '1500',
+    LEASE_MS: '1500',
+    RECONCILE_INTERVAL_MS: '1000',
+    STUDY_SCHEDULER: 'true',
+    STUDY_SCHEDULER_INTERVAL_MS: '100',
+    STUDY_LEASE_MS: '1500',
+    LOG_LEVEL: 'info',
+  };
+  db = new pg.Client({ connectionString: harness.config.DATABASE_URL });
+  await db.connect();
+});
+afterAll(async () => {
+  for (const process of spawned) process.child.kill('SIGKILL');
+  await db?.end();
+  await harness?.close();
+});
+
+function workerWithScheduler(): Spawned {
+  const started = startProcess('workers/training-worker.ts', env);
+  spawned.push(started);
+  return started;
+}
+
+const api = () => request(harness.app.server);
+
+describe('the process holding a study\'s lease, killed again and again', () => {
+  it('loses nothing and never starts, promotes or stops a trial twice', async () => {
+    workerWithScheduler();
+    workerWithScheduler();
+    const created = await api()
+      .post('/v1/studies')
+      .send({
+        base: tinyIrisSpec({ epochs: 9, batchSize: 16, logEveryBatches: 0 }),
+        space: { learningRate: { type: 'logUniform', low: 1e-4, high: 0.5 }, batchSize: { type: 'choice', values: [8, 32] } },
+        objective: { metric: 'val_accuracy' },
+        algorithm: { type: 'asha', reductionFactor: 3, minEpochs: 1 },
+        maxTrials: 9,
+        maxConcurrentTrials: 2,
+        seed: 11,
+      });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+
+    let kills = 0;
+    for (const afterEvents of [3, 8, 14, 20]) {
+      const owner = await waitFor(`a lease holder after ${afterEvents} study events`, async () => {
+        const { rows } = await db.query<{ lease_owner: string | null; last_seq: number; status: string }>('SELECT lease_owner, last_seq, status::text AS status FROM studies WHERE id = $1', [id]);
+        const row = rows[0]!;
+        if (row.status !== 'running') return 'ended';
+        return row.last_seq >= afterEvents && row.lease_owner;
+      });
+      if (owner === 'ended') break;
+      const pid = Number(owner.split(':')[1]);
+      const holder = spawned.find((process) => process.child.pid === pid && process.child.exitCode === null);
+      if (!holder) continue;
+      holder.child.kill('SIGKILL');
+      await holder.exited;
+      kills += 1;
+      workerWithScheduler();
+    }
+    console.info(`killed the lease holder ${kills} times`);
+    expect(kills).toBeGreaterThanOrEqual(2);
+
+    const done = await waitFor(
+      'the study to end',
+      async () => {
+        const current = (await api().get(`/v1/studies/${id}`)).body;
+        return ['succeeded', 'failed', 'cancelled'].includes(current.status) && current;
+      },
+      240_000,
+    );
+    expect(done.status, done.reason).toBe('succeeded');
+    expect(done.trials.map((trial: { number: number }) => trial.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+    const events = (await api().get(`/v1/studies/${id}/events?limit=1000`)).body.data as { seq: number; type: string; data: Record<string, unknown> }[];
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    const count = (type: string, key: (data: Record<string, unknown>) => string) => {
+      const keys = events.filter((e) => e.type === type).map((e) => key(e.data));
+      expect(new Set(keys).size, `${type} twice: ${keys.join(' ')}`).toBe(keys.length);
+      return keys.length;
+    };
+    expect(count('trialStarted', (d) => String(d.trial))).toBe(9);
+    expect(count('promoted', (d) => `${d.trial}@${d.fromEpoch}`)).toBe(4);
+    expect(count('stopped', (d) => String(d.trial))).toBe(8);
+    expect(count('trialResult', (d) => `${d.trial}@${d.epoch}`)).toBe(9 + 3);
+
+    // No job was made that no trial owns, and every trial's job agrees with its trial.
+    const { rows: jobs } = await db.query<{ id: string; status: string }>('SELECT id::text AS id, status::text AS status FROM jobs');
+    expect(jobs).toHaveLength(9);
+    for (const trial of done.trials as { jobId: string; state: string; results: { epoch: number }[]; epochsTrained: number }[]) {
+      const job = jobs.find((row) => row.id === trial.jobId)!;
+      expect(job.status).toBe(trial.state === 'completed' ? 'succeeded' : 'stopped');
+      expect(trial.epochsTrained).toBe(trial.results.at(-1)!.epoch);
+      // Each epoch trained once, whatever was killed: one epoch metric row per epoch.
+      const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM metrics WHERE job_id = $1 AND scope = 'epoch'", [trial.jobId]);
+      expect(rows[0]!.n).toBe(trial.results.at(-1)!.epoch);
+    }
+  });
+});
