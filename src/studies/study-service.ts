@@ -91,7 +91,6 @@ export class StudyService {
 
   private async checkSpace(projectId: string, base: JobSpec, spec: StudySpec, seed: number): Promise<void> {
     const corners = cornerPoints(spec.space, CORNERS_CHECKED, createRng(seed));
-    const baseOptimizer = optimizerTypeOf(base.optimizer);
     for (const [index, point] of corners.entries()) {
       const describe = () => Object.entries(point).map(([path, value]) => `${path} = ${JSON.stringify(value)}`).join(', ');
       let candidate: Record<string, unknown>;
@@ -110,9 +109,6 @@ export class StudyService {
             return { field: param ? `space.${param}` : `base.${field}`, message: `with ${describe()}: ${field ? `${field}: ` : ''}${issue.message}` };
           }),
         );
-      }
-      if (spec.algorithm.type === 'pbt' && optimizerTypeOf(parsed.data.optimizer) !== baseOptimizer) {
-        throw invalidStudy([{ field: 'space.optimizer', message: "pbt continues trials from each other's optimizer state: every trial must use the same optimizer type" }]);
       }
       if (index < CORNERS_PREPARED) {
         try {
@@ -234,11 +230,6 @@ const studyActions: Record<StudyAction, { from: StudyStatus[]; to: StudyStatus }
 function paramAt(point: Record<string, unknown>, field: string): string | undefined {
   const within = (inner: string, outer: string) => inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`);
   return Object.keys(point).find((path) => within(field, path)) ?? (field ? Object.keys(point).find((path) => within(path, field)) : undefined);
-}
-
-function optimizerTypeOf(optimizer: JobSpec['optimizer']): string {
-  if (Array.isArray(optimizer)) return optimizer.map((phase) => optimizerTypeOf(phase.optimizer)).join(',');
-  return typeof optimizer === 'string' ? optimizer : optimizer.type;
 }
 
 function invalidStudy(problems: FieldProblem[]): ValidationError {

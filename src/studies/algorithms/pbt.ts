@@ -1,5 +1,6 @@
 import type { ResolvedStudySpec, SearchAlgorithm } from '../../spec/study-spec.js';
-import { drawPoint, perturb } from '../search-space.js';
+import { applyParams, drawPoint, pathSegments, perturb, type TrialParams } from '../search-space.js';
+import { optimizerTypeOf } from '../optimizer-type.js';
 import type { TrialWithJob } from '../study-types.js';
 import { activeTrials, byObjective, latestResult, trialRng, type Decision, type SearchStrategy, type StudyState } from './search-strategy.js';
 
@@ -29,6 +30,19 @@ export class PbtStrategy implements SearchStrategy {
     return Math.min(this.spec.maxEpochs, epoch + this.algorithm.perturbationInterval);
   }
 
+  /**
+   * The exploiting trial continues its donor's optimizer state, which only an optimizer of the same
+   * type can use: when explore would change the type, the optimizer's choices stay the donor's. The
+   * starting population still draws the type, so PBT searches it as the other algorithms do.
+   */
+  private inheritOptimizer(donor: TrialParams, explored: TrialParams): TrialParams {
+    const typeOf = (params: TrialParams) => optimizerTypeOf(applyParams(this.spec.base, params).optimizer);
+    if (typeOf(explored) === typeOf(donor)) return explored;
+    const kept = { ...explored };
+    for (const [path, param] of Object.entries(this.spec.space)) if (param.type === 'choice' && pathSegments(path)[0] === 'optimizer') kept[path] = donor[path];
+    return kept;
+  }
+
   decide(state: StudyState): Decision[] {
     const { spec, trials } = state;
     const decisions: Decision[] = [];
@@ -54,7 +68,8 @@ export class PbtStrategy implements SearchStrategy {
         const fromEpoch = latestResult(donor)!.epoch;
         const target = this.nextTarget(fromEpoch);
         if (target - fromEpoch > epochsLeft) continue;
-        const params = perturb(spec.space, donor.params, rng, { resampleProbability: this.algorithm.resampleProbability, factors: this.algorithm.perturbationFactors });
+        const explored = perturb(spec.space, donor.params, rng, { resampleProbability: this.algorithm.resampleProbability, factors: this.algorithm.perturbationFactors });
+        const params = this.inheritOptimizer(donor.params, explored);
         decisions.push({ kind: 'exploit', trial, donor, fromEpoch, params, targetEpoch: target });
         epochsLeft -= target - fromEpoch;
       } else {
