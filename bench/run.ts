@@ -6,6 +6,7 @@
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
+// npm run bench -- --only studies [--seeds 1 --algorithms random,asha,pbt]: hyperparameter search on MNIST, best accuracy against trial-epochs
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -23,6 +24,7 @@ import { benchInstructions, benchVersusPytorch } from './pytorch-compare.js';
 import { benchAbuse } from './abuse.js';
 import { benchApiThroughput } from './api-throughput.js';
 import { benchMcDropout } from './mc-dropout.js';
+import { benchStudies, studyAlgorithms, type StudyBenchRow } from './studies.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,13 +38,15 @@ const { values } = parseArgs({
     callgrind: { type: 'string' },
     sizes: { type: 'string' },
     subscribers: { type: 'string' },
+    seeds: { type: 'string', default: '1' },
+    algorithms: { type: 'string' },
   },
 });
 
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse', 'mcdropout'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse', 'mcdropout', 'studies'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -258,5 +262,42 @@ if (values.only === 'mcdropout') {
     ),
   );
   console.log();
+}
+if (values.only === 'studies') {
+  const seeds = values.seeds!.split(',').map(Number);
+  const algorithms = z.array(z.enum(studyAlgorithms)).parse(values.algorithms?.split(',').map((a) => a.trim()) ?? studyAlgorithms);
+  console.log(
+    `Studies on MNIST (MLP 784-128-dropout-10, validation 20 %): learning rate log 1e-4…1, batch size 32–256, dropout 0–0.5, optimizer sgd/momentum/adam; 16 trials of up to 9 epochs, 2 at a time (native); seeds ${seeds.join(', ')}\n`,
+  );
+  const rows = await benchStudies({
+    seeds,
+    algorithms,
+    onRow: (r) => console.log(`  ${r.algorithm} seed ${r.seed}: ${r.status}, best ${fmt((r.bestValAccuracy ?? NaN) * 100, 2)} %, ${r.trialEpochs} trial-epochs, ${fmt(r.wallSeconds)} s`),
+  });
+  const randomOf = (r: StudyBenchRow) => rows.find((other) => other.algorithm === 'random' && other.seed === r.seed);
+  console.log(`\nload average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  console.log(
+    table(
+      ['algorithm', 'seed', 'status', 'best val accuracy %', 'vs random (points)', 'trials (stopped)', 'trial-epochs', 'vs random', 'trained to the end would be', 'trial s', 'wall s'],
+      rows.map((r) => {
+        const random = randomOf(r);
+        const points = random && r.bestValAccuracy !== null && random.bestValAccuracy !== null ? (r.bestValAccuracy - random.bestValAccuracy) * 100 : NaN;
+        return [
+          r.algorithm,
+          String(r.seed),
+          r.status,
+          fmt((r.bestValAccuracy ?? NaN) * 100, 2),
+          r.algorithm === 'random' ? '-' : `${points >= 0 ? '+' : ''}${fmt(points, 2)}`,
+          `${r.trials} (${r.stopped})`,
+          String(r.trialEpochs),
+          random ? `${fmt(r.trialEpochs / random.trialEpochs, 2)}×` : '-',
+          String(r.fullTrainingEpochs),
+          fmt(r.trialSeconds),
+          fmt(r.wallSeconds),
+        ];
+      }),
+    ),
+  );
+  console.log('\nGoals: ASHA within 0.5 points of random at ≤ 1/3 of its trial-epochs; PBT at least as good as random at the same trial-epochs.\n');
 }
 process.exit(0);

@@ -14,7 +14,7 @@ import type { ResolvedStudySpec } from '../spec/study-spec.js';
 import { AshaStrategy } from './algorithms/asha.js';
 import { FullTraining } from './algorithms/full-training.js';
 import { PbtStrategy } from './algorithms/pbt.js';
-import { activeTrials, type Decision, type SearchStrategy, type StudyState } from './algorithms/search-strategy.js';
+import { activeTrials, formatValue, type Decision, type SearchStrategy, type StudyState } from './algorithms/search-strategy.js';
 import { applyParams, type TrialParams } from './search-space.js';
 import type { StudyEventPublisher } from './study-event-publisher.js';
 import { StaleTrialError, StudyLeaseLostError, type StudyStore, type Tx } from './study-store.js';
@@ -217,7 +217,7 @@ export class StudyScheduler {
           const event = await jobStore.transitionIn(tx, trial.jobId, { status: 'queued', from: ['paused'], pauseAtEpoch: this.pauseAt(study, targetEpoch) }, { reason });
           if (!event) throw new StaleTrialError(`job ${trial.jobId} is no longer paused`);
           await studies.updateTrialIn(tx, trial, { state: 'training', targetEpoch, segmentStart: from, reason: decision.kind === 'promote' ? reason : null });
-          out.study.push(await studies.appendEventIn(tx, study.id, decision.kind === 'promote' ? 'promoted' : 'continued', { trial: trial.number, fromEpoch: from, targetEpoch, reason }));
+          out.study.push(await studies.appendEventIn(tx, study.id, decision.kind === 'promote' ? 'promoted' : 'continued', { trial: trial.number, fromEpoch: from, targetEpoch, reason, ...(decision.kind === 'promote' && decision.rung !== undefined ? { rung: decision.rung } : {}) }));
           out.jobs.push({ job: (await this.jobOf(trial.jobId))!, events: [event] });
         });
         return;
@@ -228,7 +228,7 @@ export class StudyScheduler {
           const event = await jobStore.transitionIn(tx, trial.jobId, { status: 'stopped', from: ['paused'], finishedAt: new Date(), pauseAtEpoch: null }, { reason });
           if (!event) throw new StaleTrialError(`job ${trial.jobId} is no longer paused`);
           await studies.updateTrialIn(tx, trial, { state: 'stopped', reason });
-          out.study.push(await studies.appendEventIn(tx, study.id, 'stopped', { trial: trial.number, reason }));
+          out.study.push(await studies.appendEventIn(tx, study.id, 'stopped', { trial: trial.number, reason, ...(decision.rung !== undefined ? { rung: decision.rung } : {}) }));
           out.jobs.push({ job: (await this.jobOf(trial.jobId))!, events: [event] });
         });
         return;
@@ -320,7 +320,7 @@ export class StudyScheduler {
     await this.commit(study, async (tx, out) => {
       const event = await this.deps.studies.setStatusIn(tx, study.id, ['running'], {
         status: best ? 'succeeded' : 'failed',
-        reason: best ? `${why}; best: trial ${best.trial.number}, ${study.spec.objective.metric} ${best.result.value} at epoch ${best.result.epoch}` : `${why}, and no trial reported ${study.spec.objective.metric}`,
+        reason: best ? `${why}; best: trial ${best.trial.number}, ${study.spec.objective.metric} ${formatValue(best.result.value)} at epoch ${best.result.epoch}` : `${why}, and no trial reported ${study.spec.objective.metric}`,
         bestTrialId: best?.trial.id ?? null,
         finished: true,
       });

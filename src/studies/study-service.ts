@@ -176,15 +176,19 @@ export class StudyService {
     const study = await this.record(projectId, id);
     const plan = studyActions[action];
     if (!plan.from.includes(study.status)) throw new ConflictError(`cannot ${action} study ${id}: it is ${study.status}`, {});
-    const trials = await this.deps.store.trials(id);
-    const event = await this.deps.prisma.$transaction(async (tx) => {
-      const changed = await this.deps.store.setStatusIn(tx, id, plan.from, { status: plan.to, reason: `${action} requested`, finished: plan.to === 'cancelled' });
-      if (changed && plan.to === 'cancelled') {
+    // The trials are read after the status change, under the study row's lock that the scheduler
+    // also takes to start a trial: one it started just before is among them, and none starts after.
+    const changed = await this.deps.prisma.$transaction(async (tx) => {
+      const event = await this.deps.store.setStatusIn(tx, id, plan.from, { status: plan.to, reason: `${action} requested`, finished: plan.to === 'cancelled' });
+      if (!event) return null;
+      const trials = await this.deps.store.trialsIn(tx, id);
+      if (plan.to === 'cancelled') {
         await tx.trial.updateMany({ where: { studyId: id, state: { in: ['training', 'waiting'] } }, data: { state: 'cancelled', reason: 'its study was cancelled' } });
       }
-      return changed;
+      return { event, trials };
     });
-    if (!event) return this.act(projectId, id, action);
+    if (!changed) return this.act(projectId, id, action);
+    const { event, trials } = changed;
     await this.announce(id, [event]);
     // The trials' jobs follow; the study's own state is already committed, and the scheduler of a
     // resumed study queues its trials' jobs again itself.

@@ -46,7 +46,11 @@ export class StudyStore {
 
   /** The study's trials in order, each with what the scheduler reads of its job. */
   async trials(studyId: string): Promise<TrialWithJob[]> {
-    const rows = await this.prisma.trial.findMany({
+    return this.trialsIn(this.prisma, studyId);
+  }
+
+  async trialsIn(tx: Tx, studyId: string): Promise<TrialWithJob[]> {
+    const rows = await tx.trial.findMany({
       where: { studyId },
       orderBy: { number: 'asc' },
       include: { job: { select: { status: true, pauseAtEpoch: true, runtimeMs: true, failureReason: true, progress: true } } },

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
+import { collectStudyStream } from '../support/stream-client.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
 
@@ -98,6 +99,8 @@ describe('ASHA', () => {
       });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.headers.location).toBe(`/v1/studies/${created.body.id}`);
+    // Followed live from the start: every event once, in order, and closed when the study ends.
+    const live = collectStudyStream(harness.baseUrl, created.body.id, { timeoutMs: 240_000 });
     expect(created.body.spec).toMatchObject({ maxTrials: 9, maxEpochs: 9, objective: { metric: 'val_accuracy', mode: 'max' }, algorithm: { type: 'asha', reductionFactor: 3, minEpochs: 1, brackets: 1 } });
 
     const done = await ended(created.body.id);
@@ -130,6 +133,20 @@ describe('ASHA', () => {
     expect(promotions).toHaveLength(3 + 1);
     expect(events.filter((e) => e.type === 'stopped')).toHaveLength(8);
     expect(events.at(-1)).toMatchObject({ type: 'status', data: { status: 'succeeded' } });
+    // Decisions name their rung (0 = first) as the results do, so no reader parses the reason.
+    expect(events.filter((e) => e.type === 'promoted').map((e) => e.data.rung).sort()).toEqual([0, 0, 0, 1]);
+    for (const stop of events.filter((e) => e.type === 'stopped')) expect([0, 1]).toContain(stop.data.rung);
+    expect(done.reason).toMatch(/best: trial \d+, val_accuracy (1|0\.\d{1,4}) at epoch 9$/);
+
+    const followed = await live;
+    expect(followed.closeCode).toBe(1000);
+    expect(followed.messages.map((m) => m.seq)).toEqual(events.map((e) => (e as unknown as { seq: number }).seq));
+    // Replayed after it ended: the rest, then closed; after its last event: closed at once.
+    const replay = await collectStudyStream(harness.baseUrl, done.id, { after: 2, timeoutMs: 10_000 });
+    expect(replay).toMatchObject({ closeCode: 1000 });
+    expect(replay.messages.map((m) => m.seq)).toEqual(events.slice(2).map((e) => (e as unknown as { seq: number }).seq));
+    const nothingLeft = await collectStudyStream(harness.baseUrl, done.id, { after: (events.at(-1) as unknown as { seq: number }).seq, timeoutMs: 10_000 });
+    expect(nothingLeft).toMatchObject({ closeCode: 1000, messages: [] });
 
     // The promoted job is one job that paused and went on, not three.
     const winner = done.trials.find((trial) => trial.state === 'completed')!;
@@ -278,5 +295,24 @@ describe('actions', () => {
     expect(done.trials.every((trial) => trial.state === 'cancelled')).toBe(true);
     expect(done.trials.length).toBeLessThanOrEqual(2);
     expect((await api().post(`/v1/studies/${created.id}/resume`)).status).toBe(409);
+  });
+
+  it('cancel sent while the scheduler starts trials leaves no trial training', async () => {
+    for (let round = 0; round < 3; round += 1) {
+      const created = await create({
+        base: base({ epochs: 200, batchSize: 4 }),
+        space: { learningRate: { type: 'logUniform', low: 1e-3, high: 0.1 } },
+        objective: { metric: 'val_accuracy' },
+        algorithm: { type: 'random' },
+        maxTrials: 4,
+        maxConcurrentTrials: 2,
+      });
+      expect((await api().post(`/v1/studies/${created.id}/cancel`)).status).toBe(200);
+      const done = await waitFor('every trial job ended', async () => {
+        const current = await study(created.id);
+        return current.trials.every((trial) => ['cancelled', 'stopped', 'failed', 'succeeded'].includes(trial.jobStatus)) && current;
+      });
+      for (const trial of done.trials) expect(trial, `round ${round}`).toMatchObject({ state: 'cancelled', jobStatus: 'cancelled' });
+    }
   });
 });

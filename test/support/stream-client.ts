@@ -25,17 +25,44 @@ export function collectStream(
   jobId: string,
   options: { after?: number; stopAfter?: number; timeoutMs?: number; headers?: Record<string, string> } = {},
 ): Promise<StreamResult> {
+  return collect<StreamMessage>(baseUrl, `/v1/jobs/${jobId}/stream`, 'event', options);
+}
+
+export interface StudyStreamMessage {
+  kind: 'studyEvent';
+  studyId: string;
+  seq: number;
+  type: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+/** The same for a study's stream. */
+export function collectStudyStream(
+  baseUrl: string,
+  studyId: string,
+  options: { after?: number; timeoutMs?: number } = {},
+): Promise<{ messages: StudyStreamMessage[]; closeCode: number; closeReason: string }> {
+  return collect<StudyStreamMessage>(baseUrl, `/v1/studies/${studyId}/stream`, 'studyEvent', options);
+}
+
+function collect<M extends { kind: string }>(
+  baseUrl: string,
+  path: string,
+  kind: M['kind'],
+  options: { after?: number; stopAfter?: number; timeoutMs?: number; headers?: Record<string, string> },
+): Promise<{ messages: M[]; closeCode: number; closeReason: string }> {
   const query = options.after !== undefined ? `?after=${options.after}` : '';
-  const socket = new WebSocket(wsUrl(baseUrl, `/v1/jobs/${jobId}/stream${query}`), { headers: options.headers ?? {} });
-  const messages: StreamMessage[] = [];
+  const socket = new WebSocket(wsUrl(baseUrl, `${path}${query}`), { headers: options.headers ?? {} });
+  const messages: M[] = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.terminate();
-      reject(new Error(`stream of ${jobId} did not close within ${options.timeoutMs ?? 60_000} ms; got ${messages.length} messages`));
+      reject(new Error(`stream ${path} did not close within ${options.timeoutMs ?? 60_000} ms; got ${messages.length} messages`));
     }, options.timeoutMs ?? 60_000);
     socket.on('message', (raw) => {
-      const message = JSON.parse(raw.toString()) as StreamMessage | { kind: 'heartbeat' };
-      if (message.kind !== 'event') return;
+      const message = JSON.parse(raw.toString()) as M;
+      if (message.kind !== kind) return;
       messages.push(message);
       if (options.stopAfter !== undefined && messages.length >= options.stopAfter) socket.close(1000, 'enough');
     });

@@ -193,6 +193,9 @@ async function followStudy(connection: ClientConnection, studyId: string, after:
           page.forEach(send);
           if (page.length < 500 || !connection.isOpen) break;
         }
+        // A client that resumes after the last event of an ended study has nothing more coming.
+        const study = connection.isOpen ? await services.studyStore.get(studyId) : null;
+        if (study && endedStatuses.has(study.status) && lastSent >= study.lastSeq) connection.close(streamCloseCodes.jobFinished, 'study ended');
       })
       .catch((error: unknown) => {
         services.logger.warn({ err: error, studyId }, 'study stream failed');

@@ -73,6 +73,7 @@ export class AshaStrategy implements SearchStrategy {
         decisions.push({
           kind: 'stop',
           trial,
+          rung,
           reason: `stopped at rung ${rung + 1} (epoch ${rungEpoch}): ${metric} ${formatValue(result.value)} ranks ${position} of ${recorded.length}${cutoff}`,
         });
       }
@@ -84,7 +85,7 @@ export class AshaStrategy implements SearchStrategy {
       const from = candidate.trial.results.at(-1)!.epoch;
       const target = this.nextTarget(candidate.trial.bracket, from);
       if (target - from > epochsLeft) continue;
-      decisions.push({ kind: 'promote', trial: candidate.trial, targetEpoch: target, reason: candidate.reason });
+      decisions.push({ kind: 'promote', trial: candidate.trial, targetEpoch: target, reason: candidate.reason, rung: candidate.rung });
       slots -= 1;
       epochsLeft -= target - from;
     }

@@ -16,10 +16,11 @@ export interface StudyState {
 /** One thing the scheduler does; each is committed on its own, under the study's lease. */
 export type Decision =
   | { kind: 'start'; number: number; params: TrialParams; bracket: number; targetEpoch: number }
-  | { kind: 'promote'; trial: TrialWithJob; targetEpoch: number; reason: string }
+  /** `rung`: ASHA's rung the decision was made at (0 = first), as in the trial's results. */
+  | { kind: 'promote'; trial: TrialWithJob; targetEpoch: number; reason: string; rung?: number }
   | { kind: 'continue'; trial: TrialWithJob; targetEpoch: number }
   | { kind: 'exploit'; trial: TrialWithJob; donor: TrialWithJob; fromEpoch: number; params: TrialParams; targetEpoch: number }
-  | { kind: 'stop'; trial: TrialWithJob; reason: string };
+  | { kind: 'stop'; trial: TrialWithJob; reason: string; rung?: number };
 
 /** A search algorithm: from the study's state, what to do now. Pure: the scheduler applies the decisions. */
 export interface SearchStrategy {
