@@ -3,14 +3,18 @@
 //   #/jobs/<id>             one job: summary, curves that grow live, events, checkpoints, spec, actions
 //   #/compare/<id>,<id>…    any metric's curves per run, and the spec fields that differ
 //   #/submit                the spec editor, validated as you type
+//   #/studies               the studies table
+//   #/studies/<id>          one study: summary, actions, objective curves, parallel coordinates, trials
 //   #/key                   the API key this browser sends
-// What it knows of jobs (statuses, the actions each allows) comes from /dashboard/contract.js,
-// which the API writes from its own state machine.
+// What it knows of jobs and studies (statuses, the actions each allows) comes from
+// /dashboard/contract.js, which the API writes from its own rules.
 import { NeedsKey } from './api.js';
 import { compareView } from './views/compare.js';
 import { jobView } from './views/job.js';
 import { keyView } from './views/key.js';
 import { runsView } from './views/runs.js';
+import { studiesView } from './views/studies.js';
+import { studyView } from './views/study.js';
 import { submitView } from './views/submit.js';
 
 let cleanup = () => {};
@@ -29,6 +33,8 @@ async function route() {
   try {
     if (parts[0] === 'jobs' && parts[1]) cleanup = await jobView(parts[1]);
     else if (parts[0] === 'compare' && parts[1]) cleanup = await compareView(parts[1].split(','), params);
+    else if (parts[0] === 'studies' && parts[1]) cleanup = await studyView(parts[1]);
+    else if (parts[0] === 'studies') cleanup = await studiesView();
     else if (parts[0] === 'submit') cleanup = await submitView();
     else if (parts[0] === 'key') cleanup = keyView(undefined, afterKey);
     else cleanup = await runsView(params);

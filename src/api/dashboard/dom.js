@@ -8,3 +8,12 @@ export const el = (tag, attrs = {}, ...children) => {
   node.append(...children.flat().map((child) => (child instanceof Node ? child : document.createTextNode(child ?? ''))));
   return node;
 };
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+/** svg('line', { x1, … }, child…): an SVG element; attributes set as given, null and undefined ones left out. */
+export const svg = (tag, attrs = {}, ...children) => {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) if (value !== undefined && value !== null) node.setAttribute(key, String(value));
+  node.append(...children.flat().map((child) => (child instanceof Node ? child : document.createTextNode(child ?? ''))));
+  return node;
+};

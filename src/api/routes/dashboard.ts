@@ -7,6 +7,8 @@ import { actionSources } from '../../jobs/job-service.js';
 import { terminalStatuses } from '../../jobs/job-state-machine.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { HIGHER_IS_BETTER } from '../../jobs/run-summaries.js';
+import { studyEventTypes, trialStates } from '../../studies/study-types.js';
+import { studyActionRules, studyEndedStatuses, studyStatuses } from '../study-action-rules.js';
 
 const require = createRequire(import.meta.url);
 const dashboardDir = fileURLToPath(new URL('../dashboard/', import.meta.url));
@@ -18,8 +20,9 @@ const jsonSchemaDir = path.join(path.dirname(require.resolve('@cfworker/json-sch
 const types: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
 /**
- * What the dashboard knows of jobs, written from the server's own rules: the statuses, which end a
- * job, and in which statuses the API accepts each action. A browser module, made once at start.
+ * What the dashboard knows of jobs and studies, written from the server's own rules: the statuses,
+ * which end a job or a study, and in which statuses the API accepts each action. A browser module,
+ * made once at start.
  */
 export function dashboardContract(): string {
   const constants = {
@@ -28,9 +31,14 @@ export function dashboardContract(): string {
     actionSources: actionSources(),
     jobEventTypes,
     higherIsBetterPattern: HIGHER_IS_BETTER.source,
+    studyStatuses,
+    studyEndedStatuses,
+    studyActionRules,
+    trialStates,
+    studyEventTypes,
   };
   const lines = Object.entries(constants).map(([name, value]) => `export const ${name} = ${JSON.stringify(value)};`);
-  return `// Written by the API from src/jobs (job-types, job-state-machine, job-service, run-summaries).\n${lines.join('\n')}\n`;
+  return `// Written by the API from src/jobs (job-types, job-state-machine, job-service, run-summaries), src/studies/study-types,\n// src/api/schemas/study-schemas and src/api/study-action-rules.\n${lines.join('\n')}\n`;
 }
 
 /** Every file of a folder (recursively) with a type we serve, by path relative to it. */

@@ -4,6 +4,7 @@ import { api, openStream } from '../api.js';
 import { higherIsBetterPattern, jobStatuses } from '../contract.js';
 import { el } from '../dom.js';
 import { age, duration, metric, rate, shortener } from '../format.js';
+import { compareValues } from '../sort.js';
 
 const higherIsBetter = new RegExp(higherIsBetterPattern);
 
@@ -37,13 +38,6 @@ function objectiveMetrics(runs) {
   const preferred = ['val_loss', 'val_accuracy', 'val_mae'].filter((name) => seen.has(name));
   return preferred.length ? preferred : ['loss', 'accuracy', 'mae'].filter((name) => seen.has(name));
 }
-
-const compareValues = (a, b) => {
-  if (a === b) return 0;
-  if (a === null || a === undefined) return 1;
-  if (b === null || b === undefined) return -1;
-  return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
-};
 
 export async function runsView(params) {
   const state = {
