@@ -224,7 +224,8 @@ export class StudyService {
   }
 }
 
-const studyActions: Record<StudyAction, { from: StudyStatus[]; to: StudyStatus }> = {
+/** In which statuses each action is accepted, and the status it leads to (the dashboard's buttons read it too). */
+export const studyActions: Record<StudyAction, { from: StudyStatus[]; to: StudyStatus }> = {
   pause: { from: ['running'], to: 'paused' },
   resume: { from: ['paused'], to: 'running' },
   cancel: { from: ['running', 'paused'], to: 'cancelled' },

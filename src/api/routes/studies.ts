@@ -8,6 +8,7 @@ import { studySpecSchema } from '../../spec/study-spec.js';
 import type { StudyView } from '../../studies/study-service.js';
 import type { StudyEventRecord } from '../../studies/study-types.js';
 import { projectOf } from '../plugins/auth.js';
+import { studyEndedStatuses } from '../study-action-rules.js';
 import { sendProblem } from '../plugins/error-handler.js';
 import { cursorSchema, listEventsQuerySchema, problemSchema, submittedJobSchema } from '../schemas/job-schemas.js';
 import { studyEventSchema, studyIdParamsSchema, studyPageSchema, studySchema, studyStreamMessageSchema, trainBestBodySchema } from '../schemas/study-schemas.js';
@@ -20,7 +21,7 @@ const listStudiesQuerySchema = z.strictObject({
   after: z.uuid().optional().describe('Id of the last study of the previous page'),
 });
 
-const endedStatuses = new Set(['cancelled', 'succeeded', 'failed']);
+const endedStatuses = new Set<string>(studyEndedStatuses);
 
 export function withLinks(study: StudyView) {
   const self = `/v1/studies/${study.id}`;
