@@ -5,10 +5,14 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { describeEvent } from '../client/event-sentences.js';
 import { TrainyardApiError, TrainyardClient, shortIdLength, type Job, type JobStatus, type StreamEventMessage } from '../client/index.js';
+import { limitOption, parseCommandLine } from './command-line.js';
 import { advance, epochLine, fit, initialProgress, progressLine } from './progress-display.js';
+import { studyCommand, studyUsage } from './study-commands.js';
+import { printSubmitted } from './submitted-job.js';
+import { columns, out } from './terminal-output.js';
+import { UsageError } from './usage-error.js';
 
 const usage = `Usage: trainyard <command> [options]
 
@@ -20,7 +24,10 @@ Commands:
   cancel <id> | pause <id> | resume <id>
   download <id> [--out DIR]       the final model (model.json + weights.bin)
 
-An <id> may be any unique start of a job id, as \`trainyard jobs\` shows it.
+${studyUsage}
+
+An <id> may be any unique start of a job's or study's id, as \`trainyard jobs\` and
+\`trainyard study list\` show it.
 
 Options:
   --url URL     the API (default: TRAINYARD_URL, else http://localhost:3000)
@@ -28,45 +35,6 @@ Options:
 
 Environment:
   TRAINYARD_API_KEY   your project's API key (ty_…)`;
-
-class UsageError extends Error {}
-
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
-/** Words into lines of at most `width` characters (a longer word gets a line of its own, cut). */
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(' ')) {
-    if (line && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = '';
-    }
-    line = line ? `${line} ${word}` : word.slice(0, width);
-  }
-  if (line) lines.push(line);
-  return lines;
-}
-const columns = () => (process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : 80);
-
-function parse() {
-  try {
-    return parseArgs({
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        follow: { type: 'boolean', default: false },
-        status: { type: 'string' },
-        limit: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    // parseArgs names the option it did not know; the stack trace would add nothing.
-    throw new UsageError((error as Error).message);
-  }
-}
 
 /** Shows a job's stream until it ends: a bar redrawn in place on a terminal, one line per epoch. */
 async function follow(client: TrainyardClient, job: Job): Promise<number> {
@@ -114,7 +82,7 @@ function listJobs(jobs: Job[]): void {
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parse();
+  const { values, positionals } = parseCommandLine();
   const [command, argument] = positionals;
   if (values.help || command === 'help') {
     out(usage);
@@ -124,7 +92,8 @@ async function main(): Promise<number> {
     out(usage);
     return 0;
   }
-  const client = new TrainyardClient(values.url ?? process.env.TRAINYARD_URL ?? 'http://localhost:3000', { apiKey: process.env.TRAINYARD_API_KEY });
+  const baseUrl = values.url ?? process.env.TRAINYARD_URL ?? 'http://localhost:3000';
+  const client = new TrainyardClient(baseUrl, { apiKey: process.env.TRAINYARD_API_KEY });
   const jobId = async () => {
     if (!argument) throw new UsageError(`${command} needs a job id`);
     return client.resolveJobId(argument);
@@ -133,19 +102,13 @@ async function main(): Promise<number> {
     case 'submit': {
       if (!argument) throw new UsageError('submit needs a spec file: trainyard submit spec.json');
       const job = await client.submit(JSON.parse(await readFile(argument, 'utf8')));
-      out(`job ${job.id} ${job.status}`);
-      // Advice is a warning: it goes to stderr and never changes the exit status; at a terminal it is wrapped to fit, as the progress is.
-      for (const advice of job.advice) {
-        const text = `advice ${advice.code}: ${advice.field}: ${advice.reason} (${advice.source}; silence with silenceAdvice)`;
-        for (const line of process.stderr.isTTY ? wrap(text, columns() - 1) : [text]) err(line);
-      }
+      printSubmitted(job);
       return values.follow ? follow(client, job) : 0;
     }
     case 'follow':
       return follow(client, await client.job(await jobId()));
     case 'jobs': {
-      const limit = values.limit === undefined ? 50 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError('--limit must be a whole number from 1 to 200');
+      const limit = limitOption(values, 50, 200);
       listJobs((await client.jobs({ limit, ...(values.status ? { status: values.status } : {}) })).data);
       return 0;
     }
@@ -170,6 +133,8 @@ async function main(): Promise<number> {
       out(`saved ${path.join(folder, 'model.json')} and weights.bin (tf.loadLayersModel('file://${path.resolve(folder, 'model.json')}'))`);
       return 0;
     }
+    case 'study':
+      return studyCommand(client, baseUrl, positionals.slice(1), values);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -1,4 +1,4 @@
-export { TrainyardApiError, TrainyardClient } from './trainyard-client.js';
+export { TrainyardApiError, TrainyardClient, studyEndStatuses } from './trainyard-client.js';
 export type {
   Advice,
   Checkpoint,
@@ -9,6 +9,7 @@ export type {
   JobSpecInput,
   JobStatus,
   ListJobsQuery,
+  ListStudiesQuery,
   Metric,
   PredictResponse,
   Prediction,
@@ -16,7 +17,17 @@ export type {
   Schemas,
   StreamEventMessage,
   StreamMessage,
+  Study,
+  StudyEvent,
+  StudyPage,
+  StudySpecInput,
+  StudyStatus,
+  StudyStreamEventMessage,
+  StudyStreamMessage,
   SubmittedJob,
+  TrainBestOptions,
+  TrainedBestJob,
+  Trial,
   UncertaintyRequest,
   components,
   paths,

@@ -28,6 +28,17 @@ export type StreamMessage = Schemas['StreamMessage'];
 export type StreamEventMessage = Schemas['StreamEventMessage'];
 export type JobSpecInput = Schemas['JobSpec'];
 export type ListJobsQuery = NonNullable<paths['/v1/jobs']['get']['parameters']['query']>;
+export type Study = MethodResponse<Api, 'get', '/v1/studies/{id}'>;
+export type StudyPage = MethodResponse<Api, 'get', '/v1/studies'>;
+export type StudyEvent = MethodResponse<Api, 'get', '/v1/studies/{id}/events'>['data'][number];
+export type StudyStatus = Schemas['StudyStatus'];
+export type StudySpecInput = Schemas['StudySpec'];
+export type Trial = Schemas['Trial'];
+export type StudyStreamMessage = Schemas['StudyStreamMessage'];
+export type StudyStreamEventMessage = Extract<StudyStreamMessage, { kind: 'studyEvent' }>;
+export type ListStudiesQuery = NonNullable<paths['/v1/studies']['get']['parameters']['query']>;
+export type TrainBestOptions = paths['/v1/studies/{id}/train-best']['post']['requestBody']['content']['application/json'];
+export type TrainedBestJob = MethodResponse<Api, 'post', '/v1/studies/{id}/train-best'>;
 export type { components, paths };
 
 /** A problem+json answer, with its fields, as an exception. */
@@ -47,6 +58,9 @@ export interface ClientOptions {
 }
 
 const isTerminal = (status: unknown): boolean => terminalStatuses.has(status as JobStatus);
+/** The statuses a study never leaves: its stream closes after the event that reaches one. */
+export const studyEndStatuses: ReadonlySet<StudyStatus> = new Set<StudyStatus>(['succeeded', 'failed', 'cancelled']);
+const studyEnded = (status: unknown): boolean => studyEndStatuses.has(status as StudyStatus);
 
 /** openapi-fetch's answer: the parsed body, or the parsed problem and the HTTP response. */
 async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
@@ -84,21 +98,9 @@ export class TrainyardClient {
     return unwrap(this.api.GET('/v1/jobs', { params: { query } }));
   }
 
-  /**
-   * The id of the one job whose id starts with `prefix` (any length, as git takes commit ids).
-   * Ids are time-ordered (UUIDv7) and listed newest first, so the jobs with a prefix are the
-   * first ones listed below the prefix's upper bound.
-   */
-  async resolveJobId(prefix: string): Promise<string> {
-    const wanted = canonicalIdPrefix(prefix);
-    if (!wanted) throw new Error(`"${prefix}" is not a job id or the start of one`);
-    if (wanted.length === 36) return wanted;
-    const after = idPrefixBound(wanted);
-    const page = await this.jobs({ limit: 2, ...(after ? { after } : {}) });
-    const matches = page.data.filter((job) => job.id.startsWith(wanted));
-    if (matches.length === 0) throw new Error(`no job id starts with ${prefix}`);
-    if (matches.length > 1) throw new Error(`${prefix} is ambiguous: ${matches.map((job) => job.id).join(', ')}${page.hasMore ? ', …' : ''}; give more characters`);
-    return matches[0]!.id;
+  /** The id of the one job whose id starts with `prefix` (any length, as git takes commit ids). */
+  resolveJobId(prefix: string): Promise<string> {
+    return resolveId('job', prefix, (query) => this.jobs(query));
   }
 
   cancel(id: string): Promise<Job> {
@@ -144,18 +146,92 @@ export class TrainyardClient {
    * with the last sequence number seen, so nothing is missed or repeated.
    */
   follow(id: string, onEvent: (event: StreamEventMessage) => void, after = 0): Promise<void> {
+    return this.followStream<StreamMessage, StreamEventMessage>(
+      `/v1/jobs/${encodeURIComponent(id)}/stream`,
+      after,
+      (message) => (message.kind === 'event' ? message : null),
+      onEvent,
+      (event) => event.type === 'status' && isTerminal(event.data.status),
+    );
+  }
+
+  /** A study as submitted: the resolved spec, status running and no trials yet. */
+  createStudy(spec: StudySpecInput): Promise<Study> {
+    return unwrap(this.api.POST('/v1/studies', { body: spec }));
+  }
+
+  /** The study with its trials table, best trial and compute used. */
+  study(id: string): Promise<Study> {
+    return unwrap(this.api.GET('/v1/studies/{id}', { params: { path: { id } } }));
+  }
+
+  studies(query: ListStudiesQuery = {}): Promise<StudyPage> {
+    return unwrap(this.api.GET('/v1/studies', { params: { query } }));
+  }
+
+  /** The one study whose id starts with `prefix`, as resolveJobId finds jobs. */
+  resolveStudyId(prefix: string): Promise<string> {
+    return resolveId('study', prefix, (query) => this.studies(query));
+  }
+
+  async studyEvents(id: string, after = 0, limit?: number): Promise<StudyEvent[]> {
+    return (await unwrap(this.api.GET('/v1/studies/{id}/events', { params: { path: { id }, query: { after, ...(limit ? { limit } : {}) } } }))).data;
+  }
+
+  pauseStudy(id: string): Promise<Study> {
+    return unwrap(this.api.POST('/v1/studies/{id}/pause', { params: { path: { id } } }));
+  }
+
+  resumeStudy(id: string): Promise<Study> {
+    return unwrap(this.api.POST('/v1/studies/{id}/resume', { params: { path: { id } } }));
+  }
+
+  cancelStudy(id: string): Promise<Study> {
+    return unwrap(this.api.POST('/v1/studies/{id}/cancel', { params: { path: { id } } }));
+  }
+
+  /** A new job with the best trial's spec, trained from scratch to `epochs` (the study's maxEpochs by default). */
+  trainBest(id: string, options: TrainBestOptions = {}): Promise<TrainedBestJob> {
+    return unwrap(this.api.POST('/v1/studies/{id}/train-best', { params: { path: { id } }, body: options }));
+  }
+
+  /**
+   * Follows a study's events over its websocket from `after` on, until the study ends; as
+   * follow() does, it reconnects after the last sequence number seen.
+   */
+  watchStudy(id: string, onEvent: (event: StudyStreamEventMessage) => void, after = 0): Promise<void> {
+    return this.followStream<StudyStreamMessage, StudyStreamEventMessage>(
+      `/v1/studies/${encodeURIComponent(id)}/stream`,
+      after,
+      (message) => (message.kind === 'studyEvent' ? message : null),
+      onEvent,
+      (event) => event.type === 'status' && studyEnded(event.data.status),
+    );
+  }
+
+  /**
+   * A stream of numbered events until `ends` says one was the last; a connection that closes
+   * before it (a restart, an outage's 1013) is opened again after the last seq seen.
+   */
+  private followStream<Message, Event extends { seq: number }>(
+    path: string,
+    after: number,
+    eventOf: (message: Message) => Event | null,
+    onEvent: (event: Event) => void,
+    ends: (event: Event) => boolean,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       let last = after;
       let finished = false;
       let refused = false;
       const connect = () => {
-        const socket = new WebSocket(`${this.base.replace(/^http/, 'ws')}/v1/jobs/${encodeURIComponent(id)}/stream?after=${last}`, { headers: this.auth });
+        const socket = new WebSocket(`${this.base.replace(/^http/, 'ws')}${path}?after=${last}`, { headers: this.auth });
         socket.on('message', (raw) => {
-          const message = JSON.parse(String(raw)) as StreamMessage;
-          if (message.kind !== 'event') return;
-          last = message.seq;
-          onEvent(message);
-          if (message.type === 'status' && isTerminal(message.data.status)) finished = true;
+          const event = eventOf(JSON.parse(String(raw)) as Message);
+          if (!event) return;
+          last = event.seq;
+          onEvent(event);
+          if (ends(event)) finished = true;
         });
         socket.on('unexpected-response', (_request, response) => {
           refused = true;
@@ -182,4 +258,21 @@ export class TrainyardClient {
       connect();
     });
   }
+}
+
+/**
+ * The id of the one job or study whose id starts with `prefix` (any length, as git takes commit
+ * ids). Ids are time-ordered (UUIDv7) and listed newest first, so the ones with a prefix are the
+ * first ones listed below the prefix's upper bound.
+ */
+async function resolveId(kind: string, prefix: string, list: (query: { limit: number; after?: string }) => Promise<{ data: { id: string }[]; hasMore: boolean }>): Promise<string> {
+  const wanted = canonicalIdPrefix(prefix);
+  if (!wanted) throw new Error(`"${prefix}" is not a ${kind} id or the start of one`);
+  if (wanted.length === 36) return wanted;
+  const after = idPrefixBound(wanted);
+  const page = await list({ limit: 2, ...(after ? { after } : {}) });
+  const matches = page.data.filter((item) => item.id.startsWith(wanted));
+  if (matches.length === 0) throw new Error(`no ${kind} id starts with ${prefix}`);
+  if (matches.length > 1) throw new Error(`${prefix} is ambiguous: ${matches.map((item) => item.id).join(', ')}${page.hasMore ? ', …' : ''}; give more characters`);
+  return matches[0]!.id;
 }

@@ -23,6 +23,7 @@ let admin: ReturnType<typeof createClient<paths>>;
 beforeAll(async () => {
   harness = await startHarness('generated', { TRAINYARD_BACKEND: 'wasm', AUTH_MODE: 'required', ADMIN_TOKEN });
   await harness.startWorker();
+  harness.startScheduler();
   const { key } = await harness.apiKey('generated');
   client = createClient<paths>({ baseUrl: harness.baseUrl, headers: { authorization: `Bearer ${key}` } });
   admin = createClient<paths>({ baseUrl: harness.baseUrl, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -71,6 +72,25 @@ describe('a client generated from openapi/openapi.json', () => {
     expect(refused.error?.currentStatus).toBe('succeeded');
     // Only a failed job can be retried (test/worker/worker-lifecycle.test.ts retries one).
     expect((await client.POST('/v1/jobs/{id}/retry', { params: { path: { id } } })).error?.currentStatus).toBe('succeeded');
+
+    const createdStudy = await client.POST('/v1/studies', {
+      body: { base: tinyIrisSpec({ epochs: 1, logEveryBatches: 0 }), space: { learningRate: { type: 'choice', values: [0.01, 0.05] } }, objective: { metric: 'val_accuracy' }, algorithm: { type: 'grid' } },
+    });
+    expect(createdStudy.response.status).toBe(201);
+    const studyId = createdStudy.data!.id;
+    const study = { params: { path: { id: studyId } } };
+    expect(createdStudy.response.headers.get('location')).toBe(`/v1/studies/${studyId}`);
+    expect((await client.POST('/v1/studies/{id}/pause', study)).data?.status).toBe('paused');
+    expect((await client.POST('/v1/studies/{id}/resume', study)).data?.status).toBe('running');
+    await waitFor('the study to succeed', async () => (await client.GET('/v1/studies/{id}', study)).data?.status === 'succeeded', 60_000, 100);
+    expect((await client.GET('/v1/studies', { params: { query: { limit: 5 } } })).data?.data.map((each) => each.id)).toEqual([studyId]);
+    expect((await client.GET('/v1/studies/{id}/events', { params: { path: { id: studyId }, query: { after: 0 } } })).data?.data[0]).toMatchObject({ seq: 1, type: 'status', data: { status: 'running' } });
+    expect((await client.GET('/v1/studies/{id}/stream', study)).response.status).toBe(426);
+    const best = await client.POST('/v1/studies/{id}/train-best', { ...study, body: { epochs: 1 } });
+    expect(best.response.status).toBe(201);
+    expect(best.data?.spec.epochs).toBe(1);
+    // An ended study cannot be cancelled: the documented 409.
+    expect((await client.POST('/v1/studies/{id}/cancel', study)).response.status).toBe(409);
 
     const upload = await client.POST('/v1/datasets', {
       params: { query: { name: 'two columns' } },

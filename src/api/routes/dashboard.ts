@@ -54,7 +54,7 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
   await add('/', path.join(dashboardDir, 'index.html'));
   for (const file of await filesOf(dashboardDir)) if (file !== 'index.html') await add(`/dashboard/${file.split(path.sep).join('/')}`, path.join(dashboardDir, file));
   // Shared with the CLI: plain JavaScript modules.
-  for (const file of ['job-ids.js', 'event-sentences.js']) await add(`/dashboard/lib/${file}`, path.join(clientDir, file));
+  for (const file of ['job-ids.js', 'event-sentences.js', 'study-event-sentences.js']) await add(`/dashboard/lib/${file}`, path.join(clientDir, file));
   for (const file of await filesOf(jsonSchemaDir)) await add(`/vendor/json-schema/${file.split(path.sep).join('/')}`, path.join(jsonSchemaDir, file));
   await add('/vendor/uplot/uPlot.iife.min.js', path.join(uplotDir, 'uPlot.iife.min.js'));
   await add('/vendor/uplot/uPlot.min.css', path.join(uplotDir, 'uPlot.min.css'));
