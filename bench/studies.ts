@@ -1,11 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { buildApp } from '../src/api/app.js';
-import { loadConfig } from '../src/config/config.js';
-import { dropDatabase } from '../src/db/database.js';
-import { createServices } from '../src/infra/services.js';
-import { createLogger } from '../src/logging/logger.js';
+import { startBenchApi } from './bench-api.js';
 import type { StudySpecInput } from '../src/spec/study-spec.js';
 import { createTrainingWorker } from '../src/worker/training-worker.js';
 
@@ -78,48 +71,29 @@ interface StudyBody {
  * other so each has the machine to itself.
  */
 export async function benchStudies(options: { seeds: number[]; algorithms: readonly StudyAlgorithm[]; onRow?: (row: StudyBenchRow) => void }): Promise<StudyBenchRow[]> {
-  const base = loadConfig();
-  const databaseUrl = new URL(base.DATABASE_URL);
-  databaseUrl.pathname = '/trainyard_bench_studies';
-  const artifactDir = mkdtempSync(path.join(tmpdir(), 'trainyard-bench-studies-'));
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: databaseUrl.toString(),
-    QUEUE_PREFIX: 'trainyard_bench_studies',
-    ARTIFACT_DIR: artifactDir,
-    LOG_LEVEL: 'warn',
+  const bench = await startBenchApi('studies', {
     TRAINYARD_BACKEND: process.env.TRAINYARD_BACKEND ?? 'native',
     WORKER_CONCURRENCY: '2',
     STUDY_SCHEDULER_INTERVAL_MS: '250',
-    AUTH_MODE: 'required',
   });
-  await dropDatabase(config.DATABASE_URL);
-  const logger = createLogger(config.LOG_LEVEL, 'bench');
-  const services = await createServices(config, logger);
-  const app = await buildApp(services);
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  const worker = createTrainingWorker(services);
+  const worker = createTrainingWorker(bench.services);
   await worker.start();
-  const scheduler = services.newStudyScheduler();
+  const scheduler = bench.services.newStudyScheduler();
   scheduler.start();
   const rows: StudyBenchRow[] = [];
   try {
-    const { key } = await services.projects.createKey('bench', 'studies');
-    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const headers = { ...bench.headers, 'content-type': 'application/json' };
     for (const seed of options.seeds) {
       for (const algorithm of options.algorithms) {
-        const row = await runStudy(address, headers, algorithm, seed);
+        const row = await runStudy(bench.address, headers, algorithm, seed);
         rows.push(row);
         options.onRow?.(row);
       }
     }
   } finally {
     await scheduler.close();
-    await app.close();
     await worker.close();
-    await services.close();
-    await dropDatabase(config.DATABASE_URL);
-    rmSync(artifactDir, { recursive: true, force: true });
+    await bench.close();
   }
   return rows;
 }

@@ -1,12 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import WebSocket from 'ws';
-import { buildApp } from '../src/api/app.js';
-import { loadConfig } from '../src/config/config.js';
-import { dropDatabase } from '../src/db/database.js';
-import { createServices } from '../src/infra/services.js';
-import { createLogger } from '../src/logging/logger.js';
+import { startBenchApi } from './bench-api.js';
 import type { JobSpecInput } from '../src/spec/job-spec.js';
 import { createTrainingWorker } from '../src/worker/training-worker.js';
 
@@ -31,38 +24,17 @@ const spec: JobSpecInput = {
  * fresh worker also loads MNIST; later runs find it cached.
  */
 export async function benchSubmitLatency(runs: number): Promise<LatencyResult> {
-  const base = loadConfig();
-  const databaseUrl = new URL(base.DATABASE_URL);
-  databaseUrl.pathname = '/trainyard_bench';
-  const artifactDir = mkdtempSync(path.join(tmpdir(), 'trainyard-bench-'));
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: databaseUrl.toString(),
-    QUEUE_PREFIX: 'trainyard_bench',
-    ARTIFACT_DIR: artifactDir,
-    LOG_LEVEL: 'warn',
-    TRAINYARD_BACKEND: 'wasm',
-    AUTH_MODE: 'required',
-  });
-  await dropDatabase(config.DATABASE_URL);
-  const logger = createLogger(config.LOG_LEVEL, 'bench');
-  const services = await createServices(config, logger);
-  const app = await buildApp(services);
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  const worker = createTrainingWorker(services);
+  const bench = await startBenchApi('submit', { TRAINYARD_BACKEND: 'wasm' });
+  const worker = createTrainingWorker(bench.services);
   const workerStart = performance.now();
   await worker.start();
   const workerStartMs = performance.now() - workerStart;
   const results: LatencyResult['runs'] = [];
   try {
-    const { key } = await services.projects.createKey('bench', 'submit-latency');
-    for (let i = 0; i < runs; i++) results.push(await oneRun(address, { authorization: `Bearer ${key}` }));
+    for (let i = 0; i < runs; i++) results.push(await oneRun(bench.address, bench.headers));
   } finally {
-    await app.close();
     await worker.close();
-    await services.close();
-    await dropDatabase(config.DATABASE_URL);
-    rmSync(artifactDir, { recursive: true, force: true });
+    await bench.close();
   }
   return { workerStartMs, runs: results };
 }

@@ -65,8 +65,12 @@ export class JobLifecycle {
     return this.move(jobId, { status: 'queued', from: ['running'] }, { reason });
   }
 
+  /**
+   * A requested pause lands. Only from `pausing`: a running job may also become paused at its
+   * pauseAtEpoch (pausedAtEpoch), and a worker shutting down must not take that road.
+   */
   paused(jobId: string, reason: string): Promise<boolean> {
-    return this.move(jobId, { status: 'paused' }, { reason });
+    return this.move(jobId, { status: 'paused', from: ['pausing'] }, { reason });
   }
 
   /** The run reached the job's pauseAtEpoch and checkpointed there: it waits for its study's scheduler. */
@@ -74,8 +78,9 @@ export class JobLifecycle {
     return this.move(jobId, { status: 'paused', from: ['running'] }, { reason: `reached epoch ${epoch}, where it was asked to pause (pauseAtEpoch); its study decides whether it goes on`, epoch });
   }
 
+  /** A requested cancel lands (only from `cancelling`). */
   cancelled(jobId: string, reason: string): Promise<boolean> {
-    return this.move(jobId, { status: 'cancelled', finishedAt: new Date() }, { reason });
+    return this.move(jobId, { status: 'cancelled', finishedAt: new Date(), from: ['cancelling'] }, { reason });
   }
 
   /**

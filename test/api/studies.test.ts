@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { collectStudyStream } from '../support/stream-client.js';
-import { tinyIrisSpec } from '../support/specs.js';
+import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
 
 let harness: Harness;
@@ -87,16 +87,7 @@ describe('ASHA', () => {
   it('promotes from checkpoints, stops the rest with a reason, and ends with the best trial', async () => {
     const created = await api()
       .post('/v1/studies')
-      .send({
-        name: 'asha iris',
-        base: base(),
-        space: { learningRate: { type: 'logUniform', low: 1e-4, high: 0.5 }, batchSize: { type: 'choice', values: [8, 32] } },
-        objective: { metric: 'val_accuracy' },
-        algorithm: { type: 'asha', reductionFactor: 3, minEpochs: 1 },
-        maxTrials: 9,
-        maxConcurrentTrials: 2,
-        seed: 11,
-      });
+      .send(tinyAshaStudy({ name: 'asha iris', epochs: 9, maxTrials: 9, seed: 11 }));
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.headers.location).toBe(`/v1/studies/${created.body.id}`);
     // Followed live from the start: every event once, in order, and closed when the study ends.
@@ -298,7 +289,8 @@ describe('actions', () => {
   });
 
   it('cancel sent while the scheduler starts trials leaves no trial training', async () => {
-    for (let round = 0; round < 3; round += 1) {
+    let trialsSeen = 0;
+    for (let round = 0; round < 5; round += 1) {
       const created = await create({
         base: base({ epochs: 200, batchSize: 4 }),
         space: { learningRate: { type: 'logUniform', low: 1e-3, high: 0.1 } },
@@ -307,12 +299,17 @@ describe('actions', () => {
         maxTrials: 4,
         maxConcurrentTrials: 2,
       });
+      // Round 0 cancels at once; the others the moment the first trial shows, while the scheduler
+      // is likely starting the second in the same look.
+      if (round > 0) await waitFor('a trial started', async () => (await study(created.id)).trials.length > 0, 150_000, 5);
       expect((await api().post(`/v1/studies/${created.id}/cancel`)).status).toBe(200);
       const done = await waitFor('every trial job ended', async () => {
         const current = await study(created.id);
         return current.trials.every((trial) => ['cancelled', 'stopped', 'failed', 'succeeded'].includes(trial.jobStatus)) && current;
       });
       for (const trial of done.trials) expect(trial, `round ${round}`).toMatchObject({ state: 'cancelled', jobStatus: 'cancelled' });
+      trialsSeen += done.trials.length;
     }
+    expect(trialsSeen).toBeGreaterThanOrEqual(4);
   });
 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrainyardClient, type StudySpecInput } from '../../src/client/index.js';
 import { formatParams } from '../../src/client/study-event-sentences.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { tinyIrisSpec } from '../support/specs.js';
+import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
 
 // `trainyard study …` as a person runs it: the real CLI, over HTTP and the websocket, against the
 // real API with a worker and a study scheduler.
@@ -31,16 +31,7 @@ const trainyard = (...args: string[]) => run(process.execPath, [cli, '--url', ha
 const failure = (error: unknown) => error as { code: number; stdout: string; stderr: string };
 const fails = (...args: string[]) => trainyard(...args).then(() => expect.unreachable(`trainyard ${args.join(' ')} exited 0`), failure);
 
-const asha: StudySpecInput = {
-  name: 'cli asha',
-  base: tinyIrisSpec({ epochs: 3, batchSize: 16, logEveryBatches: 0 }),
-  space: { learningRate: { type: 'logUniform', low: 1e-3, high: 0.3 }, batchSize: { type: 'choice', values: [8, 32] } },
-  objective: { metric: 'val_accuracy' },
-  algorithm: { type: 'asha', reductionFactor: 3, minEpochs: 1 },
-  maxTrials: 3,
-  maxConcurrentTrials: 2,
-  seed: 4,
-};
+const asha = tinyAshaStudy({ name: 'cli asha', epochs: 3, maxTrials: 3, seed: 4 });
 
 describe('trainyard study', () => {
   let studyId = '';

@@ -3,7 +3,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
-import { tinyIrisSpec } from '../support/specs.js';
+import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
 
 // Debian's chromium, as in dashboard.test.ts: outside CI a machine without it skips these tests.
@@ -70,16 +70,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('study pages in a real browser
     await page.waitForSelector('#studies tbody', { state: 'attached' });
     const created = await api()
       .post('/v1/studies')
-      .send({
-        name: 'asha in the browser',
-        base: tinyIrisSpec({ epochs: 4, batchSize: 16, logEveryBatches: 0 }),
-        space: { learningRate: { type: 'logUniform', low: 1e-3, high: 0.3 }, batchSize: { type: 'choice', values: [8, 32] } },
-        objective: { metric: 'val_accuracy' },
-        algorithm: { type: 'asha', reductionFactor: 2, minEpochs: 1 },
-        maxTrials: 4,
-        maxConcurrentTrials: 2,
-        seed: 4,
-      });
+      .send(tinyAshaStudy({ name: 'asha in the browser', epochs: 4, maxTrials: 4, reductionFactor: 2, seed: 4 }));
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body.id as string;
     const row = `tr[data-study-row="${id}"]`;

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { startProcess, type Spawned } from '../support/processes.js';
-import { tinyIrisSpec } from '../support/specs.js';
+import { tinyAshaStudy } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
 
 // Real processes that each run a training worker and a study scheduler are killed here, repeatedly.
@@ -52,15 +52,7 @@ describe('the process holding a study\'s lease, killed again and again', () => {
     workerWithScheduler();
     const created = await api()
       .post('/v1/studies')
-      .send({
-        base: tinyIrisSpec({ epochs: 9, batchSize: 16, logEveryBatches: 0 }),
-        space: { learningRate: { type: 'logUniform', low: 1e-4, high: 0.5 }, batchSize: { type: 'choice', values: [8, 32] } },
-        objective: { metric: 'val_accuracy' },
-        algorithm: { type: 'asha', reductionFactor: 3, minEpochs: 1 },
-        maxTrials: 9,
-        maxConcurrentTrials: 2,
-        seed: 11,
-      });
+      .send(tinyAshaStudy({ epochs: 9, maxTrials: 9, seed: 11 }));
     expect(created.status).toBe(201);
     const id = created.body.id as string;
 

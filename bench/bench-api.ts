@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildApp } from '../src/api/app.js';
+import { loadConfig, type Config } from '../src/config/config.js';
+import { dropDatabase } from '../src/db/database.js';
+import { createServices, type Services } from '../src/infra/services.js';
+import { createLogger } from '../src/logging/logger.js';
+
+export interface BenchApi {
+  config: Config;
+  services: Services;
+  /** http://127.0.0.1:PORT */
+  address: string;
+  /** Headers with a fresh API key of the project `bench` (auth is on, as in production). */
+  headers: Record<string, string>;
+  /** Closes the API and the services, drops the database and the artifacts. */
+  close(): Promise<void>;
+}
+
+/**
+ * The API on a database `trainyard_bench_<name>`, a queue prefix and an artifact folder of its own,
+ * with auth on: a bench runs beside a live deployment on the same PostgreSQL and Redis.
+ */
+export async function startBenchApi(name: string, env: Record<string, string> = {}): Promise<BenchApi> {
+  const databaseUrl = new URL(loadConfig().DATABASE_URL);
+  databaseUrl.pathname = `/trainyard_bench_${name}`;
+  const artifactDir = mkdtempSync(path.join(tmpdir(), `trainyard-bench-${name}-`));
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: databaseUrl.toString(),
+    QUEUE_PREFIX: `trainyard_bench_${name}`,
+    ARTIFACT_DIR: artifactDir,
+    LOG_LEVEL: 'warn',
+    AUTH_MODE: 'required',
+    ...env,
+  });
+  await dropDatabase(config.DATABASE_URL);
+  const services = await createServices(config, createLogger(config.LOG_LEVEL, 'bench'));
+  const app = await buildApp(services);
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const { key } = await services.projects.createKey('bench', name);
+  return {
+    config,
+    services,
+    address,
+    headers: { authorization: `Bearer ${key}` },
+    close: async () => {
+      await app.close();
+      await services.close();
+      await dropDatabase(config.DATABASE_URL);
+      rmSync(artifactDir, { recursive: true, force: true });
+    },
+  };
+}
