@@ -2014,24 +2014,6 @@ export interface components {
              */
             logEveryBatches?: number;
         };
-        /** @description T passes per input with the model's dropout on (dropout layers and recurrent dropout in the layer's dropoutMode; batch norm uses its running statistics); each prediction is their mean, with its uncertainty. A model without dropout is a 422 */
-        UncertaintyRequest: {
-            /**
-             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
-             * @constant
-             */
-            method: "mcDropout";
-            /**
-             * @description T: stochastic passes per input; inputs × samples is at most 200000
-             * @default 50
-             */
-            samples?: number;
-            /**
-             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
-             * @default 0
-             */
-            seed?: number;
-        };
         /** @description A real number drawn uniformly from [low, high] */
         UniformParamInput: {
             /** @constant */
@@ -2174,6 +2156,24 @@ export interface components {
             maxConcurrentTrials?: number;
             budget?: components["schemas"]["StudyBudget"];
             /** @description Seeds the draws (and trials without their own seed): the same seed gives the same trials */
+            seed?: number;
+        };
+        /** @description T passes per input with the model's dropout on (dropout layers and recurrent dropout in the layer's dropoutMode; batch norm uses its running statistics); each prediction is their mean, with its uncertainty. A model without dropout is a 422 */
+        UncertaintyRequest: {
+            /**
+             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
+             * @constant
+             */
+            method: "mcDropout";
+            /**
+             * @description T: stochastic passes per input; inputs × samples is at most 200000
+             * @default 50
+             */
+            samples?: number;
+            /**
+             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
+             * @default 0
+             */
             seed?: number;
         };
         /** @description θ ← θ − η g  (torch.optim.SGD) */
@@ -3690,177 +3690,6 @@ export interface components {
             lastUsedAt: string | null;
             revokedAt: string | null;
         };
-        Dataset: {
-            name: string;
-            /** @enum {string} */
-            kind: "builtIn" | "synthetic";
-            description: string;
-            /** @enum {string} */
-            task: "classification" | "regression";
-            /** @description One row as the model sees it ([steps, features] for sequences); for a synthetic set, with its default parameters */
-            featureShape: number[];
-            /** @description What the model must output per row: [classes], [steps, classes] for a class per step, or the regression targets */
-            outputShape: number[];
-            /** @description 0 for a regression */
-            classes: number;
-            rows: number;
-            source: string;
-            license: string;
-            /** @description What a job spec may set in `dataset` besides `name` */
-            parameters: {
-                [key: string]: {
-                    default?: unknown;
-                    description?: string;
-                };
-            };
-        };
-        UploadedDataset: {
-            /** Format: uuid */
-            id: string;
-            name: string;
-            /** @enum {string} */
-            format: "csv" | "jsonl" | "json";
-            sha256: string;
-            sizeBytes: number;
-            rows: number;
-            featureNames: string[];
-            labelColumn: string;
-            /**
-             * @description class: a classification; number: a regression (one target)
-             * @enum {string}
-             */
-            labelType: "class" | "number";
-            /** @description Class index i of the labels is classNames[i]; empty for number labels */
-            classNames: string[];
-            /** Format: date-time */
-            createdAt: string;
-        };
-        Readiness: {
-            /** @enum {string} */
-            status: "ready" | "unavailable";
-            checks: {
-                /** @enum {string} */
-                postgres: "ok" | "failing";
-                /** @enum {string} */
-                redis: "ok" | "failing";
-            };
-        };
-        Prediction: {
-            /** @description The most probable class (per step for a model with a class per step) */
-            class?: number | number[];
-            /** @description Its name in the data set */
-            label?: string | string[];
-            /** @description Every class, in class order (with `uncertainty`: the mean over the passes) */
-            probabilities?: number[] | number[][];
-            /** @description A regression's outputs (with `uncertainty`: the mean over the passes) */
-            values?: number[] | number[][];
-            /** @description With an uncertainty request only */
-            uncertainty?: {
-                /** @description Classification: H[p̄] = −Σ p̄ ln p̄ of the mean probabilities, in nats: all uncertainty */
-                predictiveEntropy?: number | number[];
-                /** @description Classification: the mean over the passes of each pass's entropy: the uncertainty of the data */
-                expectedEntropy?: number | number[];
-                /** @description Classification: predictive − expected entropy (≥ 0): the passes disagreeing, the uncertainty of the model */
-                mutualInformation?: number | number[];
-                /** @description Regression: (1/T) Σ (y_t − ȳ)² per output value, the predictive variance of the passes */
-                variance?: number[] | number[][];
-            };
-        };
-        RunSummary: {
-            /** @description The last finished epoch; null before the first */
-            lastEpoch: number | null;
-            /** @description Every metric of the last finished epoch */
-            final: {
-                [key: string]: number;
-            };
-            /** @description Each metric's best epoch value: the highest of an accuracy, the lowest of anything else (test scores are in `test`) */
-            best: {
-                [key: string]: number;
-            };
-            /** @description Scores on the held-out test rows (test_loss, test_accuracy or test_mae) once the run succeeded */
-            test: {
-                [key: string]: number;
-            };
-            /** @description Training time once the run succeeded, else the time since it started; null before it started */
-            durationMs: number | null;
-            /** @description Training speed in the last finished epoch */
-            samplesPerSecond: number | null;
-        };
-        Run: {
-            /** Format: uuid */
-            id: string;
-            name: string | null;
-            status: components["schemas"]["JobStatus"];
-            spec: components["schemas"]["ResolvedJobSpec"];
-            /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
-            backend: string | null;
-            device: string | null;
-            failureReason: string | null;
-            /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
-            waitingReason: string | null;
-            /** @description How many times a worker started it */
-            attempts: number;
-            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
-            restarts: number;
-            /** @description Why each restart happened, oldest first */
-            restartCauses: string[];
-            progress: number;
-            /** @description A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs */
-            pauseAtEpoch: number | null;
-            /** @description Sequence number of the newest event */
-            lastSeq: number;
-            /** Format: date-time */
-            createdAt: string;
-            startedAt: string | null;
-            finishedAt: string | null;
-            /** Format: date-time */
-            updatedAt: string;
-            links: {
-                self: string;
-                metrics: string;
-                events: string;
-                stream: string;
-                checkpoints: string;
-                model: string;
-            };
-            summary: components["schemas"]["RunSummary"];
-        };
-        RunPage: {
-            data: components["schemas"]["Run"][];
-            hasMore: boolean;
-            /** @description URL of the next page, null on the last one */
-            next: string | null;
-        };
-        StreamEventMessage: {
-            /** @constant */
-            kind: "event";
-            /** Format: uuid */
-            jobId: string;
-            seq: number;
-            /** @enum {string} */
-            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
-            data: {
-                [key: string]: unknown;
-            };
-            /**
-             * Format: date-time
-             * @description When the event was recorded
-             */
-            createdAt: string;
-            /**
-             * Format: date-time
-             * @description When training produced it; equal to createdAt for the service's own events
-             */
-            emittedAt: string;
-        };
-        /** @description Sent every STREAM_HEARTBEAT_MS; a client that misses two can assume the connection is dead */
-        StreamHeartbeatMessage: {
-            /** @constant */
-            kind: "heartbeat";
-            /** Format: date-time */
-            time: string;
-        };
-        StreamMessage: components["schemas"]["StreamEventMessage"] | components["schemas"]["StreamHeartbeatMessage"];
         /** @description A real number drawn uniformly from [low, high] */
         UniformParam: {
             /** @constant */
@@ -4120,6 +3949,177 @@ export interface components {
             /** Format: date-time */
             time: string;
         };
+        Dataset: {
+            name: string;
+            /** @enum {string} */
+            kind: "builtIn" | "synthetic";
+            description: string;
+            /** @enum {string} */
+            task: "classification" | "regression";
+            /** @description One row as the model sees it ([steps, features] for sequences); for a synthetic set, with its default parameters */
+            featureShape: number[];
+            /** @description What the model must output per row: [classes], [steps, classes] for a class per step, or the regression targets */
+            outputShape: number[];
+            /** @description 0 for a regression */
+            classes: number;
+            rows: number;
+            source: string;
+            license: string;
+            /** @description What a job spec may set in `dataset` besides `name` */
+            parameters: {
+                [key: string]: {
+                    default?: unknown;
+                    description?: string;
+                };
+            };
+        };
+        UploadedDataset: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @enum {string} */
+            format: "csv" | "jsonl" | "json";
+            sha256: string;
+            sizeBytes: number;
+            rows: number;
+            featureNames: string[];
+            labelColumn: string;
+            /**
+             * @description class: a classification; number: a regression (one target)
+             * @enum {string}
+             */
+            labelType: "class" | "number";
+            /** @description Class index i of the labels is classNames[i]; empty for number labels */
+            classNames: string[];
+            /** Format: date-time */
+            createdAt: string;
+        };
+        Readiness: {
+            /** @enum {string} */
+            status: "ready" | "unavailable";
+            checks: {
+                /** @enum {string} */
+                postgres: "ok" | "failing";
+                /** @enum {string} */
+                redis: "ok" | "failing";
+            };
+        };
+        Prediction: {
+            /** @description The most probable class (per step for a model with a class per step) */
+            class?: number | number[];
+            /** @description Its name in the data set */
+            label?: string | string[];
+            /** @description Every class, in class order (with `uncertainty`: the mean over the passes) */
+            probabilities?: number[] | number[][];
+            /** @description A regression's outputs (with `uncertainty`: the mean over the passes) */
+            values?: number[] | number[][];
+            /** @description With an uncertainty request only */
+            uncertainty?: {
+                /** @description Classification: H[p̄] = −Σ p̄ ln p̄ of the mean probabilities, in nats: all uncertainty */
+                predictiveEntropy?: number | number[];
+                /** @description Classification: the mean over the passes of each pass's entropy: the uncertainty of the data */
+                expectedEntropy?: number | number[];
+                /** @description Classification: predictive − expected entropy (≥ 0): the passes disagreeing, the uncertainty of the model */
+                mutualInformation?: number | number[];
+                /** @description Regression: (1/T) Σ (y_t − ȳ)² per output value, the predictive variance of the passes */
+                variance?: number[] | number[][];
+            };
+        };
+        RunSummary: {
+            /** @description The last finished epoch; null before the first */
+            lastEpoch: number | null;
+            /** @description Every metric of the last finished epoch */
+            final: {
+                [key: string]: number;
+            };
+            /** @description Each metric's best epoch value: the highest of an accuracy, the lowest of anything else (test scores are in `test`) */
+            best: {
+                [key: string]: number;
+            };
+            /** @description Scores on the held-out test rows (test_loss, test_accuracy or test_mae) once the run succeeded */
+            test: {
+                [key: string]: number;
+            };
+            /** @description Training time once the run succeeded, else the time since it started; null before it started */
+            durationMs: number | null;
+            /** @description Training speed in the last finished epoch */
+            samplesPerSecond: number | null;
+        };
+        Run: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            status: components["schemas"]["JobStatus"];
+            spec: components["schemas"]["ResolvedJobSpec"];
+            /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
+            backend: string | null;
+            device: string | null;
+            failureReason: string | null;
+            /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
+            waitingReason: string | null;
+            /** @description How many times a worker started it */
+            attempts: number;
+            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
+            restarts: number;
+            /** @description Why each restart happened, oldest first */
+            restartCauses: string[];
+            progress: number;
+            /** @description A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs */
+            pauseAtEpoch: number | null;
+            /** @description Sequence number of the newest event */
+            lastSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            links: {
+                self: string;
+                metrics: string;
+                events: string;
+                stream: string;
+                checkpoints: string;
+                model: string;
+            };
+            summary: components["schemas"]["RunSummary"];
+        };
+        RunPage: {
+            data: components["schemas"]["Run"][];
+            hasMore: boolean;
+            /** @description URL of the next page, null on the last one */
+            next: string | null;
+        };
+        StreamEventMessage: {
+            /** @constant */
+            kind: "event";
+            /** Format: uuid */
+            jobId: string;
+            seq: number;
+            /** @enum {string} */
+            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description When the event was recorded
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When training produced it; equal to createdAt for the service's own events
+             */
+            emittedAt: string;
+        };
+        /** @description Sent every STREAM_HEARTBEAT_MS; a client that misses two can assume the connection is dead */
+        StreamHeartbeatMessage: {
+            /** @constant */
+            kind: "heartbeat";
+            /** Format: date-time */
+            time: string;
+        };
+        StreamMessage: components["schemas"]["StreamEventMessage"] | components["schemas"]["StreamHeartbeatMessage"];
         /** @description A training worker, as its last heartbeat said */
         Worker: {
             id: string;
