@@ -6,7 +6,7 @@
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
-// npm run bench -- --only studies [--seeds 1 --algorithms random,asha,pbt]: hyperparameter search on MNIST, best accuracy against trial-epochs
+// npm run bench -- --only studies [--seeds 1,2,3,4,5 --algorithms random,asha,pbt]: hyperparameter search on MNIST, best accuracy against trial-epochs
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -38,7 +38,7 @@ const { values } = parseArgs({
     callgrind: { type: 'string' },
     sizes: { type: 'string' },
     subscribers: { type: 'string' },
-    seeds: { type: 'string', default: '1' },
+    seeds: { type: 'string', default: '1,2,3,4,5' },
     algorithms: { type: 'string' },
   },
 });
@@ -298,6 +298,31 @@ if (values.only === 'studies') {
       }),
     ),
   );
+  if (seeds.length > 1) {
+    const mean = (list: number[]) => list.reduce((sum, v) => sum + v, 0) / list.length;
+    console.log(`\nMean over the ${seeds.length} seeds\n`);
+    console.log(
+      table(
+        ['algorithm', 'best val accuracy %', 'vs random (points) min / mean / max', 'trial-epochs', 'vs random'],
+        algorithms.map((algorithm) => {
+          const mine = rows.filter((r) => r.algorithm === algorithm && r.bestValAccuracy !== null);
+          const points = mine.flatMap((r) => {
+            const random = randomOf(r);
+            return random?.bestValAccuracy != null ? [(r.bestValAccuracy! - random.bestValAccuracy) * 100] : [];
+          });
+          const randomEpochs = mean(rows.filter((r) => r.algorithm === 'random').map((r) => r.trialEpochs));
+          const epochs = mean(mine.map((r) => r.trialEpochs));
+          return [
+            algorithm,
+            fmt(mean(mine.map((r) => r.bestValAccuracy!)) * 100, 2),
+            algorithm === 'random' || points.length === 0 ? '-' : `${fmt(Math.min(...points), 2)} / ${fmt(mean(points), 2)} / ${fmt(Math.max(...points), 2)}`,
+            fmt(epochs, 1),
+            Number.isNaN(randomEpochs) ? '-' : `${fmt(epochs / randomEpochs, 2)}×`,
+          ];
+        }),
+      ),
+    );
+  }
   console.log('\nGoals: ASHA within 0.5 points of random at ≤ 1/3 of its trial-epochs; PBT at least as good as random at the same trial-epochs.\n');
 }
 process.exit(0);

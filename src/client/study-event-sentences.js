@@ -10,7 +10,7 @@ const value = (v) => {
   return JSON.stringify(v, (_key, inner) => (typeof inner === 'number' && Number.isFinite(inner) ? Number(inner.toPrecision(4)) : inner));
 };
 
-/** `{ "optimizer.learningRate": 0.012345, batchSize: 64 }` → `optimizer.learningRate = 0.01235, batchSize = 64`. */
+/** `{ learningRate: 0.012345, batchSize: 64 }` → `learningRate = 0.01235, batchSize = 64`. */
 export function formatParams(params) {
   return Object.entries(params ?? {})
     .map(([path, v]) => `${path} = ${value(v)}`)

@@ -3,8 +3,9 @@ import type { FittedPreprocessing } from './dataset-split.js';
 import type { MetricValues } from './events.js';
 import type { OptimizerState } from './optimizers/training-optimizer.js';
 
-export const checkpointReasons = ['epoch', 'final', 'pause', 'shutdown', 'timeout'] as const;
-export type CheckpointReason = (typeof checkpointReasons)[number];
+import type { CheckpointReason } from './checkpoint-reasons.js';
+
+export { checkpointReasons, type CheckpointReason } from './checkpoint-reasons.js';
 
 /** Sums of a metric window in progress, so a resumed run reports the same numbers. */
 export interface PartialSums {

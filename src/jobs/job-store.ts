@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { preparedQuery } from '../db/sql.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
-import type { CheckpointReason } from '../engine/checkpoint-data.js';
+import type { CheckpointReason } from '../engine/checkpoint-reasons.js';
 import { sourcesOf } from './job-state-machine.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
 import type { Advice } from '../spec/advice/index.js';

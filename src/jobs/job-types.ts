@@ -1,5 +1,5 @@
 import { JobStatus as JobStatusEnum, type JobStatus, type MetricScope } from '../generated/prisma/enums.js';
-import type { CheckpointReason } from '../engine/checkpoint-data.js';
+import type { CheckpointReason } from '../engine/checkpoint-reasons.js';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 
 export type { JobStatus, MetricScope };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { dependencies } from '../../errors/errors.js';
-import { checkpointReasons } from '../../engine/checkpoint-data.js';
+import { checkpointReasons } from '../../engine/checkpoint-reasons.js';
 import { jobEventTypes, jobStatuses } from '../../jobs/job-types.js';
 import { adviceCodes } from '../../spec/advice/codes.js';
 import { resolvedJobSpecSchema } from '../../spec/job-spec.js';
