@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -80,6 +81,19 @@ describe('POST /v1/studies refuses a space that makes an invalid job spec, namin
   it('is 404 for a study of another project or none', async () => {
     expect((await api().get('/v1/studies/0193a1b2-0000-7000-8000-000000000000')).status).toBe(404);
     expect((await api().get('/v1/studies/nope')).status).toBe(404);
+  });
+});
+
+describe('examples/studies', () => {
+  it('are accepted as they are', async () => {
+    const folder = new URL('../../examples/studies/', import.meta.url);
+    const files = readdirSync(folder).filter((file) => file.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      const created = await api().post('/v1/studies').send(JSON.parse(readFileSync(new URL(file, folder), 'utf8')));
+      expect(created.status, `${file}: ${JSON.stringify(created.body)}`).toBe(201);
+      expect((await api().post(`/v1/studies/${created.body.id}/cancel`)).status).toBe(200);
+    }
   });
 });
 

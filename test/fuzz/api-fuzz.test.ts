@@ -5,7 +5,7 @@ import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { shorten } from '../support/examples.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { rawRequest, type RawResponse } from '../support/raw-http.js';
-import { tinyIrisSpec } from '../support/specs.js';
+import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
 import { garbageBody, mutation, mutate, rawQuery, rawSegment, table, toCsv, toRecords, weirdString } from './arbitraries.js';
 
 /**
@@ -21,6 +21,7 @@ const FIELD_STATUSES = new Set([400, 413, 415, 422, 431]);
 let harness: Harness;
 let auth: { authorization: string };
 let jobId: string;
+let studyId: string;
 const statuses = new Map<string, Map<number, number>>();
 
 beforeAll(async () => {
@@ -29,6 +30,8 @@ beforeAll(async () => {
   auth = { authorization: (await harness.apiKey('fuzz')).authorization };
   const created = await rawRequest(harness.baseUrl, 'POST', '/v1/jobs', { ...auth, 'content-type': 'application/json' }, JSON.stringify(tinyIrisSpec()));
   jobId = (created.json() as { id: string }).id;
+  const study = await rawRequest(harness.baseUrl, 'POST', '/v1/studies', { ...auth, 'content-type': 'application/json' }, JSON.stringify(tinyAshaStudy({ epochs: 3, maxTrials: 3, seed: 1 })));
+  studyId = (study.json() as { id: string }).id;
 });
 
 afterAll(async () => {
@@ -73,6 +76,22 @@ describe('fuzz', () => {
     );
   });
 
+  it('study specs: mutated ASHA, PBT and grid studies and garbage bodies', async () => {
+    const asha = tinyAshaStudy({ epochs: 3, maxTrials: 3, seed: 1 });
+    const bases = [
+      asha,
+      { ...asha, algorithm: { type: 'pbt', population: 4, perturbationInterval: 1 }, space: { ...asha.space, optimizer: { type: 'choice', values: ['sgd', { type: 'momentum', momentum: 0.9 }, 'adam'] } } },
+      { ...asha, algorithm: { type: 'grid' }, space: { 'model.layers[0].units': { type: 'choice', values: [4, 8] } }, budget: { trialEpochs: 10, seconds: 60 } },
+    ];
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: bases.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.option(garbageBody, { freq: 6 }), async (base, mutations, garbage) => {
+        const body = garbage ?? JSON.stringify(mutate(bases[base], mutations));
+        checkAnswer('study', await rawRequest(harness.baseUrl, 'POST', '/v1/studies', jsonHeaders(), body), body);
+      }),
+      options,
+    );
+  });
+
   it('uploads: CSV, JSON Lines and JSON with hostile headers, cells and query', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -100,7 +119,7 @@ describe('fuzz', () => {
   });
 
   it('query strings on every listing', async () => {
-    const targets = ['/v1/jobs', `/v1/jobs/${jobId}/events`, `/v1/jobs/${jobId}/metrics`, `/v1/jobs/${jobId}/checkpoints`, '/v1/datasets', '/v1/workers', '/v1/examples', `/v1/jobs/${jobId}`];
+    const targets = ['/v1/jobs', `/v1/jobs/${jobId}/events`, `/v1/jobs/${jobId}/metrics`, `/v1/jobs/${jobId}/checkpoints`, '/v1/datasets', '/v1/workers', '/v1/examples', `/v1/jobs/${jobId}`, '/v1/studies', `/v1/studies/${studyId}/events`, `/v1/studies/${studyId}`];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...targets), rawQuery, async (target, query) => {
         const path = `${target}?${query}`;
