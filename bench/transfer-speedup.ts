@@ -2,7 +2,9 @@ import { selectBackend } from '../src/engine/backend.js';
 import { namedWeights, type CheckpointData } from '../src/engine/checkpoint-data.js';
 import type { MetricValues } from '../src/engine/events.js';
 import { runTraining } from '../src/engine/trainer.js';
-import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput, type LayerSpec } from '../src/spec/job-spec.js';
+import { describeDataset } from '../src/spec/dataset-spec.js';
+import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../src/spec/job-spec.js';
+import { type LayerSpec } from '../src/spec/layer-spec.js';
 import { planTransfer } from '../src/spec/transfer-plan.js';
 
 export interface TransferRow {

@@ -684,36 +684,38 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description θ ← θ − η g  (torch.optim.SGD) */
-        SgdOptimizerInput: {
+        /** @enum {string} */
+        Activation: "linear" | "relu" | "relu6" | "elu" | "selu" | "sigmoid" | "tanh" | "softmax" | "softplus" | "softsign" | "swish" | "gelu";
+        /** @enum {string} */
+        ActivationInput: "linear" | "relu" | "relu6" | "elu" | "selu" | "sigmoid" | "tanh" | "softmax" | "softplus" | "softsign" | "swish" | "gelu";
+        ActivationLayer: {
             /** @constant */
-            type: "sgd";
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
+            type: "activation";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            activation: components["schemas"]["Activation"];
         };
-        /** @description v ← μ v + g ; θ ← θ − η v  (torch.optim.SGD with momentum) */
-        MomentumOptimizerInput: {
+        ActivationLayerInput: {
             /** @constant */
-            type: "momentum";
-            /**
-             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
-             * @default 0.9
-             */
-            momentum?: number;
-            /** @description d: v ← μ v + (1 − d) g after the first step (the first step sets v ← g, as torch does); 0 when absent */
-            dampening?: number;
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
+            type: "activation";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            activation: components["schemas"]["ActivationInput"];
         };
-        /** @description v ← μ v + g ; θ ← θ − η (g + μ v)  (torch.optim.SGD with nesterov, which allows no dampening) */
-        NesterovOptimizerInput: {
+        /** @description G ← G + g² ; θ ← θ − η g / (√G + ε)  (torch.optim.Adagrad, lr_decay 0) */
+        AdagradOptimizer: {
             /** @constant */
-            type: "nesterov";
+            type: "adagrad";
             /**
-             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
-             * @default 0.9
+             * @description ε added to the denominator
+             * @default 1e-10
              */
-            momentum?: number;
+            epsilon: number;
+            /**
+             * @description Starting value of G
+             * @default 0
+             */
+            initialAccumulator: number;
             /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
             weightDecay?: number;
         };
@@ -734,27 +736,27 @@ export interface components {
             /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
             weightDecay?: number;
         };
-        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε)  (torch.optim.RMSprop, alpha = γ) */
-        RmspropOptimizerInput: {
+        /** @description bias-corrected moments; θ ← θ − η m̂ / (√v̂ + ε)  (torch.optim.Adam) */
+        AdamOptimizer: {
             /** @constant */
-            type: "rmsprop";
+            type: "adam";
             /**
-             * @description γ, the decay of the squared-gradient average, in [0, 1)
+             * @description β1 in [0, 1)
              * @default 0.9
              */
-            rho?: number;
+            beta1: number;
+            /**
+             * @description β2 in [0, 1)
+             * @default 0.999
+             */
+            beta2: number;
             /**
              * @description ε added to the denominator
              * @default 1e-8
              */
-            epsilon?: number;
-            /**
-             * @description μ; with μ > 0: b ← μ b + g / (√s + ε) ; θ ← θ − η b
-             * @default 0
-             */
-            momentum?: number;
-            /** @description Graves 2013: also keep ḡ ← γ ḡ + (1−γ) g and divide by √(s − ḡ²) + ε (an estimate of the variance); false when absent */
-            centered?: boolean;
+            epsilon: number;
+            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
+            amsgrad?: boolean;
             /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
             weightDecay?: number;
         };
@@ -783,6 +785,33 @@ export interface components {
             weightDecay?: number;
         };
         /** @description θ ← θ − η λ θ − η m̂ / (√v̂ + ε)  (torch.optim.AdamW, Loshchilov & Hutter 2019) */
+        AdamwOptimizer: {
+            /** @constant */
+            type: "adamw";
+            /**
+             * @description β1 in [0, 1)
+             * @default 0.9
+             */
+            beta1: number;
+            /**
+             * @description β2 in [0, 1)
+             * @default 0.999
+             */
+            beta2: number;
+            /**
+             * @description ε added to the denominator
+             * @default 1e-8
+             */
+            epsilon: number;
+            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
+            amsgrad?: boolean;
+            /**
+             * @description λ, decoupled: θ ← θ − η λ θ before the Adam step
+             * @default 0.01
+             */
+            weightDecay: number;
+        };
+        /** @description θ ← θ − η λ θ − η m̂ / (√v̂ + ε)  (torch.optim.AdamW, Loshchilov & Hutter 2019) */
         AdamwOptimizerInput: {
             /** @constant */
             type: "adamw";
@@ -809,101 +838,402 @@ export interface components {
              */
             weightDecay?: number;
         };
-        OptimizerConfigInput: components["schemas"]["SgdOptimizerInput"] | components["schemas"]["MomentumOptimizerInput"] | components["schemas"]["NesterovOptimizerInput"] | components["schemas"]["AdagradOptimizerInput"] | components["schemas"]["RmspropOptimizerInput"] | components["schemas"]["AdamOptimizerInput"] | components["schemas"]["AdamwOptimizerInput"];
-        /** @enum {string} */
-        OptimizerName: "sgd" | "momentum" | "nesterov" | "adagrad" | "rmsprop" | "adam" | "adamw";
-        /** @description batchSize is per thread: a sync step takes workers × batchSize rows. Not with batch normalization (its running statistics are per thread) */
-        DistributedInput: {
+        /** @description Adding problem: steps [value ~ U(0, 1), marker]; two markers, one per half; target their values' sum. Input [T, 2], 1 target; always predicting 1 scores MSE ≈ 0.167 */
+        AddingDatasetRef: {
+            /** @constant */
+            name: "adding";
             /**
-             * @description sync: each step averages the first `workers` of workers + backupWorkers gradients on disjoint shards (Chen et al. 2016); async: a parameter server applies each gradient as it arrives, rejecting those staler than maxStaleness (Dean et al. 2012); hogwild: every thread updates the shared parameters itself, without locks (Niu et al. 2011; sgd only)
-             * @enum {string}
+             * @description How many rows to generate
+             * @default 1000
              */
-            strategy: "sync" | "async" | "hogwild";
+            rows: number;
             /**
-             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it). With backupWorkers, more than TRAINING_THREADS (by default the cores) is a 422 (docs/limits.md)
-             * @default auto
+             * @description T, steps per sequence
+             * @default 50
              */
-            workers?: number | "auto";
+            length: number;
             /**
-             * @description sync: extra gradient computations per step whose stragglers are dropped
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
              * @default 0
              */
-            backupWorkers?: number;
+            seed: number;
+        };
+        /** @description Adding problem: steps [value ~ U(0, 1), marker]; two markers, one per half; target their values' sum. Input [T, 2], 1 target; always predicting 1 scores MSE ≈ 0.167 */
+        AddingDatasetRefInput: {
+            /** @constant */
+            name: "adding";
             /**
-             * @description sync: multiply the rate by `workers` (the linear scaling rule, Goyal et al. 2017)
-             * @default false
+             * @description How many rows to generate
+             * @default 1000
              */
-            scaleLearningRate?: boolean;
+            rows?: number;
             /**
-             * @description async: reject a gradient computed more than this many updates ago
-             * @default 4
+             * @description T, steps per sequence
+             * @default 50
              */
-            maxStaleness?: number;
+            length?: number;
             /**
-             * @description async: the parameter server's shards, each with its own version and optimizer state; a gradient is applied to the shards it is fresh for
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed?: number;
+        };
+        /** @description A practical tip the spec goes against (docs/advice.md): a warning, never an error */
+        Advice: {
+            /**
+             * @description The rule's code: list it in the spec's silenceAdvice to stop this advice
+             * @enum {string}
+             */
+            code: "unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers";
+            /** @description The spec field to change, as in job specs (model.layers[2].kernelInitializer) */
+            field: string;
+            /** @description Why, with the spec's own numbers, and what to do instead */
+            reason: string;
+            /** @description The lecture tip or paper it comes from */
+            source: string;
+        };
+        ApiKey: {
+            /** Format: uuid */
+            id: string;
+            project: string;
+            name: string;
+            /** @description The first characters of the key */
+            prefix: string;
+            createdAt: string;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+        };
+        /** @description Asynchronous successive halving (Li et al. 2018): each trial pauses at each rung; a paused trial in the top 1/η of its rung is promoted, continuing from its checkpoint; the others are stopped once they can no longer be promoted */
+        AshaSearch: {
+            /** @constant */
+            type: "asha";
+            /**
+             * @description η: a rung keeps its top 1/η for the next rung, which trains η× as many epochs
+             * @default 3
+             */
+            reductionFactor: number;
+            /**
+             * @description The first rung: every trial trains this many epochs before it is judged
              * @default 1
              */
-            parameterShards?: number;
-            /** @description async and hogwild */
-            rampUp?: {
-                /** @description Start with one thread, add one every this many applied steps */
-                everySteps: number;
+            minEpochs: number;
+            /** @description The most epochs a trial trains (the base spec's epochs when absent; it sets each trial's epochs) */
+            maxEpochs?: number;
+            /**
+             * @description Brackets of successive halving, each starting η× later than the one before; trials go to them in turn
+             * @default 1
+             */
+            brackets: number;
+        };
+        /** @description Asynchronous successive halving (Li et al. 2018): each trial pauses at each rung; a paused trial in the top 1/η of its rung is promoted, continuing from its checkpoint; the others are stopped once they can no longer be promoted */
+        AshaSearchInput: {
+            /** @constant */
+            type: "asha";
+            /**
+             * @description η: a rung keeps its top 1/η for the next rung, which trains η× as many epochs
+             * @default 3
+             */
+            reductionFactor?: number;
+            /**
+             * @description The first rung: every trial trains this many epochs before it is judged
+             * @default 1
+             */
+            minEpochs?: number;
+            /** @description The most epochs a trial trains (the base spec's epochs when absent; it sets each trial's epochs) */
+            maxEpochs?: number;
+            /**
+             * @description Brackets of successive halving, each starting η× later than the one before; trials go to them in turn
+             * @default 1
+             */
+            brackets?: number;
+        };
+        /** @description Deeply supervised nets (Lee et al. 2015): a dense output head (flattened input, the output layer's units and activation) after a hidden layer, trained with the same loss; its loss is reported as aux_<layer>_loss; heads are not part of the exported model */
+        AuxiliaryHead: {
+            /** @description The hidden layer the head reads: its name, or its index in layers */
+            after: string | number;
+            /**
+             * @description α: L = L_main + Σ α·L_head
+             * @default 0.3
+             */
+            weight: number;
+            /** @description α falls linearly, step by step, to 0 at the end of this epoch (and stays 0); constant when absent */
+            decayToZeroByEpoch?: number;
+        };
+        /** @description Deeply supervised nets (Lee et al. 2015): a dense output head (flattened input, the output layer's units and activation) after a hidden layer, trained with the same loss; its loss is reported as aux_<layer>_loss; heads are not part of the exported model */
+        AuxiliaryHeadInput: {
+            /** @description The hidden layer the head reads: its name, or its index in layers */
+            after: string | number;
+            /**
+             * @description α: L = L_main + Σ α·L_head
+             * @default 0.3
+             */
+            weight?: number;
+            /** @description α falls linearly, step by step, to 0 at the end of this epoch (and stays 0); constant when absent */
+            decayToZeroByEpoch?: number;
+        };
+        AvgPool2dLayer: {
+            /** @constant */
+            type: "avgPool2d";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @default 2 */
+            poolSize: number | [
+                number,
+                number
+            ];
+            /** @description Defaults to poolSize */
+            strides?: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding: "valid" | "same";
+        };
+        AvgPool2dLayerInput: {
+            /** @constant */
+            type: "avgPool2d";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @default 2 */
+            poolSize?: number | [
+                number,
+                number
+            ];
+            /** @description Defaults to poolSize */
+            strides?: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding?: "valid" | "same";
+        };
+        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference, per channel (the last axis); the running variance is fed the unbiased batch variance (m/(m − 1), m the values per channel in the batch) as in Alg. 2 and PyTorch */
+        BatchNormalizationLayer: {
+            /** @constant */
+            type: "batchNormalization";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /**
+             * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
+             * @default 0.99
+             */
+            momentum: number;
+            /** @default 0.001 */
+            epsilon: number;
+            /**
+             * @description Learn β (the shift); false fixes it at 0
+             * @default true
+             */
+            center: boolean;
+            /**
+             * @description Learn γ (the scale); false fixes it at 1. center and scale both false is PyTorch's affine=False
+             * @default true
+             */
+            scale: boolean;
+        };
+        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference, per channel (the last axis); the running variance is fed the unbiased batch variance (m/(m − 1), m the values per channel in the batch) as in Alg. 2 and PyTorch */
+        BatchNormalizationLayerInput: {
+            /** @constant */
+            type: "batchNormalization";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /**
+             * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
+             * @default 0.99
+             */
+            momentum?: number;
+            /** @default 0.001 */
+            epsilon?: number;
+            /**
+             * @description Learn β (the shift); false fixes it at 0
+             * @default true
+             */
+            center?: boolean;
+            /**
+             * @description Learn γ (the scale); false fixes it at 1. center and scale both false is PyTorch's affine=False
+             * @default true
+             */
+            scale?: boolean;
+        };
+        /** @description Gaussian blobs around centres uniform in [−10, 10]^features */
+        BlobsDatasetRef: {
+            /** @constant */
+            name: "blobs";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows: number;
+            /** @default 3 */
+            classes: number;
+            /** @default 2 */
+            features: number;
+            /**
+             * @description Standard deviation around each centre
+             * @default 1
+             */
+            spread: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed: number;
+        };
+        /** @description Gaussian blobs around centres uniform in [−10, 10]^features */
+        BlobsDatasetRefInput: {
+            /** @constant */
+            name: "blobs";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows?: number;
+            /** @default 3 */
+            classes?: number;
+            /** @default 2 */
+            features?: number;
+            /**
+             * @description Standard deviation around each centre
+             * @default 1
+             */
+            spread?: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed?: number;
+        };
+        BuiltInDatasetRef: {
+            /**
+             * @description A built-in real data set (GET /v1/datasets lists them)
+             * @enum {string}
+             */
+            name: "iris" | "mnist";
+            /** @description Use only the first `limit` rows after the seeded shuffle */
+            limit?: number;
+            /**
+             * @description mnist only: 784-vectors, or 28×28×1 images for convolutions
+             * @default vector
+             * @enum {string}
+             */
+            shape: "vector" | "image";
+            /** @description Only these classes, relabelled 0 … k−1 in the order given (e.g. digits [5, 6, 7, 8, 9] for a transfer task) */
+            classes?: number[];
+            /**
+             * @description mnist only: hold out the canonical test set, the same 2 000 rows for every job and seed, scored once at the end as test_loss/test_accuracy; testSplit must be 0 and limit applies to the other 8 000
+             * @default false
+             */
+            fixedTestSet: boolean;
+        };
+        BuiltInDatasetRefInput: {
+            /**
+             * @description A built-in real data set (GET /v1/datasets lists them)
+             * @enum {string}
+             */
+            name: "iris" | "mnist";
+            /** @description Use only the first `limit` rows after the seeded shuffle */
+            limit?: number;
+            /**
+             * @description mnist only: 784-vectors, or 28×28×1 images for convolutions
+             * @default vector
+             * @enum {string}
+             */
+            shape?: "vector" | "image";
+            /** @description Only these classes, relabelled 0 … k−1 in the order given (e.g. digits [5, 6, 7, 8, 9] for a transfer task) */
+            classes?: number[];
+            /**
+             * @description mnist only: hold out the canonical test set, the same 2 000 rows for every job and seed, scored once at the end as test_loss/test_accuracy; testSplit must be 0 and limit applies to the other 8 000
+             * @default false
+             */
+            fixedTestSet?: boolean;
+        };
+        Checkpoint: {
+            /** Format: uuid */
+            id: string;
+            /** @description Epochs completed when it was written */
+            epoch: number;
+            step: number;
+            /** @enum {string} */
+            reason: "epoch" | "final" | "pause" | "shutdown" | "timeout";
+            sizeBytes: number;
+            sha256: string;
+            metrics: {
+                [key: string]: number;
+            };
+            isBest: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description TF.js format: tf.loadLayersModel(baseUrl + links.modelJson) */
+            links: {
+                modelJson: string;
+                weights: string;
             };
         };
-        InitializerConfigInput: {
-            /** @constant */
-            type: "uniform";
+        /**
+         * @description Checkpoints (weights, optimizer state, schedule position, RNG) are written every `everyEpochs` and at the end
+         * @default {
+         *       "everyEpochs": 1,
+         *       "keep": 3
+         *     }
+         */
+        CheckpointPolicy: {
+            /** @default 1 */
+            everyEpochs: number;
             /**
-             * @description a: values ~ U[−a, a]
-             * @default 0.1
+             * @description Keep the newest `keep` checkpoints plus the best (by val_loss, or loss without validation)
+             * @default 3
              */
-            limit?: number;
-        } | {
+            keep: number;
+        };
+        /**
+         * @description Checkpoints (weights, optimizer state, schedule position, RNG) are written every `everyEpochs` and at the end
+         * @default {
+         *       "everyEpochs": 1,
+         *       "keep": 3
+         *     }
+         */
+        CheckpointPolicyInput: {
+            /** @default 1 */
+            everyEpochs?: number;
+            /**
+             * @description Keep the newest `keep` checkpoints plus the best (by val_loss, or loss without validation)
+             * @default 3
+             */
+            keep?: number;
+        };
+        /** @description One of the values, each equally likely; grid search takes every one */
+        ChoiceParam: {
             /** @constant */
-            type: "normal";
-            /** @default 0 */
-            mean?: number;
-            /** @default 0.05 */
-            stddev?: number;
-        } | {
+            type: "choice";
+            /** @description Any JSON values: numbers, names ("adam"), whole configs ({"type": "momentum", "momentum": 0.9}) */
+            values: unknown[];
+        };
+        /** @description One of the values, each equally likely; grid search takes every one */
+        ChoiceParamInput: {
             /** @constant */
-            type: "zeros";
-        } | {
+            type: "choice";
+            /** @description Any JSON values: numbers, names ("adam"), whole configs ({"type": "momentum", "momentum": 0.9}) */
+            values: unknown[];
+        };
+        /** @description η = η₀ (after an optional warm-up) */
+        ConstantSchedule: {
             /** @constant */
             type: "constant";
-            /** @default 0 */
-            value?: number;
-        } | {
-            /** @constant */
-            type: "glorotUniform";
-        } | {
-            /** @constant */
-            type: "glorotNormal";
-        } | {
-            /** @constant */
-            type: "heNormal";
-        } | {
-            /** @constant */
-            type: "heUniform";
-        } | {
-            /** @constant */
-            type: "orthogonal";
-            /** @default 1 */
-            gain?: number;
-        } | {
-            /** @constant */
-            type: "identity";
-            /** @default 1 */
-            gain?: number;
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
         };
-        /** @description uniform (±0.1), normal (0, 0.05), zeros, constant, glorotUniform, glorotNormal, heNormal (Var = 2/fan_in), heUniform (±√(6/fan_in)), orthogonal, identity; a name takes the defaults */
-        InitializerInput: ("uniform" | "normal" | "zeros" | "constant" | "glorotUniform" | "glorotNormal" | "heNormal" | "heUniform" | "orthogonal" | "identity") | components["schemas"]["InitializerConfigInput"];
-        /**
-         * @description auto: categoricalCrossentropy for classification, meanSquaredError for regression. categoricalCrossentropy trains on one-hot labels, sparseCategoricalCrossentropy on class indices (the same loss, K times less label memory); binaryCrossentropy: per output unit, on one sigmoid unit for two classes or one unit per class; meanSquaredError: mean of (ŷ − y)² (on one-hot labels for classification)
-         * @default auto
-         * @enum {string}
-         */
-        Loss: "auto" | "categoricalCrossentropy" | "sparseCategoricalCrossentropy" | "binaryCrossentropy" | "meanSquaredError";
         /** @description η = η₀ (after an optional warm-up) */
         ConstantScheduleInput: {
             /** @constant */
@@ -917,241 +1247,45 @@ export interface components {
             /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
             warmupStartFactor?: number;
         };
-        /** @description η = η₀ · γ^⌊i / k⌋ (PyTorch StepLR, step_size k) */
-        StepScheduleInput: {
+        /** @description Input [height, width, channels] → [h′, w′, filters] */
+        Conv2dLayer: {
             /** @constant */
-            type: "step";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /**
-             * @description γ
-             * @default 0.1
-             */
-            factor?: number;
-            /** @description k, counting epochs (give this or everySteps) */
-            everyEpochs?: number;
-            /** @description k, counting optimizer steps */
-            everySteps?: number;
-        };
-        /** @description η = η₀ · γ^(milestones ≤ i) (PyTorch MultiStepLR) */
-        MultiStepScheduleInput: {
-            /** @constant */
-            type: "multiStep";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /**
-             * @description γ
-             * @default 0.1
-             */
-            factor?: number;
-            /** @description Ascending; milestone m lowers the rate from the (m + 1)-th epoch (or step) of the decay on */
-            milestones: number[];
-            /**
-             * @description What i and the milestones count
-             * @default epoch
-             * @enum {string}
-             */
-            unit?: "epoch" | "step";
-        };
-        /** @description η = η₀ · γ^(i / k) (PyTorch ExponentialLR when k = 1; Keras ExponentialDecay otherwise) */
-        ExponentialScheduleInput: {
-            /** @constant */
-            type: "exponential";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /** @description γ */
-            decay: number;
-            /** @description k, counting optimizer steps; 1 when neither this nor decayEpochs is given */
-            decaySteps?: number;
-            /** @description k, counting epochs */
-            decayEpochs?: number;
-        };
-        /** @description η = η₀ / (1 + d · i), i counting steps (Keras InverseTimeDecay, decay_steps 1) */
-        InverseTimeScheduleInput: {
-            /** @constant */
-            type: "inverseTime";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /** @description d */
-            decay: number;
-        };
-        /** @description η = η_min + (η₀ − η_min) · (1 + cos(π · i / T)) / 2, T the phase's steps (or epochs) after warm-up (PyTorch CosineAnnealingLR, T_max = T): the last step trains above η_min */
-        CosineScheduleInput: {
-            /** @constant */
-            type: "cosine";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /**
-             * @description η_min
-             * @default 0
-             */
-            floor?: number;
-            /**
-             * @description What i counts; steps when absent
-             * @enum {string}
-             */
-            unit?: "epoch" | "step";
-        };
-        /** @description Smith & Topin 2019, counting the phase's steps (PyTorch OneCycleLR with total_steps = the phase's steps and cycle_momentum=False: momentum is not cycled) */
-        OneCycleScheduleInput: {
-            /** @constant */
-            type: "oneCycle";
-            /** @description max_lr, the peak; defaults as η₀ does */
-            initial?: number;
-            /**
-             * @description Fraction of the steps spent rising
-             * @default 0.3
-             */
-            pctStart?: number;
-            /**
-             * @description The first rate is max_lr / divFactor
-             * @default 25
-             */
-            divFactor?: number;
-            /**
-             * @description The last rate is max_lr / divFactor / finalDivFactor
-             * @default 10000
-             */
-            finalDivFactor?: number;
-            /**
-             * @default cos
-             * @enum {string}
-             */
-            anneal?: "cos" | "linear";
-            /**
-             * @description Rise, fall back to the first rate, then anneal to the last one
-             * @default false
-             */
-            threePhase?: boolean;
-        };
-        /** @description PyTorch ReduceLROnPlateau, stepped once per epoch with the monitored metric; its state is checkpointed, so a resumed run reduces exactly when the straight one would */
-        ReduceOnPlateauScheduleInput: {
-            /** @constant */
-            type: "reduceOnPlateau";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /**
-             * @description The epoch metric watched; val_loss with a validation split, loss without, when absent
-             * @enum {string}
-             */
-            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
-            /**
-             * @description auto: max for accuracies, min otherwise
-             * @default auto
-             * @enum {string}
-             */
-            mode?: "auto" | "min" | "max";
-            /**
-             * @description η ← max(η · factor, minLearningRate)
-             * @default 0.1
-             */
-            factor?: number;
-            /**
-             * @description Epochs without improvement tolerated; the next one reduces the rate
-             * @default 10
-             */
-            patience?: number;
-            /**
-             * @description Improvement: below best · (1 − threshold) (rel, min mode), or best − threshold (abs)
-             * @default 0.0001
-             */
-            threshold?: number;
-            /**
-             * @default rel
-             * @enum {string}
-             */
-            thresholdMode?: "rel" | "abs";
-            /**
-             * @description Epochs after a reduction during which bad epochs are not counted
-             * @default 0
-             */
-            cooldown?: number;
-            /** @default 0 */
-            minLearningRate?: number;
-            /**
-             * @description A reduction smaller than this is skipped
-             * @default 1e-8
-             */
-            epsilon?: number;
-        };
-        LearningRateScheduleInput: components["schemas"]["ConstantScheduleInput"] | components["schemas"]["StepScheduleInput"] | components["schemas"]["MultiStepScheduleInput"] | components["schemas"]["ExponentialScheduleInput"] | components["schemas"]["InverseTimeScheduleInput"] | components["schemas"]["CosineScheduleInput"] | components["schemas"]["OneCycleScheduleInput"] | components["schemas"]["ReduceOnPlateauScheduleInput"];
-        /** @description η₀ = baseLearningRate · batchSize / baseBatchSize (Goyal et al. 2017) */
-        LinearScalingInput: {
-            baseBatchSize: number;
-            baseLearningRate: number;
-        };
-        /** @enum {string} */
-        ActivationInput: "linear" | "relu" | "relu6" | "elu" | "selu" | "sigmoid" | "tanh" | "softmax" | "softplus" | "softsign" | "swish" | "gelu";
-        DenseLayerInput: {
-            /** @constant */
-            type: "dense";
+            type: "conv2d";
             /** @description Layer name; generated when absent. Used to match layers across jobs. */
             name?: string;
-            units: number;
+            filters: number;
+            /** @default 3 */
+            kernelSize: number | [
+                number,
+                number
+            ];
+            /** @default 1 */
+            strides: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding: "valid" | "same";
             /** @default linear */
-            activation?: components["schemas"]["ActivationInput"];
+            activation: components["schemas"]["Activation"];
             /** @default true */
-            useBias?: boolean;
+            useBias: boolean;
             /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
             kernelRegularizer?: {
                 /** @default 0 */
-                l1?: number;
+                l1: number;
                 /** @default 0 */
-                l2?: number;
+                l2: number;
             };
             /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
             maxNorm?: number;
             /** @description Default glorotUniform */
-            kernelInitializer?: components["schemas"]["InitializerInput"];
+            kernelInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros */
-            biasInitializer?: components["schemas"]["InitializerInput"];
-        };
-        ActivationLayerInput: {
-            /** @constant */
-            type: "activation";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            activation: components["schemas"]["ActivationInput"];
-        };
-        DropoutLayerInput: {
-            /** @constant */
-            type: "dropout";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
-            rate: number;
-            /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
-            noiseShape?: number[];
+            biasInitializer?: components["schemas"]["Initializer"];
         };
         /** @description Input [height, width, channels] → [h′, w′, filters] */
         Conv2dLayerInput: {
@@ -1193,47 +1327,481 @@ export interface components {
             /** @description Default zeros */
             biasInitializer?: components["schemas"]["InitializerInput"];
         };
-        MaxPool2dLayerInput: {
+        /** @description Copy task: remember `length` symbols over `delay` steps and repeat them after the delimiter; a class per step ([2·length + delay, symbols + 1] output) */
+        CopyDatasetRef: {
             /** @constant */
-            type: "maxPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @default 2 */
-            poolSize?: number | [
-                number,
-                number
-            ];
-            /** @description Defaults to poolSize */
-            strides?: number | [
-                number,
-                number
-            ];
+            name: "copy";
             /**
-             * @default valid
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows: number;
+            /**
+             * @description Alphabet: symbols 1 … symbols; 0 is blank, symbols + 1 the delimiter
+             * @default 8
+             */
+            symbols: number;
+            /**
+             * @description Symbols to remember
+             * @default 10
+             */
+            length: number;
+            /**
+             * @description Steps between the end of the symbols and the delimiter, plus one
+             * @default 10
+             */
+            delay: number;
+            /**
+             * @description Steps as one-hot vectors, or token ids for an embedding layer
+             * @default oneHot
              * @enum {string}
              */
-            padding?: "valid" | "same";
+            inputs: "oneHot" | "tokens";
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed: number;
         };
-        AvgPool2dLayerInput: {
+        /** @description Copy task: remember `length` symbols over `delay` steps and repeat them after the delimiter; a class per step ([2·length + delay, symbols + 1] output) */
+        CopyDatasetRefInput: {
             /** @constant */
-            type: "avgPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @default 2 */
-            poolSize?: number | [
-                number,
-                number
-            ];
-            /** @description Defaults to poolSize */
-            strides?: number | [
-                number,
-                number
-            ];
+            name: "copy";
             /**
-             * @default valid
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows?: number;
+            /**
+             * @description Alphabet: symbols 1 … symbols; 0 is blank, symbols + 1 the delimiter
+             * @default 8
+             */
+            symbols?: number;
+            /**
+             * @description Symbols to remember
+             * @default 10
+             */
+            length?: number;
+            /**
+             * @description Steps between the end of the symbols and the delimiter, plus one
+             * @default 10
+             */
+            delay?: number;
+            /**
+             * @description Steps as one-hot vectors, or token ids for an embedding layer
+             * @default oneHot
              * @enum {string}
              */
-            padding?: "valid" | "same";
+            inputs?: "oneHot" | "tokens";
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed?: number;
+        };
+        /** @description η = η_min + (η₀ − η_min) · (1 + cos(π · i / T)) / 2, T the phase's steps (or epochs) after warm-up (PyTorch CosineAnnealingLR, T_max = T): the last step trains above η_min */
+        CosineSchedule: {
+            /** @constant */
+            type: "cosine";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description η_min
+             * @default 0
+             */
+            floor: number;
+            /**
+             * @description What i counts; steps when absent
+             * @enum {string}
+             */
+            unit?: "epoch" | "step";
+        };
+        /** @description η = η_min + (η₀ − η_min) · (1 + cos(π · i / T)) / 2, T the phase's steps (or epochs) after warm-up (PyTorch CosineAnnealingLR, T_max = T): the last step trains above η_min */
+        CosineScheduleInput: {
+            /** @constant */
+            type: "cosine";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description η_min
+             * @default 0
+             */
+            floor?: number;
+            /**
+             * @description What i counts; steps when absent
+             * @enum {string}
+             */
+            unit?: "epoch" | "step";
+        };
+        Dataset: {
+            name: string;
+            /** @enum {string} */
+            kind: "builtIn" | "synthetic";
+            description: string;
+            /** @enum {string} */
+            task: "classification" | "regression";
+            /** @description One row as the model sees it ([steps, features] for sequences); for a synthetic set, with its default parameters */
+            featureShape: number[];
+            /** @description What the model must output per row: [classes], [steps, classes] for a class per step, or the regression targets */
+            outputShape: number[];
+            /** @description 0 for a regression */
+            classes: number;
+            rows: number;
+            source: string;
+            license: string;
+            /** @description What a job spec may set in `dataset` besides `name` */
+            parameters: {
+                [key: string]: {
+                    default?: unknown;
+                    description?: string;
+                };
+            };
+        };
+        DatasetRef: components["schemas"]["BuiltInDatasetRef"] | components["schemas"]["XorDatasetRef"] | components["schemas"]["SpiralsDatasetRef"] | components["schemas"]["BlobsDatasetRef"] | components["schemas"]["RegressionDatasetRef"] | components["schemas"]["AddingDatasetRef"] | components["schemas"]["CopyDatasetRef"] | components["schemas"]["SineDatasetRef"] | components["schemas"]["UploadedDatasetRef"];
+        DatasetRefInput: components["schemas"]["BuiltInDatasetRefInput"] | components["schemas"]["XorDatasetRefInput"] | components["schemas"]["SpiralsDatasetRefInput"] | components["schemas"]["BlobsDatasetRefInput"] | components["schemas"]["RegressionDatasetRefInput"] | components["schemas"]["AddingDatasetRefInput"] | components["schemas"]["CopyDatasetRefInput"] | components["schemas"]["SineDatasetRefInput"] | components["schemas"]["UploadedDatasetRefInput"];
+        DenseLayer: {
+            /** @constant */
+            type: "dense";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            units: number;
+            /** @default linear */
+            activation: components["schemas"]["Activation"];
+            /** @default true */
+            useBias: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1: number;
+                /** @default 0 */
+                l2: number;
+            };
+            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
+            maxNorm?: number;
+            /** @description Default glorotUniform */
+            kernelInitializer?: components["schemas"]["Initializer"];
+            /** @description Default zeros */
+            biasInitializer?: components["schemas"]["Initializer"];
+        };
+        DenseLayerInput: {
+            /** @constant */
+            type: "dense";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            units: number;
+            /** @default linear */
+            activation?: components["schemas"]["ActivationInput"];
+            /** @default true */
+            useBias?: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1?: number;
+                /** @default 0 */
+                l2?: number;
+            };
+            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
+            maxNorm?: number;
+            /** @description Default glorotUniform */
+            kernelInitializer?: components["schemas"]["InitializerInput"];
+            /** @description Default zeros */
+            biasInitializer?: components["schemas"]["InitializerInput"];
+        };
+        /**
+         * @default {
+         *       "activationVariance": false
+         *     }
+         */
+        Diagnostics: {
+            /**
+             * @description Record each layer's output variance (and its ratio to the input's) at step 0 as an activationVariance event
+             * @default false
+             */
+            activationVariance: boolean;
+        };
+        /**
+         * @default {
+         *       "activationVariance": false
+         *     }
+         */
+        DiagnosticsInput: {
+            /**
+             * @description Record each layer's output variance (and its ratio to the input's) at step 0 as an activationVariance event
+             * @default false
+             */
+            activationVariance?: boolean;
+        };
+        /** @description batchSize is per thread: a sync step takes workers × batchSize rows. Not with batch normalization (its running statistics are per thread) */
+        Distributed: {
+            /**
+             * @description sync: each step averages the first `workers` of workers + backupWorkers gradients on disjoint shards (Chen et al. 2016); async: a parameter server applies each gradient as it arrives, rejecting those staler than maxStaleness (Dean et al. 2012); hogwild: every thread updates the shared parameters itself, without locks (Niu et al. 2011; sgd only)
+             * @enum {string}
+             */
+            strategy: "sync" | "async" | "hogwild";
+            /**
+             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it). With backupWorkers, more than TRAINING_THREADS (by default the cores) is a 422 (docs/limits.md)
+             * @default auto
+             */
+            workers: number | "auto";
+            /**
+             * @description sync: extra gradient computations per step whose stragglers are dropped
+             * @default 0
+             */
+            backupWorkers: number;
+            /**
+             * @description sync: multiply the rate by `workers` (the linear scaling rule, Goyal et al. 2017)
+             * @default false
+             */
+            scaleLearningRate: boolean;
+            /**
+             * @description async: reject a gradient computed more than this many updates ago
+             * @default 4
+             */
+            maxStaleness: number;
+            /**
+             * @description async: the parameter server's shards, each with its own version and optimizer state; a gradient is applied to the shards it is fresh for
+             * @default 1
+             */
+            parameterShards: number;
+            /** @description async and hogwild */
+            rampUp?: {
+                /** @description Start with one thread, add one every this many applied steps */
+                everySteps: number;
+            };
+        };
+        /** @description batchSize is per thread: a sync step takes workers × batchSize rows. Not with batch normalization (its running statistics are per thread) */
+        DistributedInput: {
+            /**
+             * @description sync: each step averages the first `workers` of workers + backupWorkers gradients on disjoint shards (Chen et al. 2016); async: a parameter server applies each gradient as it arrives, rejecting those staler than maxStaleness (Dean et al. 2012); hogwild: every thread updates the shared parameters itself, without locks (Niu et al. 2011; sgd only)
+             * @enum {string}
+             */
+            strategy: "sync" | "async" | "hogwild";
+            /**
+             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it). With backupWorkers, more than TRAINING_THREADS (by default the cores) is a 422 (docs/limits.md)
+             * @default auto
+             */
+            workers?: number | "auto";
+            /**
+             * @description sync: extra gradient computations per step whose stragglers are dropped
+             * @default 0
+             */
+            backupWorkers?: number;
+            /**
+             * @description sync: multiply the rate by `workers` (the linear scaling rule, Goyal et al. 2017)
+             * @default false
+             */
+            scaleLearningRate?: boolean;
+            /**
+             * @description async: reject a gradient computed more than this many updates ago
+             * @default 4
+             */
+            maxStaleness?: number;
+            /**
+             * @description async: the parameter server's shards, each with its own version and optimizer state; a gradient is applied to the shards it is fresh for
+             * @default 1
+             */
+            parameterShards?: number;
+            /** @description async and hogwild */
+            rampUp?: {
+                /** @description Start with one thread, add one every this many applied steps */
+                everySteps: number;
+            };
+        };
+        /** @description On divergence: roll back to the last weights whose loss was checked (the end of the epoch before the last good one), halve the rate for every step from there, continue; fail after maxRetries. Checked at every epoch end, and at every step for NaN/Inf */
+        DivergenceRecovery: {
+            /**
+             * @description Halvings before the job fails
+             * @default 3
+             */
+            maxRetries: number;
+            /**
+             * @description Diverged when an epoch's mean training loss exceeds factor × the best epoch mean so far (and the tolerance), or any step's loss is NaN/Inf
+             * @default 4
+             */
+            factor: number;
+            /**
+             * @description A rise above the best epoch mean smaller than tolerance × the first epoch's mean loss is never divergence: batch noise near a small loss is not a blow-up
+             * @default 0.1
+             */
+            tolerance: number;
+        };
+        /** @description On divergence: roll back to the last weights whose loss was checked (the end of the epoch before the last good one), halve the rate for every step from there, continue; fail after maxRetries. Checked at every epoch end, and at every step for NaN/Inf */
+        DivergenceRecoveryInput: {
+            /**
+             * @description Halvings before the job fails
+             * @default 3
+             */
+            maxRetries?: number;
+            /**
+             * @description Diverged when an epoch's mean training loss exceeds factor × the best epoch mean so far (and the tolerance), or any step's loss is NaN/Inf
+             * @default 4
+             */
+            factor?: number;
+            /**
+             * @description A rise above the best epoch mean smaller than tolerance × the first epoch's mean loss is never divergence: batch noise near a small loss is not a blow-up
+             * @default 0.1
+             */
+            tolerance?: number;
+        };
+        DropoutLayer: {
+            /** @constant */
+            type: "dropout";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
+            rate: number;
+            /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
+            noiseShape?: number[];
+        };
+        DropoutLayerInput: {
+            /** @constant */
+            type: "dropout";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
+            rate: number;
+            /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
+            noiseShape?: number[];
+        };
+        /** @description Keras 3's EarlyStopping (docs/techniques/regularization.md). The best epoch by `monitor` is also what marks the best checkpoint */
+        EarlyStopping: {
+            /**
+             * @description accuracy for classification, mae (mean absolute error) for regression
+             * @default val_loss
+             * @enum {string}
+             */
+            monitor: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
+            /**
+             * @description auto: max for accuracies, min for losses
+             * @default auto
+             * @enum {string}
+             */
+            mode: "auto" | "min" | "max";
+            /**
+             * @description Epochs without improvement before stopping
+             * @default 5
+             */
+            patience: number;
+            /**
+             * @description Smallest change that counts as an improvement
+             * @default 0
+             */
+            minDelta: number;
+            /** @description Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed */
+            baseline?: number;
+            /**
+             * @description End with the weights of the best epoch, whether the run stops early or runs to its last epoch (Keras 3's restore_best_weights)
+             * @default true
+             */
+            restoreBest: boolean;
+        };
+        /** @description Keras 3's EarlyStopping (docs/techniques/regularization.md). The best epoch by `monitor` is also what marks the best checkpoint */
+        EarlyStoppingInput: {
+            /**
+             * @description accuracy for classification, mae (mean absolute error) for regression
+             * @default val_loss
+             * @enum {string}
+             */
+            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
+            /**
+             * @description auto: max for accuracies, min for losses
+             * @default auto
+             * @enum {string}
+             */
+            mode?: "auto" | "min" | "max";
+            /**
+             * @description Epochs without improvement before stopping
+             * @default 5
+             */
+            patience?: number;
+            /**
+             * @description Smallest change that counts as an improvement
+             * @default 0
+             */
+            minDelta?: number;
+            /** @description Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed */
+            baseline?: number;
+            /**
+             * @description End with the weights of the best epoch, whether the run stops early or runs to its last epoch (Keras 3's restore_best_weights)
+             * @default true
+             */
+            restoreBest?: boolean;
+        };
+        /** @description Token ids [T] → vectors [T, outputDim]; the first layer, on a data set with token inputs */
+        EmbeddingLayer: {
+            /** @constant */
+            type: "embedding";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @description Vocabulary size: token ids are 0 … inputDim − 1 */
+            inputDim: number;
+            outputDim: number;
+        };
+        /** @description Token ids [T] → vectors [T, outputDim]; the first layer, on a data set with token inputs */
+        EmbeddingLayerInput: {
+            /** @constant */
+            type: "embedding";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @description Vocabulary size: token ids are 0 … inputDim − 1 */
+            inputDim: number;
+            outputDim: number;
+        };
+        /** @description η = η₀ · γ^(i / k) (PyTorch ExponentialLR when k = 1; Keras ExponentialDecay otherwise) */
+        ExponentialSchedule: {
+            /** @constant */
+            type: "exponential";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /** @description γ */
+            decay: number;
+            /** @description k, counting optimizer steps; 1 when neither this nor decayEpochs is given */
+            decaySteps?: number;
+            /** @description k, counting epochs */
+            decayEpochs?: number;
+        };
+        /** @description η = η₀ · γ^(i / k) (PyTorch ExponentialLR when k = 1; Keras ExponentialDecay otherwise) */
+        ExponentialScheduleInput: {
+            /** @constant */
+            type: "exponential";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /** @description γ */
+            decay: number;
+            /** @description k, counting optimizer steps; 1 when neither this nor decayEpochs is given */
+            decaySteps?: number;
+            /** @description k, counting epochs */
+            decayEpochs?: number;
+        };
+        FlattenLayer: {
+            /** @constant */
+            type: "flatten";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
         };
         FlattenLayerInput: {
             /** @constant */
@@ -1241,50 +1809,46 @@ export interface components {
             /** @description Layer name; generated when absent. Used to match layers across jobs. */
             name?: string;
         };
-        ReshapeLayerInput: {
-            /** @constant */
-            type: "reshape";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            targetShape: number[];
-        };
-        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference, per channel (the last axis); the running variance is fed the unbiased batch variance (m/(m − 1), m the values per channel in the batch) as in Alg. 2 and PyTorch */
-        BatchNormalizationLayerInput: {
-            /** @constant */
-            type: "batchNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
+        /** @description g ← g + N(0, σ²), σ² = η / (1 + t)^γ; seeded; applied after clipNorm */
+        GradientNoise: {
             /**
-             * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
-             * @default 0.99
+             * @description η_noise; the paper tries 0.01, 0.3 and 1.0
+             * @default 0.3
              */
-            momentum?: number;
-            /** @default 0.001 */
-            epsilon?: number;
+            eta: number;
             /**
-             * @description Learn β (the shift); false fixes it at 0
-             * @default true
+             * @description γ
+             * @default 0.55
              */
-            center?: boolean;
+            gamma: number;
+        };
+        /** @description g ← g + N(0, σ²), σ² = η / (1 + t)^γ; seeded; applied after clipNorm */
+        GradientNoiseInput: {
             /**
-             * @description Learn γ (the scale); false fixes it at 1. center and scale both false is PyTorch's affine=False
-             * @default true
+             * @description η_noise; the paper tries 0.01, 0.3 and 1.0
+             * @default 0.3
              */
-            scale?: boolean;
+            eta?: number;
+            /**
+             * @description γ
+             * @default 0.55
+             */
+            gamma?: number;
         };
-        /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
-        LayerNormalizationLayerInput: {
+        /** @description Every combination of the choice parameters, each trained to the end */
+        GridSearch: {
             /** @constant */
-            type: "layerNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @default 0.001 */
-            epsilon?: number;
+            type: "grid";
         };
-        /** @description h_t = act(W x_t + U h_{t−1} + b); input [T, features] */
-        SimpleRnnLayerInput: {
+        /** @description Every combination of the choice parameters, each trained to the end */
+        GridSearchInput: {
             /** @constant */
-            type: "simpleRnn";
+            type: "grid";
+        };
+        /** @description z, r gates; h̃ = act(W x_t + U (r⊙h_{t−1}) + b); h_t = z⊙h_{t−1} + (1 − z)⊙h̃ */
+        GruLayer: {
+            /** @constant */
+            type: "gru";
             /** @description Layer name; generated when absent. Used to match layers across jobs. */
             name?: string;
             units: number;
@@ -1292,12 +1856,12 @@ export interface components {
              * @description Output every step, [T, units], instead of the last, [units]
              * @default false
              */
-            returnSequences?: boolean;
+            returnSequences: boolean;
             /**
              * @description Rate of the dropout that dropoutMode places (inverted; off at inference)
              * @default 0
              */
-            dropout?: number;
+            dropout: number;
             /** @description variational only: the rate on the recurrent state h_{t−1}; defaults to dropout */
             recurrentDropout?: number;
             /**
@@ -1305,99 +1869,30 @@ export interface components {
              * @default standard
              * @enum {string}
              */
-            dropoutMode?: "standard" | "variational" | "cellUpdate";
+            dropoutMode: "standard" | "variational" | "cellUpdate";
             /**
              * @description Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell
              * @default false
              */
-            layerNorm?: boolean;
+            layerNorm: boolean;
             /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
             kernelRegularizer?: {
                 /** @default 0 */
-                l1?: number;
+                l1: number;
                 /** @default 0 */
-                l2?: number;
+                l2: number;
             };
             /** @description Default glorotUniform */
-            kernelInitializer?: components["schemas"]["InitializerInput"];
+            kernelInitializer?: components["schemas"]["Initializer"];
             /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
-            recurrentInitializer?: components["schemas"]["InitializerInput"];
+            recurrentInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
-            biasInitializer?: components["schemas"]["InitializerInput"];
-            /** @description tanh when absent; an IRNN uses relu (leave it out or say relu) */
-            activation?: components["schemas"]["ActivationInput"];
+            biasInitializer?: components["schemas"]["Initializer"];
             /**
-             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0; activation (but relu), recurrentInitializer and biasInitializer cannot be set with it
-             * @default false
-             */
-            irnn?: boolean;
-        };
-        /** @description Cooijmans et al. 2016: BN of W·x_t and of U·h_{t−1} separately and of the cell, with statistics per time step */
-        RecurrentBatchNormInput: {
-            /** @description T: steps with their own statistics; later steps reuse step T's. Defaults to the input's length */
-            maxSteps?: number;
-            /**
-             * @description running ← momentum · running + (1 − momentum) · batch, per step. Each step's statistics see one update per batch, so 0.99 lags far behind on short runs
-             * @default 0.9
-             */
-            momentum?: number;
-            /** @default 0.001 */
-            epsilon?: number;
-            /**
-             * @description γ of every normalization starts here (0.1 in the paper)
-             * @default 0.1
-             */
-            gammaInit?: number;
-        };
-        /** @description Gates i, f, o; candidate g; c_t = f⊙c_{t−1} + i⊙g; h_t = o⊙tanh(c_t); forget bias starts at 1 */
-        LstmLayerInput: {
-            /** @constant */
-            type: "lstm";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            units: number;
-            /**
-             * @description Output every step, [T, units], instead of the last, [units]
-             * @default false
-             */
-            returnSequences?: boolean;
-            /**
-             * @description Rate of the dropout that dropoutMode places (inverted; off at inference)
-             * @default 0
-             */
-            dropout?: number;
-            /** @description variational only: the rate on the recurrent state h_{t−1}; defaults to dropout */
-            recurrentDropout?: number;
-            /**
-             * @description standard: inputs only, a fresh mask each step, the recurrent path untouched (Zaremba et al. 2014); variational: one mask for all steps on the inputs and one on the state (Gal 2015); cellUpdate: the LSTM/GRU candidate update only (Semeniuta et al. 2016)
-             * @default standard
-             * @enum {string}
-             */
-            dropoutMode?: "standard" | "variational" | "cellUpdate";
-            /**
-             * @description Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell
-             * @default false
-             */
-            layerNorm?: boolean;
-            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
-            kernelRegularizer?: {
-                /** @default 0 */
-                l1?: number;
-                /** @default 0 */
-                l2?: number;
-            };
-            /** @description Default glorotUniform */
-            kernelInitializer?: components["schemas"]["InitializerInput"];
-            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
-            recurrentInitializer?: components["schemas"]["InitializerInput"];
-            /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
-            biasInitializer?: components["schemas"]["InitializerInput"];
-            /**
-             * @description Of the candidate and the output (gates are sigmoid)
+             * @description Of the candidate
              * @default tanh
              */
-            activation?: components["schemas"]["ActivationInput"];
-            recurrentBatchNorm?: components["schemas"]["RecurrentBatchNormInput"];
+            activation: components["schemas"]["Activation"];
         };
         /** @description z, r gates; h̃ = act(W x_t + U (r⊙h_{t−1}) + b); h_t = z⊙h_{t−1} + (1 − z)⊙h̃ */
         GruLayerInput: {
@@ -1448,337 +1943,6 @@ export interface components {
              */
             activation?: components["schemas"]["ActivationInput"];
         };
-        /** @description Token ids [T] → vectors [T, outputDim]; the first layer, on a data set with token inputs */
-        EmbeddingLayerInput: {
-            /** @constant */
-            type: "embedding";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @description Vocabulary size: token ids are 0 … inputDim − 1 */
-            inputDim: number;
-            outputDim: number;
-        };
-        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"];
-        /** @description Deeply supervised nets (Lee et al. 2015): a dense output head (flattened input, the output layer's units and activation) after a hidden layer, trained with the same loss; its loss is reported as aux_<layer>_loss; heads are not part of the exported model */
-        AuxiliaryHeadInput: {
-            /** @description The hidden layer the head reads: its name, or its index in layers */
-            after: string | number;
-            /**
-             * @description α: L = L_main + Σ α·L_head
-             * @default 0.3
-             */
-            weight?: number;
-            /** @description α falls linearly, step by step, to 0 at the end of this epoch (and stays 0); constant when absent */
-            decayToZeroByEpoch?: number;
-        };
-        ProgressiveColumnInput: {
-            /**
-             * Format: uuid
-             * @description A finished (or running) job whose model becomes a frozen column
-             */
-            job: string;
-            /**
-             * @description best (by its monitored metric; the newest when none is marked), last, or a checkpoint id
-             * @default best
-             */
-            checkpoint?: ("best" | "last") | string;
-            /** @description Filled in at submission from the job; do not send */
-            layers?: components["schemas"]["LayerInput"][];
-        };
-        /** @description Progressive networks (Rusu et al. 2016): earlier jobs' models (dense stacks) become frozen columns; each dense layer k ≥ 1 of `layers` (the new column) also receives a linear lateral adapter from every column's hidden activation k−1. The export holds all columns */
-        ProgressiveInput: {
-            columns: components["schemas"]["ProgressiveColumnInput"][];
-        };
-        ModelInput: {
-            auxiliaryHeads?: components["schemas"]["AuxiliaryHeadInput"][];
-            progressive?: components["schemas"]["ProgressiveInput"];
-            /** @description A sequential stack. The last dense layer is the output: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
-            layers: components["schemas"]["LayerInput"][];
-        };
-        BuiltInDatasetRefInput: {
-            /**
-             * @description A built-in real data set (GET /v1/datasets lists them)
-             * @enum {string}
-             */
-            name: "iris" | "mnist";
-            /** @description Use only the first `limit` rows after the seeded shuffle */
-            limit?: number;
-            /**
-             * @description mnist only: 784-vectors, or 28×28×1 images for convolutions
-             * @default vector
-             * @enum {string}
-             */
-            shape?: "vector" | "image";
-            /** @description Only these classes, relabelled 0 … k−1 in the order given (e.g. digits [5, 6, 7, 8, 9] for a transfer task) */
-            classes?: number[];
-            /**
-             * @description mnist only: hold out the canonical test set, the same 2 000 rows for every job and seed, scored once at the end as test_loss/test_accuracy; testSplit must be 0 and limit applies to the other 8 000
-             * @default false
-             */
-            fixedTestSet?: boolean;
-        };
-        /** @description Uniform points in [−1, 1]², class 1 where x·y > 0; 2 features, 2 classes */
-        XorDatasetRefInput: {
-            /** @constant */
-            name: "xor";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows?: number;
-            /**
-             * @description Standard deviation of the Gaussian noise added to each coordinate
-             * @default 0.1
-             */
-            noise?: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed?: number;
-        };
-        /** @description Interleaved two-turn spirals; 2 features, `arms` classes */
-        SpiralsDatasetRefInput: {
-            /** @constant */
-            name: "spirals";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows?: number;
-            /**
-             * @description Spirals, one class each
-             * @default 2
-             */
-            arms?: number;
-            /**
-             * @description Standard deviation of the Gaussian noise added to each coordinate
-             * @default 0.1
-             */
-            noise?: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed?: number;
-        };
-        /** @description Gaussian blobs around centres uniform in [−10, 10]^features */
-        BlobsDatasetRefInput: {
-            /** @constant */
-            name: "blobs";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows?: number;
-            /** @default 3 */
-            classes?: number;
-            /** @default 2 */
-            features?: number;
-            /**
-             * @description Standard deviation around each centre
-             * @default 1
-             */
-            spread?: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed?: number;
-        };
-        /** @description A data set uploaded with POST /v1/datasets */
-        UploadedDatasetRefInput: {
-            /** @constant */
-            name: "upload";
-            /**
-             * Format: uuid
-             * @description The id POST /v1/datasets answered with
-             */
-            id: string;
-            /** @description Use only the first `limit` rows after the seeded shuffle */
-            limit?: number;
-        };
-        /** @description x ~ N(0, 1) per feature, y = x·w + b + N(0, noise²): known coefficients a linear model must recover; 1 target */
-        RegressionDatasetRefInput: {
-            /** @constant */
-            name: "regression";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows?: number;
-            /**
-             * @description w: one per feature
-             * @default [
-             *       2,
-             *       -3,
-             *       0.5
-             *     ]
-             */
-            coefficients?: number[];
-            /**
-             * @description b
-             * @default 1
-             */
-            intercept?: number;
-            /**
-             * @description Standard deviation of the Gaussian noise added to each coordinate
-             * @default 0.1
-             */
-            noise?: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed?: number;
-        };
-        /** @description Adding problem: steps [value ~ U(0, 1), marker]; two markers, one per half; target their values' sum. Input [T, 2], 1 target; always predicting 1 scores MSE ≈ 0.167 */
-        AddingDatasetRefInput: {
-            /** @constant */
-            name: "adding";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows?: number;
-            /**
-             * @description T, steps per sequence
-             * @default 50
-             */
-            length?: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed?: number;
-        };
-        /** @description Copy task: remember `length` symbols over `delay` steps and repeat them after the delimiter; a class per step ([2·length + delay, symbols + 1] output) */
-        CopyDatasetRefInput: {
-            /** @constant */
-            name: "copy";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows?: number;
-            /**
-             * @description Alphabet: symbols 1 … symbols; 0 is blank, symbols + 1 the delimiter
-             * @default 8
-             */
-            symbols?: number;
-            /**
-             * @description Symbols to remember
-             * @default 10
-             */
-            length?: number;
-            /**
-             * @description Steps between the end of the symbols and the delimiter, plus one
-             * @default 10
-             */
-            delay?: number;
-            /**
-             * @description Steps as one-hot vectors, or token ids for an embedding layer
-             * @default oneHot
-             * @enum {string}
-             */
-            inputs?: "oneHot" | "tokens";
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed?: number;
-        };
-        /** @description Sine forecasting: A·sin(ωt + φ) + noise for T steps (A, ω, φ drawn per row) → the next `horizon` clean values. Input [T, 1] */
-        SineDatasetRefInput: {
-            /** @constant */
-            name: "sine";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows?: number;
-            /**
-             * @description Observed steps T
-             * @default 40
-             */
-            length?: number;
-            /**
-             * @description Future values to predict
-             * @default 1
-             */
-            horizon?: number;
-            /**
-             * @description Standard deviation of the Gaussian noise added to each coordinate
-             * @default 0.05
-             */
-            noise?: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed?: number;
-        };
-        DatasetRefInput: components["schemas"]["BuiltInDatasetRefInput"] | components["schemas"]["XorDatasetRefInput"] | components["schemas"]["SpiralsDatasetRefInput"] | components["schemas"]["BlobsDatasetRefInput"] | components["schemas"]["RegressionDatasetRefInput"] | components["schemas"]["AddingDatasetRefInput"] | components["schemas"]["CopyDatasetRefInput"] | components["schemas"]["SineDatasetRefInput"] | components["schemas"]["UploadedDatasetRefInput"];
-        /** @description At a phase boundary the next optimizer starts with fresh state */
-        OptimizerPhase: {
-            optimizer: components["schemas"]["OptimizerName"] | components["schemas"]["OptimizerConfigInput"];
-            /** @description Last epoch of this phase; the last phase runs to the end */
-            untilEpoch?: number;
-            /** @description This phase's rate; defaults to the spec's learningRate */
-            learningRate?: number | components["schemas"]["LearningRateScheduleInput"];
-        };
-        /** @description g ← g + N(0, σ²), σ² = η / (1 + t)^γ; seeded; applied after clipNorm */
-        GradientNoiseInput: {
-            /**
-             * @description η_noise; the paper tries 0.01, 0.3 and 1.0
-             * @default 0.3
-             */
-            eta?: number;
-            /**
-             * @description γ
-             * @default 0.55
-             */
-            gamma?: number;
-        };
-        /** @description On divergence: roll back to the last weights whose loss was checked (the end of the epoch before the last good one), halve the rate for every step from there, continue; fail after maxRetries. Checked at every epoch end, and at every step for NaN/Inf */
-        DivergenceRecoveryInput: {
-            /**
-             * @description Halvings before the job fails
-             * @default 3
-             */
-            maxRetries?: number;
-            /**
-             * @description Diverged when an epoch's mean training loss exceeds factor × the best epoch mean so far (and the tolerance), or any step's loss is NaN/Inf
-             * @default 4
-             */
-            factor?: number;
-            /**
-             * @description A rise above the best epoch mean smaller than tolerance × the first epoch's mean loss is never divergence: batch noise near a small loss is not a blow-up
-             * @default 0.1
-             */
-            tolerance?: number;
-        };
-        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md) */
-        LrRangeTestInput: {
-            /** @default 0.000001 */
-            minLearningRate?: number;
-            /** @default 1 */
-            maxLearningRate?: number;
-            /** @description Rates swept; when absent one epoch's steps, at least 100 and at most 1000 */
-            steps?: number;
-        };
-        InitSource: {
-            /**
-             * Format: uuid
-             * @description The job whose weights to start from (finished or running)
-             */
-            job: string;
-            /**
-             * @description best (by its monitored metric; the newest when none is marked), last, or a checkpoint id
-             * @default best
-             */
-            checkpoint?: ("best" | "last") | string;
-        };
         /** @description Start from another job's checkpoint: layers are matched by name (a layer with the same name must have the same weight shapes); layers not in the source start fresh. Frozen layers keep their loaded weights and run in inference mode. */
         Init: {
             from: components["schemas"]["InitSource"];
@@ -1814,130 +1978,232 @@ export interface components {
              */
             smallDatasetRows?: number;
         };
-        /** @description Keras 3's EarlyStopping (docs/techniques/regularization.md). The best epoch by `monitor` is also what marks the best checkpoint */
-        EarlyStoppingInput: {
+        InitSource: {
             /**
-             * @description accuracy for classification, mae (mean absolute error) for regression
-             * @default val_loss
-             * @enum {string}
+             * Format: uuid
+             * @description The job whose weights to start from (finished or running)
              */
-            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
+            job: string;
             /**
-             * @description auto: max for accuracies, min for losses
-             * @default auto
-             * @enum {string}
+             * @description best (by its monitored metric; the newest when none is marked), last, or a checkpoint id
+             * @default best
              */
-            mode?: "auto" | "min" | "max";
-            /**
-             * @description Epochs without improvement before stopping
-             * @default 5
-             */
-            patience?: number;
-            /**
-             * @description Smallest change that counts as an improvement
-             * @default 0
-             */
-            minDelta?: number;
-            /** @description Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed */
-            baseline?: number;
-            /**
-             * @description End with the weights of the best epoch, whether the run stops early or runs to its last epoch (Keras 3's restore_best_weights)
-             * @default true
-             */
-            restoreBest?: boolean;
+            checkpoint?: ("best" | "last") | string;
         };
-        /**
-         * @description With any of the last three, mean output entropy is reported as output_entropy. val_loss and test_loss stay the plain cross-entropy.
-         * @default {
-         *       "l1": 0,
-         *       "l2": 0,
-         *       "labelSmoothing": 0,
-         *       "confidencePenalty": 0
-         *     }
-         */
-        RegularizationInput: {
+        /** @description uniform (±0.1), normal (0, 0.05), zeros, constant, glorotUniform, glorotNormal, heNormal (Var = 2/fan_in), heUniform (±√(6/fan_in)), orthogonal, identity; a name takes the defaults */
+        Initializer: ("uniform" | "normal" | "zeros" | "constant" | "glorotUniform" | "glorotNormal" | "heNormal" | "heUniform" | "orthogonal" | "identity") | components["schemas"]["InitializerConfig"];
+        InitializerConfig: {
+            /** @constant */
+            type: "uniform";
             /**
-             * @description λ₁: L += λ₁ Σ|w| over the kernels of dense and conv2d layers and the input kernels of simpleRnn, lstm and gru layers (not recurrent kernels, biases, embeddings or normalization weights)
-             * @default 0
+             * @description a: values ~ U[−a, a]
+             * @default 0.1
              */
-            l1?: number;
-            /**
-             * @description λ₂: L += λ₂ Σ w² over the same kernels as l1
-             * @default 0
-             */
-            l2?: number;
-            /** @description c: after every step, each unit's incoming weights of every dense and conv2d kernel are rescaled to an L2 norm of at most c (a layer's own maxNorm wins) */
-            maxNorm?: number;
-            /**
-             * @description ε: targets y′ = (1 − ε) y + ε / K
-             * @default 0
-             */
-            labelSmoothing?: number;
-            /**
-             * @description β: L = CE − β H(p), H(p) = −Σ p log p
-             * @default 0
-             */
-            confidencePenalty?: number;
-            /** @description L = CE + β · max(0, τ − H(p)): penalise only confident outputs */
-            entropyThreshold?: {
-                beta: number;
-                tau: number;
-            };
+            limit: number;
+        } | {
+            /** @constant */
+            type: "normal";
+            /** @default 0 */
+            mean: number;
+            /** @default 0.05 */
+            stddev: number;
+        } | {
+            /** @constant */
+            type: "zeros";
+        } | {
+            /** @constant */
+            type: "constant";
+            /** @default 0 */
+            value: number;
+        } | {
+            /** @constant */
+            type: "glorotUniform";
+        } | {
+            /** @constant */
+            type: "glorotNormal";
+        } | {
+            /** @constant */
+            type: "heNormal";
+        } | {
+            /** @constant */
+            type: "heUniform";
+        } | {
+            /** @constant */
+            type: "orthogonal";
+            /** @default 1 */
+            gain: number;
+        } | {
+            /** @constant */
+            type: "identity";
+            /** @default 1 */
+            gain: number;
         };
-        /**
-         * @description The fitted parameters are recorded in a preprocessing event and in every checkpoint
-         * @default {
-         *       "features": "none"
-         *     }
-         */
-        PreprocessingInput: {
+        InitializerConfigInput: {
+            /** @constant */
+            type: "uniform";
             /**
-             * @description standardize: (x − mean) / std; minMax: (x − min) / (max − min); fitted on the training rows only
-             * @default none
-             * @enum {string}
+             * @description a: values ~ U[−a, a]
+             * @default 0.1
              */
-            features?: "none" | "standardize" | "minMax";
+            limit?: number;
+        } | {
+            /** @constant */
+            type: "normal";
+            /** @default 0 */
+            mean?: number;
+            /** @default 0.05 */
+            stddev?: number;
+        } | {
+            /** @constant */
+            type: "zeros";
+        } | {
+            /** @constant */
+            type: "constant";
+            /** @default 0 */
+            value?: number;
+        } | {
+            /** @constant */
+            type: "glorotUniform";
+        } | {
+            /** @constant */
+            type: "glorotNormal";
+        } | {
+            /** @constant */
+            type: "heNormal";
+        } | {
+            /** @constant */
+            type: "heUniform";
+        } | {
+            /** @constant */
+            type: "orthogonal";
+            /** @default 1 */
+            gain?: number;
+        } | {
+            /** @constant */
+            type: "identity";
+            /** @default 1 */
+            gain?: number;
         };
-        /**
-         * @default {
-         *       "activationVariance": false
-         *     }
-         */
-        DiagnosticsInput: {
+        /** @description uniform (±0.1), normal (0, 0.05), zeros, constant, glorotUniform, glorotNormal, heNormal (Var = 2/fan_in), heUniform (±√(6/fan_in)), orthogonal, identity; a name takes the defaults */
+        InitializerInput: ("uniform" | "normal" | "zeros" | "constant" | "glorotUniform" | "glorotNormal" | "heNormal" | "heUniform" | "orthogonal" | "identity") | components["schemas"]["InitializerConfigInput"];
+        /** @description An integer from low to high, both included */
+        IntParam: {
+            /** @constant */
+            type: "int";
+            low: number;
+            high: number;
             /**
-             * @description Record each layer's output variance (and its ratio to the input's) at step 0 as an activationVariance event
+             * @description Draw log-uniformly (batch sizes, widths): needs low ≥ 1
              * @default false
              */
-            activationVariance?: boolean;
+            log: boolean;
         };
-        /**
-         * @description Checkpoints (weights, optimizer state, schedule position, RNG) are written every `everyEpochs` and at the end
-         * @default {
-         *       "everyEpochs": 1,
-         *       "keep": 3
-         *     }
-         */
-        CheckpointPolicyInput: {
-            /** @default 1 */
-            everyEpochs?: number;
+        /** @description An integer from low to high, both included */
+        IntParamInput: {
+            /** @constant */
+            type: "int";
+            low: number;
+            high: number;
             /**
-             * @description Keep the newest `keep` checkpoints plus the best (by val_loss, or loss without validation)
-             * @default 3
+             * @description Draw log-uniformly (batch sizes, widths): needs low ≥ 1
+             * @default false
              */
-            keep?: number;
+            log?: boolean;
         };
-        /**
-         * @default {
-         *       "device": "any"
-         *     }
-         */
-        ResourcesInput: {
+        /** @description η = η₀ / (1 + d · i), i counting steps (Keras InverseTimeDecay, decay_steps 1) */
+        InverseTimeSchedule: {
+            /** @constant */
+            type: "inverseTime";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /** @description d */
+            decay: number;
+        };
+        /** @description η = η₀ / (1 + d · i), i counting steps (Keras InverseTimeDecay, decay_steps 1) */
+        InverseTimeScheduleInput: {
+            /** @constant */
+            type: "inverseTime";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /** @description d */
+            decay: number;
+        };
+        Job: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            status: components["schemas"]["JobStatus"];
+            spec: components["schemas"]["ResolvedJobSpec"];
+            /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
+            backend: string | null;
+            device: string | null;
+            failureReason: string | null;
+            /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
+            waitingReason: string | null;
+            /** @description How many times a worker started it */
+            attempts: number;
+            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
+            restarts: number;
+            /** @description Why each restart happened, oldest first */
+            restartCauses: string[];
+            progress: number;
+            /** @description A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs */
+            pauseAtEpoch: number | null;
+            /** @description Sequence number of the newest event */
+            lastSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            links: {
+                self: string;
+                metrics: string;
+                events: string;
+                stream: string;
+                checkpoints: string;
+                model: string;
+            };
+        };
+        JobEvent: {
+            seq: number;
             /**
-             * @description gpu: only a GPU worker takes it (it waits, saying so, while none is running); cpu: only a CPU worker; any: the first free worker
-             * @default any
+             * @description status changes, advice (given at submission, data.advice), started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)
              * @enum {string}
              */
-            device?: "any" | "cpu" | "gpu";
+            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description When the event was recorded
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When training produced it (the training process's clock); equal to createdAt for the service's own events
+             */
+            emittedAt: string;
+        };
+        JobPage: {
+            data: components["schemas"]["Job"][];
+            hasMore: boolean;
+            /** @description URL of the next page, null on the last one */
+            next: string | null;
         };
         JobSpec: {
             /** @description A label for people; not unique */
@@ -2014,10 +2280,44 @@ export interface components {
              */
             logEveryBatches?: number;
         };
-        /** @description A real number drawn uniformly from [low, high] */
-        UniformParamInput: {
+        /** @enum {string} */
+        JobStatus: "queued" | "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "succeeded" | "failed" | "stopped";
+        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"];
+        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"];
+        /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
+        LayerNormalizationLayer: {
             /** @constant */
-            type: "uniform";
+            type: "layerNormalization";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @default 0.001 */
+            epsilon: number;
+        };
+        /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
+        LayerNormalizationLayerInput: {
+            /** @constant */
+            type: "layerNormalization";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @default 0.001 */
+            epsilon?: number;
+        };
+        LearningRateSchedule: components["schemas"]["ConstantSchedule"] | components["schemas"]["StepSchedule"] | components["schemas"]["MultiStepSchedule"] | components["schemas"]["ExponentialSchedule"] | components["schemas"]["InverseTimeSchedule"] | components["schemas"]["CosineSchedule"] | components["schemas"]["OneCycleSchedule"] | components["schemas"]["ReduceOnPlateauSchedule"];
+        LearningRateScheduleInput: components["schemas"]["ConstantScheduleInput"] | components["schemas"]["StepScheduleInput"] | components["schemas"]["MultiStepScheduleInput"] | components["schemas"]["ExponentialScheduleInput"] | components["schemas"]["InverseTimeScheduleInput"] | components["schemas"]["CosineScheduleInput"] | components["schemas"]["OneCycleScheduleInput"] | components["schemas"]["ReduceOnPlateauScheduleInput"];
+        /** @description η₀ = baseLearningRate · batchSize / baseBatchSize (Goyal et al. 2017) */
+        LinearScaling: {
+            baseBatchSize: number;
+            baseLearningRate: number;
+        };
+        /** @description η₀ = baseLearningRate · batchSize / baseBatchSize (Goyal et al. 2017) */
+        LinearScalingInput: {
+            baseBatchSize: number;
+            baseLearningRate: number;
+        };
+        /** @description A positive real number whose logarithm is uniform on [log low, log high] (learning rates) */
+        LogUniformParam: {
+            /** @constant */
+            type: "logUniform";
             low: number;
             high: number;
         };
@@ -2028,812 +2328,29 @@ export interface components {
             low: number;
             high: number;
         };
-        /** @description An integer from low to high, both included */
-        IntParamInput: {
-            /** @constant */
-            type: "int";
-            low: number;
-            high: number;
-            /**
-             * @description Draw log-uniformly (batch sizes, widths): needs low ≥ 1
-             * @default false
-             */
-            log?: boolean;
-        };
-        /** @description One of the values, each equally likely; grid search takes every one */
-        ChoiceParamInput: {
-            /** @constant */
-            type: "choice";
-            /** @description Any JSON values: numbers, names ("adam"), whole configs ({"type": "momentum", "momentum": 0.9}) */
-            values: unknown[];
-        };
-        SearchParamInput: components["schemas"]["UniformParamInput"] | components["schemas"]["LogUniformParamInput"] | components["schemas"]["IntParamInput"] | components["schemas"]["ChoiceParamInput"];
-        /** @description The parameters searched, by their path in the job spec; every point must be a valid job spec */
-        SearchSpaceInput: {
-            [key: string]: components["schemas"]["SearchParamInput"];
-        };
-        StudyObjective: {
-            /**
-             * @description An epoch metric of the trials' jobs; val_* need a validation split
-             * @enum {string}
-             */
-            metric: "val_accuracy" | "val_loss" | "val_mae" | "accuracy" | "loss" | "mae";
-            /**
-             * @description Whether higher is better; defaults to min for losses and mae, max for accuracy
-             * @enum {string}
-             */
-            mode?: "max" | "min";
-        };
-        /** @description Every combination of the choice parameters, each trained to the end */
-        GridSearchInput: {
-            /** @constant */
-            type: "grid";
-        };
-        /** @description maxTrials seeded draws from the space, each trained to the end */
-        RandomSearchInput: {
-            /** @constant */
-            type: "random";
-        };
-        /** @description Asynchronous successive halving (Li et al. 2018): each trial pauses at each rung; a paused trial in the top 1/η of its rung is promoted, continuing from its checkpoint; the others are stopped once they can no longer be promoted */
-        AshaSearchInput: {
-            /** @constant */
-            type: "asha";
-            /**
-             * @description η: a rung keeps its top 1/η for the next rung, which trains η× as many epochs
-             * @default 3
-             */
-            reductionFactor?: number;
-            /**
-             * @description The first rung: every trial trains this many epochs before it is judged
-             * @default 1
-             */
-            minEpochs?: number;
-            /** @description The most epochs a trial trains (the base spec's epochs when absent; it sets each trial's epochs) */
-            maxEpochs?: number;
-            /**
-             * @description Brackets of successive halving, each starting η× later than the one before; trials go to them in turn
-             * @default 1
-             */
-            brackets?: number;
-        };
-        /** @description Population-based training (Jaderberg et al. 2017), asynchronous as Ray Tune's: at every interval a trial in the bottom quantile takes a top trial's weights and optimizer state and explores new values */
-        PbtSearchInput: {
-            /** @constant */
-            type: "pbt";
-            /**
-             * @description Trials trained side by side (maxTrials does not apply)
-             * @default 8
-             */
-            population?: number;
-            /**
-             * @description Epochs between two looks at the population
-             * @default 1
-             */
-            perturbationInterval?: number;
-            /**
-             * @description A trial in the bottom fraction copies a top-fraction trial's checkpoint (exploit)
-             * @default 0.25
-             */
-            quantileFraction?: number;
-            /**
-             * @description On explore, each parameter is drawn again from the space with this probability, else perturbed
-             * @default 0.25
-             */
-            resampleProbability?: number;
-            /**
-             * @description A perturbed real parameter is multiplied by one of these (a choice moves to a neighbouring value)
-             * @default [
-             *       1.2,
-             *       0.8
-             *     ]
-             */
-            perturbationFactors?: [
-                number,
-                number
-            ];
-        };
-        SearchAlgorithmInput: components["schemas"]["GridSearchInput"] | components["schemas"]["RandomSearchInput"] | components["schemas"]["AshaSearchInput"] | components["schemas"]["PbtSearchInput"];
-        /** @default {} */
-        StudyBudget: {
-            /** @description Epochs all trials together may train; no trial starts or continues past it */
-            trialEpochs?: number;
-            /** @description Wall-clock seconds from the study start; no trial starts or continues after it */
-            seconds?: number;
-        };
-        StudySpec: {
-            name?: string;
-            /** @description The job spec every trial starts from; the space's values are put at their paths */
-            base: components["schemas"]["JobSpec"];
-            space: components["schemas"]["SearchSpaceInput"];
-            objective: components["schemas"]["StudyObjective"];
-            algorithm: components["schemas"]["SearchAlgorithmInput"];
-            /** @description Trials started at most (grid: its size when absent; random and asha: 20; pbt: the population) */
-            maxTrials?: number;
-            /**
-             * @description Trials training or queued at once
-             * @default 2
-             */
-            maxConcurrentTrials?: number;
-            budget?: components["schemas"]["StudyBudget"];
-            /** @description Seeds the draws (and trials without their own seed): the same seed gives the same trials */
-            seed?: number;
-        };
-        /** @description T passes per input with the model's dropout on (dropout layers and recurrent dropout in the layer's dropoutMode; batch norm uses its running statistics); each prediction is their mean, with its uncertainty. A model without dropout is a 422 */
-        UncertaintyRequest: {
-            /**
-             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
-             * @constant
-             */
-            method: "mcDropout";
-            /**
-             * @description T: stochastic passes per input; inputs × samples is at most 200000
-             * @default 50
-             */
-            samples?: number;
-            /**
-             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
-             * @default 0
-             */
-            seed?: number;
-        };
-        /** @description θ ← θ − η g  (torch.optim.SGD) */
-        SgdOptimizer: {
-            /** @constant */
-            type: "sgd";
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
-        };
-        /** @description v ← μ v + g ; θ ← θ − η v  (torch.optim.SGD with momentum) */
-        MomentumOptimizer: {
-            /** @constant */
-            type: "momentum";
-            /**
-             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
-             * @default 0.9
-             */
-            momentum: number;
-            /** @description d: v ← μ v + (1 − d) g after the first step (the first step sets v ← g, as torch does); 0 when absent */
-            dampening?: number;
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
-        };
-        /** @description v ← μ v + g ; θ ← θ − η (g + μ v)  (torch.optim.SGD with nesterov, which allows no dampening) */
-        NesterovOptimizer: {
-            /** @constant */
-            type: "nesterov";
-            /**
-             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
-             * @default 0.9
-             */
-            momentum: number;
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
-        };
-        /** @description G ← G + g² ; θ ← θ − η g / (√G + ε)  (torch.optim.Adagrad, lr_decay 0) */
-        AdagradOptimizer: {
-            /** @constant */
-            type: "adagrad";
-            /**
-             * @description ε added to the denominator
-             * @default 1e-10
-             */
-            epsilon: number;
-            /**
-             * @description Starting value of G
-             * @default 0
-             */
-            initialAccumulator: number;
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
-        };
-        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε)  (torch.optim.RMSprop, alpha = γ) */
-        RmspropOptimizer: {
-            /** @constant */
-            type: "rmsprop";
-            /**
-             * @description γ, the decay of the squared-gradient average, in [0, 1)
-             * @default 0.9
-             */
-            rho: number;
-            /**
-             * @description ε added to the denominator
-             * @default 1e-8
-             */
-            epsilon: number;
-            /**
-             * @description μ; with μ > 0: b ← μ b + g / (√s + ε) ; θ ← θ − η b
-             * @default 0
-             */
-            momentum: number;
-            /** @description Graves 2013: also keep ḡ ← γ ḡ + (1−γ) g and divide by √(s − ḡ²) + ε (an estimate of the variance); false when absent */
-            centered?: boolean;
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
-        };
-        /** @description bias-corrected moments; θ ← θ − η m̂ / (√v̂ + ε)  (torch.optim.Adam) */
-        AdamOptimizer: {
-            /** @constant */
-            type: "adam";
-            /**
-             * @description β1 in [0, 1)
-             * @default 0.9
-             */
-            beta1: number;
-            /**
-             * @description β2 in [0, 1)
-             * @default 0.999
-             */
-            beta2: number;
-            /**
-             * @description ε added to the denominator
-             * @default 1e-8
-             */
-            epsilon: number;
-            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
-            amsgrad?: boolean;
-            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
-            weightDecay?: number;
-        };
-        /** @description θ ← θ − η λ θ − η m̂ / (√v̂ + ε)  (torch.optim.AdamW, Loshchilov & Hutter 2019) */
-        AdamwOptimizer: {
-            /** @constant */
-            type: "adamw";
-            /**
-             * @description β1 in [0, 1)
-             * @default 0.9
-             */
-            beta1: number;
-            /**
-             * @description β2 in [0, 1)
-             * @default 0.999
-             */
-            beta2: number;
-            /**
-             * @description ε added to the denominator
-             * @default 1e-8
-             */
-            epsilon: number;
-            /** @description AMSGrad (Reddi et al. 2018), in torch's form: v_max ← max(v_max, v), and θ ← θ − η m̂ / (√(v_max / (1 − β2ᵗ)) + ε); false when absent */
-            amsgrad?: boolean;
-            /**
-             * @description λ, decoupled: θ ← θ − η λ θ before the Adam step
-             * @default 0.01
-             */
-            weightDecay: number;
-        };
-        OptimizerConfig: components["schemas"]["SgdOptimizer"] | components["schemas"]["MomentumOptimizer"] | components["schemas"]["NesterovOptimizer"] | components["schemas"]["AdagradOptimizer"] | components["schemas"]["RmspropOptimizer"] | components["schemas"]["AdamOptimizer"] | components["schemas"]["AdamwOptimizer"];
-        /** @description batchSize is per thread: a sync step takes workers × batchSize rows. Not with batch normalization (its running statistics are per thread) */
-        Distributed: {
-            /**
-             * @description sync: each step averages the first `workers` of workers + backupWorkers gradients on disjoint shards (Chen et al. 2016); async: a parameter server applies each gradient as it arrives, rejecting those staler than maxStaleness (Dean et al. 2012); hogwild: every thread updates the shared parameters itself, without locks (Niu et al. 2011; sgd only)
-             * @enum {string}
-             */
-            strategy: "sync" | "async" | "hogwild";
-            /**
-             * @description Training threads; auto: the cores this worker may use (TRAINING_THREADS caps it). With backupWorkers, more than TRAINING_THREADS (by default the cores) is a 422 (docs/limits.md)
-             * @default auto
-             */
-            workers: number | "auto";
-            /**
-             * @description sync: extra gradient computations per step whose stragglers are dropped
-             * @default 0
-             */
-            backupWorkers: number;
-            /**
-             * @description sync: multiply the rate by `workers` (the linear scaling rule, Goyal et al. 2017)
-             * @default false
-             */
-            scaleLearningRate: boolean;
-            /**
-             * @description async: reject a gradient computed more than this many updates ago
-             * @default 4
-             */
-            maxStaleness: number;
-            /**
-             * @description async: the parameter server's shards, each with its own version and optimizer state; a gradient is applied to the shards it is fresh for
-             * @default 1
-             */
-            parameterShards: number;
-            /** @description async and hogwild */
-            rampUp?: {
-                /** @description Start with one thread, add one every this many applied steps */
-                everySteps: number;
-            };
-        };
-        InitializerConfig: {
-            /** @constant */
-            type: "uniform";
-            /**
-             * @description a: values ~ U[−a, a]
-             * @default 0.1
-             */
-            limit: number;
-        } | {
-            /** @constant */
-            type: "normal";
-            /** @default 0 */
-            mean: number;
-            /** @default 0.05 */
-            stddev: number;
-        } | {
-            /** @constant */
-            type: "zeros";
-        } | {
-            /** @constant */
-            type: "constant";
-            /** @default 0 */
-            value: number;
-        } | {
-            /** @constant */
-            type: "glorotUniform";
-        } | {
-            /** @constant */
-            type: "glorotNormal";
-        } | {
-            /** @constant */
-            type: "heNormal";
-        } | {
-            /** @constant */
-            type: "heUniform";
-        } | {
-            /** @constant */
-            type: "orthogonal";
-            /** @default 1 */
-            gain: number;
-        } | {
-            /** @constant */
-            type: "identity";
-            /** @default 1 */
-            gain: number;
-        };
-        /** @description uniform (±0.1), normal (0, 0.05), zeros, constant, glorotUniform, glorotNormal, heNormal (Var = 2/fan_in), heUniform (±√(6/fan_in)), orthogonal, identity; a name takes the defaults */
-        Initializer: ("uniform" | "normal" | "zeros" | "constant" | "glorotUniform" | "glorotNormal" | "heNormal" | "heUniform" | "orthogonal" | "identity") | components["schemas"]["InitializerConfig"];
-        /** @enum {string} */
-        ResolvedLoss: "categoricalCrossentropy" | "sparseCategoricalCrossentropy" | "binaryCrossentropy" | "meanSquaredError";
-        /** @description η = η₀ (after an optional warm-up) */
-        ConstantSchedule: {
-            /** @constant */
-            type: "constant";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-        };
-        /** @description η = η₀ · γ^⌊i / k⌋ (PyTorch StepLR, step_size k) */
-        StepSchedule: {
-            /** @constant */
-            type: "step";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /**
-             * @description γ
-             * @default 0.1
-             */
-            factor: number;
-            /** @description k, counting epochs (give this or everySteps) */
-            everyEpochs?: number;
-            /** @description k, counting optimizer steps */
-            everySteps?: number;
-        };
-        /** @description η = η₀ · γ^(milestones ≤ i) (PyTorch MultiStepLR) */
-        MultiStepSchedule: {
-            /** @constant */
-            type: "multiStep";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /**
-             * @description γ
-             * @default 0.1
-             */
-            factor: number;
-            /** @description Ascending; milestone m lowers the rate from the (m + 1)-th epoch (or step) of the decay on */
-            milestones: number[];
-            /**
-             * @description What i and the milestones count
-             * @default epoch
-             * @enum {string}
-             */
-            unit: "epoch" | "step";
-        };
-        /** @description η = η₀ · γ^(i / k) (PyTorch ExponentialLR when k = 1; Keras ExponentialDecay otherwise) */
-        ExponentialSchedule: {
-            /** @constant */
-            type: "exponential";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /** @description γ */
-            decay: number;
-            /** @description k, counting optimizer steps; 1 when neither this nor decayEpochs is given */
-            decaySteps?: number;
-            /** @description k, counting epochs */
-            decayEpochs?: number;
-        };
-        /** @description η = η₀ / (1 + d · i), i counting steps (Keras InverseTimeDecay, decay_steps 1) */
-        InverseTimeSchedule: {
-            /** @constant */
-            type: "inverseTime";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /** @description d */
-            decay: number;
-        };
-        /** @description η = η_min + (η₀ − η_min) · (1 + cos(π · i / T)) / 2, T the phase's steps (or epochs) after warm-up (PyTorch CosineAnnealingLR, T_max = T): the last step trains above η_min */
-        CosineSchedule: {
-            /** @constant */
-            type: "cosine";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
-            warmupSteps?: number;
-            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
-            warmupEpochs?: number;
-            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
-            warmupStartFactor?: number;
-            /**
-             * @description η_min
-             * @default 0
-             */
-            floor: number;
-            /**
-             * @description What i counts; steps when absent
-             * @enum {string}
-             */
-            unit?: "epoch" | "step";
-        };
-        /** @description Smith & Topin 2019, counting the phase's steps (PyTorch OneCycleLR with total_steps = the phase's steps and cycle_momentum=False: momentum is not cycled) */
-        OneCycleSchedule: {
-            /** @constant */
-            type: "oneCycle";
-            /** @description max_lr, the peak; defaults as η₀ does */
-            initial?: number;
-            /**
-             * @description Fraction of the steps spent rising
-             * @default 0.3
-             */
-            pctStart: number;
-            /**
-             * @description The first rate is max_lr / divFactor
-             * @default 25
-             */
-            divFactor: number;
-            /**
-             * @description The last rate is max_lr / divFactor / finalDivFactor
-             * @default 10000
-             */
-            finalDivFactor: number;
-            /**
-             * @default cos
-             * @enum {string}
-             */
-            anneal: "cos" | "linear";
-            /**
-             * @description Rise, fall back to the first rate, then anneal to the last one
-             * @default false
-             */
-            threePhase: boolean;
-        };
-        /** @description PyTorch ReduceLROnPlateau, stepped once per epoch with the monitored metric; its state is checkpointed, so a resumed run reduces exactly when the straight one would */
-        ReduceOnPlateauSchedule: {
-            /** @constant */
-            type: "reduceOnPlateau";
-            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
-            initial?: number;
-            /**
-             * @description The epoch metric watched; val_loss with a validation split, loss without, when absent
-             * @enum {string}
-             */
-            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
-            /**
-             * @description auto: max for accuracies, min otherwise
-             * @default auto
-             * @enum {string}
-             */
-            mode: "auto" | "min" | "max";
-            /**
-             * @description η ← max(η · factor, minLearningRate)
-             * @default 0.1
-             */
-            factor: number;
-            /**
-             * @description Epochs without improvement tolerated; the next one reduces the rate
-             * @default 10
-             */
-            patience: number;
-            /**
-             * @description Improvement: below best · (1 − threshold) (rel, min mode), or best − threshold (abs)
-             * @default 0.0001
-             */
-            threshold: number;
-            /**
-             * @default rel
-             * @enum {string}
-             */
-            thresholdMode: "rel" | "abs";
-            /**
-             * @description Epochs after a reduction during which bad epochs are not counted
-             * @default 0
-             */
-            cooldown: number;
-            /** @default 0 */
+        /**
+         * @description auto: categoricalCrossentropy for classification, meanSquaredError for regression. categoricalCrossentropy trains on one-hot labels, sparseCategoricalCrossentropy on class indices (the same loss, K times less label memory); binaryCrossentropy: per output unit, on one sigmoid unit for two classes or one unit per class; meanSquaredError: mean of (ŷ − y)² (on one-hot labels for classification)
+         * @default auto
+         * @enum {string}
+         */
+        Loss: "auto" | "categoricalCrossentropy" | "sparseCategoricalCrossentropy" | "binaryCrossentropy" | "meanSquaredError";
+        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md) */
+        LrRangeTest: {
+            /** @default 0.000001 */
             minLearningRate: number;
-            /**
-             * @description A reduction smaller than this is skipped
-             * @default 1e-8
-             */
-            epsilon: number;
-        };
-        LearningRateSchedule: components["schemas"]["ConstantSchedule"] | components["schemas"]["StepSchedule"] | components["schemas"]["MultiStepSchedule"] | components["schemas"]["ExponentialSchedule"] | components["schemas"]["InverseTimeSchedule"] | components["schemas"]["CosineSchedule"] | components["schemas"]["OneCycleSchedule"] | components["schemas"]["ReduceOnPlateauSchedule"];
-        /** @description η₀ = baseLearningRate · batchSize / baseBatchSize (Goyal et al. 2017) */
-        LinearScaling: {
-            baseBatchSize: number;
-            baseLearningRate: number;
-        };
-        /** @enum {string} */
-        Activation: "linear" | "relu" | "relu6" | "elu" | "selu" | "sigmoid" | "tanh" | "softmax" | "softplus" | "softsign" | "swish" | "gelu";
-        DenseLayer: {
-            /** @constant */
-            type: "dense";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            units: number;
-            /** @default linear */
-            activation: components["schemas"]["Activation"];
-            /** @default true */
-            useBias: boolean;
-            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
-            kernelRegularizer?: {
-                /** @default 0 */
-                l1: number;
-                /** @default 0 */
-                l2: number;
-            };
-            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
-            maxNorm?: number;
-            /** @description Default glorotUniform */
-            kernelInitializer?: components["schemas"]["Initializer"];
-            /** @description Default zeros */
-            biasInitializer?: components["schemas"]["Initializer"];
-        };
-        ActivationLayer: {
-            /** @constant */
-            type: "activation";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            activation: components["schemas"]["Activation"];
-        };
-        DropoutLayer: {
-            /** @constant */
-            type: "dropout";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
-            rate: number;
-            /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
-            noiseShape?: number[];
-        };
-        /** @description Input [height, width, channels] → [h′, w′, filters] */
-        Conv2dLayer: {
-            /** @constant */
-            type: "conv2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            filters: number;
-            /** @default 3 */
-            kernelSize: number | [
-                number,
-                number
-            ];
             /** @default 1 */
-            strides: number | [
-                number,
-                number
-            ];
-            /**
-             * @default valid
-             * @enum {string}
-             */
-            padding: "valid" | "same";
-            /** @default linear */
-            activation: components["schemas"]["Activation"];
-            /** @default true */
-            useBias: boolean;
-            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
-            kernelRegularizer?: {
-                /** @default 0 */
-                l1: number;
-                /** @default 0 */
-                l2: number;
-            };
-            /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
-            maxNorm?: number;
-            /** @description Default glorotUniform */
-            kernelInitializer?: components["schemas"]["Initializer"];
-            /** @description Default zeros */
-            biasInitializer?: components["schemas"]["Initializer"];
+            maxLearningRate: number;
+            /** @description Rates swept; when absent one epoch's steps, at least 100 and at most 1000 */
+            steps?: number;
         };
-        MaxPool2dLayer: {
-            /** @constant */
-            type: "maxPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @default 2 */
-            poolSize: number | [
-                number,
-                number
-            ];
-            /** @description Defaults to poolSize */
-            strides?: number | [
-                number,
-                number
-            ];
-            /**
-             * @default valid
-             * @enum {string}
-             */
-            padding: "valid" | "same";
-        };
-        AvgPool2dLayer: {
-            /** @constant */
-            type: "avgPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @default 2 */
-            poolSize: number | [
-                number,
-                number
-            ];
-            /** @description Defaults to poolSize */
-            strides?: number | [
-                number,
-                number
-            ];
-            /**
-             * @default valid
-             * @enum {string}
-             */
-            padding: "valid" | "same";
-        };
-        FlattenLayer: {
-            /** @constant */
-            type: "flatten";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-        };
-        ReshapeLayer: {
-            /** @constant */
-            type: "reshape";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            targetShape: number[];
-        };
-        /** @description Ioffe & Szegedy 2015: batch statistics in training, running mean/variance at inference, per channel (the last axis); the running variance is fed the unbiased batch variance (m/(m − 1), m the values per channel in the batch) as in Alg. 2 and PyTorch */
-        BatchNormalizationLayer: {
-            /** @constant */
-            type: "batchNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /**
-             * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
-             * @default 0.99
-             */
-            momentum: number;
-            /** @default 0.001 */
-            epsilon: number;
-            /**
-             * @description Learn β (the shift); false fixes it at 0
-             * @default true
-             */
-            center: boolean;
-            /**
-             * @description Learn γ (the scale); false fixes it at 1. center and scale both false is PyTorch's affine=False
-             * @default true
-             */
-            scale: boolean;
-        };
-        /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
-        LayerNormalizationLayer: {
-            /** @constant */
-            type: "layerNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            /** @default 0.001 */
-            epsilon: number;
-        };
-        /** @description h_t = act(W x_t + U h_{t−1} + b); input [T, features] */
-        SimpleRnnLayer: {
-            /** @constant */
-            type: "simpleRnn";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
-            name?: string;
-            units: number;
-            /**
-             * @description Output every step, [T, units], instead of the last, [units]
-             * @default false
-             */
-            returnSequences: boolean;
-            /**
-             * @description Rate of the dropout that dropoutMode places (inverted; off at inference)
-             * @default 0
-             */
-            dropout: number;
-            /** @description variational only: the rate on the recurrent state h_{t−1}; defaults to dropout */
-            recurrentDropout?: number;
-            /**
-             * @description standard: inputs only, a fresh mask each step, the recurrent path untouched (Zaremba et al. 2014); variational: one mask for all steps on the inputs and one on the state (Gal 2015); cellUpdate: the LSTM/GRU candidate update only (Semeniuta et al. 2016)
-             * @default standard
-             * @enum {string}
-             */
-            dropoutMode: "standard" | "variational" | "cellUpdate";
-            /**
-             * @description Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell
-             * @default false
-             */
-            layerNorm: boolean;
-            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
-            kernelRegularizer?: {
-                /** @default 0 */
-                l1: number;
-                /** @default 0 */
-                l2: number;
-            };
-            /** @description Default glorotUniform */
-            kernelInitializer?: components["schemas"]["Initializer"];
-            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
-            recurrentInitializer?: components["schemas"]["Initializer"];
-            /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
-            biasInitializer?: components["schemas"]["Initializer"];
-            /** @description tanh when absent; an IRNN uses relu (leave it out or say relu) */
-            activation?: components["schemas"]["Activation"];
-            /**
-             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0; activation (but relu), recurrentInitializer and biasInitializer cannot be set with it
-             * @default false
-             */
-            irnn: boolean;
-        };
-        /** @description Cooijmans et al. 2016: BN of W·x_t and of U·h_{t−1} separately and of the cell, with statistics per time step */
-        RecurrentBatchNorm: {
-            /** @description T: steps with their own statistics; later steps reuse step T's. Defaults to the input's length */
-            maxSteps?: number;
-            /**
-             * @description running ← momentum · running + (1 − momentum) · batch, per step. Each step's statistics see one update per batch, so 0.99 lags far behind on short runs
-             * @default 0.9
-             */
-            momentum: number;
-            /** @default 0.001 */
-            epsilon: number;
-            /**
-             * @description γ of every normalization starts here (0.1 in the paper)
-             * @default 0.1
-             */
-            gammaInit: number;
+        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md) */
+        LrRangeTestInput: {
+            /** @default 0.000001 */
+            minLearningRate?: number;
+            /** @default 1 */
+            maxLearningRate?: number;
+            /** @description Rates swept; when absent one epoch's steps, at least 100 and at most 1000 */
+            steps?: number;
         };
         /** @description Gates i, f, o; candidate g; c_t = f⊙c_{t−1} + i⊙g; h_t = o⊙tanh(c_t); forget bias starts at 1 */
         LstmLayer: {
@@ -2885,10 +2402,10 @@ export interface components {
             activation: components["schemas"]["Activation"];
             recurrentBatchNorm?: components["schemas"]["RecurrentBatchNorm"];
         };
-        /** @description z, r gates; h̃ = act(W x_t + U (r⊙h_{t−1}) + b); h_t = z⊙h_{t−1} + (1 − z)⊙h̃ */
-        GruLayer: {
+        /** @description Gates i, f, o; candidate g; c_t = f⊙c_{t−1} + i⊙g; h_t = o⊙tanh(c_t); forget bias starts at 1 */
+        LstmLayerInput: {
             /** @constant */
-            type: "gru";
+            type: "lstm";
             /** @description Layer name; generated when absent. Used to match layers across jobs. */
             name?: string;
             units: number;
@@ -2896,12 +2413,12 @@ export interface components {
              * @description Output every step, [T, units], instead of the last, [units]
              * @default false
              */
-            returnSequences: boolean;
+            returnSequences?: boolean;
             /**
              * @description Rate of the dropout that dropoutMode places (inverted; off at inference)
              * @default 0
              */
-            dropout: number;
+            dropout?: number;
             /** @description variational only: the rate on the recurrent state h_{t−1}; defaults to dropout */
             recurrentDropout?: number;
             /**
@@ -2909,53 +2426,457 @@ export interface components {
              * @default standard
              * @enum {string}
              */
-            dropoutMode: "standard" | "variational" | "cellUpdate";
+            dropoutMode?: "standard" | "variational" | "cellUpdate";
             /**
              * @description Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell
              * @default false
              */
-            layerNorm: boolean;
+            layerNorm?: boolean;
             /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
             kernelRegularizer?: {
                 /** @default 0 */
-                l1: number;
+                l1?: number;
                 /** @default 0 */
-                l2: number;
+                l2?: number;
             };
             /** @description Default glorotUniform */
-            kernelInitializer?: components["schemas"]["Initializer"];
+            kernelInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
-            recurrentInitializer?: components["schemas"]["Initializer"];
+            recurrentInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
-            biasInitializer?: components["schemas"]["Initializer"];
+            biasInitializer?: components["schemas"]["InitializerInput"];
             /**
-             * @description Of the candidate
+             * @description Of the candidate and the output (gates are sigmoid)
              * @default tanh
              */
-            activation: components["schemas"]["Activation"];
+            activation?: components["schemas"]["ActivationInput"];
+            recurrentBatchNorm?: components["schemas"]["RecurrentBatchNormInput"];
         };
-        /** @description Token ids [T] → vectors [T, outputDim]; the first layer, on a data set with token inputs */
-        EmbeddingLayer: {
+        MaxPool2dLayer: {
             /** @constant */
-            type: "embedding";
+            type: "maxPool2d";
             /** @description Layer name; generated when absent. Used to match layers across jobs. */
             name?: string;
-            /** @description Vocabulary size: token ids are 0 … inputDim − 1 */
-            inputDim: number;
-            outputDim: number;
-        };
-        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"];
-        /** @description Deeply supervised nets (Lee et al. 2015): a dense output head (flattened input, the output layer's units and activation) after a hidden layer, trained with the same loss; its loss is reported as aux_<layer>_loss; heads are not part of the exported model */
-        AuxiliaryHead: {
-            /** @description The hidden layer the head reads: its name, or its index in layers */
-            after: string | number;
+            /** @default 2 */
+            poolSize: number | [
+                number,
+                number
+            ];
+            /** @description Defaults to poolSize */
+            strides?: number | [
+                number,
+                number
+            ];
             /**
-             * @description α: L = L_main + Σ α·L_head
+             * @default valid
+             * @enum {string}
+             */
+            padding: "valid" | "same";
+        };
+        MaxPool2dLayerInput: {
+            /** @constant */
+            type: "maxPool2d";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            /** @default 2 */
+            poolSize?: number | [
+                number,
+                number
+            ];
+            /** @description Defaults to poolSize */
+            strides?: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding?: "valid" | "same";
+        };
+        Metric: {
+            /** @enum {string} */
+            scope: "batch" | "epoch";
+            epoch: number;
+            step: number;
+            values: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            createdAt: string;
+        };
+        Model: {
+            auxiliaryHeads?: components["schemas"]["AuxiliaryHead"][];
+            progressive?: components["schemas"]["Progressive"];
+            /** @description A sequential stack. The last dense layer is the output: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
+            layers: components["schemas"]["Layer"][];
+        };
+        ModelInput: {
+            auxiliaryHeads?: components["schemas"]["AuxiliaryHeadInput"][];
+            progressive?: components["schemas"]["ProgressiveInput"];
+            /** @description A sequential stack. The last dense layer is the output: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
+            layers: components["schemas"]["LayerInput"][];
+        };
+        /** @description v ← μ v + g ; θ ← θ − η v  (torch.optim.SGD with momentum) */
+        MomentumOptimizer: {
+            /** @constant */
+            type: "momentum";
+            /**
+             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
+             * @default 0.9
+             */
+            momentum: number;
+            /** @description d: v ← μ v + (1 − d) g after the first step (the first step sets v ← g, as torch does); 0 when absent */
+            dampening?: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        /** @description v ← μ v + g ; θ ← θ − η v  (torch.optim.SGD with momentum) */
+        MomentumOptimizerInput: {
+            /** @constant */
+            type: "momentum";
+            /**
+             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
+             * @default 0.9
+             */
+            momentum?: number;
+            /** @description d: v ← μ v + (1 − d) g after the first step (the first step sets v ← g, as torch does); 0 when absent */
+            dampening?: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        /** @description η = η₀ · γ^(milestones ≤ i) (PyTorch MultiStepLR) */
+        MultiStepSchedule: {
+            /** @constant */
+            type: "multiStep";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
+            factor: number;
+            /** @description Ascending; milestone m lowers the rate from the (m + 1)-th epoch (or step) of the decay on */
+            milestones: number[];
+            /**
+             * @description What i and the milestones count
+             * @default epoch
+             * @enum {string}
+             */
+            unit: "epoch" | "step";
+        };
+        /** @description η = η₀ · γ^(milestones ≤ i) (PyTorch MultiStepLR) */
+        MultiStepScheduleInput: {
+            /** @constant */
+            type: "multiStep";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
+            factor?: number;
+            /** @description Ascending; milestone m lowers the rate from the (m + 1)-th epoch (or step) of the decay on */
+            milestones: number[];
+            /**
+             * @description What i and the milestones count
+             * @default epoch
+             * @enum {string}
+             */
+            unit?: "epoch" | "step";
+        };
+        /** @description v ← μ v + g ; θ ← θ − η (g + μ v)  (torch.optim.SGD with nesterov, which allows no dampening) */
+        NesterovOptimizer: {
+            /** @constant */
+            type: "nesterov";
+            /**
+             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
+             * @default 0.9
+             */
+            momentum: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        /** @description v ← μ v + g ; θ ← θ − η (g + μ v)  (torch.optim.SGD with nesterov, which allows no dampening) */
+        NesterovOptimizerInput: {
+            /** @constant */
+            type: "nesterov";
+            /**
+             * @description μ in [0, 1); typical 0.5, 0.9, 0.99
+             * @default 0.9
+             */
+            momentum?: number;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        /** @description Smith & Topin 2019, counting the phase's steps (PyTorch OneCycleLR with total_steps = the phase's steps and cycle_momentum=False: momentum is not cycled) */
+        OneCycleSchedule: {
+            /** @constant */
+            type: "oneCycle";
+            /** @description max_lr, the peak; defaults as η₀ does */
+            initial?: number;
+            /**
+             * @description Fraction of the steps spent rising
              * @default 0.3
              */
-            weight: number;
-            /** @description α falls linearly, step by step, to 0 at the end of this epoch (and stays 0); constant when absent */
-            decayToZeroByEpoch?: number;
+            pctStart: number;
+            /**
+             * @description The first rate is max_lr / divFactor
+             * @default 25
+             */
+            divFactor: number;
+            /**
+             * @description The last rate is max_lr / divFactor / finalDivFactor
+             * @default 10000
+             */
+            finalDivFactor: number;
+            /**
+             * @default cos
+             * @enum {string}
+             */
+            anneal: "cos" | "linear";
+            /**
+             * @description Rise, fall back to the first rate, then anneal to the last one
+             * @default false
+             */
+            threePhase: boolean;
+        };
+        /** @description Smith & Topin 2019, counting the phase's steps (PyTorch OneCycleLR with total_steps = the phase's steps and cycle_momentum=False: momentum is not cycled) */
+        OneCycleScheduleInput: {
+            /** @constant */
+            type: "oneCycle";
+            /** @description max_lr, the peak; defaults as η₀ does */
+            initial?: number;
+            /**
+             * @description Fraction of the steps spent rising
+             * @default 0.3
+             */
+            pctStart?: number;
+            /**
+             * @description The first rate is max_lr / divFactor
+             * @default 25
+             */
+            divFactor?: number;
+            /**
+             * @description The last rate is max_lr / divFactor / finalDivFactor
+             * @default 10000
+             */
+            finalDivFactor?: number;
+            /**
+             * @default cos
+             * @enum {string}
+             */
+            anneal?: "cos" | "linear";
+            /**
+             * @description Rise, fall back to the first rate, then anneal to the last one
+             * @default false
+             */
+            threePhase?: boolean;
+        };
+        OptimizerConfig: components["schemas"]["SgdOptimizer"] | components["schemas"]["MomentumOptimizer"] | components["schemas"]["NesterovOptimizer"] | components["schemas"]["AdagradOptimizer"] | components["schemas"]["RmspropOptimizer"] | components["schemas"]["AdamOptimizer"] | components["schemas"]["AdamwOptimizer"];
+        OptimizerConfigInput: components["schemas"]["SgdOptimizerInput"] | components["schemas"]["MomentumOptimizerInput"] | components["schemas"]["NesterovOptimizerInput"] | components["schemas"]["AdagradOptimizerInput"] | components["schemas"]["RmspropOptimizerInput"] | components["schemas"]["AdamOptimizerInput"] | components["schemas"]["AdamwOptimizerInput"];
+        /** @enum {string} */
+        OptimizerName: "sgd" | "momentum" | "nesterov" | "adagrad" | "rmsprop" | "adam" | "adamw";
+        /** @description At a phase boundary the next optimizer starts with fresh state */
+        OptimizerPhase: {
+            optimizer: components["schemas"]["OptimizerName"] | components["schemas"]["OptimizerConfigInput"];
+            /** @description Last epoch of this phase; the last phase runs to the end */
+            untilEpoch?: number;
+            /** @description This phase's rate; defaults to the spec's learningRate */
+            learningRate?: number | components["schemas"]["LearningRateScheduleInput"];
+        };
+        /** @description Population-based training (Jaderberg et al. 2017), asynchronous as Ray Tune's: at every interval a trial in the bottom quantile takes a top trial's weights and optimizer state and explores new values */
+        PbtSearch: {
+            /** @constant */
+            type: "pbt";
+            /**
+             * @description Trials trained side by side (maxTrials does not apply)
+             * @default 8
+             */
+            population: number;
+            /**
+             * @description Epochs between two looks at the population
+             * @default 1
+             */
+            perturbationInterval: number;
+            /**
+             * @description A trial in the bottom fraction copies a top-fraction trial's checkpoint (exploit)
+             * @default 0.25
+             */
+            quantileFraction: number;
+            /**
+             * @description On explore, each parameter is drawn again from the space with this probability, else perturbed
+             * @default 0.25
+             */
+            resampleProbability: number;
+            /**
+             * @description A perturbed real parameter is multiplied by one of these (a choice moves to a neighbouring value)
+             * @default [
+             *       1.2,
+             *       0.8
+             *     ]
+             */
+            perturbationFactors: [
+                number,
+                number
+            ];
+        };
+        /** @description Population-based training (Jaderberg et al. 2017), asynchronous as Ray Tune's: at every interval a trial in the bottom quantile takes a top trial's weights and optimizer state and explores new values */
+        PbtSearchInput: {
+            /** @constant */
+            type: "pbt";
+            /**
+             * @description Trials trained side by side (maxTrials does not apply)
+             * @default 8
+             */
+            population?: number;
+            /**
+             * @description Epochs between two looks at the population
+             * @default 1
+             */
+            perturbationInterval?: number;
+            /**
+             * @description A trial in the bottom fraction copies a top-fraction trial's checkpoint (exploit)
+             * @default 0.25
+             */
+            quantileFraction?: number;
+            /**
+             * @description On explore, each parameter is drawn again from the space with this probability, else perturbed
+             * @default 0.25
+             */
+            resampleProbability?: number;
+            /**
+             * @description A perturbed real parameter is multiplied by one of these (a choice moves to a neighbouring value)
+             * @default [
+             *       1.2,
+             *       0.8
+             *     ]
+             */
+            perturbationFactors?: [
+                number,
+                number
+            ];
+        };
+        Prediction: {
+            /** @description The most probable class (per step for a model with a class per step) */
+            class?: number | number[];
+            /** @description Its name in the data set */
+            label?: string | string[];
+            /** @description Every class, in class order (with `uncertainty`: the mean over the passes) */
+            probabilities?: number[] | number[][];
+            /** @description A regression's outputs (with `uncertainty`: the mean over the passes) */
+            values?: number[] | number[][];
+            /** @description With an uncertainty request only */
+            uncertainty?: {
+                /** @description Classification: H[p̄] = −Σ p̄ ln p̄ of the mean probabilities, in nats: all uncertainty */
+                predictiveEntropy?: number | number[];
+                /** @description Classification: the mean over the passes of each pass's entropy: the uncertainty of the data */
+                expectedEntropy?: number | number[];
+                /** @description Classification: predictive − expected entropy (≥ 0): the passes disagreeing, the uncertainty of the model */
+                mutualInformation?: number | number[];
+                /** @description Regression: (1/T) Σ (y_t − ȳ)² per output value, the predictive variance of the passes */
+                variance?: number[] | number[][];
+            };
+        };
+        /**
+         * @description The fitted parameters are recorded in a preprocessing event and in every checkpoint
+         * @default {
+         *       "features": "none"
+         *     }
+         */
+        Preprocessing: {
+            /**
+             * @description standardize: (x − mean) / std; minMax: (x − min) / (max − min); fitted on the training rows only
+             * @default none
+             * @enum {string}
+             */
+            features: "none" | "standardize" | "minMax";
+        };
+        /**
+         * @description The fitted parameters are recorded in a preprocessing event and in every checkpoint
+         * @default {
+         *       "features": "none"
+         *     }
+         */
+        PreprocessingInput: {
+            /**
+             * @description standardize: (x − mean) / std; minMax: (x − min) / (max − min); fitted on the training rows only
+             * @default none
+             * @enum {string}
+             */
+            features?: "none" | "standardize" | "minMax";
+        };
+        /** @description RFC 9457 problem details */
+        Problem: {
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            instance: string;
+            /** @description One entry per bad field, in the dotted form used in job specs (model.layers[0].units); at most the first 20 */
+            errors?: {
+                field: string;
+                message: string;
+                in?: string;
+                /** @description Uploads: the row of the file (the CSV header is row 1) */
+                row?: number;
+                column?: string;
+                value?: string;
+            }[];
+            /** @description How many problems there were, when `errors` lists only the first 20 */
+            errorCount?: number;
+            /** @description On 409: the status that made the request illegal */
+            currentStatus?: components["schemas"]["JobStatus"];
+            /** @description The id of this request in the server logs (also the x-request-id header) */
+            requestId?: string;
+            /** @description On 429 and 503: when to try again (also the Retry-After header) */
+            retryAfterSeconds?: number;
+            /**
+             * @description On 503: the service that cannot be reached
+             * @enum {string}
+             */
+            dependency?: "postgres" | "redis";
+            /** @description On 422 for a job over the memory limit: the job's estimated peak memory (docs/limits.md) */
+            estimateBytes?: number;
+            /** @description On 422 for a job over the memory limit: what a training process may use (WORKER_MEMORY_LIMIT_MB) */
+            limitBytes?: number;
+            /** @description On 422 for a job over the memory limit: the estimate by kind, in bytes */
+            breakdown?: {
+                weights: number;
+                gradients: number;
+                optimizerState: number;
+                snapshots: number;
+                activations: number;
+                dataset: number;
+                labels: number;
+                threads: number;
+                runtime: number;
+            };
+            /** @description On 422 for a job over the memory limit: the fields that set the most memory, largest first, in bytes */
+            largest?: {
+                field: string;
+                bytes: number;
+            }[];
+            /** @description On 422 for too many training threads: the threads the job would start */
+            threads?: number;
+            /** @description On 422 for too many training threads: what a training process may start (TRAINING_THREADS) */
+            threadLimit?: number;
+        };
+        /** @description Progressive networks (Rusu et al. 2016): earlier jobs' models (dense stacks) become frozen columns; each dense layer k ≥ 1 of `layers` (the new column) also receives a linear lateral adapter from every column's hidden activation k−1. The export holds all columns */
+        Progressive: {
+            columns: components["schemas"]["ProgressiveColumn"][];
         };
         ProgressiveColumn: {
             /**
@@ -2971,118 +2892,185 @@ export interface components {
             /** @description Filled in at submission from the job; do not send */
             layers?: components["schemas"]["Layer"][];
         };
-        /** @description Progressive networks (Rusu et al. 2016): earlier jobs' models (dense stacks) become frozen columns; each dense layer k ≥ 1 of `layers` (the new column) also receives a linear lateral adapter from every column's hidden activation k−1. The export holds all columns */
-        Progressive: {
-            columns: components["schemas"]["ProgressiveColumn"][];
-        };
-        Model: {
-            auxiliaryHeads?: components["schemas"]["AuxiliaryHead"][];
-            progressive?: components["schemas"]["Progressive"];
-            /** @description A sequential stack. The last dense layer is the output: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
-            layers: components["schemas"]["Layer"][];
-        };
-        BuiltInDatasetRef: {
-            /**
-             * @description A built-in real data set (GET /v1/datasets lists them)
-             * @enum {string}
-             */
-            name: "iris" | "mnist";
-            /** @description Use only the first `limit` rows after the seeded shuffle */
-            limit?: number;
-            /**
-             * @description mnist only: 784-vectors, or 28×28×1 images for convolutions
-             * @default vector
-             * @enum {string}
-             */
-            shape: "vector" | "image";
-            /** @description Only these classes, relabelled 0 … k−1 in the order given (e.g. digits [5, 6, 7, 8, 9] for a transfer task) */
-            classes?: number[];
-            /**
-             * @description mnist only: hold out the canonical test set, the same 2 000 rows for every job and seed, scored once at the end as test_loss/test_accuracy; testSplit must be 0 and limit applies to the other 8 000
-             * @default false
-             */
-            fixedTestSet: boolean;
-        };
-        /** @description Uniform points in [−1, 1]², class 1 where x·y > 0; 2 features, 2 classes */
-        XorDatasetRef: {
-            /** @constant */
-            name: "xor";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows: number;
-            /**
-             * @description Standard deviation of the Gaussian noise added to each coordinate
-             * @default 0.1
-             */
-            noise: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed: number;
-        };
-        /** @description Interleaved two-turn spirals; 2 features, `arms` classes */
-        SpiralsDatasetRef: {
-            /** @constant */
-            name: "spirals";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows: number;
-            /**
-             * @description Spirals, one class each
-             * @default 2
-             */
-            arms: number;
-            /**
-             * @description Standard deviation of the Gaussian noise added to each coordinate
-             * @default 0.1
-             */
-            noise: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed: number;
-        };
-        /** @description Gaussian blobs around centres uniform in [−10, 10]^features */
-        BlobsDatasetRef: {
-            /** @constant */
-            name: "blobs";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows: number;
-            /** @default 3 */
-            classes: number;
-            /** @default 2 */
-            features: number;
-            /**
-             * @description Standard deviation around each centre
-             * @default 1
-             */
-            spread: number;
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed: number;
-        };
-        /** @description A data set uploaded with POST /v1/datasets */
-        UploadedDatasetRef: {
-            /** @constant */
-            name: "upload";
+        ProgressiveColumnInput: {
             /**
              * Format: uuid
-             * @description The id POST /v1/datasets answered with
+             * @description A finished (or running) job whose model becomes a frozen column
              */
+            job: string;
+            /**
+             * @description best (by its monitored metric; the newest when none is marked), last, or a checkpoint id
+             * @default best
+             */
+            checkpoint?: ("best" | "last") | string;
+            /** @description Filled in at submission from the job; do not send */
+            layers?: components["schemas"]["LayerInput"][];
+        };
+        /** @description Progressive networks (Rusu et al. 2016): earlier jobs' models (dense stacks) become frozen columns; each dense layer k ≥ 1 of `layers` (the new column) also receives a linear lateral adapter from every column's hidden activation k−1. The export holds all columns */
+        ProgressiveInput: {
+            columns: components["schemas"]["ProgressiveColumnInput"][];
+        };
+        Project: {
+            /** Format: uuid */
             id: string;
-            /** @description Use only the first `limit` rows after the seeded shuffle */
-            limit?: number;
+            name: string;
+            /** @description Jobs that may train at once; null: the deployment's PROJECT_MAX_RUNNING_JOBS */
+            maxRunningJobs: number | null;
+            createdAt: string;
+        };
+        /** @description maxTrials seeded draws from the space, each trained to the end */
+        RandomSearch: {
+            /** @constant */
+            type: "random";
+        };
+        /** @description maxTrials seeded draws from the space, each trained to the end */
+        RandomSearchInput: {
+            /** @constant */
+            type: "random";
+        };
+        Readiness: {
+            /** @enum {string} */
+            status: "ready" | "unavailable";
+            checks: {
+                /** @enum {string} */
+                postgres: "ok" | "failing";
+                /** @enum {string} */
+                redis: "ok" | "failing";
+            };
+        };
+        /** @description Cooijmans et al. 2016: BN of W·x_t and of U·h_{t−1} separately and of the cell, with statistics per time step */
+        RecurrentBatchNorm: {
+            /** @description T: steps with their own statistics; later steps reuse step T's. Defaults to the input's length */
+            maxSteps?: number;
+            /**
+             * @description running ← momentum · running + (1 − momentum) · batch, per step. Each step's statistics see one update per batch, so 0.99 lags far behind on short runs
+             * @default 0.9
+             */
+            momentum: number;
+            /** @default 0.001 */
+            epsilon: number;
+            /**
+             * @description γ of every normalization starts here (0.1 in the paper)
+             * @default 0.1
+             */
+            gammaInit: number;
+        };
+        /** @description Cooijmans et al. 2016: BN of W·x_t and of U·h_{t−1} separately and of the cell, with statistics per time step */
+        RecurrentBatchNormInput: {
+            /** @description T: steps with their own statistics; later steps reuse step T's. Defaults to the input's length */
+            maxSteps?: number;
+            /**
+             * @description running ← momentum · running + (1 − momentum) · batch, per step. Each step's statistics see one update per batch, so 0.99 lags far behind on short runs
+             * @default 0.9
+             */
+            momentum?: number;
+            /** @default 0.001 */
+            epsilon?: number;
+            /**
+             * @description γ of every normalization starts here (0.1 in the paper)
+             * @default 0.1
+             */
+            gammaInit?: number;
+        };
+        /** @description PyTorch ReduceLROnPlateau, stepped once per epoch with the monitored metric; its state is checkpointed, so a resumed run reduces exactly when the straight one would */
+        ReduceOnPlateauSchedule: {
+            /** @constant */
+            type: "reduceOnPlateau";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /**
+             * @description The epoch metric watched; val_loss with a validation split, loss without, when absent
+             * @enum {string}
+             */
+            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
+            /**
+             * @description auto: max for accuracies, min otherwise
+             * @default auto
+             * @enum {string}
+             */
+            mode: "auto" | "min" | "max";
+            /**
+             * @description η ← max(η · factor, minLearningRate)
+             * @default 0.1
+             */
+            factor: number;
+            /**
+             * @description Epochs without improvement tolerated; the next one reduces the rate
+             * @default 10
+             */
+            patience: number;
+            /**
+             * @description Improvement: below best · (1 − threshold) (rel, min mode), or best − threshold (abs)
+             * @default 0.0001
+             */
+            threshold: number;
+            /**
+             * @default rel
+             * @enum {string}
+             */
+            thresholdMode: "rel" | "abs";
+            /**
+             * @description Epochs after a reduction during which bad epochs are not counted
+             * @default 0
+             */
+            cooldown: number;
+            /** @default 0 */
+            minLearningRate: number;
+            /**
+             * @description A reduction smaller than this is skipped
+             * @default 1e-8
+             */
+            epsilon: number;
+        };
+        /** @description PyTorch ReduceLROnPlateau, stepped once per epoch with the monitored metric; its state is checkpointed, so a resumed run reduces exactly when the straight one would */
+        ReduceOnPlateauScheduleInput: {
+            /** @constant */
+            type: "reduceOnPlateau";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /**
+             * @description The epoch metric watched; val_loss with a validation split, loss without, when absent
+             * @enum {string}
+             */
+            monitor?: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
+            /**
+             * @description auto: max for accuracies, min otherwise
+             * @default auto
+             * @enum {string}
+             */
+            mode?: "auto" | "min" | "max";
+            /**
+             * @description η ← max(η · factor, minLearningRate)
+             * @default 0.1
+             */
+            factor?: number;
+            /**
+             * @description Epochs without improvement tolerated; the next one reduces the rate
+             * @default 10
+             */
+            patience?: number;
+            /**
+             * @description Improvement: below best · (1 − threshold) (rel, min mode), or best − threshold (abs)
+             * @default 0.0001
+             */
+            threshold?: number;
+            /**
+             * @default rel
+             * @enum {string}
+             */
+            thresholdMode?: "rel" | "abs";
+            /**
+             * @description Epochs after a reduction during which bad epochs are not counted
+             * @default 0
+             */
+            cooldown?: number;
+            /** @default 0 */
+            minLearningRate?: number;
+            /**
+             * @description A reduction smaller than this is skipped
+             * @default 1e-8
+             */
+            epsilon?: number;
         };
         /** @description x ~ N(0, 1) per feature, y = x·w + b + N(0, noise²): known coefficients a linear model must recover; 1 target */
         RegressionDatasetRef: {
@@ -3118,185 +3106,39 @@ export interface components {
              */
             seed: number;
         };
-        /** @description Adding problem: steps [value ~ U(0, 1), marker]; two markers, one per half; target their values' sum. Input [T, 2], 1 target; always predicting 1 scores MSE ≈ 0.167 */
-        AddingDatasetRef: {
+        /** @description x ~ N(0, 1) per feature, y = x·w + b + N(0, noise²): known coefficients a linear model must recover; 1 target */
+        RegressionDatasetRefInput: {
             /** @constant */
-            name: "adding";
+            name: "regression";
             /**
              * @description How many rows to generate
              * @default 1000
              */
-            rows: number;
+            rows?: number;
             /**
-             * @description T, steps per sequence
-             * @default 50
+             * @description w: one per feature
+             * @default [
+             *       2,
+             *       -3,
+             *       0.5
+             *     ]
              */
-            length: number;
+            coefficients?: number[];
             /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed: number;
-        };
-        /** @description Copy task: remember `length` symbols over `delay` steps and repeat them after the delimiter; a class per step ([2·length + delay, symbols + 1] output) */
-        CopyDatasetRef: {
-            /** @constant */
-            name: "copy";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows: number;
-            /**
-             * @description Alphabet: symbols 1 … symbols; 0 is blank, symbols + 1 the delimiter
-             * @default 8
-             */
-            symbols: number;
-            /**
-             * @description Symbols to remember
-             * @default 10
-             */
-            length: number;
-            /**
-             * @description Steps between the end of the symbols and the delimiter, plus one
-             * @default 10
-             */
-            delay: number;
-            /**
-             * @description Steps as one-hot vectors, or token ids for an embedding layer
-             * @default oneHot
-             * @enum {string}
-             */
-            inputs: "oneHot" | "tokens";
-            /**
-             * @description Seed of the generator (independent of the job seed, so jobs can share data)
-             * @default 0
-             */
-            seed: number;
-        };
-        /** @description Sine forecasting: A·sin(ωt + φ) + noise for T steps (A, ω, φ drawn per row) → the next `horizon` clean values. Input [T, 1] */
-        SineDatasetRef: {
-            /** @constant */
-            name: "sine";
-            /**
-             * @description How many rows to generate
-             * @default 1000
-             */
-            rows: number;
-            /**
-             * @description Observed steps T
-             * @default 40
-             */
-            length: number;
-            /**
-             * @description Future values to predict
+             * @description b
              * @default 1
              */
-            horizon: number;
+            intercept?: number;
             /**
              * @description Standard deviation of the Gaussian noise added to each coordinate
-             * @default 0.05
+             * @default 0.1
              */
-            noise: number;
+            noise?: number;
             /**
              * @description Seed of the generator (independent of the job seed, so jobs can share data)
              * @default 0
              */
-            seed: number;
-        };
-        DatasetRef: components["schemas"]["BuiltInDatasetRef"] | components["schemas"]["XorDatasetRef"] | components["schemas"]["SpiralsDatasetRef"] | components["schemas"]["BlobsDatasetRef"] | components["schemas"]["RegressionDatasetRef"] | components["schemas"]["AddingDatasetRef"] | components["schemas"]["CopyDatasetRef"] | components["schemas"]["SineDatasetRef"] | components["schemas"]["UploadedDatasetRef"];
-        ResolvedOptimizerPhase: {
-            optimizer: components["schemas"]["OptimizerConfig"];
-            untilEpoch: number;
-            /** @description A constant rate, or a schedule */
-            learningRate: number | components["schemas"]["LearningRateSchedule"];
-        };
-        /** @description g ← g + N(0, σ²), σ² = η / (1 + t)^γ; seeded; applied after clipNorm */
-        GradientNoise: {
-            /**
-             * @description η_noise; the paper tries 0.01, 0.3 and 1.0
-             * @default 0.3
-             */
-            eta: number;
-            /**
-             * @description γ
-             * @default 0.55
-             */
-            gamma: number;
-        };
-        /** @description On divergence: roll back to the last weights whose loss was checked (the end of the epoch before the last good one), halve the rate for every step from there, continue; fail after maxRetries. Checked at every epoch end, and at every step for NaN/Inf */
-        DivergenceRecovery: {
-            /**
-             * @description Halvings before the job fails
-             * @default 3
-             */
-            maxRetries: number;
-            /**
-             * @description Diverged when an epoch's mean training loss exceeds factor × the best epoch mean so far (and the tolerance), or any step's loss is NaN/Inf
-             * @default 4
-             */
-            factor: number;
-            /**
-             * @description A rise above the best epoch mean smaller than tolerance × the first epoch's mean loss is never divergence: batch noise near a small loss is not a blow-up
-             * @default 0.1
-             */
-            tolerance: number;
-        };
-        /** @description η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md) */
-        LrRangeTest: {
-            /** @default 0.000001 */
-            minLearningRate: number;
-            /** @default 1 */
-            maxLearningRate: number;
-            /** @description Rates swept; when absent one epoch's steps, at least 100 and at most 1000 */
-            steps?: number;
-        };
-        ResolvedInit: {
-            from: {
-                /** Format: uuid */
-                job: string;
-                /** Format: uuid */
-                checkpoint: string;
-            };
-            /** @enum {string} */
-            mode: "finetune" | "linearProbe";
-            loaded: string[];
-            frozen: string[];
-            cutAt?: string;
-            /** @description What was loaded, frozen and trained fresh, and for transfer auto why */
-            reason: string;
-        };
-        /** @description Keras 3's EarlyStopping (docs/techniques/regularization.md). The best epoch by `monitor` is also what marks the best checkpoint */
-        EarlyStopping: {
-            /**
-             * @description accuracy for classification, mae (mean absolute error) for regression
-             * @default val_loss
-             * @enum {string}
-             */
-            monitor: "val_loss" | "val_accuracy" | "val_mae" | "loss" | "accuracy" | "mae";
-            /**
-             * @description auto: max for accuracies, min for losses
-             * @default auto
-             * @enum {string}
-             */
-            mode: "auto" | "min" | "max";
-            /**
-             * @description Epochs without improvement before stopping
-             * @default 5
-             */
-            patience: number;
-            /**
-             * @description Smallest change that counts as an improvement
-             * @default 0
-             */
-            minDelta: number;
-            /** @description Keras's baseline: the patience counter is only reset by an epoch that beats both the best so far and this value, so a run that does not reach it stops at its first epoch without improvement once `patience` epochs have passed */
-            baseline?: number;
-            /**
-             * @description End with the weights of the best epoch, whether the run stops early or runs to its last epoch (Keras 3's restore_best_weights)
-             * @default true
-             */
-            restoreBest: boolean;
+            seed?: number;
         };
         /**
          * @description With any of the last three, mean output entropy is reported as output_entropy. val_loss and test_loss stay the plain cross-entropy.
@@ -3337,59 +3179,71 @@ export interface components {
             };
         };
         /**
-         * @description The fitted parameters are recorded in a preprocessing event and in every checkpoint
+         * @description With any of the last three, mean output entropy is reported as output_entropy. val_loss and test_loss stay the plain cross-entropy.
          * @default {
-         *       "features": "none"
+         *       "l1": 0,
+         *       "l2": 0,
+         *       "labelSmoothing": 0,
+         *       "confidencePenalty": 0
          *     }
          */
-        Preprocessing: {
+        RegularizationInput: {
             /**
-             * @description standardize: (x − mean) / std; minMax: (x − min) / (max − min); fitted on the training rows only
-             * @default none
-             * @enum {string}
+             * @description λ₁: L += λ₁ Σ|w| over the kernels of dense and conv2d layers and the input kernels of simpleRnn, lstm and gru layers (not recurrent kernels, biases, embeddings or normalization weights)
+             * @default 0
              */
-            features: "none" | "standardize" | "minMax";
+            l1?: number;
+            /**
+             * @description λ₂: L += λ₂ Σ w² over the same kernels as l1
+             * @default 0
+             */
+            l2?: number;
+            /** @description c: after every step, each unit's incoming weights of every dense and conv2d kernel are rescaled to an L2 norm of at most c (a layer's own maxNorm wins) */
+            maxNorm?: number;
+            /**
+             * @description ε: targets y′ = (1 − ε) y + ε / K
+             * @default 0
+             */
+            labelSmoothing?: number;
+            /**
+             * @description β: L = CE − β H(p), H(p) = −Σ p log p
+             * @default 0
+             */
+            confidencePenalty?: number;
+            /** @description L = CE + β · max(0, τ − H(p)): penalise only confident outputs */
+            entropyThreshold?: {
+                beta: number;
+                tau: number;
+            };
         };
-        /**
-         * @default {
-         *       "activationVariance": false
-         *     }
-         */
-        Diagnostics: {
-            /**
-             * @description Record each layer's output variance (and its ratio to the input's) at step 0 as an activationVariance event
-             * @default false
-             */
-            activationVariance: boolean;
+        ReshapeLayer: {
+            /** @constant */
+            type: "reshape";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            targetShape: number[];
         };
-        /**
-         * @description Checkpoints (weights, optimizer state, schedule position, RNG) are written every `everyEpochs` and at the end
-         * @default {
-         *       "everyEpochs": 1,
-         *       "keep": 3
-         *     }
-         */
-        CheckpointPolicy: {
-            /** @default 1 */
-            everyEpochs: number;
-            /**
-             * @description Keep the newest `keep` checkpoints plus the best (by val_loss, or loss without validation)
-             * @default 3
-             */
-            keep: number;
+        ReshapeLayerInput: {
+            /** @constant */
+            type: "reshape";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            targetShape: number[];
         };
-        /**
-         * @default {
-         *       "device": "any"
-         *     }
-         */
-        Resources: {
-            /**
-             * @description gpu: only a GPU worker takes it (it waits, saying so, while none is running); cpu: only a CPU worker; any: the first free worker
-             * @default any
-             * @enum {string}
-             */
-            device: "any" | "cpu" | "gpu";
+        ResolvedInit: {
+            from: {
+                /** Format: uuid */
+                job: string;
+                /** Format: uuid */
+                checkpoint: string;
+            };
+            /** @enum {string} */
+            mode: "finetune" | "linearProbe";
+            loaded: string[];
+            frozen: string[];
+            cutAt?: string;
+            /** @description What was loaded, frozen and trained fresh, and for transfer auto why */
+            reason: string;
         };
         ResolvedJobSpec: {
             /** @description A label for people; not unique */
@@ -3462,64 +3316,112 @@ export interface components {
             logEveryBatches: number;
         };
         /** @enum {string} */
-        JobStatus: "queued" | "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "succeeded" | "failed" | "stopped";
-        /** @description RFC 9457 problem details */
-        Problem: {
-            type: string;
-            title: string;
-            status: number;
-            detail: string;
-            instance: string;
-            /** @description One entry per bad field, in the dotted form used in job specs (model.layers[0].units); at most the first 20 */
-            errors?: {
-                field: string;
-                message: string;
-                in?: string;
-                /** @description Uploads: the row of the file (the CSV header is row 1) */
-                row?: number;
-                column?: string;
-                value?: string;
-            }[];
-            /** @description How many problems there were, when `errors` lists only the first 20 */
-            errorCount?: number;
-            /** @description On 409: the status that made the request illegal */
-            currentStatus?: components["schemas"]["JobStatus"];
-            /** @description The id of this request in the server logs (also the x-request-id header) */
-            requestId?: string;
-            /** @description On 429 and 503: when to try again (also the Retry-After header) */
-            retryAfterSeconds?: number;
+        ResolvedLoss: "categoricalCrossentropy" | "sparseCategoricalCrossentropy" | "binaryCrossentropy" | "meanSquaredError";
+        ResolvedOptimizerPhase: {
+            optimizer: components["schemas"]["OptimizerConfig"];
+            untilEpoch: number;
+            /** @description A constant rate, or a schedule */
+            learningRate: number | components["schemas"]["LearningRateSchedule"];
+        };
+        ResolvedStudySpec: {
+            name?: string;
+            /** @description The base job spec as submitted (defaults filled in) */
+            base: {
+                [key: string]: unknown;
+            };
+            space: components["schemas"]["SearchSpace"];
+            objective: {
+                /** @enum {string} */
+                metric: "val_accuracy" | "val_loss" | "val_mae" | "accuracy" | "loss" | "mae";
+                /** @enum {string} */
+                mode: "max" | "min";
+            };
+            algorithm: components["schemas"]["SearchAlgorithm"];
+            maxTrials: number;
+            maxConcurrentTrials: number;
+            /** @description Epochs of a trial trained to the end */
+            maxEpochs: number;
+            budget: {
+                trialEpochs?: number;
+                seconds?: number;
+            };
+            seed: number;
+        };
+        /**
+         * @default {
+         *       "device": "any"
+         *     }
+         */
+        Resources: {
             /**
-             * @description On 503: the service that cannot be reached
+             * @description gpu: only a GPU worker takes it (it waits, saying so, while none is running); cpu: only a CPU worker; any: the first free worker
+             * @default any
              * @enum {string}
              */
-            dependency?: "postgres" | "redis";
-            /** @description On 422 for a job over the memory limit: the job's estimated peak memory (docs/limits.md) */
-            estimateBytes?: number;
-            /** @description On 422 for a job over the memory limit: what a training process may use (WORKER_MEMORY_LIMIT_MB) */
-            limitBytes?: number;
-            /** @description On 422 for a job over the memory limit: the estimate by kind, in bytes */
-            breakdown?: {
-                weights: number;
-                gradients: number;
-                optimizerState: number;
-                snapshots: number;
-                activations: number;
-                dataset: number;
-                labels: number;
-                threads: number;
-                runtime: number;
-            };
-            /** @description On 422 for a job over the memory limit: the fields that set the most memory, largest first, in bytes */
-            largest?: {
-                field: string;
-                bytes: number;
-            }[];
-            /** @description On 422 for too many training threads: the threads the job would start */
-            threads?: number;
-            /** @description On 422 for too many training threads: what a training process may start (TRAINING_THREADS) */
-            threadLimit?: number;
+            device: "any" | "cpu" | "gpu";
         };
-        Job: {
+        /**
+         * @default {
+         *       "device": "any"
+         *     }
+         */
+        ResourcesInput: {
+            /**
+             * @description gpu: only a GPU worker takes it (it waits, saying so, while none is running); cpu: only a CPU worker; any: the first free worker
+             * @default any
+             * @enum {string}
+             */
+            device?: "any" | "cpu" | "gpu";
+        };
+        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε)  (torch.optim.RMSprop, alpha = γ) */
+        RmspropOptimizer: {
+            /** @constant */
+            type: "rmsprop";
+            /**
+             * @description γ, the decay of the squared-gradient average, in [0, 1)
+             * @default 0.9
+             */
+            rho: number;
+            /**
+             * @description ε added to the denominator
+             * @default 1e-8
+             */
+            epsilon: number;
+            /**
+             * @description μ; with μ > 0: b ← μ b + g / (√s + ε) ; θ ← θ − η b
+             * @default 0
+             */
+            momentum: number;
+            /** @description Graves 2013: also keep ḡ ← γ ḡ + (1−γ) g and divide by √(s − ḡ²) + ε (an estimate of the variance); false when absent */
+            centered?: boolean;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        /** @description s ← γ s + (1−γ) g² ; θ ← θ − η g / (√s + ε)  (torch.optim.RMSprop, alpha = γ) */
+        RmspropOptimizerInput: {
+            /** @constant */
+            type: "rmsprop";
+            /**
+             * @description γ, the decay of the squared-gradient average, in [0, 1)
+             * @default 0.9
+             */
+            rho?: number;
+            /**
+             * @description ε added to the denominator
+             * @default 1e-8
+             */
+            epsilon?: number;
+            /**
+             * @description μ; with μ > 0: b ← μ b + g / (√s + ε) ; θ ← θ − η b
+             * @default 0
+             */
+            momentum?: number;
+            /** @description Graves 2013: also keep ḡ ← γ ḡ + (1−γ) g and divide by √(s − ḡ²) + ε (an estimate of the variance); false when absent */
+            centered?: boolean;
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        Run: {
             /** Format: uuid */
             id: string;
             name: string | null;
@@ -3556,20 +3458,459 @@ export interface components {
                 checkpoints: string;
                 model: string;
             };
+            summary: components["schemas"]["RunSummary"];
         };
-        /** @description A practical tip the spec goes against (docs/advice.md): a warning, never an error */
-        Advice: {
+        RunPage: {
+            data: components["schemas"]["Run"][];
+            hasMore: boolean;
+            /** @description URL of the next page, null on the last one */
+            next: string | null;
+        };
+        RunSummary: {
+            /** @description The last finished epoch; null before the first */
+            lastEpoch: number | null;
+            /** @description Every metric of the last finished epoch */
+            final: {
+                [key: string]: number;
+            };
+            /** @description Each metric's best epoch value: the highest of an accuracy, the lowest of anything else (test scores are in `test`) */
+            best: {
+                [key: string]: number;
+            };
+            /** @description Scores on the held-out test rows (test_loss, test_accuracy or test_mae) once the run succeeded */
+            test: {
+                [key: string]: number;
+            };
+            /** @description Training time once the run succeeded, else the time since it started; null before it started */
+            durationMs: number | null;
+            /** @description Training speed in the last finished epoch */
+            samplesPerSecond: number | null;
+        };
+        SearchAlgorithm: components["schemas"]["GridSearch"] | components["schemas"]["RandomSearch"] | components["schemas"]["AshaSearch"] | components["schemas"]["PbtSearch"];
+        SearchAlgorithmInput: components["schemas"]["GridSearchInput"] | components["schemas"]["RandomSearchInput"] | components["schemas"]["AshaSearchInput"] | components["schemas"]["PbtSearchInput"];
+        SearchParam: components["schemas"]["UniformParam"] | components["schemas"]["LogUniformParam"] | components["schemas"]["IntParam"] | components["schemas"]["ChoiceParam"];
+        SearchParamInput: components["schemas"]["UniformParamInput"] | components["schemas"]["LogUniformParamInput"] | components["schemas"]["IntParamInput"] | components["schemas"]["ChoiceParamInput"];
+        /** @description The parameters searched, by their path in the job spec; every point must be a valid job spec */
+        SearchSpace: {
+            [key: string]: components["schemas"]["SearchParam"];
+        };
+        /** @description The parameters searched, by their path in the job spec; every point must be a valid job spec */
+        SearchSpaceInput: {
+            [key: string]: components["schemas"]["SearchParamInput"];
+        };
+        /** @description θ ← θ − η g  (torch.optim.SGD) */
+        SgdOptimizer: {
+            /** @constant */
+            type: "sgd";
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        /** @description θ ← θ − η g  (torch.optim.SGD) */
+        SgdOptimizerInput: {
+            /** @constant */
+            type: "sgd";
+            /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
+            weightDecay?: number;
+        };
+        /** @description h_t = act(W x_t + U h_{t−1} + b); input [T, features] */
+        SimpleRnnLayer: {
+            /** @constant */
+            type: "simpleRnn";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            units: number;
             /**
-             * @description The rule's code: list it in the spec's silenceAdvice to stop this advice
+             * @description Output every step, [T, units], instead of the last, [units]
+             * @default false
+             */
+            returnSequences: boolean;
+            /**
+             * @description Rate of the dropout that dropoutMode places (inverted; off at inference)
+             * @default 0
+             */
+            dropout: number;
+            /** @description variational only: the rate on the recurrent state h_{t−1}; defaults to dropout */
+            recurrentDropout?: number;
+            /**
+             * @description standard: inputs only, a fresh mask each step, the recurrent path untouched (Zaremba et al. 2014); variational: one mask for all steps on the inputs and one on the state (Gal 2015); cellUpdate: the LSTM/GRU candidate update only (Semeniuta et al. 2016)
+             * @default standard
              * @enum {string}
              */
-            code: "unscaledLearningRate" | "largeBatchSmallDataset" | "momentumOutOfRange" | "adamRateFarFromDefault" | "noLearningRateDecay" | "adamThenSgd" | "heInitWithSaturatingActivation" | "deepReluVariance" | "batchNormWithDropout" | "plainDropoutOnSequence" | "recurrentBatchNormGamma" | "irnnWithoutRelu" | "tooManyRegularizers";
-            /** @description The spec field to change, as in job specs (model.layers[2].kernelInitializer) */
-            field: string;
-            /** @description Why, with the spec's own numbers, and what to do instead */
-            reason: string;
-            /** @description The lecture tip or paper it comes from */
-            source: string;
+            dropoutMode: "standard" | "variational" | "cellUpdate";
+            /**
+             * @description Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell
+             * @default false
+             */
+            layerNorm: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1: number;
+                /** @default 0 */
+                l2: number;
+            };
+            /** @description Default glorotUniform */
+            kernelInitializer?: components["schemas"]["Initializer"];
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
+            recurrentInitializer?: components["schemas"]["Initializer"];
+            /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
+            biasInitializer?: components["schemas"]["Initializer"];
+            /** @description tanh when absent; an IRNN uses relu (leave it out or say relu) */
+            activation?: components["schemas"]["Activation"];
+            /**
+             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0; activation (but relu), recurrentInitializer and biasInitializer cannot be set with it
+             * @default false
+             */
+            irnn: boolean;
+        };
+        /** @description h_t = act(W x_t + U h_{t−1} + b); input [T, features] */
+        SimpleRnnLayerInput: {
+            /** @constant */
+            type: "simpleRnn";
+            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            name?: string;
+            units: number;
+            /**
+             * @description Output every step, [T, units], instead of the last, [units]
+             * @default false
+             */
+            returnSequences?: boolean;
+            /**
+             * @description Rate of the dropout that dropoutMode places (inverted; off at inference)
+             * @default 0
+             */
+            dropout?: number;
+            /** @description variational only: the rate on the recurrent state h_{t−1}; defaults to dropout */
+            recurrentDropout?: number;
+            /**
+             * @description standard: inputs only, a fresh mask each step, the recurrent path untouched (Zaremba et al. 2014); variational: one mask for all steps on the inputs and one on the state (Gal 2015); cellUpdate: the LSTM/GRU candidate update only (Semeniuta et al. 2016)
+             * @default standard
+             * @enum {string}
+             */
+            dropoutMode?: "standard" | "variational" | "cellUpdate";
+            /**
+             * @description Layer normalization inside the cell (Ba et al. 2016): of W·x_t and U·h_{t−1} separately, and of the LSTM cell
+             * @default false
+             */
+            layerNorm?: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1?: number;
+                /** @default 0 */
+                l2?: number;
+            };
+            /** @description Default glorotUniform */
+            kernelInitializer?: components["schemas"]["InitializerInput"];
+            /** @description Default orthogonal (as Keras); a simpleRnn with irnn gets the identity */
+            recurrentInitializer?: components["schemas"]["InitializerInput"];
+            /** @description Default zeros (an LSTM's forget-gate bias starts at 1 unless this is set) */
+            biasInitializer?: components["schemas"]["InitializerInput"];
+            /** @description tanh when absent; an IRNN uses relu (leave it out or say relu) */
+            activation?: components["schemas"]["ActivationInput"];
+            /**
+             * @description IRNN (Le et al. 2015): ReLU, recurrent kernel = identity, bias 0; activation (but relu), recurrentInitializer and biasInitializer cannot be set with it
+             * @default false
+             */
+            irnn?: boolean;
+        };
+        /** @description Sine forecasting: A·sin(ωt + φ) + noise for T steps (A, ω, φ drawn per row) → the next `horizon` clean values. Input [T, 1] */
+        SineDatasetRef: {
+            /** @constant */
+            name: "sine";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows: number;
+            /**
+             * @description Observed steps T
+             * @default 40
+             */
+            length: number;
+            /**
+             * @description Future values to predict
+             * @default 1
+             */
+            horizon: number;
+            /**
+             * @description Standard deviation of the Gaussian noise added to each coordinate
+             * @default 0.05
+             */
+            noise: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed: number;
+        };
+        /** @description Sine forecasting: A·sin(ωt + φ) + noise for T steps (A, ω, φ drawn per row) → the next `horizon` clean values. Input [T, 1] */
+        SineDatasetRefInput: {
+            /** @constant */
+            name: "sine";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows?: number;
+            /**
+             * @description Observed steps T
+             * @default 40
+             */
+            length?: number;
+            /**
+             * @description Future values to predict
+             * @default 1
+             */
+            horizon?: number;
+            /**
+             * @description Standard deviation of the Gaussian noise added to each coordinate
+             * @default 0.05
+             */
+            noise?: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed?: number;
+        };
+        /** @description Interleaved two-turn spirals; 2 features, `arms` classes */
+        SpiralsDatasetRef: {
+            /** @constant */
+            name: "spirals";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows: number;
+            /**
+             * @description Spirals, one class each
+             * @default 2
+             */
+            arms: number;
+            /**
+             * @description Standard deviation of the Gaussian noise added to each coordinate
+             * @default 0.1
+             */
+            noise: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed: number;
+        };
+        /** @description Interleaved two-turn spirals; 2 features, `arms` classes */
+        SpiralsDatasetRefInput: {
+            /** @constant */
+            name: "spirals";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows?: number;
+            /**
+             * @description Spirals, one class each
+             * @default 2
+             */
+            arms?: number;
+            /**
+             * @description Standard deviation of the Gaussian noise added to each coordinate
+             * @default 0.1
+             */
+            noise?: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed?: number;
+        };
+        /** @description η = η₀ · γ^⌊i / k⌋ (PyTorch StepLR, step_size k) */
+        StepSchedule: {
+            /** @constant */
+            type: "step";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
+            factor: number;
+            /** @description k, counting epochs (give this or everySteps) */
+            everyEpochs?: number;
+            /** @description k, counting optimizer steps */
+            everySteps?: number;
+        };
+        /** @description η = η₀ · γ^⌊i / k⌋ (PyTorch StepLR, step_size k) */
+        StepScheduleInput: {
+            /** @constant */
+            type: "step";
+            /** @description η₀; defaults to the optimizer's rate, or to the linear scaling rule when `linearScaling` is set */
+            initial?: number;
+            /** @description W: a linear warm-up over the first W steps, η = η₀ · (s + (1 − s) · i / W) (PyTorch LinearLR), after which the decay starts from η₀ */
+            warmupSteps?: number;
+            /** @description The same warm-up counted in epochs, for a schedule that counts epochs */
+            warmupEpochs?: number;
+            /** @description s, the warm-up's first fraction of η₀; 1 / W when absent */
+            warmupStartFactor?: number;
+            /**
+             * @description γ
+             * @default 0.1
+             */
+            factor?: number;
+            /** @description k, counting epochs (give this or everySteps) */
+            everyEpochs?: number;
+            /** @description k, counting optimizer steps */
+            everySteps?: number;
+        };
+        StreamEventMessage: {
+            /** @constant */
+            kind: "event";
+            /** Format: uuid */
+            jobId: string;
+            seq: number;
+            /** @enum {string} */
+            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description When the event was recorded
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When training produced it; equal to createdAt for the service's own events
+             */
+            emittedAt: string;
+        };
+        /** @description Sent every STREAM_HEARTBEAT_MS; a client that misses two can assume the connection is dead */
+        StreamHeartbeatMessage: {
+            /** @constant */
+            kind: "heartbeat";
+            /** Format: date-time */
+            time: string;
+        };
+        StreamMessage: components["schemas"]["StreamEventMessage"] | components["schemas"]["StreamHeartbeatMessage"];
+        Study: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            status: components["schemas"]["StudyStatus"];
+            spec: components["schemas"]["ResolvedStudySpec"];
+            /** @description Why it ended, in plain words */
+            reason: string | null;
+            /** @description The trial whose latest objective is best */
+            best: {
+                trial: number;
+                value: number;
+                epoch: number;
+                /** Format: uuid */
+                jobId: string;
+            } | null;
+            /** @description The job POST /v1/studies/{id}/train-best made */
+            finalJobId: string | null;
+            compute: components["schemas"]["StudyCompute"];
+            trials: components["schemas"]["Trial"][];
+            lastSeq: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            finishedAt: string | null;
+            links: {
+                self: string;
+                events: string;
+                stream: string;
+            };
+        };
+        /** @default {} */
+        StudyBudget: {
+            /** @description Epochs all trials together may train; no trial starts or continues past it */
+            trialEpochs?: number;
+            /** @description Wall-clock seconds from the study start; no trial starts or continues after it */
+            seconds?: number;
+        };
+        StudyCompute: {
+            /** @description Epochs all trials trained */
+            trialEpochs: number;
+            trialSeconds: number;
+            /** @description What the same trials trained to the end would have used */
+            fullTrainingEpochs: number;
+            /** @description Estimated at the study's seconds per trial-epoch */
+            fullTrainingSeconds: number;
+        };
+        StudyEvent: {
+            seq: number;
+            /** @enum {string} */
+            type: "status" | "trialStarted" | "trialResult" | "promoted" | "stopped" | "exploited" | "continued" | "trialEnded" | "best";
+            data: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            createdAt: string;
+        };
+        StudyObjective: {
+            /**
+             * @description An epoch metric of the trials' jobs; val_* need a validation split
+             * @enum {string}
+             */
+            metric: "val_accuracy" | "val_loss" | "val_mae" | "accuracy" | "loss" | "mae";
+            /**
+             * @description Whether higher is better; defaults to min for losses and mae, max for accuracy
+             * @enum {string}
+             */
+            mode?: "max" | "min";
+        };
+        StudyPage: {
+            data: components["schemas"]["Study"][];
+            hasMore: boolean;
+            next: string | null;
+        };
+        StudySpec: {
+            name?: string;
+            /** @description The job spec every trial starts from; the space's values are put at their paths */
+            base: components["schemas"]["JobSpec"];
+            space: components["schemas"]["SearchSpaceInput"];
+            objective: components["schemas"]["StudyObjective"];
+            algorithm: components["schemas"]["SearchAlgorithmInput"];
+            /** @description Trials started at most (grid: its size when absent; random and asha: 20; pbt: the population) */
+            maxTrials?: number;
+            /**
+             * @description Trials training or queued at once
+             * @default 2
+             */
+            maxConcurrentTrials?: number;
+            budget?: components["schemas"]["StudyBudget"];
+            /** @description Seeds the draws (and trials without their own seed): the same seed gives the same trials */
+            seed?: number;
+        };
+        /** @enum {string} */
+        StudyStatus: "running" | "paused" | "cancelled" | "succeeded" | "failed";
+        StudyStreamMessage: {
+            seq: number;
+            /** @enum {string} */
+            type: "status" | "trialStarted" | "trialResult" | "promoted" | "stopped" | "exploited" | "continued" | "trialEnded" | "best";
+            data: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** @constant */
+            kind: "studyEvent";
+            /** Format: uuid */
+            studyId: string;
+        } | {
+            /** @constant */
+            kind: "heartbeat";
+            /** Format: date-time */
+            time: string;
         };
         SubmittedJob: {
             /** Format: uuid */
@@ -3611,218 +3952,6 @@ export interface components {
             /** @description The tips the spec goes against, but those it silences; also the job's `advice` event (seq 2) when there are any */
             advice: components["schemas"]["Advice"][];
         };
-        JobPage: {
-            data: components["schemas"]["Job"][];
-            hasMore: boolean;
-            /** @description URL of the next page, null on the last one */
-            next: string | null;
-        };
-        JobEvent: {
-            seq: number;
-            /**
-             * @description status changes, advice (given at submission, data.advice), started (backend, sizes), metrics, optimizerPhase, divergence (a halving), lrRangeTest (its suggestion)
-             * @enum {string}
-             */
-            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
-            data: {
-                [key: string]: unknown;
-            };
-            /**
-             * Format: date-time
-             * @description When the event was recorded
-             */
-            createdAt: string;
-            /**
-             * Format: date-time
-             * @description When training produced it (the training process's clock); equal to createdAt for the service's own events
-             */
-            emittedAt: string;
-        };
-        Metric: {
-            /** @enum {string} */
-            scope: "batch" | "epoch";
-            epoch: number;
-            step: number;
-            values: {
-                [key: string]: number;
-            };
-            /** Format: date-time */
-            createdAt: string;
-        };
-        Checkpoint: {
-            /** Format: uuid */
-            id: string;
-            /** @description Epochs completed when it was written */
-            epoch: number;
-            step: number;
-            /** @enum {string} */
-            reason: "epoch" | "final" | "pause" | "shutdown" | "timeout";
-            sizeBytes: number;
-            sha256: string;
-            metrics: {
-                [key: string]: number;
-            };
-            isBest: boolean;
-            /** Format: date-time */
-            createdAt: string;
-            /** @description TF.js format: tf.loadLayersModel(baseUrl + links.modelJson) */
-            links: {
-                modelJson: string;
-                weights: string;
-            };
-        };
-        Project: {
-            /** Format: uuid */
-            id: string;
-            name: string;
-            /** @description Jobs that may train at once; null: the deployment's PROJECT_MAX_RUNNING_JOBS */
-            maxRunningJobs: number | null;
-            createdAt: string;
-        };
-        ApiKey: {
-            /** Format: uuid */
-            id: string;
-            project: string;
-            name: string;
-            /** @description The first characters of the key */
-            prefix: string;
-            createdAt: string;
-            lastUsedAt: string | null;
-            revokedAt: string | null;
-        };
-        /** @description A real number drawn uniformly from [low, high] */
-        UniformParam: {
-            /** @constant */
-            type: "uniform";
-            low: number;
-            high: number;
-        };
-        /** @description A positive real number whose logarithm is uniform on [log low, log high] (learning rates) */
-        LogUniformParam: {
-            /** @constant */
-            type: "logUniform";
-            low: number;
-            high: number;
-        };
-        /** @description An integer from low to high, both included */
-        IntParam: {
-            /** @constant */
-            type: "int";
-            low: number;
-            high: number;
-            /**
-             * @description Draw log-uniformly (batch sizes, widths): needs low ≥ 1
-             * @default false
-             */
-            log: boolean;
-        };
-        /** @description One of the values, each equally likely; grid search takes every one */
-        ChoiceParam: {
-            /** @constant */
-            type: "choice";
-            /** @description Any JSON values: numbers, names ("adam"), whole configs ({"type": "momentum", "momentum": 0.9}) */
-            values: unknown[];
-        };
-        SearchParam: components["schemas"]["UniformParam"] | components["schemas"]["LogUniformParam"] | components["schemas"]["IntParam"] | components["schemas"]["ChoiceParam"];
-        /** @description The parameters searched, by their path in the job spec; every point must be a valid job spec */
-        SearchSpace: {
-            [key: string]: components["schemas"]["SearchParam"];
-        };
-        /** @description Every combination of the choice parameters, each trained to the end */
-        GridSearch: {
-            /** @constant */
-            type: "grid";
-        };
-        /** @description maxTrials seeded draws from the space, each trained to the end */
-        RandomSearch: {
-            /** @constant */
-            type: "random";
-        };
-        /** @description Asynchronous successive halving (Li et al. 2018): each trial pauses at each rung; a paused trial in the top 1/η of its rung is promoted, continuing from its checkpoint; the others are stopped once they can no longer be promoted */
-        AshaSearch: {
-            /** @constant */
-            type: "asha";
-            /**
-             * @description η: a rung keeps its top 1/η for the next rung, which trains η× as many epochs
-             * @default 3
-             */
-            reductionFactor: number;
-            /**
-             * @description The first rung: every trial trains this many epochs before it is judged
-             * @default 1
-             */
-            minEpochs: number;
-            /** @description The most epochs a trial trains (the base spec's epochs when absent; it sets each trial's epochs) */
-            maxEpochs?: number;
-            /**
-             * @description Brackets of successive halving, each starting η× later than the one before; trials go to them in turn
-             * @default 1
-             */
-            brackets: number;
-        };
-        /** @description Population-based training (Jaderberg et al. 2017), asynchronous as Ray Tune's: at every interval a trial in the bottom quantile takes a top trial's weights and optimizer state and explores new values */
-        PbtSearch: {
-            /** @constant */
-            type: "pbt";
-            /**
-             * @description Trials trained side by side (maxTrials does not apply)
-             * @default 8
-             */
-            population: number;
-            /**
-             * @description Epochs between two looks at the population
-             * @default 1
-             */
-            perturbationInterval: number;
-            /**
-             * @description A trial in the bottom fraction copies a top-fraction trial's checkpoint (exploit)
-             * @default 0.25
-             */
-            quantileFraction: number;
-            /**
-             * @description On explore, each parameter is drawn again from the space with this probability, else perturbed
-             * @default 0.25
-             */
-            resampleProbability: number;
-            /**
-             * @description A perturbed real parameter is multiplied by one of these (a choice moves to a neighbouring value)
-             * @default [
-             *       1.2,
-             *       0.8
-             *     ]
-             */
-            perturbationFactors: [
-                number,
-                number
-            ];
-        };
-        SearchAlgorithm: components["schemas"]["GridSearch"] | components["schemas"]["RandomSearch"] | components["schemas"]["AshaSearch"] | components["schemas"]["PbtSearch"];
-        ResolvedStudySpec: {
-            name?: string;
-            /** @description The base job spec as submitted (defaults filled in) */
-            base: {
-                [key: string]: unknown;
-            };
-            space: components["schemas"]["SearchSpace"];
-            objective: {
-                /** @enum {string} */
-                metric: "val_accuracy" | "val_loss" | "val_mae" | "accuracy" | "loss" | "mae";
-                /** @enum {string} */
-                mode: "max" | "min";
-            };
-            algorithm: components["schemas"]["SearchAlgorithm"];
-            maxTrials: number;
-            maxConcurrentTrials: number;
-            /** @description Epochs of a trial trained to the end */
-            maxEpochs: number;
-            budget: {
-                trialEpochs?: number;
-                seconds?: number;
-            };
-            seed: number;
-        };
-        /** @enum {string} */
-        StudyStatus: "running" | "paused" | "cancelled" | "succeeded" | "failed";
         Trial: {
             /** @description 1, 2, … in the order the trials started */
             number: number;
@@ -3874,104 +4003,37 @@ export interface components {
                 job: string;
             };
         };
-        StudyCompute: {
-            /** @description Epochs all trials trained */
-            trialEpochs: number;
-            trialSeconds: number;
-            /** @description What the same trials trained to the end would have used */
-            fullTrainingEpochs: number;
-            /** @description Estimated at the study's seconds per trial-epoch */
-            fullTrainingSeconds: number;
+        /** @description T passes per input with the model's dropout on (dropout layers and recurrent dropout in the layer's dropoutMode; batch norm uses its running statistics); each prediction is their mean, with its uncertainty. A model without dropout is a 422 */
+        UncertaintyRequest: {
+            /**
+             * @description Monte Carlo dropout (Gal & Ghahramani 2016): dropout stays on at prediction
+             * @constant
+             */
+            method: "mcDropout";
+            /**
+             * @description T: stochastic passes per input; inputs × samples is at most 200000
+             * @default 50
+             */
+            samples?: number;
+            /**
+             * @description Seeds the dropout masks: the same request (inputs, checkpoint, samples, seed) gives the same answer
+             * @default 0
+             */
+            seed?: number;
         };
-        Study: {
-            /** Format: uuid */
-            id: string;
-            name: string | null;
-            status: components["schemas"]["StudyStatus"];
-            spec: components["schemas"]["ResolvedStudySpec"];
-            /** @description Why it ended, in plain words */
-            reason: string | null;
-            /** @description The trial whose latest objective is best */
-            best: {
-                trial: number;
-                value: number;
-                epoch: number;
-                /** Format: uuid */
-                jobId: string;
-            } | null;
-            /** @description The job POST /v1/studies/{id}/train-best made */
-            finalJobId: string | null;
-            compute: components["schemas"]["StudyCompute"];
-            trials: components["schemas"]["Trial"][];
-            lastSeq: number;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
-            finishedAt: string | null;
-            links: {
-                self: string;
-                events: string;
-                stream: string;
-            };
-        };
-        StudyPage: {
-            data: components["schemas"]["Study"][];
-            hasMore: boolean;
-            next: string | null;
-        };
-        StudyEvent: {
-            seq: number;
-            /** @enum {string} */
-            type: "status" | "trialStarted" | "trialResult" | "promoted" | "stopped" | "exploited" | "continued" | "trialEnded" | "best";
-            data: {
-                [key: string]: unknown;
-            };
-            /** Format: date-time */
-            createdAt: string;
-        };
-        StudyStreamMessage: {
-            seq: number;
-            /** @enum {string} */
-            type: "status" | "trialStarted" | "trialResult" | "promoted" | "stopped" | "exploited" | "continued" | "trialEnded" | "best";
-            data: {
-                [key: string]: unknown;
-            };
-            /** Format: date-time */
-            createdAt: string;
+        /** @description A real number drawn uniformly from [low, high] */
+        UniformParam: {
             /** @constant */
-            kind: "studyEvent";
-            /** Format: uuid */
-            studyId: string;
-        } | {
-            /** @constant */
-            kind: "heartbeat";
-            /** Format: date-time */
-            time: string;
+            type: "uniform";
+            low: number;
+            high: number;
         };
-        Dataset: {
-            name: string;
-            /** @enum {string} */
-            kind: "builtIn" | "synthetic";
-            description: string;
-            /** @enum {string} */
-            task: "classification" | "regression";
-            /** @description One row as the model sees it ([steps, features] for sequences); for a synthetic set, with its default parameters */
-            featureShape: number[];
-            /** @description What the model must output per row: [classes], [steps, classes] for a class per step, or the regression targets */
-            outputShape: number[];
-            /** @description 0 for a regression */
-            classes: number;
-            rows: number;
-            source: string;
-            license: string;
-            /** @description What a job spec may set in `dataset` besides `name` */
-            parameters: {
-                [key: string]: {
-                    default?: unknown;
-                    description?: string;
-                };
-            };
+        /** @description A real number drawn uniformly from [low, high] */
+        UniformParamInput: {
+            /** @constant */
+            type: "uniform";
+            low: number;
+            high: number;
         };
         UploadedDataset: {
             /** Format: uuid */
@@ -3994,132 +4056,30 @@ export interface components {
             /** Format: date-time */
             createdAt: string;
         };
-        Readiness: {
-            /** @enum {string} */
-            status: "ready" | "unavailable";
-            checks: {
-                /** @enum {string} */
-                postgres: "ok" | "failing";
-                /** @enum {string} */
-                redis: "ok" | "failing";
-            };
-        };
-        Prediction: {
-            /** @description The most probable class (per step for a model with a class per step) */
-            class?: number | number[];
-            /** @description Its name in the data set */
-            label?: string | string[];
-            /** @description Every class, in class order (with `uncertainty`: the mean over the passes) */
-            probabilities?: number[] | number[][];
-            /** @description A regression's outputs (with `uncertainty`: the mean over the passes) */
-            values?: number[] | number[][];
-            /** @description With an uncertainty request only */
-            uncertainty?: {
-                /** @description Classification: H[p̄] = −Σ p̄ ln p̄ of the mean probabilities, in nats: all uncertainty */
-                predictiveEntropy?: number | number[];
-                /** @description Classification: the mean over the passes of each pass's entropy: the uncertainty of the data */
-                expectedEntropy?: number | number[];
-                /** @description Classification: predictive − expected entropy (≥ 0): the passes disagreeing, the uncertainty of the model */
-                mutualInformation?: number | number[];
-                /** @description Regression: (1/T) Σ (y_t − ȳ)² per output value, the predictive variance of the passes */
-                variance?: number[] | number[][];
-            };
-        };
-        RunSummary: {
-            /** @description The last finished epoch; null before the first */
-            lastEpoch: number | null;
-            /** @description Every metric of the last finished epoch */
-            final: {
-                [key: string]: number;
-            };
-            /** @description Each metric's best epoch value: the highest of an accuracy, the lowest of anything else (test scores are in `test`) */
-            best: {
-                [key: string]: number;
-            };
-            /** @description Scores on the held-out test rows (test_loss, test_accuracy or test_mae) once the run succeeded */
-            test: {
-                [key: string]: number;
-            };
-            /** @description Training time once the run succeeded, else the time since it started; null before it started */
-            durationMs: number | null;
-            /** @description Training speed in the last finished epoch */
-            samplesPerSecond: number | null;
-        };
-        Run: {
-            /** Format: uuid */
+        /** @description A data set uploaded with POST /v1/datasets */
+        UploadedDatasetRef: {
+            /** @constant */
+            name: "upload";
+            /**
+             * Format: uuid
+             * @description The id POST /v1/datasets answered with
+             */
             id: string;
-            name: string | null;
-            status: components["schemas"]["JobStatus"];
-            spec: components["schemas"]["ResolvedJobSpec"];
-            /** @description TF.js backend that ran the job (tensorflow, wasm, cpu) */
-            backend: string | null;
-            device: string | null;
-            failureReason: string | null;
-            /** @description While queued: why it is not training yet when the cause is not just busy workers (no GPU worker running, the project at its limit of running jobs) */
-            waitingReason: string | null;
-            /** @description How many times a worker started it */
-            attempts: number;
-            /** @description Restarts after failures that were not the spec's fault (a killed worker or training process, a lost database session); at most spec.maxRestarts */
-            restarts: number;
-            /** @description Why each restart happened, oldest first */
-            restartCauses: string[];
-            progress: number;
-            /** @description A study's trial pauses, checkpointed, at the end of this epoch (a rung or a perturbation interval) for its scheduler to decide; null for other jobs */
-            pauseAtEpoch: number | null;
-            /** @description Sequence number of the newest event */
-            lastSeq: number;
-            /** Format: date-time */
-            createdAt: string;
-            startedAt: string | null;
-            finishedAt: string | null;
-            /** Format: date-time */
-            updatedAt: string;
-            links: {
-                self: string;
-                metrics: string;
-                events: string;
-                stream: string;
-                checkpoints: string;
-                model: string;
-            };
-            summary: components["schemas"]["RunSummary"];
+            /** @description Use only the first `limit` rows after the seeded shuffle */
+            limit?: number;
         };
-        RunPage: {
-            data: components["schemas"]["Run"][];
-            hasMore: boolean;
-            /** @description URL of the next page, null on the last one */
-            next: string | null;
-        };
-        StreamEventMessage: {
+        /** @description A data set uploaded with POST /v1/datasets */
+        UploadedDatasetRefInput: {
             /** @constant */
-            kind: "event";
-            /** Format: uuid */
-            jobId: string;
-            seq: number;
-            /** @enum {string} */
-            type: "status" | "advice" | "started" | "metrics" | "optimizerPhase" | "divergence" | "lrRangeTest" | "resumed" | "checkpoint" | "preprocessing" | "earlyStop" | "activationVariance" | "transfer" | "threadFailed" | "distributed";
-            data: {
-                [key: string]: unknown;
-            };
+            name: "upload";
             /**
-             * Format: date-time
-             * @description When the event was recorded
+             * Format: uuid
+             * @description The id POST /v1/datasets answered with
              */
-            createdAt: string;
-            /**
-             * Format: date-time
-             * @description When training produced it; equal to createdAt for the service's own events
-             */
-            emittedAt: string;
+            id: string;
+            /** @description Use only the first `limit` rows after the seeded shuffle */
+            limit?: number;
         };
-        /** @description Sent every STREAM_HEARTBEAT_MS; a client that misses two can assume the connection is dead */
-        StreamHeartbeatMessage: {
-            /** @constant */
-            kind: "heartbeat";
-            /** Format: date-time */
-            time: string;
-        };
-        StreamMessage: components["schemas"]["StreamEventMessage"] | components["schemas"]["StreamHeartbeatMessage"];
         /** @description A training worker, as its last heartbeat said */
         Worker: {
             id: string;
@@ -4140,6 +4100,46 @@ export interface components {
             startedAt: string;
             /** Format: date-time */
             lastSeenAt: string;
+        };
+        /** @description Uniform points in [−1, 1]², class 1 where x·y > 0; 2 features, 2 classes */
+        XorDatasetRef: {
+            /** @constant */
+            name: "xor";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows: number;
+            /**
+             * @description Standard deviation of the Gaussian noise added to each coordinate
+             * @default 0.1
+             */
+            noise: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed: number;
+        };
+        /** @description Uniform points in [−1, 1]², class 1 where x·y > 0; 2 features, 2 classes */
+        XorDatasetRefInput: {
+            /** @constant */
+            name: "xor";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows?: number;
+            /**
+             * @description Standard deviation of the Gaussian noise added to each coordinate
+             * @default 0.1
+             */
+            noise?: number;
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed?: number;
         };
     };
     responses: {

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { describeDataset, runShape, splittableRows, type ResolvedJobSpec } from '../spec/job-spec.js';
+import { describeDataset } from '../spec/dataset-spec.js';
+import { type ResolvedJobSpec } from '../spec/job-spec.js';
+import { runShape, splittableRows } from '../spec/run-shape.js';
 import { outputLayerIndex } from '../spec/weight-shapes.js';
 import type { Dataset } from './datasets/loader.js';
 import { createRng, deriveSeed, permutation } from './random.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Conv2D } from './layers/conv2d.js';
-import type { LayerSpec } from '../spec/job-spec.js';
+import type { LayerSpec } from '../spec/layer-spec.js';
 import { layerNameOf } from '../spec/weight-shapes.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LayerSpec, ResolvedJobSpec } from '../spec/job-spec.js';
+import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import type { LayerSpec } from '../spec/layer-spec.js';
 import { layerNameOf } from '../spec/weight-shapes.js';
 
 /** A kernel whose units are held to an L2 norm of at most `maxNorm`. */

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LayerSpec, ResolvedJobSpec } from '../spec/job-spec.js';
+import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import type { LayerSpec } from '../spec/layer-spec.js';
 import { forwardValuesPerRowOf } from '../spec/memory-estimate.js';
 import { fieldFromPath } from '../errors/errors.js';
 import { RecurrentLayer } from './layers/recurrent.js';

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { describeDataset, type LayerSpec, type ResolvedJobSpec } from '../spec/job-spec.js';
+import { describeDataset } from '../spec/dataset-spec.js';
+import { type ResolvedJobSpec } from '../spec/job-spec.js';
+import { type LayerSpec } from '../spec/layer-spec.js';
 import { TrainingSpecError } from './events.js';
 import { createLayer, type LayerFactory } from './layer-factory.js';
 import type { StepClock } from './layers/seeded-dropout.js';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LayerSpec, ResolvedJobSpec } from '../spec/job-spec.js';
+import type { ResolvedJobSpec } from '../spec/job-spec.js';
+import type { LayerSpec } from '../spec/layer-spec.js';
 import { layerNameOf, outputLayerIndex } from '../spec/weight-shapes.js';
 import type { LayerFactory } from './layer-factory.js';
 import { deriveSeed } from './random.js';

@@ -14,7 +14,7 @@ import { buildModel, outputsProbabilities } from '../engine/model-builder.js';
 import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../errors/errors.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { JobRecord } from '../jobs/job-types.js';
-import { describeDataset } from '../spec/job-spec.js';
+import { describeDataset } from '../spec/dataset-spec.js';
 import { ClassificationUncertainty, RegressionUncertainty } from './uncertainty.js';
 
 export interface Prediction {

@@ -1,5 +1,7 @@
 import { fieldFromPath } from '../errors/errors.js';
-import type { DatasetShape, LayerSpec, ResolvedJobSpec } from './job-spec.js';
+import type { DatasetShape } from './dataset-spec.js';
+import type { ResolvedJobSpec } from './job-spec.js';
+import type { LayerSpec } from './layer-spec.js';
 import { inferShapes, type Shape } from './layer-shapes.js';
 import type { OptimizerConfig } from './optimizer-spec.js';
 import { layerIndexOf, layerNameOf, modelWeights, outputLayerIndex } from './weight-shapes.js';

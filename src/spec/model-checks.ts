@@ -1,4 +1,5 @@
-import type { DatasetShape, JobSpecFields } from './job-spec.js';
+import type { DatasetShape } from './dataset-spec.js';
+import type { JobSpecFields } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
 import { layerIndexOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
 import { resolveInitializer, type InitializerRef } from './initializer-spec.js';

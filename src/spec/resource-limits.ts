@@ -1,4 +1,5 @@
-import type { DatasetShape, ResolvedJobSpec } from './job-spec.js';
+import type { DatasetShape } from './dataset-spec.js';
+import type { ResolvedJobSpec } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
 import { estimateMemory, formatBytes, memoryParts, sharesByField, type MemoryPart } from './memory-estimate.js';
 

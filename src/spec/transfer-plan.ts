@@ -1,4 +1,7 @@
-import { runShape, splittableRows, type DatasetShape, type JobSpecFields, type LayerSpec, type ResolvedInit } from './job-spec.js';
+import { type DatasetShape } from './dataset-spec.js';
+import { type JobSpecFields, type ResolvedInit } from './job-spec.js';
+import { type LayerSpec } from './layer-spec.js';
+import { runShape, splittableRows } from './run-shape.js';
 import { inferShapes } from './layer-shapes.js';
 import { layerIndexOf, layerNameOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
 

@@ -1,4 +1,4 @@
-import type { LayerSpec } from './job-spec.js';
+import type { LayerSpec } from './layer-spec.js';
 import type { Shape } from './layer-shapes.js';
 
 export interface LayerWeights {

@@ -4,7 +4,8 @@ import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js
 import { splitDataset } from '../../src/engine/dataset-split.js';
 import { loadDataset } from '../../src/engine/datasets/loader.js';
 import { addingProblem, copyTask, linearRegression, sineForecast } from '../../src/engine/datasets/sequences.js';
-import { describeDataset, jobSpecSchema, MNIST_FIXED_TEST_ROWS, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { describeDataset, MNIST_FIXED_TEST_ROWS } from '../../src/spec/dataset-spec.js';
+import { jobSpecSchema, type JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, epochMetrics, resolveSpec } from '../support/training-run.js';
 
 let backend: SelectedBackend;

@@ -4,7 +4,8 @@ import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js
 import { fans, initialValues } from '../../src/engine/initializers.js';
 import { buildModel } from '../../src/engine/model-builder.js';
 import { captureModel } from '../../src/engine/checkpoint-data.js';
-import { jobSpecSchema, simpleRnnLayerSchema, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { jobSpecSchema, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { simpleRnnLayerSchema } from '../../src/spec/layer-spec.js';
 import { testBackend } from '../support/test-backend.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
 

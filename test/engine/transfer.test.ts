@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
 import type { CheckpointData } from '../../src/engine/checkpoint-data.js';
-import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput, type LayerSpec } from '../../src/spec/job-spec.js';
+import { describeDataset } from '../../src/spec/dataset-spec.js';
+import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { type LayerSpec } from '../../src/spec/layer-spec.js';
 import { planTransfer, type SourceCheckpoint, type TransferPlan } from '../../src/spec/transfer-plan.js';
 import { testBackend } from '../support/test-backend.js';
 import { collectRun, epochMetrics, weightsByName, type CollectedRun } from '../support/training-run.js';

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { adviceCodes, adviceRules, adviseOn, type AdviceRule } from '../../src/spec/advice/index.js';
 import { reluStackVariance } from '../../src/spec/advice/deep-relu-variance.js';
-import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { describeDataset } from '../../src/spec/dataset-spec.js';
+import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
 
 const resolve = (input: JobSpecInput) => {
   const spec = resolveJobSpec(jobSpecSchema.parse(input), { drawSeed: () => 1 });

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { defaultWorkerMemoryLimitMb, trainingThreadLimit } from '../../src/config/config.js';
-import { describeDataset, jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
+import { describeDataset } from '../../src/spec/dataset-spec.js';
+import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../../src/spec/job-spec.js';
 import { estimateMemory, RUNTIME_BYTES, sharesByField } from '../../src/spec/memory-estimate.js';
 import { resourceRefusal, trainingThreadsOf, type MemoryRefusalDetails, type WorkerLimits } from '../../src/spec/resource-limits.js';
 import { oversizedSpecs } from '../support/oversized-specs.js';

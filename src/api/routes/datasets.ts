@@ -9,7 +9,7 @@ import type { Services } from '../../infra/services.js';
 import { projectOf } from '../plugins/auth.js';
 import { hashRequest, IdempotencyStore } from '../../idempotency/idempotency-store.js';
 import { idempotencyHeaders } from '../schemas/idempotency.js';
-import { builtInDatasetRefSchema, describeDataset, syntheticDatasetRefs } from '../../spec/job-spec.js';
+import { builtInDatasetRefSchema, describeDataset, syntheticDatasetRefs } from '../../spec/dataset-spec.js';
 import { problemSchema } from '../schemas/job-schemas.js';
 
 const datasetSchema = z

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { DatasetRef } from '../../spec/job-spec.js';
+import type { DatasetRef } from '../../spec/dataset-spec.js';
 import { builtInDatasets, type BuiltInDatasetName } from './catalog.js';
 import { classificationDataset, selectClasses, type Dataset } from './dataset.js';
 import { addingProblem, copyTask, linearRegression, sineForecast } from './sequences.js';

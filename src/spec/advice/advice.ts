@@ -1,5 +1,8 @@
 import { fieldFromPath } from '../../errors/errors.js';
-import { runShape, splittableRows, type DatasetShape, type LayerSpec, type ResolvedJobSpec } from '../job-spec.js';
+import { type DatasetShape } from '../dataset-spec.js';
+import { type ResolvedJobSpec } from '../job-spec.js';
+import { type LayerSpec } from '../layer-spec.js';
+import { runShape, splittableRows } from '../run-shape.js';
 import type { OptimizerConfig } from '../optimizer-spec.js';
 import type { LearningRate } from '../schedule-spec.js';
 import type { AdviceCode } from './codes.js';

@@ -1,6 +1,6 @@
 import { resolveInitializer, type InitializerConfig } from '../initializer-spec.js';
 import { inferShapes } from '../layer-shapes.js';
-import type { LayerSpec } from '../job-spec.js';
+import type { LayerSpec } from '../layer-spec.js';
 import { effectiveActivation, layerPath, num, type AdviceRule } from './advice.js';
 
 /** This many ReLU layers or more make a deep stack. */

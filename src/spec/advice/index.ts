@@ -1,4 +1,5 @@
-import type { DatasetShape, ResolvedJobSpec } from '../job-spec.js';
+import type { DatasetShape } from '../dataset-spec.js';
+import type { ResolvedJobSpec } from '../job-spec.js';
 import { toAdvice, type Advice, type AdviceRule } from './advice.js';
 import { adamRateFarFromDefault } from './adam-rate-far-from-default.js';
 import { adamThenSgd } from './adam-then-sgd.js';

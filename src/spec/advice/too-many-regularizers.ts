@@ -1,4 +1,4 @@
-import type { LayerSpec } from '../job-spec.js';
+import type { LayerSpec } from '../layer-spec.js';
 import { isRecurrent, phasesOf, type AdviceRule } from './advice.js';
 
 /** This many strong regularisers at once is too many. */
