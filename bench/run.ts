@@ -6,6 +6,7 @@
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
+// npm run bench -- --only service [--repeats 7 --backends native]: a job through the service against the bare engine on the same spec
 // npm run bench -- --only studies [--seeds 1,2,3,4,5 --algorithms random,asha,pbt]: hyperparameter search on MNIST, best accuracy against trial-epochs
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
@@ -25,6 +26,7 @@ import { benchAbuse } from './abuse.js';
 import { benchApiThroughput } from './api-throughput.js';
 import { benchMcDropout } from './mc-dropout.js';
 import { benchStudies, studyAlgorithms, type StudyBenchRow } from './studies.js';
+import { benchServiceOverhead } from './service-overhead.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +48,7 @@ const { values } = parseArgs({
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse', 'mcdropout', 'studies'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse', 'mcdropout', 'studies', 'service'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -262,6 +264,28 @@ if (values.only === 'mcdropout') {
     ),
   );
   console.log();
+}
+if (values.only === 'service') {
+  const rounds = Number(values.repeats);
+  const backend = z.enum(benchBackends).parse(values.backends?.split(',')[0]?.trim() ?? 'native');
+  const measured = await benchServiceOverhead({ rounds, backend });
+  console.log(
+    `Service against the bare engine: MNIST MLP 784-256-256-10, batch 128, 4 epochs, ${backend}; ${rounds} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+  );
+  const spread = (list: number[]) => `${fmt(Math.min(...list))} / ${fmt(median(list))} / ${fmt(Math.max(...list))}`;
+  const ratio = (list: number[]) => `${fmt(Math.min(...list), 3)} / ${fmt(median(list), 3)} / ${fmt(Math.max(...list), 3)}`;
+  console.log(
+    table(
+      ['measure (epochs 2–4, median per round)', 'bare engine samples/s min / median / max', 'service samples/s min / median / max', 'service ÷ bare, per round min / median / max'],
+      (['engine', 'wall'] as const).map((measure) => [
+        measure === 'engine' ? "the engine's own rate (training steps)" : 'epoch end to epoch end (validation, events, checkpoints)',
+        spread(measured.map((r) => r[measure].bare)),
+        spread(measured.map((r) => r[measure].service)),
+        ratio(measured.map((r) => r[measure].service / r[measure].bare)),
+      ]),
+    ),
+  );
+  console.log('\nGoal: the service within 5 % of the bare engine (ratio ≥ 0.95).\n');
 }
 if (values.only === 'studies') {
   const seeds = values.seeds!.split(',').map(Number);

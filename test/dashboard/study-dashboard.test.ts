@@ -160,8 +160,8 @@ describe.skipIf(!haveChromium && !process.env.CI)('study pages in a real browser
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body.id as string;
     await page.goto(`${harness.baseUrl}/#/studies/${id}`);
-    await page.waitForSelector('#study-status');
-    expect(await textOf('#study-status')).toBe('running');
+    // The previous test's study page stays until this one renders: wait for this study's.
+    await page.waitForFunction((study) => document.querySelector(`#study-status[data-study="${study}"]`)?.textContent === 'running', id);
     expect(await disabled()).toEqual({ pause: false, resume: true, cancel: false, 'train-best': true });
 
     // The trial's job starts and its curve grows while the page is open: both live.

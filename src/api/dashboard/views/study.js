@@ -47,7 +47,8 @@ export async function studyView(id) {
   const paths = Object.keys(spec.space);
   const markers = judgementEpochs(spec);
 
-  const status = el('span', { id: 'study-status' });
+  // data-study: which study's page this is, as a hash change keeps the previous page until the new one renders.
+  const status = el('span', { id: 'study-status', 'data-study': id });
   const message = el('span', { class: 'muted', id: 'action-message' });
   const reason = el('div', { id: 'study-reason' });
   const facts = el('dl', { class: 'facts', id: 'study-summary' });
