@@ -270,13 +270,13 @@ if (values.only === 'service') {
   const backend = z.enum(benchBackends).parse(values.backends?.split(',')[0]?.trim() ?? 'native');
   const measured = await benchServiceOverhead({ rounds, backend });
   console.log(
-    `Service against the bare engine: MNIST MLP 784-256-256-10, batch 128, 4 epochs, ${backend}; ${rounds} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+    `Service against the bare engine: MNIST MLP 784-256-256-10, batch 128, 10 epochs, ${backend}; ${rounds} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
   );
   const spread = (list: number[]) => `${fmt(Math.min(...list))} / ${fmt(median(list))} / ${fmt(Math.max(...list))}`;
   const ratio = (list: number[]) => `${fmt(Math.min(...list), 3)} / ${fmt(median(list), 3)} / ${fmt(Math.max(...list), 3)}`;
   console.log(
     table(
-      ['measure (epochs 2–4, median per round)', 'bare engine samples/s min / median / max', 'service samples/s min / median / max', 'service ÷ bare, per round min / median / max'],
+      ['measure (epochs 2–10, median per round)', 'bare engine samples/s min / median / max', 'service samples/s min / median / max', 'service ÷ bare, per round min / median / max'],
       (['engine', 'wall'] as const).map((measure) => [
         measure === 'engine' ? "the engine's own rate (training steps)" : 'epoch end to epoch end (validation, events, checkpoints)',
         spread(measured.map((r) => r[measure].bare)),
