@@ -1,42 +1,22 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepScreenshot, launchBrowser, skipBrowserTests } from '../support/browser.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
 
-// Debian's chromium, installed by .ci/run. Outside CI a machine without it skips these tests;
-// in CI its absence is a failure, not a skip.
-const executablePath = '/usr/bin/chromium';
-const haveChromium = existsSync(executablePath);
-
-/** TRAINYARD_SCREENSHOTS=docs refreshes the pictures of each view that docs/dashboard.md shows. */
-async function keepScreenshot(page: Page, name: string): Promise<void> {
-  const shot = await page.screenshot({ fullPage: false });
-  expect(shot.byteLength).toBeGreaterThan(10_000);
-  if (process.env.TRAINYARD_SCREENSHOTS) await page.screenshot({ path: `${process.env.TRAINYARD_SCREENSHOTS}/dashboard-${name}.png` });
-}
-
-describe.skipIf(!haveChromium && !process.env.CI)('dashboard in a real browser', () => {
+describe.skipIf(skipBrowserTests)('dashboard in a real browser', () => {
   let harness: Harness;
   let browser: Browser;
   let page: Page;
   let auth: { authorization: string; key: string };
 
   beforeAll(async () => {
-    expect(haveChromium, `${executablePath} is missing: apt-get install chromium`).toBe(true);
     harness = await startHarness('dashboard', { TRAINYARD_BACKEND: 'wasm', AUTH_MODE: 'required' });
     await harness.startWorker();
     auth = await harness.apiKey('browser');
-    // launch() gives the browser a fresh temporary profile (its own --user-data-dir). Without the
-    // networking flags Chromium keeps dialling out on this closed network.
-    browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    ({ browser, page } = await launchBrowser());
     page.on('pageerror', (error) => {
       throw error;
     });

@@ -1,14 +1,10 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepScreenshot, launchBrowser, skipBrowserTests } from '../support/browser.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
-
-// Debian's chromium, as in dashboard.test.ts: outside CI a machine without it skips these tests.
-const executablePath = '/usr/bin/chromium';
-const haveChromium = existsSync(executablePath);
 
 interface StudyBody {
   id: string;
@@ -19,7 +15,7 @@ interface StudyBody {
   compute: { trialEpochs: number; fullTrainingEpochs: number };
 }
 
-describe.skipIf(!haveChromium && !process.env.CI)('study pages in a real browser', () => {
+describe.skipIf(skipBrowserTests)('study pages in a real browser', () => {
   let harness: Harness;
   let browser: Browser;
   let page: Page;
@@ -27,17 +23,11 @@ describe.skipIf(!haveChromium && !process.env.CI)('study pages in a real browser
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    expect(haveChromium, `${executablePath} is missing: apt-get install chromium`).toBe(true);
     harness = await startHarness('study-dashboard', { TRAINYARD_BACKEND: 'wasm', AUTH_MODE: 'required', WORKER_CONCURRENCY: '2' });
     await harness.startWorker();
     harness.startScheduler();
     auth = await harness.apiKey('studies-browser');
-    browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    ({ browser, page } = await launchBrowser());
     page.on('pageerror', (error) => pageErrors.push(error.message));
     // A Content-Security-Policy refusal is only a console message: collect those too.
     page.on('console', (message) => {
@@ -133,9 +123,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('study pages in a real browser
     expect(links.every((href) => /^#\/jobs\/[0-9a-f-]{36}$/.test(href ?? ''))).toBe(true);
 
     await page.click('th[data-sort="objective"]');
-    const shot = await page.screenshot({ fullPage: false });
-    expect(shot.byteLength).toBeGreaterThan(10_000);
-    if (process.env.TRAINYARD_SCREENSHOTS) await page.screenshot({ path: `${process.env.TRAINYARD_SCREENSHOTS}/dashboard-study.png` });
+    await keepScreenshot(page, 'study');
 
     // Ended with a best trial: only train-best is offered, and it makes the job.
     expect(await disabled()).toEqual({ pause: true, resume: true, cancel: true, 'train-best': false });
