@@ -691,15 +691,19 @@ export interface components {
         ActivationLayer: {
             /** @constant */
             type: "activation";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             activation: components["schemas"]["Activation"];
         };
         ActivationLayerInput: {
             /** @constant */
             type: "activation";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             activation: components["schemas"]["ActivationInput"];
         };
         /** @description G ← G + g² ; θ ← θ − η g / (√G + ε)  (torch.optim.Adagrad, lr_decay 0) */
@@ -838,6 +842,24 @@ export interface components {
              */
             weightDecay?: number;
         };
+        /** @description Elementwise sum of its inputs (a residual connection); lists its inputs: two or more earlier layers (or "input") */
+        AddLayer: {
+            /** @constant */
+            type: "add";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Elementwise sum of its inputs (a residual connection); lists its inputs: two or more earlier layers (or "input") */
+        AddLayerInput: {
+            /** @constant */
+            type: "add";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
         /** @description Adding problem: steps [value ~ U(0, 1), marker]; two markers, one per half; target their values' sum. Input [T, 2], 1 target; always predicting 1 scores MSE ≈ 0.167 */
         AddingDatasetRef: {
             /** @constant */
@@ -971,11 +993,31 @@ export interface components {
             /** @description α falls linearly, step by step, to 0 at the end of this epoch (and stays 0); constant when absent */
             decayToZeroByEpoch?: number;
         };
+        /** @description Elementwise mean of its inputs; lists its inputs: two or more earlier layers (or "input") */
+        AverageLayer: {
+            /** @constant */
+            type: "average";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Elementwise mean of its inputs; lists its inputs: two or more earlier layers (or "input") */
+        AverageLayerInput: {
+            /** @constant */
+            type: "average";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
         AvgPool2dLayer: {
             /** @constant */
             type: "avgPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @default 2 */
             poolSize: number | [
                 number,
@@ -995,8 +1037,10 @@ export interface components {
         AvgPool2dLayerInput: {
             /** @constant */
             type: "avgPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @default 2 */
             poolSize?: number | [
                 number,
@@ -1017,8 +1061,10 @@ export interface components {
         BatchNormalizationLayer: {
             /** @constant */
             type: "batchNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /**
              * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
              * @default 0.99
@@ -1041,8 +1087,10 @@ export interface components {
         BatchNormalizationLayerInput: {
             /** @constant */
             type: "batchNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /**
              * @description running ← momentum · running + (1 − momentum) · batch (Keras's momentum; PyTorch's is 1 − this). The variance enters unbiased, · m/(m − 1)
              * @default 0.99
@@ -1221,6 +1269,24 @@ export interface components {
             /** @description Any JSON values: numbers, names ("adam"), whole configs ({"type": "momentum", "momentum": 0.9}) */
             values: unknown[];
         };
+        /** @description Its inputs joined along the last axis (channels, features); the other axes must agree; lists its inputs: two or more earlier layers (or "input") */
+        ConcatenateLayer: {
+            /** @constant */
+            type: "concatenate";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Its inputs joined along the last axis (channels, features); the other axes must agree; lists its inputs: two or more earlier layers (or "input") */
+        ConcatenateLayerInput: {
+            /** @constant */
+            type: "concatenate";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
         /** @description η = η₀ (after an optional warm-up) */
         ConstantSchedule: {
             /** @constant */
@@ -1251,8 +1317,10 @@ export interface components {
         Conv2dLayer: {
             /** @constant */
             type: "conv2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             filters: number;
             /** @default 3 */
             kernelSize: number | [
@@ -1291,8 +1359,10 @@ export interface components {
         Conv2dLayerInput: {
             /** @constant */
             type: "conv2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             filters: number;
             /** @default 3 */
             kernelSize?: number | [
@@ -1474,8 +1544,10 @@ export interface components {
         DenseLayer: {
             /** @constant */
             type: "dense";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /** @default linear */
             activation: components["schemas"]["Activation"];
@@ -1498,8 +1570,10 @@ export interface components {
         DenseLayerInput: {
             /** @constant */
             type: "dense";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /** @default linear */
             activation?: components["schemas"]["ActivationInput"];
@@ -1515,6 +1589,94 @@ export interface components {
             /** @description c: after every optimizer step each unit's incoming weights are rescaled to an L2 norm of at most c (torch.renorm; Keras MaxNorm), instead of regularization.maxNorm */
             maxNorm?: number;
             /** @description Default glorotUniform */
+            kernelInitializer?: components["schemas"]["InitializerInput"];
+            /** @description Default zeros */
+            biasInitializer?: components["schemas"]["InitializerInput"];
+        };
+        /** @description Each channel convolved with its own filters: [h, w, c] → [h′, w′, c·depthMultiplier] (PyTorch Conv2d with groups = c) */
+        DepthwiseConv2dLayer: {
+            /** @constant */
+            type: "depthwiseConv2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /** @default 3 */
+            kernelSize: number | [
+                number,
+                number
+            ];
+            /** @default 1 */
+            strides: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding: "valid" | "same";
+            /**
+             * @description Output channels per input channel
+             * @default 1
+             */
+            depthMultiplier: number;
+            /** @default linear */
+            activation: components["schemas"]["Activation"];
+            /** @default true */
+            useBias: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1: number;
+                /** @default 0 */
+                l2: number;
+            };
+            /** @description Of the depthwise kernel; default glorotUniform */
+            kernelInitializer?: components["schemas"]["Initializer"];
+            /** @description Default zeros */
+            biasInitializer?: components["schemas"]["Initializer"];
+        };
+        /** @description Each channel convolved with its own filters: [h, w, c] → [h′, w′, c·depthMultiplier] (PyTorch Conv2d with groups = c) */
+        DepthwiseConv2dLayerInput: {
+            /** @constant */
+            type: "depthwiseConv2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /** @default 3 */
+            kernelSize?: number | [
+                number,
+                number
+            ];
+            /** @default 1 */
+            strides?: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding?: "valid" | "same";
+            /**
+             * @description Output channels per input channel
+             * @default 1
+             */
+            depthMultiplier?: number;
+            /** @default linear */
+            activation?: components["schemas"]["ActivationInput"];
+            /** @default true */
+            useBias?: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1?: number;
+                /** @default 0 */
+                l2?: number;
+            };
+            /** @description Of the depthwise kernel; default glorotUniform */
             kernelInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros */
             biasInitializer?: components["schemas"]["InitializerInput"];
@@ -1658,8 +1820,10 @@ export interface components {
         DropoutLayer: {
             /** @constant */
             type: "dropout";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
             rate: number;
             /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
@@ -1668,8 +1832,10 @@ export interface components {
         DropoutLayerInput: {
             /** @constant */
             type: "dropout";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @description Fraction of units zeroed in training (inverted dropout, off at inference) */
             rate: number;
             /** @description The mask's shape for one row (Keras's noise_shape without its batch entry): 1 on an axis shares one draw along it, e.g. [1, features] drops the same features at every time step, [1, 1, channels] whole channels of an image (PyTorch Dropout1d/Dropout2d); every other entry must equal the input's size. A fresh draw per value when absent */
@@ -1739,22 +1905,26 @@ export interface components {
              */
             restoreBest?: boolean;
         };
-        /** @description Token ids [T] → vectors [T, outputDim]; the first layer, on a data set with token inputs */
+        /** @description Token ids [T] → vectors [T, outputDim]; reads the model's input, on a data set with token inputs */
         EmbeddingLayer: {
             /** @constant */
             type: "embedding";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @description Vocabulary size: token ids are 0 … inputDim − 1 */
             inputDim: number;
             outputDim: number;
         };
-        /** @description Token ids [T] → vectors [T, outputDim]; the first layer, on a data set with token inputs */
+        /** @description Token ids [T] → vectors [T, outputDim]; reads the model's input, on a data set with token inputs */
         EmbeddingLayerInput: {
             /** @constant */
             type: "embedding";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @description Vocabulary size: token ids are 0 … inputDim − 1 */
             inputDim: number;
             outputDim: number;
@@ -1800,14 +1970,54 @@ export interface components {
         FlattenLayer: {
             /** @constant */
             type: "flatten";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
         };
         FlattenLayerInput: {
             /** @constant */
             type: "flatten";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Mean over every position: [T, features] → [features], [h, w, channels] → [channels] */
+        GlobalAvgPoolLayer: {
+            /** @constant */
+            type: "globalAvgPool";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Mean over every position: [T, features] → [features], [h, w, channels] → [channels] */
+        GlobalAvgPoolLayerInput: {
+            /** @constant */
+            type: "globalAvgPool";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Maximum over every position: [T, features] → [features], [h, w, channels] → [channels] */
+        GlobalMaxPoolLayer: {
+            /** @constant */
+            type: "globalMaxPool";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Maximum over every position: [T, features] → [features], [h, w, channels] → [channels] */
+        GlobalMaxPoolLayerInput: {
+            /** @constant */
+            type: "globalMaxPool";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
         };
         /** @description g ← g + N(0, σ²), σ² = η / (1 + t)^γ; seeded; applied after clipNorm */
         GradientNoise: {
@@ -1849,8 +2059,10 @@ export interface components {
         GruLayer: {
             /** @constant */
             type: "gru";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /**
              * @description Output every step, [T, units], instead of the last, [units]
@@ -1898,8 +2110,10 @@ export interface components {
         GruLayerInput: {
             /** @constant */
             type: "gru";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /**
              * @description Output every step, [T, units], instead of the last, [units]
@@ -2282,14 +2496,16 @@ export interface components {
         };
         /** @enum {string} */
         JobStatus: "queued" | "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "succeeded" | "failed" | "stopped";
-        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"];
-        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"];
+        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["DepthwiseConv2dLayer"] | components["schemas"]["SeparableConv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["GlobalAvgPoolLayer"] | components["schemas"]["GlobalMaxPoolLayer"] | components["schemas"]["ZeroPadding2dLayer"] | components["schemas"]["UpSampling2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"] | components["schemas"]["AddLayer"] | components["schemas"]["MultiplyLayer"] | components["schemas"]["AverageLayer"] | components["schemas"]["ConcatenateLayer"];
+        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["DepthwiseConv2dLayerInput"] | components["schemas"]["SeparableConv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["GlobalAvgPoolLayerInput"] | components["schemas"]["GlobalMaxPoolLayerInput"] | components["schemas"]["ZeroPadding2dLayerInput"] | components["schemas"]["UpSampling2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"] | components["schemas"]["AddLayerInput"] | components["schemas"]["MultiplyLayerInput"] | components["schemas"]["AverageLayerInput"] | components["schemas"]["ConcatenateLayerInput"];
         /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
         LayerNormalizationLayer: {
             /** @constant */
             type: "layerNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @default 0.001 */
             epsilon: number;
         };
@@ -2297,8 +2513,10 @@ export interface components {
         LayerNormalizationLayerInput: {
             /** @constant */
             type: "layerNormalization";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @default 0.001 */
             epsilon?: number;
         };
@@ -2356,8 +2574,10 @@ export interface components {
         LstmLayer: {
             /** @constant */
             type: "lstm";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /**
              * @description Output every step, [T, units], instead of the last, [units]
@@ -2406,8 +2626,10 @@ export interface components {
         LstmLayerInput: {
             /** @constant */
             type: "lstm";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /**
              * @description Output every step, [T, units], instead of the last, [units]
@@ -2455,8 +2677,10 @@ export interface components {
         MaxPool2dLayer: {
             /** @constant */
             type: "maxPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @default 2 */
             poolSize: number | [
                 number,
@@ -2476,8 +2700,10 @@ export interface components {
         MaxPool2dLayerInput: {
             /** @constant */
             type: "maxPool2d";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             /** @default 2 */
             poolSize?: number | [
                 number,
@@ -2508,13 +2734,13 @@ export interface components {
         Model: {
             auxiliaryHeads?: components["schemas"]["AuxiliaryHead"][];
             progressive?: components["schemas"]["Progressive"];
-            /** @description A sequential stack. The last dense layer is the output: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
+            /** @description A stack, or a graph where layers name their inputs. The last layer is the model's output; the last dense layer is the output layer: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
             layers: components["schemas"]["Layer"][];
         };
         ModelInput: {
             auxiliaryHeads?: components["schemas"]["AuxiliaryHeadInput"][];
             progressive?: components["schemas"]["ProgressiveInput"];
-            /** @description A sequential stack. The last dense layer is the output: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
+            /** @description A stack, or a graph where layers name their inputs. The last layer is the model's output; the last dense layer is the output layer: its units must equal the data set's classes. With a softmax activation its outputs are probabilities; otherwise they are treated as logits. */
             layers: components["schemas"]["LayerInput"][];
         };
         /** @description v ← μ v + g ; θ ← θ − η v  (torch.optim.SGD with momentum) */
@@ -2596,6 +2822,24 @@ export interface components {
              * @enum {string}
              */
             unit?: "epoch" | "step";
+        };
+        /** @description Elementwise product of its inputs (gating); lists its inputs: two or more earlier layers (or "input") */
+        MultiplyLayer: {
+            /** @constant */
+            type: "multiply";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+        };
+        /** @description Elementwise product of its inputs (gating); lists its inputs: two or more earlier layers (or "input") */
+        MultiplyLayerInput: {
+            /** @constant */
+            type: "multiply";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
         };
         /** @description v ← μ v + g ; θ ← θ − η (g + μ v)  (torch.optim.SGD with nesterov, which allows no dampening) */
         NesterovOptimizer: {
@@ -3219,15 +3463,19 @@ export interface components {
         ReshapeLayer: {
             /** @constant */
             type: "reshape";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             targetShape: number[];
         };
         ReshapeLayerInput: {
             /** @constant */
             type: "reshape";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             targetShape: number[];
         };
         ResolvedInit: {
@@ -3498,6 +3746,100 @@ export interface components {
         SearchSpaceInput: {
             [key: string]: components["schemas"]["SearchParamInput"];
         };
+        /** @description A depthwise convolution, then a 1×1 convolution to `filters` channels (Chollet 2017): [h, w, c] → [h′, w′, filters] */
+        SeparableConv2dLayer: {
+            /** @constant */
+            type: "separableConv2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            filters: number;
+            /** @default 3 */
+            kernelSize: number | [
+                number,
+                number
+            ];
+            /** @default 1 */
+            strides: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding: "valid" | "same";
+            /**
+             * @description Output channels per input channel
+             * @default 1
+             */
+            depthMultiplier: number;
+            /** @default linear */
+            activation: components["schemas"]["Activation"];
+            /** @default true */
+            useBias: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1: number;
+                /** @default 0 */
+                l2: number;
+            };
+            /** @description Of the depthwise kernel; default glorotUniform */
+            kernelInitializer?: components["schemas"]["Initializer"];
+            /** @description Of the 1×1 pointwise kernel; default glorotUniform */
+            pointwiseInitializer?: components["schemas"]["Initializer"];
+            /** @description Default zeros */
+            biasInitializer?: components["schemas"]["Initializer"];
+        };
+        /** @description A depthwise convolution, then a 1×1 convolution to `filters` channels (Chollet 2017): [h, w, c] → [h′, w′, filters] */
+        SeparableConv2dLayerInput: {
+            /** @constant */
+            type: "separableConv2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            filters: number;
+            /** @default 3 */
+            kernelSize?: number | [
+                number,
+                number
+            ];
+            /** @default 1 */
+            strides?: number | [
+                number,
+                number
+            ];
+            /**
+             * @default valid
+             * @enum {string}
+             */
+            padding?: "valid" | "same";
+            /**
+             * @description Output channels per input channel
+             * @default 1
+             */
+            depthMultiplier?: number;
+            /** @default linear */
+            activation?: components["schemas"]["ActivationInput"];
+            /** @default true */
+            useBias?: boolean;
+            /** @description This layer's kernel penalty, instead of regularization.l1/l2 */
+            kernelRegularizer?: {
+                /** @default 0 */
+                l1?: number;
+                /** @default 0 */
+                l2?: number;
+            };
+            /** @description Of the depthwise kernel; default glorotUniform */
+            kernelInitializer?: components["schemas"]["InitializerInput"];
+            /** @description Of the 1×1 pointwise kernel; default glorotUniform */
+            pointwiseInitializer?: components["schemas"]["InitializerInput"];
+            /** @description Default zeros */
+            biasInitializer?: components["schemas"]["InitializerInput"];
+        };
         /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizer: {
             /** @constant */
@@ -3516,8 +3858,10 @@ export interface components {
         SimpleRnnLayer: {
             /** @constant */
             type: "simpleRnn";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /**
              * @description Output every step, [T, units], instead of the last, [units]
@@ -3567,8 +3911,10 @@ export interface components {
         SimpleRnnLayerInput: {
             /** @constant */
             type: "simpleRnn";
-            /** @description Layer name; generated when absent. Used to match layers across jobs. */
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
             name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
             units: number;
             /**
              * @description Output every step, [T, units], instead of the last, [units]
@@ -4035,6 +4381,50 @@ export interface components {
             low: number;
             high: number;
         };
+        /** @description [h, w, channels] → [h·rows, w·columns, channels] */
+        UpSampling2dLayer: {
+            /** @constant */
+            type: "upSampling2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description Rows and columns are repeated this many times: one number for both, or [rows, columns]
+             * @default 2
+             */
+            size: number | [
+                number,
+                number
+            ];
+            /**
+             * @default nearest
+             * @enum {string}
+             */
+            interpolation: "nearest" | "bilinear";
+        };
+        /** @description [h, w, channels] → [h·rows, w·columns, channels] */
+        UpSampling2dLayerInput: {
+            /** @constant */
+            type: "upSampling2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description Rows and columns are repeated this many times: one number for both, or [rows, columns]
+             * @default 2
+             */
+            size?: number | [
+                number,
+                number
+            ];
+            /**
+             * @default nearest
+             * @enum {string}
+             */
+            interpolation?: "nearest" | "bilinear";
+        };
         UploadedDataset: {
             /** Format: uuid */
             id: string;
@@ -4140,6 +4530,40 @@ export interface components {
              * @default 0
              */
             seed?: number;
+        };
+        /** @description [h, w, channels] → [h + 2·rows, w + 2·columns, channels] */
+        ZeroPadding2dLayer: {
+            /** @constant */
+            type: "zeroPadding2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description Zero rows added above and below, and columns left and right: one number for both, or [rows, columns]
+             * @default 1
+             */
+            padding: number | [
+                number,
+                number
+            ];
+        };
+        /** @description [h, w, channels] → [h + 2·rows, w + 2·columns, channels] */
+        ZeroPadding2dLayerInput: {
+            /** @constant */
+            type: "zeroPadding2d";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description Zero rows added above and below, and columns left and right: one number for both, or [rows, columns]
+             * @default 1
+             */
+            padding?: number | [
+                number,
+                number
+            ];
         };
     };
     responses: {

@@ -2,36 +2,36 @@ import * as tf from '@tensorflow/tfjs';
 import { describeDataset } from '../spec/dataset-spec.js';
 import { type ResolvedJobSpec } from '../spec/job-spec.js';
 import { type LayerSpec } from '../spec/layer-spec.js';
+import { definitionOf, initializerFields } from '../layers/registry.js';
+import { isGraph, MODEL_INPUT_INDEX } from '../spec/layer-graph.js';
 import { TrainingSpecError } from './events.js';
 import { createLayer, type LayerFactory } from './layer-factory.js';
 import type { StepClock } from './layers/seeded-dropout.js';
 import { buildProgressive } from './progressive.js';
 import { inferShapes } from '../spec/layer-shapes.js';
 import { layerIndexOf, layerNameOf } from '../spec/weight-shapes.js';
-import { resolveInitializer, type InitializerRef } from '../spec/initializer-spec.js';
+import { resolveInitializer } from '../spec/initializer-spec.js';
 import { initialValues } from './initializers.js';
 import type { Objective } from './objective.js';
 import { deriveSeed } from './random.js';
 
-type KernelLayer = Extract<LayerSpec, { type: 'dense' | 'conv2d' | 'simpleRnn' | 'lstm' | 'gru' }>;
-const kernelLayerTypes = new Set<LayerSpec['type']>(['dense', 'conv2d', 'simpleRnn', 'lstm', 'gru']);
-const hasKernel = (layer: LayerSpec): layer is KernelLayer => kernelLayerTypes.has(layer.type);
-
 /**
- * The training objective of a spec for a built model: penalties come from the spec, and each
- * dense, conv2d and recurrent layer's kernel (the input kernel, not the recurrent one) gets its
- * own L1/L2 or the global ones.
+ * The training objective of a spec for a built model: penalties come from the spec, and the
+ * kernels each layer type names as penalised (a recurrent layer's input kernel, not its recurrent
+ * one) get the layer's own L1/L2 or the global ones.
  */
 export function buildObjective(spec: ResolvedJobSpec, built: BuiltModel): Objective {
   const { regularization } = spec;
   const weightPenalties: Objective['weightPenalties'] = [];
   spec.model.layers.forEach((layer, index) => {
-    if (!hasKernel(layer)) return;
-    const { l1, l2 } = layer.kernelRegularizer ?? regularization;
+    const penalized = definitionOf(layer).penalized ?? [];
+    if (penalized.length === 0) return;
+    const { l1, l2 } = ('kernelRegularizer' in layer ? layer.kernelRegularizer : undefined) ?? regularization;
     if (l1 === 0 && l2 === 0) return;
     // originalName: tfjs suffixes variable names (kernel_1, …) once an earlier model used them.
-    const kernel = built.model.getLayer(layerNameOf(layer, index)).trainableWeights.find((weight) => weight.originalName.endsWith('/kernel'));
-    if (kernel) weightPenalties.push({ variable: kernel.read() as tf.Variable, l1, l2 });
+    for (const weight of built.model.getLayer(layerNameOf(layer, index)).trainableWeights) {
+      if (penalized.some((name) => weight.originalName.endsWith(`/${name}`))) weightPenalties.push({ variable: weight.read() as tf.Variable, l1, l2 });
+    }
   });
   return {
     loss: spec.loss,
@@ -73,11 +73,12 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[], regressi
   const layers = spec.model.layers;
   const shapes = inferShapes(inputShape, layers);
   if ('message' in shapes) throw new TrainingSpecError(`layer ${shapes.index}: ${shapes.message}`);
-  const factory: LayerFactory = (layer, index, options = {}) =>
-    createLayer(layer, index, { seed: spec.seed, clock, layerInput: index === 0 ? inputShape : shapes.shapes[index - 1]!, ...options });
+  const factory: LayerFactory = (layer, index, options = {}) => createLayer(layer, index, { seed: spec.seed, clock, inputShapes: shapes.inputShapes[index]!, ...options });
   let model: tf.LayersModel;
   if (spec.model.progressive) {
     model = buildProgressive(spec.model.progressive.columns, layers, inputShape, factory, spec.seed);
+  } else if (isGraph(layers)) {
+    model = buildGraph(layers, shapes.sources, inputShape, factory);
   } else {
     const sequential = tf.sequential();
     layers.forEach((layer, index) => sequential.add(factory(layer, index, index === 0 ? { inputShape } : {})));
@@ -86,6 +87,17 @@ export function buildModel(spec: ResolvedJobSpec, inputShape: number[], regressi
   applyInitializers(spec, model);
   const { training, heads } = attachHeads(spec, model);
   return { model, training, heads, clock, outputsProbabilities: outputsProbabilities(spec), regression };
+}
+
+/** A model whose layers name their inputs: a functional model over the same layer objects a stack would have. */
+function buildGraph(layers: LayerSpec[], sources: number[][], inputShape: number[], factory: LayerFactory): tf.LayersModel {
+  const input = tf.input({ shape: inputShape, name: 'input' });
+  const outputs: tf.SymbolicTensor[] = [];
+  layers.forEach((layer, index) => {
+    const read = sources[index]!.map((source) => (source === MODEL_INPUT_INDEX ? input : outputs[source]!));
+    outputs.push(factory(layer, index).apply(read.length === 1 ? read[0]! : read) as tf.SymbolicTensor);
+  });
+  return tf.model({ inputs: input, outputs: outputs.at(-1)! });
 }
 
 const HEAD_STREAM = 3000;
@@ -97,14 +109,9 @@ const INIT_STREAM = 5000;
  */
 function applyInitializers(spec: ResolvedJobSpec, model: tf.LayersModel): void {
   spec.model.layers.forEach((layer, index) => {
-    const refs: [string, InitializerRef | undefined][] = [
-      ['/kernel', 'kernelInitializer' in layer ? layer.kernelInitializer : undefined],
-      ['/recurrent_kernel', 'recurrentInitializer' in layer ? layer.recurrentInitializer : undefined],
-      ['/bias', 'biasInitializer' in layer ? layer.biasInitializer : undefined],
-    ];
-    refs.forEach(([suffix, ref], k) => {
+    initializerFields(layer).forEach(({ weight: weightName, ref }, k) => {
       if (ref === undefined) return;
-      const weight = model.getLayer(layerNameOf(layer, index)).weights.find((w) => w.originalName.endsWith(suffix));
+      const weight = model.getLayer(layerNameOf(layer, index)).weights.find((w) => w.originalName.endsWith(`/${weightName}`));
       if (!weight) return;
       const values = initialValues(resolveInitializer(ref), weight.shape as number[], deriveSeed(spec.seed, INIT_STREAM + 4 * index + k));
       weight.write(values);

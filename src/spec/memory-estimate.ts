@@ -135,8 +135,7 @@ function forwardValuesPerRow(layer: LayerSpec, input: Shape, output: Shape): num
 export function forwardValuesPerRowOf(layers: LayerSpec[], inputShape: Shape): number {
   const shapes = inferShapes(inputShape, layers);
   if ('message' in shapes) return size(inputShape);
-  const inputs = [inputShape, ...shapes.shapes];
-  return layers.reduce((sum, layer, index) => sum + forwardValuesPerRow(layer, inputs[index]!, inputs[index + 1]!), size(inputShape));
+  return layers.reduce((sum, layer, index) => sum + forwardValuesPerRow(layer, shapes.inputShapes[index]![0]!, shapes.shapes[index]!), size(inputShape));
 }
 
 const joined = (shape: number[]) => shape.join(' × ');
@@ -162,7 +161,7 @@ export function estimateMemory(spec: ResolvedJobSpec, info: DatasetShape, option
   const inferred = inferShapes(inputShape, layers);
   if ('message' in inferred) throw new Error(`estimateMemory needs a spec whose shapes infer: layer ${inferred.index}: ${inferred.message}`);
   const outputs = inferred.shapes;
-  const inputs = [inputShape, ...outputs];
+  const inputs = inferred.inputShapes.map((shapes) => shapes[0]!);
 
   // Rows of each split, as src/engine/dataset-split.ts cuts them.
   const limit = 'limit' in spec.dataset ? spec.dataset.limit : undefined;
@@ -183,7 +182,7 @@ export function estimateMemory(spec: ResolvedJobSpec, info: DatasetShape, option
   const keepsBest = spec.earlyStopping?.restoreBest === true;
   const rollback = spec.divergence !== undefined || spec.task === 'lrRangeTest';
   const frozen = new Set(spec.init?.frozen ?? []);
-  const weights = modelWeights(layers, inputs);
+  const weights = modelWeights(layers, inferred.inputShapes);
   let trainableValues = 0;
   let allValues = 0;
   const parameters = (path: (string | number)[], values: number, trainable: boolean, what: string) => {
@@ -235,7 +234,7 @@ export function estimateMemory(spec: ResolvedJobSpec, info: DatasetShape, option
     if (out < 0 || 'message' in shapes) return;
     const inputsOf = [inputShape, ...shapes.shapes];
     const hidden = all.slice(0, out);
-    const values = modelWeights(hidden, inputsOf).reduce((sum, layer) => sum + Object.values(layer.weights).reduce((s, shape) => s + size(shape), 0), 0);
+    const values = modelWeights(hidden, shapes.inputShapes).reduce((sum, layer) => sum + Object.values(layer.weights).reduce((s, shape) => s + size(shape), 0), 0);
     const path = ['model', 'progressive', 'columns', j];
     parameters(path, values, false, `column ${j} (${hidden.length} layers, ${values} values)`);
     columnActivations.push({ path, perRow: hidden.reduce((sum, layer, k) => sum + forwardValuesPerRow(layer, inputsOf[k]!, inputsOf[k + 1]!), 0) });

@@ -1,8 +1,10 @@
 import type { DatasetShape } from './dataset-spec.js';
 import type { JobSpecFields } from './job-spec.js';
 import { inferShapes } from './layer-shapes.js';
+import { isGraph, MODEL_INPUT_INDEX, resolveInputs, unreadLayer } from './layer-graph.js';
 import { layerIndexOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
-import { resolveInitializer, type InitializerRef } from './initializer-spec.js';
+import { resolveInitializer } from './initializer-spec.js';
+import { initializerFields } from '../layers/registry.js';
 import { isCategorical, resolveLoss } from './loss-spec.js';
 
 
@@ -53,8 +55,20 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
       }
     }
   });
-  if (info.vocabulary !== undefined && layers[0]?.type !== 'embedding') {
-    problems.push({ path: ['model', 'layers', 0], message: `the inputs are token ids (0 … ${info.vocabulary - 1}): start with an embedding layer` });
+  const graph = resolveInputs(layers);
+  if ('message' in graph) {
+    problems.push({ path: ['model', 'layers', graph.index, ...(graph.field ? [graph.field] : [])], message: graph.message });
+    return problems;
+  }
+  if (info.vocabulary !== undefined) {
+    const reader = graph.inputs.findIndex((sources, index) => sources.includes(MODEL_INPUT_INDEX) && layers[index]!.type !== 'embedding');
+    if (reader >= 0) problems.push({ path: ['model', 'layers', reader], message: `the inputs are token ids (0 … ${info.vocabulary - 1}): ${isGraph(layers) ? 'only an embedding layer can read the model\'s input' : 'start with an embedding layer'}` });
+  }
+  const heads = new Set((spec.model.auxiliaryHeads ?? []).flatMap((head) => layerIndexOf(layers, head.after) ?? []));
+  const unread = unreadLayer(layers, graph.inputs, heads);
+  if (unread) problems.push({ path: ['model', 'layers', unread.index], message: unread.message });
+  if (spec.model.progressive && isGraph(layers)) {
+    problems.push({ path: ['model', 'progressive'], message: 'progressive columns join a stack of dense layers: this model\'s layers name their inputs (a graph)' });
   }
 
   const outputIndex = outputLayerIndex(layers);
@@ -76,16 +90,16 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
 
   const shapes = inferShapes(info.inputShape ?? [info.featureSize], layers);
   if ('message' in shapes) {
-    problems.push({ path: ['model', 'layers', shapes.index], message: shapes.message });
+    problems.push({ path: ['model', 'layers', shapes.index, ...(shapes.field ? [shapes.field] : [])], message: shapes.message });
     return problems;
   }
   const expected = [...(info.outputShape ?? [info.classes])];
   // One sigmoid unit is the usual binary classifier: it outputs P(class 1).
   const alternatives = loss === 'binaryCrossentropy' && info.classes === 2 ? [expected, [...expected.slice(0, -1), 1]] : [expected];
   const output = shapes.shapes.at(-1)!;
-  problems.push(...noiseShapeProblems(spec, [info.inputShape ?? [info.featureSize], ...shapes.shapes]));
+  problems.push(...noiseShapeProblems(spec, shapes.inputShapes.map((inputs) => inputs[0]!)));
   problems.push(...headProblems(spec, shapes.shapes, outputIndex));
-  problems.push(...initializerProblems(spec, [info.inputShape ?? [info.featureSize], ...shapes.shapes]));
+  problems.push(...initializerProblems(spec, shapes.inputShapes, shapes.shapes));
   if (alternatives.some((shape) => sameShape(shape, output))) return problems;
   const outputLayer = layers[outputIndex]!;
   const what = regression ? 'one per target value' : 'one per class of the data set';
@@ -179,20 +193,14 @@ function headProblems(spec: JobSpecFields, shapes: number[][], outputIndex: numb
 }
 
 /** identity needs a square matrix and orthogonal a 2-D one; an IRNN fixes its recurrent kernel itself. */
-function initializerProblems(spec: JobSpecFields, shapes: number[][]): Problem[] {
+function initializerProblems(spec: JobSpecFields, inputShapes: number[][][], outputShapes: number[][]): Problem[] {
   const problems: Problem[] = [];
-  const layerWeights = modelWeights(spec.model.layers, shapes);
+  const layerWeights = modelWeights(spec.model.layers, inputShapes);
   spec.model.layers.forEach((layer, index) => {
-    if (!('kernelInitializer' in layer || 'biasInitializer' in layer || 'recurrentInitializer' in layer)) return;
     const { layer: name, weights } = layerWeights[index]!;
-    // With useBias false a dense or conv2d layer has no bias weight; the initializer is judged on the bias it would have.
-    const bias = weights[`${name}/bias`] ?? [shapes[index + 1]!.at(-1)!];
-    const fields: [string, InitializerRef | undefined, number[] | undefined][] = [
-      ['kernelInitializer', 'kernelInitializer' in layer ? layer.kernelInitializer : undefined, weights[`${name}/kernel`]],
-      ['recurrentInitializer', 'recurrentInitializer' in layer ? layer.recurrentInitializer : undefined, weights[`${name}/recurrent_kernel`]],
-      ['biasInitializer', 'biasInitializer' in layer ? layer.biasInitializer : undefined, bias],
-    ];
-    for (const [field, ref, shape] of fields) {
+    for (const { field, weight, ref } of initializerFields(layer)) {
+      // With useBias false a layer has no bias weight; the initializer is judged on the bias it would have.
+      const shape = weights[`${name}/${weight}`] ?? (weight === 'bias' ? [outputShapes[index]!.at(-1)!] : undefined);
       if (ref === undefined || !shape) continue;
       const path = ['model', 'layers', index, field];
       const { type } = resolveInitializer(ref);

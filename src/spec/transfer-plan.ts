@@ -99,13 +99,14 @@ export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: So
     const cutShape = 'shapes' in shapes ? shapes.shapes.at(-1)! : inputShape;
     const expected = info.outputShape ?? [info.classes];
     const flatten: LayerSpec[] = cutShape.length > expected.length ? [{ type: 'flatten', name: 'probe_flatten' }] : [];
-    const head = layers.slice(output).map((layer, i) => ({ ...layer, name: layerNameOf(layer, output + i) }));
+    // The head reads the cut (through the flatten), whatever it read in the full model.
+    const head = layers.slice(output).map((layer, i) => ({ ...layer, name: layerNameOf(layer, output + i), inputs: undefined }));
     effective = [...kept, ...flatten, ...head];
   }
 
   const shapes = inferShapes(inputShape, effective);
   if ('message' in shapes) return { problems: [{ path: ['init'], message: `the cut model does not fit: layer ${shapes.index}: ${shapes.message}` }] };
-  const weights = modelWeights(effective, [inputShape, ...shapes.shapes]);
+  const weights = modelWeights(effective, shapes.inputShapes);
   const problems: Problem[] = [];
   const loaded: string[] = [];
   const loadable = mode === 'linearProbe' ? cut + 1 : effective.length;

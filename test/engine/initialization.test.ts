@@ -5,7 +5,7 @@ import { fans, initialValues } from '../../src/engine/initializers.js';
 import { buildModel } from '../../src/engine/model-builder.js';
 import { captureModel } from '../../src/engine/checkpoint-data.js';
 import { jobSpecSchema, type JobSpecInput } from '../../src/spec/job-spec.js';
-import { simpleRnnLayerSchema } from '../../src/spec/layer-spec.js';
+import { simpleRnnLayerSchema } from '../../src/layers/recurrent.js';
 import { testBackend } from '../support/test-backend.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
 

@@ -47,6 +47,28 @@ const cases: [string, JobSpecInput, number[]][] = [
     },
     [9],
   ],
+  [
+    'a residual graph with the convolution family and merges',
+    {
+      dataset: { name: 'mnist', shape: 'image' },
+      model: {
+        layers: [
+          { type: 'zeroPadding2d', name: 'pad', padding: [1, 2] },
+          { type: 'conv2d', name: 'stem', filters: 4, padding: 'same' },
+          { type: 'depthwiseConv2d', name: 'dw', depthMultiplier: 2, padding: 'same' },
+          { type: 'separableConv2d', name: 'sep', filters: 4, padding: 'same', useBias: false },
+          { type: 'add', name: 'sum', inputs: ['stem', 'sep'] },
+          { type: 'conv2d', name: 'side', filters: 3, inputs: ['stem'] },
+          { type: 'upSampling2d', name: 'up', size: 1 },
+          { type: 'zeroPadding2d', name: 'pad2', padding: 1 },
+          { type: 'concatenate', name: 'cat', inputs: ['sum', 'pad2'] },
+          { type: 'globalAvgPool', name: 'gap' },
+          { type: 'dense', units: 10 },
+        ],
+      },
+    },
+    [28, 28, 1],
+  ],
 ];
 
 describe('weights computed from the spec', () => {
@@ -55,10 +77,14 @@ describe('weights computed from the spec', () => {
     const { model } = buildModel(spec, inputShape);
     const shapes = inferShapes(inputShape, spec.model.layers);
     if ('message' in shapes) throw new Error(shapes.message);
-    const computed = modelWeights(spec.model.layers, [inputShape, ...shapes.shapes]);
-    const built = model.layers.map((layer) => Object.fromEntries(layer.weights.map((w) => [w.originalName, w.shape])));
+    const computed = modelWeights(spec.model.layers, shapes.inputShapes);
+    // A graph is a functional model: its input is a layer of its own, with no weights, and TF.js
+    // orders its layers by depth rather than as the spec lists them.
+    const layers = computed.map((c) => model.getLayer(c.layer));
+    expect(model.layers.filter((layer) => layer.getClassName() !== 'InputLayer')).toHaveLength(layers.length);
+    const built = layers.map((layer) => Object.fromEntries(layer.weights.map((w) => [w.originalName, w.shape])));
     expect(computed.map((c) => c.weights)).toEqual(built);
-    expect(computed.map((c) => c.layer)).toEqual(model.layers.map((layer) => layer.name));
+    expect(layers.map((layer) => layer.outputShape)).toEqual(shapes.shapes.map((shape) => [null, ...shape]));
     model.dispose();
   });
 });
