@@ -2496,8 +2496,8 @@ export interface components {
         };
         /** @enum {string} */
         JobStatus: "queued" | "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "succeeded" | "failed" | "stopped";
-        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["DepthwiseConv2dLayer"] | components["schemas"]["SeparableConv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["GlobalAvgPoolLayer"] | components["schemas"]["GlobalMaxPoolLayer"] | components["schemas"]["ZeroPadding2dLayer"] | components["schemas"]["UpSampling2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"] | components["schemas"]["AddLayer"] | components["schemas"]["MultiplyLayer"] | components["schemas"]["AverageLayer"] | components["schemas"]["ConcatenateLayer"];
-        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["DepthwiseConv2dLayerInput"] | components["schemas"]["SeparableConv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["GlobalAvgPoolLayerInput"] | components["schemas"]["GlobalMaxPoolLayerInput"] | components["schemas"]["ZeroPadding2dLayerInput"] | components["schemas"]["UpSampling2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"] | components["schemas"]["AddLayerInput"] | components["schemas"]["MultiplyLayerInput"] | components["schemas"]["AverageLayerInput"] | components["schemas"]["ConcatenateLayerInput"];
+        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["DepthwiseConv2dLayer"] | components["schemas"]["SeparableConv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["GlobalAvgPoolLayer"] | components["schemas"]["GlobalMaxPoolLayer"] | components["schemas"]["ZeroPadding2dLayer"] | components["schemas"]["UpSampling2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"] | components["schemas"]["AddLayer"] | components["schemas"]["MultiplyLayer"] | components["schemas"]["AverageLayer"] | components["schemas"]["ConcatenateLayer"] | components["schemas"]["PositionalEmbeddingLayer"] | components["schemas"]["MultiHeadAttentionLayer"] | components["schemas"]["TransformerEncoderLayer"] | components["schemas"]["TransformerDecoderLayer"];
+        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["DepthwiseConv2dLayerInput"] | components["schemas"]["SeparableConv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["GlobalAvgPoolLayerInput"] | components["schemas"]["GlobalMaxPoolLayerInput"] | components["schemas"]["ZeroPadding2dLayerInput"] | components["schemas"]["UpSampling2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"] | components["schemas"]["AddLayerInput"] | components["schemas"]["MultiplyLayerInput"] | components["schemas"]["AverageLayerInput"] | components["schemas"]["ConcatenateLayerInput"] | components["schemas"]["PositionalEmbeddingLayerInput"] | components["schemas"]["MultiHeadAttentionLayerInput"] | components["schemas"]["TransformerEncoderLayerInput"] | components["schemas"]["TransformerDecoderLayerInput"];
         /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
         LayerNormalizationLayer: {
             /** @constant */
@@ -2771,6 +2771,62 @@ export interface components {
             /** @description λ, coupled (L2 through the gradient, as torch.optim's weight_decay): g ← g + λ θ before the update; 0 when absent */
             weightDecay?: number;
         };
+        /** @description Scaled dot-product attention with several heads (Vaswani et al. 2017), equal to torch.nn.MultiheadAttention. One input: self-attention over a sequence [T, d]. Two inputs [query, value] or three [query, key, value]: cross-attention (the key is the value when absent). Output [T_query, outputDim] */
+        MultiHeadAttentionLayer: {
+            /** @constant */
+            type: "multiHeadAttention";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            numHeads: number;
+            /** @description Width of each head's queries and keys */
+            keyDim: number;
+            /** @description Width of each head's values; keyDim when absent */
+            valueDim?: number;
+            /** @description Output features; the query's when absent */
+            outputDim?: number;
+            /**
+             * @description Dropout on the attention probabilities (seeded per step; off at inference)
+             * @default 0
+             */
+            dropout: number;
+            /** @default true */
+            useBias: boolean;
+            /**
+             * @description Position i attends to positions ≤ i only (a decoder's self-attention)
+             * @default false
+             */
+            causal: boolean;
+        };
+        /** @description Scaled dot-product attention with several heads (Vaswani et al. 2017), equal to torch.nn.MultiheadAttention. One input: self-attention over a sequence [T, d]. Two inputs [query, value] or three [query, key, value]: cross-attention (the key is the value when absent). Output [T_query, outputDim] */
+        MultiHeadAttentionLayerInput: {
+            /** @constant */
+            type: "multiHeadAttention";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            numHeads: number;
+            /** @description Width of each head's queries and keys */
+            keyDim: number;
+            /** @description Width of each head's values; keyDim when absent */
+            valueDim?: number;
+            /** @description Output features; the query's when absent */
+            outputDim?: number;
+            /**
+             * @description Dropout on the attention probabilities (seeded per step; off at inference)
+             * @default 0
+             */
+            dropout?: number;
+            /** @default true */
+            useBias?: boolean;
+            /**
+             * @description Position i attends to positions ≤ i only (a decoder's self-attention)
+             * @default false
+             */
+            causal?: boolean;
+        };
         /** @description η = η₀ · γ^(milestones ≤ i) (PyTorch MultiStepLR) */
         MultiStepSchedule: {
             /** @constant */
@@ -3012,6 +3068,40 @@ export interface components {
                 number,
                 number
             ];
+        };
+        /** @description Adds a vector per position to a sequence [T, d] → [T, d], so attention can tell positions apart */
+        PositionalEmbeddingLayer: {
+            /** @constant */
+            type: "positionalEmbedding";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description sinusoidal: fixed sin/cos vectors (Vaswani et al. 2017, §3.5); learned: a trained table
+             * @default sinusoidal
+             * @enum {string}
+             */
+            mode: "sinusoidal" | "learned";
+            /** @description learned: rows of the table (the longest sequence); the input's length when absent */
+            maxLength?: number;
+        };
+        /** @description Adds a vector per position to a sequence [T, d] → [T, d], so attention can tell positions apart */
+        PositionalEmbeddingLayerInput: {
+            /** @constant */
+            type: "positionalEmbedding";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description sinusoidal: fixed sin/cos vectors (Vaswani et al. 2017, §3.5); learned: a trained table
+             * @default sinusoidal
+             * @enum {string}
+             */
+            mode?: "sinusoidal" | "learned";
+            /** @description learned: rows of the table (the longest sequence); the input's length when absent */
+            maxLength?: number;
         };
         Prediction: {
             /** @description The most probable class (per step for a model with a class per step) */
@@ -4297,6 +4387,140 @@ export interface components {
             };
             /** @description The tips the spec goes against, but those it silences; also the job's `advice` event (seq 2) when there are any */
             advice: components["schemas"]["Advice"][];
+        };
+        /** @description Causal self-attention, cross-attention to the encoder's output, and a feed-forward network: torch.nn.TransformerDecoderLayer (batch_first) with a causal target mask. inputs: [target, memory] (the target sequence [T, d], then the encoder's output [S, d′]) → [T, d] */
+        TransformerDecoderLayer: {
+            /** @constant */
+            type: "transformerDecoder";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /** @description Heads of each attention; must divide the model width */
+            numHeads: number;
+            /** @description Hidden width of the feed-forward network */
+            ffDim: number;
+            /**
+             * @description Of the feed-forward network (gelu: the exact erf form)
+             * @default relu
+             * @enum {string}
+             */
+            activation: "relu" | "gelu";
+            /**
+             * @description One rate for PyTorch's dropout sites: attention probabilities, each residual branch, the feed-forward's hidden layer
+             * @default 0
+             */
+            dropout: number;
+            /**
+             * @description Pre-LN (norm before each sublayer); post-LN, PyTorch's default, when false
+             * @default false
+             */
+            normFirst: boolean;
+            /** @default 0.00001 */
+            epsilon: number;
+        };
+        /** @description Causal self-attention, cross-attention to the encoder's output, and a feed-forward network: torch.nn.TransformerDecoderLayer (batch_first) with a causal target mask. inputs: [target, memory] (the target sequence [T, d], then the encoder's output [S, d′]) → [T, d] */
+        TransformerDecoderLayerInput: {
+            /** @constant */
+            type: "transformerDecoder";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /** @description Heads of each attention; must divide the model width */
+            numHeads: number;
+            /** @description Hidden width of the feed-forward network */
+            ffDim: number;
+            /**
+             * @description Of the feed-forward network (gelu: the exact erf form)
+             * @default relu
+             * @enum {string}
+             */
+            activation?: "relu" | "gelu";
+            /**
+             * @description One rate for PyTorch's dropout sites: attention probabilities, each residual branch, the feed-forward's hidden layer
+             * @default 0
+             */
+            dropout?: number;
+            /**
+             * @description Pre-LN (norm before each sublayer); post-LN, PyTorch's default, when false
+             * @default false
+             */
+            normFirst?: boolean;
+            /** @default 0.00001 */
+            epsilon?: number;
+        };
+        /** @description Self-attention and a feed-forward network, each in a residual branch with layer norm: torch.nn.TransformerEncoderLayer (batch_first). [T, d] → [T, d] */
+        TransformerEncoderLayer: {
+            /** @constant */
+            type: "transformerEncoder";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /** @description Heads of each attention; must divide the model width */
+            numHeads: number;
+            /** @description Hidden width of the feed-forward network */
+            ffDim: number;
+            /**
+             * @description Of the feed-forward network (gelu: the exact erf form)
+             * @default relu
+             * @enum {string}
+             */
+            activation: "relu" | "gelu";
+            /**
+             * @description One rate for PyTorch's dropout sites: attention probabilities, each residual branch, the feed-forward's hidden layer
+             * @default 0
+             */
+            dropout: number;
+            /**
+             * @description Pre-LN (norm before each sublayer); post-LN, PyTorch's default, when false
+             * @default false
+             */
+            normFirst: boolean;
+            /** @default 0.00001 */
+            epsilon: number;
+            /**
+             * @description Position i attends to positions ≤ i only
+             * @default false
+             */
+            causal: boolean;
+        };
+        /** @description Self-attention and a feed-forward network, each in a residual branch with layer norm: torch.nn.TransformerEncoderLayer (batch_first). [T, d] → [T, d] */
+        TransformerEncoderLayerInput: {
+            /** @constant */
+            type: "transformerEncoder";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /** @description Heads of each attention; must divide the model width */
+            numHeads: number;
+            /** @description Hidden width of the feed-forward network */
+            ffDim: number;
+            /**
+             * @description Of the feed-forward network (gelu: the exact erf form)
+             * @default relu
+             * @enum {string}
+             */
+            activation?: "relu" | "gelu";
+            /**
+             * @description One rate for PyTorch's dropout sites: attention probabilities, each residual branch, the feed-forward's hidden layer
+             * @default 0
+             */
+            dropout?: number;
+            /**
+             * @description Pre-LN (norm before each sublayer); post-LN, PyTorch's default, when false
+             * @default false
+             */
+            normFirst?: boolean;
+            /** @default 0.00001 */
+            epsilon?: number;
+            /**
+             * @description Position i attends to positions ≤ i only
+             * @default false
+             */
+            causal?: boolean;
         };
         Trial: {
             /** @description 1, 2, … in the order the trials started */

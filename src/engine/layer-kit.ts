@@ -4,12 +4,23 @@ import { BatchNormalization } from './layers/batch-normalization.js';
 import { Conv2D } from './layers/conv2d.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout } from './layers/seeded-dropout.js';
+import { MultiHeadAttention, PositionalEmbedding, TransformerDecoderBlock, TransformerEncoderBlock } from './layers/custom-layers.js';
 
 /**
  * The engine's own layer classes and helpers, handed to each layer module's builder
  * (src/layers/layer-definition.ts) so the layer modules need not import TF.js themselves.
  */
-export const layerKit = { BatchNormalization, Conv2D, RecurrentLayer, SeededDropout, namedInitializer };
+export const layerKit = {
+  BatchNormalization,
+  Conv2D,
+  RecurrentLayer,
+  SeededDropout,
+  MultiHeadAttention,
+  PositionalEmbedding,
+  TransformerEncoderBlock,
+  TransformerDecoderBlock,
+  namedInitializer,
+};
 export type LayerKit = typeof layerKit;
 
 /**

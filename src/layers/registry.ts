@@ -11,6 +11,9 @@ import { globalAvgPool, globalAvgPoolLayerSchema, globalMaxPool, globalMaxPoolLa
 import { DEFAULT_INITIALIZED, type LayerDefinition } from './layer-definition.js';
 import type { InitializerRef } from '../spec/initializer-spec.js';
 import { layerNormalization, layerNormalizationLayerSchema } from './layer-normalization.js';
+import { multiHeadAttention, multiHeadAttentionLayerSchema } from './multi-head-attention.js';
+import { positionalEmbedding, positionalEmbeddingLayerSchema } from './positional-embedding.js';
+import { transformerDecoder, transformerDecoderLayerSchema, transformerEncoder, transformerEncoderLayerSchema } from './transformer-blocks.js';
 import { add, addLayerSchema, average, averageLayerSchema, concatenate, concatenateLayerSchema, multiply, multiplyLayerSchema } from './merge.js';
 import { avgPool2d, avgPool2dLayerSchema, maxPool2d, maxPool2dLayerSchema } from './pooling-2d.js';
 import { gru, gruLayerSchema, lstm, lstmLayerSchema, simpleRnn, simpleRnnLayerSchema } from './recurrent.js';
@@ -48,6 +51,10 @@ export const layerSchema = z
     multiplyLayerSchema,
     averageLayerSchema,
     concatenateLayerSchema,
+    positionalEmbeddingLayerSchema,
+    multiHeadAttentionLayerSchema,
+    transformerEncoderLayerSchema,
+    transformerDecoderLayerSchema,
   ])
   .meta({ id: 'Layer' });
 export type LayerSpec = z.infer<typeof layerSchema>;
@@ -80,6 +87,10 @@ const registry: Registry = {
   multiply,
   average,
   concatenate,
+  positionalEmbedding,
+  multiHeadAttention,
+  transformerEncoder,
+  transformerDecoder,
 };
 
 /** The definition of a layer's type, typed for that layer. */

@@ -69,6 +69,23 @@ const cases: [string, JobSpecInput, number[]][] = [
     },
     [28, 28, 1],
   ],
+  [
+    'attention, positions and transformer blocks',
+    {
+      dataset: { name: 'copy', symbols: 4, length: 3, delay: 3, inputs: 'tokens' },
+      model: {
+        layers: [
+          { type: 'embedding', name: 'emb', inputDim: 6, outputDim: 8 },
+          { type: 'positionalEmbedding', name: 'pos', mode: 'learned', maxLength: 12 },
+          { type: 'transformerEncoder', name: 'enc', numHeads: 2, ffDim: 16 },
+          { type: 'multiHeadAttention', name: 'mha', numHeads: 2, keyDim: 3, valueDim: 5, outputDim: 8, useBias: false, inputs: ['pos', 'enc'] },
+          { type: 'transformerDecoder', name: 'dec', numHeads: 4, ffDim: 12, inputs: ['mha', 'enc'] },
+          { type: 'dense', units: 5 },
+        ],
+      },
+    },
+    [9],
+  ],
 ];
 
 describe('weights computed from the spec', () => {
