@@ -7,6 +7,8 @@ const layerAndTrainingTests = [
   'cnn',
   'divergence',
   'early-stopping',
+  'graph-models',
+  'attention-layers',
   'initialization',
   'losses',
   'mc-dropout',

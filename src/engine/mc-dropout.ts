@@ -3,8 +3,7 @@ import type { ResolvedJobSpec } from '../spec/job-spec.js';
 import type { LayerSpec } from '../spec/layer-spec.js';
 import { forwardValuesPerRowOf } from '../spec/memory-estimate.js';
 import { fieldFromPath } from '../errors/errors.js';
-import { RecurrentLayer } from './layers/recurrent.js';
-import { SeededDropout, type StepClock } from './layers/seeded-dropout.js';
+import type { StepClock } from './layers/seeded-dropout.js';
 import { deriveSeed } from './random.js';
 
 /**
@@ -32,7 +31,7 @@ export interface DropoutSite {
   field: string;
   rate: number;
   /** dropout layer, or a recurrent layer's mode. */
-  kind: 'dropout' | 'standard' | 'variational' | 'cellUpdate';
+  kind: 'dropout' | 'standard' | 'variational' | 'cellUpdate' | 'attention';
 }
 
 /** Every layer that drops something in training, including a progressive net's columns. */
@@ -45,6 +44,9 @@ export function dropoutSites(spec: Pick<ResolvedJobSpec, 'model'>): DropoutSite[
       if (layer.type === 'simpleRnn' || layer.type === 'lstm' || layer.type === 'gru') {
         const rate = Math.max(layer.dropout, layer.dropoutMode === 'variational' ? (layer.recurrentDropout ?? layer.dropout) : 0);
         if (rate > 0) sites.push({ field: at('dropout'), rate, kind: layer.dropoutMode });
+      }
+      if ((layer.type === 'multiHeadAttention' || layer.type === 'transformerEncoder' || layer.type === 'transformerDecoder') && layer.dropout > 0) {
+        sites.push({ field: at('dropout'), rate: layer.dropout, kind: 'attention' });
       }
     });
   visit(spec.model.layers, ['model', 'layers']);
@@ -84,10 +86,13 @@ export interface SampleBlock {
  */
 function stochasticPart(model: tf.LayersModel): { prefix: tf.layers.Layer[]; rest: tf.layers.Layer[] | null } {
   if (!(model instanceof tf.Sequential)) return { prefix: [], rest: null };
-  const first = model.layers.findIndex((layer) => (layer instanceof SeededDropout || layer instanceof RecurrentLayer) && layer.drawsMasks);
+  const first = model.layers.findIndex(drawsMasks);
   if (first <= 0) return { prefix: [], rest: null };
   return { prefix: model.layers.slice(0, first), rest: model.layers.slice(first) };
 }
+
+/** SeededDropout, the recurrent layer and the attention family say whether they draw masks; other layers do not. */
+const drawsMasks = (layer: tf.layers.Layer): boolean => 'drawsMasks' in layer && layer.drawsMasks === true;
 
 const applyLayers = (layers: tf.layers.Layer[], x: tf.Tensor): tf.Tensor => layers.reduce((t, layer) => layer.apply(t, { training: false }) as tf.Tensor, x);
 
