@@ -1008,6 +1008,240 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- Depthwise convolution (NHWC, filter [fH, fW, inC, mult], output channel c·mult + q) ---------
+// Direct loops over the window, the channels innermost (contiguous in x, the filter and the output):
+// there is no reduction over channels to hand to sgemm, and im2col would only copy the input fH·fW
+// times. Each output sums its taps in window order (fy, then fx), as the stock kernels do.
+
+// The taps of one output position that lie inside the image, and where they read.
+struct Tap {
+  long pixel;   // offset of x[iy, ix, 0] within the image
+  long filter;  // offset of filter[fy, fx, 0, 0]
+};
+
+int tapsOf(const ConvParams& p, int oy, int ox, Tap* taps) {
+  int count = 0;
+  const long perTap = static_cast<long>(p.inC) * (p.outC / p.inC);
+  for (int fy = 0; fy < p.fH; ++fy) {
+    const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+    if (iy < 0 || iy >= p.inH) continue;
+    for (int fx = 0; fx < p.fW; ++fx) {
+      const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+      if (ix < 0 || ix >= p.inW) continue;
+      taps[count++] = {(static_cast<long>(iy) * p.inW + ix) * p.inC, (static_cast<long>(fy) * p.fW + fx) * perTap};
+    }
+  }
+  return count;
+}
+
+WIDE void depthwiseTap(const float* __restrict x, const float* __restrict f, float* __restrict o, long channels, long mult) {
+  if (mult == 1) {
+    for (long c = 0; c < channels; ++c) o[c] += x[c] * f[c];
+    return;
+  }
+  for (long c = 0; c < channels; ++c) {
+    for (long q = 0; q < mult; ++q) o[c * mult + q] += x[c] * f[c * mult + q];
+  }
+}
+
+// depthwiseConv2d(x, filter, out, params): out[b, oy, ox, c·m + q] = Σ_taps x[b, iy, ix, c] · f[fy, fx, c, q].
+Napi::Value DepthwiseConv2d(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  const float* filter = floats(info[1]);
+  float* out = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long mult = p.outC / p.inC;
+  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
+  std::vector<Tap> taps(static_cast<size_t>(p.fH) * p.fW);
+  for (int b = 0; b < p.batch; ++b) {
+    const float* xb = x + b * image;
+    for (int oy = 0; oy < p.outH; ++oy) {
+      for (int ox = 0; ox < p.outW; ++ox) {
+        float* o = out + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.outC;
+        std::fill(o, o + p.outC, 0.0f);
+        const int count = tapsOf(p, oy, ox, taps.data());
+        for (int t = 0; t < count; ++t) depthwiseTap(xb + taps[t].pixel, filter + taps[t].filter, o, p.inC, mult);
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+WIDE void depthwiseInputTap(const float* __restrict dy, const float* __restrict f, float* __restrict dx, long channels, long mult) {
+  if (mult == 1) {
+    for (long c = 0; c < channels; ++c) dx[c] += dy[c] * f[c];
+    return;
+  }
+  for (long c = 0; c < channels; ++c) {
+    float sum = 0.0f;
+    for (long q = 0; q < mult; ++q) sum += dy[c * mult + q] * f[c * mult + q];
+    dx[c] += sum;
+  }
+}
+
+// depthwiseConv2dBackpropInput(dy, filter, dx, params): each output's gradient scattered back onto
+// the pixels of its window, dx[b, iy, ix, c] += Σ_q dy[b, oy, ox, c·m + q] · f[fy, fx, c, q].
+Napi::Value DepthwiseConv2dBackpropInput(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* filter = floats(info[1]);
+  float* dx = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long mult = p.outC / p.inC;
+  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
+  std::memset(dx, 0, sizeof(float) * image * p.batch);
+  std::vector<Tap> taps(static_cast<size_t>(p.fH) * p.fW);
+  for (int b = 0; b < p.batch; ++b) {
+    float* dxb = dx + b * image;
+    for (int oy = 0; oy < p.outH; ++oy) {
+      for (int ox = 0; ox < p.outW; ++ox) {
+        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.outC;
+        const int count = tapsOf(p, oy, ox, taps.data());
+        for (int t = 0; t < count; ++t) depthwiseInputTap(g, filter + taps[t].filter, dxb + taps[t].pixel, p.inC, mult);
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+WIDE void depthwiseFilterTap(const float* __restrict x, const float* __restrict dy, double* __restrict df, long channels, long mult) {
+  if (mult == 1) {
+    for (long c = 0; c < channels; ++c) df[c] += static_cast<double>(x[c] * dy[c]);
+    return;
+  }
+  for (long c = 0; c < channels; ++c) {
+    for (long q = 0; q < mult; ++q) df[c * mult + q] += static_cast<double>(x[c] * dy[c * mult + q]);
+  }
+}
+
+// depthwiseConv2dBackpropFilter(x, dy, df, params): df[fy, fx, c, q] = Σ_{b, oy, ox} x[b, iy, ix, c] ·
+// dy[b, oy, ox, c·m + q]. The sums run over every output position of the batch (tens of thousands
+// of terms): accumulated in double, as the cpu backend's JavaScript numbers are, then rounded once.
+Napi::Value DepthwiseConv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  const float* dy = floats(info[1]);
+  float* df = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long mult = p.outC / p.inC;
+  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
+  const size_t total = static_cast<size_t>(p.fH) * p.fW * p.outC;
+  std::vector<double> acc(total, 0.0);
+  std::vector<Tap> taps(static_cast<size_t>(p.fH) * p.fW);
+  for (int b = 0; b < p.batch; ++b) {
+    const float* xb = x + b * image;
+    for (int oy = 0; oy < p.outH; ++oy) {
+      for (int ox = 0; ox < p.outW; ++ox) {
+        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.outC;
+        const int count = tapsOf(p, oy, ox, taps.data());
+        for (int t = 0; t < count; ++t) depthwiseFilterTap(xb + taps[t].pixel, g, acc.data() + taps[t].filter, p.inC, mult);
+      }
+    }
+  }
+  for (size_t i = 0; i < total; ++i) df[i] = static_cast<float>(acc[i]);
+  return info.Env().Undefined();
+}
+
+// ---- Layer normalization over the last axis -----------------------------------------------------
+// Per row of C values: mean, variance = mean((x − mean)²) (two passes, as tf.moments computes it),
+// rstd = 1/√(variance + ε); y = (x − mean)·rstd·γ + β. The row sums run in double: a row is a
+// transformer's model width (hundreds to thousands of values).
+
+WIDE void layerNormRow(const float* __restrict x, const float* __restrict gamma, const float* __restrict beta, float* __restrict y, float mean, float rstd, long c) {
+  for (long j = 0; j < c; ++j) y[j] = (x[j] - mean) * rstd * gamma[j] + beta[j];
+}
+
+// layerNorm(x, gamma, beta, y, mean, rstd, rows, cols, epsilon): y [rows, cols]; mean and rstd [rows] for the gradient.
+Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  const float* gamma = floats(info[1]);
+  const float* beta = floats(info[2]);
+  float* y = floats(info[3]);
+  float* means = floats(info[4]);
+  float* rstds = floats(info[5]);
+  const long rows = info[6].As<Napi::Number>().Int64Value();
+  const long c = info[7].As<Napi::Number>().Int64Value();
+  const double epsilon = info[8].As<Napi::Number>().DoubleValue();
+  for (long r = 0; r < rows; ++r) {
+    const float* row = x + r * c;
+    double sum = 0.0;
+    for (long j = 0; j < c; ++j) sum += row[j];
+    const double mean = sum / static_cast<double>(c);
+    double squares = 0.0;
+    for (long j = 0; j < c; ++j) {
+      const double d = row[j] - mean;
+      squares += d * d;
+    }
+    const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(c) + epsilon));
+    means[r] = static_cast<float>(mean);
+    rstds[r] = rstd;
+    layerNormRow(row, gamma, beta, y + r * c, static_cast<float>(mean), rstd, c);
+  }
+  return info.Env().Undefined();
+}
+
+// layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, cols): with x̂ = (x − mean)·rstd
+// and g = dy·γ, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ_rows dy·x̂, dβ = Σ_rows dy (in double).
+Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* x = floats(info[1]);
+  const float* gamma = floats(info[2]);
+  const float* means = floats(info[3]);
+  const float* rstds = floats(info[4]);
+  float* dx = floats(info[5]);
+  float* dgamma = floats(info[6]);
+  float* dbeta = floats(info[7]);
+  const long rows = info[8].As<Napi::Number>().Int64Value();
+  const long c = info[9].As<Napi::Number>().Int64Value();
+  std::vector<double> sums(static_cast<size_t>(2 * c), 0.0);
+  double* dg = sums.data();
+  double* db = dg + c;
+  for (long r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    const float* g = dy + r * c;
+    const double mean = means[r];
+    const double rstd = rstds[r];
+    double sumG = 0.0, sumGx = 0.0;
+    for (long j = 0; j < c; ++j) {
+      const double xhat = (xr[j] - mean) * rstd;
+      const double gj = static_cast<double>(g[j]) * gamma[j];
+      sumG += gj;
+      sumGx += gj * xhat;
+      dg[j] += g[j] * xhat;
+      db[j] += g[j];
+    }
+    const double meanG = sumG / static_cast<double>(c);
+    const double meanGx = sumGx / static_cast<double>(c);
+    float* dxr = dx + r * c;
+    for (long j = 0; j < c; ++j) {
+      const double xhat = (xr[j] - mean) * rstd;
+      dxr[j] = static_cast<float>(rstd * (static_cast<double>(g[j]) * gamma[j] - meanG - xhat * meanGx));
+    }
+  }
+  for (long j = 0; j < c; ++j) {
+    dgamma[j] = static_cast<float>(dg[j]);
+    dbeta[j] = static_cast<float>(db[j]);
+  }
+  return info.Env().Undefined();
+}
+
+// softmaxGrad(dy, y, dx, rows, classes): TF.js's gradient of softmax over the last axis, one pass
+// per row instead of four kernels (Mul, Sum, Mul, Sub) and their intermediates:
+// dx = dy·y − (Σ dy·y)·y, with the row sum in float, in order, as the Sum kernel adds.
+WIDE void softmaxGradRow(const float* __restrict dy, const float* __restrict y, float* __restrict dx, long classes) {
+  float sum = 0.0f;
+  for (long j = 0; j < classes; ++j) sum += dy[j] * y[j];
+  for (long j = 0; j < classes; ++j) dx[j] = dy[j] * y[j] - sum * y[j];
+}
+
+Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* y = floats(info[1]);
+  float* dx = floats(info[2]);
+  const long rows = info[3].As<Napi::Number>().Int64Value();
+  const long classes = info[4].As<Napi::Number>().Int64Value();
+  for (long r = 0; r < rows; ++r) softmaxGradRow(dy + r * classes, y + r * classes, dx + r * classes, classes);
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   openblas_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -1039,6 +1273,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lstmSequenceGrad", Napi::Function::New(env, LstmSequenceGrad));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
   exports.Set("gather", Napi::Function::New(env, Gather));
+  exports.Set("depthwiseConv2d", Napi::Function::New(env, DepthwiseConv2d));
+  exports.Set("depthwiseConv2dBackpropInput", Napi::Function::New(env, DepthwiseConv2dBackpropInput));
+  exports.Set("depthwiseConv2dBackpropFilter", Napi::Function::New(env, DepthwiseConv2dBackpropFilter));
+  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
+  exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad));
+  exports.Set("softmaxGrad", Napi::Function::New(env, SoftmaxGrad));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   return exports;
