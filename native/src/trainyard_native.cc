@@ -527,6 +527,19 @@ Napi::Value ReduceLeading(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// One row of softmax after its maximum is known: exp(x − max) with the vectorizable fastExp
+// (glibc's scalar expf made this kernel 3× slower than wasm's), exactly 0 below expf's normal range
+// (so that a masked logit, x − 1e9, gives 0 and not a denormal), then the sum in order and a division.
+WIDE void softmaxRow(const float* __restrict row, float* __restrict o, float max, long classes) {
+  for (long j = 0; j < classes; ++j) {
+    const float v = row[j] - max;
+    o[j] = v < -87.33654f ? 0.0f : fastExp(v);
+  }
+  float sum = 0.0f;
+  for (long j = 0; j < classes; ++j) sum += o[j];
+  for (long j = 0; j < classes; ++j) o[j] /= sum;
+}
+
 // softmax(x, out, rows, classes): over the last axis, shifted by the row's maximum.
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   const float* x = floats(info[0]);
@@ -535,15 +548,9 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   const long classes = info[3].As<Napi::Number>().Int64Value();
   for (long r = 0; r < rows; ++r) {
     const float* row = x + r * classes;
-    float* o = out + r * classes;
     float max = row[0];
     for (long j = 1; j < classes; ++j) max = row[j] > max ? row[j] : max;
-    float sum = 0.0f;
-    for (long j = 0; j < classes; ++j) {
-      o[j] = std::exp(row[j] - max);
-      sum += o[j];
-    }
-    for (long j = 0; j < classes; ++j) o[j] /= sum;
+    softmaxRow(row, out + r * classes, max, classes);
   }
   return info.Env().Undefined();
 }
@@ -1011,36 +1018,76 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
 // ---- Depthwise convolution (NHWC, filter [fH, fW, inC, mult], output channel c·mult + q) ---------
 // Direct loops over the window, the channels innermost (contiguous in x, the filter and the output):
 // there is no reduction over channels to hand to sgemm, and im2col would only copy the input fH·fW
-// times. Each output sums its taps in window order (fy, then fx), as the stock kernels do.
+// times. A channel multiplier m > 1 is reduced to m = 1 by repeating each input channel m times
+// (the image, once per call), so every inner loop is a plain vector multiply-add over C·m channels.
+// One WIDE function per image: a call per tap (through target_clones' dispatch) cost more than the
+// tap's arithmetic. Each output sums its taps in window order (fy, then fx), as the stock kernels do.
 
-// The taps of one output position that lie inside the image, and where they read.
-struct Tap {
-  long pixel;   // offset of x[iy, ix, 0] within the image
-  long filter;  // offset of filter[fy, fx, 0, 0]
-};
-
-int tapsOf(const ConvParams& p, int oy, int ox, Tap* taps) {
-  int count = 0;
-  const long perTap = static_cast<long>(p.inC) * (p.outC / p.inC);
-  for (int fy = 0; fy < p.fH; ++fy) {
-    const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
-    if (iy < 0 || iy >= p.inH) continue;
-    for (int fx = 0; fx < p.fW; ++fx) {
-      const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
-      if (ix < 0 || ix >= p.inW) continue;
-      taps[count++] = {(static_cast<long>(iy) * p.inW + ix) * p.inC, (static_cast<long>(fy) * p.fW + fx) * perTap};
-    }
+// x [H, W, C] → out [H, W, C·m], out[…, c·m + q] = x[…, c].
+void repeatChannels(const float* x, float* out, long pixels, long channels, long mult) {
+  for (long i = 0; i < pixels; ++i) {
+    for (long c = 0; c < channels; ++c) std::fill(out + (i * channels + c) * mult, out + (i * channels + c + 1) * mult, x[i * channels + c]);
   }
-  return count;
 }
 
-WIDE void depthwiseTap(const float* __restrict x, const float* __restrict f, float* __restrict o, long channels, long mult) {
-  if (mult == 1) {
-    for (long c = 0; c < channels; ++c) o[c] += x[c] * f[c];
-    return;
+// out [outH, outW, ch] = Σ_taps x [inH, inW, ch] ⊙ f [fH, fW, ch], one image.
+WIDE void depthwiseImage(const ConvParams& p, long ch, const float* __restrict x, const float* __restrict f, float* __restrict out) {
+  for (int oy = 0; oy < p.outH; ++oy) {
+    for (int ox = 0; ox < p.outW; ++ox) {
+      float* __restrict o = out + (static_cast<long>(oy) * p.outW + ox) * ch;
+      for (long c = 0; c < ch; ++c) o[c] = 0.0f;
+      for (int fy = 0; fy < p.fH; ++fy) {
+        const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+        if (iy < 0 || iy >= p.inH) continue;
+        for (int fx = 0; fx < p.fW; ++fx) {
+          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          if (ix < 0 || ix >= p.inW) continue;
+          const float* __restrict xp = x + (static_cast<long>(iy) * p.inW + ix) * ch;
+          const float* __restrict fp = f + (static_cast<long>(fy) * p.fW + fx) * ch;
+          for (long c = 0; c < ch; ++c) o[c] += xp[c] * fp[c];
+        }
+      }
+    }
   }
-  for (long c = 0; c < channels; ++c) {
-    for (long q = 0; q < mult; ++q) o[c * mult + q] += x[c] * f[c * mult + q];
+}
+
+// dx [inH, inW, ch] += each output's dy ⊙ f scattered back over its window, one image (dx zeroed by the caller).
+WIDE void depthwiseInputImage(const ConvParams& p, long ch, const float* __restrict dy, const float* __restrict f, float* __restrict dx) {
+  for (int oy = 0; oy < p.outH; ++oy) {
+    for (int ox = 0; ox < p.outW; ++ox) {
+      const float* __restrict g = dy + (static_cast<long>(oy) * p.outW + ox) * ch;
+      for (int fy = 0; fy < p.fH; ++fy) {
+        const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+        if (iy < 0 || iy >= p.inH) continue;
+        for (int fx = 0; fx < p.fW; ++fx) {
+          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          if (ix < 0 || ix >= p.inW) continue;
+          float* __restrict d = dx + (static_cast<long>(iy) * p.inW + ix) * ch;
+          const float* __restrict fp = f + (static_cast<long>(fy) * p.fW + fx) * ch;
+          for (long c = 0; c < ch; ++c) d[c] += g[c] * fp[c];
+        }
+      }
+    }
+  }
+}
+
+// acc [fH, fW, ch] += Σ_positions x ⊙ dy, one image, in double (see DepthwiseConv2dBackpropFilter).
+WIDE void depthwiseFilterImage(const ConvParams& p, long ch, const float* __restrict x, const float* __restrict dy, double* __restrict acc) {
+  for (int oy = 0; oy < p.outH; ++oy) {
+    for (int ox = 0; ox < p.outW; ++ox) {
+      const float* __restrict g = dy + (static_cast<long>(oy) * p.outW + ox) * ch;
+      for (int fy = 0; fy < p.fH; ++fy) {
+        const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+        if (iy < 0 || iy >= p.inH) continue;
+        for (int fx = 0; fx < p.fW; ++fx) {
+          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          if (ix < 0 || ix >= p.inW) continue;
+          const float* __restrict xp = x + (static_cast<long>(iy) * p.inW + ix) * ch;
+          double* __restrict a = acc + (static_cast<long>(fy) * p.fW + fx) * ch;
+          for (long c = 0; c < ch; ++c) a[c] += static_cast<double>(xp[c] * g[c]);
+        }
+      }
+    }
   }
 }
 
@@ -1051,66 +1098,40 @@ Napi::Value DepthwiseConv2d(const Napi::CallbackInfo& info) {
   float* out = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
   const long mult = p.outC / p.inC;
-  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
-  std::vector<Tap> taps(static_cast<size_t>(p.fH) * p.fW);
+  const long pixels = static_cast<long>(p.inH) * p.inW;
+  auto& repeated = scratch(mult > 1 ? pixels * p.outC : 0);
   for (int b = 0; b < p.batch; ++b) {
-    const float* xb = x + b * image;
-    for (int oy = 0; oy < p.outH; ++oy) {
-      for (int ox = 0; ox < p.outW; ++ox) {
-        float* o = out + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.outC;
-        std::fill(o, o + p.outC, 0.0f);
-        const int count = tapsOf(p, oy, ox, taps.data());
-        for (int t = 0; t < count; ++t) depthwiseTap(xb + taps[t].pixel, filter + taps[t].filter, o, p.inC, mult);
-      }
-    }
+    const float* xb = x + b * pixels * p.inC;
+    if (mult > 1) repeatChannels(xb, repeated.data(), pixels, p.inC, mult);
+    depthwiseImage(p, p.outC, mult > 1 ? repeated.data() : xb, filter, out + b * p.positions() * p.outC);
   }
   return info.Env().Undefined();
 }
 
-WIDE void depthwiseInputTap(const float* __restrict dy, const float* __restrict f, float* __restrict dx, long channels, long mult) {
-  if (mult == 1) {
-    for (long c = 0; c < channels; ++c) dx[c] += dy[c] * f[c];
-    return;
-  }
-  for (long c = 0; c < channels; ++c) {
-    float sum = 0.0f;
-    for (long q = 0; q < mult; ++q) sum += dy[c * mult + q] * f[c * mult + q];
-    dx[c] += sum;
-  }
-}
-
-// depthwiseConv2dBackpropInput(dy, filter, dx, params): each output's gradient scattered back onto
-// the pixels of its window, dx[b, iy, ix, c] += Σ_q dy[b, oy, ox, c·m + q] · f[fy, fx, c, q].
+// depthwiseConv2dBackpropInput(dy, filter, dx, params): dx[b, iy, ix, c] = Σ_{taps, q} dy[b, oy, ox, c·m + q] · f[fy, fx, c, q].
 Napi::Value DepthwiseConv2dBackpropInput(const Napi::CallbackInfo& info) {
   const float* dy = floats(info[0]);
   const float* filter = floats(info[1]);
   float* dx = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
   const long mult = p.outC / p.inC;
-  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
-  std::memset(dx, 0, sizeof(float) * image * p.batch);
-  std::vector<Tap> taps(static_cast<size_t>(p.fH) * p.fW);
+  const long pixels = static_cast<long>(p.inH) * p.inW;
+  auto& repeated = scratch(mult > 1 ? pixels * p.outC : 0);
   for (int b = 0; b < p.batch; ++b) {
-    float* dxb = dx + b * image;
-    for (int oy = 0; oy < p.outH; ++oy) {
-      for (int ox = 0; ox < p.outW; ++ox) {
-        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.outC;
-        const int count = tapsOf(p, oy, ox, taps.data());
-        for (int t = 0; t < count; ++t) depthwiseInputTap(g, filter + taps[t].filter, dxb + taps[t].pixel, p.inC, mult);
+    float* dxb = dx + b * pixels * p.inC;
+    float* target = mult > 1 ? repeated.data() : dxb;
+    std::memset(target, 0, sizeof(float) * pixels * p.outC);
+    depthwiseInputImage(p, p.outC, dy + b * p.positions() * p.outC, filter, target);
+    if (mult > 1) {
+      // The m copies of each input channel each got their share: added back together.
+      for (long i = 0; i < pixels * p.inC; ++i) {
+        float sum = 0.0f;
+        for (long q = 0; q < mult; ++q) sum += target[i * mult + q];
+        dxb[i] = sum;
       }
     }
   }
   return info.Env().Undefined();
-}
-
-WIDE void depthwiseFilterTap(const float* __restrict x, const float* __restrict dy, double* __restrict df, long channels, long mult) {
-  if (mult == 1) {
-    for (long c = 0; c < channels; ++c) df[c] += static_cast<double>(x[c] * dy[c]);
-    return;
-  }
-  for (long c = 0; c < channels; ++c) {
-    for (long q = 0; q < mult; ++q) df[c * mult + q] += static_cast<double>(x[c] * dy[c * mult + q]);
-  }
 }
 
 // depthwiseConv2dBackpropFilter(x, dy, df, params): df[fy, fx, c, q] = Σ_{b, oy, ox} x[b, iy, ix, c] ·
@@ -1122,19 +1143,14 @@ Napi::Value DepthwiseConv2dBackpropFilter(const Napi::CallbackInfo& info) {
   float* df = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
   const long mult = p.outC / p.inC;
-  const long image = static_cast<long>(p.inH) * p.inW * p.inC;
+  const long pixels = static_cast<long>(p.inH) * p.inW;
   const size_t total = static_cast<size_t>(p.fH) * p.fW * p.outC;
   std::vector<double> acc(total, 0.0);
-  std::vector<Tap> taps(static_cast<size_t>(p.fH) * p.fW);
+  auto& repeated = scratch(mult > 1 ? pixels * p.outC : 0);
   for (int b = 0; b < p.batch; ++b) {
-    const float* xb = x + b * image;
-    for (int oy = 0; oy < p.outH; ++oy) {
-      for (int ox = 0; ox < p.outW; ++ox) {
-        const float* g = dy + ((static_cast<long>(b) * p.outH + oy) * p.outW + ox) * p.outC;
-        const int count = tapsOf(p, oy, ox, taps.data());
-        for (int t = 0; t < count; ++t) depthwiseFilterTap(xb + taps[t].pixel, g, acc.data() + taps[t].filter, p.inC, mult);
-      }
-    }
+    const float* xb = x + b * pixels * p.inC;
+    if (mult > 1) repeatChannels(xb, repeated.data(), pixels, p.inC, mult);
+    depthwiseFilterImage(p, p.outC, mult > 1 ? repeated.data() : xb, dy + b * p.positions() * p.outC, acc.data());
   }
   for (size_t i = 0; i < total; ++i) df[i] = static_cast<float>(acc[i]);
   return info.Env().Undefined();
