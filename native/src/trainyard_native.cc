@@ -527,6 +527,19 @@ Napi::Value ReduceLeading(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// One row of softmax after its maximum is known: exp(x − max) with the vectorizable fastExp
+// (glibc's scalar expf made this kernel 3× slower than wasm's), exactly 0 below expf's normal range
+// (so that a masked logit, x − 1e9, gives 0 and not a denormal), then the sum in order and a division.
+WIDE void softmaxRow(const float* __restrict row, float* __restrict o, float max, long classes) {
+  for (long j = 0; j < classes; ++j) {
+    const float v = row[j] - max;
+    o[j] = v < -87.33654f ? 0.0f : fastExp(v);
+  }
+  float sum = 0.0f;
+  for (long j = 0; j < classes; ++j) sum += o[j];
+  for (long j = 0; j < classes; ++j) o[j] /= sum;
+}
+
 // softmax(x, out, rows, classes): over the last axis, shifted by the row's maximum.
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   const float* x = floats(info[0]);
@@ -535,15 +548,9 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   const long classes = info[3].As<Napi::Number>().Int64Value();
   for (long r = 0; r < rows; ++r) {
     const float* row = x + r * classes;
-    float* o = out + r * classes;
     float max = row[0];
     for (long j = 1; j < classes; ++j) max = row[j] > max ? row[j] : max;
-    float sum = 0.0f;
-    for (long j = 0; j < classes; ++j) {
-      o[j] = std::exp(row[j] - max);
-      sum += o[j];
-    }
-    for (long j = 0; j < classes; ++j) o[j] /= sum;
+    softmaxRow(row, out + r * classes, max, classes);
   }
   return info.Env().Undefined();
 }
@@ -1008,6 +1015,249 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- Depthwise convolution (NHWC, filter [fH, fW, inC, mult], output channel c·mult + q) ---------
+// Direct loops over the window, the channels innermost (contiguous in x, the filter and the output):
+// there is no reduction over channels to hand to sgemm, and im2col would only copy the input fH·fW
+// times. A channel multiplier m > 1 is reduced to m = 1 by repeating each input channel m times
+// (the image, once per call), so every inner loop is a plain vector multiply-add over C·m channels.
+// One WIDE function per image: a call per tap (through target_clones' dispatch) cost more than the
+// tap's arithmetic. Each output sums its taps in window order (fy, then fx), as the stock kernels do.
+
+// x [H, W, C] → out [H, W, C·m], out[…, c·m + q] = x[…, c].
+void repeatChannels(const float* x, float* out, long pixels, long channels, long mult) {
+  for (long i = 0; i < pixels; ++i) {
+    for (long c = 0; c < channels; ++c) std::fill(out + (i * channels + c) * mult, out + (i * channels + c + 1) * mult, x[i * channels + c]);
+  }
+}
+
+// out [outH, outW, ch] = Σ_taps x [inH, inW, ch] ⊙ f [fH, fW, ch], one image.
+WIDE void depthwiseImage(const ConvParams& p, long ch, const float* __restrict x, const float* __restrict f, float* __restrict out) {
+  for (int oy = 0; oy < p.outH; ++oy) {
+    for (int ox = 0; ox < p.outW; ++ox) {
+      float* __restrict o = out + (static_cast<long>(oy) * p.outW + ox) * ch;
+      for (long c = 0; c < ch; ++c) o[c] = 0.0f;
+      for (int fy = 0; fy < p.fH; ++fy) {
+        const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+        if (iy < 0 || iy >= p.inH) continue;
+        for (int fx = 0; fx < p.fW; ++fx) {
+          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          if (ix < 0 || ix >= p.inW) continue;
+          const float* __restrict xp = x + (static_cast<long>(iy) * p.inW + ix) * ch;
+          const float* __restrict fp = f + (static_cast<long>(fy) * p.fW + fx) * ch;
+          for (long c = 0; c < ch; ++c) o[c] += xp[c] * fp[c];
+        }
+      }
+    }
+  }
+}
+
+// dx [inH, inW, ch] += each output's dy ⊙ f scattered back over its window, one image (dx zeroed by the caller).
+WIDE void depthwiseInputImage(const ConvParams& p, long ch, const float* __restrict dy, const float* __restrict f, float* __restrict dx) {
+  for (int oy = 0; oy < p.outH; ++oy) {
+    for (int ox = 0; ox < p.outW; ++ox) {
+      const float* __restrict g = dy + (static_cast<long>(oy) * p.outW + ox) * ch;
+      for (int fy = 0; fy < p.fH; ++fy) {
+        const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+        if (iy < 0 || iy >= p.inH) continue;
+        for (int fx = 0; fx < p.fW; ++fx) {
+          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          if (ix < 0 || ix >= p.inW) continue;
+          float* __restrict d = dx + (static_cast<long>(iy) * p.inW + ix) * ch;
+          const float* __restrict fp = f + (static_cast<long>(fy) * p.fW + fx) * ch;
+          for (long c = 0; c < ch; ++c) d[c] += g[c] * fp[c];
+        }
+      }
+    }
+  }
+}
+
+// acc [fH, fW, ch] += Σ_positions x ⊙ dy, one image, in double (see DepthwiseConv2dBackpropFilter).
+WIDE void depthwiseFilterImage(const ConvParams& p, long ch, const float* __restrict x, const float* __restrict dy, double* __restrict acc) {
+  for (int oy = 0; oy < p.outH; ++oy) {
+    for (int ox = 0; ox < p.outW; ++ox) {
+      const float* __restrict g = dy + (static_cast<long>(oy) * p.outW + ox) * ch;
+      for (int fy = 0; fy < p.fH; ++fy) {
+        const int iy = oy * p.strideH - p.padTop + fy * p.dilH;
+        if (iy < 0 || iy >= p.inH) continue;
+        for (int fx = 0; fx < p.fW; ++fx) {
+          const int ix = ox * p.strideW - p.padLeft + fx * p.dilW;
+          if (ix < 0 || ix >= p.inW) continue;
+          const float* __restrict xp = x + (static_cast<long>(iy) * p.inW + ix) * ch;
+          double* __restrict a = acc + (static_cast<long>(fy) * p.fW + fx) * ch;
+          for (long c = 0; c < ch; ++c) a[c] += static_cast<double>(xp[c] * g[c]);
+        }
+      }
+    }
+  }
+}
+
+// depthwiseConv2d(x, filter, out, params): out[b, oy, ox, c·m + q] = Σ_taps x[b, iy, ix, c] · f[fy, fx, c, q].
+Napi::Value DepthwiseConv2d(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  const float* filter = floats(info[1]);
+  float* out = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long mult = p.outC / p.inC;
+  const long pixels = static_cast<long>(p.inH) * p.inW;
+  auto& repeated = scratch(mult > 1 ? pixels * p.outC : 0);
+  for (int b = 0; b < p.batch; ++b) {
+    const float* xb = x + b * pixels * p.inC;
+    if (mult > 1) repeatChannels(xb, repeated.data(), pixels, p.inC, mult);
+    depthwiseImage(p, p.outC, mult > 1 ? repeated.data() : xb, filter, out + b * p.positions() * p.outC);
+  }
+  return info.Env().Undefined();
+}
+
+// depthwiseConv2dBackpropInput(dy, filter, dx, params): dx[b, iy, ix, c] = Σ_{taps, q} dy[b, oy, ox, c·m + q] · f[fy, fx, c, q].
+Napi::Value DepthwiseConv2dBackpropInput(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* filter = floats(info[1]);
+  float* dx = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long mult = p.outC / p.inC;
+  const long pixels = static_cast<long>(p.inH) * p.inW;
+  auto& repeated = scratch(mult > 1 ? pixels * p.outC : 0);
+  for (int b = 0; b < p.batch; ++b) {
+    float* dxb = dx + b * pixels * p.inC;
+    float* target = mult > 1 ? repeated.data() : dxb;
+    std::memset(target, 0, sizeof(float) * pixels * p.outC);
+    depthwiseInputImage(p, p.outC, dy + b * p.positions() * p.outC, filter, target);
+    if (mult > 1) {
+      // The m copies of each input channel each got their share: added back together.
+      for (long i = 0; i < pixels * p.inC; ++i) {
+        float sum = 0.0f;
+        for (long q = 0; q < mult; ++q) sum += target[i * mult + q];
+        dxb[i] = sum;
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// depthwiseConv2dBackpropFilter(x, dy, df, params): df[fy, fx, c, q] = Σ_{b, oy, ox} x[b, iy, ix, c] ·
+// dy[b, oy, ox, c·m + q]. The sums run over every output position of the batch (tens of thousands
+// of terms): accumulated in double, as the cpu backend's JavaScript numbers are, then rounded once.
+Napi::Value DepthwiseConv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  const float* dy = floats(info[1]);
+  float* df = floats(info[2]);
+  const ConvParams p(info[3].As<Napi::Object>());
+  const long mult = p.outC / p.inC;
+  const long pixels = static_cast<long>(p.inH) * p.inW;
+  const size_t total = static_cast<size_t>(p.fH) * p.fW * p.outC;
+  std::vector<double> acc(total, 0.0);
+  auto& repeated = scratch(mult > 1 ? pixels * p.outC : 0);
+  for (int b = 0; b < p.batch; ++b) {
+    const float* xb = x + b * pixels * p.inC;
+    if (mult > 1) repeatChannels(xb, repeated.data(), pixels, p.inC, mult);
+    depthwiseFilterImage(p, p.outC, mult > 1 ? repeated.data() : xb, dy + b * p.positions() * p.outC, acc.data());
+  }
+  for (size_t i = 0; i < total; ++i) df[i] = static_cast<float>(acc[i]);
+  return info.Env().Undefined();
+}
+
+// ---- Layer normalization over the last axis -----------------------------------------------------
+// Per row of C values: mean, variance = mean((x − mean)²) (two passes, as tf.moments computes it),
+// rstd = 1/√(variance + ε); y = (x − mean)·rstd·γ + β. The row sums run in double: a row is a
+// transformer's model width (hundreds to thousands of values).
+
+WIDE void layerNormRow(const float* __restrict x, const float* __restrict gamma, const float* __restrict beta, float* __restrict y, float mean, float rstd, long c) {
+  for (long j = 0; j < c; ++j) y[j] = (x[j] - mean) * rstd * gamma[j] + beta[j];
+}
+
+// layerNorm(x, gamma, beta, y, mean, rstd, rows, cols, epsilon): y [rows, cols]; mean and rstd [rows] for the gradient.
+Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0]);
+  const float* gamma = floats(info[1]);
+  const float* beta = floats(info[2]);
+  float* y = floats(info[3]);
+  float* means = floats(info[4]);
+  float* rstds = floats(info[5]);
+  const long rows = info[6].As<Napi::Number>().Int64Value();
+  const long c = info[7].As<Napi::Number>().Int64Value();
+  const double epsilon = info[8].As<Napi::Number>().DoubleValue();
+  for (long r = 0; r < rows; ++r) {
+    const float* row = x + r * c;
+    double sum = 0.0;
+    for (long j = 0; j < c; ++j) sum += row[j];
+    const double mean = sum / static_cast<double>(c);
+    double squares = 0.0;
+    for (long j = 0; j < c; ++j) {
+      const double d = row[j] - mean;
+      squares += d * d;
+    }
+    const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(c) + epsilon));
+    means[r] = static_cast<float>(mean);
+    rstds[r] = rstd;
+    layerNormRow(row, gamma, beta, y + r * c, static_cast<float>(mean), rstd, c);
+  }
+  return info.Env().Undefined();
+}
+
+// layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, cols): with x̂ = (x − mean)·rstd
+// and g = dy·γ, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ_rows dy·x̂, dβ = Σ_rows dy (in double).
+Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* x = floats(info[1]);
+  const float* gamma = floats(info[2]);
+  const float* means = floats(info[3]);
+  const float* rstds = floats(info[4]);
+  float* dx = floats(info[5]);
+  float* dgamma = floats(info[6]);
+  float* dbeta = floats(info[7]);
+  const long rows = info[8].As<Napi::Number>().Int64Value();
+  const long c = info[9].As<Napi::Number>().Int64Value();
+  std::vector<double> sums(static_cast<size_t>(2 * c), 0.0);
+  double* dg = sums.data();
+  double* db = dg + c;
+  for (long r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    const float* g = dy + r * c;
+    const double mean = means[r];
+    const double rstd = rstds[r];
+    double sumG = 0.0, sumGx = 0.0;
+    for (long j = 0; j < c; ++j) {
+      const double xhat = (xr[j] - mean) * rstd;
+      const double gj = static_cast<double>(g[j]) * gamma[j];
+      sumG += gj;
+      sumGx += gj * xhat;
+      dg[j] += g[j] * xhat;
+      db[j] += g[j];
+    }
+    const double meanG = sumG / static_cast<double>(c);
+    const double meanGx = sumGx / static_cast<double>(c);
+    float* dxr = dx + r * c;
+    for (long j = 0; j < c; ++j) {
+      const double xhat = (xr[j] - mean) * rstd;
+      dxr[j] = static_cast<float>(rstd * (static_cast<double>(g[j]) * gamma[j] - meanG - xhat * meanGx));
+    }
+  }
+  for (long j = 0; j < c; ++j) {
+    dgamma[j] = static_cast<float>(dg[j]);
+    dbeta[j] = static_cast<float>(db[j]);
+  }
+  return info.Env().Undefined();
+}
+
+// softmaxGrad(dy, y, dx, rows, classes): TF.js's gradient of softmax over the last axis, one pass
+// per row instead of four kernels (Mul, Sum, Mul, Sub) and their intermediates:
+// dx = dy·y − (Σ dy·y)·y, with the row sum in float, in order, as the Sum kernel adds.
+WIDE void softmaxGradRow(const float* __restrict dy, const float* __restrict y, float* __restrict dx, long classes) {
+  float sum = 0.0f;
+  for (long j = 0; j < classes; ++j) sum += dy[j] * y[j];
+  for (long j = 0; j < classes; ++j) dx[j] = dy[j] * y[j] - sum * y[j];
+}
+
+Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* y = floats(info[1]);
+  float* dx = floats(info[2]);
+  const long rows = info[3].As<Napi::Number>().Int64Value();
+  const long classes = info[4].As<Napi::Number>().Int64Value();
+  for (long r = 0; r < rows; ++r) softmaxGradRow(dy + r * classes, y + r * classes, dx + r * classes, classes);
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   openblas_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -1039,6 +1289,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lstmSequenceGrad", Napi::Function::New(env, LstmSequenceGrad));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
   exports.Set("gather", Napi::Function::New(env, Gather));
+  exports.Set("depthwiseConv2d", Napi::Function::New(env, DepthwiseConv2d));
+  exports.Set("depthwiseConv2dBackpropInput", Napi::Function::New(env, DepthwiseConv2dBackpropInput));
+  exports.Set("depthwiseConv2dBackpropFilter", Napi::Function::New(env, DepthwiseConv2dBackpropFilter));
+  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
+  exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad));
+  exports.Set("softmaxGrad", Napi::Function::New(env, SoftmaxGrad));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   return exports;

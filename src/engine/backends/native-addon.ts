@@ -75,6 +75,25 @@ export interface NativeAddon {
   ): void;
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   gather(x: HeapArray, indices: Int32Array, out: HeapArray, outer: number, axisDim: number, innerBytes: number): void;
+  /** NHWC; filter [fH, fW, inC, multiplier]; params.outC = inC · multiplier. */
+  depthwiseConv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams): void;
+  depthwiseConv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, params: ConvParams): void;
+  depthwiseConv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: ConvParams): void;
+  /** Over the last axis of x [rows, cols]: y, and each row's mean and 1/√(variance + ε) for the gradient. */
+  layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, cols: number, epsilon: number): void;
+  layerNormGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    rows: number,
+    cols: number,
+  ): void;
+  softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, rows: number, classes: number): void;
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
   getThreads(): number;

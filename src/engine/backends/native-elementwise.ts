@@ -50,6 +50,18 @@ export function binaryLayout(aShape: number[], bShape: number[]): { outShape: nu
   };
   if (na === n && trailing(bShape)) return { outShape, rows: n / nb, inner: nb, a: { row: nb, step: 1 }, b: whole };
   if (nb === n && trailing(aShape)) return { outShape, rows: n / na, inner: na, a: whole, b: { row: na, step: 1 } };
+  // One value per row of the last axis ([…, 1] against […, C]): a row statistic kept with keepDims,
+  // as softmax's gradient, a normalization and a masked mean use it.
+  const rank = outShape.length;
+  const classes = outShape[rank - 1]!;
+  const column = (shape: number[]) => {
+    const padded = [...Array<number>(rank - shape.length).fill(1), ...shape];
+    return classes > 1 && padded[rank - 1] === 1 && padded.slice(0, -1).every((d, i) => d === outShape[i]);
+  };
+  const full = { row: classes, step: 1 };
+  const perRow = { row: 1, step: 0 };
+  if (na === n && column(bShape)) return { outShape, rows: n / classes, inner: classes, a: full, b: perRow };
+  if (nb === n && column(aShape)) return { outShape, rows: n / classes, inner: classes, a: perRow, b: full };
   return null;
 }
 

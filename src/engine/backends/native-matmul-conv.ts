@@ -17,11 +17,35 @@ function addBiasAndActivation(values: Float32Array, bias: Float32Array | null, c
   }
 }
 
+/**
+ * Where each output matrix's operands start, for batch shapes that broadcast both ways ([2, 1] and
+ * [1, 3]): the stock wasm kernel flattens each side's batch to one axis and gets these wrong.
+ */
+function broadcastOffsets(batchShape: number[], outBatch: number[], matrix: number): number[] {
+  const shape = [...Array<number>(outBatch.length - batchShape.length).fill(1), ...batchShape];
+  const strides = shape.map((_, i) => size(shape.slice(i + 1)) * matrix);
+  return Array.from({ length: size(outBatch) }, (_, index) => {
+    let offset = 0;
+    for (let axis = outBatch.length - 1, rest = index; axis >= 0; axis--) {
+      const coordinate = rest % outBatch[axis]!;
+      rest = Math.floor(rest / outBatch[axis]!);
+      if (shape[axis] !== 1) offset += coordinate * strides[axis]!;
+    }
+    return offset;
+  });
+}
+
+/**
+ * Products of any rank ≥ 2 on either side, batch axes broadcast as numpy does (attention's
+ * [B·heads, T, dk] × [B·heads, dk, T], [B, T, d] × [d, e]). Where b is one matrix for the whole
+ * batch and a is not transposed, the batch folds into a's rows: one sgemm of B·T rows instead of B
+ * small ones.
+ */
 function batchMatMul(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs, fused?: { bias?: tf.TensorInfo; activation: string }): tf.TensorInfo | null {
   const a = inputs.a!;
   const b = inputs.b!;
   const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-  if (!allFloat(a, b, fused?.bias) || a.shape.length < 2 || a.shape.length !== b.shape.length) return null;
+  if (!allFloat(a, b, fused?.bias) || a.shape.length < 2 || b.shape.length < 2) return null;
   const [ra, ca] = a.shape.slice(-2) as [number, number];
   const [rb, cb] = b.shape.slice(-2) as [number, number];
   const m = transposeA ? ca : ra;
@@ -30,21 +54,32 @@ function batchMatMul(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs,
   if ((transposeB ? cb : rb) !== k) return null;
   const batchShapeA = a.shape.slice(0, -2);
   const batchShapeB = b.shape.slice(0, -2);
-  const [batchA, batchB] = [size(batchShapeA), size(batchShapeB)];
-  // Equal batch shapes, or one side a single matrix broadcast over the other's batch.
-  const sameBatch = batchShapeA.every((d, i) => d === batchShapeB[i]);
-  if (!sameBatch && batchA !== 1 && batchB !== 1) return null;
-  const outShape = [...(batchA >= batchB ? batchShapeA : batchShapeB), m, n];
-  const batch = Math.max(batchA, batchB);
+  let outBatch: number[];
+  try {
+    outBatch = tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
+  } catch {
+    return null; // the stock kernel says why
+  }
+  const [batchA, batchB, batch] = [size(batchShapeA), size(batchShapeB), size(outBatch)];
   if (m * n * k * batch === 0) return null;
   if (fused && !(fused.activation === 'linear' || fused.activation === 'relu')) return null;
   const bias = fused?.bias;
   if (bias && !(size(bias.shape) === n && bias.shape.at(-1) === n) && size(bias.shape) !== 1) return null;
 
   // Output first: allocating can grow the heap, which detaches views taken before.
-  const out = output(backend, outShape);
+  const out = output(backend, [...outBatch, m, n]);
   const c = heap(backend, out);
-  addon.gemm(transposeA, transposeB, m, n, k, heap(backend, a), heap(backend, b), c, batch, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, m * n);
+  const [av, bv] = [heap(backend, a), heap(backend, b)];
+  if (batchB === 1 && !transposeA) {
+    addon.gemm(false, transposeB, m * batch, n, k, av, bv, c, 1, 0, 0, 0);
+  } else if ((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1)) {
+    addon.gemm(transposeA, transposeB, m, n, k, av, bv, c, batch, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, m * n);
+  } else {
+    const [offsetsA, offsetsB] = [broadcastOffsets(batchShapeA, outBatch, m * k), broadcastOffsets(batchShapeB, outBatch, k * n)];
+    for (let i = 0; i < batch; i++) {
+      addon.gemm(transposeA, transposeB, m, n, k, av.subarray(offsetsA[i]!), bv.subarray(offsetsB[i]!), c.subarray(i * m * n), 1, 0, 0, 0);
+    }
+  }
   addBiasAndActivation(c, bias ? heap(backend, bias) : null, n, fused?.activation === 'relu');
   return out;
 }
