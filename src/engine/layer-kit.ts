@@ -2,6 +2,7 @@ import { resolveInitializer, type InitializerRef } from '../spec/initializer-spe
 import * as tf from '@tensorflow/tfjs';
 import { BatchNormalization } from './layers/batch-normalization.js';
 import { Conv2D } from './layers/conv2d.js';
+import { LayerNormalization } from './layers/layer-normalization.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout } from './layers/seeded-dropout.js';
 import { MultiHeadAttention, PositionalEmbedding, TransformerDecoderBlock, TransformerEncoderBlock } from './layers/custom-layers.js';
@@ -13,6 +14,7 @@ import { MultiHeadAttention, PositionalEmbedding, TransformerDecoderBlock, Trans
 export const layerKit = {
   BatchNormalization,
   Conv2D,
+  LayerNormalization,
   RecurrentLayer,
   SeededDropout,
   MultiHeadAttention,

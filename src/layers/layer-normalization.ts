@@ -12,5 +12,5 @@ export const layerNormalization: LayerDefinition<LayerNormalizationLayerSpec> = 
   schema: layerNormalizationLayerSchema,
   outputShape: (_layer, [input]) => input!,
   weights: (_layer, [input]) => ({ gamma: [input!.at(-1)!], beta: [input!.at(-1)!] }),
-  build: (layer, { tf, name, inputShape }) => tf.layers.layerNormalization({ name, inputShape, epsilon: layer.epsilon }),
+  build: (layer, { kit, name, inputShape }) => new kit.LayerNormalization({ name, ...(inputShape ? { inputShape } : {}), epsilon: layer.epsilon }),
 };

@@ -8,8 +8,9 @@ import { heap, output, size, type KernelArgs, type NativeAddon } from './native-
  * op that uses them where they are registered.
  */
 
-export const LAYER_NORM_KERNEL = 'TrainyardLayerNorm';
-export const LAYER_NORM_GRAD_KERNEL = 'TrainyardLayerNormGrad';
+import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../layers/layer-norm-kernel-names.js';
+
+export { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL };
 
 /** Inputs x […, C], gamma and beta [C]; attribute epsilon. Outputs y (x's shape), and each row's mean and 1/√(variance + ε) […]. */
 function layerNorm(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { StepClock } from './seeded-dropout.js';
+// The fused native kernel on the native backend, TF.js's own computation elsewhere: PyTorch's LayerNorm, (x − mean) / √(biased var + ε) · γ + β.
+import { layerNorm } from './layer-normalization.js';
 import {
   addAttentionWeights,
   baseLayerArgs,
@@ -18,15 +20,6 @@ import {
   type Initializer,
   type InitializerArg,
 } from './multi-head-attention.js';
-
-/**
- * Layer normalization over the last axis, PyTorch's LayerNorm: (x − mean) / √(biased var + ε) · γ + β.
- * The one place the blocks normalise: a fused kernel can replace this function alone.
- */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma), beta);
-}
 
 export type FeedForwardActivation = 'relu' | 'gelu';
 
