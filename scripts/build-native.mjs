@@ -28,8 +28,10 @@ if (!nodeGyp || !existsSync(nodeGyp)) {
     process.exit(0);
   }
 }
-// Node's headers: npm's nodedir setting (this machine: /usr), else node-gyp's own download.
-const nodedir = process.env.npm_config_nodedir;
+// Node's headers: npm's nodedir setting (this machine: /usr); outside npm, the headers installed beside
+// this node (<prefix>/include/node), which need no network; else node-gyp's own download.
+const besideNode = path.dirname(path.dirname(process.execPath));
+const nodedir = process.env.npm_config_nodedir ?? (existsSync(path.join(besideNode, 'include/node/node_api.h')) ? besideNode : undefined);
 const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])], {
   cwd: native,
   stdio: ['ignore', 'pipe', 'pipe'],
