@@ -3878,10 +3878,10 @@ export interface components {
             };
             /** @description Of the depthwise kernel; default glorotUniform */
             kernelInitializer?: components["schemas"]["Initializer"];
-            /** @description Of the 1×1 pointwise kernel; default glorotUniform */
-            pointwiseInitializer?: components["schemas"]["Initializer"];
             /** @description Default zeros */
             biasInitializer?: components["schemas"]["Initializer"];
+            /** @description Of the 1×1 pointwise kernel; default glorotUniform */
+            pointwiseInitializer?: components["schemas"]["Initializer"];
         };
         /** @description A depthwise convolution, then a 1×1 convolution to `filters` channels (Chollet 2017): [h, w, c] → [h′, w′, filters] */
         SeparableConv2dLayerInput: {
@@ -3925,10 +3925,10 @@ export interface components {
             };
             /** @description Of the depthwise kernel; default glorotUniform */
             kernelInitializer?: components["schemas"]["InitializerInput"];
-            /** @description Of the 1×1 pointwise kernel; default glorotUniform */
-            pointwiseInitializer?: components["schemas"]["InitializerInput"];
             /** @description Default zeros */
             biasInitializer?: components["schemas"]["InitializerInput"];
+            /** @description Of the 1×1 pointwise kernel; default glorotUniform */
+            pointwiseInitializer?: components["schemas"]["InitializerInput"];
         };
         /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizer: {

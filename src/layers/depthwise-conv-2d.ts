@@ -3,32 +3,25 @@ import { activationSchema, biasInitializer, kernelInitializer, kernelRegularizer
 import { pair, type LayerDefinition } from './layer-definition.js';
 import { windowedShape } from './window.js';
 
-const depthMultiplier = z.int().min(1).max(64).default(1).describe('Output channels per input channel');
-
-export const depthwiseConv2dLayerSchema = layerObject('depthwiseConv2d', {
+/** What the depthwise convolution and the separable one (a depthwise convolution, then a 1×1) share. */
+const depthwiseFields = {
   kernelSize: windowSize.default(3),
   strides: windowSize.default(1),
   padding,
-  depthMultiplier,
+  depthMultiplier: z.int().min(1).max(64).default(1).describe('Output channels per input channel'),
   activation: activationSchema.default('linear'),
   useBias: z.boolean().default(true),
   kernelRegularizer,
   kernelInitializer: kernelInitializer.describe('Of the depthwise kernel; default glorotUniform'),
   biasInitializer,
-}).meta({ id: 'DepthwiseConv2dLayer', description: 'Each channel convolved with its own filters: [h, w, c] → [h′, w′, c·depthMultiplier] (PyTorch Conv2d with groups = c)' });
+};
+
+export const depthwiseConv2dLayerSchema = layerObject('depthwiseConv2d', depthwiseFields).meta({ id: 'DepthwiseConv2dLayer', description: 'Each channel convolved with its own filters: [h, w, c] → [h′, w′, c·depthMultiplier] (PyTorch Conv2d with groups = c)' });
 
 export const separableConv2dLayerSchema = layerObject('separableConv2d', {
   filters: z.int().min(1).max(4096),
-  kernelSize: windowSize.default(3),
-  strides: windowSize.default(1),
-  padding,
-  depthMultiplier,
-  activation: activationSchema.default('linear'),
-  useBias: z.boolean().default(true),
-  kernelRegularizer,
-  kernelInitializer: kernelInitializer.describe('Of the depthwise kernel; default glorotUniform'),
+  ...depthwiseFields,
   pointwiseInitializer: kernelInitializer.describe('Of the 1×1 pointwise kernel; default glorotUniform'),
-  biasInitializer,
 }).meta({
   id: 'SeparableConv2dLayer',
   description: 'A depthwise convolution, then a 1×1 convolution to `filters` channels (Chollet 2017): [h, w, c] → [h′, w′, filters]',

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { convParams } from './native-matmul-conv.js';
 import { allFloat, heap, output, size, type ConvParams, type KernelArgs, type NativeAddon, type NativeKernel } from './native-addon.js';
 
 /**
@@ -24,23 +25,7 @@ function depthwiseParams(xShape: number[], filterShape: number[], attrs: tf.Name
   if ((dataFormat ?? 'NHWC') !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4 || xShape[3] !== filterShape[2]) return null;
   const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, dilations ?? 1, pad, dimRoundingMode ?? undefined, true, 'channelsLast');
   if (size(info.outShape) === 0 || size(xShape) === 0 || size(filterShape) === 0) return null;
-  return {
-    batch: info.batchSize,
-    inH: info.inHeight,
-    inW: info.inWidth,
-    inC: info.inChannels,
-    outH: info.outHeight,
-    outW: info.outWidth,
-    outC: info.outChannels,
-    fH: info.filterHeight,
-    fW: info.filterWidth,
-    strideH: info.strideHeight,
-    strideW: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
-    dilH: info.dilationHeight,
-    dilW: info.dilationWidth,
-  };
+  return convParams(info);
 }
 
 function depthwiseConv2d(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo | null {

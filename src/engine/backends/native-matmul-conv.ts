@@ -84,7 +84,8 @@ function batchMatMul(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs,
   return out;
 }
 
-function convParams(info: tf.backend_util.Conv2DInfo): ConvParams | null {
+/** The addon's convolution parameters from TF.js's own shape arithmetic (NHWC only). */
+export function convParams(info: tf.backend_util.Conv2DInfo): ConvParams | null {
   if (info.dataFormat !== 'channelsLast') return null;
   return {
     batch: info.batchSize,
