@@ -122,9 +122,34 @@ function forwardValuesPerRow(layer: LayerSpec, input: Shape, output: Shape): num
       const masks = layer.dropout > 0 ? input[1]! + layer.units : 0;
       return steps * (perStep * normalized + masks) + (layer.returnSequences ? out : 0);
     }
+    case 'depthwiseConv2d':
+      return out * (layer.activation === 'linear' ? 2 : 3);
+    case 'separableConv2d':
+      // The depthwise result, then the pointwise convolution, bias add and activation.
+      return size(input.slice(0, -1)) * input.at(-1)! * layer.depthMultiplier + out * (layer.activation === 'linear' ? 2 : 3);
+    case 'multiHeadAttention': {
+      // Estimated as self-attention: a cross-attention's keys are taken to be as long as its queries.
+      const queries = input[0]!;
+      const heads = layer.numHeads;
+      return attentionValues(queries, queries, heads, heads * layer.keyDim, heads * (layer.valueDim ?? layer.keyDim), layer.dropout > 0) + out;
+    }
+    case 'transformerEncoder':
+    case 'transformerDecoder': {
+      const [steps, width] = [input[0]!, input[1]!];
+      const attentions = layer.type === 'transformerDecoder' ? 2 : 1;
+      const attention = attentionValues(steps, steps, layer.numHeads, width, width, layer.dropout > 0) + steps * width;
+      // Each sublayer: its layer norm (4 per value) and the residual sum; the feed-forward's two products and activation.
+      const sublayers = (attentions + 1) * steps * width * 5;
+      return attentions * attention + sublayers + steps * layer.ffDim * 3 + steps * width * 2;
+    }
     default:
       return out;
   }
+}
+
+/** Projections, the scores and their softmax (and its dropout mask), and the heads' weighted values of one attention. */
+function attentionValues(queries: number, keys: number, heads: number, keyWidth: number, valueWidth: number, dropout: boolean): number {
+  return queries * keyWidth + keys * (keyWidth + valueWidth) + heads * queries * keys * (dropout ? 4 : 3) + queries * valueWidth * 2;
 }
 
 /**

@@ -29,6 +29,22 @@ const examples = readdirSync('examples')
   .map((file) => [file, JSON.parse(readFileSync(`examples/${file}`, 'utf8')) as JobSpecInput] as const);
 
 describe('the memory estimate', () => {
+  it("counts attention's scores, which grow with the square of the sequence", () => {
+    const activations = (delay: number) =>
+      estimate({
+        dataset: { name: 'copy', symbols: 4, length: 3, delay, inputs: 'tokens' },
+        model: {
+          layers: [
+            { type: 'embedding', inputDim: 6, outputDim: 16 },
+            { type: 'transformerEncoder', numHeads: 4, ffDim: 32 },
+            { type: 'dense', units: 5 },
+          ],
+        },
+      }).parts.activations;
+    // 4× the steps (56 → 224) is ~16× the scores: well beyond 4× the activations.
+    expect(activations(218) / activations(50)).toBeGreaterThan(8);
+  });
+
   it('counts a dense layer as its weights, their gradients and the optimizer slots', () => {
     const layers = [{ type: 'dense' as const, units: 128 }, { type: 'dense' as const, units: 10 }];
     const parts = (optimizer: JobSpecInput['optimizer']) => estimate({ dataset: { name: 'mnist' }, model: { layers }, optimizer }).parts;
