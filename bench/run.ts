@@ -3,6 +3,7 @@
 // npm run bench -- --only events [--subscribers 0,1000 --repeats 3]: trainer emission → websocket subscriber delay
 // Every mode, its flags and what it prints: docs/bench.md.
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1,2 --callgrind 8]: native and wasm against PyTorch
+// npm run bench -- --only graphs [--repeats 7 --budget-ms 3000 --threads 1,2 --models 0,1]: issue 23's Transformer encoder and ResNet-8 (graph models), native and wasm against PyTorch
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
@@ -22,6 +23,8 @@ import { benchBackends, benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
 import { benchDistributed } from './distributed-throughput.js';
 import { benchInstructions, benchVersusPytorch } from './pytorch-compare.js';
+import { benchGraphsVersusPytorch } from './graph-compare.js';
+import { graphModels } from './graph-models.js';
 import { benchAbuse } from './abuse.js';
 import { benchApiThroughput } from './api-throughput.js';
 import { benchMcDropout } from './mc-dropout.js';
@@ -42,13 +45,14 @@ const { values } = parseArgs({
     subscribers: { type: 'string' },
     seeds: { type: 'string', default: '1,2,3,4,5' },
     algorithms: { type: 'string' },
+    models: { type: 'string' },
   },
 });
 
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'api', 'abuse', 'mcdropout', 'studies', 'service'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'api', 'abuse', 'mcdropout', 'studies', 'service'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -200,6 +204,44 @@ if (values.only === 'pytorch') {
       table(
         ['model', 'framework', 'instructions / sample', 'vs PyTorch (lower is better)'],
         counted.rows.map((r) => [r.model, r.framework, fmt(r.instructionsPerSample), ratio(r.ratio)]),
+      ),
+    );
+  }
+  console.log();
+}
+if (values.only === 'graphs') {
+  const repeats = Number(values.repeats);
+  // Default 3 s a run (the models' steps take 50–1200 ms here); --budget-ms when given.
+  const budgetMs = process.argv.some((arg) => arg.startsWith('--budget-ms')) ? Number(values['budget-ms']) : 3000;
+  const threads = (values.threads ?? '1,2').split(',').map(Number);
+  const backends = values.backends?.split(',') ?? ['native', 'wasm'];
+  const models = values.models?.split(',').map(Number);
+  const loadStart = os.loadavg();
+  const { rows, best, pytorch, loadAverages, devices } = await benchGraphsVersusPytorch({ repeats, budgetMs, backends, threads, ...(models ? { models } : {}), onRun: (line) => console.error(line) });
+  const loads = (list: number[]) => `${fmt(Math.min(...list), 2)}–${fmt(Math.max(...list), 2)}`;
+  console.log(
+    `Graph models against PyTorch (${pytorch ? `${pytorch}, torch` : 'PyTorch not found: apt-get install python3-torch'}; ${threads.join(' and ')} thread(s); ${repeats} interleaved rounds of ${budgetMs} ms, each run its own process; ` +
+      `forward + softmax cross-entropy + backward + Adam, batch 64; load average at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}, 1-min load over the rounds ${loads(loadAverages)})\n`,
+  );
+  for (const [framework, device] of devices) console.log(`  ${framework} (its first run): ${device}`);
+  console.log();
+  for (const [i, model] of graphModels.entries()) if (!models || models.includes(i)) console.log(`  ${model.name}: ${model.layers.length} layers in the spec`);
+  console.log();
+  const ratio = (value: number | null) => (value === null ? '-' : `${value.toFixed(2)}×`);
+  const spread = (list: number[]) => (list.length === 0 ? '-' : `${rate(Math.min(...list))} / ${rate(median(list))} / ${rate(Math.max(...list))}`);
+  const ratios = (list: number[]) => (list.length === 0 ? '-' : `${fmt(Math.min(...list), 2)} / ${fmt(median(list), 2)} / ${fmt(Math.max(...list), 2)}`);
+  console.log(
+    table(
+      ['model', 'framework', 'threads', 'samples/s min / median / max', 'vs PyTorch (medians, same threads)', 'vs PyTorch per round min / median / max', 'peak RSS MB', 'cores busy', 'runs'],
+      rows.map((r) => [r.model, r.framework, String(r.threads), spread(r.samplesPerSecond), ratio(r.speedRatio), r.framework === 'pytorch' ? '-' : ratios(r.roundRatios), fmt(r.peakRssMb), fmt(r.coresBusy, 2), `${r.runs}${r.failures.length ? ` (${r.failures.length} failed: ${r.failures[0]})` : ''}`]),
+    ),
+  );
+  if (best.length > 0) {
+    console.log('\nEach framework at its best thread count against PyTorch at its best (goal: native ≥ 0.8×)\n');
+    console.log(
+      table(
+        ['model', 'framework', 'its best threads', 'samples/s', "PyTorch's best threads", 'PyTorch samples/s', 'speed vs PyTorch'],
+        best.map((r) => [r.model, r.framework, String(r.threads), rate(r.samplesPerSecond), String(r.pytorchThreads), rate(r.pytorchSamplesPerSecond), ratio(r.speedRatio)]),
       ),
     );
   }
