@@ -18,6 +18,7 @@ const layerAndTrainingTests = [
   'pytorch-reference',
   'recurrent-layers',
   'recurrent-training',
+  'seq2seq',
   'resume',
   'trainer-optimization',
   'trainer',

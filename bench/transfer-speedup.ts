@@ -48,7 +48,7 @@ async function train(input: JobSpecInput, init?: { from: CheckpointData; layers:
       },
       checkpoint: (data) => checkpoints.push(data),
     },
-    { backend: await selectBackend('wasm'), ...(init ? { initialWeights: namedWeights(init.from) } : {}) },
+    { backend: await selectBackend('wasm'), ...(init ? { initialWeights: [namedWeights(init.from)] } : {}) },
   );
   return { accuracies: metrics.map((m) => m.val_accuracy!), samplesPerSecond: rates.reduce((a, b) => a + b, 0) / rates.length, last: checkpoints.at(-1)! };
 }

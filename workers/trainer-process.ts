@@ -53,7 +53,7 @@ async function run(request: RunRequest, backend: Awaited<ReturnType<typeof selec
   const { jobId, artifactDir } = request;
   const resumeFrom = request.resume ? readCheckpoint(artifactDir, request.resume.path, request.resume.sha256) : undefined;
   const uploaded = request.upload ? uploadedDataset(request.upload) : undefined;
-  const initialWeights = request.initFrom ? namedWeights(readCheckpoint(artifactDir, request.initFrom.path, request.initFrom.sha256)) : undefined;
+  const initialWeights = request.initFrom?.map((source) => namedWeights(readCheckpoint(artifactDir, source.path, source.sha256)));
   const columnWeights = request.columnsFrom?.map((column) => namedWeights(readCheckpoint(artifactDir, column.path, column.sha256)));
   return runTraining(
     request.spec,

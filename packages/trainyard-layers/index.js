@@ -1,7 +1,7 @@
 // Built by scripts/build-layers-package.ts from src/engine/layers/custom-layers.ts; do not edit.
 
 // src/engine/layers/custom-layers.ts
-import * as tf7 from "@tensorflow/tfjs";
+import * as tf8 from "@tensorflow/tfjs";
 
 // src/engine/layers/multi-head-attention.ts
 import * as tf2 from "@tensorflow/tfjs";
@@ -306,14 +306,43 @@ var PositionalEmbedding = class extends tf3.layers.Layer {
 };
 tf3.serialization.registerClass(PositionalEmbedding);
 
+// src/engine/layers/time-slice.ts
+import * as tf4 from "@tensorflow/tfjs";
+var TimeSlice = class extends tf4.layers.Layer {
+  static className = "TrainyardTimeSlice";
+  start;
+  length;
+  constructor(args) {
+    super(baseLayerArgs(args));
+    if (!Number.isInteger(args.start) || args.start < 0) throw new Error(`timeSlice start must be an integer \u2265 0, got ${JSON.stringify(args.start)}`);
+    positiveInteger("length", args.length);
+    this.start = args.start;
+    this.length = args.length;
+  }
+  computeOutputShape(inputShape) {
+    const shape = Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
+    const steps = shape[1];
+    if (steps != null && this.start + this.length > steps) throw new Error(`${this.name}: steps ${this.start} \u2026 ${this.start + this.length - 1} are beyond the input's ${steps}`);
+    return [shape[0], this.length, ...shape.slice(2)];
+  }
+  call(inputs) {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf4.slice(x, [0, this.start, ...x.shape.slice(2).map(() => 0)], [-1, this.length, ...x.shape.slice(2).map(() => -1)]);
+  }
+  getConfig() {
+    return { ...super.getConfig(), start: this.start, length: this.length };
+  }
+};
+tf4.serialization.registerClass(TimeSlice);
+
 // src/engine/layers/transformer-decoder-block.ts
-import * as tf6 from "@tensorflow/tfjs";
+import * as tf7 from "@tensorflow/tfjs";
 
 // src/engine/layers/transformer-encoder-block.ts
-import * as tf5 from "@tensorflow/tfjs";
+import * as tf6 from "@tensorflow/tfjs";
 
 // src/engine/layers/layer-normalization.ts
-import * as tf4 from "@tensorflow/tfjs";
+import * as tf5 from "@tensorflow/tfjs";
 
 // src/engine/layers/layer-norm-kernel-names.ts
 var LAYER_NORM_KERNEL = "TrainyardLayerNorm";
@@ -321,52 +350,52 @@ var LAYER_NORM_GRAD_KERNEL = "TrainyardLayerNormGrad";
 
 // src/engine/layers/layer-normalization.ts
 function fusedLayerNormAvailable() {
-  return tf4.getKernel(LAYER_NORM_KERNEL, tf4.getBackend()) !== void 0;
+  return tf5.getKernel(LAYER_NORM_KERNEL, tf5.getBackend()) !== void 0;
 }
-var fusedLayerNorm = (epsilon) => tf4.customGrad((x, gamma, beta, save) => {
-  const [y, mean, rstd] = tf4.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon });
+var fusedLayerNorm = (epsilon) => tf5.customGrad((x, gamma, beta, save) => {
+  const [y, mean, rstd] = tf5.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon });
   save([x, gamma, mean, rstd]);
   return {
     value: y,
     gradFunc: (dy, saved) => {
       const [savedX, savedGamma, savedMean, savedRstd] = saved;
-      return tf4.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: savedX, gamma: savedGamma, mean: savedMean, rstd: savedRstd });
+      return tf5.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: savedX, gamma: savedGamma, mean: savedMean, rstd: savedRstd });
     }
   };
 });
 function stockLayerNorm(x, gamma, beta, epsilon) {
   const rank = x.rank;
   const cols = x.shape[rank - 1];
-  const { mean, variance } = tf4.moments(x, [rank - 1], true);
-  const broadcast = (v) => v.rank !== rank ? tf4.reshape(v, [...Array(rank - 1).fill(1), cols]) : v;
+  const { mean, variance } = tf5.moments(x, [rank - 1], true);
+  const broadcast = (v) => v.rank !== rank ? tf5.reshape(v, [...Array(rank - 1).fill(1), cols]) : v;
   const momentsTiling = [...Array(rank - 1).fill(1), cols];
   const paramTiling = [...x.shape.slice(0, -1), 1];
-  return tf4.batchNorm(
+  return tf5.batchNorm(
     x,
-    tf4.tile(mean, momentsTiling),
-    tf4.tile(variance, momentsTiling),
-    beta ? tf4.tile(broadcast(beta), paramTiling) : void 0,
-    gamma ? tf4.tile(broadcast(gamma), paramTiling) : void 0,
+    tf5.tile(mean, momentsTiling),
+    tf5.tile(variance, momentsTiling),
+    beta ? tf5.tile(broadcast(beta), paramTiling) : void 0,
+    gamma ? tf5.tile(broadcast(gamma), paramTiling) : void 0,
     epsilon
   );
 }
 function layerNorm(x, gamma, beta, epsilon) {
-  return tf4.tidy(() => {
-    const input = tf4.cast(x, "float32");
+  return tf5.tidy(() => {
+    const input = tf5.cast(x, "float32");
     if (!fusedLayerNormAvailable() || input.rank === 0 || input.size === 0) return stockLayerNorm(input, gamma, beta, epsilon);
     const cols = input.shape.at(-1);
-    const scale = gamma ? tf4.reshape(gamma, [cols]) : tf4.ones([cols]);
-    const offset = beta ? tf4.reshape(beta, [cols]) : tf4.zeros([cols]);
+    const scale = gamma ? tf5.reshape(gamma, [cols]) : tf5.ones([cols]);
+    const offset = beta ? tf5.reshape(beta, [cols]) : tf5.zeros([cols]);
     return fusedLayerNorm(epsilon)(input, scale, offset);
   });
 }
-var StockLayerNormalization = tf4.serialization.SerializationMap.getMap().classNameMap["LayerNormalization"][0];
+var StockLayerNormalization = tf5.serialization.SerializationMap.getMap().classNameMap["LayerNormalization"][0];
 
 // src/engine/layers/transformer-encoder-block.ts
 function activate(x, activation) {
-  return activation === "relu" ? tf5.relu(x) : tf5.mul(tf5.mul(x, 0.5), tf5.add(1, tf5.erf(tf5.mul(x, Math.SQRT1_2))));
+  return activation === "relu" ? tf6.relu(x) : tf6.mul(tf6.mul(x, 0.5), tf6.add(1, tf6.erf(tf6.mul(x, Math.SQRT1_2))));
 }
-var TransformerBlock = class extends tf5.layers.Layer {
+var TransformerBlock = class extends tf6.layers.Layer {
   numHeads;
   ffDim;
   activation;
@@ -397,8 +426,8 @@ var TransformerBlock = class extends tf5.layers.Layer {
     this.epsilon = epsilon;
     this.seed = args.seed ?? 0;
     this.clock = args.clock ?? { step: 0 };
-    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf5.initializers.glorotUniform({}));
-    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf5.initializers.zeros());
+    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf6.initializers.glorotUniform({}));
+    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf6.initializers.zeros());
   }
   get drawsMasks() {
     return this.dropout > 0;
@@ -420,8 +449,8 @@ var TransformerBlock = class extends tf5.layers.Layer {
   }
   addNorm(prefix, d) {
     return {
-      gamma: this.adder(`${prefix}/gamma`, [d], tf5.initializers.ones()),
-      beta: this.adder(`${prefix}/beta`, [d], tf5.initializers.zeros())
+      gamma: this.adder(`${prefix}/gamma`, [d], tf6.initializers.ones()),
+      beta: this.adder(`${prefix}/beta`, [d], tf6.initializers.zeros())
     };
   }
   addFeedForward(d) {
@@ -456,8 +485,8 @@ var TransformerBlock = class extends tf5.layers.Layer {
   }
   /** x + dropout(sublayer(x)), with the norm before the sublayer (pre-LN) or after the sum (post-LN). */
   residual(x, norm, after, training, sublayer) {
-    if (this.normFirst) return tf5.add(x, after.apply(sublayer(this.norm(x, norm)), training));
-    return this.norm(tf5.add(x, after.apply(sublayer(x), training)), norm);
+    if (this.normFirst) return tf6.add(x, after.apply(sublayer(this.norm(x, norm)), training));
+    return this.norm(tf6.add(x, after.apply(sublayer(x), training)), norm);
   }
   computeOutputShape(inputShape) {
     return Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
@@ -500,7 +529,7 @@ var TransformerEncoderBlock = class extends TransformerBlock {
     this.built = true;
   }
   call(inputs, kwargs) {
-    return tf5.tidy(() => {
+    return tf6.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const training = kwargs.training === true;
       const w = this.parts;
@@ -513,7 +542,7 @@ var TransformerEncoderBlock = class extends TransformerBlock {
     return { ...super.getConfig(), causal: this.causal };
   }
 };
-tf5.serialization.registerClass(TransformerEncoderBlock);
+tf6.serialization.registerClass(TransformerEncoderBlock);
 
 // src/engine/layers/transformer-decoder-block.ts
 var TransformerDecoderBlock = class extends TransformerBlock {
@@ -549,7 +578,7 @@ var TransformerDecoderBlock = class extends TransformerBlock {
     this.built = true;
   }
   call(inputs, kwargs) {
-    return tf6.tidy(() => {
+    return tf7.tidy(() => {
       if (!Array.isArray(inputs) || inputs.length !== 2) throw new Error(`${this.name} is called on [target, memory]`);
       const [target, memory] = inputs;
       const training = kwargs.training === true;
@@ -561,14 +590,15 @@ var TransformerDecoderBlock = class extends TransformerBlock {
     });
   }
 };
-tf6.serialization.registerClass(TransformerDecoderBlock);
+tf7.serialization.registerClass(TransformerDecoderBlock);
 
 // src/engine/layers/custom-layers.ts
-var trainyardLayerClasses = [MultiHeadAttention, PositionalEmbedding, TransformerEncoderBlock, TransformerDecoderBlock];
-for (const cls of trainyardLayerClasses) tf7.serialization.registerClass(cls);
+var trainyardLayerClasses = [MultiHeadAttention, PositionalEmbedding, TimeSlice, TransformerEncoderBlock, TransformerDecoderBlock];
+for (const cls of trainyardLayerClasses) tf8.serialization.registerClass(cls);
 export {
   MultiHeadAttention,
   PositionalEmbedding,
+  TimeSlice,
   TransformerDecoderBlock,
   TransformerEncoderBlock,
   trainyardLayerClasses

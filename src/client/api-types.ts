@@ -1539,8 +1539,8 @@ export interface components {
                 };
             };
         };
-        DatasetRef: components["schemas"]["BuiltInDatasetRef"] | components["schemas"]["XorDatasetRef"] | components["schemas"]["SpiralsDatasetRef"] | components["schemas"]["BlobsDatasetRef"] | components["schemas"]["RegressionDatasetRef"] | components["schemas"]["AddingDatasetRef"] | components["schemas"]["CopyDatasetRef"] | components["schemas"]["SineDatasetRef"] | components["schemas"]["UploadedDatasetRef"];
-        DatasetRefInput: components["schemas"]["BuiltInDatasetRefInput"] | components["schemas"]["XorDatasetRefInput"] | components["schemas"]["SpiralsDatasetRefInput"] | components["schemas"]["BlobsDatasetRefInput"] | components["schemas"]["RegressionDatasetRefInput"] | components["schemas"]["AddingDatasetRefInput"] | components["schemas"]["CopyDatasetRefInput"] | components["schemas"]["SineDatasetRefInput"] | components["schemas"]["UploadedDatasetRefInput"];
+        DatasetRef: components["schemas"]["BuiltInDatasetRef"] | components["schemas"]["XorDatasetRef"] | components["schemas"]["SpiralsDatasetRef"] | components["schemas"]["BlobsDatasetRef"] | components["schemas"]["RegressionDatasetRef"] | components["schemas"]["AddingDatasetRef"] | components["schemas"]["CopyDatasetRef"] | components["schemas"]["SineDatasetRef"] | components["schemas"]["Seq2seqDatasetRef"] | components["schemas"]["UploadedDatasetRef"];
+        DatasetRefInput: components["schemas"]["BuiltInDatasetRefInput"] | components["schemas"]["XorDatasetRefInput"] | components["schemas"]["SpiralsDatasetRefInput"] | components["schemas"]["BlobsDatasetRefInput"] | components["schemas"]["RegressionDatasetRefInput"] | components["schemas"]["AddingDatasetRefInput"] | components["schemas"]["CopyDatasetRefInput"] | components["schemas"]["SineDatasetRefInput"] | components["schemas"]["Seq2seqDatasetRefInput"] | components["schemas"]["UploadedDatasetRefInput"];
         DenseLayer: {
             /** @constant */
             type: "dense";
@@ -2157,9 +2157,10 @@ export interface components {
              */
             activation?: components["schemas"]["ActivationInput"];
         };
-        /** @description Start from another job's checkpoint: layers are matched by name (a layer with the same name must have the same weight shapes); layers not in the source start fresh. Frozen layers keep their loaded weights and run in inference mode. */
+        /** @description Start from other jobs' checkpoints: layers are matched by name, and every weight a source has for a layer must be one of the layer's, of the same shape; weights the source lacks (a decoder block's cross-attention, when the source was a language model) and layers in no source start fresh. Frozen layers keep their loaded weights and run in inference mode. */
         Init: {
-            from: components["schemas"]["InitSource"];
+            /** @description One source, or several (e.g. an encoder and a decoder each pretrained as a language model): each layer loads from the one source whose checkpoint has its name; a name in more than one is a 400 unless `layers` says which */
+            from: components["schemas"]["InitSource"] | components["schemas"]["InitSource"][];
             /**
              * @description finetune: every layer trains (but frozen ones); linearProbe: keep the layers up to cutAt, frozen, and put the output layer on top
              * @default finetune
@@ -2203,6 +2204,8 @@ export interface components {
              * @default best
              */
             checkpoint?: ("best" | "last") | string;
+            /** @description Only these layers from this source, by name; default every layer of the model with a namesake in its checkpoint */
+            layers?: string[];
         };
         /** @description uniform (±0.1), normal (0, 0.05), zeros, constant, glorotUniform, glorotNormal, heNormal (Var = 2/fan_in), heUniform (±√(6/fan_in)), orthogonal, identity; a name takes the defaults */
         Initializer: ("uniform" | "normal" | "zeros" | "constant" | "glorotUniform" | "glorotNormal" | "heNormal" | "heUniform" | "orthogonal" | "identity") | components["schemas"]["InitializerConfig"];
@@ -2496,8 +2499,8 @@ export interface components {
         };
         /** @enum {string} */
         JobStatus: "queued" | "running" | "pausing" | "paused" | "cancelling" | "cancelled" | "succeeded" | "failed" | "stopped";
-        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["DepthwiseConv2dLayer"] | components["schemas"]["SeparableConv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["GlobalAvgPoolLayer"] | components["schemas"]["GlobalMaxPoolLayer"] | components["schemas"]["ZeroPadding2dLayer"] | components["schemas"]["UpSampling2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"] | components["schemas"]["AddLayer"] | components["schemas"]["MultiplyLayer"] | components["schemas"]["AverageLayer"] | components["schemas"]["ConcatenateLayer"] | components["schemas"]["PositionalEmbeddingLayer"] | components["schemas"]["MultiHeadAttentionLayer"] | components["schemas"]["TransformerEncoderLayer"] | components["schemas"]["TransformerDecoderLayer"];
-        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["DepthwiseConv2dLayerInput"] | components["schemas"]["SeparableConv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["GlobalAvgPoolLayerInput"] | components["schemas"]["GlobalMaxPoolLayerInput"] | components["schemas"]["ZeroPadding2dLayerInput"] | components["schemas"]["UpSampling2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"] | components["schemas"]["AddLayerInput"] | components["schemas"]["MultiplyLayerInput"] | components["schemas"]["AverageLayerInput"] | components["schemas"]["ConcatenateLayerInput"] | components["schemas"]["PositionalEmbeddingLayerInput"] | components["schemas"]["MultiHeadAttentionLayerInput"] | components["schemas"]["TransformerEncoderLayerInput"] | components["schemas"]["TransformerDecoderLayerInput"];
+        Layer: components["schemas"]["SimpleRnnLayer"] | components["schemas"]["LstmLayer"] | components["schemas"]["GruLayer"] | components["schemas"]["EmbeddingLayer"] | components["schemas"]["BatchNormalizationLayer"] | components["schemas"]["LayerNormalizationLayer"] | components["schemas"]["DenseLayer"] | components["schemas"]["ActivationLayer"] | components["schemas"]["DropoutLayer"] | components["schemas"]["Conv2dLayer"] | components["schemas"]["DepthwiseConv2dLayer"] | components["schemas"]["SeparableConv2dLayer"] | components["schemas"]["MaxPool2dLayer"] | components["schemas"]["AvgPool2dLayer"] | components["schemas"]["GlobalAvgPoolLayer"] | components["schemas"]["GlobalMaxPoolLayer"] | components["schemas"]["ZeroPadding2dLayer"] | components["schemas"]["UpSampling2dLayer"] | components["schemas"]["FlattenLayer"] | components["schemas"]["ReshapeLayer"] | components["schemas"]["TimeSliceLayer"] | components["schemas"]["AddLayer"] | components["schemas"]["MultiplyLayer"] | components["schemas"]["AverageLayer"] | components["schemas"]["ConcatenateLayer"] | components["schemas"]["PositionalEmbeddingLayer"] | components["schemas"]["MultiHeadAttentionLayer"] | components["schemas"]["TransformerEncoderLayer"] | components["schemas"]["TransformerDecoderLayer"];
+        LayerInput: components["schemas"]["SimpleRnnLayerInput"] | components["schemas"]["LstmLayerInput"] | components["schemas"]["GruLayerInput"] | components["schemas"]["EmbeddingLayerInput"] | components["schemas"]["BatchNormalizationLayerInput"] | components["schemas"]["LayerNormalizationLayerInput"] | components["schemas"]["DenseLayerInput"] | components["schemas"]["ActivationLayerInput"] | components["schemas"]["DropoutLayerInput"] | components["schemas"]["Conv2dLayerInput"] | components["schemas"]["DepthwiseConv2dLayerInput"] | components["schemas"]["SeparableConv2dLayerInput"] | components["schemas"]["MaxPool2dLayerInput"] | components["schemas"]["AvgPool2dLayerInput"] | components["schemas"]["GlobalAvgPoolLayerInput"] | components["schemas"]["GlobalMaxPoolLayerInput"] | components["schemas"]["ZeroPadding2dLayerInput"] | components["schemas"]["UpSampling2dLayerInput"] | components["schemas"]["FlattenLayerInput"] | components["schemas"]["ReshapeLayerInput"] | components["schemas"]["TimeSliceLayerInput"] | components["schemas"]["AddLayerInput"] | components["schemas"]["MultiplyLayerInput"] | components["schemas"]["AverageLayerInput"] | components["schemas"]["ConcatenateLayerInput"] | components["schemas"]["PositionalEmbeddingLayerInput"] | components["schemas"]["MultiHeadAttentionLayerInput"] | components["schemas"]["TransformerEncoderLayerInput"] | components["schemas"]["TransformerDecoderLayerInput"];
         /** @description Ba et al. 2016: statistics over the units of each sample; independent of batch size */
         LayerNormalizationLayer: {
             /** @constant */
@@ -3575,9 +3578,17 @@ export interface components {
                 /** Format: uuid */
                 checkpoint: string;
             };
+            alsoFrom?: {
+                /** Format: uuid */
+                job: string;
+                /** Format: uuid */
+                checkpoint: string;
+                layers: string[];
+            }[];
             /** @enum {string} */
             mode: "finetune" | "linearProbe";
             loaded: string[];
+            fresh?: string[];
             frozen: string[];
             cutAt?: string;
             /** @description What was loaded, frozen and trained fresh, and for transfer auto why */
@@ -3929,6 +3940,80 @@ export interface components {
             biasInitializer?: components["schemas"]["InitializerInput"];
             /** @description Of the 1×1 pointwise kernel; default glorotUniform */
             pointwiseInitializer?: components["schemas"]["InitializerInput"];
+        };
+        /** @description Sequence to sequence: sources of L symbols and their copy, reversal or sorted order, as token ids; a class per target step ([L, symbols + 1] output). POST /v1/jobs/{id}/predict on a pairs job takes sources and decodes greedily */
+        Seq2seqDatasetRef: {
+            /** @constant */
+            name: "seq2seq";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows: number;
+            /**
+             * @description The target: the source as it is, reversed, or sorted
+             * @default reverse
+             * @enum {string}
+             */
+            task: "copy" | "reverse" | "sort";
+            /**
+             * @description Alphabet: symbols 1 … symbols; 0 is padding, symbols + 1 the start token
+             * @default 10
+             */
+            symbols: number;
+            /**
+             * @description L: symbols per source and per target
+             * @default 8
+             */
+            length: number;
+            /**
+             * @description pairs: input [source; start, target shifted right] (2L token ids) for an encoder–decoder with teacher forcing, labels the target; source / target: a language model over one side (input [start, sequence shifted right], labels the sequence), to pretrain an encoder or a decoder
+             * @default pairs
+             * @enum {string}
+             */
+            view: "pairs" | "source" | "target";
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed: number;
+        };
+        /** @description Sequence to sequence: sources of L symbols and their copy, reversal or sorted order, as token ids; a class per target step ([L, symbols + 1] output). POST /v1/jobs/{id}/predict on a pairs job takes sources and decodes greedily */
+        Seq2seqDatasetRefInput: {
+            /** @constant */
+            name: "seq2seq";
+            /**
+             * @description How many rows to generate
+             * @default 1000
+             */
+            rows?: number;
+            /**
+             * @description The target: the source as it is, reversed, or sorted
+             * @default reverse
+             * @enum {string}
+             */
+            task?: "copy" | "reverse" | "sort";
+            /**
+             * @description Alphabet: symbols 1 … symbols; 0 is padding, symbols + 1 the start token
+             * @default 10
+             */
+            symbols?: number;
+            /**
+             * @description L: symbols per source and per target
+             * @default 8
+             */
+            length?: number;
+            /**
+             * @description pairs: input [source; start, target shifted right] (2L token ids) for an encoder–decoder with teacher forcing, labels the target; source / target: a language model over one side (input [start, sequence shifted right], labels the sequence), to pretrain an encoder or a decoder
+             * @default pairs
+             * @enum {string}
+             */
+            view?: "pairs" | "source" | "target";
+            /**
+             * @description Seed of the generator (independent of the job seed, so jobs can share data)
+             * @default 0
+             */
+            seed?: number;
         };
         /** @description θ ← θ − η g  (torch.optim.SGD) */
         SgdOptimizer: {
@@ -4387,6 +4472,38 @@ export interface components {
             };
             /** @description The tips the spec goes against, but those it silences; also the job's `advice` event (seq 2) when there are any */
             advice: components["schemas"]["Advice"][];
+        };
+        /** @description Steps start … start + length − 1 of a sequence [T, …] → [length, …]. Splits a seq2seq pair's input (the source, then the shifted target) between an encoder and a decoder; token ids pass through to an embedding */
+        TimeSliceLayer: {
+            /** @constant */
+            type: "timeSlice";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description First step kept
+             * @default 0
+             */
+            start: number;
+            /** @description Steps kept */
+            length: number;
+        };
+        /** @description Steps start … start + length − 1 of a sequence [T, …] → [length, …]. Splits a seq2seq pair's input (the source, then the shifted target) between an encoder and a decoder; token ids pass through to an embedding */
+        TimeSliceLayerInput: {
+            /** @constant */
+            type: "timeSlice";
+            /** @description Layer name; generated (<type>_<index>) when absent. Used to match layers across jobs and by other layers' inputs. */
+            name?: string;
+            /** @description The layers whose outputs this layer reads, by name (or "input", the model's input), each listed before it. The previous layer (the model's input for the first) when absent. Naming inputs makes the model a graph: residual connections, merges, several branches */
+            inputs?: string[];
+            /**
+             * @description First step kept
+             * @default 0
+             */
+            start?: number;
+            /** @description Steps kept */
+            length: number;
         };
         /** @description Causal self-attention, cross-attention to the encoder's output, and a feed-forward network: torch.nn.TransformerDecoderLayer (batch_first) with a causal target mask. inputs: [target, memory] (the target sequence [T, d], then the encoder's output [S, d′]) → [T, d] */
         TransformerDecoderLayer: {

@@ -48,7 +48,7 @@ const sentences = {
   preprocessing: (d) => `Features ${d.features === 'minMax' ? 'scaled to [0, 1]' : 'standardized'} with statistics of the training rows`,
   earlyStop: (d) => `Stopped early at epoch ${d.epoch}: ${d.reason}`,
   activationVariance: (d) => `Activation variance at step 0 over ${count(d.rows)} rows: ${(d.layers ?? []).map((layer) => `${layer.name ?? layer.layer} ${number(layer.variance)}`).join(', ')}`,
-  transfer: (d) => `Starts from job ${d.from?.job}'s ${d.from?.checkpoint} checkpoint (${d.mode}): ${(d.loaded ?? []).length} layers loaded, ${(d.frozen ?? []).length} frozen${because(d.reason)}`,
+  transfer: (d) => `Starts from job ${d.from?.job}'s ${d.from?.checkpoint} checkpoint${d.alsoFrom?.length ? ` and ${d.alsoFrom.length} more` : ''} (${d.mode}): ${(d.loaded ?? []).length} layers loaded, ${(d.frozen ?? []).length} frozen${because(d.reason)}`,
   threadFailed: (d) => `Training thread ${d.thread} failed: ${d.message}; ${d.remaining} left`,
   distributed: (d) => `Epoch ${d.epoch} on ${d.workers} training threads (${d.strategy}): ${number(d.speedup)}× the speed of one`,
 };

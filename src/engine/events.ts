@@ -56,7 +56,16 @@ export type TrainingEvent =
   /** Per-layer output variance at step 0 on the first training rows (diagnostics.activationVariance). */
   | { type: 'activationVariance'; step: 0; rows: number; input: number; layers: LayerVariance[] }
   /** The run starts from another job's weights (spec.init): what was loaded and frozen, and why. */
-  | { type: 'transfer'; from: { job: string; checkpoint: string }; mode: 'finetune' | 'linearProbe'; loaded: string[]; frozen: string[]; reason: string }
+  | {
+      type: 'transfer';
+      from: { job: string; checkpoint: string };
+      /** Further sources, each with the layers it gave. */
+      alsoFrom?: { job: string; checkpoint: string; layers: string[] }[];
+      mode: 'finetune' | 'linearProbe';
+      loaded: string[];
+      frozen: string[];
+      reason: string;
+    }
   /** A training thread of a distributed run failed; the run goes on with `remaining` if its strategy can. */
   | { type: 'threadFailed'; thread: number; message: string; remaining: number; strategy: string }
   /** A distributed run's per-thread numbers for an epoch, and its speed-up over one thread. */

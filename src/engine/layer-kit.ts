@@ -5,7 +5,7 @@ import { Conv2D } from './layers/conv2d.js';
 import { LayerNormalization } from './layers/layer-normalization.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout } from './layers/seeded-dropout.js';
-import { MultiHeadAttention, PositionalEmbedding, TransformerDecoderBlock, TransformerEncoderBlock } from './layers/custom-layers.js';
+import { MultiHeadAttention, PositionalEmbedding, TimeSlice, TransformerDecoderBlock, TransformerEncoderBlock } from './layers/custom-layers.js';
 
 /**
  * The engine's own layer classes and helpers, handed to each layer module's builder
@@ -19,6 +19,7 @@ export const layerKit = {
   SeededDropout,
   MultiHeadAttention,
   PositionalEmbedding,
+  TimeSlice,
   TransformerEncoderBlock,
   TransformerDecoderBlock,
   namedInitializer,

@@ -66,8 +66,8 @@ export interface TrainingOptions {
   pauseAfterEpoch?: number;
   /** The rows of an uploaded data set, when the spec names one. */
   uploaded?: Dataset;
-  /** spec.init's source checkpoint weights, by name (disposed once loaded). */
-  initialWeights?: tf.NamedTensorMap;
+  /** spec.init's source checkpoints' weights, by name, one map per source in initSources' order (disposed once loaded). */
+  initialWeights?: tf.NamedTensorMap[];
   /** A progressive net's earlier columns' weights, one map per column (disposed once loaded). */
   columnWeights?: tf.NamedTensorMap[];
   /** The most training threads spec.distributed may use ("auto" takes this many). */
@@ -235,7 +235,7 @@ class TrainingRun {
     });
     const resume = this.options.resumeFrom;
     const init = this.spec.init;
-    if (init && !resume) this.sink.emit({ type: 'transfer', from: init.from, mode: init.mode, loaded: init.loaded, frozen: init.frozen, reason: init.reason });
+    if (init && !resume) this.sink.emit({ type: 'transfer', from: init.from, ...(init.alsoFrom ? { alsoFrom: init.alsoFrom } : {}), mode: init.mode, loaded: init.loaded, frozen: init.frozen, reason: init.reason });
     if (this.split.preprocessing && !resume) this.sink.emit({ type: 'preprocessing', ...this.split.preprocessing });
     if (this.spec.diagnostics.activationVariance && !resume) await this.reportActivationVariance();
     if (resume) {

@@ -1,23 +1,30 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ResolvedInit, ResolvedJobSpec } from '../spec/job-spec.js';
+import { initSources, type ResolvedInit, type ResolvedJobSpec } from '../spec/job-spec.js';
 import { TrainingSpecError } from './events.js';
 import { columnLayerName, columnLayers } from './progressive.js';
 
 /**
- * Copies the planned layers' weights from a source checkpoint into `model`, by name. The plan was
- * checked against the checkpoint's shapes at submission; a mismatch here means the checkpoint
- * changed since, which is an error rather than a silent partial load.
+ * Copies the planned layers' weights from their source checkpoints into `model`, by name: each
+ * layer from the source the plan chose, but the weights the plan found missing there (`fresh`).
+ * The plan was checked against the checkpoints' shapes at submission; a mismatch here means a
+ * checkpoint changed since, which is an error rather than a silent partial load.
  */
-export function loadTransferredWeights(model: tf.LayersModel, init: ResolvedInit, source: tf.NamedTensorMap): void {
-  for (const name of init.loaded) {
-    for (const weight of model.getLayer(name).weights) {
-      const value = source[weight.originalName];
-      if (!value || value.shape.join() !== weight.shape.join()) {
-        throw new Error(`the source checkpoint has no weight ${weight.originalName} of shape [${weight.shape.join(', ')}]`);
+export function loadTransferredWeights(model: tf.LayersModel, init: ResolvedInit, sources: tf.NamedTensorMap[]): void {
+  const fresh = new Set(init.fresh ?? []);
+  initSources(init).forEach(({ job, layers }, i) => {
+    const source = sources[i];
+    if (!source) throw new Error(`the weights of job ${job} (init.from) were not provided to the trainer`);
+    for (const name of layers) {
+      for (const weight of model.getLayer(name).weights) {
+        if (fresh.has(weight.originalName)) continue;
+        const value = source[weight.originalName];
+        if (!value || value.shape.join() !== weight.shape.join()) {
+          throw new Error(`job ${job}'s checkpoint has no weight ${weight.originalName} of shape [${weight.shape.join(', ')}]`);
+        }
+        weight.write(value);
       }
-      weight.write(value);
     }
-  }
+  });
 }
 
 /**
@@ -61,7 +68,7 @@ export function freezeForSpec(spec: ResolvedJobSpec, model: tf.LayersModel): voi
 export function loadStartingWeights(
   spec: ResolvedJobSpec,
   model: tf.LayersModel,
-  options: { resumeFrom?: unknown; initialWeights?: tf.NamedTensorMap; columnWeights?: tf.NamedTensorMap[] },
+  options: { resumeFrom?: unknown; initialWeights?: tf.NamedTensorMap[]; columnWeights?: tf.NamedTensorMap[] },
 ): void {
   try {
     if (options.resumeFrom) return;
@@ -75,7 +82,7 @@ export function loadStartingWeights(
       loadColumnWeights(model, options.columnWeights);
     }
   } finally {
-    if (options.initialWeights) tf.dispose(Object.values(options.initialWeights));
+    for (const weights of options.initialWeights ?? []) tf.dispose(Object.values(weights));
     for (const weights of options.columnWeights ?? []) tf.dispose(Object.values(weights));
   }
 }

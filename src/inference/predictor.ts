@@ -94,6 +94,9 @@ export class Predictor {
     const found = isUuid(jobId) ? await this.store.get(jobId) : null;
     const job = found?.projectId === projectId ? found : null;
     if (!job) throw new NotFoundError('job', jobId);
+    const shape = job.spec.dataset.name === 'upload' ? null : describeDataset(job.spec.dataset);
+    const decodes = shape?.decodes;
+    if (decodes && uncertainty) throw new UnprocessableError('uncertainty is not available for a seq2seq model: its predictions are decoded greedily, one token at a time');
     if (uncertainty) checkSampling(job, inputs.length, uncertainty);
     const checkpoint = checkpointId
       ? await this.store.getCheckpoint(jobId, checkpointId)
@@ -106,7 +109,8 @@ export class Predictor {
     await this.backend;
     const key = `${jobId}:${checkpoint.id}`;
     const loaded = await this.load(key, checkpoint.path, checkpoint.sha256);
-    const rows = flattenRows(inputs, loaded.inputShape);
+    const rows = flattenRows(inputs, decodes ? [decodes.sourceLength] : loaded.inputShape);
+    if (shape?.vocabulary !== undefined) checkTokens(rows, shape.vocabulary);
     const classNames = await this.classNames(job);
     const probabilities = outputsProbabilities(job.spec);
     const regression = classNames === null;
@@ -126,6 +130,13 @@ export class Predictor {
       return { checkpoint: checkpoint.id, ...(await sample(sampling, batchOf(rows), rows.length, loaded.inputShape, uncertainty, { link, regression, classNames })) };
     }
     const predictions: Prediction[] = [];
+    if (decodes) {
+      for (let begin = 0; begin < rows.length; begin += 1024) {
+        const decoded = await decodeGreedily(loaded.model, rows.slice(begin, begin + 1024), decodes, link);
+        predictions.push(...decoded.map((steps) => classify(steps, classNames ?? [])));
+      }
+      return { checkpoint: checkpoint.id, predictions };
+    }
     for (let begin = 0; begin < rows.length; begin += 1024) {
       const chunk = rows.slice(begin, begin + 1024);
       const x = batchOf(chunk);
@@ -266,6 +277,49 @@ function classify(row: number[] | number[][], classNames: string[]): Prediction 
   let best = 0;
   probabilities.forEach((p, i) => p > probabilities[best]! && (best = i));
   return { class: best, ...(classNames[best] !== undefined ? { label: classNames[best] } : {}), probabilities };
+}
+
+/**
+ * A seq2seq pairs model's answer to sources alone: the decoder's input starts as the start token,
+ * and each step's most probable token is fed back as the next step's input (greedy decoding), so the
+ * model sees only what it produced, as it would in use. Returns each row's per-step probabilities.
+ */
+async function decodeGreedily(
+  model: tf.LayersModel,
+  sources: Float32Array[],
+  { sourceLength, startToken }: { sourceLength: number; startToken: number },
+  link: (raw: tf.Tensor) => tf.Tensor,
+): Promise<number[][][]> {
+  const width = 2 * sourceLength;
+  const x = new Float32Array(sources.length * width);
+  sources.forEach((source, i) => {
+    x.set(source, i * width);
+    x[i * width + sourceLength] = startToken;
+  });
+  const steps: number[][][] = sources.map(() => []);
+  for (let t = 0; t < sourceLength; t++) {
+    // The decoder is causal: step t's output depends on the decoder's inputs 0 … t only, all fixed by now.
+    const output = tf.tidy(() => tf.squeeze(tf.slice(link(model.predict(tf.tensor2d(x, [sources.length, width])) as tf.Tensor), [0, t, 0], [-1, 1, -1]), [1]));
+    const probabilities = (await output.array()) as number[][];
+    output.dispose();
+    probabilities.forEach((row, i) => {
+      steps[i]!.push(row);
+      let best = 0;
+      row.forEach((p, c) => p > row[best]! && (best = c));
+      if (t + 1 < sourceLength) x[i * width + sourceLength + t + 1] = best;
+    });
+  }
+  return steps;
+}
+
+/** Token ids index an embedding table: anything but an integer in 0 … vocabulary − 1 is a 400 naming the input. */
+function checkTokens(rows: Float32Array[], vocabulary: number): void {
+  const problems: { field: string; message: string }[] = [];
+  rows.forEach((row, i) => {
+    const bad = row.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= vocabulary);
+    if (bad >= 0 && problems.length < 10) problems.push({ field: `inputs[${i}]`, message: `token ids are integers 0 … ${vocabulary - 1}; position ${bad} holds ${row[bad]}` });
+  });
+  if (problems.length > 0) throw new ValidationError(`invalid inputs: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, problems);
 }
 
 /** Each input as a flat row, checked against one row's shape (nested as the shape, or flat). */

@@ -151,10 +151,17 @@ export class JobService {
     if (event.data.status === 'queued') await this.enqueueOrLeaveToReconciliation(job, 'again');
   }
 
-  /** Which layers load from the source checkpoint, which freeze, where a probe cuts: checked before anything is queued. */
+  /** Which layers load from which source checkpoint, which freeze, where a probe cuts: checked before anything is queued. */
   private async planTransfer(projectId: string, spec: JobSpec, info: DatasetShape): Promise<TransferPlan> {
-    const source = await findSourceCheckpoint(this.store, this.artifactDir, projectId, spec.init!.from);
-    const plan = planTransfer(spec, info, source);
+    const from = spec.init!.from;
+    const refs = Array.isArray(from) ? from : [from];
+    const sources = await Promise.all(
+      refs.map(async (ref, i) => ({
+        ...(await findSourceCheckpoint(this.store, this.artifactDir, projectId, ref, Array.isArray(from) ? `init.from[${i}]` : 'init.from')),
+        ...(ref.layers ? { layers: ref.layers } : {}),
+      })),
+    );
+    const plan = planTransfer(spec, info, sources);
     if ('problems' in plan) throw invalidSpec(plan.problems);
     return plan;
   }
@@ -162,8 +169,8 @@ export class JobService {
   /** A progressive net's columns: each a prior job's dense stack at a checkpoint that exists. */
   private async planColumns(projectId: string, spec: JobSpec, info: DatasetShape): Promise<{ job: string; checkpoint: string; layers: LayerSpec[] }[]> {
     const sources = await Promise.all(
-      spec.model.progressive!.columns.map(async (column) => {
-        const checkpoint = await findSourceCheckpoint(this.store, this.artifactDir, projectId, column);
+      spec.model.progressive!.columns.map(async (column, i) => {
+        const checkpoint = await findSourceCheckpoint(this.store, this.artifactDir, projectId, column, `model.progressive.columns[${i}]`);
         return { checkpoint, model: (await this.store.get(column.job))!.spec.model };
       }),
     );

@@ -8,7 +8,7 @@ export type Shape = number[];
 
 /** Where a layer sits, for the rules that depend on it. */
 export interface LayerPosition {
-  /** The layer reads the model's input directly. */
+  /** The layer reads the model's input, directly or through layers that pass it on unchanged in kind (`passesTokens`). */
   readsModelInput: boolean;
 }
 
@@ -40,6 +40,8 @@ export interface BuildContext {
  */
 export interface LayerDefinition<L extends { type: string }> {
   schema: z.ZodType<L, unknown>;
+  /** Its output is a part of its input's values as they are (a slice): token ids stay token ids an embedding can read. */
+  passesTokens?: boolean;
   /** How many inputs the layer takes (merge layers take several). */
   arity?: { min: number; max: number };
   /** The output shape, or what is wrong with the inputs (said to the user, naming the layer). */

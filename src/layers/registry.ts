@@ -18,6 +18,7 @@ import { add, addLayerSchema, average, averageLayerSchema, concatenate, concaten
 import { avgPool2d, avgPool2dLayerSchema, maxPool2d, maxPool2dLayerSchema } from './pooling-2d.js';
 import { gru, gruLayerSchema, lstm, lstmLayerSchema, simpleRnn, simpleRnnLayerSchema } from './recurrent.js';
 import { reshape, reshapeLayerSchema } from './reshape.js';
+import { timeSlice, timeSliceLayerSchema } from './time-slice.js';
 import { upSampling2d, upSampling2dLayerSchema } from './up-sampling-2d.js';
 import { zeroPadding2d, zeroPadding2dLayerSchema } from './zero-padding-2d.js';
 
@@ -47,6 +48,7 @@ export const layerSchema = z
     upSampling2dLayerSchema,
     flattenLayerSchema,
     reshapeLayerSchema,
+    timeSliceLayerSchema,
     addLayerSchema,
     multiplyLayerSchema,
     averageLayerSchema,
@@ -83,6 +85,7 @@ const registry: Registry = {
   upSampling2d,
   flatten,
   reshape,
+  timeSlice,
   add,
   multiply,
   average,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { builtInDatasetNames, builtInDatasets } from '../engine/datasets/catalog.js';
+import { startToken } from '../engine/datasets/sequences.js';
 
 /** The data set part of the job spec: built-in, synthetic and uploaded sets, and their shapes. */
 
@@ -104,6 +105,29 @@ const sineDatasetRefSchema = z
     description: 'Sine forecasting: A·sin(ωt + φ) + noise for T steps (A, ω, φ drawn per row) → the next `horizon` clean values. Input [T, 1]',
   });
 
+const seq2seqDatasetRefSchema = z
+  .strictObject({
+    name: z.literal('seq2seq'),
+    rows,
+    task: z.enum(['copy', 'reverse', 'sort']).default('reverse').describe('The target: the source as it is, reversed, or sorted'),
+    symbols: z.int().min(1).max(1000).default(10).describe('Alphabet: symbols 1 … symbols; 0 is padding, symbols + 1 the start token'),
+    length: z.int().min(2).max(1000).default(8).describe('L: symbols per source and per target'),
+    view: z
+      .enum(['pairs', 'source', 'target'])
+      .default('pairs')
+      .describe(
+        'pairs: input [source; start, target shifted right] (2L token ids) for an encoder–decoder with teacher forcing, labels the target; ' +
+          'source / target: a language model over one side (input [start, sequence shifted right], labels the sequence), to pretrain an encoder or a decoder',
+      ),
+    seed: dataSeed,
+  })
+  .meta({
+    id: 'Seq2seqDatasetRef',
+    description:
+      'Sequence to sequence: sources of L symbols and their copy, reversal or sorted order, as token ids; a class per target step ([L, symbols + 1] output). ' +
+      'POST /v1/jobs/{id}/predict on a pairs job takes sources and decodes greedily',
+  });
+
 /** The generated data sets, by name, with the schema of their parameters. */
 export const syntheticDatasetRefs = {
   xor: xorDatasetRefSchema,
@@ -113,6 +137,7 @@ export const syntheticDatasetRefs = {
   adding: addingDatasetRefSchema,
   copy: copyDatasetRefSchema,
   sine: sineDatasetRefSchema,
+  seq2seq: seq2seqDatasetRefSchema,
 } as const;
 
 export const datasetRefSchema = z
@@ -125,6 +150,7 @@ export const datasetRefSchema = z
     addingDatasetRefSchema,
     copyDatasetRefSchema,
     sineDatasetRefSchema,
+    seq2seqDatasetRefSchema,
     uploadedDatasetRefSchema,
   ])
   .meta({ id: 'DatasetRef' });
@@ -141,6 +167,8 @@ export interface DatasetShape {
   outputShape?: number[];
   /** Inputs are token ids below this (for an embedding layer). */
   vocabulary?: number;
+  /** A seq2seq pairs set: predict takes a source of this many tokens and decodes the target greedily. */
+  decodes?: { sourceLength: number; startToken: number };
   /** Rows the data set holds out itself as a fixed test set (counted in `rows`). */
   fixedTestRows?: number;
 }
@@ -179,6 +207,18 @@ export function describeDataset(ref: DatasetRef): DatasetShape | null {
         inputShape: tokens ? [steps] : [steps, vocabulary],
         outputShape: [steps, ref.symbols + 1],
         ...(tokens ? { vocabulary } : {}),
+      };
+    }
+    case 'seq2seq': {
+      const steps = ref.view === 'pairs' ? 2 * ref.length : ref.length;
+      return {
+        rows: ref.rows,
+        featureSize: steps,
+        classes: ref.symbols + 1,
+        inputShape: [steps],
+        outputShape: [ref.length, ref.symbols + 1],
+        vocabulary: ref.symbols + 2,
+        ...(ref.view === 'pairs' ? { decodes: { sourceLength: ref.length, startToken: startToken(ref.symbols) } } : {}),
       };
     }
     default: {

@@ -10,6 +10,7 @@ import {
 import { adviceCodes } from './advice/codes.js';
 import { datasetRefSchema, describeDataset } from './dataset-spec.js';
 import { distributedSchema } from './distributed-spec.js';
+import { initSchema, resolvedInitSchema, type ResolvedInit } from './init-spec.js';
 import { checkpointRef, modelSchema, type LayerSpec } from './layer-spec.js';
 import { lossSchema, resolvedLossSchema, resolveLoss } from './loss-spec.js';
 import { learningRateSchema, linearScalingSchema, resolveSchedule, type LearningRate } from './schedule-spec.js';
@@ -88,55 +89,7 @@ export const lrRangeTestSchema = z
       'η_i = min · (max/min)^(i/(steps−1)), one batch per rate, stopping once the loss blows up; the suggestion is checked by short trials from the starting weights and must make the loss fall (docs/techniques/optimization.md)',
   });
 
-const layerRef = z.union([z.string().min(1), z.int().min(0)]);
-
-export const initSchema = z
-  .strictObject({
-    from: z
-      .strictObject({
-        job: z.uuid().describe('The job whose weights to start from (finished or running)'),
-        checkpoint: checkpointRef,
-      })
-      .meta({ id: 'InitSource' }),
-    mode: z
-      .enum(['finetune', 'linearProbe'])
-      .default('finetune')
-      .describe('finetune: every layer trains (but frozen ones); linearProbe: keep the layers up to cutAt, frozen, and put the output layer on top'),
-    freeze: z
-      .union([
-        z.strictObject({ upTo: layerRef.describe('A prefix: this layer and every one before it') }),
-        z.strictObject({ layers: z.array(z.string().min(1)).min(1).describe('Layer names') }),
-      ])
-      .optional()
-      .describe('finetune: layers whose weights stay as loaded'),
-    cutAt: layerRef.optional().describe('linearProbe: the last layer kept (name or index); default the last hidden layer'),
-    transfer: z
-      .literal('auto')
-      .optional()
-      .describe('Pick freeze/finetune and the cut from the new data set\'s size and `similarity` (docs/techniques/initialization.md); the choice and its reason are recorded'),
-    similarity: z.enum(['similar', 'different']).optional().describe('transfer auto: how the new data set relates to the source job\'s'),
-    smallDatasetRows: z.int().min(1).default(5000).describe('transfer auto: at most this many training rows count as a small data set'),
-  })
-  .meta({
-    id: 'Init',
-    description:
-      'Start from another job\'s checkpoint: layers are matched by name (a layer with the same name must have the same weight shapes); ' +
-      'layers not in the source start fresh. Frozen layers keep their loaded weights and run in inference mode.',
-  });
-
-/** What the worker runs: the source checkpoint fixed, the frozen layers listed, the model already cut. */
-export const resolvedInitSchema = z
-  .strictObject({
-    from: z.strictObject({ job: z.uuid(), checkpoint: z.uuid() }),
-    mode: z.enum(['finetune', 'linearProbe']),
-    /** Layers loaded from the checkpoint, by name. */
-    loaded: z.array(z.string()),
-    frozen: z.array(z.string()),
-    cutAt: z.string().optional(),
-    reason: z.string().describe('What was loaded, frozen and trained fresh, and for transfer auto why'),
-  })
-  .meta({ id: 'ResolvedInit' });
-export type ResolvedInit = z.infer<typeof resolvedInitSchema>;
+export { initSchema, initSources, resolvedInitSchema, type InitSourceRef, type ResolvedInit } from './init-spec.js';
 
 /** Which kind of worker may train a job; each kind has its own queue (src/queue/training-queues.ts). */
 export const deviceRequestSchema = z.enum(['any', 'cpu', 'gpu']);

@@ -25,15 +25,29 @@ export function inferShapes(input: Shape, layers: LayerSpec[]): ShapeResult {
   if ('message' in graph) return graph;
   const shapes: Shape[] = [];
   const inputShapes: Shape[][] = [];
+  const modelInputs = modelInputReaders(layers, graph.inputs);
   for (const [index, layer] of layers.entries()) {
     const sources = graph.inputs[index]!;
     const inputs = sources.map((source) => (source === MODEL_INPUT_INDEX ? input : shapes[source]!));
-    const shape = definitionOf(layer).outputShape(layer, inputs, { readsModelInput: sources.includes(MODEL_INPUT_INDEX) });
+    const shape = definitionOf(layer).outputShape(layer, inputs, { readsModelInput: modelInputs[index]! });
     if (typeof shape === 'string') return { index, message: shape };
     inputShapes.push(inputs);
     shapes.push(shape);
   }
   return { shapes, inputShapes, sources: graph.inputs };
+}
+
+/**
+ * Which layers read the model's input, directly or through layers that pass it on as it is
+ * (`passesTokens`: a time slice of token ids is still token ids).
+ */
+export function modelInputReaders(layers: LayerSpec[], sources: number[][]): boolean[] {
+  const carries: boolean[] = [];
+  return layers.map((layer, index) => {
+    const reads = sources[index]!.length > 0 && sources[index]!.every((source) => source === MODEL_INPUT_INDEX || carries[source]!);
+    carries.push(reads && definitionOf(layer).passesTokens === true);
+    return reads;
+  });
 }
 
 export { describeShape };

@@ -1,10 +1,10 @@
 import type { DatasetShape } from './dataset-spec.js';
 import type { JobSpecFields } from './job-spec.js';
-import { inferShapes } from './layer-shapes.js';
-import { isGraph, MODEL_INPUT_INDEX, resolveInputs, unreadLayer } from './layer-graph.js';
+import { inferShapes, modelInputReaders } from './layer-shapes.js';
+import { isGraph, resolveInputs, unreadLayer } from './layer-graph.js';
 import { layerIndexOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
 import { resolveInitializer } from './initializer-spec.js';
-import { initializerFields } from '../layers/registry.js';
+import { definitionOf, initializerFields } from '../layers/registry.js';
 import { isCategorical, resolveLoss } from './loss-spec.js';
 
 
@@ -61,8 +61,14 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
     return problems;
   }
   if (info.vocabulary !== undefined) {
-    const reader = graph.inputs.findIndex((sources, index) => sources.includes(MODEL_INPUT_INDEX) && layers[index]!.type !== 'embedding');
-    if (reader >= 0) problems.push({ path: ['model', 'layers', reader], message: `the inputs are token ids (0 … ${info.vocabulary - 1}): ${isGraph(layers) ? 'only an embedding layer can read the model\'s input' : 'start with an embedding layer'}` });
+    const readers = modelInputReaders(layers, graph.inputs);
+    const reader = readers.findIndex((reads, index) => reads && layers[index]!.type !== 'embedding' && !definitionOf(layers[index]!).passesTokens);
+    if (reader >= 0) {
+      problems.push({
+        path: ['model', 'layers', reader],
+        message: `the inputs are token ids (0 … ${info.vocabulary - 1}): ${isGraph(layers) ? 'only an embedding layer (or a timeSlice before one) can read the model\'s input' : 'start with an embedding layer'}`,
+      });
+    }
   }
   const heads = new Set((spec.model.auxiliaryHeads ?? []).flatMap((head) => layerIndexOf(layers, head.after) ?? []));
   const unread = unreadLayer(layers, graph.inputs, heads);

@@ -15,6 +15,8 @@ export interface SourceCheckpoint {
   job: string;
   checkpoint: string;
   weights: Record<string, number[]>;
+  /** Only these layers from this source (the spec's `layers`). */
+  layers?: string[];
 }
 
 export type TransferPlan = { init: ResolvedInit; layers: LayerSpec[] };
@@ -61,8 +63,9 @@ export function initProblems(spec: JobSpecFields): Problem[] {
  * shape), which freeze, where a linear probe cuts; for transfer auto, the choice among the four
  * cases of docs/techniques/initialization.md, with its reason. Returns the problems instead when the model does not fit.
  */
-export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: SourceCheckpoint): TransferPlan | { problems: Problem[] } {
+export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: SourceCheckpoint | SourceCheckpoint[]): TransferPlan | { problems: Problem[] } {
   const init = spec.init!;
+  const sources = Array.isArray(source) ? source : [source];
   const layers = spec.model.layers;
   const output = outputLayerIndex(layers);
   let mode = init.mode;
@@ -107,28 +110,11 @@ export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: So
   const shapes = inferShapes(inputShape, effective);
   if ('message' in shapes) return { problems: [{ path: ['init'], message: `the cut model does not fit: layer ${shapes.index}: ${shapes.message}` }] };
   const weights = modelWeights(effective, shapes.inputShapes);
-  const problems: Problem[] = [];
-  const loaded: string[] = [];
   const loadable = mode === 'linearProbe' ? cut + 1 : effective.length;
-  weights.slice(0, loadable).forEach(({ layer, weights: mine }, index) => {
-    const theirs = Object.keys(source.weights).filter((name) => name.startsWith(`${layer}/`));
-    if (theirs.length === 0 || Object.keys(mine).length === 0) return;
-    const differences = [...new Set([...theirs, ...Object.keys(mine)])]
-      .filter((name) => JSON.stringify(source.weights[name]) !== JSON.stringify(mine[name]))
-      .map((name) => `${name.slice(layer.length + 1)} ${source.weights[name] ? `[${source.weights[name].join(', ')}]` : 'absent'} there, ${mine[name] ? `[${mine[name].join(', ')}]` : 'absent'} here`);
-    if (differences.length > 0) {
-      problems.push({
-        path: ['model', 'layers', index],
-        message: `layer ${layer} does not match the source checkpoint's (${differences.join('; ')}): give it another name to train it fresh, or match the shapes`,
-      });
-    } else {
-      loaded.push(layer);
-    }
-  });
-  if (problems.length === 0 && loaded.length === 0) {
-    const names = [...new Set(Object.keys(source.weights).map((name) => name.split('/')[0]))];
-    problems.push({ path: ['init', 'from'], message: `no layer of this model matches a layer of the source by name (the source has ${names.join(', ')})` });
-  }
+  const matched = matchSources(weights.slice(0, loadable), sources, Array.isArray(init.from));
+  if ('problems' in matched) return matched;
+  const { loaded, fresh, given } = matched;
+  const problems: Problem[] = [];
 
   const frozenIndices =
     mode === 'linearProbe'
@@ -143,22 +129,97 @@ export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: So
     if (Object.keys(weights[i]!.weights).length > 0 && !loaded.includes(weights[i]!.layer)) {
       problems.push({ path: ['init', 'freeze'], message: `layer ${weights[i]!.layer} would be frozen at random weights: it is not in the source checkpoint` });
     }
+    const partly = fresh.filter((weight) => weight.startsWith(`${weights[i]!.layer}/`));
+    if (partly.length > 0) problems.push({ path: ['init', 'freeze'], message: `layer ${weights[i]!.layer} would be frozen with ${partly.join(', ')} at random: its source lacks them` });
   });
   if (problems.length > 0) return { problems };
 
-  const fresh = weights.filter(({ layer, weights: mine }) => Object.keys(mine).length > 0 && !loaded.includes(layer)).map(({ layer }) => layer);
+  const scratch = weights.filter(({ layer, weights: mine }) => Object.keys(mine).length > 0 && !loaded.includes(layer)).map(({ layer }) => layer);
   const reason = [
     why,
-    `loaded ${loaded.join(', ')} from job ${source.job} (checkpoint ${source.checkpoint})`,
+    ...given.map(({ source, layers }) => `loaded ${layers.join(', ')} from job ${source.job} (checkpoint ${source.checkpoint})`),
+    fresh.length > 0 ? `fresh weights in loaded layers (not in their source) ${fresh.join(', ')}` : '',
     frozen.length > 0 ? `frozen ${frozen.join(', ')}` : 'nothing frozen',
-    fresh.length > 0 ? `trained from scratch ${fresh.join(', ')}` : '',
+    scratch.length > 0 ? `trained from scratch ${scratch.join(', ')}` : '',
   ]
     .filter(Boolean)
     .join('; ');
+  const [first, ...others] = given;
   return {
-    init: { from: { job: source.job, checkpoint: source.checkpoint }, mode, loaded, frozen, ...(mode === 'linearProbe' ? { cutAt: weights[cut]!.layer } : {}), reason },
+    init: {
+      from: { job: first!.source.job, checkpoint: first!.source.checkpoint },
+      ...(others.length > 0 ? { alsoFrom: others.map(({ source, layers }) => ({ job: source.job, checkpoint: source.checkpoint, layers })) } : {}),
+      mode,
+      loaded,
+      ...(fresh.length > 0 ? { fresh } : {}),
+      frozen,
+      ...(mode === 'linearProbe' ? { cutAt: weights[cut]!.layer } : {}),
+      reason,
+    },
     layers: effective,
   };
+}
+
+const describeWeightShape = (shape: number[] | undefined) => (shape ? `[${shape.join(', ')}]` : 'absent');
+
+/**
+ * Which source each layer loads from: the one whose checkpoint has weights under the layer's name
+ * (restricted to a source's `layers` when it lists them). Every weight the source has for the layer
+ * must be one of the layer's, of the same shape; the layer's weights the source lacks start fresh.
+ * Sources that give nothing, layers two sources could give, and listed layers that are not there are problems.
+ */
+function matchSources(
+  weights: { layer: string; weights: Record<string, number[]> }[],
+  sources: SourceCheckpoint[],
+  listed: boolean,
+): { loaded: string[]; fresh: string[]; given: { source: SourceCheckpoint; layers: string[] }[] } | { problems: Problem[] } {
+  const problems: Problem[] = [];
+  const at = (i: number, ...rest: (string | number)[]) => ['init', 'from', ...(listed ? [i] : []), ...rest];
+  const layersOf = (source: SourceCheckpoint) => new Set(Object.keys(source.weights).map((name) => name.slice(0, name.indexOf('/'))));
+  const names = weights.map(({ layer }) => layer);
+  sources.forEach((source, i) => {
+    const theirs = layersOf(source);
+    source.layers?.forEach((layer, j) => {
+      if (!names.includes(layer)) problems.push({ path: at(i, 'layers', j), message: `this model has no layer ${layer} to load` });
+      else if (!theirs.has(layer)) problems.push({ path: at(i, 'layers', j), message: `job ${source.job}'s checkpoint has no layer ${layer} (it has ${[...theirs].join(', ')})` });
+    });
+  });
+  const loaded: string[] = [];
+  const fresh: string[] = [];
+  const given = sources.map((source) => ({ source, layers: [] as string[] }));
+  weights.forEach(({ layer, weights: mine }, index) => {
+    if (Object.keys(mine).length === 0) return;
+    const offering = given.filter(({ source }) => (source.layers ? source.layers.includes(layer) : layersOf(source).has(layer)));
+    if (offering.length === 0) return;
+    if (offering.length > 1) {
+      problems.push({
+        path: ['init', 'from'],
+        message: `layer ${layer} is in the checkpoints of jobs ${offering.map(({ source }) => source.job).join(' and ')}: list it in \`layers\` of the source to load it from`,
+      });
+      return;
+    }
+    const { source, layers } = offering[0]!;
+    const theirs = Object.keys(source.weights).filter((name) => name.startsWith(`${layer}/`));
+    const differences = theirs
+      .filter((name) => JSON.stringify(source.weights[name]) !== JSON.stringify(mine[name]))
+      .map((name) => `${name.slice(layer.length + 1)} ${describeWeightShape(source.weights[name])} there, ${describeWeightShape(mine[name])} here`);
+    if (differences.length > 0) {
+      problems.push({
+        path: ['model', 'layers', index],
+        message: `layer ${layer} does not match the source checkpoint's (${differences.join('; ')}): give it another name to train it fresh, or match the shapes`,
+      });
+      return;
+    }
+    loaded.push(layer);
+    layers.push(layer);
+    fresh.push(...Object.keys(mine).filter((name) => !theirs.includes(name)));
+  });
+  given.forEach(({ source, layers }, i) => {
+    if (layers.length > 0 || problems.length > 0) return;
+    const theirs = [...layersOf(source)];
+    problems.push({ path: at(i), message: `no layer of this model matches a layer of job ${source.job}'s checkpoint by name (it has ${theirs.join(', ')})` });
+  });
+  return problems.length > 0 ? { problems } : { loaded, fresh, given };
 }
 
 const columnTypes = new Set<LayerSpec['type']>(['dense', 'activation', 'dropout']);

@@ -14,8 +14,8 @@ export interface RunRequest {
   upload?: { id: string; folder: string; featureSize: number; labelType: LabelType; classes: number };
   /** Pause, checkpointed, at the end of this epoch (the job's pauseAtEpoch). */
   pauseAfterEpoch?: number;
-  /** The checkpoint a transfer starts from (spec.init), on a fresh start only. */
-  initFrom?: { path: string; sha256: string };
+  /** The checkpoints a transfer starts from (spec.init), in initSources' order, on a fresh start only. */
+  initFrom?: { path: string; sha256: string }[];
   /** A progressive net's earlier columns' checkpoints, in column order, on a fresh start only. */
   columnsFrom?: { path: string; sha256: string }[];
 }

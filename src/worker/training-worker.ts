@@ -15,6 +15,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import { WorkerRegistry } from '../observability/worker-registry.js';
 import { backendChoiceOf, type SelectedBackend } from '../engine/backend.js';
 import type { JobRecord } from '../jobs/job-types.js';
+import { initSources } from '../spec/init-spec.js';
 import type { Logger } from '../logging/logger.js';
 import { queueNames, queuesServedBy, type DeviceClass, type TrainingPayload, type TrainingQueues } from '../queue/training-queues.js';
 import { EventWriter } from './event-writer.js';
@@ -363,10 +364,10 @@ export class TrainingWorker {
     return 'restart';
   }
 
-  /** The checkpoint `init.from` resolved to at submission, for the training process to load. */
+  /** The checkpoints `init.from` resolved to at submission, for the training process to load. */
   private async initSourceFor(record: JobRecord): Promise<RunRequest['initFrom']> {
-    const from = record.spec.init?.from;
-    return from ? this.checkpointFiles(from.job, from.checkpoint, 'the source checkpoint') : undefined;
+    const init = record.spec.init;
+    return init ? Promise.all(initSources(init).map(({ job, checkpoint }) => this.checkpointFiles(job, checkpoint, 'the source checkpoint'))) : undefined;
   }
 
   /** The checkpoints of a progressive net's earlier columns, as resolved at submission. */

@@ -16,7 +16,7 @@ import { waitFor } from '../support/wait.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const example = (name: string) => JSON.parse(readFileSync(`${repoRoot}examples/${name}.json`, 'utf8')) as JobSpecInput;
-const newExamples = ['resnet-mnist', 'transformer-classifier', 'transformer-copy'];
+const newExamples = ['resnet-mnist', 'transformer-classifier', 'transformer-copy', 'seq2seq-reverse'];
 
 let harness: Harness;
 beforeAll(async () => {
@@ -131,5 +131,59 @@ describe('graph and attention examples through the service', () => {
       expect(prediction.probabilities).toHaveLength(40);
       expect(maxDifference(prediction.probabilities.flat(), (elsewhere.outputs as number[][][])[row]!.flat())).toBeLessThan(1e-4);
     });
+  });
+
+  it('pretrains an encoder and a decoder as language models, starts seq2seq-reverse from both, and /predict decodes sources greedily as the export does', async () => {
+    const seq2seq = example('seq2seq-reverse');
+    const layers = seq2seq.model.layers;
+    const named = (name: string) => layers.find((layer) => layer.name === name)!;
+    const dataset = (view: 'source' | 'target') => ({ ...seq2seq.dataset, view, rows: 1500 }) as JobSpecInput['dataset'];
+    const languageModel = (prefix: 'encoder' | 'decoder', view: 'source' | 'target'): JobSpecInput => ({
+      ...seq2seq,
+      dataset: dataset(view),
+      epochs: 2,
+      model: {
+        layers: [
+          { ...named(`${prefix}_tokens`), inputs: undefined },
+          named(`${prefix}_positions`),
+          { type: 'transformerEncoder', name: `${prefix}_block`, numHeads: 4, ffDim: 64, causal: true },
+          { type: 'dense', name: `${prefix}_classifier`, units: 11, activation: 'softmax' },
+        ],
+      },
+    });
+    const [encoder, decoder] = await Promise.all([trained(languageModel('encoder', 'source')), trained(languageModel('decoder', 'target'))]);
+    const id = await trained({ ...seq2seq, dataset: { ...seq2seq.dataset, rows: 2000 } as JobSpecInput['dataset'], epochs: 4, init: { from: [{ job: encoder }, { job: decoder }] } });
+
+    const job = (await api().get(`/v1/jobs/${id}`)).body;
+    expect(job.spec.init).toMatchObject({ from: { job: encoder }, alsoFrom: [{ job: decoder, layers: ['decoder_tokens', 'decoder_positions', 'decoder_block', 'decoder_classifier'] }] });
+    expect(job.spec.init.fresh).toContain('decoder_block/cross_attention/query/kernel');
+    const events = (await api().get(`/v1/jobs/${id}/events`)).body.data as { type: string; data: { alsoFrom?: { job: string }[] } }[];
+    expect(events.find((event) => event.type === 'transfer')!.data.alsoFrom).toEqual([expect.objectContaining({ job: decoder })]);
+
+    const next = uniform(3);
+    const sources = Array.from({ length: 20 }, () => Array.from({ length: 8 }, () => 1 + Math.floor(next() * 10)));
+    const served = await api().post(`/v1/jobs/${id}/predict`).send({ inputs: sources });
+    expect(served.status, JSON.stringify(served.body)).toBe(200);
+    const decoded = (served.body.predictions as { class: number[]; probabilities: number[][] }[]).map((prediction) => prediction.class);
+    const right = decoded.flatMap((tokens, row) => tokens.map((token, t) => token === sources[row]![7 - t]));
+    expect(right.filter(Boolean).length / right.length).toBeGreaterThan(0.9);
+
+    // Teacher-forced on its own answer, the exported model gives each step what decoding saw at that step: the decoder is causal.
+    const forced = sources.slice(0, 3).map((source, row) => [...source, 11, ...decoded[row]!.slice(0, 7)]);
+    const elsewhere = await predictElsewhere(id, forced);
+    expect(elsewhere.classNames).toEqual(expect.arrayContaining(['TrainyardTimeSlice', 'TrainyardTransformerDecoderBlock']));
+    (served.body.predictions as { probabilities: number[][] }[]).slice(0, 3).forEach((prediction, row) => {
+      expect(maxDifference(prediction.probabilities.flat(), (elsewhere.outputs as number[][][])[row]!.flat())).toBeLessThan(1e-4);
+    });
+
+    const wrongToken = await api().post(`/v1/jobs/${id}/predict`).send({ inputs: [[1, 2, 3, 4, 5, 6, 7, 12]] });
+    expect(wrongToken.status).toBe(400);
+    expect(wrongToken.body.errors).toEqual([{ field: 'inputs[0]', message: 'token ids are integers 0 … 11; position 7 holds 12' }]);
+    const wrongLength = await api().post(`/v1/jobs/${id}/predict`).send({ inputs: [forced[0]] });
+    expect(wrongLength.status).toBe(400);
+    expect(wrongLength.body.errors[0].message).toContain('expected shape [8]');
+    const sampled = await api().post(`/v1/jobs/${id}/predict`).send({ inputs: [sources[0]], uncertainty: { method: 'mcDropout' } });
+    expect(sampled.status).toBe(422);
+    expect(sampled.body.detail).toContain('decoded greedily');
   });
 });

@@ -17,7 +17,14 @@ export const resolveSpec = (input: JobSpecInput): ResolvedJobSpec => resolveJobS
 export async function collectRun(
   spec: ResolvedJobSpec,
   backend: SelectedBackend,
-  options: { stopAt?: (event: TrainingEvent) => boolean; resumeFrom?: CheckpointData; initFrom?: CheckpointData; columns?: CheckpointData[]; faults?: TrainingOptions['faults'] } = {},
+  options: {
+    stopAt?: (event: TrainingEvent) => boolean;
+    resumeFrom?: CheckpointData;
+    /** spec.init's sources' checkpoints, in initSources' order. */
+    initFrom?: CheckpointData | CheckpointData[];
+    columns?: CheckpointData[];
+    faults?: TrainingOptions['faults'];
+  } = {},
 ): Promise<CollectedRun> {
   const controller = new AbortController();
   const run: CollectedRun = { events: [], checkpoints: [] };
@@ -35,7 +42,7 @@ export async function collectRun(
         backend,
         signal: controller.signal,
         resumeFrom: options.resumeFrom,
-        ...(options.initFrom ? { initialWeights: namedWeights(options.initFrom) } : {}),
+        ...(options.initFrom ? { initialWeights: [options.initFrom].flat().map(namedWeights) } : {}),
         ...(options.columns ? { columnWeights: options.columns.map(namedWeights) } : {}),
         ...(options.faults ? { faults: options.faults } : {}),
       },

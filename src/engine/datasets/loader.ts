@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { DatasetRef } from '../../spec/dataset-spec.js';
 import { builtInDatasets, type BuiltInDatasetName } from './catalog.js';
 import { classificationDataset, selectClasses, type Dataset } from './dataset.js';
-import { addingProblem, copyTask, linearRegression, sineForecast } from './sequences.js';
+import { addingProblem, copyTask, linearRegression, seq2seqTask, sineForecast } from './sequences.js';
 import { blobs, spirals, xor } from './synthetic.js';
 
 export type { Dataset } from './dataset.js';
@@ -56,6 +56,8 @@ function generate(ref: Exclude<DatasetRef, { name: 'iris' | 'mnist' | 'upload' }
       return copyTask(ref.rows, ref.symbols, ref.length, ref.delay, ref.inputs, ref.seed);
     case 'sine':
       return sineForecast(ref.rows, ref.length, ref.horizon, ref.noise, ref.seed);
+    case 'seq2seq':
+      return seq2seqTask(ref.rows, ref.task, ref.symbols, ref.length, ref.view, ref.seed);
   }
 }
 

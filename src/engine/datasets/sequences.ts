@@ -113,3 +113,53 @@ export function linearRegression(rows: number, coefficients: number[], intercept
   }
   return { name: 'regression', features, featureSize: size, rows, target: { kind: 'values', values, shape: [1] } };
 }
+
+export type Seq2seqTask = 'copy' | 'reverse' | 'sort';
+export type Seq2seqView = 'pairs' | 'source' | 'target';
+
+/** The token that starts a decoder's input: after the symbols 1 … symbols (0 is padding). */
+export const startToken = (symbols: number) => symbols + 1;
+
+/** The target sequence a seq2seq task asks for, given its source. */
+export function seq2seqTarget(task: Seq2seqTask, source: ArrayLike<number>): number[] {
+  const tokens = Array.from(source);
+  if (task === 'reverse') return tokens.reverse();
+  if (task === 'sort') return tokens.sort((a, b) => a - b);
+  return tokens;
+}
+
+/**
+ * Sequence-to-sequence tasks (Sutskever et al. 2014): a source of `length` symbols from 1 … symbols
+ * and its copy, reversal or sorted order as the target. The `pairs` view trains an encoder–decoder
+ * with teacher forcing: each row is the source followed by the decoder's input (the start token, then
+ * the target shifted right by one), and the labels are the target. The `source` and `target` views
+ * are language-model sets over one side (input: start token then the sequence shifted right; labels:
+ * the sequence), for pretraining an encoder and a decoder (Ramachandran et al. 2017). The rows of
+ * every view come from the same draws, so one seed gives the same sources in all three.
+ */
+export function seq2seqTask(rows: number, task: Seq2seqTask, symbols: number, length: number, view: Seq2seqView, seed: number): Dataset {
+  const rng = new Mulberry32(seed);
+  const steps = view === 'pairs' ? 2 * length : length;
+  const features = new Float32Array(rows * steps);
+  const labels = new Int32Array(rows * length);
+  const source = new Int32Array(length);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < length; i++) source[i] = 1 + Math.floor(rng.next() * symbols);
+    const target = seq2seqTarget(task, source);
+    const predicted = view === 'source' ? Array.from(source) : target;
+    const row = features.subarray(r * steps, (r + 1) * steps);
+    if (view === 'pairs') row.set(source);
+    const shifted = view === 'pairs' ? row.subarray(length) : row;
+    shifted[0] = startToken(symbols);
+    shifted.set(predicted.slice(0, length - 1), 1);
+    labels.set(predicted, r * length);
+  }
+  return {
+    name: `seq2seq-${task}-${view}`,
+    features,
+    featureSize: steps,
+    inputShape: [steps],
+    rows,
+    target: { kind: 'classes', labels, classes: symbols + 1, steps: length },
+  };
+}

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MultiHeadAttention } from './multi-head-attention.js';
 import { PositionalEmbedding } from './positional-embedding.js';
+import { TimeSlice } from './time-slice.js';
 import { TransformerDecoderBlock } from './transformer-decoder-block.js';
 import { TransformerEncoderBlock } from './transformer-encoder-block.js';
 
@@ -10,8 +11,8 @@ import { TransformerEncoderBlock } from './transformer-encoder-block.js';
  * application can ship it alone. Importing a class registers it already; registering again here
  * makes the list explicit and survives bundlers that drop side-effect-only imports.
  */
-export const trainyardLayerClasses = [MultiHeadAttention, PositionalEmbedding, TransformerEncoderBlock, TransformerDecoderBlock] as const;
+export const trainyardLayerClasses = [MultiHeadAttention, PositionalEmbedding, TimeSlice, TransformerEncoderBlock, TransformerDecoderBlock] as const;
 
 for (const cls of trainyardLayerClasses) tf.serialization.registerClass(cls);
 
-export { MultiHeadAttention, PositionalEmbedding, TransformerDecoderBlock, TransformerEncoderBlock };
+export { MultiHeadAttention, PositionalEmbedding, TimeSlice, TransformerDecoderBlock, TransformerEncoderBlock };
