@@ -4,6 +4,7 @@
 // Every mode, its flags and what it prints: docs/bench.md.
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1,2 --callgrind 8]: native and wasm against PyTorch
 // npm run bench -- --only graphs [--repeats 7 --budget-ms 3000 --threads 1,2 --models 0,1]: issue 23's Transformer encoder and ResNet-8 (graph models), native and wasm against PyTorch
+// npm run bench -- --only seq2seq [--sizes 300,1000,3000 --seeds 1,2,3,4,5 --epochs 20 --backends native]: seq2seq-reverse's model on sorting, from language models pretrained on each side vs from scratch
 // npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
@@ -21,6 +22,7 @@ import { trainingProcessSettingsSchema } from '../src/config/config.js';
 import { backendChoiceOf } from '../src/engine/backend.js';
 import { benchBackends, benchThroughput } from './training-throughput.js';
 import { benchTransfer } from './transfer-speedup.js';
+import { benchSeq2seqPretraining } from './seq2seq-pretraining.js';
 import { benchDistributed } from './distributed-throughput.js';
 import { benchInstructions, benchVersusPytorch } from './pytorch-compare.js';
 import { benchGraphsVersusPytorch } from './graph-compare.js';
@@ -46,13 +48,14 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '1,2,3,4,5' },
     algorithms: { type: 'string' },
     models: { type: 'string' },
+    epochs: { type: 'string' },
   },
 });
 
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'api', 'abuse', 'mcdropout', 'studies', 'service'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'seq2seq', 'api', 'abuse', 'mcdropout', 'studies', 'service'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -155,6 +158,33 @@ if (!values.only || values.only === 'transfer') {
     table(
       ['rows', 'start', 'val accuracy by epoch', 'epochs to 93 %', 'epochs to 95 %', 'samples/s'],
       transfer.rows.map((r) => [String(r.rows), r.start, r.accuracies.map((a) => fmt(a * 100, 1)).join(' '), epochsTo(r.accuracies, 0.93), epochsTo(r.accuracies, 0.95), fmt(r.samplesPerSecond)]),
+    ),
+  );
+}
+if (values.only === 'seq2seq') {
+  const epochs = Number(values.epochs ?? 20);
+  const lmRows = 10_000;
+  const backend = values.backends?.split(',')[0] ?? 'native';
+  const rows = await benchSeq2seqPretraining({ pairs: (values.sizes ?? '300,1000,3000').split(',').map(Number), seeds: values.seeds!.split(',').map(Number), epochs, lmRows, backend });
+  console.log(`\nseq2seq pretraining: sort 8 symbols of 10; encoder and decoder pretrained as language models on ${lmRows} sources / targets (3 epochs), then ${epochs} epochs on the pairs (${backend})\n`);
+  const epochsTo = (accuracies: number[], target: number) => {
+    const index = accuracies.findIndex((a) => a >= target);
+    return index < 0 ? Infinity : index + 1;
+  };
+  const groups = [...new Set(rows.map((r) => `${r.pairs}|${r.start}`))];
+  console.log(
+    table(
+      ['pairs', 'start', 'seeds', 'final val token accuracy min / median / max (%)', 'epochs to 80 % (median)', 'epochs to 95 % (median)', 'median val accuracy by epoch (%)'],
+      groups.map((group) => {
+        const mine = rows.filter((r) => `${r.pairs}|${r.start}` === group);
+        const finals = mine.map((r) => r.accuracies.at(-1)! * 100).sort((a, b) => a - b);
+        const byEpoch = mine[0]!.accuracies.map((_, e) => median(mine.map((r) => r.accuracies[e]! * 100)));
+        const to = (target: number) => {
+          const m = median(mine.map((r) => epochsTo(r.accuracies, target)));
+          return Number.isFinite(m) ? String(m) : `> ${epochs}`;
+        };
+        return [String(mine[0]!.pairs), mine[0]!.start, String(mine.length), `${fmt(finals[0]!, 1)} / ${fmt(median(finals), 1)} / ${fmt(finals.at(-1)!, 1)}`, to(0.8), to(0.95), byEpoch.map((a) => fmt(a, 0)).join(' ')];
+      }),
     ),
   );
 }
