@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // The engine's layer and training tests, run a second time on the native backend (OpenBLAS kernels).
 const layerAndTrainingTests = [
   'auxiliary-heads',
+  'batch-norm-gradient',
   'cnn',
   'divergence',
   'early-stopping',

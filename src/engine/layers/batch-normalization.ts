@@ -9,6 +9,61 @@ export interface BatchNormalizationArgs {
   inputShape?: number[];
 }
 
+type CustomGradFunc = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * Training-mode batch normalization over the last axis, γ·x̂ + β with x̂ = (x − μ)·r and
+ * r = 1/√(σ²_B + ε), with its gradient in closed form (Ioffe & Szegedy 2015, §3; m values per channel):
+ *
+ *   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = (γ·r/m)·(m·dy − dβ − x̂·dγ)
+ *
+ * The batch statistics are computed inside from x, so dx is the whole derivative, through μ and σ²
+ * too. TF.js's gradient of tf.batchNorm tiles r (and γ) out to the activation's shape with the stock
+ * wasm Tile, which was two thirds of a ResNet step on the native backend; here every per-channel
+ * factor is a [C] operand that the elementwise kernels broadcast along the last axis, and the only
+ * passes over the activation are a few elementwise ops and two reductions each way.
+ *
+ * Returns the batch mean and biased variance as well (for the running statistics). They are made in
+ * the custom op's forward, where the tape is off, so nothing differentiates through them.
+ */
+export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
+  const m = x.size / x.shape[x.rank - 1]!;
+  let statistics: [tf.Tensor, tf.Tensor] | undefined;
+  const forward: CustomGradFunc = (...args) => {
+    const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    // tf.moments' own ops, so that μ and σ² (and the running statistics fed from them) are the numbers they were.
+    const mean = tf.mean(input, axes);
+    const centered = tf.sub(input, mean);
+    const variance = tf.mean(tf.square(centered), axes);
+    const rstd = tf.rsqrt(tf.add(variance, epsilon));
+    const normalized = tf.mul(centered, rstd);
+    // Kept past the custom op's own tidy, and handed to the caller's scope below.
+    statistics = [tf.keep(mean), tf.keep(variance)];
+    save([normalized, tf.mul(scale, rstd)]);
+    return {
+      value: tf.add(tf.mul(normalized, scale), offset),
+      gradFunc: (dy, saved) => {
+        const grad = Array.isArray(dy) ? dy[0]! : dy;
+        const [xHat, gammaRstd] = saved as [tf.Tensor, tf.Tensor];
+        const dbeta = tf.sum(grad, axes);
+        const dgamma = tf.sum(tf.mul(grad, xHat), axes);
+        // (γ·r/m)·(m·dy − dβ − x̂·dγ) = γ·r·(dy − (x̂·dγ/m + dβ/m)): the per-channel factors are divided by m, not the activation multiplied.
+        const dx = tf.mul(tf.sub(grad, tf.add(tf.mul(xHat, tf.div(dgamma, m)), tf.div(dbeta, m))), gammaRstd);
+        return [dx, dgamma, dbeta];
+      },
+    };
+  };
+  const y = tf.customGrad(forward)(x, gamma, beta);
+  // Clones in the caller's scope, so that its tidy disposes them (a kept tensor no tidy would).
+  const [mean, variance] = statistics!.map((kept) => {
+    const tracked = tf.clone(kept);
+    kept.dispose();
+    return tracked;
+  }) as [tf.Tensor, tf.Tensor];
+  return { y, mean, variance };
+}
+
 /**
  * Batch normalization (Ioffe & Szegedy 2015) over the last axis, as PyTorch's BatchNorm computes
  * it: the batch is normalised with its biased variance, and the running variance is fed the
@@ -56,12 +111,11 @@ export class BatchNormalization extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-      // Fixed γ = 1, β = 0 when they are not learned (the fused kernel's gradient wants tensors, not undefined).
+      // Fixed γ = 1, β = 0 when they are not learned: both paths want tensors, and the gradients they get are not used.
       const gamma = this.gamma?.read() ?? tf.onesLike(this.movingMean.read());
       const beta = this.beta?.read() ?? tf.zerosLike(this.movingMean.read());
       if (!kwargs.training) return tf.batchNorm(x, this.movingMean.read(), this.movingVariance.read(), beta, gamma, this.epsilon);
-      const axes = x.shape.slice(0, -1).map((_, axis) => axis);
-      const { mean, variance } = tf.moments(x, axes);
+      const { y, mean, variance } = batchNormTraining(x, gamma, beta, this.epsilon);
       const m = x.size / x.shape[x.rank - 1]!;
       // One value per channel has no spread to estimate: its running variance is left as it is.
       const unbiased = m > 1 ? tf.mul(variance, m / (m - 1)) : this.movingVariance.read();
@@ -73,7 +127,7 @@ export class BatchNormalization extends tf.layers.Layer {
         const value = running.read();
         running.write(tf.sub(value, tf.mul(tf.sub(value, batch), decay)));
       }
-      return tf.batchNorm(x, mean, variance, beta, gamma, this.epsilon);
+      return y;
     });
   }
 

@@ -1,0 +1,125 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/engine/backend.js';
+import { BatchNormalization } from '../../src/engine/layers/batch-normalization.js';
+import { testBackend } from '../support/test-backend.js';
+
+// The batch norm layer's training pass computes its gradient in closed form (tf.customGrad) rather
+// than through tf.batchNorm's, whose Tile dominated a ResNet step on the native backend. These hold
+// it to what the layer computed before, on wasm and (in the native project) on native: tf.moments,
+// tf.batchNorm and TF.js's autodiff through both.
+
+beforeAll(async () => {
+  await selectBackend(testBackend);
+});
+
+/** max |a − b| / max |b|: relative to the tensor's largest value, not floored at 1 (small gradients are held as tightly). */
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  expect(actual.length).toBe(expected.length);
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return scale === 0 ? worst : worst / scale;
+}
+
+const random = (shape: number[], seed: number, mean = 0, stddev = 1) => tf.randomNormal(shape, mean, stddev, 'float32', seed);
+const valuesOf = (tensors: tf.Tensor[]) => tensors.map((t) => t.dataSync() as Float32Array);
+
+interface Case {
+  name: string;
+  shape: number[];
+  center?: boolean;
+  scale?: boolean;
+  /** Where x's values sit: far from 0, x − μ cancels most of their bits. */
+  shift?: number;
+}
+
+const cases: Case[] = [
+  { name: '4-D [8, 6, 5, 16] (NHWC, as after a convolution)', shape: [8, 6, 5, 16] },
+  { name: '2-D [32, 12] (as after a dense layer)', shape: [32, 12] },
+  { name: '4-D, values around 20 with spread 3', shape: [4, 7, 7, 8], shift: 20 },
+  { name: '2-D, without β (center false)', shape: [16, 10], center: false },
+  { name: '4-D, without γ (scale false)', shape: [4, 3, 3, 6], scale: false },
+  { name: '2-D, neither γ nor β', shape: [9, 5], center: false, scale: false },
+];
+
+describe(`batch normalization's training pass against tf.batchNorm's autodiff (${testBackend})`, () => {
+  for (const c of cases) {
+    it(`forward, dx, dγ, dβ and the running statistics: ${c.name}`, () => {
+      const [center, scale] = [c.center ?? true, c.scale ?? true];
+      const [epsilon, momentum] = [1e-3, 0.9];
+      const channels = c.shape.at(-1)!;
+      const axes = c.shape.slice(0, -1).map((_, axis) => axis);
+      const layer = new BatchNormalization({ name: 'bn', momentum, epsilon, center, scale });
+      layer.build(c.shape);
+      const gamma = tf.add(random([channels], 2, 0, 0.5), 1);
+      const beta = random([channels], 3);
+      const [runningMean, runningVariance] = [random([channels], 4), tf.add(tf.abs(random([channels], 5)), 0.5)];
+      layer.setWeights([...(scale ? [gamma] : []), ...(center ? [beta] : []), runningMean, runningVariance]);
+      const x = random(c.shape, 6, c.shift ?? 0, c.shift ? 3 : 1);
+      // A loss whose gradient is not constant over the batch (sum(y) alone gives dx = 0).
+      const weights = random(c.shape, 7);
+
+      const ours = tf.tidy(() => {
+        const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const y = layer.apply(x, { training: true }) as tf.Tensor;
+        const loss = () => (layer.apply(x, { training: true }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+        // γ then β, as build adds them (variableGrads wants at least one, so neither: the layer is applied alone).
+        const grads = variables.length > 0 ? tf.variableGrads(loss, variables).grads : (loss(), {});
+        const dx = tf.grad((v: tf.Tensor) => (layer.apply(v, { training: true }) as tf.Tensor).mul(weights).sum())(x);
+        return [y, dx, ...variables.map((v) => grads[v.name]!)];
+      });
+      const reference = tf.tidy(() => {
+        const [g, b] = [scale ? gamma : tf.onesLike(gamma), center ? beta : tf.zerosLike(beta)];
+        const f = (v: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor) => {
+          const { mean, variance } = tf.moments(v, axes);
+          return tf.batchNorm(v, mean, variance, bv, gv, epsilon);
+        };
+        const y = f(x, g, b);
+        const [dx, dg, db] = tf.grads((v: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor) => f(v, gv, bv).mul(weights).sum())([x, g, b]);
+        return [y, dx!, ...(scale ? [dg!] : []), ...(center ? [db!] : [])];
+      });
+      const labels = ['forward', 'dx', ...(scale ? ['dγ'] : []), ...(center ? ['dβ'] : [])];
+      const [actual, expected] = [valuesOf(ours), valuesOf(reference)];
+      actual.forEach((values, i) => expect(relativeError(values, expected[i]!), labels[i]).toBeLessThanOrEqual(1e-5));
+
+      // The layer was applied three times in training; its running statistics took the update below each time, bit for bit as before.
+      const [mean, variance] = valuesOf(
+        tf.tidy(() => {
+          const { mean: batchMean, variance: batchVariance } = tf.moments(x, axes);
+          const m = x.size / channels;
+          const unbiased = tf.mul(batchVariance, m / (m - 1));
+          let [movingMean, movingVariance] = [runningMean, runningVariance];
+          for (let i = 0; i < 3; i++) {
+            movingMean = tf.sub(movingMean, tf.mul(tf.sub(movingMean, batchMean), 1 - momentum));
+            movingVariance = tf.sub(movingVariance, tf.mul(tf.sub(movingVariance, unbiased), 1 - momentum));
+          }
+          return [movingMean, movingVariance];
+        }),
+      );
+      const weightsNow = layer.getWeights();
+      expect(Array.from(weightsNow.at(-2)!.dataSync()), 'running mean').toEqual(Array.from(mean!));
+      expect(Array.from(weightsNow.at(-1)!.dataSync()), 'running variance').toEqual(Array.from(variance!));
+
+      tf.dispose([...ours, ...reference, gamma, beta, runningMean, runningVariance, x, weights]);
+      layer.weights.forEach((w) => w.dispose());
+    });
+  }
+
+  it('leaves no tensors behind in training, forward and backward', () => {
+    const layer = new BatchNormalization({ name: 'bn', momentum: 0.9, epsilon: 1e-3, center: true, scale: true });
+    layer.build([4, 3, 3, 5]);
+    const x = random([4, 3, 3, 5], 8);
+    const run = () => tf.tidy(() => tf.grad((v: tf.Tensor) => (layer.apply(v, { training: true }) as tf.Tensor).sum())(x)).dispose();
+    run();
+    const before = tf.memory().numTensors;
+    run();
+    run();
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    layer.weights.forEach((w) => w.dispose());
+  });
+});
