@@ -2169,7 +2169,7 @@ export interface components {
             mode?: "finetune" | "linearProbe";
             /** @description finetune: layers whose weights stay as loaded */
             freeze?: {
-                /** @description A prefix: this layer and every one before it */
+                /** @description This layer and every layer it depends on: in a stack the layers before it, in a graph its ancestors (not a parallel branch listed earlier) */
                 upTo: string | number;
             } | {
                 /** @description Layer names */

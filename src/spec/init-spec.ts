@@ -33,7 +33,7 @@ export const initSchema = z
       .describe('finetune: every layer trains (but frozen ones); linearProbe: keep the layers up to cutAt, frozen, and put the output layer on top'),
     freeze: z
       .union([
-        z.strictObject({ upTo: layerRef.describe('A prefix: this layer and every one before it') }),
+        z.strictObject({ upTo: layerRef.describe('This layer and every layer it depends on: in a stack the layers before it, in a graph its ancestors (not a parallel branch listed earlier)') }),
         z.strictObject({ layers: z.array(z.string().min(1)).min(1).describe('Layer names') }),
       ])
       .optional()

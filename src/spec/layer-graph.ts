@@ -50,6 +50,18 @@ export function resolveInputs(layers: LayerSpec[]): { inputs: number[][] } | Gra
   return { inputs };
 }
 
+/** A layer and every layer its output depends on, in index order: a stack's prefix, a graph node's ancestors. */
+export function layerAndAncestors(inputs: number[][], index: number): number[] {
+  const seen = new Set<number>();
+  const visit = (i: number) => {
+    if (i === MODEL_INPUT_INDEX || seen.has(i)) return;
+    seen.add(i);
+    inputs[i]!.forEach(visit);
+  };
+  visit(index);
+  return [...seen].sort((a, b) => a - b);
+}
+
 /**
  * The last layer is the model's output; any other layer that nothing reads is a branch left
  * hanging (a typo in an inputs list, usually), unless an auxiliary head reads it.

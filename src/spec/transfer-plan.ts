@@ -3,6 +3,7 @@ import { type JobSpecFields, type ResolvedInit } from './job-spec.js';
 import { type LayerSpec } from './layer-spec.js';
 import { runShape, splittableRows } from './run-shape.js';
 import { inferShapes } from './layer-shapes.js';
+import { layerAndAncestors, resolveInputs } from './layer-graph.js';
 import { layerIndexOf, layerNameOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
 
 interface Problem {
@@ -122,7 +123,7 @@ export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: So
       : !init.freeze
         ? []
         : 'upTo' in init.freeze
-          ? Array.from({ length: layerIndexOf(layers, init.freeze.upTo)! + 1 }, (_, i) => i)
+          ? upToAncestors(layers, layerIndexOf(layers, init.freeze.upTo)!)
           : init.freeze.layers.map((name) => layerIndexOf(layers, name)!);
   const frozen = frozenIndices.map((i) => weights[i]!.layer);
   frozenIndices.forEach((i) => {
@@ -158,6 +159,12 @@ export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: So
     },
     layers: effective,
   };
+}
+
+/** freeze.upTo's layers: the named layer and all it reads, directly or not (resolveInputs passed in modelProblems before any plan). */
+function upToAncestors(layers: LayerSpec[], index: number): number[] {
+  const graph = resolveInputs(layers);
+  return 'message' in graph ? Array.from({ length: index + 1 }, (_, i) => i) : layerAndAncestors(graph.inputs, index);
 }
 
 const describeWeightShape = (shape: number[] | undefined) => (shape ? `[${shape.join(', ')}]` : 'absent');

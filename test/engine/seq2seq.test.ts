@@ -183,6 +183,16 @@ describe('pretraining the encoder and the decoder as language models, then start
     expect(partly).toEqual({ problems: [expect.objectContaining({ path: ['init', 'freeze'], message: expect.stringMatching(/^layer decoder_block would be frozen with decoder_block\/cross_attention\/.* at random: its source lacks them$/) })] });
   });
 
+  it('freezes upTo a graph node with its ancestors only, not a parallel branch listed before it', () => {
+    const planned = plan(
+      { ...twoSources(), init: { from: [{ job: ENCODER_JOB }, { job: DECODER_JOB }], freeze: { upTo: 'encoder_block' } } },
+      [sourceOf(ENCODER_JOB, encoderLm.checkpoints.at(-1)!), sourceOf(DECODER_JOB, decoderLm.checkpoints.at(-1)!)],
+    );
+    if ('problems' in planned) throw new Error(JSON.stringify(planned.problems));
+    // decoder_input (index 1) comes before the encoder in the list but is not what the encoder reads.
+    expect(planned.init.frozen).toEqual(['source', 'encoder_tokens', 'encoder_positions', 'encoder_block']);
+  });
+
   it('refuses a layer two sources could give until `layers` says which, and listed layers that are not there', () => {
     const encoder = encoderLm.checkpoints.at(-1)!;
     // The same job twice: every layer is in both.

@@ -43,7 +43,7 @@ describe('a graph model is checked at submission, naming the layer', () => {
       expect.stringContaining('model.layers.2: multiHeadAttention needs sequences [steps, features]; input 0 is [64]'),
     ]);
     expect(issues(sequence([{ type: 'dense', name: 'd', units: 4, inputs: ['input'] }, ...base.map((layer) => ({ ...layer, inputs: ['input'] })), { type: 'add', inputs: ['d', 'emb'] }, out]))).toContainEqual(
-      expect.stringContaining('model.layers.0: the inputs are token ids (0 … 5): only an embedding layer can read the model\'s input'),
+      expect.stringContaining('model.layers.0: the inputs are token ids (0 … 5): only an embedding layer (or a timeSlice before one) can read the model\'s input'),
     );
   });
 });
