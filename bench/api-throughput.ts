@@ -93,7 +93,9 @@ export async function benchApiThroughput(options: { sizes: number[]; repeats: nu
     PORT: String(apiPort),
   };
   await dropDatabase(env.DATABASE_URL);
-  const api: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/api.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // BENCH_CPU_PROFILE=<folder>: a V8 CPU profile of the API process, written when it exits.
+  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
+  const api: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', 'workers/api.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
   const services = await createServices(loadConfig({ ...process.env, ...env }), createLogger('warn', 'bench'));
   const echoReady = (child: ChildProcess) => once(child, 'message');

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { preparedQuery } from '../db/sql.js';
+import { Batcher } from '../infra/batcher.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
 import type { CheckpointReason } from '../engine/checkpoint-reasons.js';
@@ -40,6 +41,13 @@ export interface NewCheckpoint {
   sha256: string;
   metrics: Record<string, number>;
   isBest: boolean;
+}
+
+interface NewJob {
+  projectId: string;
+  spec: ResolvedJobSpec;
+  defaultProjectLimit: number;
+  advice: readonly Advice[];
 }
 
 export interface ListJobsQuery {
@@ -83,43 +91,54 @@ export class JobStore {
    * is any), with what the new job's waiting reason needs (the project's jobs training now): one
    * statement, one round trip, atomic as a statement is.
    */
-  async create(
-    projectId: string,
-    spec: ResolvedJobSpec,
-    defaultProjectLimit: number,
-    advice: readonly Advice[] = [],
-  ): Promise<{ job: JobRecord; events: JobEventRecord[]; slots: ProjectSlots }> {
-    const id = uuidv7();
-    const advised = advice.length > 0;
-    const adviceData = { advice };
-    const [row] = await preparedQuery<JobRow & SlotColumns & { eventCreatedAt: Date }>(
+  /**
+   * Records a job with its first event (and its advice, when there is some) and reads its
+   * project's slots. Concurrent submissions are written together, one statement per batch.
+   */
+  create(projectId: string, spec: ResolvedJobSpec, defaultProjectLimit: number, advice: readonly Advice[] = []): Promise<{ job: JobRecord; events: JobEventRecord[]; slots: ProjectSlots }> {
+    return this.creations.call({ projectId, spec, defaultProjectLimit, advice });
+  }
+
+  private readonly creations = new Batcher((items: NewJob[]) => this.createMany(items));
+
+  private async createMany(items: NewJob[]): Promise<{ job: JobRecord; events: JobEventRecord[]; slots: ProjectSlots }[]> {
+    const ids = items.map(() => uuidv7());
+    const adviceData = items.map(({ advice }) => ({ advice }));
+    const rows = await preparedQuery<JobRow & SlotColumns & { eventCreatedAt: Date }>(
       this.pool,
-      'job_create',
-      `WITH j AS (
-        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at) VALUES ($1::uuid, $2::uuid, $3::jsonb, $4::int, now())
+      'job_create_many',
+      `WITH input AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::jsonb[], $5::boolean[]) AS i(id, project_id, spec, advice, advised)
+      ), j AS (
+        INSERT INTO jobs (id, project_id, spec, last_seq, updated_at)
+        SELECT id, project_id, spec, CASE WHEN advised THEN 2 ELSE 1 END, now() FROM input
         RETURNING *
       ), event AS (
-        INSERT INTO job_events (job_id, seq, type, data) SELECT j.id, 1, 'status', '{"status":"queued"}'::jsonb FROM j
-        RETURNING created_at
+        INSERT INTO job_events (job_id, seq, type, data) SELECT id, 1, 'status', '{"status":"queued"}'::jsonb FROM input
+        RETURNING job_id, created_at
       ), advice AS (
-        INSERT INTO job_events (job_id, seq, type, data) SELECT j.id, 2, 'advice', $5::jsonb FROM j WHERE $6::boolean
+        INSERT INTO job_events (job_id, seq, type, data) SELECT id, 2, 'advice', advice FROM input WHERE advised
       )
       SELECT ${JOB_COLUMNS}, event.created_at AS "eventCreatedAt", ${SLOT_COLUMNS}
-      FROM j CROSS JOIN event JOIN projects p ON p.id = j.project_id`,
-      [id, projectId, JSON.stringify(spec), advised ? 2 : 1, JSON.stringify(adviceData), advised],
+      FROM j JOIN event ON event.job_id = j.id JOIN projects p ON p.id = j.project_id`,
+      [ids, items.map(({ projectId }) => projectId), items.map(({ spec }) => JSON.stringify(spec)), adviceData.map((data) => JSON.stringify(data)), items.map(({ advice }) => advice.length > 0)],
     );
-    // The spec was resolved by this process: no need to check it again on the way out.
-    checkedSpecs.set(id, spec);
-    const createdAt = row!.eventCreatedAt.toISOString();
-    return {
-      job: toJobRecord(row!),
-      events: [
-        { seq: 1, type: 'status', data: { status: 'queued' }, createdAt, emittedAt: createdAt },
-        // Both rows were written by one statement: now() is the same for both.
-        ...(advised ? [{ seq: 2, type: 'advice' as const, data: adviceData as unknown as Record<string, unknown>, createdAt, emittedAt: createdAt }] : []),
-      ],
-      slots: slotsOf(row!, defaultProjectLimit),
-    };
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return items.map(({ spec, advice, defaultProjectLimit }, i) => {
+      const row = byId.get(ids[i]!)!;
+      // The spec was resolved by this process: no need to check it again on the way out.
+      checkedSpecs.set(row.id, spec);
+      const createdAt = row.eventCreatedAt.toISOString();
+      return {
+        job: toJobRecord(row),
+        events: [
+          { seq: 1, type: 'status', data: { status: 'queued' }, createdAt, emittedAt: createdAt },
+          // Both rows were written by one statement: now() is the same for both.
+          ...(advice.length > 0 ? [{ seq: 2, type: 'advice' as const, data: adviceData[i] as unknown as Record<string, unknown>, createdAt, emittedAt: createdAt }] : []),
+        ],
+        slots: slotsOf(row, defaultProjectLimit),
+      };
+    });
   }
 
   /**

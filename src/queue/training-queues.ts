@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DeviceRequest } from '../spec/job-spec.js';
+import { Batcher } from '../infra/batcher.js';
 
 /**
  * A queue per device request, so a worker takes only jobs it can run: a GPU worker consumes
@@ -56,10 +57,23 @@ export class TrainingQueues {
     return Object.values(this.byDevice);
   }
 
-  /** The BullMQ job id is the Trainyard job id: enqueueing the same job twice is a no-op. Lower priority runs first. */
+  /**
+   * The BullMQ job id is the Trainyard job id: enqueueing the same job twice is a no-op. Lower
+   * priority runs first. Concurrent submissions to a queue go as one addBulk (one MULTI).
+   */
   async enqueue(jobId: string, device: DeviceRequest, priority: number): Promise<void> {
-    await this.byDevice[device].add('train', { jobId }, { jobId, priority });
+    await this.additions[device].call({ jobId, priority });
   }
+
+  private readonly additions = Object.fromEntries(
+    (['any', 'cpu', 'gpu'] as const).map((device) => [
+      device,
+      new Batcher(async (items: { jobId: string; priority: number }[]) => {
+        await this.byDevice[device].addBulk(items.map(({ jobId, priority }) => ({ name: 'train', data: { jobId }, opts: { jobId, priority } })));
+        return items.map(() => undefined);
+      }),
+    ]),
+  ) as Record<DeviceRequest, Batcher<{ jobId: string; priority: number }, undefined>>;
 
   /**
    * Queues a job again (resume, retry): an entry BullMQ keeps for a failed job would make the new
