@@ -255,6 +255,7 @@ describe('service endpoints', () => {
       'synthetic:adding',
       'synthetic:copy',
       'synthetic:sine',
+      'synthetic:seq2seq',
     ]);
     expect(response.body.data[1]).toMatchObject({ rows: 10000, classes: 10, featureShape: [784] });
     expect(response.body.data[3]).toMatchObject({ classes: 2, featureShape: [2], rows: 1000, parameters: { arms: { default: 2 }, noise: { default: 0.1 } } });
