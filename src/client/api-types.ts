@@ -2159,7 +2159,7 @@ export interface components {
         };
         /** @description Start from other jobs' checkpoints: layers are matched by name, and every weight a source has for a layer must be one of the layer's, of the same shape; weights the source lacks (a decoder block's cross-attention, when the source was a language model) and layers in no source start fresh. Frozen layers keep their loaded weights and run in inference mode. */
         Init: {
-            /** @description One source, or several (e.g. an encoder and a decoder each pretrained as a language model): each layer loads from the one source whose checkpoint has its name; a name in more than one is a 400 unless `layers` says which */
+            /** @description One source, or several (e.g. an encoder and a decoder each pretrained as a language model): each layer loads from the one source whose checkpoint has its name; a name in more than one is a 400 unless one source's `layers` lists it */
             from: components["schemas"]["InitSource"] | components["schemas"]["InitSource"][];
             /**
              * @description finetune: every layer trains (but frozen ones); linearProbe: keep the layers up to cutAt, frozen, and put the output layer on top

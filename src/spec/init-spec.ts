@@ -25,7 +25,7 @@ export const initSchema = z
       .union([initSourceSchema, z.array(initSourceSchema).min(1).max(8)])
       .describe(
         'One source, or several (e.g. an encoder and a decoder each pretrained as a language model): each layer loads from the one source whose checkpoint has its name; ' +
-          'a name in more than one is a 400 unless `layers` says which',
+          'a name in more than one is a 400 unless one source\'s `layers` lists it',
       ),
     mode: z
       .enum(['finetune', 'linearProbe'])

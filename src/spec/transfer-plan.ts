@@ -170,8 +170,8 @@ function upToAncestors(layers: LayerSpec[], index: number): number[] {
 const describeWeightShape = (shape: number[] | undefined) => (shape ? `[${shape.join(', ')}]` : 'absent');
 
 /**
- * Which source each layer loads from: the one whose checkpoint has weights under the layer's name
- * (restricted to a source's `layers` when it lists them). Every weight the source has for the layer
+ * Which source each layer loads from: the one that lists it in `layers`, else the one without a
+ * list whose checkpoint has weights under the layer's name. Every weight the source has for the layer
  * must be one of the layer's, of the same shape; the layer's weights the source lacks start fresh.
  * Sources that give nothing, layers two sources could give, and listed layers that are not there are problems.
  */
@@ -196,7 +196,9 @@ function matchSources(
   const given = sources.map((source) => ({ source, layers: [] as string[] }));
   weights.forEach(({ layer, weights: mine }, index) => {
     if (Object.keys(mine).length === 0) return;
-    const offering = given.filter(({ source }) => (source.layers ? source.layers.includes(layer) : layersOf(source).has(layer)));
+    // A source that lists the layer is where it comes from; otherwise any source without a list that has it.
+    const listing = given.filter(({ source }) => source.layers?.includes(layer));
+    const offering = listing.length > 0 ? listing : given.filter(({ source }) => !source.layers && layersOf(source).has(layer));
     if (offering.length === 0) return;
     if (offering.length > 1) {
       problems.push({

@@ -204,6 +204,13 @@ describe('pretraining the encoder and the decoder as language models, then start
     ]);
     if ('problems' in chosen) throw new Error(JSON.stringify(chosen.problems));
     expect(chosen.init.loaded).toEqual(['encoder_block', 'decoder_tokens', 'decoder_positions', 'decoder_block', 'decoder_classifier']);
+    // Listed in one source, the layer comes from it even though another source (without a list) has it too.
+    const listedWins = plan(run('pairs', seq2seqLayers, { init: { from: [{ job: ENCODER_JOB, layers: ['encoder_block'] }, { job: DECODER_JOB }] } }), [
+      sourceOf(ENCODER_JOB, encoder, ['encoder_block']),
+      sourceOf(DECODER_JOB, encoder),
+    ]);
+    if ('problems' in listedWins) throw new Error(JSON.stringify(listedWins.problems));
+    expect(listedWins.init).toMatchObject({ from: { job: ENCODER_JOB }, alsoFrom: [{ job: DECODER_JOB, layers: ['encoder_tokens', 'encoder_positions'] }] });
     const missing = plan(run('pairs', seq2seqLayers, { init: { from: [{ job: ENCODER_JOB, layers: ['encoder_blok', 'decoder_block'] }] } }), [
       sourceOf(ENCODER_JOB, encoder, ['encoder_blok', 'decoder_block']),
     ]);
