@@ -73,9 +73,6 @@ export function modelProblems(spec: JobSpecFields, info: DatasetShape): Problem[
   const heads = new Set((spec.model.auxiliaryHeads ?? []).flatMap((head) => layerIndexOf(layers, head.after) ?? []));
   const unread = unreadLayer(layers, graph.inputs, heads);
   if (unread) problems.push({ path: ['model', 'layers', unread.index], message: unread.message });
-  if (spec.model.progressive && isGraph(layers)) {
-    problems.push({ path: ['model', 'progressive'], message: 'progressive columns join a stack of dense layers: this model\'s layers name their inputs (a graph)' });
-  }
 
   const outputIndex = outputLayerIndex(layers);
   if (outputIndex < 0) {

@@ -231,7 +231,8 @@ function matchSources(
   return problems.length > 0 ? { problems } : { loaded, fresh, given };
 }
 
-const columnTypes = new Set<LayerSpec['type']>(['dense', 'activation', 'dropout']);
+// Dense models: laterals join dense layers, so a column holds dense layers and what works on their vectors.
+const columnTypes = new Set<LayerSpec['type']>(['dense', 'activation', 'dropout', 'add', 'multiply', 'average', 'concatenate']);
 const columnPrefix = /^c\d+_/;
 
 /** What a progressive net needs from the spec alone: a dense stack, no other way of starting. */
@@ -241,7 +242,7 @@ export function progressiveProblems(spec: JobSpecFields): Problem[] {
   const problems: Problem[] = [];
   spec.model.layers.forEach((layer, index) => {
     if (!columnTypes.has(layer.type)) {
-      problems.push({ path: ['model', 'layers', index, 'type'], message: 'a progressive net\'s columns are dense stacks: dense, activation and dropout layers only' });
+      problems.push({ path: ['model', 'layers', index, 'type'], message: 'a progressive net\'s columns are dense models: dense, activation, dropout and merge layers only' });
     }
     if (layer.name && columnPrefix.test(layer.name)) problems.push({ path: ['model', 'layers', index, 'name'], message: 'names starting c<digit>_ are the earlier columns\'' });
   });
@@ -272,7 +273,7 @@ export function planColumns(info: DatasetShape, sources: ColumnSource[]): { colu
     }
     const other = model.layers.find((layer) => !columnTypes.has(layer.type));
     if (other) {
-      problems.push({ path, message: `job ${checkpoint.job} has a ${other.type} layer; columns are dense stacks` });
+      problems.push({ path, message: `job ${checkpoint.job} has a ${other.type} layer; columns are dense models (dense, activation, dropout and merge layers)` });
       return;
     }
     const first = model.layers.findIndex((layer) => layer.type === 'dense');

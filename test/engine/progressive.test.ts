@@ -93,10 +93,49 @@ describe('progressive networks', () => {
     };
     expect(
       problems(digits([5, 6, 7, 8, 9], [], { model: { layers: [{ type: 'batchNormalization' }, { type: 'dense', units: 5 }], progressive: { columns: [{ job: COLUMN_JOB }] } } })),
-    ).toContain("model.layers.0.type: a progressive net's columns are dense stacks: dense, activation and dropout layers only");
+    ).toContain("model.layers.0.type: a progressive net's columns are dense models: dense, activation, dropout and merge layers only");
     const nested = planColumns(describeDataset(jobSpecSchema.parse(digits([5, 6, 7, 8, 9], mlp(['a', 'b', 'c']))).dataset)!, [
       { checkpoint: { job: COLUMN_JOB, checkpoint: COLUMN_JOB, weights: {} }, model: { layers: [], progressive: { columns: [{ job: COLUMN_JOB, checkpoint: 'best' }] } } },
     ]);
     expect('problems' in nested && nested.problems[0]!.message).toMatch(/is itself a progressive net/);
   });
+
+  it('take graph columns too: dense layer k of the new column gets a lateral from what the column\'s dense layer k reads', async () => {
+    // A residual dense model: the output layer reads the sum of two hidden layers.
+    const residual = (prefix: string): JobSpecInput['model']['layers'] => [
+      { type: 'dense', name: `${prefix}1`, units: 16, activation: 'relu' },
+      { type: 'dense', name: `${prefix}2`, units: 16, activation: 'relu' },
+      { type: 'add', name: `${prefix}sum`, inputs: [`${prefix}1`, `${prefix}2`] },
+      { type: 'dense', name: `${prefix}out`, units: 5, activation: 'softmax' },
+    ];
+    const graphColumn = await collectRun(resolveJobSpec(jobSpecSchema.parse(digits([0, 1, 2, 3, 4], residual('g'), { epochs: 1 }))), backend);
+    expect(graphColumn.error).toBeUndefined();
+    const parsed = jobSpecSchema.parse(digits([5, 6, 7, 8, 9], residual('n'), { epochs: 2, model: { layers: residual('n'), progressive: { columns: [{ job: COLUMN_JOB }] } } }));
+    const checkpoint = graphColumn.checkpoints.at(-1)!;
+    const plan = planColumns(describeDataset(parsed.dataset)!, [
+      {
+        checkpoint: { job: COLUMN_JOB, checkpoint: '0193a1b2-0000-7000-8000-0000000000c1', weights: Object.fromEntries(checkpoint.model.weightSpecs.map((w) => [w.name, w.shape])) },
+        model: jobSpecSchema.parse(digits([0, 1, 2, 3, 4], residual('g'))).model,
+      },
+    ]);
+    if ('problems' in plan) throw new Error(JSON.stringify(plan.problems));
+    const graphSpec = resolveJobSpec(parsed, { columns: plan.columns });
+    const { model } = buildModel(graphSpec, [784]);
+    const x = tf.randomUniform([3, 784], 0, 1, 'float32', 4);
+    const weight = (layer: string, i: number) => model.getLayer(layer).getWeights()[i]!;
+    const dense = (input: tf.Tensor, layer: string) => tf.relu(tf.add(tf.matMul(input, weight(layer, 0)), weight(layer, 1)));
+    // The column's output layer reads c0_gsum; the new one's (third dense layer) gets it through its lateral.
+    const g1 = dense(x, 'c0_g1');
+    const columnSum = tf.add(g1, dense(g1, 'c0_g2'));
+    const n1 = dense(x, 'n1');
+    const n2 = tf.relu(tf.add(tf.add(tf.matMul(n1, weight('n2', 0)), weight('n2', 1)), tf.matMul(g1, weight('n2_lateral_c0', 0))));
+    const expected = tf.add(tf.add(tf.matMul(tf.add(n1, n2), weight('nout', 0)), weight('nout', 1)), tf.matMul(columnSum, weight('nout_lateral_c0', 0)));
+    const probe = tf.model({ inputs: model.inputs, outputs: model.getLayer('nout_sum').output as tf.SymbolicTensor });
+    expect(tf.max(tf.abs(tf.sub(probe.predict(x) as tf.Tensor, expected))).dataSync()[0]).toBeLessThan(1e-4);
+
+    const run = await collectRun(graphSpec, backend, { columns: [checkpoint] });
+    expect(run.error).toBeUndefined();
+    expect(named(run.checkpoints.at(-1)!)['c0_g2/kernel']).toEqual(named(checkpoint)['g2/kernel']);
+  });
 });
+
