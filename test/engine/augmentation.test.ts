@@ -1,4 +1,6 @@
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { AugmentedBatches } from '../../src/engine/augmented-batches.js';
 import { selectBackend, type SelectedBackend } from '../../src/engine/backend.js';
 import {
   augmentationBase,
@@ -8,7 +10,7 @@ import {
   type AugmentationDraws,
   type AugmentationSource,
 } from '../../src/engine/augmentation.js';
-import { applyPreprocessing, fitPreprocessing } from '../../src/engine/dataset-split.js';
+import { applyPreprocessing, fitPreprocessing, type Split } from '../../src/engine/dataset-split.js';
 import { TrainingAbortedError } from '../../src/engine/events.js';
 import type { AugmentationSpec } from '../../src/spec/augmentation-spec.js';
 import { jobSpecSchema, type JobSpecInput } from '../../src/spec/job-spec.js';
@@ -143,6 +145,36 @@ describe('seeded per row and step', () => {
     applyPreprocessing(fitted, expected);
     const actual = augmentBatch({ ...source, rows: scaled, preprocessing: fitted }, 2, [5, 6]);
     actual.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 4));
+  });
+});
+
+describe('the augmentation thread', () => {
+  it('answers each step with augmentBatch\'s values, uses a matching prefetch and ignores one that does not match', async () => {
+    await selectBackend(testBackend);
+    const shape = [5, 5, 1];
+    const pixels = Float32Array.from({ length: 8 * 25 }, (_, i) => ((i * 13) % 29) / 28);
+    const spec: AugmentationSpec = { translate: { maxPixels: 2 }, contrast: { range: [0.5, 1.5] } };
+    const trainX = tf.tensor(pixels, [8, ...shape]);
+    const batches = await AugmentedBatches.start(spec, 21, { trainX, inputShape: shape, preprocessing: null } as unknown as Split);
+    const expected = (step: number, rows: number[]) => Array.from(augmentBatch({ spec, base: augmentationBase(21), rows: pixels, shape, preprocessing: null }, step, rows));
+    const take = async (step: number, rows: number[]) => {
+      const x = await batches.take(step, Int32Array.from(rows));
+      expect(x.shape).toEqual([rows.length, ...shape]);
+      const values = Array.from(await x.data());
+      x.dispose();
+      return values;
+    };
+    try {
+      batches.prefetch(2, Int32Array.from([3, 4]));
+      expect(await take(1, [0, 7, 2])).toEqual(expected(1, [0, 7, 2]));
+      expect(await take(2, [3, 4])).toEqual(expected(2, [3, 4]));
+      // A prefetch of other rows (a rollback redrew the order) is not what the step gets.
+      batches.prefetch(3, Int32Array.from([5, 6]));
+      expect(await take(3, [6, 5])).toEqual(expected(3, [6, 5]));
+    } finally {
+      await batches.close();
+      trainX.dispose();
+    }
   });
 });
 
