@@ -12,30 +12,31 @@ export const augmentationSchema = z
   .strictObject({
     randomCrop: z
       .strictObject({ padding: z.int().min(1).max(64).describe('Zeros added on each side before cropping back to the original size') })
-      .optional()
-      .describe('torchvision RandomCrop(size, padding): pad, then crop h × w at an offset uniform in 0 … 2·padding on each axis'),
+      .meta({ id: 'AugmentRandomCrop', description: 'torchvision RandomCrop(size, padding): pad, then crop h × w at an offset uniform in 0 … 2·padding on each axis' })
+      .optional(),
     horizontalFlip: z
-      .strictObject({ probability: z.number().min(0).max(1).default(0.5) })
-      .optional()
-      .describe('Mirror left–right with this probability'),
+      .strictObject({ probability: z.number().min(0).max(1).default(0.5).describe('p: each row is mirrored with this probability') })
+      .meta({ id: 'AugmentHorizontalFlip', description: 'torchvision RandomHorizontalFlip(p): x′[y, x] = x[y, w − 1 − x]' })
+      .optional(),
     translate: z
       .strictObject({ maxPixels: z.int().min(1).max(64).describe('Largest shift, in pixels, on each axis') })
-      .optional()
-      .describe('Shift by dx, dy each uniform in −maxPixels … maxPixels; uncovered pixels are 0'),
+      .meta({ id: 'AugmentTranslate', description: 'Shift by dx, dy each uniform in −maxPixels … maxPixels; uncovered pixels are 0' })
+      .optional(),
     brightness: z
       .strictObject({ maxDelta: z.number().positive().max(10).describe('b of ColorJitter(brightness=b)') })
-      .optional()
-      .describe("torchvision ColorJitter's brightness: x′ = clamp(f·x, 0, 1), f uniform in [max(0, 1 − b), 1 + b]"),
+      .meta({ id: 'AugmentBrightness', description: "torchvision ColorJitter's brightness: x′ = clamp(f·x, 0, 1), f uniform in [max(0, 1 − b), 1 + b]" })
+      .optional(),
     contrast: z
       .strictObject({
         range: z
           .tuple([z.number().min(0).max(10), z.number().min(0).max(10)])
           .describe('[lower, upper] of the factor, as ColorJitter(contrast=(lower, upper))'),
       })
-      .optional()
-      .describe(
-        "torchvision ColorJitter's contrast: x′ = clamp(f·x + (1 − f)·m, 0, 1), f uniform in [lower, upper], m the image's mean grey (0.299 R + 0.587 G + 0.114 B with 3 channels)",
-      ),
+      .meta({
+        id: 'AugmentContrast',
+        description: "torchvision ColorJitter's contrast: x′ = clamp(f·x + (1 − f)·m, 0, 1), f uniform in [lower, upper], m the image's mean grey (0.299 R + 0.587 G + 0.114 B with 3 channels, the plain mean otherwise)",
+      })
+      .optional(),
   })
   .meta({
     id: 'Augmentation',
