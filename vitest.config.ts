@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 // The engine's layer and training tests, run a second time on the native backend (OpenBLAS kernels).
 const layerAndTrainingTests = [
+  'augmentation',
   'auxiliary-heads',
   'batch-norm-gradient',
   'cnn',

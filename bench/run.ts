@@ -10,6 +10,7 @@
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
 // npm run bench -- --only service [--repeats 7 --backends native]: a job through the service against the bare engine on the same spec
 // npm run bench -- --only studies [--seeds 1,2,3,4,5 --algorithms random,asha,pbt]: hyperparameter search on MNIST, best accuracy against trial-epochs
+// npm run bench -- --only augmentation [--backends native --sizes 2000 --repeats 7]: examples/cnn-augmentation.json's CNN with and without its augmentation
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -30,6 +31,7 @@ import { graphModels } from './graph-models.js';
 import { benchAbuse } from './abuse.js';
 import { benchApiThroughput } from './api-throughput.js';
 import { benchMcDropout } from './mc-dropout.js';
+import { benchAugmentation } from './augmentation.js';
 import { benchStudies, studyAlgorithms, type StudyBenchRow } from './studies.js';
 import { benchServiceOverhead } from './service-overhead.js';
 
@@ -55,7 +57,7 @@ const { values } = parseArgs({
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'seq2seq', 'api', 'abuse', 'mcdropout', 'studies', 'service'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'seq2seq', 'api', 'abuse', 'mcdropout', 'studies', 'service', 'augmentation'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -311,6 +313,26 @@ if (values.only === 'abuse') {
     table(
       ['abuse', 'p99 ms min / median / max', 'p50 ms median', 'requests', 'not 200'],
       rows.map((r) => [r.phase, spread(r.p99Ms), fmt(median(r.p50Ms), 1), String(r.requests), String(r.errors)]),
+    ),
+  );
+  console.log();
+}
+if (values.only === 'augmentation') {
+  const repeats = Number(values.repeats);
+  const rows = Number(values.sizes ?? '2000');
+  const backend = z.enum(benchBackends).parse(values.backends?.split(',')[0]?.trim() ?? 'native');
+  const result = await benchAugmentation({ backend, rows, repeats });
+  console.log(`examples/cnn-augmentation.json's CNN on ${rows} MNIST images, batch ${result.batchSize}, on ${result.backend}: samples/s of the second epoch, ${repeats} interleaved rounds\n`);
+  const plain = result.rows[0]!.rounds;
+  const spreadOf = (list: number[]) => `${fmt(Math.min(...list))} / ${fmt(median(list))} / ${fmt(Math.max(...list))}`;
+  const ratios = (list: number[]) => {
+    const perRound = list.map((v, i) => v / plain[i]!);
+    return `${fmt(Math.min(...perRound), 2)} / ${fmt(median(perRound), 2)} / ${fmt(Math.max(...perRound), 2)}`;
+  };
+  console.log(
+    table(
+      ['measure', 'samples/s min / median / max', 'vs no augmentation per round min / median / max'],
+      result.rows.map((r, i) => [r.measure, spreadOf(r.rounds), i === 0 || i === 2 ? '-' : ratios(r.rounds)]),
     ),
   );
   console.log();

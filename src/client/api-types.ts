@@ -969,6 +969,84 @@ export interface components {
              */
             brackets?: number;
         };
+        /** @description torchvision ColorJitter's brightness: x′ = clamp(f·x, 0, 1), f uniform in [max(0, 1 − b), 1 + b] */
+        AugmentBrightness: {
+            /** @description b of ColorJitter(brightness=b) */
+            maxDelta: number;
+        };
+        /** @description torchvision ColorJitter's brightness: x′ = clamp(f·x, 0, 1), f uniform in [max(0, 1 − b), 1 + b] */
+        AugmentBrightnessInput: {
+            /** @description b of ColorJitter(brightness=b) */
+            maxDelta: number;
+        };
+        /** @description torchvision ColorJitter's contrast: x′ = clamp(f·x + (1 − f)·m, 0, 1), f uniform in [lower, upper], m the image's mean grey (0.299 R + 0.587 G + 0.114 B with 3 channels, the plain mean otherwise) */
+        AugmentContrast: {
+            /** @description [lower, upper] of the factor, as ColorJitter(contrast=(lower, upper)) */
+            range: [
+                number,
+                number
+            ];
+        };
+        /** @description torchvision ColorJitter's contrast: x′ = clamp(f·x + (1 − f)·m, 0, 1), f uniform in [lower, upper], m the image's mean grey (0.299 R + 0.587 G + 0.114 B with 3 channels, the plain mean otherwise) */
+        AugmentContrastInput: {
+            /** @description [lower, upper] of the factor, as ColorJitter(contrast=(lower, upper)) */
+            range: [
+                number,
+                number
+            ];
+        };
+        /** @description torchvision RandomHorizontalFlip(p): x′[y, x] = x[y, w − 1 − x] */
+        AugmentHorizontalFlip: {
+            /**
+             * @description p: each row is mirrored with this probability
+             * @default 0.5
+             */
+            probability: number;
+        };
+        /** @description torchvision RandomHorizontalFlip(p): x′[y, x] = x[y, w − 1 − x] */
+        AugmentHorizontalFlipInput: {
+            /**
+             * @description p: each row is mirrored with this probability
+             * @default 0.5
+             */
+            probability?: number;
+        };
+        /** @description torchvision RandomCrop(size, padding): pad, then crop h × w at an offset uniform in 0 … 2·padding on each axis */
+        AugmentRandomCrop: {
+            /** @description Zeros added on each side before cropping back to the original size */
+            padding: number;
+        };
+        /** @description torchvision RandomCrop(size, padding): pad, then crop h × w at an offset uniform in 0 … 2·padding on each axis */
+        AugmentRandomCropInput: {
+            /** @description Zeros added on each side before cropping back to the original size */
+            padding: number;
+        };
+        /** @description Shift by dx, dy each uniform in −maxPixels … maxPixels; uncovered pixels are 0 */
+        AugmentTranslate: {
+            /** @description Largest shift, in pixels, on each axis */
+            maxPixels: number;
+        };
+        /** @description Shift by dx, dy each uniform in −maxPixels … maxPixels; uncovered pixels are 0 */
+        AugmentTranslateInput: {
+            /** @description Largest shift, in pixels, on each axis */
+            maxPixels: number;
+        };
+        /** @description Random image transforms of every training batch, drawn per row and step from the job seed (a resumed or distributed run draws the same); validation, test and predict rows are never augmented. Only for image inputs [h, w, c] */
+        Augmentation: {
+            randomCrop?: components["schemas"]["AugmentRandomCrop"];
+            horizontalFlip?: components["schemas"]["AugmentHorizontalFlip"];
+            translate?: components["schemas"]["AugmentTranslate"];
+            brightness?: components["schemas"]["AugmentBrightness"];
+            contrast?: components["schemas"]["AugmentContrast"];
+        };
+        /** @description Random image transforms of every training batch, drawn per row and step from the job seed (a resumed or distributed run draws the same); validation, test and predict rows are never augmented. Only for image inputs [h, w, c] */
+        AugmentationInput: {
+            randomCrop?: components["schemas"]["AugmentRandomCropInput"];
+            horizontalFlip?: components["schemas"]["AugmentHorizontalFlipInput"];
+            translate?: components["schemas"]["AugmentTranslateInput"];
+            brightness?: components["schemas"]["AugmentBrightnessInput"];
+            contrast?: components["schemas"]["AugmentContrastInput"];
+        };
         /** @description Deeply supervised nets (Lee et al. 2015): a dense output head (flattened input, the output layer's units and activation) after a hidden layer, trained with the same loss; its loss is reported as aux_<layer>_loss; heads are not part of the exported model */
         AuxiliaryHead: {
             /** @description The hidden layer the head reads: its name, or its index in layers */
@@ -2465,6 +2543,7 @@ export interface components {
             earlyStopping?: components["schemas"]["EarlyStoppingInput"];
             regularization?: components["schemas"]["RegularizationInput"];
             preprocessing?: components["schemas"]["PreprocessingInput"];
+            augmentation?: components["schemas"]["AugmentationInput"];
             /**
              * @description Shuffle (seeded) before the split and reshuffle the training rows every epoch; false keeps the data set's row order: train is the first rows, then validation, then test, and every epoch runs them in that order
              * @default true
@@ -3633,6 +3712,7 @@ export interface components {
             earlyStopping?: components["schemas"]["EarlyStopping"];
             regularization: components["schemas"]["Regularization"];
             preprocessing: components["schemas"]["Preprocessing"];
+            augmentation?: components["schemas"]["Augmentation"];
             /**
              * @description Shuffle (seeded) before the split and reshuffle the training rows every epoch; false keeps the data set's row order: train is the first rows, then validation, then test, and every epoch runs them in that order
              * @default true

@@ -35,6 +35,7 @@ import {
   type TrainingResult,
 } from './events.js';
 import { activationVariances } from './diagnostics.js';
+import { AugmentedBatches } from './augmented-batches.js';
 import { addGradientNoise, clipByGlobalNorm } from './gradient-transforms.js';
 import { applyMaxNorm, maxNormConstraints, type MaxNormConstraint } from './max-norm.js';
 import { freezeForSpec, loadStartingWeights } from './transfer.js';
@@ -74,6 +75,8 @@ export interface TrainingOptions {
   maxThreads?: number;
   /** Set by runTraining when the spec is distributed. */
   distribution?: Distribution;
+  /** Set by runTraining when the spec augments and trains on this thread (distributed threads augment their own rows). */
+  augmented?: AugmentedBatches;
   /** Tests of distributed runs: a deterministic delay per thread, and a thread to crash at a step. */
   faults?: { delayMs?: (thread: number) => number; crash?: { thread: number; atStep: number } };
 }
@@ -91,6 +94,7 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
   const split = splitDataset(dataset, spec);
   let built: BuiltModel | undefined;
   let distribution: Distribution | undefined;
+  let augmented: AugmentedBatches | undefined;
   try {
     built = buildModel(spec, split.inputShape, dataset.target.kind === 'values');
     const { model } = built;
@@ -108,7 +112,8 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
       threads.onFailure = (thread, message) =>
         sink.emit({ type: 'threadFailed', thread, message, remaining: threads.alive.length, strategy: spec.distributed!.strategy });
     }
-    options = { ...options, distribution };
+    if (spec.augmentation && spec.task === 'train' && !distribution) augmented = await AugmentedBatches.start(spec.augmentation, spec.seed, split);
+    options = { ...options, distribution, augmented };
     if (spec.task === 'lrRangeTest') {
       return await runLrRangeTest(spec, { ...built, split }, sink, options);
     }
@@ -120,6 +125,7 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
     }
   } finally {
     await distribution?.threads.close();
+    await augmented?.close();
     disposeSplit(split);
     if (built) {
       // The heads' training model shares the exported model's layers: only the heads' own are left to free.
@@ -410,7 +416,8 @@ class TrainingRun {
       this.step += 1;
       rate = this.learningRate(this.step, epoch);
       // Plain numbers per batch: the sums must be readable for a checkpoint to be taken at any batch.
-      const scalars = await this.trainStep(order.subarray(begin, begin + rows), rate);
+      const next = batch + 1 < this.stepsPerEpoch ? order.subarray(begin + this.batchRows, begin + 2 * this.batchRows) : undefined;
+      const scalars = await this.trainStep(order.subarray(begin, begin + rows), rate, next);
       trainedRows += rows;
       this.position = { epoch, batch: batch + 1 };
       this.injectFault();
@@ -602,8 +609,11 @@ class TrainingRun {
     return head.weight * Math.max(0, 1 - step / (head.decayToZeroByEpoch * this.stepsPerEpoch));
   }
 
-  /** Forward, backward (here or on the training threads), clip, noise, update: one optimizer step. */
-  private async trainStep(rows: Int32Array, rate: number): Promise<number[]> {
+  /**
+   * Forward, backward (here or on the training threads), clip, noise, update: one optimizer step.
+   * `next`: the following step's rows, whose augmentation starts while this step computes.
+   */
+  private async trainStep(rows: Int32Array, rate: number, next?: Int32Array): Promise<number[]> {
     const { split } = this;
     this.clock.step = this.step;
     // α of the step being taken (steps count from 1, so decay starts below α).
@@ -624,7 +634,10 @@ class TrainingRun {
       if (distribution.spec.scaleLearningRate) rate *= distribution.workers;
     } else {
       const indices = tf.tensor1d(rows, 'int32');
-      const x = tf.gather(split.trainX, indices);
+      const augmented = this.options.augmented;
+      const batch = augmented?.take(this.step, rows);
+      if (augmented && next) augmented.prefetch(this.step + 1, next);
+      const x = batch ? await batch : tf.gather(split.trainX, indices);
       const y = tf.gather(split.trainY, indices);
       const local = computeGradients(this.training, this.variables, x, y, this.objective, headWeights);
       tf.dispose([indices, x, y]);

@@ -8,6 +8,7 @@ import {
   type OptimizerConfig,
 } from './optimizer-spec.js';
 import { adviceCodes } from './advice/codes.js';
+import { augmentationSchema } from './augmentation-spec.js';
 import { datasetRefSchema, describeDataset } from './dataset-spec.js';
 import { distributedSchema } from './distributed-spec.js';
 import { initSchema, resolvedInitSchema, type ResolvedInit } from './init-spec.js';
@@ -180,6 +181,7 @@ const jobSpecFields = {
     })
     .default({ features: 'none' })
     .meta({ id: 'Preprocessing', description: 'The fitted parameters are recorded in a preprocessing event and in every checkpoint' }),
+  augmentation: augmentationSchema.optional(),
   shuffle: z
     .boolean()
     .default(true)

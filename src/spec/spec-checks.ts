@@ -1,4 +1,5 @@
 import { builtInDatasets } from '../engine/datasets/catalog.js';
+import { augmentationProblems } from './augmentation-spec.js';
 import { distributedProblems } from './distributed-spec.js';
 import type { DatasetShape } from './dataset-spec.js';
 import type { JobSpecFields } from './job-spec.js';
@@ -18,7 +19,7 @@ interface Problem {
  * the job service runs this again with the uploaded set's shape.
  */
 export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Problem[] {
-  if (!info) return optimizationProblems(spec, null).concat(layerNameProblems(spec));
+  if (!info) return optimizationProblems(spec, null).concat(layerNameProblems(spec), augmentationProblems(spec, null));
   const problems: Problem[] = [];
   const dataset = spec.dataset;
   const limit = 'limit' in dataset ? dataset.limit : undefined;
@@ -66,7 +67,7 @@ export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Pr
   } else {
     problems.push(...modelProblems(spec, info));
   }
-  problems.push(...optimizationProblems(spec, totalSteps), ...layerNameProblems(spec));
+  problems.push(...optimizationProblems(spec, totalSteps), ...layerNameProblems(spec), ...augmentationProblems(spec, info));
   return problems;
 }
 

@@ -67,6 +67,7 @@ export async function startDistribution(
     buffers,
     trainX: await share(split.trainX),
     trainY: { ...(await share(split.trainY)), dtype: split.trainY.dtype === 'int32' ? 'int32' : 'float32' },
+    preprocessing: split.preprocessing,
   });
   return {
     spec: distributed,

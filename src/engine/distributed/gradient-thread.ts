@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend.js';
 import { buildModel, buildObjective } from '../model-builder.js';
+import { augmentationBase, augmentBatch } from '../augmentation.js';
 import { computeGradients, readScalars } from '../train-step.js';
 import { freezeForSpec } from '../transfer.js';
 import { SharedMemoryTransport } from './parameter-transport.js';
@@ -25,6 +26,10 @@ try {
   const trainable = built.training.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const transport = new SharedMemoryTransport(init.layout, init.buffers);
   const trainX = tf.tensor(new Float32Array(init.trainX.buffer), init.trainX.shape);
+  // The same draws per (step, row) as a run on one thread: a thread augments exactly its own rows.
+  const augmentation = init.spec.augmentation
+    ? { spec: init.spec.augmentation, base: augmentationBase(init.spec.seed), rows: new Float32Array(init.trainX.buffer), shape: init.inputShape, preprocessing: init.preprocessing }
+    : null;
   const trainY = tf.tensor(init.trainY.dtype === 'int32' ? new Int32Array(init.trainY.buffer) : new Float32Array(init.trainY.buffer), init.trainY.shape, init.trainY.dtype);
 
   const handle = async (task: Exclude<ThreadTask, { type: 'crash' }>) => {
@@ -34,7 +39,7 @@ try {
     if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
     built.clock.step = task.step;
     const indices = tf.tensor1d(task.rows, 'int32');
-    const x = tf.gather(trainX, indices);
+    const x = augmentation ? tf.tensor(augmentBatch(augmentation, task.step, task.rows), [task.rows.length, ...init.inputShape]) : tf.gather(trainX, indices);
     const y = tf.gather(trainY, indices);
     const step = computeGradients(built.training, trainable, x, y, objective, task.headWeights);
     const flat = new Float32Array(init.layout.gradientTotal);

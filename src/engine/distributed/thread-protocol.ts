@@ -1,5 +1,6 @@
 import type { ResolvedJobSpec } from '../../spec/job-spec.js';
 import type { SelectedBackend } from '../backend.js';
+import type { FittedPreprocessing } from '../dataset-split.js';
 import type { SharedBuffers, WeightLayout } from './parameter-transport.js';
 
 /** What a training thread starts with: the spec to build the model from, and shared memory. */
@@ -14,6 +15,8 @@ export interface ThreadInit {
   /** The training rows, shared read-only. */
   trainX: { buffer: SharedArrayBuffer; shape: number[] };
   trainY: { buffer: SharedArrayBuffer; shape: number[]; dtype: 'float32' | 'int32' };
+  /** The split's scaling: spec.augmentation transforms pixels, so a thread undoes it around the transforms. */
+  preprocessing: FittedPreprocessing | null;
 }
 
 export type ThreadTask =
