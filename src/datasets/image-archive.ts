@@ -125,8 +125,9 @@ export class ZipArchive {
   async read(path: string): Promise<Buffer> {
     const entry = this.entries.get(path);
     if (!entry) throw new Error(`no entry ${path} in the archive`);
+    // A damaged archive fails here (its local header cut off or not matching the directory).
     const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
-      this.zip.openReadStream(entry, (error, opened) => (error ? reject(error) : resolve(opened))),
+      this.zip.openReadStream(entry, (error, opened) => (error ? reject(new UploadInvalidError([{ file: path, message: `cannot be read: ${error.message}` }])) : resolve(opened))),
     );
     const chunks: Buffer[] = [];
     let bytes = 0;
