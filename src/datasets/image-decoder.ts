@@ -32,6 +32,8 @@ export class ImageDecodeError extends Error {
 }
 
 const options = { failOn: 'warning', limitInputPixels: MAX_SOURCE_PIXELS, autoOrient: true } as const;
+// Every image is read once: libvips's operation cache would only hold memory.
+sharp.cache(false);
 
 /** Width, height and channels as stored (after EXIF orientation), from the header only. */
 export async function readHeader(bytes: Buffer): Promise<ImageHeader> {
