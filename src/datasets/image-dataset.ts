@@ -56,6 +56,9 @@ export interface ImageOptions {
  */
 export const MAX_IMAGE_VALUES = 10_000_000;
 
+/** Class folders in train/: more is a mistake in the layout (a folder per image?) rather than a task. */
+export const MAX_CLASSES = 1000;
+
 interface Item {
   path: string;
   split: SplitName;
@@ -180,12 +183,15 @@ export function layout(paths: string[]): { items: Item[]; classNames: string[] }
   }
   const classNames = [...new Set(items.filter((item) => item.split === 'train').map((item) => item.className))].sort();
   const known = new Set(classNames);
-  for (const item of items) {
-    if (!known.has(item.className)) problems.add({ file: item.path, message: `is in class folder "${item.className}", which train/ does not have` });
+  if (items.length > 0 && classNames.length === 0) problems.add({ message: 'has no train/ folder: put images in train/<class>/' });
+  else {
+    for (const item of items) {
+      if (!known.has(item.className)) problems.add({ file: item.path, message: `is in class folder "${item.className}", which train/ does not have` });
+    }
   }
-  if (items.length > 0 && !items.some((item) => item.split === 'train')) problems.add({ message: 'has no train/ folder: put images in train/<class>/' });
-  else if (items.length === 0 && problems.total === 0) problems.add({ message: 'holds no images: put them in train/<class>/ folders' });
+  if (items.length === 0 && problems.total === 0) problems.add({ message: 'holds no images: put them in train/<class>/ folders' });
   else if (classNames.length === 1 && problems.total === 0) problems.add({ message: `train/ has only one class folder (${classNames[0]}): nothing to learn` });
+  else if (classNames.length > MAX_CLASSES) problems.add({ message: `train/ has ${classNames.length} class folders; at most ${MAX_CLASSES} are accepted` });
   problems.throwIfAny();
   const splitOrder = new Map(splitNames.map((name, i) => [name, i]));
   items.sort((a, b) => splitOrder.get(a.split)! - splitOrder.get(b.split)! || (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
