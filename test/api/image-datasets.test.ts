@@ -283,13 +283,14 @@ describe('image archives', () => {
   });
 
   it('keeps answering other requests while a large archive is decoded', async () => {
-    // Noise does not compress: each 128×128 colour image is a real decode and resize.
+    // Noise does not compress: each 96×96 colour image is a real decode and resize.
     const entries: ZipEntry[] = [];
-    for (let i = 0; i < 160; i++) {
-      const noise = Buffer.alloc(128 * 128 * 3);
+    for (let i = 0; i < 320; i++) {
+      const noise = Buffer.alloc(96 * 96 * 3);
       for (let j = 0; j < noise.length; j++) noise[j] = (j * 2654435761 + i * 40503) >>> 24;
-      entries.push({ name: `train/c${i % 2}/${i}.png`, data: await png(noise, 128, 128, 3), method: 'store' });
+      entries.push({ name: `train/c${i % 2}/${i}.png`, data: await png(noise, 96, 96, 3), method: 'store' });
     }
+    const started = Date.now();
     let finished = false;
     const upload = uploadZip(zip(entries), 'name=large&size=32x32').then((response) => {
       finished = true;
@@ -303,10 +304,12 @@ describe('image archives', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const response = await upload;
+    const took = Date.now() - started;
     expect(response.status, JSON.stringify(response.body)).toBe(201);
     expect(response.body.inputShape).toEqual([32, 32, 3]);
     expect(latencies.length).toBeGreaterThan(3);
-    expect(Math.max(...latencies)).toBeLessThan(1_000);
+    // Decoding on the event loop would hold a health check for most of the upload: none waits a third of it.
+    expect(Math.max(...latencies), `${latencies.length} health checks over ${took} ms: ${latencies.join(' ')}`).toBeLessThan(Math.max(300, took / 3));
   });
 });
 
