@@ -132,6 +132,14 @@ describe('fuzz', () => {
         const query = `name=fuzz${size === null ? '' : `&size=${size}`}${channels === null ? '' : `&channels=${channels}`}`;
         const response = await rawRequest(harness.baseUrl, 'POST', `/v1/datasets?${query}`, { ...auth, 'content-type': 'application/zip' }, body);
         checkAnswer('archive', response, `?${query} ${JSON.stringify((entries as ZipEntry[]).map((e) => ({ ...e, data: e.data?.length })))} ${JSON.stringify(damage)}`);
+        if (response.status < 300) {
+          // What was stored can be shown: its detail and its sample grid, whatever its shape.
+          const { id } = response.json() as { id: string };
+          for (const path of [`/v1/datasets/${id}`, `/v1/datasets/${id}/samples.png`]) {
+            const shown = await rawRequest(harness.baseUrl, 'GET', path, auth);
+            expect(shown.status, `${path} after ?${query}`).toBe(200);
+          }
+        }
       }),
       options,
     );
