@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { builtInDatasets } from '../../engine/datasets/catalog.js';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
-import { archiveFormats, tableFormats, uploadFormats, type ArchiveFormat, type TableFormat } from '../../datasets/dataset-service.js';
+import { uploadFormats, type ArchiveFormat, type TableFormat } from '../../datasets/dataset-service.js';
 import { GRID_MAX_CLASSES, GRID_PER_CLASS, sampleGrid, sampleRows, splitsOf } from '../../datasets/dataset-samples.js';
 import { MAX_IMAGE_VALUES } from '../../datasets/image-dataset.js';
 import { NotFoundError, ValidationError } from '../../errors/errors.js';
