@@ -510,8 +510,8 @@ export interface paths {
         get: operations["listDatasets"];
         put?: never;
         /**
-         * Upload a data set (CSV with a header, JSON Lines, or a JSON array of records)
-         * @description Send the file as the body with content-type text/csv, application/x-ndjson or application/json; it is streamed, never held whole. Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. 201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.
+         * Upload a data set (CSV with a header, JSON Lines, a JSON array of records, or a zip of image class folders)
+         * @description Send the file as the body with content-type text/csv, application/x-ndjson, application/json or application/zip; it is streamed, never held whole. Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. A zip holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; 413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most 10000000 values (images × height × width × channels). 201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.
          */
         post: operations["uploadDataset"];
         delete?: never;
@@ -527,12 +527,32 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One uploaded data set */
+        /** One uploaded data set, with its class counts per split and samples (a few rows, or a grid of images) */
         get: operations["getDataset"];
         put?: never;
         post?: never;
         /** Delete an uploaded data set; 409 while a job that has not finished uses it */
         delete: operations["deleteDataset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/datasets/{id}/samples.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An image set's first 8 training images of each class as one PNG, a row per class in class order
+         * @description The same images every time. Small images are scaled up (nearest neighbour) to be seen. 404 for a table.
+         */
+        get: operations["getDatasetSamples"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -3246,6 +3266,8 @@ export interface components {
                 field: string;
                 message: string;
                 in?: string;
+                /** @description Archive uploads: the file inside the archive */
+                file?: string;
                 /** @description Uploads: the row of the file (the CSV header is row 1) */
                 row?: number;
                 column?: string;
@@ -4851,7 +4873,7 @@ export interface components {
             id: string;
             name: string;
             /** @enum {string} */
-            format: "csv" | "jsonl" | "json";
+            format: "csv" | "jsonl" | "json" | "zip";
             sha256: string;
             sizeBytes: number;
             rows: number;
@@ -4862,10 +4884,119 @@ export interface components {
              * @enum {string}
              */
             labelType: "class" | "number";
-            /** @description Class index i of the labels is classNames[i]; empty for number labels */
+            /** @description Class index i of the labels is classNames[i]; empty for number labels. For images, the sorted class folder names of train/ */
             classNames: string[];
+            /** @description Values per row: the feature columns of a table, height × width × channels of an image */
+            featureSize: number;
+            /** @description [height, width, channels] of an image set (values in [0, 1], row-major); null for a table, whose rows are [featureSize] */
+            inputShape: number[] | null;
+            /** @description Rows per split and per class (validation and test from an archive's val/ and test/ folders); null for uploads stored before splits were recorded (GET /v1/datasets/{id} counts them) */
+            splits: {
+                train: {
+                    rows: number;
+                    /** @description Rows of each class, by class name; empty for a regression */
+                    classCounts: {
+                        [key: string]: number;
+                    };
+                };
+                validation?: {
+                    rows: number;
+                    /** @description Rows of each class, by class name; empty for a regression */
+                    classCounts: {
+                        [key: string]: number;
+                    };
+                };
+                test?: {
+                    rows: number;
+                    /** @description Rows of each class, by class name; empty for a regression */
+                    classCounts: {
+                        [key: string]: number;
+                    };
+                };
+            } | null;
+            /** @description Image sets only */
+            images: {
+                /** @description The sizes the images came in, most common first (at most 20) */
+                sources: {
+                    width: number;
+                    height: number;
+                    channels: number;
+                    files: number;
+                }[];
+                /** @description Images resized to inputShape */
+                resized: number;
+            } | null;
             /** Format: date-time */
             createdAt: string;
+        };
+        UploadedDatasetDetail: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @enum {string} */
+            format: "csv" | "jsonl" | "json" | "zip";
+            sha256: string;
+            sizeBytes: number;
+            rows: number;
+            featureNames: string[];
+            labelColumn: string;
+            /**
+             * @description class: a classification; number: a regression (one target)
+             * @enum {string}
+             */
+            labelType: "class" | "number";
+            /** @description Class index i of the labels is classNames[i]; empty for number labels. For images, the sorted class folder names of train/ */
+            classNames: string[];
+            /** @description Values per row: the feature columns of a table, height × width × channels of an image */
+            featureSize: number;
+            /** @description [height, width, channels] of an image set (values in [0, 1], row-major); null for a table, whose rows are [featureSize] */
+            inputShape: number[] | null;
+            splits: {
+                train: {
+                    rows: number;
+                    /** @description Rows of each class, by class name; empty for a regression */
+                    classCounts: {
+                        [key: string]: number;
+                    };
+                };
+                validation?: {
+                    rows: number;
+                    /** @description Rows of each class, by class name; empty for a regression */
+                    classCounts: {
+                        [key: string]: number;
+                    };
+                };
+                test?: {
+                    rows: number;
+                    /** @description Rows of each class, by class name; empty for a regression */
+                    classCounts: {
+                        [key: string]: number;
+                    };
+                };
+            };
+            /** @description Image sets only */
+            images: {
+                /** @description The sizes the images came in, most common first (at most 20) */
+                sources: {
+                    width: number;
+                    height: number;
+                    channels: number;
+                    files: number;
+                }[];
+                /** @description Images resized to inputShape */
+                resized: number;
+            } | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description A look at the contents: always the same rows */
+            samples: {
+                /** @description Image sets: the path of a PNG with the first 8 training images of each class (at most 20 classes), a row per class */
+                grid?: string;
+                /** @description Tables: a few rows of each class as records (column → value; at most the first 50 features) */
+                rows?: {
+                    [key: string]: number | string;
+                }[];
+            };
         };
         /** @description A data set uploaded with POST /v1/datasets */
         UploadedDatasetRef: {
@@ -6256,6 +6387,10 @@ export interface operations {
                 features?: string;
                 /** @description class: each distinct value is a class; number: a real-valued regression target. Default: number when every value is numeric and some is not an integer or there are more than 20 distinct values, else class */
                 labelType?: "class" | "number";
+                /** @description Archives: resize every image to WIDTHxHEIGHT (stretched). Without it the images must all have one size (else 422 listing the sizes) */
+                size?: string;
+                /** @description Archives: 1 (grey) or 3 (RGB); alpha is dropped. Without it the images must all be grey or all colour */
+                channels?: "1" | "3";
             };
             header?: {
                 /** @description Retries with the same key get the first answer again (the response header idempotent-replayed says so), never a second resource. The same key with a different request is a 422; while the first is still running, a 409 */
@@ -6272,6 +6407,8 @@ export interface operations {
                 "application/json": {
                     [key: string]: unknown;
                 }[];
+                "application/zip": string;
+                "application/x-zip-compressed": string;
             };
         };
         responses: {
@@ -6337,7 +6474,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UploadedDataset"];
+                    "application/json": components["schemas"]["UploadedDatasetDetail"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -6374,6 +6511,38 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getDatasetSamples: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Uploaded data set id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The grid */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "x-ratelimit-limit": components["headers"]["RateLimitLimit"];
+                    "x-ratelimit-remaining": components["headers"]["RateLimitRemaining"];
+                    "x-ratelimit-reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

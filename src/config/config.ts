@@ -49,6 +49,10 @@ const configSchema = z.object({
   // Uploaded data sets (original file and the trainer's binary form), shared like ARTIFACT_DIR.
   DATA_DIR: z.string().min(1).default('data/datasets'),
   UPLOAD_LIMIT_BYTES: z.coerce.number().int().min(1024).default(104_857_600),
+  // Image archives: a few hundred bytes of zip can claim millions of entries or inflate to
+  // gigabytes, so both are bounded while the archive is read, whatever its headers say.
+  ARCHIVE_MAX_ENTRIES: z.coerce.number().int().min(1).default(50_000),
+  ARCHIVE_MAX_UNCOMPRESSED_BYTES: z.coerce.number().int().min(1024).default(1_073_741_824),
   // BullMQ lock duration (the stalled-job check runs every half of it): how soon a dead worker's job is handed on.
   QUEUE_LOCK_MS: z.coerce.number().int().min(500).default(10_000),
   // A worker renews its lease on a running job every quarter of this and stops training (fenced)

@@ -19,6 +19,8 @@ export async function writeTable(folder: string, table: ParsedTable): Promise<vo
 export interface TableMeta {
   name: string;
   featureSize: number;
+  /** How the model sees a row ([height, width, channels] for images); default [featureSize]. */
+  inputShape?: number[];
   labelType: LabelType;
   /** 0 for number labels. */
   classes: number;
@@ -27,7 +29,17 @@ export interface TableMeta {
 export function readTable(folder: string, meta: TableMeta): Dataset {
   const copy = (file: string) => new Uint8Array(readFileSync(path.join(folder, file))).buffer;
   const features = new Float32Array(copy('features.f32'));
-  if (meta.labelType === 'class') return classificationDataset(meta.name, features, meta.featureSize, new Int32Array(copy('labels.i32')), meta.classes);
+  if (meta.labelType === 'class') {
+    const dataset = classificationDataset(meta.name, features, meta.featureSize, new Int32Array(copy('labels.i32')), meta.classes);
+    return meta.inputShape ? { ...dataset, inputShape: meta.inputShape } : dataset;
+  }
   const values = new Float32Array(copy('targets.f32'));
   return { name: meta.name, features, featureSize: meta.featureSize, rows: values.length, target: { kind: 'values', values, shape: [1] } };
+}
+
+/** Rows of each class, by class name. */
+export function labelCountsOf(labels: Int32Array, classNames: string[]): Record<string, number> {
+  const counts = new Array<number>(classNames.length).fill(0);
+  for (const label of labels) counts[label]! += 1;
+  return Object.fromEntries(classNames.map((name, i) => [name, counts[i]!]));
 }

@@ -9,13 +9,22 @@ import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/er
 import type { Dataset as DatasetRow } from '../generated/prisma/client.js';
 import { isUuid } from '../db/ids.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
-import { writeTable } from './dataset-files.js';
+import { labelCountsOf, writeTable } from './dataset-files.js';
+import { ZipArchive, type ArchiveLimits } from './image-archive.js';
+import { buildImageSet, type ImageOptions, type ImageSet, type Splits } from './image-dataset.js';
 import { parse as parseCsv } from 'csv-parse';
 import streamArray from 'stream-json/streamers/stream-array.js';
 import { TableBuilder, type LabelType, type ParsedTable, type TableSchema } from './tabular-parser.js';
 
-export const uploadFormats = ['csv', 'jsonl', 'json'] as const;
+export const tableFormats = ['csv', 'jsonl', 'json'] as const;
+export type TableFormat = (typeof tableFormats)[number];
+export const archiveFormats = ['zip'] as const;
+export type ArchiveFormat = (typeof archiveFormats)[number];
+export const uploadFormats = [...tableFormats, ...archiveFormats] as const;
 export type UploadFormat = (typeof uploadFormats)[number];
+
+/** The most bytes one file of an archive may inflate to. */
+const MAX_ARCHIVE_ENTRY_BYTES = 64 * 1024 * 1024;
 
 export interface UploadedDataset {
   id: string;
@@ -29,6 +38,13 @@ export interface UploadedDataset {
   labelType: LabelType;
   /** Empty when labelType is number. */
   classNames: string[];
+  /** Values per row: features for a table, height × width × channels for images. */
+  featureSize: number;
+  /** [height, width, channels] for images; null for a table (its rows are [featureSize]). */
+  inputShape: number[] | null;
+  /** Rows per split and class; null for uploads stored before splits were recorded. */
+  splits: Splits | null;
+  images: ImageSet['images'] | null;
   createdAt: string;
 }
 
@@ -48,45 +64,85 @@ export class DatasetService {
     private readonly prisma: PrismaClient,
     private readonly dataDir: string,
     private readonly limitBytes: number,
+    private readonly archiveLimits: Omit<ArchiveLimits, 'maxEntryBytes'> = { maxEntries: 50_000, maxUncompressedBytes: 1 << 30 },
   ) {}
 
-  async upload(projectId: string, body: Readable, options: { name: string; format: UploadFormat } & TableSchema): Promise<{ dataset: UploadedDataset; created: boolean }> {
+  upload(projectId: string, body: Readable, options: { name: string; format: TableFormat } & TableSchema): Promise<{ dataset: UploadedDataset; created: boolean }> {
+    return this.store(projectId, body, options.format, (existing) => assertSameSchema(existing, options), async (staging, original) => {
+      const table = await parse(original, options.format, options);
+      await writeTable(staging, table);
+      return {
+        name: options.name,
+        format: options.format,
+        rows: table.rows,
+        featureNames: table.featureNames,
+        labelColumn: table.labelColumn,
+        labelType: table.labelType,
+        classNames: table.classNames,
+        splits: { train: { rows: table.rows, classCounts: table.labelType === 'class' ? labelCountsOf(table.labels, table.classNames) : {} } } satisfies Splits,
+      };
+    });
+  }
+
+  /**
+   * An image classification set from an archive of class folders (src/datasets/image-dataset.ts):
+   * the archive is streamed to disk like any upload, then read entry by entry, never extracted.
+   */
+  uploadArchive(projectId: string, body: Readable, options: { name: string; format: ArchiveFormat } & ImageOptions): Promise<{ dataset: UploadedDataset; created: boolean }> {
+    return this.store(projectId, body, options.format, (existing) => assertSameImageOptions(existing, options), async (staging, original) => {
+      const archive = await ZipArchive.open(original, { ...this.archiveLimits, maxEntryBytes: MAX_ARCHIVE_ENTRY_BYTES });
+      try {
+        const set = await buildImageSet(archive, staging, options);
+        return {
+          name: options.name,
+          format: options.format,
+          rows: set.rows,
+          featureNames: [],
+          labelColumn: IMAGE_LABEL_COLUMN,
+          labelType: 'class',
+          classNames: set.classNames,
+          inputShape: set.inputShape,
+          splits: set.splits,
+          images: set.images,
+        };
+      } finally {
+        archive.close();
+      }
+    });
+  }
+
+  /**
+   * Receives the body into a staging folder, answers an upload of the same bytes with the data set
+   * it already is, else builds the trainer's files there and moves the folder into place.
+   */
+  private async store(
+    projectId: string,
+    body: Readable,
+    format: UploadFormat,
+    sameAs: (existing: UploadedDataset) => void,
+    build: (staging: string, original: string) => Promise<Omit<Prisma.DatasetUncheckedCreateInput, 'projectId' | 'sha256' | 'sizeBytes' | 'path'>>,
+  ): Promise<{ dataset: UploadedDataset; created: boolean }> {
     await mkdir(this.dataDir, { recursive: true });
     const staging = path.join(this.dataDir, `${STAGING_PREFIX}${randomBytes(6).toString('hex')}`);
     await mkdir(staging);
     try {
-      const original = path.join(staging, `original.${options.format}`);
+      const original = path.join(staging, `original.${format}`);
       const { sha256, sizeBytes } = await this.receive(body, original);
       const existing = await this.prisma.dataset.findUnique({ where: { projectId_sha256: { projectId, sha256 } } });
       if (existing) {
         const dataset = toUploaded(existing);
-        assertSameSchema(dataset, options);
+        sameAs(dataset);
         return { dataset, created: false };
       }
 
-      const table = await parse(original, options.format, options);
-      await writeTable(staging, table);
+      const data = await build(staging, original);
       // Per project: deleting one project's copy must not take another's files.
       const folder = path.join(projectId, sha256);
       await rm(path.join(this.dataDir, folder), { recursive: true, force: true });
       await mkdir(path.join(this.dataDir, projectId), { recursive: true });
       await rename(staging, path.join(this.dataDir, folder));
       try {
-        const row = await this.prisma.dataset.create({
-          data: {
-            projectId,
-            name: options.name,
-            format: options.format,
-            sha256,
-            sizeBytes,
-            rows: table.rows,
-            featureNames: table.featureNames,
-            labelColumn: table.labelColumn,
-            labelType: table.labelType,
-            classNames: table.classNames,
-            path: folder,
-          },
-        });
+        const row = await this.prisma.dataset.create({ data: { ...data, projectId, sha256, sizeBytes, path: folder } });
         return { dataset: toUploaded(row), created: true };
       } catch (error) {
         // The same bytes uploaded twice at once: the other request recorded it.
@@ -165,7 +221,7 @@ export class DatasetService {
   }
 }
 
-async function parse(file: string, format: UploadFormat, schema: TableSchema): Promise<ParsedTable> {
+async function parse(file: string, format: TableFormat, schema: TableSchema): Promise<ParsedTable> {
   const builder = new TableBuilder(schema);
   if (format === 'json') {
     // Element by element: a JSON array is never held whole in memory.
@@ -226,7 +282,11 @@ async function parse(file: string, format: UploadFormat, schema: TableSchema): P
   return builder.build();
 }
 
+/** What an image set's labelColumn says: the class is the name of the folder an image is in. */
+export const IMAGE_LABEL_COLUMN = 'folder';
+
 function toUploaded(row: DatasetRow): UploadedDataset {
+  const inputShape = (row.inputShape as number[] | null) ?? null;
   return {
     id: row.id,
     name: row.name,
@@ -238,8 +298,23 @@ function toUploaded(row: DatasetRow): UploadedDataset {
     labelColumn: row.labelColumn,
     labelType: row.labelType as LabelType,
     classNames: row.classNames as string[],
+    featureSize: inputShape ? inputShape.reduce((a, b) => a * b, 1) : (row.featureNames as string[]).length,
+    inputShape,
+    splits: (row.splits as Splits | null) ?? null,
+    images: (row.images as ImageSet['images'] | null) ?? null,
     createdAt: row.createdAt.toISOString(),
   };
+}
+
+/** The same archive again: fine, unless this upload asks for another size or channels. */
+function assertSameImageOptions(existing: UploadedDataset, options: ImageOptions): void {
+  const [height, width, channels] = existing.inputShape ?? [];
+  const differences: string[] = [];
+  if (options.size && (options.size.width !== width || options.size.height !== height)) differences.push(`size ${width}x${height}`);
+  if (options.channels && options.channels !== channels) differences.push(`channels ${channels}`);
+  if (differences.length > 0) {
+    throw new ConflictError(`the same archive is already data set ${existing.id}, read with ${differences.join(', ')}; delete it first to read it differently`);
+  }
 }
 
 /** The same bytes were uploaded before: fine, unless this upload declares a different reading of them. */

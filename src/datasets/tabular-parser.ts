@@ -7,6 +7,8 @@ import { printable, unstorableText } from '../validation/storable-text.js';
  * Lines record or JSON array element is row 1.
  */
 export interface UploadProblem {
+  /** A file inside an uploaded archive. */
+  file?: string;
   row?: number;
   column?: string;
   value?: string;
@@ -15,14 +17,18 @@ export interface UploadProblem {
 
 export class UploadInvalidError extends Error {
   override name = 'UploadInvalidError';
-  constructor(readonly problems: UploadProblem[]) {
-    super(`the upload is not a usable data set: ${problems.map(describeProblem).join('; ')}`);
+  constructor(
+    readonly problems: UploadProblem[],
+    /** How many there were, when `problems` lists only the first ones. */
+    readonly total = problems.length,
+  ) {
+    super(`the upload is not a usable data set: ${problems.map(describeProblem).join('; ')}${total > problems.length ? `; … ${total} problems in all` : ''}`);
   }
 }
 
-/** Where in the file: `row 5, column "x"`, or `(file)` for the file as a whole. */
+/** Where in the file: `row 5, column "x"`, `train/cat/1.png` in an archive, or `(file)` for the file as a whole. */
 export function problemLocation(problem: UploadProblem): string {
-  const where = [problem.row !== undefined ? `row ${problem.row}` : '', problem.column !== undefined ? `column "${problem.column}"` : ''].filter(Boolean).join(', ');
+  const where = [problem.file ?? '', problem.row !== undefined ? `row ${problem.row}` : '', problem.column !== undefined ? `column "${problem.column}"` : ''].filter(Boolean).join(', ');
   return where || '(file)';
 }
 

@@ -103,7 +103,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   // A connection of its own: BullMQ defines its Lua scripts on `redis`, and ioredis copies every
   // defined script into each pipeline it makes — a third of a job submission's CPU when shared.
   const publisher = new JobEventPublisher(await connectFailFast('publisher'), config.QUEUE_PREFIX);
-  const datasets = new DatasetService(prisma, config.DATA_DIR, config.UPLOAD_LIMIT_BYTES);
+  const datasets = new DatasetService(prisma, config.DATA_DIR, config.UPLOAD_LIMIT_BYTES, { maxEntries: config.ARCHIVE_MAX_ENTRIES, maxUncompressedBytes: config.ARCHIVE_MAX_UNCOMPRESSED_BYTES });
   const jobs = new JobService({
     store,
     queues,

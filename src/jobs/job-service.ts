@@ -189,8 +189,9 @@ export class JobService {
     const regression = dataset.labelType === 'number';
     const shape: DatasetShape = {
       rows: dataset.rows,
-      featureSize: dataset.featureNames.length,
+      featureSize: dataset.featureSize,
       classes: regression ? 0 : dataset.classNames.length,
+      ...(dataset.inputShape ? { inputShape: dataset.inputShape } : {}),
       ...(regression ? { outputShape: [1] } : {}),
     };
     const problems = specProblems(spec, shape);

@@ -397,7 +397,8 @@ export class TrainingWorker {
     return {
       id: dataset.id,
       folder: path.join(this.deps.config.DATA_DIR, dataset.path),
-      featureSize: dataset.featureNames.length,
+      featureSize: dataset.featureSize,
+      ...(dataset.inputShape ? { inputShape: dataset.inputShape } : {}),
       labelType: dataset.labelType,
       classes: dataset.classNames.length,
     };

@@ -1,10 +1,12 @@
 import { Writable } from 'node:stream';
+import sharp from 'sharp';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { rawRequest } from '../support/raw-http.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
+import { zip } from '../support/zip-writer.js';
 
 /**
  * Auth as an attacker tries it: every registered route, reached through every spelling of its
@@ -46,6 +48,12 @@ beforeAll(async () => {
   const upload = await api().post(`/v1/datasets?name=${SECRET_DATASET_NAME}&label=label`).set(a).set('content-type', 'text/csv').send(csv);
   expect(upload.status).toBe(201);
   owned.datasetId = upload.body.id;
+  // An image set too: only it has a sample grid.
+  const image = (shade: number) => sharp(Buffer.alloc(4, shade), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+  const archive = zip([{ name: 'train/a/0.png', data: await image(10) }, { name: 'train/b/0.png', data: await image(200) }]);
+  const images = await api().post(`/v1/datasets?name=${SECRET_DATASET_NAME}`).set(a).set('content-type', 'application/zip').send(archive);
+  expect(images.status).toBe(201);
+  owned.imageDatasetId = images.body.id;
   owned.keyId = (await harness.services.projects.listKeys('alpha'))[0]!.id;
   const study = await api()
     .post('/v1/studies')
@@ -63,7 +71,7 @@ afterAll(async () => {
 /** A route pattern with its parameters filled by project A's resources. */
 function concrete(url: string): string {
   return url
-    .replace(':id', url.startsWith('/v1/datasets') ? owned.datasetId! : url.startsWith('/v1/admin/keys') ? owned.keyId! : url.startsWith('/v1/studies') ? owned.studyId! : owned.id!)
+    .replace(':id', url.endsWith('/samples.png') ? owned.imageDatasetId! : url.startsWith('/v1/datasets') ? owned.datasetId! : url.startsWith('/v1/admin/keys') ? owned.keyId! : url.startsWith('/v1/studies') ? owned.studyId! : owned.id!)
     .replace(':checkpointId', owned.checkpointId!)
     .replace(':file', 'model.json')
     .replace(':project', owned.project!);
@@ -101,7 +109,7 @@ describe('every route, every spelling of its path', () => {
   it('never answers project A\'s resources, a 5xx, or an admin route without ADMIN_TOKEN', async () => {
     const routes = harness.app.routeTable.filter((route) => route.method !== 'HEAD' && route.method !== 'OPTIONS');
     expect(routes.length).toBeGreaterThan(20);
-    const ids = [owned.id!, owned.datasetId!, owned.checkpointId!, owned.keyId!];
+    const ids = [owned.id!, owned.datasetId!, owned.imageDatasetId!, owned.checkpointId!, owned.keyId!];
     const outsiders: [string, Record<string, string>][] = [
       ['no key', {}],
       ['a wrong key', { authorization: 'Bearer ty_0000000000000000000000000000000000000000000' }],

@@ -102,6 +102,8 @@ describe('a client generated from openapi/openapi.json', () => {
     const datasetId = upload.data!.id;
     expect((await client.GET('/v1/datasets')).data?.uploaded.map((dataset) => dataset.id)).toEqual([datasetId]);
     expect((await client.GET('/v1/datasets/{id}', { params: { path: { id: datasetId } } })).data?.classNames).toEqual(['a', 'b']);
+    // A table has no sample grid: the documented 404.
+    expect((await client.GET('/v1/datasets/{id}/samples.png', { params: { path: { id: datasetId } } })).response.status).toBe(404);
     expect((await client.DELETE('/v1/datasets/{id}', { params: { path: { id: datasetId } } })).response.status).toBe(204);
 
     expect((await admin.GET('/v1/admin/projects')).data?.data.map((project) => project.name)).toContain('generated');

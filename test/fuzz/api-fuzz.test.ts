@@ -6,7 +6,9 @@ import { shorten } from '../support/examples.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { rawRequest, type RawResponse } from '../support/raw-http.js';
 import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
-import { garbageBody, mutation, mutate, rawQuery, rawSegment, table, toCsv, toRecords, weirdString } from './arbitraries.js';
+import sharp from 'sharp';
+import { zip, type ZipEntry } from '../support/zip-writer.js';
+import { archiveCase, garbageBody, mutation, mutate, rawQuery, rawSegment, table, toCsv, toRecords, weirdString } from './arbitraries.js';
 
 /**
  * Seeded fuzzing of the API: job specs, uploads, query strings, headers and paths. Every answer
@@ -116,6 +118,33 @@ describe('fuzz', () => {
       ),
       options,
     );
+  });
+
+  it('uploads: image archives with unsafe names, links, broken images, lying headers and damage', async () => {
+    const images = await Promise.all(
+      [8, 8, 10].map((side, i) => sharp(Buffer.alloc(side * side, 40 + i * 80), { raw: { width: side, height: side, channels: 1 } }).toColourspace('b-w').png().toBuffer()),
+    );
+    await fc.assert(
+      fc.asyncProperty(archiveCase(images), async ({ entries, damage, size, channels }) => {
+        let body = zip(entries as ZipEntry[]);
+        if (damage && 'cut' in damage) body = body.subarray(0, damage.cut % (body.length + 1));
+        if (damage && 'flip' in damage && body.length > 0) body = Buffer.from(body).fill(damage.to, damage.flip % body.length, (damage.flip % body.length) + 1);
+        const query = `name=fuzz${size === null ? '' : `&size=${size}`}${channels === null ? '' : `&channels=${channels}`}`;
+        const response = await rawRequest(harness.baseUrl, 'POST', `/v1/datasets?${query}`, { ...auth, 'content-type': 'application/zip' }, body);
+        checkAnswer('archive', response, `?${query} ${JSON.stringify((entries as ZipEntry[]).map((e) => ({ ...e, data: e.data?.length })))} ${JSON.stringify(damage)}`);
+        if (response.status < 300) {
+          // What was stored can be shown: its detail and its sample grid, whatever its shape.
+          const { id } = response.json() as { id: string };
+          for (const path of [`/v1/datasets/${id}`, `/v1/datasets/${id}/samples.png`]) {
+            const shown = await rawRequest(harness.baseUrl, 'GET', path, auth);
+            expect(shown.status, `${path} after ?${query}`).toBe(200);
+          }
+        }
+      }),
+      options,
+    );
+    // Every refused upload took its staging folder with it.
+    expect(readdirSync(harness.config.DATA_DIR).filter((entry) => entry.startsWith('.upload-'))).toEqual([]);
   });
 
   it('query strings on every listing', async () => {

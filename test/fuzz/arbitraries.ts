@@ -152,3 +152,40 @@ export const rawSegment: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom('v1', 'jobs', 'datasets', 'admin', 'keys', 'projects', 'checkpoints', 'model', 'model.json', 'weights.bin', 'events', 'metrics', 'stream', 'predict', 'cancel', 'pause', 'resume', 'workers', 'examples', 'docs', 'healthz', '.', '..', '%2e%2e', '%2F', '%00', '%ZZ', '%61dmin', 'V1', '', ';', '00000000-0000-0000-0000-000000000000', 'x'.repeat(2000)),
   fc.string({ maxLength: 12 }).map((s) => encodeURIComponent(safeForUri(s))),
 );
+
+/**
+ * Hostile image archives (test/support/zip-writer.ts builds them): entry names that leave the
+ * archive or are absolute, links and devices, images cut short or replaced by noise, headers that
+ * lie about sizes, and the archive itself cut short or with bytes flipped. `images` are valid PNGs
+ * of two sizes to draw from.
+ */
+export function archiveCase(images: Buffer[]) {
+  const name = fc.oneof(
+    { weight: 6, arbitrary: fc.tuple(fc.constantFrom('train', 'val', 'test', 'Train', 'other'), fc.constantFrom('a', 'b', 'c'), fc.nat({ max: 9 }), fc.constantFrom('.png', '.jpg', '.PNG', '.gif', '')).map(([split, cls, i, ext]) => `${split}/${cls}/${i}${ext}`) },
+    { weight: 1, arbitrary: fc.constantFrom('../x.png', 'train/a/../../../x.png', '/etc/x.png', 'C:/x.png', 'train\\a\\x.png', 'train/a/', 'train//a/x.png', 'train/./a/x.png', '__MACOSX/._x.png', 'train/a/.x.png', 'root/train/a/x.png') },
+    { weight: 1, arbitrary: weirdString },
+  );
+  const data = fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom(...images) },
+    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...images), fc.nat()).map(([image, cut]) => image.subarray(0, cut % image.length)) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)) },
+  );
+  const entry = fc.record({
+    name,
+    data,
+    method: fc.constantFrom('store' as const, 'deflate' as const),
+    mode: fc.oneof({ weight: 8, arbitrary: fc.constant(0o100644) }, { weight: 1, arbitrary: fc.constantFrom(0o120777, 0o010644, 0o020644, 0o040755, 0) }),
+    declaredSize: fc.option(fc.oneof(fc.nat({ max: 5000 }), fc.constantFrom(0xffffffff, 2 ** 30)), { freq: 8, nil: undefined }),
+  });
+  // Archives that are well formed but for their images, so the decoding path is fuzzed as much as the checks before it.
+  const plausible = fc.record({
+    name: fc.tuple(fc.constantFrom('train', 'val'), fc.constantFrom('a', 'b'), fc.nat({ max: 99 })).map(([split, cls, i]) => `${split}/${cls}/${i}.png`),
+    data: fc.oneof({ weight: 30, arbitrary: fc.constant(images[0]!) }, { weight: 1, arbitrary: data }),
+  });
+  return fc.record({
+    entries: fc.oneof(fc.array(entry, { maxLength: 14 }), fc.uniqueArray(plausible, { minLength: 2, maxLength: 10, selector: (e) => e.name })),
+    damage: fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ cut: fc.nat() }) }, { weight: 1, arbitrary: fc.record({ flip: fc.nat(), to: fc.nat({ max: 255 }) }) }),
+    size: fc.option(fc.oneof({ weight: 6, arbitrary: fc.constantFrom('8x8', '4', '3x5') }, { weight: 1, arbitrary: fc.constantFrom('0x1', '99999x1', 'abc') }), { freq: 3 }),
+    channels: fc.option(fc.oneof({ weight: 6, arbitrary: fc.constantFrom('1', '3') }, { weight: 1, arbitrary: fc.constant('2') }), { freq: 4 }),
+  });
+}

@@ -5,11 +5,14 @@
 //   #/submit                the spec editor, validated as you type
 //   #/studies               the studies table
 //   #/studies/<id>          one study: summary, actions, objective curves, parallel coordinates, trials
+//   #/datasets              the uploaded data sets
+//   #/datasets/<id>         one: rows of each class per split, sample images or rows
 //   #/key                   the API key this browser sends
 // What it knows of jobs and studies (statuses, the actions each allows) comes from
 // /dashboard/contract.js, which the API writes from its own rules.
 import { NeedsKey } from './api.js';
 import { compareView } from './views/compare.js';
+import { datasetsView, datasetView } from './views/datasets.js';
 import { jobView } from './views/job.js';
 import { keyView } from './views/key.js';
 import { runsView } from './views/runs.js';
@@ -35,6 +38,8 @@ async function route() {
     else if (parts[0] === 'compare' && parts[1]) cleanup = await compareView(parts[1].split(','), params);
     else if (parts[0] === 'studies' && parts[1]) cleanup = await studyView(parts[1]);
     else if (parts[0] === 'studies') cleanup = await studiesView();
+    else if (parts[0] === 'datasets' && parts[1]) cleanup = await datasetView(parts[1]);
+    else if (parts[0] === 'datasets') cleanup = await datasetsView();
     else if (parts[0] === 'submit') cleanup = await submitView();
     else if (parts[0] === 'key') cleanup = keyView(undefined, afterKey);
     else cleanup = await runsView(params);

@@ -109,6 +109,7 @@ async function errorHandlerPlugin(app: FastifyInstance): Promise<void> {
         status: 422,
         detail: error.message,
         errors: error.problems.map((problem) => ({ ...problem, field: problemLocation(problem) })),
+        ...(error.total > error.problems.length ? { errorCount: error.total } : {}),
       });
     }
     if (error instanceof ValidationError) {

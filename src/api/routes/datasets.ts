@@ -1,9 +1,13 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { builtInDatasets } from '../../engine/datasets/catalog.js';
 import type { Readable } from 'node:stream';
-import { uploadFormats, type UploadFormat } from '../../datasets/dataset-service.js';
+import path from 'node:path';
+import { uploadFormats, type ArchiveFormat, type TableFormat } from '../../datasets/dataset-service.js';
+import { GRID_MAX_CLASSES, GRID_PER_CLASS, sampleGrid, sampleRows, splitsOf } from '../../datasets/dataset-samples.js';
+import { MAX_IMAGE_VALUES } from '../../datasets/image-dataset.js';
+import { NotFoundError, ValidationError } from '../../errors/errors.js';
 import { labelTypes, MAX_INFERRED_CLASSES } from '../../datasets/tabular-parser.js';
 import type { Services } from '../../infra/services.js';
 import { projectOf } from '../plugins/auth.js';
@@ -85,6 +89,11 @@ function listing(): DatasetListing[] {
   return [...builtIn, ...synthetic];
 }
 
+const splitCountsSchema = z.object({
+  rows: z.int(),
+  classCounts: z.record(z.string(), z.int()).describe('Rows of each class, by class name; empty for a regression'),
+});
+
 export const uploadedDatasetSchema = z
   .object({
     id: z.uuid(),
@@ -96,19 +105,52 @@ export const uploadedDatasetSchema = z
     featureNames: z.array(z.string()),
     labelColumn: z.string(),
     labelType: z.enum(labelTypes).describe('class: a classification; number: a regression (one target)'),
-    classNames: z.array(z.string()).describe('Class index i of the labels is classNames[i]; empty for number labels'),
+    classNames: z.array(z.string()).describe('Class index i of the labels is classNames[i]; empty for number labels. For images, the sorted class folder names of train/'),
+    featureSize: z.int().describe('Values per row: the feature columns of a table, height × width × channels of an image'),
+    inputShape: z.array(z.int()).nullable().describe('[height, width, channels] of an image set (values in [0, 1], row-major); null for a table, whose rows are [featureSize]'),
+    splits: z
+      .object({ train: splitCountsSchema, validation: splitCountsSchema.optional(), test: splitCountsSchema.optional() })
+      .nullable()
+      .describe('Rows per split and per class (validation and test from an archive\'s val/ and test/ folders); null for uploads stored before splits were recorded (GET /v1/datasets/{id} counts them)'),
+    images: z
+      .object({
+        sources: z.array(z.object({ width: z.int(), height: z.int(), channels: z.int(), files: z.int() })).describe('The sizes the images came in, most common first (at most 20)'),
+        resized: z.int().describe('Images resized to inputShape'),
+      })
+      .nullable()
+      .describe('Image sets only'),
     createdAt: z.iso.datetime(),
   })
   .meta({ id: 'UploadedDataset' });
 
+const uploadedDatasetDetailSchema = uploadedDatasetSchema
+  .extend({
+    splits: uploadedDatasetSchema.shape.splits.unwrap(),
+    samples: z
+      .object({
+        grid: z.string().optional().describe(`Image sets: the path of a PNG with the first ${GRID_PER_CLASS} training images of each class (at most ${GRID_MAX_CLASSES} classes), a row per class`),
+        rows: z.array(z.record(z.string(), z.union([z.number(), z.string()]))).optional().describe('Tables: a few rows of each class as records (column → value; at most the first 50 features)'),
+      })
+      .describe('A look at the contents: always the same rows'),
+  })
+  .meta({ id: 'UploadedDatasetDetail' });
+
 const datasetIdParamsSchema = z.object({ id: z.string().describe('Uploaded data set id (UUID)') });
 
-const formatByContentType: Record<string, UploadFormat> = {
+const formatByContentType: Record<string, TableFormat> = {
   'text/csv': 'csv',
   'application/x-ndjson': 'jsonl',
   'application/jsonl': 'jsonl',
   'application/json': 'json',
 };
+
+const archiveByContentType: Record<string, ArchiveFormat> = {
+  'application/zip': 'zip',
+  // What Windows browsers send for a .zip.
+  'application/x-zip-compressed': 'zip',
+};
+
+const MAX_SIDE = 1024;
 
 const uploadQuerySchema = z.strictObject({
   name: z.string().min(1).max(200).describe('A label for people'),
@@ -128,7 +170,25 @@ const uploadQuerySchema = z.strictObject({
       `class: each distinct value is a class; number: a real-valued regression target. Default: number when every value is numeric and ` +
         `some is not an integer or there are more than ${MAX_INFERRED_CLASSES} distinct values, else class`,
     ),
+  size: z
+    .string()
+    .regex(/^\d{1,4}(x\d{1,4})?$/, 'WIDTHxHEIGHT in pixels, e.g. 28x28, or one number for a square')
+    .transform((text) => {
+      const [width, height = width] = text.split('x').map(Number) as [number, number?];
+      return { width, height: height! };
+    })
+    .refine(({ width, height }) => width >= 1 && height >= 1 && width <= MAX_SIDE && height <= MAX_SIDE, `each side 1 … ${MAX_SIDE} pixels`)
+    .optional()
+    .describe('Archives: resize every image to WIDTHxHEIGHT (stretched). Without it the images must all have one size (else 422 listing the sizes)'),
+  channels: z
+    .enum(['1', '3'])
+    .transform((value) => Number(value) as 1 | 3)
+    .optional()
+    .describe('Archives: 1 (grey) or 3 (RGB); alpha is dropped. Without it the images must all be grey or all colour'),
 });
+
+const tableOnly = ['label', 'features', 'labelType'] as const;
+const archiveOnly = ['size', 'channels'] as const;
 
 export function datasetRoutes(services: Services) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -136,7 +196,7 @@ export function datasetRoutes(services: Services) {
     // Uploads arrive as streams: this plugin's own parsers hand the raw body over unread, so
     // nothing is buffered whole and the size limit is enforced while it streams to disk.
     app.removeContentTypeParser('application/json');
-    app.addContentTypeParser(Object.keys(formatByContentType), (_request, payload, done) => done(null, payload));
+    app.addContentTypeParser([...Object.keys(formatByContentType), ...Object.keys(archiveByContentType)], (_request, payload, done) => done(null, payload));
     const api = app.withTypeProvider<ZodTypeProvider>();
     const idempotency = new IdempotencyStore(services.prisma);
 
@@ -170,10 +230,13 @@ export function datasetRoutes(services: Services) {
         schema: {
           operationId: 'uploadDataset',
           tags: ['datasets'],
-          summary: 'Upload a data set (CSV with a header, JSON Lines, or a JSON array of records)',
+          summary: 'Upload a data set (CSV with a header, JSON Lines, a JSON array of records, or a zip of image class folders)',
           description:
-            'Send the file as the body with content-type text/csv, application/x-ndjson or application/json; it is streamed, never held whole. ' +
+            'Send the file as the body with content-type text/csv, application/x-ndjson, application/json or application/zip; it is streamed, never held whole. ' +
             'Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. ' +
+            'A zip holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] ' +
+            `in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; ` +
+            `413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most ${MAX_IMAGE_VALUES} values (images × height × width × channels). ` +
             '201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, ' +
             'features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). ' +
             'Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.',
@@ -187,6 +250,8 @@ export function datasetRoutes(services: Services) {
                 'application/x-ndjson': { type: 'string', description: 'JSON Lines: one JSON object per line' },
                 'application/jsonl': { type: 'string', description: 'JSON Lines, under its other name' },
                 'application/json': { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'An array of records' },
+                'application/zip': { type: 'string', format: 'binary', description: 'Image class folders: train/<class>/*.png|jpg, optionally val/ and test/' },
+                'application/x-zip-compressed': { type: 'string', format: 'binary', description: 'A zip, under the type Windows gives it' },
               },
             },
             headers: { 200: ['location', 'idempotent-replayed'], 201: ['location', 'idempotent-replayed'] },
@@ -195,11 +260,20 @@ export function datasetRoutes(services: Services) {
         bodyLimit: services.config.UPLOAD_LIMIT_BYTES,
       },
       async (request, reply) => {
-        const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
-        const format = formatByContentType[contentType]!;
-        const { name, label, features, labelType } = request.query;
+        const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        const archive = archiveByContentType[contentType];
+        const format = archive ?? formatByContentType[contentType]!;
+        const { name, label, features, labelType, size, channels } = request.query;
+        const misplaced = (archive ? tableOnly : archiveOnly).filter((key) => request.query[key] !== undefined);
+        if (misplaced.length > 0) {
+          (request.body as Readable).resume();
+          throw new ValidationError(`${misplaced.join(', ')} ${misplaced.length === 1 ? 'applies' : 'apply'} to ${archive ? 'tables, not archives' : 'image archives, not tables'}`, misplaced.map((field) => ({ field, message: archive ? 'only for CSV and JSON uploads' : 'only for image archives' })));
+        }
         const upload = async () => {
-          const { dataset, created } = await services.datasets.upload(projectOf(request).id, request.body as Readable, { name, format, label, features, labelType });
+          const body = request.body as Readable;
+          const { dataset, created } = archive
+            ? await services.datasets.uploadArchive(projectOf(request).id, body, { name, format: archive, ...(size ? { size } : {}), ...(channels ? { channels } : {}) })
+            : await services.datasets.upload(projectOf(request).id, body, { name, format: format as TableFormat, label, features, labelType });
           return { status: created ? 201 : 200, body: dataset };
         };
         const key = request.headers['idempotency-key'];
@@ -218,10 +292,42 @@ export function datasetRoutes(services: Services) {
 
     api.get(
       '/v1/datasets/:id',
-      { schema: { operationId: 'getDataset', tags: ['datasets'], summary: 'One uploaded data set', params: datasetIdParamsSchema, response: { 200: uploadedDatasetSchema, 404: problemSchema } } },
+      {
+        schema: {
+          operationId: 'getDataset',
+          tags: ['datasets'],
+          summary: 'One uploaded data set, with its class counts per split and samples (a few rows, or a grid of images)',
+          params: datasetIdParamsSchema,
+          response: { 200: uploadedDatasetDetailSchema, 404: problemSchema },
+        },
+      },
       async (request) => {
-        const { path: _path, ...dataset } = await services.datasets.get(projectOf(request).id, request.params.id);
-        return dataset as z.infer<typeof uploadedDatasetSchema>;
+        const { path: folder, ...dataset } = await services.datasets.get(projectOf(request).id, request.params.id);
+        const stored = { ...dataset, folder: path.join(services.config.DATA_DIR, folder) };
+        const samples = dataset.inputShape ? { grid: `/v1/datasets/${dataset.id}/samples.png` } : { rows: await sampleRows(stored) };
+        return { ...dataset, splits: await splitsOf(stored), samples } as z.infer<typeof uploadedDatasetDetailSchema>;
+      },
+    );
+
+    api.get(
+      '/v1/datasets/:id/samples.png',
+      {
+        schema: {
+          operationId: 'getDatasetSamples',
+          tags: ['datasets'],
+          summary: `An image set's first ${GRID_PER_CLASS} training images of each class as one PNG, a row per class in class order`,
+          description: 'The same images every time. Small images are scaled up (nearest neighbour) to be seen. 404 for a table.',
+          params: datasetIdParamsSchema,
+          response: { 404: problemSchema },
+          openapi: { responses: { 200: { description: 'The grid', content: { 'image/png': { type: 'string' as const, format: 'binary' } } } } },
+        },
+      },
+      async (request, reply) => {
+        const { path: folder, ...dataset } = await services.datasets.get(projectOf(request).id, request.params.id);
+        if (!dataset.inputShape) throw new NotFoundError('sample grid of data set', `${dataset.id} (a table: GET /v1/datasets/${dataset.id} shows its rows)`);
+        const png = await sampleGrid({ ...dataset, folder: path.join(services.config.DATA_DIR, folder) });
+        // The schema types only the problem body; the PNG is this route's other answer.
+        return (reply as FastifyReply).type('image/png').header('cache-control', 'private, max-age=3600').send(png);
       },
     );
 

@@ -22,6 +22,7 @@ export const problemSchema = z
           field: z.string(),
           message: z.string(),
           in: z.string().optional(),
+          file: z.string().optional().describe('Archive uploads: the file inside the archive'),
           row: z.int().optional().describe('Uploads: the row of the file (the CSV header is row 1)'),
           column: z.string().optional(),
           value: z.string().optional(),
