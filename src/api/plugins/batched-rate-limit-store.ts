@@ -40,10 +40,14 @@ export function batchedRedisStore(redis: Redis, prefix: string, flushMs = 50) {
       }
       const results = (await pipeline.exec()) ?? [];
       batch.forEach(([, counter, sent], i) => {
-        const total = Number(results[i * 3]?.[1]);
+        const [incrError, incremented] = results[i * 3] ?? [new Error('no reply')];
+        const total = Number(incremented);
         const ttl = Number(results[i * 3 + 2]?.[1]);
+        // A command that failed (a timeout under load) may or may not have counted: the requests stay
+        // pending and go again, so a slow Redis can only over-count, never let requests through uncounted.
+        if (incrError || !Number.isFinite(total)) return;
         counter.pending -= sent;
-        if (Number.isFinite(total)) counter.shared = total;
+        counter.shared = total;
         if (Number.isFinite(ttl) && ttl > 0) counter.windowEndsAt = Date.now() + ttl;
       });
     } catch {
