@@ -24,6 +24,8 @@ export interface TableMeta {
   labelType: LabelType;
   /** 0 for number labels. */
   classes: number;
+  /** Rows stored last as the data set's own validation, then test set. */
+  heldOut?: { validation: number; test: number };
 }
 
 export function readTable(folder: string, meta: TableMeta): Dataset {
@@ -31,7 +33,7 @@ export function readTable(folder: string, meta: TableMeta): Dataset {
   const features = new Float32Array(copy('features.f32'));
   if (meta.labelType === 'class') {
     const dataset = classificationDataset(meta.name, features, meta.featureSize, new Int32Array(copy('labels.i32')), meta.classes);
-    return meta.inputShape ? { ...dataset, inputShape: meta.inputShape } : dataset;
+    return { ...dataset, ...(meta.inputShape ? { inputShape: meta.inputShape } : {}), ...(meta.heldOut ? { heldOut: meta.heldOut } : {}) };
   }
   const values = new Float32Array(copy('targets.f32'));
   return { name: meta.name, features, featureSize: meta.featureSize, rows: values.length, target: { kind: 'values', values, shape: [1] } };

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeDataset } from '../spec/dataset-spec.js';
 import { type ResolvedJobSpec } from '../spec/job-spec.js';
-import { runShape, splittableRows } from '../spec/run-shape.js';
+import { runShapeOf } from '../spec/run-shape.js';
 import { outputLayerIndex } from '../spec/weight-shapes.js';
 import type { Dataset } from './datasets/loader.js';
 import { createRng, deriveSeed, permutation } from './random.js';
@@ -61,12 +61,28 @@ const FIXED_TEST_SEED = 0x4d4e4953;
  * rows only, so nothing of the held-out rows leaks into training.
  */
 export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
-  const fixedTestRows = describeDataset(spec.dataset)?.fixedTestRows ?? 0;
-  const { trainRows, validationRows, testRows } = runShape(spec, splittableRows(spec.dataset, { rows: dataset.rows, fixedTestRows }), fixedTestRows);
+  const heldOut = dataset.heldOut;
+  const fixedTestRows = heldOut?.test ?? describeDataset(spec.dataset)?.fixedTestRows ?? 0;
+  const fixedValidationRows = heldOut?.validation ?? 0;
+  const { trainRows, validationRows, testRows } = runShapeOf(spec, { rows: dataset.rows, fixedTestRows, fixedValidationRows });
   // Without shuffle the data set's own order is kept (a comparison with another framework depends on it).
   const shuffleOf = (n: number) => (spec.shuffle ? permutation(n, createRng(deriveSeed(spec.seed, SPLIT_STREAM))) : Int32Array.from({ length: n }, (_, i) => i));
   let order: Int32Array;
-  if (fixedTestRows > 0) {
+  if (heldOut) {
+    // [train (shuffled) | validation | test], each of the data set's own sets in its stored order and
+    // the others cut from the shuffled training rows, as the fractions would.
+    const pool = dataset.rows - heldOut.validation - heldOut.test;
+    const shuffled = shuffleOf(pool);
+    const stored = (from: number, count: number) => Int32Array.from({ length: count }, (_, i) => from + i);
+    let next = trainRows;
+    const cut = (count: number) => shuffled.subarray(next, (next += count));
+    const validation = heldOut.validation > 0 ? stored(pool, heldOut.validation) : cut(validationRows);
+    const test = heldOut.test > 0 ? stored(pool + heldOut.validation, heldOut.test) : cut(testRows);
+    order = new Int32Array(trainRows + validationRows + testRows);
+    order.set(shuffled.subarray(0, trainRows));
+    order.set(validation, trainRows);
+    order.set(test, trainRows + validationRows);
+  } else if (fixedTestRows > 0) {
     // [others (shuffled, or in the data set's order), cut to train + validation | the fixed test rows]
     const fixed = permutation(dataset.rows, createRng(FIXED_TEST_SEED));
     const pool = spec.shuffle ? fixed.subarray(fixedTestRows) : fixed.slice(fixedTestRows).sort();

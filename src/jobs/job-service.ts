@@ -193,6 +193,9 @@ export class JobService {
       classes: regression ? 0 : dataset.classNames.length,
       ...(dataset.inputShape ? { inputShape: dataset.inputShape } : {}),
       ...(regression ? { outputShape: [1] } : {}),
+      // An image archive's val/ and test/ folders are the job's validation and test sets.
+      ...(dataset.splits?.validation?.rows ? { fixedValidationRows: dataset.splits.validation.rows } : {}),
+      ...(dataset.splits?.test?.rows ? { fixedTestRows: dataset.splits.test.rows } : {}),
     };
     const problems = specProblems(spec, shape);
     if (problems.length > 0) throw invalidSpec(problems);

@@ -171,6 +171,8 @@ export interface DatasetShape {
   decodes?: { sourceLength: number; startToken: number };
   /** Rows the data set holds out itself as a fixed test set (counted in `rows`). */
   fixedTestRows?: number;
+  /** Rows the data set holds out itself as a fixed validation set (an upload's val/ folder; counted in `rows`). */
+  fixedValidationRows?: number;
 }
 
 /** MNIST's canonical test set: these many rows of a fixed permutation, whatever the job's seed. */

@@ -4,7 +4,7 @@ import { distributedProblems } from './distributed-spec.js';
 import type { DatasetShape } from './dataset-spec.js';
 import type { JobSpecFields } from './job-spec.js';
 import { modelProblems } from './model-checks.js';
-import { runShape, splittableRows } from './run-shape.js';
+import { runShapeOf } from './run-shape.js';
 import { scheduleProblems, type LearningRate } from './schedule-spec.js';
 import { initProblems, progressiveProblems } from './transfer-plan.js';
 
@@ -45,7 +45,7 @@ export function specProblems(spec: JobSpecFields, info: DatasetShape | null): Pr
   if (info.rows * info.featureSize > 10_000_000) {
     problems.push({ path: ['dataset', 'rows'], message: `rows × features is ${info.rows * info.featureSize}; at most 10 000 000 values` });
   }
-  const { rows, trainRows, validationRows, testRows, totalSteps } = runShape(spec, splittableRows(dataset, info), info.fixedTestRows);
+  const { rows, trainRows, validationRows, testRows, totalSteps } = runShapeOf(spec, info);
   if (spec.testSplit > 0 && testRows < 1) {
     problems.push({ path: ['testSplit'], message: `holds out no rows of ${rows}; raise it or set 0` });
   }

@@ -1,7 +1,7 @@
 import { type DatasetShape } from './dataset-spec.js';
 import { type JobSpecFields, type ResolvedInit } from './job-spec.js';
 import { type LayerSpec } from './layer-spec.js';
-import { runShape, splittableRows } from './run-shape.js';
+import { runShapeOf } from './run-shape.js';
 import { inferShapes } from './layer-shapes.js';
 import { layerAndAncestors, resolveInputs } from './layer-graph.js';
 import { layerIndexOf, layerNameOf, modelWeights, outputLayerIndex } from './weight-shapes.js';
@@ -73,7 +73,7 @@ export function planTransfer(spec: JobSpecFields, info: DatasetShape, source: So
   let cut = init.cutAt !== undefined ? layerIndexOf(layers, init.cutAt)! : output - 1;
   let why = '';
   if (init.transfer === 'auto') {
-    const { trainRows } = runShape(spec, splittableRows(spec.dataset, info), info.fixedTestRows);
+    const { trainRows } = runShapeOf(spec, info);
     const small = trainRows <= init.smallDatasetRows;
     const size = `${trainRows} training rows ${small ? '≤' : '>'} ${init.smallDatasetRows} (${small ? 'small' : 'large'}), ${init.similarity} data`;
     if (!small) {

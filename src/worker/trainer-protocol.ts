@@ -11,7 +11,16 @@ export interface RunRequest {
   /** The checkpoint to continue from (relative folder and its recorded checksum). */
   resume?: { path: string; sha256: string };
   /** Where an uploaded data set's rows are, and their shape. */
-  upload?: { id: string; folder: string; featureSize: number; inputShape?: number[]; labelType: LabelType; classes: number };
+  upload?: {
+    id: string;
+    folder: string;
+    featureSize: number;
+    inputShape?: number[];
+    labelType: LabelType;
+    classes: number;
+    /** Rows stored last as the data set's own validation, then test set (an image archive's folders). */
+    heldOut?: { validation: number; test: number };
+  };
   /** Pause, checkpointed, at the end of this epoch (the job's pauseAtEpoch). */
   pauseAfterEpoch?: number;
   /** The checkpoints a transfer starts from (spec.init), in initSources' order, on a fresh start only. */

@@ -401,6 +401,9 @@ export class TrainingWorker {
       ...(dataset.inputShape ? { inputShape: dataset.inputShape } : {}),
       labelType: dataset.labelType,
       classes: dataset.classNames.length,
+      ...(dataset.splits?.validation?.rows || dataset.splits?.test?.rows
+        ? { heldOut: { validation: dataset.splits.validation?.rows ?? 0, test: dataset.splits.test?.rows ?? 0 } }
+        : {}),
     };
   }
 

@@ -139,6 +139,24 @@ describe('image archives', () => {
     expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
     const metrics = (await api().get(`/v1/jobs/${job.body.id}/metrics?scope=epoch`)).body.data;
     expect(metrics.at(-1).values.val_accuracy).toBeGreaterThan(0.8);
+    // The val/ and test/ folders are the job's validation and test sets: every train/ row trains.
+    const events = (await api().get(`/v1/jobs/${job.body.id}/events`)).body.data as { type: string; data: Record<string, number> }[];
+    const splits = (await api().get(`/v1/datasets/${uploaded.id}`)).body.splits;
+    expect(events.find((event) => event.type === 'started')!.data).toMatchObject({
+      trainRows: splits.train.rows,
+      validationRows: splits.validation.rows,
+      testRows: splits.test.rows,
+    });
+    expect(metrics.at(-1).values.test_accuracy).toBeGreaterThan(0.8);
+
+    // The stored shape makes the upload an image set for augmentation too.
+    const augmented = await api().post('/v1/jobs').send({ ...cnn(uploaded.id), epochs: 2, augmentation: { randomCrop: { padding: 1 }, horizontalFlip: {} } });
+    expect(augmented.status, JSON.stringify(augmented.body)).toBe(201);
+    const augmentedDone = await waitFor('the augmented job', async () => {
+      const current = (await api().get(`/v1/jobs/${augmented.body.id}`)).body;
+      return ['succeeded', 'failed'].includes(current.status) && current;
+    });
+    expect(augmentedDone.status, JSON.stringify(augmentedDone.error)).toBe('succeeded');
 
     const image = (cls: number) => {
       const pixels = pixelsOf(cls, 5000 + cls);

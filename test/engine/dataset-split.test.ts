@@ -32,6 +32,24 @@ describe('splitting a data set', () => {
     disposeSplit(split);
   });
 
+  it('takes a data set\'s own validation and test rows (stored last) as they are, cutting only the missing one from the shuffled rest', () => {
+    const input = spec(true);
+    const generated = loadDataset(input.dataset);
+    const original = Array.from({ length: generated.rows }, (_, r) => Array.from(generated.features.subarray(r * 2, r * 2 + 2)));
+    // An image archive with val/ (rows 16 … 19) but no test/: the test fraction comes from the 16 train rows.
+    const split = splitDataset({ ...generated, heldOut: { validation: 4, test: 0 } }, input);
+    expect(rowsOf(split.valX)).toEqual(original.slice(16, 20));
+    expect([split.trainRows, split.validationRows, split.testRows]).toEqual([15, 4, 1]);
+    const pool = original.slice(0, 16).map(String);
+    expect([...rowsOf(split.trainX), ...rowsOf(split.testX)].map(String).sort()).toEqual([...pool].sort());
+    disposeSplit(split);
+    const both = splitDataset({ ...generated, heldOut: { validation: 4, test: 2 } }, input);
+    expect(rowsOf(both.valX)).toEqual(original.slice(14, 18));
+    expect(rowsOf(both.testX)).toEqual(original.slice(18, 20));
+    expect(both.trainRows).toBe(14);
+    disposeSplit(both);
+  });
+
   it('shuffles with the seed otherwise (the same seed, the same split)', () => {
     const input = spec(true);
     const dataset = loadDataset(input.dataset);

@@ -10,6 +10,8 @@ export interface Dataset {
   inputShape?: number[];
   rows: number;
   target: DatasetTarget;
+  /** The data set's own validation and test sets: the last rows, validation then test (an image archive's folders). */
+  heldOut?: { validation: number; test: number };
 }
 
 export type DatasetTarget =

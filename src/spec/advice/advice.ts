@@ -2,7 +2,7 @@ import { fieldFromPath } from '../../errors/errors.js';
 import { type DatasetShape } from '../dataset-spec.js';
 import { type ResolvedJobSpec } from '../job-spec.js';
 import { type LayerSpec } from '../layer-spec.js';
-import { runShape, splittableRows } from '../run-shape.js';
+import { runShapeOf } from '../run-shape.js';
 import type { OptimizerConfig } from '../optimizer-spec.js';
 import type { LearningRate } from '../schedule-spec.js';
 import type { AdviceCode } from './codes.js';
@@ -47,7 +47,7 @@ export const LONG_RUN_STEPS = 5000;
 
 /** Rows and steps of the run, as the trainer will split the data set. */
 export function runOf({ spec, info }: AdviceContext) {
-  return runShape(spec, splittableRows(spec.dataset, info), info.fixedTestRows);
+  return runShapeOf(spec, info);
 }
 
 export interface Phase {
