@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, skipBrowserTests } from '../support/browser.js';
+import { collectPageErrors, launchBrowser, signIn, skipBrowserTests } from '../support/browser.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { zip } from '../support/zip-writer.js';
 
@@ -11,19 +11,15 @@ describe.skipIf(skipBrowserTests)('data set pages in a real browser', () => {
   let browser: Browser;
   let page: Page;
   let auth: { authorization: string; key: string };
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   beforeAll(async () => {
     harness = await startHarness('dataset-dashboard', { AUTH_MODE: 'required' });
     auth = await harness.apiKey('datasets-browser');
     ({ browser, page } = await launchBrowser());
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    // The grid is an image the page's Content-Security-Policy must allow: its refusals are console messages.
-    page.on('console', (message) => {
-      if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
-    });
-    await page.goto(`${harness.baseUrl}/#/key`);
-    await page.evaluate((key) => localStorage.setItem('trainyard.apiKey', key), auth.key);
+    // The grid is an image the page's Content-Security-Policy must allow.
+    pageErrors = collectPageErrors(page);
+    await signIn(page, harness.baseUrl, auth.key);
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keepScreenshot, launchBrowser, skipBrowserTests } from '../support/browser.js';
+import { collectPageErrors, keepScreenshot, launchBrowser, signIn, skipBrowserTests } from '../support/browser.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
 import { waitFor } from '../support/wait.js';
@@ -20,7 +20,7 @@ describe.skipIf(skipBrowserTests)('study pages in a real browser', () => {
   let browser: Browser;
   let page: Page;
   let auth: { authorization: string; key: string };
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   beforeAll(async () => {
     harness = await startHarness('study-dashboard', { TRAINYARD_BACKEND: 'wasm', AUTH_MODE: 'required', WORKER_CONCURRENCY: '2' });
@@ -28,14 +28,8 @@ describe.skipIf(skipBrowserTests)('study pages in a real browser', () => {
     harness.startScheduler();
     auth = await harness.apiKey('studies-browser');
     ({ browser, page } = await launchBrowser());
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    // A Content-Security-Policy refusal is only a console message: collect those too.
-    page.on('console', (message) => {
-      if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
-    });
-    // The key as the key form leaves it: in this browser's localStorage, sent as a bearer header and, on websockets, as access_token.
-    await page.goto(`${harness.baseUrl}/#/key`);
-    await page.evaluate((key) => localStorage.setItem('trainyard.apiKey', key), auth.key);
+    pageErrors = collectPageErrors(page);
+    await signIn(page, harness.baseUrl, auth.key);
   });
   afterAll(async () => {
     await browser?.close();

@@ -29,3 +29,22 @@ export async function keepScreenshot(page: Page, name: string): Promise<void> {
   expect(shot.byteLength).toBeGreaterThan(10_000);
   if (process.env.TRAINYARD_SCREENSHOTS) await page.screenshot({ path: `${process.env.TRAINYARD_SCREENSHOTS}/dashboard-${name}.png` });
 }
+
+/**
+ * The page's script errors and Content-Security-Policy refusals (only console messages), collected
+ * from now on: a dashboard test ends by expecting none.
+ */
+export function collectPageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) errors.push(message.text());
+  });
+  return errors;
+}
+
+/** The key as the dashboard's key form leaves it: in this browser's localStorage (sent as a bearer header, and as access_token on websockets). */
+export async function signIn(page: Page, baseUrl: string, key: string): Promise<void> {
+  await page.goto(`${baseUrl}/#/key`);
+  await page.evaluate((stored) => localStorage.setItem('trainyard.apiKey', stored), key);
+}
