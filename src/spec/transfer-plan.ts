@@ -184,8 +184,10 @@ function matchSources(
   const at = (i: number, ...rest: (string | number)[]) => ['init', 'from', ...(listed ? [i] : []), ...rest];
   const layersOf = (source: SourceCheckpoint) => new Set(Object.keys(source.weights).map((name) => name.slice(0, name.indexOf('/'))));
   const names = weights.map(({ layer }) => layer);
+  // Each checkpoint's layer names, once: every model layer below asks every source.
+  const layersBySource = sources.map(layersOf);
   sources.forEach((source, i) => {
-    const theirs = layersOf(source);
+    const theirs = layersBySource[i]!;
     source.layers?.forEach((layer, j) => {
       if (!names.includes(layer)) problems.push({ path: at(i, 'layers', j), message: `this model has no layer ${layer} to load` });
       else if (!theirs.has(layer)) problems.push({ path: at(i, 'layers', j), message: `job ${source.job}'s checkpoint has no layer ${layer} (it has ${[...theirs].join(', ')})` });
@@ -193,12 +195,12 @@ function matchSources(
   });
   const loaded: string[] = [];
   const fresh: string[] = [];
-  const given = sources.map((source) => ({ source, layers: [] as string[] }));
+  const given = sources.map((source, i) => ({ source, theirs: layersBySource[i]!, layers: [] as string[] }));
   weights.forEach(({ layer, weights: mine }, index) => {
     if (Object.keys(mine).length === 0) return;
     // A source that lists the layer is where it comes from; otherwise any source without a list that has it.
     const listing = given.filter(({ source }) => source.layers?.includes(layer));
-    const offering = listing.length > 0 ? listing : given.filter(({ source }) => !source.layers && layersOf(source).has(layer));
+    const offering = listing.length > 0 ? listing : given.filter(({ source, theirs }) => !source.layers && theirs.has(layer));
     if (offering.length === 0) return;
     if (offering.length > 1) {
       problems.push({
@@ -223,10 +225,9 @@ function matchSources(
     layers.push(layer);
     fresh.push(...Object.keys(mine).filter((name) => !theirs.includes(name)));
   });
-  given.forEach(({ source, layers }, i) => {
+  given.forEach(({ source, theirs, layers }, i) => {
     if (layers.length > 0 || problems.length > 0) return;
-    const theirs = [...layersOf(source)];
-    problems.push({ path: at(i), message: `no layer of this model matches a layer of job ${source.job}'s checkpoint by name (it has ${theirs.join(', ')})` });
+    problems.push({ path: at(i), message: `no layer of this model matches a layer of job ${source.job}'s checkpoint by name (it has ${[...theirs].join(', ')})` });
   });
   return problems.length > 0 ? { problems } : { loaded, fresh, given };
 }
