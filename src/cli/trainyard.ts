@@ -22,7 +22,7 @@ Commands:
   jobs [--status S] [--limit N]   list jobs, newest first (S: e.g. running or queued,paused)
   logs <id>                       the job's events, in order
   cancel <id> | pause <id> | resume <id>
-  download <id> [--out DIR]       the final model (model.json + weights.bin)
+  download <id> [--out DIR]       the final model (model.json + weights.bin, and preprocessing.json if fitted)
 
 ${studyUsage}
 
@@ -126,11 +126,16 @@ async function main(): Promise<number> {
     case 'download': {
       const id = await jobId();
       const folder = values.out ?? `model-${id}`;
-      const { modelJson, weights } = await client.model(id);
+      const { modelJson, weights, preprocessing } = await client.model(id);
       await mkdir(folder, { recursive: true });
       await writeFile(path.join(folder, 'model.json'), modelJson);
       await writeFile(path.join(folder, 'weights.bin'), weights);
-      out(`saved ${path.join(folder, 'model.json')} and weights.bin (tf.loadLayersModel('file://${path.resolve(folder, 'model.json')}'))`);
+      // Raw inputs need it first: without it a text model's ids or a scaled model's inputs cannot be made.
+      if (preprocessing) await writeFile(path.join(folder, 'preprocessing.json'), preprocessing);
+      out(
+        `saved ${path.join(folder, 'model.json')}, weights.bin${preprocessing ? ' and preprocessing.json (apply it to raw inputs first)' : ''} ` +
+          `(tf.loadLayersModel('file://${path.resolve(folder, 'model.json')}'))`,
+      );
       return 0;
     }
     case 'study':

@@ -469,7 +469,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A checkpoint's model as TF.js files (model.json, weights.bin) */
+        /** A checkpoint's model as TF.js files (model.json, weights.bin), and what its inputs need first (preprocessing.json) */
         get: operations["getCheckpointFile"];
         put?: never;
         post?: never;
@@ -487,7 +487,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The final model as TF.js files: tf.loadLayersModel(".../v1/jobs/{id}/model/model.json")
+         * The final model as TF.js files: tf.loadLayersModel(".../v1/jobs/{id}/model/model.json"); preprocessing.json says what its inputs need first
          * @description TF.js sends no headers of its own: pass them, e.g. `tf.loadLayersModel(url, { requestInit: { headers: { authorization: "Bearer <key>" } } })`.
          */
         get: operations["getModelFile"];
@@ -511,7 +511,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a data set (CSV with a header, JSON Lines, a JSON array of records, or a zip of image class folders)
-         * @description Send the file as the body with content-type text/csv, application/x-ndjson, application/json or application/zip; it is streamed, never held whole. Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. A zip holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; 413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most 10000000 values (images × height × width × channels). 201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.
+         * @description Send the file as the body with content-type text/csv, application/x-ndjson, application/json or application/zip; it is streamed, never held whole. Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. With `text` the named column holds texts instead (a text set: each job fits a vocabulary on its training rows, and predict takes raw text). A zip holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; 413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most 10000000 values (images × height × width × channels). 201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.
          */
         post: operations["uploadDataset"];
         delete?: never;
@@ -4575,6 +4575,76 @@ export interface components {
             /** @description The tips the spec goes against, but those it silences; also the job's `advice` event (seq 2) when there are any */
             advice: components["schemas"]["Advice"][];
         };
+        /** @description A text upload only: token ids 0 (padding), 1 (a token outside the vocabulary) and 2 … for the vocabulary, most frequent first. The model starts with an embedding of inputDim ≥ vocabularySize + 2; predict takes raw text */
+        TextOptions: {
+            /**
+             * @description words: runs of letters and digits (an apostrophe inside a word is kept: "don't"), punctuation dropped; whitespace: pieces between whitespace, punctuation kept; characters: every Unicode character, spaces included
+             * @default words
+             * @enum {string}
+             */
+            tokenizer: "words" | "whitespace" | "characters";
+            /**
+             * @description Lower-case the text before splitting it
+             * @default true
+             */
+            lowercase: boolean;
+            /**
+             * @description The most frequent training tokens kept (ties in code-point order); ids 2 … vocabularySize + 1, with 0 the padding and 1 every other token
+             * @default 20000
+             */
+            vocabularySize: number;
+            /**
+             * @description A token must occur this often in the training rows to be kept
+             * @default 1
+             */
+            minCount: number;
+            /**
+             * @description Token ids per row: longer texts are cut, shorter ones padded with 0
+             * @default 100
+             */
+            length: number;
+            /**
+             * @description Where the padding and the cut go: end keeps the first `length` tokens, start keeps the last (better for a recurrent layer's final state)
+             * @default end
+             * @enum {string}
+             */
+            padding: "end" | "start";
+        };
+        /** @description A text upload only: token ids 0 (padding), 1 (a token outside the vocabulary) and 2 … for the vocabulary, most frequent first. The model starts with an embedding of inputDim ≥ vocabularySize + 2; predict takes raw text */
+        TextOptionsInput: {
+            /**
+             * @description words: runs of letters and digits (an apostrophe inside a word is kept: "don't"), punctuation dropped; whitespace: pieces between whitespace, punctuation kept; characters: every Unicode character, spaces included
+             * @default words
+             * @enum {string}
+             */
+            tokenizer?: "words" | "whitespace" | "characters";
+            /**
+             * @description Lower-case the text before splitting it
+             * @default true
+             */
+            lowercase?: boolean;
+            /**
+             * @description The most frequent training tokens kept (ties in code-point order); ids 2 … vocabularySize + 1, with 0 the padding and 1 every other token
+             * @default 20000
+             */
+            vocabularySize?: number;
+            /**
+             * @description A token must occur this often in the training rows to be kept
+             * @default 1
+             */
+            minCount?: number;
+            /**
+             * @description Token ids per row: longer texts are cut, shorter ones padded with 0
+             * @default 100
+             */
+            length?: number;
+            /**
+             * @description Where the padding and the cut go: end keeps the first `length` tokens, start keeps the last (better for a recurrent layer's final state)
+             * @default end
+             * @enum {string}
+             */
+            padding?: "end" | "start";
+        };
         /** @description Steps start … start + length − 1 of a sequence [T, …] → [length, …]. Splits a seq2seq pair's input (the source, then the shifted target) between an encoder and a decoder; token ids pass through to an embedding */
         TimeSliceLayer: {
             /** @constant */
@@ -4886,7 +4956,7 @@ export interface components {
             labelType: "class" | "number";
             /** @description Class index i of the labels is classNames[i]; empty for number labels. For images, the sorted class folder names of train/ */
             classNames: string[];
-            /** @description Values per row: the feature columns of a table, height × width × channels of an image */
+            /** @description Values per row: the feature columns of a table, height × width × channels of an image, 1 (the text) for a text set */
             featureSize: number;
             /** @description [height, width, channels] of an image set (values in [0, 1], row-major); null for a table, whose rows are [featureSize] */
             inputShape: number[] | null;
@@ -4926,6 +4996,8 @@ export interface components {
                 /** @description Images resized to inputShape */
                 resized: number;
             } | null;
+            /** @description Text sets only: the column whose texts are the rows; each job makes them token ids with a vocabulary fitted on its training rows (dataset.text in the job spec) */
+            textColumn: string | null;
             /** Format: date-time */
             createdAt: string;
         };
@@ -4947,7 +5019,7 @@ export interface components {
             labelType: "class" | "number";
             /** @description Class index i of the labels is classNames[i]; empty for number labels. For images, the sorted class folder names of train/ */
             classNames: string[];
-            /** @description Values per row: the feature columns of a table, height × width × channels of an image */
+            /** @description Values per row: the feature columns of a table, height × width × channels of an image, 1 (the text) for a text set */
             featureSize: number;
             /** @description [height, width, channels] of an image set (values in [0, 1], row-major); null for a table, whose rows are [featureSize] */
             inputShape: number[] | null;
@@ -4986,13 +5058,15 @@ export interface components {
                 /** @description Images resized to inputShape */
                 resized: number;
             } | null;
+            /** @description Text sets only: the column whose texts are the rows; each job makes them token ids with a vocabulary fitted on its training rows (dataset.text in the job spec) */
+            textColumn: string | null;
             /** Format: date-time */
             createdAt: string;
             /** @description A look at the contents: always the same rows */
             samples: {
                 /** @description Image sets: the path of a PNG with the first 8 training images of each class (at most 20 classes), a row per class */
                 grid?: string;
-                /** @description Tables: a few rows of each class as records (column → value; at most the first 50 features) */
+                /** @description Tables and text sets: a few rows of each class as records (column → value; at most the first 50 features; a text cut to 1 000 bytes) */
                 rows?: {
                     [key: string]: number | string;
                 }[];
@@ -5009,6 +5083,8 @@ export interface components {
             id: string;
             /** @description Use only the first `limit` rows after the seeded shuffle */
             limit?: number;
+            /** @description A text upload only (uploaded with `text`): how its texts become token ids; every default is filled in when the job is submitted */
+            text?: components["schemas"]["TextOptions"];
         };
         /** @description A data set uploaded with POST /v1/datasets */
         UploadedDatasetRefInput: {
@@ -5021,6 +5097,8 @@ export interface components {
             id: string;
             /** @description Use only the first `limit` rows after the seeded shuffle */
             limit?: number;
+            /** @description A text upload only (uploaded with `text`): how its texts become token ids; every default is filled in when the job is submitted */
+            text?: components["schemas"]["TextOptionsInput"];
         };
         /** @description A training worker, as its last heartbeat said */
         Worker: {
@@ -6282,14 +6360,14 @@ export interface operations {
                 id: string;
                 /** @description Checkpoint id (UUID) from GET /v1/jobs/{id}/checkpoints */
                 checkpointId: string;
-                /** @description model.json (topology and weights manifest) or weights.bin */
-                file: "model.json" | "weights.bin";
+                /** @description model.json (topology and weights manifest), weights.bin, or preprocessing.json (what to do to raw inputs first) */
+                file: "model.json" | "weights.bin" | "preprocessing.json";
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description model.json (the topology and the weights manifest) or weights.bin (the weights, float32 little-endian) */
+            /** @description model.json (the topology and the weights manifest), weights.bin (the weights, float32 little-endian), or preprocessing.json: {"preprocessing": …} with the scaling fitted on the training rows ({features, shift, scale}: x′ = (x − shift) / scale), a text set's vocabulary ({text, tokens}: tokens[i] has id i + 2; 0 pads, 1 is any other token), or null */
             200: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6317,14 +6395,14 @@ export interface operations {
             path: {
                 /** @description Job id (UUID) */
                 id: string;
-                /** @description model.json (topology and weights manifest) or weights.bin */
-                file: "model.json" | "weights.bin";
+                /** @description model.json (topology and weights manifest), weights.bin, or preprocessing.json (what to do to raw inputs first) */
+                file: "model.json" | "weights.bin" | "preprocessing.json";
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description model.json (the topology and the weights manifest) or weights.bin (the weights, float32 little-endian) */
+            /** @description model.json (the topology and the weights manifest), weights.bin (the weights, float32 little-endian), or preprocessing.json: {"preprocessing": …} with the scaling fitted on the training rows ({features, shift, scale}: x′ = (x − shift) / scale), a text set's vocabulary ({text, tokens}: tokens[i] has id i + 2; 0 pads, 1 is any other token), or null */
             200: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6385,6 +6463,8 @@ export interface operations {
                 label?: string;
                 /** @description Comma-separated feature columns, in this order; default every column but the label (other columns are ignored) */
                 features?: string;
+                /** @description A text classification (or regression) set: this column holds the texts, the label column the classes; other columns are ignored. Not with `features` */
+                text?: string;
                 /** @description class: each distinct value is a class; number: a real-valued regression target. Default: number when every value is numeric and some is not an integer or there are more than 20 distinct values, else class */
                 labelType?: "class" | "number";
                 /** @description Archives: resize every image to WIDTHxHEIGHT (stretched). Without it the images must all have one size (else 422 listing the sizes) */

@@ -45,7 +45,10 @@ const sentences = {
   lrRangeTest: (d) => `Learning-rate range test over ${d.points} rates${d.stoppedEarly ? ', stopped early' : ''}: ${number(d.suggestedLearningRate)} suggested (lowest loss at ${number(d.minLossLearningRate)})`,
   resumed: (d) => `Resumed from epoch ${d.fromEpoch}, step ${d.fromStep}${because(d.reason)}`,
   checkpoint: (d) => `Checkpoint at epoch ${d.epoch}${because(d.reason)}${d.isBest ? ', the best so far' : ''}`,
-  preprocessing: (d) => `Features ${d.features === 'minMax' ? 'scaled to [0, 1]' : 'standardized'} with statistics of the training rows`,
+  preprocessing: (d) =>
+    d.vocabulary
+      ? `Vocabulary of ${count(d.vocabulary.size)} ${d.vocabulary.text?.tokenizer === 'characters' ? 'characters' : 'tokens'} fitted on the training rows (of ${count(d.vocabulary.distinctTokens)} distinct); most frequent: ${(d.vocabulary.mostFrequent ?? []).slice(0, 8).join(' ')}`
+      : `Features ${d.features === 'minMax' ? 'scaled to [0, 1]' : 'standardized'} with statistics of the training rows`,
   earlyStop: (d) => `Stopped early at epoch ${d.epoch}: ${d.reason}`,
   activationVariance: (d) => `Activation variance at step 0 over ${count(d.rows)} rows: ${(d.layers ?? []).map((layer) => `${layer.name ?? layer.layer} ${number(layer.variance)}`).join(', ')}`,
   transfer: (d) => `Starts from job ${d.from?.job}'s ${d.from?.checkpoint} checkpoint${d.alsoFrom?.length ? ` and ${d.alsoFrom.length} more` : ''} (${d.mode}): ${(d.loaded ?? []).length} layers loaded, ${(d.frozen ?? []).length} frozen${because(d.reason)}`,

@@ -135,10 +135,13 @@ export class TrainyardClient {
   }
 
   /** The final model's files (model.json and weights.bin), as TF.js saves them. */
-  async model(id: string): Promise<{ modelJson: Buffer; weights: Buffer }> {
-    const get = async (file: 'model.json' | 'weights.bin') =>
+  /** The final model's files; `preprocessing` is null when nothing was fitted (no scaling, not a text set). */
+  async model(id: string): Promise<{ modelJson: Buffer; weights: Buffer; preprocessing: Buffer | null }> {
+    const get = async (file: 'model.json' | 'weights.bin' | 'preprocessing.json') =>
       Buffer.from(await unwrap(this.api.GET('/v1/jobs/{id}/model/{file}', { params: { path: { id, file } }, parseAs: 'arrayBuffer' })));
-    return { modelJson: await get('model.json'), weights: await get('weights.bin') };
+    const preprocessing = await get('preprocessing.json');
+    const fitted = (JSON.parse(preprocessing.toString('utf8')) as { preprocessing: unknown }).preprocessing !== null;
+    return { modelJson: await get('model.json'), weights: await get('weights.bin'), preprocessing: fitted ? preprocessing : null };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { classificationDataset, type Dataset } from '../engine/datasets/dataset.js';
 import type { LabelType, ParsedTable } from './tabular-parser.js';
@@ -8,10 +8,13 @@ const bytesOf = (array: Float32Array | Int32Array) => new Uint8Array(array.buffe
 
 /**
  * Features as float32 and labels as int32 class indices (labels.i32) or float32 targets
- * (targets.f32), row-major, little-endian: what the trainer reads.
+ * (targets.f32), row-major, little-endian: what the trainer reads. A text set's rows instead are
+ * texts.utf8, the texts one after another, and texts.offsets, rows + 1 byte offsets into it (float64,
+ * exact to 2⁵³), so a few rows can be read without the rest.
  */
 export async function writeTable(folder: string, table: ParsedTable): Promise<void> {
-  await writeFile(path.join(folder, 'features.f32'), bytesOf(table.features));
+  if (table.texts) await writeTexts(folder, table.texts);
+  else await writeFile(path.join(folder, 'features.f32'), bytesOf(table.features));
   if (table.labelType === 'class') await writeFile(path.join(folder, 'labels.i32'), bytesOf(table.labels));
   else await writeFile(path.join(folder, 'targets.f32'), bytesOf(table.targets));
 }
@@ -26,11 +29,19 @@ export interface TableMeta {
   classes: number;
   /** Rows stored last as the data set's own validation, then test set. */
   heldOut?: { validation: number; test: number };
+  /** A text set (texts.utf8 instead of features.f32). */
+  text?: boolean;
 }
 
 export function readTable(folder: string, meta: TableMeta): Dataset {
   const copy = (file: string) => new Uint8Array(readFileSync(path.join(folder, file))).buffer;
-  const features = new Float32Array(copy('features.f32'));
+  const texts = meta.text ? readAllTexts(folder) : undefined;
+  const features = texts ? new Float32Array(0) : new Float32Array(copy('features.f32'));
+  if (texts && meta.labelType === 'class') return { ...classificationDataset(meta.name, features, 0, new Int32Array(copy('labels.i32')), meta.classes), texts };
+  if (texts) {
+    const values = new Float32Array(copy('targets.f32'));
+    return { name: meta.name, features, featureSize: 0, rows: values.length, target: { kind: 'values', values, shape: [1] }, texts };
+  }
   if (meta.labelType === 'class') {
     const dataset = classificationDataset(meta.name, features, meta.featureSize, new Int32Array(copy('labels.i32')), meta.classes);
     return { ...dataset, ...(meta.inputShape ? { inputShape: meta.inputShape } : {}), ...(meta.heldOut ? { heldOut: meta.heldOut } : {}) };
@@ -44,4 +55,51 @@ export function labelCountsOf(labels: Int32Array, classNames: string[]): Record<
   const counts = new Array<number>(classNames.length).fill(0);
   for (const label of labels) counts[label]! += 1;
   return Object.fromEntries(classNames.map((name, i) => [name, counts[i]!]));
+}
+
+async function writeTexts(folder: string, texts: readonly string[]): Promise<void> {
+  const offsets = new Float64Array(texts.length + 1);
+  const file = await open(path.join(folder, 'texts.utf8'), 'w');
+  try {
+    let at = 0;
+    for (let begin = 0; begin < texts.length; begin += 4096) {
+      const chunk = texts.slice(begin, begin + 4096).map((text, i) => {
+        const bytes = Buffer.from(text, 'utf8');
+        at += bytes.length;
+        offsets[begin + i + 1] = at;
+        return bytes;
+      });
+      await file.write(Buffer.concat(chunk));
+    }
+  } finally {
+    await file.close();
+  }
+  await writeFile(path.join(folder, 'texts.offsets'), new Uint8Array(offsets.buffer));
+}
+
+function readAllTexts(folder: string): string[] {
+  const offsets = new Float64Array(new Uint8Array(readFileSync(path.join(folder, 'texts.offsets'))).buffer);
+  const bytes = readFileSync(path.join(folder, 'texts.utf8'));
+  return Array.from({ length: offsets.length - 1 }, (_, i) => bytes.toString('utf8', offsets[i]!, offsets[i + 1]!));
+}
+
+/** Some rows' texts, read by offset, each cut to `maxBytes` (ending in "…"): a large set is never loaded for a look at it. */
+export async function readTexts(folder: string, rows: readonly number[], maxBytes: number): Promise<string[]> {
+  const offsetsFile = await open(path.join(folder, 'texts.offsets'), 'r');
+  const textFile = await open(path.join(folder, 'texts.utf8'), 'r');
+  try {
+    return await Promise.all(
+      rows.map(async (row) => {
+        const bounds = new Float64Array(2);
+        await offsetsFile.read(new Uint8Array(bounds.buffer), 0, 16, row * 8);
+        const size = bounds[1]! - bounds[0]!;
+        const bytes = Buffer.alloc(Math.min(size, maxBytes));
+        await textFile.read(bytes, 0, bytes.length, bounds[0]!);
+        // A cut through a multi-byte character decodes to U+FFFD: drop it with the rest.
+        return size > maxBytes ? `${bytes.toString('utf8').replace(/\uFFFD+$/u, '')}…` : bytes.toString('utf8');
+      }),
+    );
+  } finally {
+    await Promise.all([offsetsFile.close(), textFile.close()]);
+  }
 }

@@ -1,6 +1,6 @@
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { labelCountsOf } from './dataset-files.js';
+import { labelCountsOf, readTexts } from './dataset-files.js';
 import type { UploadedDataset } from './dataset-service.js';
 import { encodePng, type Channels } from './image-decoder.js';
 import type { Splits } from './image-dataset.js';
@@ -17,6 +17,8 @@ export const GRID_PER_CLASS = 8;
 export const GRID_MAX_CLASSES = 20;
 const SAMPLE_ROWS = 10;
 const SAMPLE_COLUMNS = 50;
+/** A text row shown is cut to this many UTF-8 bytes. */
+const SAMPLE_TEXT_BYTES = 1000;
 
 type Stored = UploadedDataset & { folder: string };
 
@@ -27,15 +29,16 @@ export async function splitsOf(dataset: Stored): Promise<Splits> {
   return { train: { rows: dataset.rows, classCounts: labelCountsOf(await readLabels(dataset.folder), dataset.classNames) } };
 }
 
-/** A table's first rows, one record each (column → value), with at most the first SAMPLE_COLUMNS features. */
+/** A table's first rows, one record each (column → value), with at most the first SAMPLE_COLUMNS features, or a text set's texts. */
 export async function sampleRows(dataset: Stored): Promise<Record<string, number | string>[]> {
   const rows = dataset.labelType === 'class' ? firstPerClass(await readLabels(dataset.folder), dataset.rows, Math.ceil(SAMPLE_ROWS / Math.max(1, dataset.classNames.length))).flat().sort((a, b) => a - b).slice(0, SAMPLE_ROWS) : range(Math.min(SAMPLE_ROWS, dataset.rows));
-  const features = await readRows(path.join(dataset.folder, 'features.f32'), dataset.featureSize, rows);
+  const texts = dataset.textColumn ? await readTexts(dataset.folder, rows, SAMPLE_TEXT_BYTES) : null;
+  const features = texts ? [] : await readRows(path.join(dataset.folder, 'features.f32'), dataset.featureSize, rows);
   const targets = dataset.labelType === 'number' ? await readRows(path.join(dataset.folder, 'targets.f32'), 1, rows) : null;
   const labels = dataset.labelType === 'class' ? await readLabels(dataset.folder) : null;
   const shown = dataset.featureNames.slice(0, SAMPLE_COLUMNS);
   return rows.map((row, i) => ({
-    ...Object.fromEntries(shown.map((name, j) => [name, features[i]![j]!])),
+    ...(texts ? { [dataset.textColumn!]: texts[i]! } : Object.fromEntries(shown.map((name, j) => [name, features[i]![j]!]))),
     [dataset.labelColumn]: labels ? dataset.classNames[labels[row]!]! : targets![i]![0]!,
   }));
 }

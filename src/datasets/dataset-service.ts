@@ -45,6 +45,8 @@ export interface UploadedDataset {
   /** Rows per split and class; null for uploads stored before splits were recorded. */
   splits: Splits | null;
   images: ImageSet['images'] | null;
+  /** A text set's text column (its rows are texts); null for numbers and images. */
+  textColumn: string | null;
   createdAt: string;
 }
 
@@ -79,6 +81,7 @@ export class DatasetService {
         labelColumn: table.labelColumn,
         labelType: table.labelType,
         classNames: table.classNames,
+        textColumn: options.text ?? null,
         splits: { train: { rows: table.rows, classCounts: table.labelType === 'class' ? labelCountsOf(table.labels, table.classNames) : {} } } satisfies Splits,
       };
     });
@@ -302,6 +305,7 @@ function toUploaded(row: DatasetRow): UploadedDataset {
     inputShape,
     splits: (row.splits as Splits | null) ?? null,
     images: (row.images as ImageSet['images'] | null) ?? null,
+    textColumn: row.textColumn,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -322,7 +326,8 @@ function assertSameSchema(existing: UploadedDataset, schema: TableSchema): void 
   const differences: string[] = [];
   if (schema.label !== undefined && schema.label !== existing.labelColumn) differences.push(`label ${existing.labelColumn}`);
   if (schema.labelType !== undefined && schema.labelType !== existing.labelType) differences.push(`labelType ${existing.labelType}`);
-  if (schema.features !== undefined && schema.features.join(',') !== existing.featureNames.join(',')) differences.push(`features ${existing.featureNames.join(',')}`);
+  if (schema.text !== (existing.textColumn ?? undefined)) differences.push(existing.textColumn ? `text ${existing.textColumn}` : 'no text column');
+  else if (schema.features !== undefined && schema.features.join(',') !== existing.featureNames.join(',')) differences.push(`features ${existing.featureNames.join(',')}`);
   if (differences.length > 0) {
     throw new ConflictError(`the same file is already data set ${existing.id}, read with ${differences.join(', ')}; delete it first to read it differently`);
   }

@@ -47,13 +47,18 @@ export interface TableSchema {
   features?: string[];
   /** Default: inferred (see `inferLabelType`). */
   labelType?: LabelType;
+  /** A text set: this column's texts are the rows (made into token ids by each job); no feature columns. */
+  text?: string;
 }
 
 export type ParsedTable = {
   featureNames: string[];
   labelColumn: string;
+  /** Empty for a text set. */
   features: Float32Array;
   rows: number;
+  /** A text set's rows. */
+  texts?: string[];
 } & ({ labelType: 'class'; classNames: string[]; labels: Int32Array } | { labelType: 'number'; classNames: []; targets: Float32Array });
 
 /** Most distinct integer labels that still read as classes when the type is not declared. */
@@ -89,6 +94,7 @@ export class TableBuilder {
   private columns: string[] | null = null;
   private columnIndex = new Map<string, number>();
   private readonly values: number[] = [];
+  private readonly texts: string[] = [];
   private readonly rawLabels: string[] = [];
   private readonly problems: UploadProblem[] = [];
   private featureColumns: string[] = [];
@@ -126,8 +132,13 @@ export class TableBuilder {
       this.problem({ row, column: label, message: `the label column is missing (columns: ${listColumns(columns)})` });
     }
     this.columns = columns;
-    const declared = this.schema.features;
-    for (const column of declared ?? []) {
+    const text = this.schema.text;
+    if (text !== undefined) {
+      if (!index.has(text)) this.problem({ row, column: text, message: `the text column is missing (columns: ${listColumns(columns)})` });
+      else if (text === label) this.problem({ row, column: text, message: 'the label column cannot also be the text' });
+    }
+    const declared = text !== undefined ? [text] : this.schema.features;
+    for (const column of text !== undefined ? [] : (declared ?? [])) {
       if (!index.has(column)) this.problem({ row, column, message: `a declared feature column is missing (columns: ${listColumns(columns)})` });
       else if (column === label) this.problem({ row, column, message: 'the label column cannot also be a feature' });
     }
@@ -153,6 +164,13 @@ export class TableBuilder {
       this.problem({ row, column: labelColumn, value: label, message: 'labelType is number: the label must be a finite number' });
     }
     this.rawLabels.push(label);
+    if (this.schema.text !== undefined) {
+      const text = fields[this.featureIndices[0]!] ?? '';
+      const why = unstorableText(text);
+      if (why) this.problem({ row, column: this.schema.text, value: printable(text.slice(0, 80)), message: `the text ${why}` });
+      this.texts.push(text);
+      return;
+    }
     for (const i of this.featureIndices) {
       const value = fields[i]!;
       const number = value === '' ? Number.NaN : Number(value);
@@ -180,6 +198,11 @@ export class TableBuilder {
       this.problem({ row, message: `has different fields from the first record (${listColumns(differences)})` });
       return;
     }
+    const text = this.schema.text;
+    if (text !== undefined && entries[text] !== null && typeof entries[text] === 'object') {
+      this.problem({ row, column: text, message: 'the text must be a string, not an object or an array' });
+      return;
+    }
     this.addRow(columns.map((column) => (entries[column] === null || entries[column] === undefined ? '' : String(entries[column]))), row);
   }
 
@@ -194,7 +217,13 @@ export class TableBuilder {
     const classNames = naturalSort([...new Set(this.rawLabels)]);
     if (this.problems.length === 0 && classNames.length < 2) this.problem({ column: this.columns![this.labelIndex], message: 'the label has only one value: nothing to learn' });
     if (this.problems.length > 0) throw new UploadInvalidError(this.problems);
-    const common = { featureNames: this.featureColumns, labelColumn: this.columns![this.labelIndex]!, features: Float32Array.from(this.values), rows };
+    const common = {
+      featureNames: this.featureColumns,
+      labelColumn: this.columns![this.labelIndex]!,
+      features: Float32Array.from(this.values),
+      rows,
+      ...(this.schema.text !== undefined ? { texts: this.texts } : {}),
+    };
     if ((this.schema.labelType ?? inferLabelType(classNames)) === 'number') {
       return { ...common, labelType: 'number', classNames: [], targets: Float32Array.from(this.rawLabels, Number) };
     }

@@ -1,5 +1,5 @@
 import type { AugmentationSpec } from '../spec/augmentation-spec.js';
-import type { FittedPreprocessing } from './dataset-split.js';
+import type { FittedScaling } from './dataset-split.js';
 import { deriveSeed, Mulberry32 } from './random.js';
 
 /**
@@ -121,7 +121,7 @@ export interface AugmentationSource {
   rows: Float32Array;
   shape: readonly number[];
   /** The split's fitted scaling: rows are augmented as pixels, then scaled again, as Normalize follows the transforms in torchvision. */
-  preprocessing: FittedPreprocessing | null;
+  preprocessing: FittedScaling | null;
 }
 
 /** The augmented rows `rows` (indices into the training split) of global step `step`, in batch order. */

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { AugmentationSpec } from '../spec/augmentation-spec.js';
 import { augmentationBase } from './augmentation.js';
-import type { FittedPreprocessing, Split } from './dataset-split.js';
+import { scalingOf, type FittedScaling, type Split } from './dataset-split.js';
 
 export interface AugmentThreadInit {
   spec: AugmentationSpec;
@@ -10,7 +10,7 @@ export interface AugmentThreadInit {
   /** The training rows as the split stores them, shared read-only. */
   rows: SharedArrayBuffer;
   shape: number[];
-  preprocessing: FittedPreprocessing | null;
+  preprocessing: FittedScaling | null;
 }
 
 export interface AugmentRequest {
@@ -56,7 +56,7 @@ export class AugmentedBatches {
     const values = (await split.trainX.data()) as Float32Array;
     const rows = new SharedArrayBuffer(values.length * 4);
     new Float32Array(rows).set(values);
-    const init: AugmentThreadInit = { spec, base: augmentationBase(jobSeed), rows, shape: split.inputShape, preprocessing: split.preprocessing };
+    const init: AugmentThreadInit = { spec, base: augmentationBase(jobSeed), rows, shape: split.inputShape, preprocessing: scalingOf(split.preprocessing) };
     const worker = new Worker(entry, { workerData: init });
     await new Promise<void>((ready, failed) => {
       const onError = (error: Error) => failed(error);

@@ -2,19 +2,27 @@ import * as tf from '@tensorflow/tfjs';
 import { describeDataset } from '../spec/dataset-spec.js';
 import { type ResolvedJobSpec } from '../spec/job-spec.js';
 import { runShapeOf } from '../spec/run-shape.js';
+import { textOptionsSchema } from '../spec/text-spec.js';
 import { outputLayerIndex } from '../spec/weight-shapes.js';
 import type { Dataset } from './datasets/loader.js';
 import { createRng, deriveSeed, permutation } from './random.js';
+import { fitVocabulary, TokenEncoder, type FittedVocabulary, type VocabularySummary } from './text-vocabulary.js';
 
 export const SPLIT_STREAM = 1;
 
 /** Feature scaling fitted on the training rows, recorded so predictions can apply the same. */
-export interface FittedPreprocessing {
+export interface FittedScaling {
   features: 'standardize' | 'minMax';
   /** x' = (x − shift) / scale, per feature. */
   shift: number[];
   scale: number[];
 }
+
+/** What is fitted on the training rows and recorded in checkpoints: a table's scaling, or a text set's vocabulary. */
+export type FittedPreprocessing = FittedScaling | FittedVocabulary;
+
+export const scalingOf = (fitted: FittedPreprocessing | null): FittedScaling | null => (fitted && 'features' in fitted ? fitted : null);
+export const vocabularyOf = (fitted: FittedPreprocessing | null): FittedVocabulary | null => (fitted && 'tokens' in fitted ? fitted : null);
 
 export interface Split {
   /** [rows, ...inputShape] */
@@ -31,6 +39,8 @@ export interface Split {
   /** One row's shape as the model sees it: [features], [28, 28, 1] for MNIST images, [steps, features] for sequences. */
   inputShape: number[];
   preprocessing: FittedPreprocessing | null;
+  /** A text set's: what the preprocessing event reports of the vocabulary. */
+  vocabularySummary?: VocabularySummary;
 }
 
 /**
@@ -49,7 +59,13 @@ export function targetEncoding(spec: ResolvedJobSpec, target: Dataset['target'])
 }
 
 export function inputShapeOf(spec: ResolvedJobSpec, dataset: Dataset): number[] {
+  if (dataset.texts) return [textOptionsOf(spec).length];
   return describeDataset(spec.dataset)?.inputShape ?? dataset.inputShape ?? [dataset.featureSize];
+}
+
+/** A text set's options: the spec's (the job service fills them in), else the defaults. */
+function textOptionsOf(spec: ResolvedJobSpec) {
+  return textOptionsSchema.parse((spec.dataset.name === 'upload' ? spec.dataset.text : undefined) ?? {});
 }
 
 // MNIST's canonical test set is drawn with this seed, never the job's, so every job scores the same rows.
@@ -93,33 +109,43 @@ export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
   } else {
     order = shuffleOf(dataset.rows);
   }
-  const size = dataset.featureSize;
   const target = dataset.target;
   const targetSize = target.kind === 'classes' ? (target.steps ?? 1) : target.shape.reduce((a, b) => a * b, 1);
+  // A text set's vocabulary comes from its training rows only, like scaling below.
+  const texts = dataset.texts;
+  const fitted = texts ? fitVocabulary(rowIndices(order, 0, trainRows, (row) => texts[row]!), textOptionsOf(spec)) : null;
+  const encoder = fitted ? new TokenEncoder(fitted.vocabulary) : null;
+  const size = fitted ? fitted.vocabulary.text.length : dataset.featureSize;
   const rowsOf = (start: number, count: number): { x: Float32Array; y: Int32Array | Float32Array } => {
     const x = new Float32Array(count * size);
     const y = target.kind === 'classes' ? new Int32Array(count * targetSize) : new Float32Array(count * targetSize);
     const source = target.kind === 'classes' ? target.labels : target.values;
     for (let i = 0; i < count; i++) {
       const row = order[start + i]!;
-      x.set(dataset.features.subarray(row * size, (row + 1) * size), i * size);
+      if (encoder) encoder.encode(texts![row]!, x, i * size);
+      else x.set(dataset.features.subarray(row * size, (row + 1) * size), i * size);
       y.set(source.subarray(row * targetSize, (row + 1) * targetSize), i * targetSize);
     }
     return { x, y };
   };
   const train = rowsOf(0, trainRows);
-  const preprocessing = fitPreprocessing(spec.preprocessing.features, train.x, size);
+  const scaling = fitted ? null : fitPreprocessing(spec.preprocessing.features, train.x, size);
   const inputShape = inputShapeOf(spec, dataset);
   const encoding = targetEncoding(spec, target);
   const toTensors = ({ x, y }: { x: Float32Array; y: Int32Array | Float32Array }): [tf.Tensor, tf.Tensor] => {
-    if (preprocessing) applyPreprocessing(preprocessing, x);
+    if (scaling) applyPreprocessing(scaling, x);
     const count = x.length / size;
     return [tf.tensor(x, [count, ...inputShape]), targetTensor(y, count, target, encoding)];
   };
   const [trainX, trainY] = toTensors(train);
   const [valX, valY] = validationRows > 0 ? toTensors(rowsOf(trainRows, validationRows)) : [null, null];
   const [testX, testY] = testRows > 0 ? toTensors(rowsOf(trainRows + validationRows, testRows)) : [null, null];
-  return { trainX, trainY, valX, valY, testX, testY, trainRows, validationRows, testRows, inputShape, preprocessing };
+  const preprocessing = fitted?.vocabulary ?? scaling;
+  return { trainX, trainY, valX, valY, testX, testY, trainRows, validationRows, testRows, inputShape, preprocessing, ...(fitted ? { vocabularySummary: fitted.summary } : {}) };
+}
+
+function* rowIndices<T>(order: Int32Array, start: number, count: number, of: (row: number) => T): Generator<T> {
+  for (let i = start; i < start + count; i++) yield of(order[i]!);
 }
 
 function targetTensor(y: Int32Array | Float32Array, rows: number, target: Dataset['target'], encoding: TargetEncoding): tf.Tensor {
@@ -135,7 +161,7 @@ function targetTensor(y: Int32Array | Float32Array, rows: number, target: Datase
   }
 }
 
-export function fitPreprocessing(method: 'none' | 'standardize' | 'minMax', x: Float32Array, size: number): FittedPreprocessing | null {
+export function fitPreprocessing(method: 'none' | 'standardize' | 'minMax', x: Float32Array, size: number): FittedScaling | null {
   if (method === 'none') return null;
   const rows = x.length / size;
   const shift: number[] = [];
@@ -164,7 +190,7 @@ export function fitPreprocessing(method: 'none' | 'standardize' | 'minMax', x: F
   return { features: method, shift, scale };
 }
 
-export function applyPreprocessing(fitted: FittedPreprocessing, x: Float32Array): void {
+export function applyPreprocessing(fitted: FittedScaling, x: Float32Array): void {
   const size = fitted.shift.length;
   for (let i = 0; i < x.length; i++) x[i] = (x[i]! - fitted.shift[i % size]!) / fitted.scale[i % size]!;
 }

@@ -4,6 +4,7 @@ import type { LayerVariance } from './diagnostics.js';
 import type { ThreadStats } from './distributed/worker-stats.js';
 import type { LearningRate } from '../spec/schedule-spec.js';
 import type { GpuAdapterDescription } from './backends/webgpu.js';
+import type { VocabularySummary } from './text-vocabulary.js';
 
 /**
  * What the engine reports while it trains. The engine knows nothing of where these go; the worker
@@ -51,6 +52,8 @@ export type TrainingEvent =
     }
   /** Feature scaling fitted on the training rows: x' = (x − shift) / scale. */
   | { type: 'preprocessing'; features: 'standardize' | 'minMax'; shift: number[]; scale: number[] }
+  /** A text set's vocabulary fitted on the training rows (the whole of it is in every checkpoint). */
+  | { type: 'preprocessing'; vocabulary: VocabularySummary }
   /** Early stopping ended the run; `reason` says so in words. */
   | { type: 'earlyStop'; epoch: number; bestEpoch: number; monitor: string; best: number; restoredBest: boolean; reason: string }
   /** Per-layer output variance at step 0 on the first training rows (diagnostics.activationVariance). */

@@ -23,7 +23,7 @@ import {
   type PartialSums,
   type RunState,
 } from './checkpoint-data.js';
-import { disposeSplit, splitDataset, type Split } from './dataset-split.js';
+import { disposeSplit, scalingOf, splitDataset, type Split } from './dataset-split.js';
 import { loadDataset, type Dataset } from './datasets/loader.js';
 import {
   checkpointingAborts,
@@ -242,7 +242,7 @@ class TrainingRun {
     const resume = this.options.resumeFrom;
     const init = this.spec.init;
     if (init && !resume) this.sink.emit({ type: 'transfer', from: init.from, ...(init.alsoFrom ? { alsoFrom: init.alsoFrom } : {}), mode: init.mode, loaded: init.loaded, frozen: init.frozen, reason: init.reason });
-    if (this.split.preprocessing && !resume) this.sink.emit({ type: 'preprocessing', ...this.split.preprocessing });
+    if (!resume) this.reportPreprocessing();
     if (this.spec.diagnostics.activationVariance && !resume) await this.reportActivationVariance();
     if (resume) {
       this.restoreCheckpoint(resume);
@@ -352,6 +352,13 @@ class TrainingRun {
   }
 
   /** Diagnostics on up to 256 training rows, before the first step. */
+  /** What was fitted on the training rows: a table's scaling in full, a text set's vocabulary in summary. */
+  private reportPreprocessing(): void {
+    const scaling = scalingOf(this.split.preprocessing);
+    if (scaling) this.sink.emit({ type: 'preprocessing', ...scaling });
+    if (this.split.vocabularySummary) this.sink.emit({ type: 'preprocessing', vocabulary: this.split.vocabularySummary });
+  }
+
   private async reportActivationVariance(): Promise<void> {
     const rows = Math.min(256, this.split.trainRows);
     const x = this.split.trainX.slice([0], [rows]);

@@ -4,13 +4,14 @@ import type { DatasetService } from '../datasets/dataset-service.js';
 import { isUuid } from '../db/ids.js';
 import { selectBackend, type BackendChoice } from '../engine/backend.js';
 import { restoreModel } from '../engine/checkpoint-data.js';
-import { applyPreprocessing, type FittedPreprocessing } from '../engine/dataset-split.js';
+import { applyPreprocessing, scalingOf, vocabularyOf, type FittedPreprocessing } from '../engine/dataset-split.js';
 import { builtInDatasets } from '../engine/datasets/catalog.js';
 import type { StepClock } from '../engine/layers/seeded-dropout.js';
 // Registers the recurrent layer class, so models with normalised recurrent layers load.
 import '../engine/layers/recurrent.js';
 import { dropoutSites, rowsPerCall, sampleWithDropout } from '../engine/mc-dropout.js';
 import { buildModel, outputsProbabilities } from '../engine/model-builder.js';
+import { TokenEncoder, type FittedVocabulary } from '../engine/text-vocabulary.js';
 import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../errors/errors.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { JobRecord } from '../jobs/job-types.js';
@@ -109,7 +110,9 @@ export class Predictor {
     await this.backend;
     const key = `${jobId}:${checkpoint.id}`;
     const loaded = await this.load(key, checkpoint.path, checkpoint.sha256);
-    const rows = flattenRows(inputs, decodes ? [decodes.sourceLength] : loaded.inputShape);
+    const vocabulary = vocabularyOf(loaded.preprocessing);
+    const rows = vocabulary ? encodeTexts(inputs, vocabulary) : flattenRows(inputs, decodes ? [decodes.sourceLength] : loaded.inputShape);
+    const scaling = scalingOf(loaded.preprocessing);
     if (shape?.vocabulary !== undefined) checkTokens(rows, shape.vocabulary);
     const classNames = await this.classNames(job);
     const probabilities = outputsProbabilities(job.spec);
@@ -122,7 +125,7 @@ export class Predictor {
     const batchOf = (chunk: Float32Array[]): Float32Array => {
       const x = new Float32Array(chunk.length * size);
       chunk.forEach((row, i) => x.set(row, i * size));
-      if (loaded.preprocessing) applyPreprocessing(loaded.preprocessing, x);
+      if (scaling) applyPreprocessing(scaling, x);
       return x;
     };
     if (uncertainty) {
@@ -322,6 +325,18 @@ function checkTokens(rows: Float32Array[], vocabulary: number): void {
   if (problems.length > 0) throw new ValidationError(`invalid inputs: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, problems);
 }
 
+/** A text model's inputs are raw texts, made into token ids by the vocabulary its training fitted. */
+function encodeTexts(inputs: unknown[], vocabulary: FittedVocabulary): Float32Array[] {
+  const problems = inputs.flatMap((input, i) => (typeof input === 'string' ? [] : [{ field: `inputs[${i}]`, message: `this job was trained on text: each input is a string, got ${describe(input)}` }]));
+  if (problems.length > 0) throw new ValidationError(`invalid inputs: ${problems.slice(0, 10).map((p) => `${p.field}: ${p.message}`).join('; ')}`, problems.slice(0, 10));
+  const encoder = new TokenEncoder(vocabulary);
+  return (inputs as string[]).map((text) => {
+    const row = new Float32Array(vocabulary.text.length);
+    encoder.encode(text, row);
+    return row;
+  });
+}
+
 /** Each input as a flat row, checked against one row's shape (nested as the shape, or flat). */
 function flattenRows(inputs: unknown[], shape: number[]): Float32Array[] {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -348,6 +363,7 @@ function shapeOf(value: unknown): number[] {
 }
 
 function describe(value: unknown): string {
+  if (value === null) return 'null';
   if (!Array.isArray(value)) return typeof value;
   const flat = (value as unknown[]).flat(10);
   const bad = flat.find((v) => typeof v !== 'number' || !Number.isFinite(v));

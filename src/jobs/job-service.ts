@@ -15,6 +15,7 @@ import { specProblems } from '../spec/spec-checks.js';
 import { adviseOn, type Advice } from '../spec/advice/index.js';
 import { resourceRefusal, type WorkerLimits } from '../spec/resource-limits.js';
 import { planColumns, planTransfer, type TransferPlan } from '../spec/transfer-plan.js';
+import { textIdRange, textOptionsSchema, type TextOptions } from '../spec/text-spec.js';
 import { findSourceCheckpoint } from './transfer-source.js';
 import type { JobStore, ListJobsQuery, ProjectSlots } from './job-store.js';
 import type { CheckpointRecord, JobEventRecord, JobRecord, JobStatus, MetricRecord, MetricScope } from './job-types.js';
@@ -126,8 +127,10 @@ export class JobService {
    * resolves it: what submitting it would record, without recording anything. A 400/422 when it
    * would be refused.
    */
-  async prepare(projectId: string, spec: JobSpec): Promise<{ resolved: ResolvedJobSpec; info: DatasetShape; advice: Advice[] }> {
-    const upload = spec.dataset.name === 'upload' ? await this.checkAgainstUpload(projectId, spec, spec.dataset.id) : undefined;
+  async prepare(projectId: string, submitted: JobSpec): Promise<{ resolved: ResolvedJobSpec; info: DatasetShape; advice: Advice[] }> {
+    const upload = submitted.dataset.name === 'upload' ? await this.checkAgainstUpload(projectId, submitted, submitted.dataset.id) : undefined;
+    // A text set's options are recorded with every default, like the rest of the spec.
+    const spec = upload?.text && submitted.dataset.name === 'upload' ? { ...submitted, dataset: { ...submitted.dataset, text: upload.text } } : submitted;
     const info = upload ?? describeDataset(spec.dataset)!;
     const transfer = spec.init ? await this.planTransfer(projectId, spec, info) : undefined;
     const columns = spec.model.progressive ? await this.planColumns(projectId, spec, info) : undefined;
@@ -180,18 +183,27 @@ export class JobService {
   }
 
   /** The shape checks the schema could not make: an upload's shape is in the database. */
-  private async checkAgainstUpload(projectId: string, spec: JobSpec, datasetId: string): Promise<DatasetShape> {
+  private async checkAgainstUpload(projectId: string, spec: JobSpec, datasetId: string): Promise<DatasetShape & { text?: TextOptions }> {
     const dataset = await this.datasets.get(projectId, datasetId).catch((error: unknown) => {
       if (error instanceof NotFoundError) return null;
       throw error;
     });
     if (!dataset) throw new ValidationError('invalid job spec', [{ field: 'dataset.id', message: `no uploaded data set ${datasetId} (GET /v1/datasets lists them)` }]);
     const regression = dataset.labelType === 'number';
-    const shape: DatasetShape = {
+    const asked = spec.dataset.name === 'upload' ? spec.dataset.text : undefined;
+    if (asked && !dataset.textColumn) {
+      throw new ValidationError('invalid job spec', [{ field: 'dataset.text', message: `data set ${datasetId} is not a text set (it was uploaded without \`text\`)` }]);
+    }
+    const text = dataset.textColumn ? textOptionsSchema.parse(asked ?? {}) : undefined;
+    if (text && spec.preprocessing?.features !== undefined && spec.preprocessing.features !== 'none') {
+      throw new ValidationError('invalid job spec', [{ field: 'preprocessing.features', message: 'a text set\'s rows are token ids: there are no features to scale' }]);
+    }
+    const shape: DatasetShape & { text?: TextOptions } = {
       rows: dataset.rows,
-      featureSize: dataset.featureSize,
+      featureSize: text ? text.length : dataset.featureSize,
       classes: regression ? 0 : dataset.classNames.length,
       ...(dataset.inputShape ? { inputShape: dataset.inputShape } : {}),
+      ...(text ? { inputShape: [text.length], vocabulary: textIdRange(text), text } : {}),
       ...(regression ? { outputShape: [1] } : {}),
       // An image archive's val/ and test/ folders are the job's validation and test sets.
       ...(dataset.splits?.validation?.rows ? { fixedValidationRows: dataset.splits.validation.rows } : {}),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { builtInDatasetNames, builtInDatasets } from '../engine/datasets/catalog.js';
 import { startToken } from '../engine/datasets/sequences.js';
+import { textOptionsSchema } from './text-spec.js';
 
 /** The data set part of the job spec: built-in, synthetic and uploaded sets, and their shapes. */
 
@@ -53,6 +54,9 @@ const uploadedDatasetRefSchema = z
     name: z.literal('upload'),
     id: z.uuid().describe('The id POST /v1/datasets answered with'),
     limit: z.int().min(2).optional().describe('Use only the first `limit` rows after the seeded shuffle'),
+    text: textOptionsSchema
+      .optional()
+      .describe('A text upload only (uploaded with `text`): how its texts become token ids; every default is filled in when the job is submitted'),
   })
   .meta({ id: 'UploadedDatasetRef', description: 'A data set uploaded with POST /v1/datasets' });
 

@@ -20,6 +20,8 @@ export interface RunRequest {
     classes: number;
     /** Rows stored last as the data set's own validation, then test set (an image archive's folders). */
     heldOut?: { validation: number; test: number };
+    /** A text set: its rows are texts (texts.utf8), made token ids by the job's vocabulary. */
+    text?: boolean;
   };
   /** Pause, checkpointed, at the end of this epoch (the job's pauseAtEpoch). */
   pauseAfterEpoch?: number;

@@ -404,6 +404,7 @@ export class TrainingWorker {
       ...(dataset.splits?.validation?.rows || dataset.splits?.test?.rows
         ? { heldOut: { validation: dataset.splits.validation?.rows ?? 0, test: dataset.splits.test?.rows ?? 0 } }
         : {}),
+      ...(dataset.textColumn ? { text: true } : {}),
     };
   }
 

@@ -72,7 +72,7 @@ describe('the trainyard CLI', () => {
 
   it('submit --follow shows each epoch on a line of its own, then jobs, logs (as sentences) and download', async () => {
     const spec = path.join(folder, 'spec.json');
-    writeFileSync(spec, JSON.stringify(tinyIrisSpec({ name: 'from the cli', epochs: 3 })));
+    writeFileSync(spec, JSON.stringify(tinyIrisSpec({ name: 'from the cli', epochs: 3, preprocessing: { features: 'standardize' } })));
     const submitted = await trainyard('submit', spec, '--follow');
     const lines = submitted.stdout.trim().split('\n');
     const id = /^job ([0-9a-f-]{36}) queued$/.exec(lines[0]!)![1]!;
@@ -90,6 +90,8 @@ describe('the trainyard CLI', () => {
     await trainyard('download', id, '--out', out);
     expect(JSON.parse(readFileSync(path.join(out, 'model.json'), 'utf8')).modelTopology).toBeDefined();
     expect(readFileSync(path.join(out, 'weights.bin')).byteLength).toBeGreaterThan(0);
+    // The scaling fitted on the training rows travels with the model: raw inputs need it first.
+    expect(JSON.parse(readFileSync(path.join(out, 'preprocessing.json'), 'utf8')).preprocessing).toMatchObject({ features: 'standardize', shift: expect.any(Array) });
   });
 
   it('reports a refused spec once, field by field, and exits 1', async () => {

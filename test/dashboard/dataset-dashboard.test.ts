@@ -28,7 +28,7 @@ describe.skipIf(skipBrowserTests)('data set pages in a real browser', () => {
 
   const post = (path: string, type: string, body: string | Buffer) => request(harness.app.server).post(path).set(auth).set('content-type', type).send(body);
 
-  it('lists uploads and shows an image set with its class counts and sample grid, and a table with sample rows', async () => {
+  it('lists uploads and shows an image set with its class counts and sample grid, and a table and a text set with sample rows', async () => {
     const entries = [];
     for (const [cls, shade] of [['dark', 30], ['light', 220]] as const) {
       for (let i = 0; i < 3; i++) entries.push({ name: `train/${cls}/${i}.png`, data: await sharp(Buffer.alloc(16, shade + i), { raw: { width: 4, height: 4, channels: 1 } }).toColourspace('b-w').png().toBuffer() });
@@ -59,6 +59,13 @@ describe.skipIf(skipBrowserTests)('data set pages in a real browser', () => {
     await page.waitForSelector('#dataset-rows tbody tr');
     expect(await page.$$eval('#dataset-rows thead th', (cells) => cells.map((cell) => cell.textContent))).toEqual(['x', 'y', 'label']);
     expect(await page.$$eval('#dataset-rows tbody tr', (rows) => rows.length)).toBe(3);
+
+    const text = await post('/v1/datasets?name=notes&text=note', 'text/csv', 'note,label\n"fine, <b>really</b>",a\nawful,b\n');
+    await page.goto(`${harness.baseUrl}/#/datasets/${text.body.id}`);
+    await page.waitForSelector('#dataset-rows tbody tr');
+    expect(await page.textContent('main')).toContain('text (note)');
+    // A text is shown as text, never as markup.
+    expect(await page.$$eval('#dataset-rows tbody td', (cells) => cells.map((cell) => cell.textContent))).toContain('fine, <b>really</b>');
     expect(pageErrors).toEqual([]);
   });
 });

@@ -126,7 +126,7 @@ export function toRecords(columns: string[], rows: string[][]): Record<string, u
 export const rawQuery: fc.Arbitrary<string> = fc
   .array(
     fc.tuple(
-      fc.oneof(fc.constantFrom('limit', 'after', 'status', 'scope', 'name', 'label', 'features', 'labelType', 'access_token', '__proto__', 'constructor'), weirdString),
+      fc.oneof(fc.constantFrom('limit', 'after', 'status', 'scope', 'name', 'label', 'features', 'labelType', 'text', 'access_token', '__proto__', 'constructor'), weirdString),
       fc.oneof(weirdString, fc.integer().map(String), fc.constantFrom('2147483648', '-1', '1e400', '0x7fffffff', '', 'queued,running', 'epoch', 'batch', 'nope')),
       fc.constantFrom('encode', 'raw', 'percent-garbage'),
     ),

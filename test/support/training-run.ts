@@ -24,6 +24,8 @@ export async function collectRun(
     initFrom?: CheckpointData | CheckpointData[];
     columns?: CheckpointData[];
     faults?: TrainingOptions['faults'];
+    /** The rows of a spec on an upload. */
+    uploaded?: TrainingOptions['uploaded'];
   } = {},
 ): Promise<CollectedRun> {
   const controller = new AbortController();
@@ -45,6 +47,7 @@ export async function collectRun(
         ...(options.initFrom ? { initialWeights: [options.initFrom].flat().map(namedWeights) } : {}),
         ...(options.columns ? { columnWeights: options.columns.map(namedWeights) } : {}),
         ...(options.faults ? { faults: options.faults } : {}),
+        ...(options.uploaded ? { uploaded: options.uploaded } : {}),
       },
     );
   } catch (error) {

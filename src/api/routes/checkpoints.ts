@@ -1,21 +1,31 @@
 import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { CheckpointData } from '../../engine/checkpoint-data.js';
 import { NotFoundError } from '../../errors/errors.js';
 import type { Services } from '../../infra/services.js';
 import { projectOf } from '../plugins/auth.js';
 import { checkpointParamsSchema, checkpointSchema, jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 
-/** The two files of a checkpoint that make a TF.js layers model; the rest is training state. */
-const modelFiles = { 'model.json': 'application/json', 'weights.bin': 'application/octet-stream' } as const;
-const modelFileSchema = z.enum(Object.keys(modelFiles) as ['model.json', 'weights.bin']).describe('model.json (topology and weights manifest) or weights.bin');
+/**
+ * The two files of a checkpoint that make a TF.js layers model, and what its inputs need first
+ * (taken from the training state, the rest of which is not served).
+ */
+const modelFiles = { 'model.json': 'application/json', 'weights.bin': 'application/octet-stream', 'preprocessing.json': 'application/json' } as const;
+type ModelFile = keyof typeof modelFiles;
+const modelFileSchema = z
+  .enum(Object.keys(modelFiles) as [ModelFile, ...ModelFile[]])
+  .describe('model.json (topology and weights manifest), weights.bin, or preprocessing.json (what to do to raw inputs first)');
 const modelFileResponse = {
-  description: 'model.json (the topology and the weights manifest) or weights.bin (the weights, float32 little-endian)',
+  description:
+    'model.json (the topology and the weights manifest), weights.bin (the weights, float32 little-endian), or preprocessing.json: ' +
+    '{"preprocessing": …} with the scaling fitted on the training rows ({features, shift, scale}: x′ = (x − shift) / scale), ' +
+    'a text set\'s vocabulary ({text, tokens}: tokens[i] has id i + 2; 0 pads, 1 is any other token), or null',
   content: {
-    [modelFiles['model.json']]: { type: 'object' as const, description: 'TF.js layers model: modelTopology and weightsManifest' },
+    'application/json': { type: 'object' as const, description: 'model.json: a TF.js layers model (modelTopology and weightsManifest); preprocessing.json: {preprocessing}' },
     [modelFiles['weights.bin']]: { type: 'string' as const, format: 'binary' },
   },
 };
@@ -41,11 +51,20 @@ export function checkpointRoutes(services: Services) {
     const api = app.withTypeProvider<ZodTypeProvider>();
     const root = services.config.ARTIFACT_DIR;
 
-    const sendFile = async (reply: FastifyReply, folder: string, file: keyof typeof modelFiles) => {
+    const sendFile = async (reply: FastifyReply, folder: string, file: ModelFile) => {
+      if (file === 'preprocessing.json') return sendPreprocessing(reply, folder);
       const full = await servablePath(root, path.join(folder, file));
       const info = full ? await stat(full).catch(() => null) : null;
       if (!full || !info?.isFile()) throw new NotFoundError('file', `${file} of ${folder} (its artifact is missing from ARTIFACT_DIR)`);
       return reply.type(modelFiles[file]).header('content-length', info.size).send(createReadStream(full));
+    };
+
+    const sendPreprocessing = async (reply: FastifyReply, folder: string) => {
+      const full = await servablePath(root, path.join(folder, 'state.json'));
+      const state = full ? await readFile(full, 'utf8').catch(() => null) : null;
+      if (state === null) throw new NotFoundError('file', `preprocessing.json of ${folder} (its artifact is missing from ARTIFACT_DIR)`);
+      const { preprocessing } = JSON.parse(state) as Pick<CheckpointData, 'preprocessing'>;
+      return reply.type(modelFiles['preprocessing.json']).send({ preprocessing: preprocessing ?? null });
     };
 
     api.get(
@@ -77,7 +96,7 @@ export function checkpointRoutes(services: Services) {
         schema: {
           operationId: 'getCheckpointFile',
           tags: ['jobs'],
-          summary: "A checkpoint's model as TF.js files (model.json, weights.bin)",
+          summary: "A checkpoint's model as TF.js files (model.json, weights.bin), and what its inputs need first (preprocessing.json)",
           params: checkpointParamsSchema.extend({ file: modelFileSchema }),
           response: { 404: problemSchema },
           openapi: { responses: { 200: modelFileResponse } },
@@ -95,7 +114,7 @@ export function checkpointRoutes(services: Services) {
         schema: {
           operationId: 'getModelFile',
           tags: ['jobs'],
-          summary: 'The final model as TF.js files: tf.loadLayersModel(".../v1/jobs/{id}/model/model.json")',
+          summary: 'The final model as TF.js files: tf.loadLayersModel(".../v1/jobs/{id}/model/model.json"); preprocessing.json says what its inputs need first',
           description: 'TF.js sends no headers of its own: pass them, e.g. `tf.loadLayersModel(url, { requestInit: { headers: { authorization: "Bearer <key>" } } })`.',
           params: jobIdParamsSchema.extend({ file: modelFileSchema }),
           response: { 404: problemSchema },

@@ -106,7 +106,7 @@ export const uploadedDatasetSchema = z
     labelColumn: z.string(),
     labelType: z.enum(labelTypes).describe('class: a classification; number: a regression (one target)'),
     classNames: z.array(z.string()).describe('Class index i of the labels is classNames[i]; empty for number labels. For images, the sorted class folder names of train/'),
-    featureSize: z.int().describe('Values per row: the feature columns of a table, height × width × channels of an image'),
+    featureSize: z.int().describe('Values per row: the feature columns of a table, height × width × channels of an image, 1 (the text) for a text set'),
     inputShape: z.array(z.int()).nullable().describe('[height, width, channels] of an image set (values in [0, 1], row-major); null for a table, whose rows are [featureSize]'),
     splits: z
       .object({ train: splitCountsSchema, validation: splitCountsSchema.optional(), test: splitCountsSchema.optional() })
@@ -119,6 +119,10 @@ export const uploadedDatasetSchema = z
       })
       .nullable()
       .describe('Image sets only'),
+    textColumn: z
+      .string()
+      .nullable()
+      .describe('Text sets only: the column whose texts are the rows; each job makes them token ids with a vocabulary fitted on its training rows (dataset.text in the job spec)'),
     createdAt: z.iso.datetime(),
   })
   .meta({ id: 'UploadedDataset' });
@@ -129,7 +133,10 @@ const uploadedDatasetDetailSchema = uploadedDatasetSchema
     samples: z
       .object({
         grid: z.string().optional().describe(`Image sets: the path of a PNG with the first ${GRID_PER_CLASS} training images of each class (at most ${GRID_MAX_CLASSES} classes), a row per class`),
-        rows: z.array(z.record(z.string(), z.union([z.number(), z.string()]))).optional().describe('Tables: a few rows of each class as records (column → value; at most the first 50 features)'),
+        rows: z
+          .array(z.record(z.string(), z.union([z.number(), z.string()])))
+          .optional()
+          .describe('Tables and text sets: a few rows of each class as records (column → value; at most the first 50 features; a text cut to 1 000 bytes)'),
       })
       .describe('A look at the contents: always the same rows'),
   })
@@ -163,6 +170,12 @@ const uploadQuerySchema = z.strictObject({
     .pipe(z.array(z.string().min(1)).min(1))
     .optional()
     .describe('Comma-separated feature columns, in this order; default every column but the label (other columns are ignored)'),
+  text: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('A text classification (or regression) set: this column holds the texts, the label column the classes; other columns are ignored. Not with `features`'),
   labelType: z
     .enum(labelTypes)
     .optional()
@@ -187,7 +200,7 @@ const uploadQuerySchema = z.strictObject({
     .describe('Archives: 1 (grey) or 3 (RGB); alpha is dropped. Without it the images must all be grey or all colour'),
 });
 
-const tableOnly = ['label', 'features', 'labelType'] as const;
+const tableOnly = ['label', 'features', 'labelType', 'text'] as const;
 const archiveOnly = ['size', 'channels'] as const;
 
 export function datasetRoutes(services: Services) {
@@ -234,6 +247,7 @@ export function datasetRoutes(services: Services) {
           description:
             'Send the file as the body with content-type text/csv, application/x-ndjson, application/json or application/zip; it is streamed, never held whole. ' +
             'Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. ' +
+            'With `text` the named column holds texts instead (a text set: each job fits a vocabulary on its training rows, and predict takes raw text). ' +
             'A zip holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] ' +
             `in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; ` +
             `413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most ${MAX_IMAGE_VALUES} values (images × height × width × channels). ` +
@@ -263,17 +277,25 @@ export function datasetRoutes(services: Services) {
         const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
         const archive = archiveByContentType[contentType];
         const format = archive ?? formatByContentType[contentType]!;
-        const { name, label, features, labelType, size, channels } = request.query;
+        const { name, label, features, labelType, text, size, channels } = request.query;
         const misplaced = (archive ? tableOnly : archiveOnly).filter((key) => request.query[key] !== undefined);
         if (misplaced.length > 0) {
           (request.body as Readable).resume();
           throw new ValidationError(`${misplaced.join(', ')} ${misplaced.length === 1 ? 'applies' : 'apply'} to ${archive ? 'tables, not archives' : 'image archives, not tables'}`, misplaced.map((field) => ({ field, message: archive ? 'only for CSV and JSON uploads' : 'only for image archives' })));
         }
+        if (text !== undefined && features !== undefined) {
+          (request.body as Readable).resume();
+          throw new ValidationError('features and text exclude each other: a text set\'s only input is its text column', [{ field: 'features', message: 'not with text' }]);
+        }
         const upload = async () => {
           const body = request.body as Readable;
+          // IDLE_TIMEOUT_MS is for a client that goes silent. Once the whole body is in, the silence is
+          // ours, checking and converting it (a large archive takes longer than that): the request's own
+          // limit applies instead, so the client gets its answer rather than a reset connection.
+          body.once('end', () => request.raw.socket?.setTimeout(services.config.REQUEST_TIMEOUT_MS));
           const { dataset, created } = archive
             ? await services.datasets.uploadArchive(projectOf(request).id, body, { name, format: archive, ...(size ? { size } : {}), ...(channels ? { channels } : {}) })
-            : await services.datasets.upload(projectOf(request).id, body, { name, format: format as TableFormat, label, features, labelType });
+            : await services.datasets.upload(projectOf(request).id, body, { name, format: format as TableFormat, label, features, labelType, text });
           return { status: created ? 201 : 200, body: dataset };
         };
         const key = request.headers['idempotency-key'];

@@ -4,6 +4,7 @@
  */
 export interface Dataset {
   name: string;
+  /** Empty for a text set, whose rows are `texts`. */
   features: Float32Array;
   /** Values per row; `inputShape` (default [featureSize]) is how the model sees them. */
   featureSize: number;
@@ -12,6 +13,8 @@ export interface Dataset {
   target: DatasetTarget;
   /** The data set's own validation and test sets: the last rows, validation then test (an image archive's folders). */
   heldOut?: { validation: number; test: number };
+  /** A text set: one text per row, made into token ids by the job's vocabulary (src/engine/text-vocabulary.ts). */
+  texts?: readonly string[];
 }
 
 export type DatasetTarget =

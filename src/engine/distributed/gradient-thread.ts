@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend.js';
 import { buildModel, buildObjective } from '../model-builder.js';
 import { augmentationBase, augmentBatch } from '../augmentation.js';
+import { scalingOf } from '../dataset-split.js';
 import { computeGradients, readScalars } from '../train-step.js';
 import { freezeForSpec } from '../transfer.js';
 import { SharedMemoryTransport } from './parameter-transport.js';
@@ -28,7 +29,7 @@ try {
   const trainX = tf.tensor(new Float32Array(init.trainX.buffer), init.trainX.shape);
   // The same draws per (step, row) as a run on one thread: a thread augments exactly its own rows.
   const augmentation = init.spec.augmentation
-    ? { spec: init.spec.augmentation, base: augmentationBase(init.spec.seed), rows: new Float32Array(init.trainX.buffer), shape: init.inputShape, preprocessing: init.preprocessing }
+    ? { spec: init.spec.augmentation, base: augmentationBase(init.spec.seed), rows: new Float32Array(init.trainX.buffer), shape: init.inputShape, preprocessing: scalingOf(init.preprocessing) }
     : null;
   const trainY = tf.tensor(init.trainY.dtype === 'int32' ? new Int32Array(init.trainY.buffer) : new Float32Array(init.trainY.buffer), init.trainY.shape, init.trainY.dtype);
 

@@ -1,11 +1,14 @@
 // The uploaded data sets: a table of them (#/datasets), and one (#/datasets/<id>) with its rows of
-// each class per split and a look at its contents: the sample grid of an image set, a few rows of a table.
+// each class per split and a look at its contents: the sample grid of an image set, a few rows of a table or a text set.
 import { api, apiKey } from '../api.js';
 import { el } from '../dom.js';
 import { age } from '../format.js';
 
 const view = () => document.getElementById('view');
-const shapeOf = (dataset) => (dataset.inputShape ? dataset.inputShape.join(' × ') : `${dataset.featureSize} features`);
+const shapeOf = (dataset) => {
+  if (dataset.inputShape) return dataset.inputShape.join(' × ');
+  return dataset.textColumn ? `text (${dataset.textColumn})` : `${dataset.featureSize} features`;
+};
 
 export async function datasetsView() {
   const { body } = await api('/v1/datasets');
