@@ -12,14 +12,16 @@ export interface BenchApi {
   services: Services;
   /** http://127.0.0.1:PORT */
   address: string;
-  /** Headers with a fresh API key of the project `bench` (auth is on, as in production). */
+  /** A fresh API key of the project `bench` (auth is on, as in production). */
+  key: string;
+  /** The key as an authorization header. */
   headers: Record<string, string>;
   /** Closes the API and the services, drops the database and the artifacts. */
   close(): Promise<void>;
 }
 
 /**
- * The API on a database `trainyard_bench_<name>`, a queue prefix and an artifact folder of its own,
+ * The API on a database `trainyard_bench_<name>`, a queue prefix and an artifact and upload folder of its own,
  * with auth on: a bench runs beside a live deployment on the same PostgreSQL and Redis.
  */
 export async function startBenchApi(name: string, env: Record<string, string> = {}): Promise<BenchApi> {
@@ -31,6 +33,8 @@ export async function startBenchApi(name: string, env: Record<string, string> = 
     DATABASE_URL: databaseUrl.toString(),
     QUEUE_PREFIX: `trainyard_bench_${name}`,
     ARTIFACT_DIR: artifactDir,
+    // Uploads too: the default folder is the live deployment's, and close() would leave them there.
+    DATA_DIR: path.join(artifactDir, 'datasets'),
     LOG_LEVEL: 'warn',
     AUTH_MODE: 'required',
     ...env,
@@ -44,6 +48,7 @@ export async function startBenchApi(name: string, env: Record<string, string> = 
     config,
     services,
     address,
+    key,
     headers: { authorization: `Bearer ${key}` },
     close: async () => {
       await app.close();

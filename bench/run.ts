@@ -11,6 +11,7 @@
 // npm run bench -- --only service [--repeats 7 --backends native]: a job through the service against the bare engine on the same spec
 // npm run bench -- --only studies [--seeds 1,2,3,4,5 --algorithms random,asha,pbt]: hyperparameter search on MNIST, best accuracy against trial-epochs
 // npm run bench -- --only augmentation [--backends native --sizes 2000 --repeats 7]: examples/cnn-augmentation.json's CNN with and without its augmentation
+// npm run bench -- --only transfer-images [--sizes 300,3000 --seeds 1,2,3 --epochs 10 --target 0.9,0.95 --finetune-lr 0.01 --backends native]: uploaded MNIST PNGs, 0–4 → 5–9 through the service: frozen, finetune, scratch
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -34,6 +35,7 @@ import { benchMcDropout } from './mc-dropout.js';
 import { benchAugmentation } from './augmentation.js';
 import { benchStudies, studyAlgorithms, type StudyBenchRow } from './studies.js';
 import { benchServiceOverhead } from './service-overhead.js';
+import { benchTransferImages, LEARNING_RATE, transferStarts, type TransferImagesRow } from './transfer-images.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,13 +53,15 @@ const { values } = parseArgs({
     algorithms: { type: 'string' },
     models: { type: 'string' },
     epochs: { type: 'string' },
+    target: { type: 'string' },
+    'finetune-lr': { type: 'string' },
   },
 });
 
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'seq2seq', 'api', 'abuse', 'mcdropout', 'studies', 'service', 'augmentation'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'seq2seq', 'api', 'abuse', 'mcdropout', 'studies', 'service', 'augmentation', 'transfer-images'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -85,6 +89,12 @@ function percentile(sorted: number[], p: number): number {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+/** The first epoch (1-based) whose accuracy reaches `target`; Infinity when none does, so that medians over seeds still sort. */
+function epochsTo(accuracies: number[], target: number): number {
+  const index = accuracies.findIndex((a) => a >= target);
+  return index < 0 ? Infinity : index + 1;
 }
 
 console.log(`Trainyard bench — ${new Date().toISOString()} — Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})\n`);
@@ -152,14 +162,14 @@ if (!values.only || values.only === 'events') {
 if (!values.only || values.only === 'transfer') {
   const transfer = await benchTransfer();
   console.log(`\nTransfer: CNN pretrained on MNIST digits 0–4 (val accuracy ${fmt(transfer.pretrainAccuracy * 100, 1)} %), then digits 5–9 (wasm)\n`);
-  const epochsTo = (accuracies: number[], target: number) => {
-    const index = accuracies.findIndex((a) => a >= target);
-    return index < 0 ? `> ${accuracies.length}` : String(index + 1);
+  const to = (accuracies: number[], target: number) => {
+    const epochs = epochsTo(accuracies, target);
+    return Number.isFinite(epochs) ? String(epochs) : `> ${accuracies.length}`;
   };
   console.log(
     table(
       ['rows', 'start', 'val accuracy by epoch', 'epochs to 93 %', 'epochs to 95 %', 'samples/s'],
-      transfer.rows.map((r) => [String(r.rows), r.start, r.accuracies.map((a) => fmt(a * 100, 1)).join(' '), epochsTo(r.accuracies, 0.93), epochsTo(r.accuracies, 0.95), fmt(r.samplesPerSecond)]),
+      transfer.rows.map((r) => [String(r.rows), r.start, r.accuracies.map((a) => fmt(a * 100, 1)).join(' '), to(r.accuracies, 0.93), to(r.accuracies, 0.95), fmt(r.samplesPerSecond)]),
     ),
   );
 }
@@ -169,10 +179,6 @@ if (values.only === 'seq2seq') {
   const backend = values.backends?.split(',')[0] ?? 'native';
   const rows = await benchSeq2seqPretraining({ pairs: (values.sizes ?? '300,1000,3000').split(',').map(Number), seeds: values.seeds!.split(',').map(Number), epochs, lmRows, backend });
   console.log(`\nseq2seq pretraining: sort 8 symbols of 10; encoder and decoder pretrained as language models on ${lmRows} sources / targets (3 epochs), then ${epochs} epochs on the pairs (${backend})\n`);
-  const epochsTo = (accuracies: number[], target: number) => {
-    const index = accuracies.findIndex((a) => a >= target);
-    return index < 0 ? Infinity : index + 1;
-  };
   const groups = [...new Set(rows.map((r) => `${r.pairs}|${r.start}`))];
   console.log(
     table(
@@ -333,6 +339,66 @@ if (values.only === 'augmentation') {
     table(
       ['measure', 'samples/s min / median / max', 'vs no augmentation per round min / median / max'],
       result.rows.map((r, i) => [r.measure, spreadOf(r.rounds), i === 0 || i === 2 ? '-' : ratios(r.rounds)]),
+    ),
+  );
+  console.log();
+}
+if (values.only === 'transfer-images') {
+  const sizes = (values.sizes ?? '300,3000').split(',').map(Number);
+  // --seeds defaults to five for the other modes; three keep this one to a few minutes on 2 cores.
+  const seeds = process.argv.some((arg) => arg.startsWith('--seeds')) ? values.seeds!.split(',').map(Number) : [1, 2, 3];
+  const epochs = Number(values.epochs ?? 10);
+  const targets = (values.target ?? '0.9,0.95').split(',').map(Number);
+  const finetuneLearningRate = Number(values['finetune-lr'] ?? LEARNING_RATE);
+  const backend = z.enum(benchBackends).parse(values.backends?.split(',')[0]?.trim() ?? 'native');
+  const loadStart = os.loadavg();
+  const started = performance.now();
+  console.log(
+    `Transfer on uploaded images through the service (${backend}): MNIST digits as PNG class folders, CNN pretrained on 0–4, then 5–9 at ${sizes.join(' and ')} images; ` +
+      `Adam ${LEARNING_RATE} (finetune ${finetuneLearningRate}), batch 32, ${epochs} epochs, seeds ${seeds.join(', ')}\n`,
+  );
+  const result = await benchTransferImages({
+    sizes,
+    seeds,
+    epochs,
+    finetuneLearningRate,
+    backend,
+    onStep: (line) => console.log(line),
+    onRow: (r) => console.log(`  ${r.size} images, ${r.start}, seed ${r.seed}: val accuracy by epoch ${r.accuracies.map((a) => fmt(a * 100, 1)).join(' ')} %, ${fmt(r.wallSeconds, 1)} s`),
+  });
+  console.log(
+    `\nSource: ${result.pretrainRows} digits 0–4, ${result.pretrainAccuracies.length} epochs, val accuracy ${fmt(result.pretrainAccuracies.at(-1)! * 100, 1)} %. Every run is scored on the same ${result.validationRows} held-out digits 5–9 (val/). ` +
+      `${fmt((performance.now() - started) / 1000)} s in all; load average at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+  );
+  const spread = (list: number[], digits: number) => `${fmt(median(list), digits)} (${fmt(Math.min(...list), digits)}–${fmt(Math.max(...list), digits)})`;
+  const reached = (epoch: number) => (Number.isFinite(epoch) ? String(epoch) : 'not reached');
+  const groups = sizes.flatMap((size) => transferStarts.map((start) => result.rows.filter((r) => r.size === size && r.start === start)));
+  console.log(
+    table(
+      [
+        'target images',
+        'start',
+        ...targets.flatMap((target) => [`epochs to ${fmt(target * 100)} % median (per seed)`, `s to ${fmt(target * 100)} % median`]),
+        'final val accuracy % median (min–max)',
+        'wall s per run median (min–max)',
+        'median val accuracy by epoch %',
+      ],
+      groups.map((mine: TransferImagesRow[]) => {
+        const byEpoch = mine[0]!.accuracies.map((_, e) => median(mine.map((r) => r.accuracies[e]! * 100)));
+        return [
+          String(mine[0]!.size),
+          mine[0]!.start,
+          ...targets.flatMap((target) => {
+            const to = mine.map((r) => epochsTo(r.accuracies, target));
+            // A seed that never gets there sorts last, so the median says "not reached" only when most did not.
+            const seconds = median(mine.map((r, i) => (Number.isFinite(to[i]!) ? r.secondsByEpoch[to[i]! - 1]! : Infinity)));
+            return [`${reached(median(to))} (${to.map(reached).join(', ')})`, Number.isFinite(seconds) ? fmt(seconds, 1) : '-'];
+          }),
+          spread(mine.map((r) => r.accuracies.at(-1)! * 100), 1),
+          spread(mine.map((r) => r.wallSeconds), 1),
+          byEpoch.map((a) => fmt(a, 1)).join(' '),
+        ];
+      }),
     ),
   );
   console.log();

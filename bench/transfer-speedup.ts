@@ -14,7 +14,8 @@ export interface TransferRow {
   samplesPerSecond: number;
 }
 
-const cnn = (head: string): JobSpecInput['model']['layers'] => [
+/** Layers named so that init.from matches them: the head's name decides whether the source's head loads. */
+export const cnn = (head: string): JobSpecInput['model']['layers'] => [
   { type: 'conv2d', name: 'conv1', filters: 8, kernelSize: 5, activation: 'relu' },
   { type: 'maxPool2d', name: 'pool1' },
   { type: 'conv2d', name: 'conv2', filters: 16, kernelSize: 3, activation: 'relu' },
