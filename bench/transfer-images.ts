@@ -120,12 +120,7 @@ export async function benchTransferImages(options: {
   const source = shuffledRows(SOURCE_DIGITS);
   const val = target.slice(0, TARGET_VALIDATION);
 
-  const bench = await startBenchApi('transfer_images', {
-    TRAINYARD_BACKEND: options.backend,
-    // The API cuts a connection silent for IDLE_TIMEOUT_MS (10 s), its own silence included: decoding
-    // 5 000 PNGs takes longer than that on 2 loaded cores, and the client would get a reset, no answer.
-    IDLE_TIMEOUT_MS: '120000',
-  });
+  const bench = await startBenchApi('transfer_images', { TRAINYARD_BACKEND: options.backend });
   const worker = createTrainingWorker(bench.services);
   await worker.start();
   const client = new TrainyardClient(bench.address, { apiKey: bench.key });

@@ -510,8 +510,8 @@ export interface paths {
         get: operations["listDatasets"];
         put?: never;
         /**
-         * Upload a data set (CSV with a header, JSON Lines, a JSON array of records, or a zip of image class folders)
-         * @description Send the file as the body with content-type text/csv, application/x-ndjson, application/json or application/zip; it is streamed, never held whole. Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. With `text` the named column holds texts instead (a text set: each job fits a vocabulary on its training rows, and predict takes raw text). A zip holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; 413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most 10000000 values (images × height × width × channels). 201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.
+         * Upload a data set (CSV with a header, JSON Lines, a JSON array of records, or a zip or tar of image class folders)
+         * @description Send the file as the body with content-type text/csv, application/x-ndjson, application/json, application/zip, application/x-tar or application/gzip (a .tar.gz); it is streamed, never held whole. Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. With `text` the named column holds texts instead (a text set: each job fits a vocabulary on its training rows, and predict takes raw text). An archive holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; 413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most 10000000 values (images × height × width × channels). 201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, features or labelType than that one), 413 beyond UPLOAD_LIMIT_BYTES, 422 naming the first problems (row, column, value, why). Use it in a job spec as `"dataset": {"name": "upload", "id": "<id>"}`.
          */
         post: operations["uploadDataset"];
         delete?: never;
@@ -4943,7 +4943,7 @@ export interface components {
             id: string;
             name: string;
             /** @enum {string} */
-            format: "csv" | "jsonl" | "json" | "zip";
+            format: "csv" | "jsonl" | "json" | "zip" | "tar" | "tar.gz";
             sha256: string;
             sizeBytes: number;
             rows: number;
@@ -5006,7 +5006,7 @@ export interface components {
             id: string;
             name: string;
             /** @enum {string} */
-            format: "csv" | "jsonl" | "json" | "zip";
+            format: "csv" | "jsonl" | "json" | "zip" | "tar" | "tar.gz";
             sha256: string;
             sizeBytes: number;
             rows: number;
@@ -6489,6 +6489,8 @@ export interface operations {
                 }[];
                 "application/zip": string;
                 "application/x-zip-compressed": string;
+                "application/x-tar": string;
+                "application/gzip": string;
             };
         };
         responses: {

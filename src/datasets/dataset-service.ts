@@ -10,7 +10,8 @@ import type { Dataset as DatasetRow } from '../generated/prisma/client.js';
 import { isUuid } from '../db/ids.js';
 import { Prisma, type PrismaClient } from '../db/prisma.js';
 import { labelCountsOf, writeTable } from './dataset-files.js';
-import { ZipArchive, type ArchiveLimits } from './image-archive.js';
+import { ZipArchive, type ArchiveLimits, type CheckedArchive } from './image-archive.js';
+import { TarArchive } from './tar-archive.js';
 import { buildImageSet, type ImageOptions, type ImageSet, type Splits } from './image-dataset.js';
 import { parse as parseCsv } from 'csv-parse';
 import streamArray from 'stream-json/streamers/stream-array.js';
@@ -18,7 +19,7 @@ import { TableBuilder, type LabelType, type ParsedTable, type TableSchema } from
 
 export const tableFormats = ['csv', 'jsonl', 'json'] as const;
 export type TableFormat = (typeof tableFormats)[number];
-export const archiveFormats = ['zip'] as const;
+export const archiveFormats = ['zip', 'tar', 'tar.gz'] as const;
 export type ArchiveFormat = (typeof archiveFormats)[number];
 export const uploadFormats = [...tableFormats, ...archiveFormats] as const;
 export type UploadFormat = (typeof uploadFormats)[number];
@@ -89,11 +90,14 @@ export class DatasetService {
 
   /**
    * An image classification set from an archive of class folders (src/datasets/image-dataset.ts):
-   * the archive is streamed to disk like any upload, then read entry by entry, never extracted.
+   * the archive is streamed to disk like any upload, then read entry by entry (a zip by its index, a
+   * tar in one pass), never extracted.
    */
   uploadArchive(projectId: string, body: Readable, options: { name: string; format: ArchiveFormat } & ImageOptions): Promise<{ dataset: UploadedDataset; created: boolean }> {
     return this.store(projectId, body, options.format, (existing) => assertSameImageOptions(existing, options), async (staging, original) => {
-      const archive = await ZipArchive.open(original, { ...this.archiveLimits, maxEntryBytes: MAX_ARCHIVE_ENTRY_BYTES });
+      const limits = { ...this.archiveLimits, maxEntryBytes: MAX_ARCHIVE_ENTRY_BYTES };
+      const archive: CheckedArchive =
+        options.format === 'zip' ? await ZipArchive.open(original, limits) : await TarArchive.open(original, options.format === 'tar.gz', path.join(staging, '.tar-files'), limits);
       try {
         const set = await buildImageSet(archive, staging, options);
         return {
@@ -109,7 +113,7 @@ export class DatasetService {
           images: set.images,
         };
       } finally {
-        archive.close();
+        await archive.close();
       }
     });
   }

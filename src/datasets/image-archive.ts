@@ -25,6 +25,15 @@ export interface ArchiveFile {
   declaredBytes: number;
 }
 
+/** An uploaded archive once its entries are checked: the files in it, each read on demand. */
+export interface CheckedArchive {
+  readonly files: ArchiveFile[];
+  /** Files skipped as operating-system litter. */
+  readonly skipped: number;
+  read(path: string): Promise<Buffer>;
+  close(): void | Promise<void>;
+}
+
 /** Most problems listed in one 422: the rest are counted. */
 export const MAX_LISTED_FILES = 20;
 
@@ -37,9 +46,9 @@ const MADE_ON_UNIX = 3;
 const UTF8_NAMES = 0x800;
 
 /** Operating-system litter that archivers add to folders; skipped, not refused. */
-const litter = (name: string) => name.startsWith('__MACOSX/') || name.split('/').some((part) => part.startsWith('.')) || /(^|\/)(Thumbs\.db|desktop\.ini)$/i.test(name);
+export const litter = (name: string) => name.startsWith('__MACOSX/') || name.split('/').some((part) => part.startsWith('.')) || /(^|\/)(Thumbs\.db|desktop\.ini)$/i.test(name);
 
-export class ZipArchive {
+export class ZipArchive implements CheckedArchive {
   private constructor(
     private readonly zip: yauzl.ZipFile,
     private readonly entries: Map<string, yauzl.Entry>,
@@ -165,7 +174,7 @@ export function unsafeName(name: string): string | null {
   return null;
 }
 
-function tooManyEntries(count: number, limits: ArchiveLimits): PayloadTooLargeError {
+export function tooManyEntries(count: number, limits: ArchiveLimits): PayloadTooLargeError {
   return new PayloadTooLargeError(`the archive has ${count === limits.maxEntries + 1 ? 'more than ' + limits.maxEntries : count} entries; at most ${limits.maxEntries} are accepted (ARCHIVE_MAX_ENTRIES)`);
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { MAX_LISTED_FILES, type ZipArchive } from './image-archive.js';
+import { MAX_LISTED_FILES, type CheckedArchive } from './image-archive.js';
 import { decodeImage, ImageDecodeError, imageExtensions, readHeader, type Channels, type ImageHeader, type TargetShape } from './image-decoder.js';
 import { UploadInvalidError, type UploadProblem } from './tabular-parser.js';
 
@@ -67,7 +67,7 @@ interface Item {
 }
 
 /** Reads, checks and decodes the archive's images into `folder`/features.f32 and labels.i32. */
-export async function buildImageSet(archive: ZipArchive, folder: string, options: ImageOptions): Promise<ImageSet> {
+export async function buildImageSet(archive: CheckedArchive, folder: string, options: ImageOptions): Promise<ImageSet> {
   const { items, classNames } = layout(archive.files.map((file) => file.path));
   const classIndex = new Map(classNames.map((name, i) => [name, i]));
   const problems = new ProblemList();

@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
+import { tarOf } from '../support/tar-writer.js';
 import { zip, type ZipEntry } from '../support/zip-writer.js';
 
 let harness: Harness;
@@ -19,7 +20,8 @@ beforeAll(async () => {
 afterAll(async () => harness?.close());
 
 const api = () => request(harness.app.server);
-const uploadZip = (body: Buffer, query = 'name=images') => api().post(`/v1/datasets?${query}`).set('content-type', 'application/zip').send(body);
+const uploadZip = (body: Buffer, query = 'name=images', type = 'application/zip') => api().post(`/v1/datasets?${query}`).set('content-type', type).send(body);
+const uploadTar = (body: Buffer, gzipped: boolean, query = 'name=images') => uploadZip(body, query, gzipped ? 'application/gzip' : 'application/x-tar');
 
 const classes = ['bar', 'cross', 'dot'];
 
@@ -328,6 +330,91 @@ describe('image archives', () => {
     expect(latencies.length).toBeGreaterThan(3);
     // Decoding on the event loop would hold a health check for most of the upload: none waits a third of it.
     expect(Math.max(...latencies), `${latencies.length} health checks over ${took} ms: ${latencies.join(' ')}`).toBeLessThan(Math.max(300, took / 3));
+  });
+});
+
+describe('tar archives', () => {
+  it('store the same rows as the zip of the same folders, plain or gzipped', async () => {
+    const entries = await classFolders(6);
+    const fromZip = await uploadZip(zip(entries), 'name=as-zip');
+    expect(fromZip.status).toBe(201);
+    for (const gzipped of [false, true]) {
+      const before = storedFiles();
+      const fromTar = await uploadTar(await tarOf(entries, gzipped), gzipped, `name=as-tar-${gzipped}`);
+      expect(fromTar.status, JSON.stringify(fromTar.body)).toBe(201);
+      expect(fromTar.body.format).toBe(gzipped ? 'tar.gz' : 'tar');
+      const { id: _a, name: _b, format: _c, sha256: _d, sizeBytes: _e, createdAt: _f, ...tarFacts } = fromTar.body;
+      const { id: _g, name: _h, format: _i, sha256: _j, sizeBytes: _k, createdAt: _l, ...zipFacts } = fromZip.body;
+      expect(tarFacts).toEqual(zipFacts);
+      // Byte for byte the same rows and labels, and nothing of the tar's scratch copy left behind.
+      const added = storedFiles().filter((file) => !before.includes(file));
+      expect(added.map((file) => path.basename(file)).sort()).toEqual(['features.f32', 'labels.i32', `original.${gzipped ? 'tar.gz' : 'tar'}`]);
+      const zipFolder = path.dirname(storedFiles().find((file) => file.endsWith('features.f32') && !added.includes(file) && file.includes(fromZip.body.sha256))!);
+      const tarFolder = path.dirname(added.find((file) => file.endsWith('features.f32'))!);
+      for (const file of ['features.f32', 'labels.i32']) {
+        expect(readFileSync(path.join(harness.config.DATA_DIR, tarFolder, file)).equals(readFileSync(path.join(harness.config.DATA_DIR, zipFolder, file)))).toBe(true);
+      }
+    }
+  });
+
+  it('refuse unsafe names, links, fifos and duplicates, naming each entry, and store nothing', async () => {
+    const before = storedFiles();
+    const good = await png(pixelsOf(0, 1), 8, 8);
+    const refused = await uploadTar(
+      await tarOf([
+        { name: 'train/bar/ok.png', data: good },
+        { name: '../../escape.png', data: good },
+        { name: '/etc/abs.png', data: good },
+        { name: 'train/bar/link.png', data: '/etc/passwd', mode: 0o120777 },
+        { name: 'train/bar/hard.png', hardLink: 'train/bar/ok.png' },
+        { name: 'train/bar/fifo.png', mode: 0o010644 },
+        { name: 'train/bar/ok.png', data: good },
+      ], true),
+      true,
+    );
+    expect(refused.status, JSON.stringify(refused.body)).toBe(422);
+    const byFile = Object.fromEntries(refused.body.errors.map((e: { file: string; message: string }) => [e.file, e.message]));
+    expect(byFile['../../escape.png']).toContain('leaves the archive');
+    expect(byFile['/etc/abs.png']).toContain('absolute');
+    expect(byFile['train/bar/link.png']).toContain('symbolic link');
+    expect(byFile['train/bar/hard.png']).toContain('hard link');
+    expect(byFile['train/bar/fifo.png']).toContain('not a regular file');
+    expect(byFile['train/bar/ok.png']).toContain('appears twice');
+    expect(existsSync(path.join(harness.config.DATA_DIR, '..', 'escape.png'))).toBe(false);
+    expectNothingStoredBeyond(before);
+  });
+
+  it('stop a gzip bomb and an archive of very many tiny files at the limits, quickly', async () => {
+    const before = storedFiles();
+    const zeros = Buffer.alloc(64 * 1024 * 1024);
+    const started = Date.now();
+    const bomb = await tarOf([{ name: 'train/a/bomb.png', data: zeros }], true);
+    expect(bomb.length).toBeLessThan(200_000);
+    const one = await uploadTar(bomb, true);
+    expect([413, 422]).toContain(one.status);
+    expect(JSON.stringify(one.body)).toMatch(/per file|ARCHIVE_MAX_UNCOMPRESSED_BYTES/);
+    const spread = await tarOf(Array.from({ length: 40 }, (_, i) => ({ name: `train/a/${i}.png`, data: zeros.subarray(0, 1024 * 1024) })), true);
+    const many = await uploadTar(spread, true);
+    expect(many.status).toBe(413);
+    expect(many.body.detail).toContain('ARCHIVE_MAX_UNCOMPRESSED_BYTES');
+    const tiny = await tarOf(Array.from({ length: 5000 }, (_, i) => ({ name: `train/c${i % 2}/${i}.png`, data: 'x' })), true);
+    const counted = await uploadTar(tiny, true);
+    expect(counted.status).toBe(413);
+    expect(counted.body.detail).toContain('ARCHIVE_MAX_ENTRIES');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expectNothingStoredBeyond(before);
+  });
+
+  it('answer 422 for a truncated tar and for bytes that are not gzip', async () => {
+    const before = storedFiles();
+    const whole = await tarOf(await classFolders(2));
+    const cut = await uploadTar(whole.subarray(0, whole.length - 3000), false);
+    expect(cut.status).toBe(422);
+    expect(cut.body.detail).toMatch(/not a readable tar archive|cannot|truncated|end/i);
+    const garbage = await uploadTar(Buffer.from('not gzip at all, not even close'), true);
+    expect(garbage.status).toBe(422);
+    expect(garbage.body.detail).toContain('not a readable gzip archive');
+    expectNothingStoredBeyond(before);
   });
 });
 

@@ -7,6 +7,7 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { rawRequest, type RawResponse } from '../support/raw-http.js';
 import { tinyAshaStudy, tinyIrisSpec } from '../support/specs.js';
 import sharp from 'sharp';
+import { tarOf } from '../support/tar-writer.js';
 import { zip, type ZipEntry } from '../support/zip-writer.js';
 import { archiveCase, garbageBody, mutation, mutate, rawQuery, rawSegment, table, toCsv, toRecords, weirdString } from './arbitraries.js';
 
@@ -128,13 +129,14 @@ describe('fuzz', () => {
       [8, 8, 10].map((side, i) => sharp(Buffer.alloc(side * side, 40 + i * 80), { raw: { width: side, height: side, channels: 1 } }).toColourspace('b-w').png().toBuffer()),
     );
     await fc.assert(
-      fc.asyncProperty(archiveCase(images), async ({ entries, damage, size, channels }) => {
-        let body = zip(entries as ZipEntry[]);
+      fc.asyncProperty(archiveCase(images), fc.constantFrom('zip', 'tar', 'tar.gz'), async ({ entries, damage, size, channels }, kind) => {
+        let body = kind === 'zip' ? zip(entries as ZipEntry[]) : await tarOf(entries as ZipEntry[], kind === 'tar.gz');
         if (damage && 'cut' in damage) body = body.subarray(0, damage.cut % (body.length + 1));
         if (damage && 'flip' in damage && body.length > 0) body = Buffer.from(body).fill(damage.to, damage.flip % body.length, (damage.flip % body.length) + 1);
         const query = `name=fuzz${size === null ? '' : `&size=${size}`}${channels === null ? '' : `&channels=${channels}`}`;
-        const response = await rawRequest(harness.baseUrl, 'POST', `/v1/datasets?${query}`, { ...auth, 'content-type': 'application/zip' }, body);
-        checkAnswer('archive', response, `?${query} ${JSON.stringify((entries as ZipEntry[]).map((e) => ({ ...e, data: e.data?.length })))} ${JSON.stringify(damage)}`);
+        const type = { zip: 'application/zip', tar: 'application/x-tar', 'tar.gz': 'application/gzip' }[kind];
+        const response = await rawRequest(harness.baseUrl, 'POST', `/v1/datasets?${query}`, { ...auth, 'content-type': type }, body);
+        checkAnswer('archive', response, `${kind} ?${query} ${JSON.stringify((entries as ZipEntry[]).map((e) => ({ ...e, data: e.data?.length })))} ${JSON.stringify(damage)}`);
         if (response.status < 300) {
           // What was stored can be shown: its detail and its sample grid, whatever its shape.
           const { id } = response.json() as { id: string };

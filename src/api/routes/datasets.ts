@@ -155,6 +155,11 @@ const archiveByContentType: Record<string, ArchiveFormat> = {
   'application/zip': 'zip',
   // What Windows browsers send for a .zip.
   'application/x-zip-compressed': 'zip',
+  'application/x-tar': 'tar',
+  'application/gzip': 'tar.gz',
+  'application/x-gzip': 'tar.gz',
+  // What desktop file managers name a .tar.gz.
+  'application/x-compressed-tar': 'tar.gz',
 };
 
 const MAX_SIDE = 1024;
@@ -243,12 +248,12 @@ export function datasetRoutes(services: Services) {
         schema: {
           operationId: 'uploadDataset',
           tags: ['datasets'],
-          summary: 'Upload a data set (CSV with a header, JSON Lines, a JSON array of records, or a zip of image class folders)',
+          summary: 'Upload a data set (CSV with a header, JSON Lines, a JSON array of records, or a zip or tar of image class folders)',
           description:
-            'Send the file as the body with content-type text/csv, application/x-ndjson, application/json or application/zip; it is streamed, never held whole. ' +
+            'Send the file as the body with content-type text/csv, application/x-ndjson, application/json, application/zip, application/x-tar or application/gzip (a .tar.gz); it is streamed, never held whole. ' +
             'Features must be numbers; a class label may hold any values (each distinct value is a class), a number label is a regression target. ' +
             'With `text` the named column holds texts instead (a text set: each job fits a vocabulary on its training rows, and predict takes raw text). ' +
-            'A zip holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] ' +
+            'An archive holds train/<class>/*.png|jpg and optionally val/<class>/… and test/<class>/…: every image is decoded and stored as [height, width, channels] ' +
             `in [0, 1]; 422 names each file that is not a readable PNG or JPEG, each entry with an unsafe path or a link, and the sizes when they differ without size; ` +
             `413 beyond ARCHIVE_MAX_ENTRIES entries or ARCHIVE_MAX_UNCOMPRESSED_BYTES inflated; at most ${MAX_IMAGE_VALUES} values (images × height × width × channels). ` +
             '201 with the new data set, 200 when the same bytes were uploaded before (409 if this upload declares a different label, ' +
@@ -266,6 +271,8 @@ export function datasetRoutes(services: Services) {
                 'application/json': { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'An array of records' },
                 'application/zip': { type: 'string', format: 'binary', description: 'Image class folders: train/<class>/*.png|jpg, optionally val/ and test/' },
                 'application/x-zip-compressed': { type: 'string', format: 'binary', description: 'A zip, under the type Windows gives it' },
+                'application/x-tar': { type: 'string', format: 'binary', description: 'The same class folders as a tar' },
+                'application/gzip': { type: 'string', format: 'binary', description: 'A gzipped tar (.tar.gz, .tgz); also as application/x-gzip or application/x-compressed-tar' },
               },
             },
             headers: { 200: ['location', 'idempotent-replayed'], 201: ['location', 'idempotent-replayed'] },
