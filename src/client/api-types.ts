@@ -4998,6 +4998,24 @@ export interface components {
             } | null;
             /** @description Text sets only: the column whose texts are the rows; each job makes them token ids with a vocabulary fitted on its training rows (dataset.text in the job spec) */
             textColumn: string | null;
+            /** @description Text sets only: the texts' tokens under the default tokenizer (lower-cased words) over all rows, to choose a job's text.vocabularySize and text.length by */
+            textStats: {
+                /** @enum {string} */
+                tokenizer: "words" | "whitespace" | "characters";
+                lowercase: boolean;
+                distinctTokens: number;
+                /** @description The 20 most frequent tokens, ties in code-point order */
+                mostFrequent: {
+                    token: string;
+                    count: number;
+                }[];
+                tokensPerRow: {
+                    mean: number;
+                    median: number;
+                    p95: number;
+                    max: number;
+                };
+            } | null;
             /** Format: date-time */
             createdAt: string;
         };
@@ -5060,6 +5078,24 @@ export interface components {
             } | null;
             /** @description Text sets only: the column whose texts are the rows; each job makes them token ids with a vocabulary fitted on its training rows (dataset.text in the job spec) */
             textColumn: string | null;
+            /** @description Text sets only: the texts' tokens under the default tokenizer (lower-cased words) over all rows, to choose a job's text.vocabularySize and text.length by */
+            textStats: {
+                /** @enum {string} */
+                tokenizer: "words" | "whitespace" | "characters";
+                lowercase: boolean;
+                distinctTokens: number;
+                /** @description The 20 most frequent tokens, ties in code-point order */
+                mostFrequent: {
+                    token: string;
+                    count: number;
+                }[];
+                tokensPerRow: {
+                    mean: number;
+                    median: number;
+                    p95: number;
+                    max: number;
+                };
+            } | null;
             /** Format: date-time */
             createdAt: string;
             /** @description A look at the contents: always the same rows */

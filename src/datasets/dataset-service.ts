@@ -12,6 +12,8 @@ import { Prisma, type PrismaClient } from '../db/prisma.js';
 import { labelCountsOf, writeTable } from './dataset-files.js';
 import { ZipArchive, type ArchiveLimits, type CheckedArchive } from './image-archive.js';
 import { TarArchive } from './tar-archive.js';
+import { textStatistics, type TextStatistics } from '../engine/text-vocabulary.js';
+import { textOptionsSchema } from '../spec/text-spec.js';
 import { buildImageSet, type ImageOptions, type ImageSet, type Splits } from './image-dataset.js';
 import { parse as parseCsv } from 'csv-parse';
 import streamArray from 'stream-json/streamers/stream-array.js';
@@ -48,6 +50,8 @@ export interface UploadedDataset {
   images: ImageSet['images'] | null;
   /** A text set's text column (its rows are texts); null for numbers and images. */
   textColumn: string | null;
+  /** A text set's token counts under the default tokenizer; null otherwise. */
+  textStats: TextStatistics | null;
   createdAt: string;
 }
 
@@ -83,6 +87,8 @@ export class DatasetService {
         labelType: table.labelType,
         classNames: table.classNames,
         textColumn: options.text ?? null,
+        // The default tokenizer's view: what a job that names no other would see.
+        ...(table.texts ? { textStats: textStatistics(table.texts, textOptionsSchema.parse({})) } : {}),
         splits: { train: { rows: table.rows, classCounts: table.labelType === 'class' ? labelCountsOf(table.labels, table.classNames) : {} } } satisfies Splits,
       };
     });
@@ -310,6 +316,7 @@ function toUploaded(row: DatasetRow): UploadedDataset {
     splits: (row.splits as Splits | null) ?? null,
     images: (row.images as ImageSet['images'] | null) ?? null,
     textColumn: row.textColumn,
+    textStats: (row.textStats as TextStatistics | null) ?? null,
     createdAt: row.createdAt.toISOString(),
   };
 }

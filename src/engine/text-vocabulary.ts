@@ -22,6 +22,9 @@ export interface VocabularySummary {
   truncatedRows: number;
 }
 
+/** Most frequent first; ties in code-point order, so the same rows always give the same order. */
+const byCount = ([a, countA]: [string, number], [b, countB]: [string, number]): number => countB - countA || (a < b ? -1 : a > b ? 1 : 0);
+
 // Letters or digits, with an apostrophe joining two such runs ("don't", "l'été").
 const WORD = /[\p{L}\p{N}\p{M}]+(?:['’][\p{L}\p{N}\p{M}]+)*/gu;
 const WHITESPACE = /\s+/u;
@@ -53,8 +56,7 @@ export function fitVocabulary(texts: Iterable<string>, text: TextOptions): { voc
     if (tokens.length > text.length) truncated += 1;
     for (const token of tokens) counts.set(token, (counts.get(token) ?? 0) + 1);
   }
-  const kept = [...counts].filter(([, count]) => count >= text.minCount);
-  kept.sort(([a, countA], [b, countB]) => countB - countA || (a < b ? -1 : a > b ? 1 : 0));
+  const kept = [...counts].filter(([, count]) => count >= text.minCount).sort(byCount);
   const tokens = kept.slice(0, text.vocabularySize).map(([token]) => token);
   return {
     vocabulary: { text, tokens },
@@ -89,4 +91,38 @@ export class TokenEncoder {
     texts.forEach((text, i) => this.encode(text, out, i * length));
     return out;
   }
+}
+
+/** What a text set's rows hold, counted once at upload to choose vocabularySize and length by (a type, so it is a JSON value to Prisma). */
+export type TextStatistics = {
+  tokenizer: TextOptions['tokenizer'];
+  lowercase: boolean;
+  distinctTokens: number;
+  /** The 20 most frequent tokens with their counts, most frequent first. */
+  mostFrequent: { token: string; count: number }[];
+  tokensPerRow: { mean: number; median: number; p95: number; max: number };
+};
+
+export function textStatistics(texts: readonly string[], options: Pick<TextOptions, 'tokenizer' | 'lowercase'>): TextStatistics {
+  const counts = new Map<string, number>();
+  const lengths = new Int32Array(texts.length);
+  texts.forEach((text, i) => {
+    const tokens = tokenize(text, options);
+    lengths[i] = tokens.length;
+    for (const token of tokens) counts.set(token, (counts.get(token) ?? 0) + 1);
+  });
+  lengths.sort();
+  const at = (q: number) => (lengths.length === 0 ? 0 : lengths[Math.min(lengths.length - 1, Math.floor(q * lengths.length))]!);
+  const total = lengths.reduce((sum, n) => sum + n, 0);
+  const mostFrequent = [...counts]
+    .sort(byCount)
+    .slice(0, 20)
+    .map(([token, count]) => ({ token, count }));
+  return {
+    tokenizer: options.tokenizer,
+    lowercase: options.lowercase,
+    distinctTokens: counts.size,
+    mostFrequent,
+    tokensPerRow: { mean: lengths.length === 0 ? 0 : Math.round((total / lengths.length) * 10) / 10, median: at(0.5), p95: at(0.95), max: at(1) },
+  };
 }

@@ -46,6 +46,16 @@ describe('text data sets', () => {
     const detail = await api().get(`/v1/datasets/${datasetId}`);
     expect(detail.status).toBe(200);
     expect(detail.body.splits.train.classCounts).toEqual({ negative: 200, positive: 200 });
+    // Counted once at upload with the default tokenizer, to choose vocabularySize and length by.
+    const lengths = reviews.map((r) => r.text.split(' ').length).sort((a, b) => a - b);
+    expect(created.body.textStats).toMatchObject({
+      tokenizer: 'words',
+      lowercase: true,
+      distinctTokens: 20,
+      tokensPerRow: { mean: Math.round((lengths.reduce((a, b) => a + b, 0) / 400) * 10) / 10, median: lengths[200], max: lengths.at(-1) },
+    });
+    expect(created.body.textStats.mostFrequent).toHaveLength(20);
+    expect(created.body.textStats.mostFrequent[0].count).toBeGreaterThanOrEqual(created.body.textStats.mostFrequent[19].count);
     const shown = detail.body.samples.rows as Record<string, string>[];
     expect(shown.length).toBeGreaterThan(0);
     for (const row of shown) {

@@ -62,8 +62,11 @@ describe.skipIf(skipBrowserTests)('data set pages in a real browser', () => {
 
     const text = await post('/v1/datasets?name=notes&text=note', 'text/csv', 'note,label\n"fine, <b>really</b>",a\nawful,b\n');
     await page.goto(`${harness.baseUrl}/#/datasets/${text.body.id}`);
+    // Only the hash changes: wait for this set's page, not the table's still showing.
+    await page.waitForFunction((id) => document.querySelector('main')?.textContent?.includes(id), text.body.id);
     await page.waitForSelector('#dataset-rows tbody tr');
     expect(await page.textContent('main')).toContain('text (note)');
+    expect(await page.textContent('main')).toContain('mean 2.5, median 4, 95 % ≤ 4, longest 4');
     // A text is shown as text, never as markup.
     expect(await page.$$eval('#dataset-rows tbody td', (cells) => cells.map((cell) => cell.textContent))).toContain('fine, <b>really</b>');
     expect(pageErrors).toEqual([]);

@@ -123,6 +123,16 @@ export const uploadedDatasetSchema = z
       .string()
       .nullable()
       .describe('Text sets only: the column whose texts are the rows; each job makes them token ids with a vocabulary fitted on its training rows (dataset.text in the job spec)'),
+    textStats: z
+      .object({
+        tokenizer: z.enum(['words', 'whitespace', 'characters']),
+        lowercase: z.boolean(),
+        distinctTokens: z.int(),
+        mostFrequent: z.array(z.object({ token: z.string(), count: z.int() })).describe('The 20 most frequent tokens, ties in code-point order'),
+        tokensPerRow: z.object({ mean: z.number(), median: z.int(), p95: z.int(), max: z.int() }),
+      })
+      .nullable()
+      .describe("Text sets only: the texts' tokens under the default tokenizer (lower-cased words) over all rows, to choose a job's text.vocabularySize and text.length by"),
     createdAt: z.iso.datetime(),
   })
   .meta({ id: 'UploadedDataset' });

@@ -46,6 +46,16 @@ export async function datasetsView() {
   return () => {};
 }
 
+/** A text set's words: what a job's text.vocabularySize and text.length are chosen by. */
+function textFacts(stats) {
+  const perRow = stats.tokensPerRow;
+  return [
+    ['Words', `${stats.distinctTokens} distinct (${stats.lowercase ? 'lower-cased ' : ''}${stats.tokenizer})`],
+    ['Words per text', `mean ${perRow.mean}, median ${perRow.median}, 95 % ≤ ${perRow.p95}, longest ${perRow.max}`],
+    ['Most frequent', stats.mostFrequent.map((entry) => `${entry.token} (${entry.count})`).join(', ')],
+  ];
+}
+
 export async function datasetView(id) {
   const { ok, body } = await api(`/v1/datasets/${encodeURIComponent(id)}`);
   if (!ok) {
@@ -61,6 +71,7 @@ export async function datasetView(id) {
     ['Row shape', shapeOf(body)],
     ...(body.images ? [['Images came as', body.images.sources.map((s) => `${s.width}×${s.height}×${s.channels} (${s.files})`).join(', ') + (body.images.resized ? `; ${body.images.resized} resized` : '')]] : []),
     ['Label', body.labelType === 'class' ? `${body.labelColumn}: ${classNames.length} classes` : `${body.labelColumn} (a number)`],
+    ...(body.textStats ? textFacts(body.textStats) : []),
   ];
   const counts = el(
     'table',
