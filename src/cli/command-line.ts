@@ -10,6 +10,13 @@ const options = {
   status: { type: 'string' },
   limit: { type: 'string' },
   out: { type: 'string' },
+  name: { type: 'string' },
+  label: { type: 'string' },
+  features: { type: 'string' },
+  text: { type: 'string' },
+  'label-type': { type: 'string' },
+  size: { type: 'string' },
+  channels: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 

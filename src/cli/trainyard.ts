@@ -11,6 +11,7 @@ import { limitOption, parseCommandLine } from './command-line.js';
 import { advance, epochLine, fit, initialProgress, progressLine } from './progress-display.js';
 import { studyCommand, studyUsage } from './study-commands.js';
 import { printSubmitted } from './submitted-job.js';
+import { uploadCommand, uploadUsage } from './upload-command.js';
 import { columns, out } from './terminal-output.js';
 import { UsageError } from './usage-error.js';
 
@@ -23,6 +24,7 @@ Commands:
   logs <id>                       the job's events, in order
   cancel <id> | pause <id> | resume <id>
   download <id> [--out DIR]       the final model (model.json + weights.bin, and preprocessing.json if fitted)
+${uploadUsage}
 
 ${studyUsage}
 
@@ -138,6 +140,8 @@ async function main(): Promise<number> {
       );
       return 0;
     }
+    case 'upload':
+      return uploadCommand(client, argument, values);
     case 'study':
       return studyCommand(client, baseUrl, positionals.slice(1), values);
     default:

@@ -1,4 +1,4 @@
-export { TrainyardApiError, TrainyardClient, studyEndStatuses } from './trainyard-client.js';
+export { TrainyardApiError, TrainyardClient, studyEndStatuses, uploadContentType } from './trainyard-client.js';
 export type {
   Advice,
   Checkpoint,
@@ -29,6 +29,8 @@ export type {
   TrainedBestJob,
   Trial,
   UncertaintyRequest,
+  UploadedDataset,
+  UploadQuery,
   components,
   paths,
 } from './trainyard-client.js';

@@ -39,6 +39,24 @@ export type StudyStreamEventMessage = Extract<StudyStreamMessage, { kind: 'study
 export type ListStudiesQuery = NonNullable<paths['/v1/studies']['get']['parameters']['query']>;
 export type TrainBestOptions = paths['/v1/studies/{id}/train-best']['post']['requestBody']['content']['application/json'];
 export type TrainedBestJob = MethodResponse<Api, 'post', '/v1/studies/{id}/train-best'>;
+export type UploadedDataset = MethodResponse<Api, 'post', '/v1/datasets'>;
+export type UploadQuery = paths['/v1/datasets']['post']['parameters']['query'];
+
+/** The content type POST /v1/datasets takes for a file, by its name's ending; null for one it takes none for. */
+export function uploadContentType(fileName: string): string | null {
+  const name = fileName.toLowerCase();
+  const types: [string, string][] = [
+    ['.tar.gz', 'application/gzip'],
+    ['.tgz', 'application/gzip'],
+    ['.tar', 'application/x-tar'],
+    ['.zip', 'application/zip'],
+    ['.csv', 'text/csv'],
+    ['.jsonl', 'application/x-ndjson'],
+    ['.ndjson', 'application/x-ndjson'],
+    ['.json', 'application/json'],
+  ];
+  return types.find(([ending]) => name.endsWith(ending))?.[1] ?? null;
+}
 export type { components, paths };
 
 /** A problem+json answer, with its fields, as an exception. */
@@ -135,6 +153,19 @@ export class TrainyardClient {
   }
 
   /** The final model's files (model.json and weights.bin), as TF.js saves them. */
+  /** Uploads a data set's file as it is (a Blob streams from disk: fs.openAsBlob); the server checks and names what is wrong. */
+  uploadDataset(file: Blob, contentType: string, query: UploadQuery): Promise<UploadedDataset> {
+    return unwrap(
+      this.api.POST('/v1/datasets', {
+        params: { query },
+        // The document types the body by content type; the bytes go as they are, whichever it is.
+        body: file as never,
+        bodySerializer: (body: unknown) => body as Blob,
+        headers: { 'content-type': contentType },
+      }),
+    );
+  }
+
   /** The final model's files; `preprocessing` is null when nothing was fitted (no scaling, not a text set). */
   async model(id: string): Promise<{ modelJson: Buffer; weights: Buffer; preprocessing: Buffer | null }> {
     const get = async (file: 'model.json' | 'weights.bin' | 'preprocessing.json') =>

@@ -94,6 +94,25 @@ describe('the trainyard CLI', () => {
     expect(JSON.parse(readFileSync(path.join(out, 'preprocessing.json'), 'utf8')).preprocessing).toMatchObject({ features: 'standardize', shift: expect.any(Array) });
   });
 
+  it('upload sends a file as its name says, and a refused one is one line naming the field', async () => {
+    const csv = path.join(folder, 'notes.csv');
+    writeFileSync(csv, 'note,mood\n"what a good day",up\n"a bad, bad day",down\n"good",up\n');
+    const uploaded = (await trainyard('upload', csv, '--text', 'note', '--label', 'mood')).stdout;
+    expect(uploaded).toMatch(/^data set [0-9a-f-]{36}: 3 rows, texts \(note\), 2 classes \(mood\)$/m);
+    expect(uploaded).toContain('5 distinct words; words per text: median 4, 95 % ≤ 4, longest 4');
+    const id = /^data set ([0-9a-f-]{36})/m.exec(uploaded)![1]!;
+    expect(uploaded).toContain(`"dataset": {"name": "upload", "id": "${id}"}`);
+    expect((await client.api.GET('/v1/datasets/{id}', { params: { path: { id } } })).data).toMatchObject({ name: 'notes.csv', textColumn: 'note', format: 'csv' });
+
+    const other = path.join(folder, 'other.csv');
+    writeFileSync(other, 'note,mood\nfine,up\nbad,down\n');
+    const refused = failure(await trainyard('upload', other, '--text', 'nope').catch((error: unknown) => error));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('row 1, column "nope": the text column is missing');
+    const unknownType = failure(await trainyard('upload', path.join(folder, 'notes.xlsx')).catch((error: unknown) => error));
+    expect(unknownType.stderr).toContain('upload takes .csv');
+  });
+
   it('reports a refused spec once, field by field, and exits 1', async () => {
     const bad = path.join(folder, 'bad.json');
     writeFileSync(bad, JSON.stringify({ ...tinyIrisSpec(), batchSize: 0 }));
