@@ -53,7 +53,7 @@ export class AugmentedBatches {
   }
 
   static async start(spec: AugmentationSpec, jobSeed: number, split: Split): Promise<AugmentedBatches> {
-    const values = (await inMemoryRows(split, 'augmentation').trainX.data()) as Float32Array;
+    const values = (await inMemoryRows(split, 'trainX', 'augmentation').data()) as Float32Array;
     const rows = new SharedArrayBuffer(values.length * 4);
     new Float32Array(rows).set(values);
     const init: AugmentThreadInit = { spec, base: augmentationBase(jobSeed), rows, shape: split.inputShape, preprocessing: scalingOf(split.preprocessing) };

@@ -259,8 +259,9 @@ export function disposeSplit(split: Split): void {
   tf.dispose([split.trainX, split.trainY, split.valX, split.valY, split.testX, split.testY].filter((t): t is tf.Tensor => t !== null));
 }
 
-/** The in-memory training tensors, for what needs them whole (training threads, augmentation); a streamed split has none. */
-export function inMemoryRows(split: Split, what: string): { trainX: tf.Tensor; trainY: tf.Tensor } {
-  if (!split.trainX || !split.trainY) throw new TrainingSpecError(`${what} needs the training rows in memory, and this run streams them from ${split.streamed?.from ?? 'disk'}`);
-  return { trainX: split.trainX, trainY: split.trainY };
+/** An in-memory training tensor, for what needs it whole (training threads, augmentation); a streamed split has none. */
+export function inMemoryRows(split: Split, tensor: 'trainX' | 'trainY', what: string): tf.Tensor {
+  const found = split[tensor];
+  if (!found) throw new TrainingSpecError(`${what} needs the training rows in memory, and this run streams them from ${split.streamed?.from ?? 'disk'}`);
+  return found;
 }

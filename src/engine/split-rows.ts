@@ -16,7 +16,7 @@ export async function trainingBatch(split: Split, rows: Int32Array, next?: Int32
     if (next) streamed.prefetch(next);
     return batch;
   }
-  const { trainX, trainY } = inMemoryRows(split, 'a training batch');
+  const [trainX, trainY] = [inMemoryRows(split, 'trainX', 'a training batch'), inMemoryRows(split, 'trainY', 'a training batch')];
   return tf.tidy(() => {
     const indices = tf.tensor1d(rows, 'int32');
     return { x: tf.gather(trainX, indices), y: tf.gather(trainY, indices) };
@@ -25,7 +25,7 @@ export async function trainingBatch(split: Split, rows: Int32Array, next?: Int32
 
 /** The first `rows` training rows' x, for the diagnostics that look at a few. */
 export async function firstTrainingRows(split: Split, rows: number): Promise<tf.Tensor> {
-  if (!split.streamed) return inMemoryRows(split, 'the diagnostics').trainX.slice([0], [rows]);
+  if (!split.streamed) return inMemoryRows(split, 'trainX', 'the diagnostics').slice([0], [rows]);
   const { x, y } = await split.streamed.batch(positions(0, rows));
   y.dispose();
   return x;

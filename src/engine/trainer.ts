@@ -650,7 +650,7 @@ class TrainingRun {
         const batch = augmented.take(this.step, rows);
         if (next) augmented.prefetch(this.step + 1, next);
         x = await batch;
-        y = tf.tidy(() => tf.gather(inMemoryRows(split, 'augmentation').trainY, tf.tensor1d(rows, 'int32')));
+        y = tf.tidy(() => tf.gather(inMemoryRows(split, 'trainY', 'augmentation'), tf.tensor1d(rows, 'int32')));
       } else {
         ({ x, y } = await trainingBatch(split, rows, next));
       }

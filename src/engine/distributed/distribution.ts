@@ -58,7 +58,7 @@ export async function startDistribution(
     shards,
   );
   const buffers = allocateSharedBuffers(layout);
-  const { trainX, trainY } = inMemoryRows(split, 'distributed training');
+  const [trainX, trainY] = [inMemoryRows(split, 'trainX', 'distributed training'), inMemoryRows(split, 'trainY', 'distributed training')];
   const threads = await TrainingThreads.start(count, {
     spec,
     backend: options.backend.name,
