@@ -93,6 +93,32 @@ describe('a streamed upload', () => {
     expect(finalWeights(b)).toEqual(finalWeights(a));
   });
 
+  it("keeps an image archive's own validation and test rows, and trains a regression, exactly as in memory", async () => {
+    const heldOut = { ...meta, heldOut: { validation: 30, test: 20 } };
+    const held = specOf({ validationSplit: 0, testSplit: 0, epochs: 2 });
+    const [a, b] = [await collectRun(held, backend, { uploaded: readTable(folder, heldOut) }), await collectRun(held, backend, { uploaded: readTable(folder, heldOut, 0) })];
+    expect(b.error).toBeUndefined();
+    expect(b.events.find((e) => e.type === 'started')).toMatchObject({ trainRows: 250, validationRows: 30, testRows: 20 });
+    expect(trajectory(b)).toEqual(trajectory(a));
+
+    const regressionFolder = mkdtempSync(path.join(os.tmpdir(), 'trainyard-streamed-regression-'));
+    try {
+      const targets = Float32Array.from({ length: ROWS }, (_, row) => features[row * FEATURES]! / 100 - features[row * FEATURES + 2]! / 300);
+      await writeTable(regressionFolder, { featureNames: [], labelColumn: 'y', features, rows: ROWS, labelType: 'number', classNames: [], targets });
+      const regressionMeta: TableMeta = { name: 'regression', featureSize: FEATURES, labelType: 'number', classes: 0 };
+      const regression = specOf({ model: { layers: [{ type: 'dense', units: 8, activation: 'tanh' }, { type: 'dense', units: 1 }] }, epochs: 2 });
+      const [c, d] = [
+        await collectRun(regression, backend, { uploaded: readTable(regressionFolder, regressionMeta) }),
+        await collectRun(regression, backend, { uploaded: readTable(regressionFolder, regressionMeta, 0) }),
+      ];
+      expect(d.error).toBeUndefined();
+      expect(trajectory(d)).toEqual(trajectory(c));
+      expect(finalWeights(d)).toEqual(finalWeights(c));
+    } finally {
+      rmSync(regressionFolder, { recursive: true, force: true });
+    }
+  });
+
   it('resumes from the middle of an epoch exactly', async () => {
     const spec = specOf();
     const straight = await collectRun(spec, backend, { uploaded: streamed });
