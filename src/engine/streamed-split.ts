@@ -1,3 +1,4 @@
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ResolvedJobSpec } from '../spec/job-spec.js';
 import { applyPreprocessing, inputShapeOf, ScalingFit, splitOrder, targetEncoding, targetRows, targetTensor, type FittedScaling, type Split, type TargetEncoding } from './dataset-split.js';
@@ -12,9 +13,13 @@ import { EVALUATION_CHUNK_ROWS, STREAMED_FIT_CHUNK_ROWS as FIT_CHUNK_ROWS } from
 /** Positions `start` … `start + count − 1` of a split's order. */
 export const positions = (start: number, count: number): Int32Array => Int32Array.from({ length: count }, (_, i) => start + i);
 
-/** What the `started` event says of a streamed split: where its rows are read from, and how many bytes they are. */
-export function streamingOf(split: Split): { streamed?: { from: string; featureBytes: number } } {
-  return split.streamed ? { streamed: { from: split.streamed.from, featureBytes: split.streamed.fileBytes } } : {};
+/**
+ * What the `started` event says of a streamed split: the data set and file its rows are read from
+ * (by name: the folder is the deployment's business), and how many bytes they are.
+ */
+export function streamingOf(split: Split): { streamed?: { dataset: string; file: string; featureBytes: number } } {
+  const streamed = split.streamed;
+  return streamed ? { streamed: { dataset: streamed.dataset, file: path.basename(streamed.from), featureBytes: streamed.fileBytes } } : {};
 }
 
 /**
@@ -25,6 +30,8 @@ export function streamingOf(split: Split): { streamed?: { from: string; featureB
  */
 export class StreamedSplit {
   private constructor(
+    /** The data set's name (an upload's id). */
+    readonly dataset: string,
     private readonly reader: StreamedRows,
     private readonly order: Int32Array,
     private readonly target: Dataset['target'],
@@ -49,7 +56,7 @@ export class StreamedSplit {
     const { order, trainRows, validationRows, testRows } = splitOrder(dataset, spec);
     const reader = await StreamedRows.open(dataset.featureFile, dataset.featureSize, dataset.rows);
     const inputShape = inputShapeOf(spec, dataset);
-    const streamed = new StreamedSplit(reader, order, dataset.target, targetEncoding(spec, dataset.target), inputShape, null, { train: trainRows, validation: validationRows, test: testRows });
+    const streamed = new StreamedSplit(dataset.name, reader, order, dataset.target, targetEncoding(spec, dataset.target), inputShape, null, { train: trainRows, validation: validationRows, test: testRows });
     try {
       const method = spec.preprocessing.features;
       streamed.scaling = method === 'none' ? null : await streamed.fitScaling(new ScalingFit(method, dataset.featureSize), trainRows);

@@ -53,7 +53,7 @@ describe('an upload above TRAINING_IN_MEMORY_BYTES', () => {
     expect(done.status).toBe('succeeded');
     const events = (await api().get(`/v1/jobs/${job.body.id}/events`)).body.data as { type: string; data: Record<string, unknown> }[];
     const started = events.find((event) => event.type === 'started');
-    expect(started?.data).toMatchObject({ streamed: { from: expect.stringMatching(/features\.f32$/), featureBytes: 1600 } });
+    expect(started?.data).toMatchObject({ streamed: { dataset: id, file: 'features.f32', featureBytes: 1600 } });
     const metrics = (await api().get(`/v1/jobs/${job.body.id}/metrics?scope=epoch`)).body.data;
     expect(metrics.at(-1).values.val_accuracy).toBeGreaterThan(0.9);
   });
