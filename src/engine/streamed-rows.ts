@@ -69,12 +69,14 @@ export class StreamedRows {
   private async read(rows: Int32Array): Promise<Float32Array> {
     const out = new Float32Array(rows.length * this.featureSize);
     const bytes = new Uint8Array(out.buffer);
+    // Checked before any read starts, so no read is left running unawaited.
+    const outside = rows.find((row) => row < 0 || row >= this.rows);
+    if (outside !== undefined) throw new RangeError(`row ${outside} is outside the ${this.rows} rows of ${this.path}`);
     const reads: Promise<unknown>[] = [];
     for (let begin = 0; begin < rows.length; ) {
       let end = begin + 1;
       while (end < rows.length && rows[end] === rows[end - 1]! + 1) end++;
       const first = rows[begin]!;
-      if (first < 0 || rows[end - 1]! >= this.rows) throw new RangeError(`row ${first} is outside the ${this.rows} rows of ${this.path}`);
       reads.push(this.readFully(bytes, begin * this.rowBytes, (end - begin) * this.rowBytes, first * this.rowBytes));
       begin = end;
     }
