@@ -165,6 +165,16 @@ describe('StreamedRows', () => {
     }
   });
 
+  it('closes only once the reads it started have finished, taken or not', async () => {
+    const reader = await StreamedRows.open(path.join(folder, 'features.f32'), FEATURES, ROWS);
+    const all = Int32Array.from({ length: ROWS }, (_, i) => (i * 37) % ROWS);
+    reader.prefetch(all);
+    const taken = reader.take(all.slice(0, 10));
+    await reader.close();
+    // The prefetch was dropped by the take, but had finished before the descriptor was closed.
+    expect(Array.from(await taken)).toEqual(Array.from(all.slice(0, 10)).flatMap((row) => Array.from(features.subarray(row * FEATURES, (row + 1) * FEATURES))));
+  });
+
   it('refuses a file whose size is not rows × features', async () => {
     const short = path.join(folder, 'short.f32');
     writeFileSync(short, new Uint8Array(10));
