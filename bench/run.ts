@@ -12,6 +12,7 @@
 // npm run bench -- --only studies [--seeds 1,2,3,4,5 --algorithms random,asha,pbt]: hyperparameter search on MNIST, best accuracy against trial-epochs
 // npm run bench -- --only augmentation [--backends native --sizes 2000 --repeats 7]: examples/cnn-augmentation.json's CNN with and without its augmentation
 // npm run bench -- --only transfer-images [--sizes 300,3000 --seeds 1,2,3 --epochs 10 --target 0.9,0.95 --finetune-lr 0.01 --backends native]: uploaded MNIST PNGs, 0–4 → 5–9 through the service: frozen, finetune, scratch
+// npm run bench -- --only streaming [--base-rows 20480 --sizes 1,4,16 --steps 300 --backends native]: an upload trained with its features streamed from disk against loaded: peak RSS and samples/s per size
 // Prints the baseline tables later work is measured against. Timings on these shared VMs vary by
 // ±20–30 %: compare ratios taken in one run, not numbers across runs.
 import os from 'node:os';
@@ -35,6 +36,7 @@ import { benchMcDropout } from './mc-dropout.js';
 import { benchAugmentation } from './augmentation.js';
 import { benchStudies, studyAlgorithms, type StudyBenchRow } from './studies.js';
 import { benchServiceOverhead } from './service-overhead.js';
+import { benchStreaming } from './streaming.js';
 import { benchTransferImages, LEARNING_RATE, transferStarts, type TransferImagesRow } from './transfer-images.js';
 
 const { values } = parseArgs({
@@ -55,13 +57,15 @@ const { values } = parseArgs({
     epochs: { type: 'string' },
     target: { type: 'string' },
     'finetune-lr': { type: 'string' },
+    'base-rows': { type: 'string', default: '20480' },
+    steps: { type: 'string', default: '300' },
   },
 });
 
 tf.enableProdMode();
 
 // Modes that run without --only, then the ones run only when named; aliases kept for old scripts.
-const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'seq2seq', 'api', 'abuse', 'mcdropout', 'studies', 'service', 'augmentation', 'transfer-images'] as const;
+const modes = ['throughput', 'latency', 'events', 'transfer', 'distributed', 'pytorch', 'graphs', 'seq2seq', 'api', 'abuse', 'mcdropout', 'studies', 'service', 'augmentation', 'transfer-images', 'streaming'] as const;
 const aliases: Record<string, (typeof modes)[number]> = { submit: 'latency', fanout: 'events' };
 if (values.only !== undefined) {
   const mode = aliases[values.only] ?? values.only;
@@ -339,6 +343,21 @@ if (values.only === 'augmentation') {
     table(
       ['measure', 'samples/s min / median / max', 'vs no augmentation per round min / median / max'],
       result.rows.map((r, i) => [r.measure, spreadOf(r.rounds), i === 0 || i === 2 ? '-' : ratios(r.rounds)]),
+    ),
+  );
+  console.log();
+}
+if (values.only === 'streaming') {
+  const backend = z.enum(benchBackends).parse(values.backends?.split(',')[0]?.trim() ?? 'native');
+  const multiples = (values.sizes ?? '1,4,16').split(',').map(Number);
+  const steps = Number(values.steps);
+  const batchSize = 256;
+  console.log(`a 256-feature table at ${multiples.map((m) => `${m}×`).join(', ')} ${values['base-rows']} rows; a 256-64-10 MLP, batch ${batchSize}, ${steps} steps on ${backend}, each run in a fresh process\n`);
+  const rows = await benchStreaming({ backend, baseRows: Number(values['base-rows']), multiples, steps, batchSize });
+  console.log(
+    table(
+      ['rows', 'features MiB', 'mode', 'peak RSS MiB', 'samples/s', 'to first step s', 'load avg'],
+      rows.map((r) => [String(r.rows), fmt(r.featureMb), r.mode, fmt(r.peakRssMb), fmt(r.samplesPerSecond), fmt(r.setupSeconds, 1), fmt(r.load, 2)]),
     ),
   );
   console.log();

@@ -43,7 +43,8 @@ const uploads = new Map<string, Dataset>();
 function uploadedDataset(upload: NonNullable<RunRequest['upload']>): Dataset {
   let dataset = uploads.get(upload.id);
   if (!dataset) {
-    dataset = readTable(upload.folder, { name: upload.id, featureSize: upload.featureSize, inputShape: upload.inputShape, labelType: upload.labelType, classes: upload.classes, heldOut: upload.heldOut, text: upload.text });
+    const meta = { name: upload.id, featureSize: upload.featureSize, inputShape: upload.inputShape, labelType: upload.labelType, classes: upload.classes, heldOut: upload.heldOut, text: upload.text };
+    dataset = readTable(upload.folder, meta, settings.TRAINING_IN_MEMORY_BYTES);
     uploads.set(upload.id, dataset);
   }
   return dataset;

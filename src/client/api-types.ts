@@ -3311,6 +3311,10 @@ export interface components {
             threads?: number;
             /** @description On 422 for too many training threads: what a training process may start (TRAINING_THREADS) */
             threadLimit?: number;
+            /** @description On 422 for augmentation or distributed training on a streamed upload: the upload's features, in bytes */
+            featureBytes?: number;
+            /** @description On 422 for augmentation or distributed training on a streamed upload: the largest features a training process loads (TRAINING_IN_MEMORY_BYTES) */
+            inMemoryBytes?: number;
         };
         /** @description Progressive networks (Rusu et al. 2016): earlier jobs' models (dense stacks) become frozen columns; each dense layer k ≥ 1 of `layers` (the new column) also receives a linear lateral adapter from every column's hidden activation k−1. The export holds all columns */
         Progressive: {

@@ -29,6 +29,9 @@ const configSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   // Training threads a distributed job may start per training process (workers: "auto" takes this many; default: the cores).
   TRAINING_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  // An upload whose features.f32 is larger than this is not loaded: the training process keeps its
+  // labels and row order and reads feature rows from the file a batch at a time (docs/jobs.md). 0 streams every table upload.
+  TRAINING_IN_MEMORY_BYTES: z.coerce.number().int().min(0).default(536_870_912),
   // How often workers announce themselves (GET /v1/workers, /metrics); an entry lapses after three missed beats.
   WORKER_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5000),
   // Requests larger than this get 413; job specs are small, uploads have their own limit.
@@ -128,6 +131,7 @@ export const trainingProcessSettingsSchema = configSchema.pick({
   WEBGPU_ADAPTER: true,
   BLAS_THREADS: true,
   TRAINING_THREADS: true,
+  TRAINING_IN_MEMORY_BYTES: true,
 });
 
 export class ConfigError extends Error {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { classificationDataset, type Dataset } from '../engine/datasets/dataset.js';
@@ -33,10 +33,18 @@ export interface TableMeta {
   text?: boolean;
 }
 
-export function readTable(folder: string, meta: TableMeta): Dataset {
+/**
+ * The table's rows. Features larger than `inMemoryBytes` stay in features.f32 (`featureFile`) and
+ * are read a batch at a time by the trainer; the labels, 4 bytes a row, are always loaded. A text
+ * set is always loaded: its token ids are made from the whole texts.
+ */
+export function readTable(folder: string, meta: TableMeta, inMemoryBytes = Number.POSITIVE_INFINITY): Dataset {
   const copy = (file: string) => new Uint8Array(readFileSync(path.join(folder, file))).buffer;
   const texts = meta.text ? readAllTexts(folder) : undefined;
-  const features = texts ? new Float32Array(0) : new Float32Array(copy('features.f32'));
+  const featureFile = path.join(folder, 'features.f32');
+  const streamed = !texts && statSync(featureFile).size > inMemoryBytes;
+  const features = texts || streamed ? new Float32Array(0) : new Float32Array(copy('features.f32'));
+  const stream = streamed ? { featureFile } : {};
   if (texts && meta.labelType === 'class') return { ...classificationDataset(meta.name, features, 0, new Int32Array(copy('labels.i32')), meta.classes), texts };
   if (texts) {
     const values = new Float32Array(copy('targets.f32'));
@@ -44,10 +52,10 @@ export function readTable(folder: string, meta: TableMeta): Dataset {
   }
   if (meta.labelType === 'class') {
     const dataset = classificationDataset(meta.name, features, meta.featureSize, new Int32Array(copy('labels.i32')), meta.classes);
-    return { ...dataset, ...(meta.inputShape ? { inputShape: meta.inputShape } : {}), ...(meta.heldOut ? { heldOut: meta.heldOut } : {}) };
+    return { ...dataset, ...(meta.inputShape ? { inputShape: meta.inputShape } : {}), ...(meta.heldOut ? { heldOut: meta.heldOut } : {}), ...stream };
   }
   const values = new Float32Array(copy('targets.f32'));
-  return { name: meta.name, features, featureSize: meta.featureSize, rows: values.length, target: { kind: 'values', values, shape: [1] } };
+  return { name: meta.name, features, featureSize: meta.featureSize, rows: values.length, target: { kind: 'values', values, shape: [1] }, ...stream };
 }
 
 /** Rows of each class, by class name. */

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { AugmentationSpec } from '../spec/augmentation-spec.js';
 import { augmentationBase } from './augmentation.js';
-import { scalingOf, type FittedScaling, type Split } from './dataset-split.js';
+import { inMemoryRows, scalingOf, type FittedScaling, type Split } from './dataset-split.js';
 
 export interface AugmentThreadInit {
   spec: AugmentationSpec;
@@ -53,7 +53,7 @@ export class AugmentedBatches {
   }
 
   static async start(spec: AugmentationSpec, jobSeed: number, split: Split): Promise<AugmentedBatches> {
-    const values = (await split.trainX.data()) as Float32Array;
+    const values = (await inMemoryRows(split, 'trainX', 'augmentation').data()) as Float32Array;
     const rows = new SharedArrayBuffer(values.length * 4);
     new Float32Array(rows).set(values);
     const init: AugmentThreadInit = { spec, base: augmentationBase(jobSeed), rows, shape: split.inputShape, preprocessing: scalingOf(split.preprocessing) };

@@ -5,6 +5,8 @@ import { runShapeOf } from '../spec/run-shape.js';
 import { textOptionsSchema } from '../spec/text-spec.js';
 import { outputLayerIndex } from '../spec/weight-shapes.js';
 import type { Dataset } from './datasets/loader.js';
+import { TrainingSpecError } from './events.js';
+import type { StreamedSplit } from './streamed-split.js';
 import { createRng, deriveSeed, permutation } from './random.js';
 import { fitVocabulary, TokenEncoder, type FittedVocabulary, type VocabularySummary } from './text-vocabulary.js';
 
@@ -25,10 +27,10 @@ export const scalingOf = (fitted: FittedPreprocessing | null): FittedScaling | n
 export const vocabularyOf = (fitted: FittedPreprocessing | null): FittedVocabulary | null => (fitted && 'tokens' in fitted ? fitted : null);
 
 export interface Split {
-  /** [rows, ...inputShape] */
-  trainX: tf.Tensor;
-  /** Targets as the loss takes them (see `targetEncoding`). */
-  trainY: tf.Tensor;
+  /** [rows, ...inputShape]; null when the rows are streamed. */
+  trainX: tf.Tensor | null;
+  /** Targets as the loss takes them (see `targetEncoding`); null when the rows are streamed. */
+  trainY: tf.Tensor | null;
   valX: tf.Tensor | null;
   valY: tf.Tensor | null;
   testX: tf.Tensor | null;
@@ -41,7 +43,12 @@ export interface Split {
   preprocessing: FittedPreprocessing | null;
   /** A text set's: what the preprocessing event reports of the vocabulary. */
   vocabularySummary?: VocabularySummary;
+  /** Set when the features stay on disk: every x (and y) tensor comes from here, by position in the split's order. */
+  streamed: StreamedSplit | null;
 }
+
+/** A split made by splitDataset: every row in tensors. */
+export type InMemorySplit = Split & { trainX: tf.Tensor; trainY: tf.Tensor; streamed: null };
 
 /**
  * How targets are fed to the loss: class indices (sparse cross-entropy), one-hot rows (categorical
@@ -72,11 +79,63 @@ function textOptionsOf(spec: ResolvedJobSpec) {
 const FIXED_TEST_SEED = 0x4d4e4953;
 
 /**
- * Seeded shuffle (unless spec.shuffle is false) and optional row limit, then [train | validation |
- * test] in that order. A data set's fixed test set is taken out first with its own seed. Scaling is fitted on the training
- * rows only, so nothing of the held-out rows leaks into training.
+ * The rows in split order (splitOrder) as tensors. Scaling is fitted on the training rows only,
+ * so nothing of the held-out rows leaks into training.
  */
-export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
+export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): InMemorySplit {
+  if (dataset.featureFile) throw new Error(`data set ${dataset.name} streams its features from ${dataset.featureFile}: split it with splitStreamed`);
+  const { order, trainRows, validationRows, testRows } = splitOrder(dataset, spec);
+  const target = dataset.target;
+  // A text set's vocabulary comes from its training rows only, like scaling below.
+  const texts = dataset.texts;
+  const fitted = texts ? fitVocabulary(rowIndices(order, 0, trainRows, (row) => texts[row]!), textOptionsOf(spec)) : null;
+  const encoder = fitted ? new TokenEncoder(fitted.vocabulary) : null;
+  const size = fitted ? fitted.vocabulary.text.length : dataset.featureSize;
+  const rowsOf = (start: number, count: number): { x: Float32Array; y: Int32Array | Float32Array } => {
+    const x = new Float32Array(count * size);
+    for (let i = 0; i < count; i++) {
+      const row = order[start + i]!;
+      if (encoder) encoder.encode(texts![row]!, x, i * size);
+      else x.set(dataset.features.subarray(row * size, (row + 1) * size), i * size);
+    }
+    return { x, y: targetRows(target, order.subarray(start, start + count)) };
+  };
+  const train = rowsOf(0, trainRows);
+  const scaling = fitted ? null : fitPreprocessing(spec.preprocessing.features, train.x, size);
+  const inputShape = inputShapeOf(spec, dataset);
+  const encoding = targetEncoding(spec, target);
+  const toTensors = ({ x, y }: { x: Float32Array; y: Int32Array | Float32Array }): [tf.Tensor, tf.Tensor] => {
+    if (scaling) applyPreprocessing(scaling, x);
+    const count = x.length / size;
+    return [tf.tensor(x, [count, ...inputShape]), targetTensor(y, count, target, encoding)];
+  };
+  const [trainX, trainY] = toTensors(train);
+  const [valX, valY] = validationRows > 0 ? toTensors(rowsOf(trainRows, validationRows)) : [null, null];
+  const [testX, testY] = testRows > 0 ? toTensors(rowsOf(trainRows + validationRows, testRows)) : [null, null];
+  const preprocessing = fitted?.vocabulary ?? scaling;
+  return {
+    trainX,
+    trainY,
+    valX,
+    valY,
+    testX,
+    testY,
+    trainRows,
+    validationRows,
+    testRows,
+    inputShape,
+    preprocessing,
+    streamed: null,
+    ...(fitted ? { vocabularySummary: fitted.summary } : {}),
+  };
+}
+
+/**
+ * The data set's rows in split order, [train | validation | test]: a seeded shuffle (unless
+ * spec.shuffle is false) and optional row limit. A data set's fixed test set is taken out first
+ * with its own seed. The streamed and the in-memory split share it, so both train on the same rows.
+ */
+export function splitOrder(dataset: Pick<Dataset, 'rows' | 'heldOut'>, spec: ResolvedJobSpec): { order: Int32Array; trainRows: number; validationRows: number; testRows: number } {
   const heldOut = dataset.heldOut;
   const fixedTestRows = heldOut?.test ?? describeDataset(spec.dataset)?.fixedTestRows ?? 0;
   const fixedValidationRows = heldOut?.validation ?? 0;
@@ -109,46 +168,23 @@ export function splitDataset(dataset: Dataset, spec: ResolvedJobSpec): Split {
   } else {
     order = shuffleOf(dataset.rows);
   }
-  const target = dataset.target;
-  const targetSize = target.kind === 'classes' ? (target.steps ?? 1) : target.shape.reduce((a, b) => a * b, 1);
-  // A text set's vocabulary comes from its training rows only, like scaling below.
-  const texts = dataset.texts;
-  const fitted = texts ? fitVocabulary(rowIndices(order, 0, trainRows, (row) => texts[row]!), textOptionsOf(spec)) : null;
-  const encoder = fitted ? new TokenEncoder(fitted.vocabulary) : null;
-  const size = fitted ? fitted.vocabulary.text.length : dataset.featureSize;
-  const rowsOf = (start: number, count: number): { x: Float32Array; y: Int32Array | Float32Array } => {
-    const x = new Float32Array(count * size);
-    const y = target.kind === 'classes' ? new Int32Array(count * targetSize) : new Float32Array(count * targetSize);
-    const source = target.kind === 'classes' ? target.labels : target.values;
-    for (let i = 0; i < count; i++) {
-      const row = order[start + i]!;
-      if (encoder) encoder.encode(texts![row]!, x, i * size);
-      else x.set(dataset.features.subarray(row * size, (row + 1) * size), i * size);
-      y.set(source.subarray(row * targetSize, (row + 1) * targetSize), i * targetSize);
-    }
-    return { x, y };
-  };
-  const train = rowsOf(0, trainRows);
-  const scaling = fitted ? null : fitPreprocessing(spec.preprocessing.features, train.x, size);
-  const inputShape = inputShapeOf(spec, dataset);
-  const encoding = targetEncoding(spec, target);
-  const toTensors = ({ x, y }: { x: Float32Array; y: Int32Array | Float32Array }): [tf.Tensor, tf.Tensor] => {
-    if (scaling) applyPreprocessing(scaling, x);
-    const count = x.length / size;
-    return [tf.tensor(x, [count, ...inputShape]), targetTensor(y, count, target, encoding)];
-  };
-  const [trainX, trainY] = toTensors(train);
-  const [valX, valY] = validationRows > 0 ? toTensors(rowsOf(trainRows, validationRows)) : [null, null];
-  const [testX, testY] = testRows > 0 ? toTensors(rowsOf(trainRows + validationRows, testRows)) : [null, null];
-  const preprocessing = fitted?.vocabulary ?? scaling;
-  return { trainX, trainY, valX, valY, testX, testY, trainRows, validationRows, testRows, inputShape, preprocessing, ...(fitted ? { vocabularySummary: fitted.summary } : {}) };
+  return { order, trainRows, validationRows, testRows };
+}
+
+/** The targets of data set rows `rows`, as the data set stores them (class indices or values). */
+export function targetRows(target: Dataset['target'], rows: Int32Array): Int32Array | Float32Array {
+  const size = target.kind === 'classes' ? (target.steps ?? 1) : target.shape.reduce((a, b) => a * b, 1);
+  const source = target.kind === 'classes' ? target.labels : target.values;
+  const y = target.kind === 'classes' ? new Int32Array(rows.length * size) : new Float32Array(rows.length * size);
+  rows.forEach((row, i) => y.set(source.subarray(row * size, (row + 1) * size), i * size));
+  return y;
 }
 
 function* rowIndices<T>(order: Int32Array, start: number, count: number, of: (row: number) => T): Generator<T> {
   for (let i = start; i < start + count; i++) yield of(order[i]!);
 }
 
-function targetTensor(y: Int32Array | Float32Array, rows: number, target: Dataset['target'], encoding: TargetEncoding): tf.Tensor {
+export function targetTensor(y: Int32Array | Float32Array, rows: number, target: Dataset['target'], encoding: TargetEncoding): tf.Tensor {
   if (target.kind === 'values') return tf.tensor(y, [rows, ...target.shape], 'float32');
   const shape: number[] = target.steps ? [rows, target.steps] : [rows];
   switch (encoding) {
@@ -163,31 +199,54 @@ function targetTensor(y: Int32Array | Float32Array, rows: number, target: Datase
 
 export function fitPreprocessing(method: 'none' | 'standardize' | 'minMax', x: Float32Array, size: number): FittedScaling | null {
   if (method === 'none') return null;
-  const rows = x.length / size;
-  const shift: number[] = [];
-  const scale: number[] = [];
-  for (let f = 0; f < size; f++) {
-    let a = 0;
-    let b = 0;
-    if (method === 'standardize') {
-      for (let r = 0; r < rows; r++) a += x[r * size + f]!;
-      const mean = a / rows;
-      for (let r = 0; r < rows; r++) b += (x[r * size + f]! - mean) ** 2;
-      shift.push(mean);
-      // A constant feature stays 0 instead of dividing by 0.
-      scale.push(Math.sqrt(b / rows) || 1);
-    } else {
-      a = Number.POSITIVE_INFINITY;
-      b = Number.NEGATIVE_INFINITY;
-      for (let r = 0; r < rows; r++) {
-        a = Math.min(a, x[r * size + f]!);
-        b = Math.max(b, x[r * size + f]!);
+  const fit = new ScalingFit(method, size);
+  for (let pass = 0; pass < fit.passes; pass++) fit.add(pass, x);
+  return fit.result();
+}
+
+/**
+ * Scaling fitted chunk by chunk, so a streamed split fits it without holding its training rows:
+ * `passes` passes over the same rows in the same order (standardize needs the mean before the
+ * deviations). Each feature's sums take the rows in order, in doubles, however they are chunked,
+ * so the result is bit for bit the in-memory fit's.
+ */
+export class ScalingFit {
+  readonly passes: number;
+  private readonly a: Float64Array;
+  private readonly b: Float64Array;
+  private rows = 0;
+
+  constructor(
+    private readonly method: 'standardize' | 'minMax',
+    private readonly size: number,
+  ) {
+    this.passes = method === 'standardize' ? 2 : 1;
+    this.a = new Float64Array(size).fill(method === 'minMax' ? Number.POSITIVE_INFINITY : 0);
+    this.b = new Float64Array(size).fill(method === 'minMax' ? Number.NEGATIVE_INFINITY : 0);
+  }
+
+  add(pass: number, x: Float32Array): void {
+    const { a, b, size } = this;
+    const rows = x.length / size;
+    if (pass === 0) this.rows += rows;
+    for (let r = 0; r < rows; r++) {
+      for (let f = 0; f < size; f++) {
+        const value = x[r * size + f]!;
+        if (this.method === 'minMax') {
+          a[f] = Math.min(a[f]!, value);
+          b[f] = Math.max(b[f]!, value);
+        } else if (pass === 0) a[f]! += value;
+        else b[f]! += (value - a[f]! / this.rows) ** 2;
       }
-      shift.push(a);
-      scale.push(b - a || 1);
     }
   }
-  return { features: method, shift, scale };
+
+  result(): FittedScaling {
+    const shift = Array.from(this.a, (a) => (this.method === 'standardize' ? a / this.rows : a));
+    // A constant feature stays 0 instead of dividing by 0.
+    const scale = Array.from(this.b, (b, f) => (this.method === 'standardize' ? Math.sqrt(b / this.rows) : b - this.a[f]!) || 1);
+    return { features: this.method, shift, scale };
+  }
 }
 
 export function applyPreprocessing(fitted: FittedScaling, x: Float32Array): void {
@@ -195,6 +254,14 @@ export function applyPreprocessing(fitted: FittedScaling, x: Float32Array): void
   for (let i = 0; i < x.length; i++) x[i] = (x[i]! - fitted.shift[i % size]!) / fitted.scale[i % size]!;
 }
 
+/** Frees the tensors; a streamed split's file is closed by its owner (`split.streamed.close()`). */
 export function disposeSplit(split: Split): void {
-  tf.dispose([split.trainX, split.trainY, ...[split.valX, split.valY, split.testX, split.testY].filter((t): t is tf.Tensor => t !== null)]);
+  tf.dispose([split.trainX, split.trainY, split.valX, split.valY, split.testX, split.testY].filter((t): t is tf.Tensor => t !== null));
+}
+
+/** An in-memory training tensor, for what needs it whole (training threads, augmentation); a streamed split has none. */
+export function inMemoryRows(split: Split, tensor: 'trainX' | 'trainY', what: string): tf.Tensor {
+  const found = split[tensor];
+  if (!found) throw new TrainingSpecError(`${what} needs the training rows in memory, and this run streams them from ${split.streamed?.from ?? 'disk'}`);
+  return found;
 }

@@ -25,6 +25,8 @@ export type TrainingEvent =
       stepsPerEpoch: number;
       totalSteps: number;
       parameters: number;
+      /** The run reads its feature rows from this file of the data set a batch at a time, instead of loading them (TRAINING_IN_MEMORY_BYTES). */
+      streamed?: { dataset: string; file: string; featureBytes: number };
     }
   | { type: 'batchMetrics'; epoch: number; step: number; values: MetricValues }
   | {

@@ -9,6 +9,8 @@ import { buildObjective, type BuiltModel } from './model-builder.js';
 import type { Objective } from './objective.js';
 import { createOptimizer } from './optimizers/create-optimizer.js';
 import { deriveSeed, Mulberry32, permutation } from './random.js';
+import { trainingBatch } from './split-rows.js';
+import { streamingOf } from './streamed-split.js';
 import { computeGradients, readScalars } from './train-step.js';
 import type { TrainingOptions } from './trainer.js';
 
@@ -122,6 +124,7 @@ export async function runLrRangeTest(
     stepsPerEpoch,
     totalSteps: steps,
     parameters: model.countParams(),
+    ...streamingOf(split),
   });
 
   const runner = new RangeRunner(spec, optimizer, training, variables, objective, split, clock, heads.map((head) => head.weight), options.signal);
@@ -223,16 +226,15 @@ class RangeRunner {
         const rows = order.subarray(cursor, Math.min(cursor + spec.batchSize, split.trainRows));
         cursor += rows.length;
         const rate = rateAt(i);
-        const indices = tf.tensor1d(rows, 'int32');
-        const x = tf.gather(split.trainX, indices);
-        const y = tf.gather(split.trainY, indices);
+        const next = cursor < split.trainRows ? order.subarray(cursor, Math.min(cursor + spec.batchSize, split.trainRows)) : undefined;
+        const { x, y } = await trainingBatch(split, rows, next);
         this.clock.step = i + 1;
         const { loss, correct, entropy, headLosses, gradients } = computeGradients(this.training, this.variables, x, y, this.objective, this.headWeights);
         const applied = spec.clipNorm !== undefined ? clipByGlobalNorm(gradients, spec.clipNorm) : gradients;
         optimizer.apply(this.variables, applied, rate);
         applyMaxNorm(this.maxNorms);
         const [lossValue] = await readScalars(loss);
-        tf.dispose([indices, x, y, loss, correct, entropy, ...headLosses, ...gradients, ...(applied === gradients ? [] : applied)]);
+        tf.dispose([x, y, loss, correct, entropy, ...headLosses, ...gradients, ...(applied === gradients ? [] : applied)]);
         if (!onStep(i, rate, lossValue!)) break;
         await new Promise<void>((resolve) => setImmediate(resolve));
       }

@@ -60,18 +60,28 @@ export async function evaluate(
   objective: Pick<Objective, 'loss' | 'probabilities' | 'regression'>,
   chunk = EVALUATION_CHUNK_ROWS,
 ): Promise<{ loss: number; score: number }> {
-  const rows = x.shape[0];
+  // Slicing along the first axis only: rows may be vectors, images or sequences.
+  return evaluateChunks(model, x.shape[0], (begin, size) => ({ x: x.slice([begin], [size]), y: y.slice([begin], [size]) }), objective, chunk);
+}
+
+/** evaluate over rows that `chunkAt` hands over a chunk at a time (read from disk for a streamed split); it may prefetch the next. */
+export async function evaluateChunks(
+  model: tf.LayersModel,
+  rows: number,
+  chunkAt: (begin: number, size: number) => { x: tf.Tensor; y: tf.Tensor } | Promise<{ x: tf.Tensor; y: tf.Tensor }>,
+  objective: Pick<Objective, 'loss' | 'probabilities' | 'regression'>,
+  chunk = EVALUATION_CHUNK_ROWS,
+): Promise<{ loss: number; score: number }> {
   let lossSum = 0;
   let correctSum = 0;
   for (let begin = 0; begin < rows; begin += chunk) {
     const size = Math.min(chunk, rows - begin);
+    const { x, y } = await chunkAt(begin, size);
     const [loss, correct] = tf.tidy(() => {
-      // Slicing along the first axis only: rows may be vectors, images or sequences.
-      const xb = x.slice([begin], [size]);
-      const yb = y.slice([begin], [size]);
-      const output = model.apply(xb, { training: false }) as tf.Tensor;
-      return [tf.mul(taskLoss(output, yb, objective), size), scoreSum(output, yb, objective)];
+      const output = model.apply(x, { training: false }) as tf.Tensor;
+      return [tf.mul(taskLoss(output, y, objective), size), scoreSum(output, y, objective)];
     });
+    tf.dispose([x, y]);
     const [lossValue, correctValue] = await readScalars(loss!, correct!);
     tf.dispose([loss!, correct!]);
     lossSum += lossValue!;

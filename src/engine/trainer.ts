@@ -23,7 +23,9 @@ import {
   type PartialSums,
   type RunState,
 } from './checkpoint-data.js';
-import { disposeSplit, scalingOf, splitDataset, type Split } from './dataset-split.js';
+import { disposeSplit, inMemoryRows, scalingOf, splitDataset, type Split } from './dataset-split.js';
+import { evaluatePart, firstTrainingRows, trainingBatch } from './split-rows.js';
+import { StreamedSplit, streamingOf } from './streamed-split.js';
 import { loadDataset, type Dataset } from './datasets/loader.js';
 import {
   checkpointingAborts,
@@ -52,7 +54,7 @@ import type { OptimizerState, TrainingOptimizer } from './optimizers/training-op
 import { deriveSeed, Mulberry32, permutation } from './random.js';
 import { disposeSnapshot, packSnapshot, unpackSnapshot, type RunSnapshot } from './run-snapshot.js';
 import { learningRateAt } from './schedules.js';
-import { computeGradients, evaluate, readScalars } from './train-step.js';
+import { computeGradients, readScalars } from './train-step.js';
 import { phaseForEpoch, planPhases, type PlannedPhase } from './training-plan.js';
 
 export interface TrainingOptions {
@@ -91,7 +93,7 @@ const NOISE_STREAM = 3;
  */
 export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink, options: TrainingOptions): Promise<TrainingResult> {
   const dataset = loadDataset(spec.dataset, options.uploaded);
-  const split = splitDataset(dataset, spec);
+  const split = dataset.featureFile ? await StreamedSplit.split(dataset, spec) : splitDataset(dataset, spec);
   let built: BuiltModel | undefined;
   let distribution: Distribution | undefined;
   let augmented: AugmentedBatches | undefined;
@@ -127,6 +129,7 @@ export async function runTraining(spec: ResolvedJobSpec, sink: TrainingEventSink
     await distribution?.threads.close();
     await augmented?.close();
     disposeSplit(split);
+    await split.streamed?.close();
     if (built) {
       // The heads' training model shares the exported model's layers: only the heads' own are left to free.
       const shared = new Set(built.model.layers);
@@ -238,6 +241,7 @@ class TrainingRun {
       stepsPerEpoch: this.stepsPerEpoch,
       totalSteps: this.totalSteps,
       parameters: this.model.countParams(),
+      ...streamingOf(this.split),
     });
     const resume = this.options.resumeFrom;
     const init = this.spec.init;
@@ -309,10 +313,9 @@ class TrainingRun {
     const restored = this.earlyStopping?.restoresBest ?? false;
     const finalMetrics = { ...(this.earlyStopping?.finalMetrics(end.metrics) ?? end.metrics) };
     const reported = { ...end.metrics };
-    const { testX, testY } = this.split;
-    if (testX && testY) {
-      // The test rows are looked at once, on the model the run hands over.
-      const test = await evaluate(this.model, testX, testY, this.objective);
+    // The test rows are looked at once, on the model the run hands over.
+    const test = await evaluatePart(this.model, this.split, 'test', this.objective);
+    if (test) {
       for (const metrics of [finalMetrics, reported]) {
         metrics.test_loss = test.loss;
         metrics[`test_${this.scoreName}`] = test.score;
@@ -361,7 +364,7 @@ class TrainingRun {
 
   private async reportActivationVariance(): Promise<void> {
     const rows = Math.min(256, this.split.trainRows);
-    const x = this.split.trainX.slice([0], [rows]);
+    const x = await firstTrainingRows(this.split, rows);
     try {
       const { input, layers } = await activationVariances(this.model, x);
       this.sink.emit({ type: 'activationVariance', step: 0, rows, input, layers });
@@ -586,8 +589,8 @@ class TrainingRun {
     this.epochSums = noSums(this.heads.length);
     const loss = sums.lossSum / sums.rows;
     const metrics: MetricValues = { loss, [this.scoreName]: sums.correctSum / sums.rows, learning_rate: rate, ...this.entropyMetric(sums), ...this.headMetrics(sums) };
-    if (split.valX && split.valY) {
-      const validation = await evaluate(this.model, split.valX, split.valY, this.objective);
+    const validation = await evaluatePart(this.model, split, 'validation', this.objective);
+    if (validation) {
       metrics.val_loss = validation.loss;
       metrics[`val_${this.scoreName}`] = validation.score;
     }
@@ -640,14 +643,19 @@ class TrainingRun {
       scalars = [step.loss, step.correct, step.entropy, ...step.headLosses];
       if (distribution.spec.scaleLearningRate) rate *= distribution.workers;
     } else {
-      const indices = tf.tensor1d(rows, 'int32');
       const augmented = this.options.augmented;
-      const batch = augmented?.take(this.step, rows);
-      if (augmented && next) augmented.prefetch(this.step + 1, next);
-      const x = batch ? await batch : tf.gather(split.trainX, indices);
-      const y = tf.gather(split.trainY, indices);
+      let x: tf.Tensor;
+      let y: tf.Tensor;
+      if (augmented) {
+        const batch = augmented.take(this.step, rows);
+        if (next) augmented.prefetch(this.step + 1, next);
+        x = await batch;
+        y = tf.tidy(() => tf.gather(inMemoryRows(split, 'trainY', 'augmentation'), tf.tensor1d(rows, 'int32')));
+      } else {
+        ({ x, y } = await trainingBatch(split, rows, next));
+      }
       const local = computeGradients(this.training, this.variables, x, y, this.objective, headWeights);
-      tf.dispose([indices, x, y]);
+      tf.dispose([x, y]);
       gradients = local.gradients;
       const tensors = [local.loss, local.correct, local.entropy, ...local.headLosses];
       scalars = await readScalars(...tensors);

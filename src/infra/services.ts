@@ -115,7 +115,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     logger,
     artifactDir: config.ARTIFACT_DIR,
     projectMaxRunningJobs: config.PROJECT_MAX_RUNNING_JOBS,
-    limits: { memoryBytes: config.WORKER_MEMORY_LIMIT_MB * 2 ** 20, threads: trainingThreadLimit(config) },
+    limits: { memoryBytes: config.WORKER_MEMORY_LIMIT_MB * 2 ** 20, threads: trainingThreadLimit(config), inMemoryBytes: config.TRAINING_IN_MEMORY_BYTES },
   });
   const studyStore = new StudyStore(prisma);
   const studyPublisher = new StudyEventPublisher(publisher.connection, config.QUEUE_PREFIX);

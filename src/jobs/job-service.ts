@@ -208,10 +208,17 @@ export class JobService {
       // An image archive's val/ and test/ folders are the job's validation and test sets.
       ...(dataset.splits?.validation?.rows ? { fixedValidationRows: dataset.splits.validation.rows } : {}),
       ...(dataset.splits?.test?.rows ? { fixedTestRows: dataset.splits.test.rows } : {}),
+      ...this.streamingOf(dataset.rows * dataset.featureSize * 4, text !== undefined),
     };
     const problems = specProblems(spec, shape);
     if (problems.length > 0) throw invalidSpec(problems);
     return shape;
+  }
+
+  /** Whether the training process will stream this upload's features.f32 (its size decides there too: src/datasets/dataset-files.ts). */
+  private streamingOf(featureBytes: number, text: boolean): Pick<DatasetShape, 'streamed'> {
+    const inMemoryBytes = this.limits.inMemoryBytes;
+    return !text && inMemoryBytes !== undefined && featureBytes > inMemoryBytes ? { streamed: { featureBytes, inMemoryBytes } } : {};
   }
 
   /** Another project's job is a 404 like a missing one: its existence is not this caller's business. */

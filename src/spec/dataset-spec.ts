@@ -177,6 +177,8 @@ export interface DatasetShape {
   fixedTestRows?: number;
   /** Rows the data set holds out itself as a fixed validation set (an upload's val/ folder; counted in `rows`). */
   fixedValidationRows?: number;
+  /** An upload above TRAINING_IN_MEMORY_BYTES: its feature rows are read from disk a batch at a time, never held whole. */
+  streamed?: { featureBytes: number; inMemoryBytes: number };
 }
 
 /** MNIST's canonical test set: these many rows of a fixed permutation, whatever the job's seed. */

@@ -30,6 +30,8 @@ export const THREAD_RUNTIME_BYTES = 96 * MIB;
 export const AUGMENT_THREAD_RUNTIME_BYTES = 32 * MIB;
 /** Validation and test rows are scored this many at a time, forward only (src/engine/train-step.ts). */
 export const EVALUATION_CHUNK_ROWS = 1024;
+/** A streamed split fits its scaling this many training rows at a time (src/engine/streamed-split.ts). */
+export const STREAMED_FIT_CHUNK_ROWS = 4096;
 
 export const memoryParts = ['weights', 'gradients', 'optimizerState', 'snapshots', 'activations', 'dataset', 'labels', 'threads', 'runtime'] as const;
 export type MemoryPart = (typeof memoryParts)[number];
@@ -305,7 +307,15 @@ export function estimateMemory(spec: ResolvedJobSpec, info: DatasetShape, option
   // The data set: its arrays, the split's copies, and the tensors made of them.
   const dataset = spec.dataset;
   const rowsPath = 'rows' in dataset ? ['dataset', 'rows'] : 'limit' in dataset && dataset.limit !== undefined ? ['dataset', 'limit'] : ['dataset'];
-  add('dataset', rowsPath, 3 * rows * info.featureSize * FLOAT, `${rows} rows × ${info.featureSize} features: the data set, its split and their tensors`);
+  const streamed = info.streamed !== undefined;
+  if (streamed) {
+    // The split order, and the rows read at once: a batch and the next, or a chunk of the scaling fit or an evaluation.
+    const readRows = Math.max(2 * batchRows, STREAMED_FIT_CHUNK_ROWS, EVALUATION_CHUNK_ROWS);
+    add('dataset', rowsPath, rows * FLOAT, `${rows} rows' split order (the features are streamed from disk)`);
+    add('dataset', ['batchSize'], 3 * readRows * info.featureSize * FLOAT, `${readRows} rows × ${info.featureSize} features read from disk at once, and their tensors`);
+  } else {
+    add('dataset', rowsPath, 3 * rows * info.featureSize * FLOAT, `${rows} rows × ${info.featureSize} features: the data set, its split and their tensors`);
+  }
   const outputShape = info.outputShape ?? [info.classes];
   const steps = outputShape.length > 1 ? outputShape[0]! : 1;
   if (info.classes === 0) {
@@ -314,7 +324,8 @@ export function estimateMemory(spec: ResolvedJobSpec, info: DatasetShape, option
     add('labels', rowsPath, 2 * rows * steps * FLOAT, `${rows} rows × ${steps} class indices`);
     const output = layers[outputIndex];
     const binary = spec.loss === 'binaryCrossentropy' && info.classes === 2 && output?.type === 'dense' && output.units === 1;
-    if (spec.loss !== 'sparseCategoricalCrossentropy' && !binary) {
+    // A streamed split encodes each batch's targets as it reads it.
+    if (spec.loss !== 'sparseCategoricalCrossentropy' && !binary && !streamed) {
       // tf.oneHot makes an int32 tensor, then its float copy.
       const categorical = spec.loss === 'categoricalCrossentropy';
       add(

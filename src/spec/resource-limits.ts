@@ -8,6 +8,8 @@ export interface WorkerLimits {
   memoryBytes: number;
   /** Training threads a distributed job may start. */
   threads: number;
+  /** TRAINING_IN_MEMORY_BYTES: an upload's features above it are streamed from disk; absent, every upload is loaded. */
+  inMemoryBytes?: number;
 }
 
 /** Why a valid spec cannot run on this deployment's workers: the field to change, and the numbers behind it. */
@@ -18,7 +20,12 @@ export interface ResourceRefusal {
   /** The whole story, for the problem's `detail`. */
   detail: string;
   /** Members of the problem body: the estimate and the limit, or the thread count and the limit. */
-  extensions: MemoryRefusalDetails | ThreadRefusalDetails;
+  extensions: MemoryRefusalDetails | ThreadRefusalDetails | StreamedRefusalDetails;
+}
+
+export interface StreamedRefusalDetails {
+  featureBytes: number;
+  inMemoryBytes: number;
 }
 
 export interface MemoryRefusalDetails {
@@ -60,6 +67,8 @@ const hints: Partial<Record<string, string>> = {
  * for the most of it.
  */
 export function resourceRefusal(spec: ResolvedJobSpec, info: DatasetShape, limits: WorkerLimits): ResourceRefusal | null {
+  const streaming = streamingRefusal(spec, info);
+  if (streaming) return streaming;
   const threads = trainingThreadsOf(spec, limits.threads);
   if (threads > limits.threads) {
     const distributed = spec.distributed!;
@@ -92,6 +101,20 @@ export function resourceRefusal(spec: ResolvedJobSpec, info: DatasetShape, limit
       largest: shares.slice(0, 5).map((share) => ({ field: share.field, bytes: safe(share.bytes) })),
     },
   };
+}
+
+/**
+ * What cannot read its rows a batch at a time: augmentation and distributed training hand the
+ * whole training tensor to other threads. Refused rather than loaded anyway, since the set was
+ * streamed because it may not fit.
+ */
+function streamingRefusal(spec: ResolvedJobSpec, info: DatasetShape): ResourceRefusal | null {
+  const streamed = info.streamed;
+  const field = spec.augmentation ? 'augmentation' : spec.distributed ? 'distributed' : null;
+  if (!streamed || !field || spec.task !== 'train') return null;
+  const what = field === 'augmentation' ? 'augmentation reads the whole training set on a thread of its own' : "distributed training shares the whole training set with its threads";
+  const message = `${what}, and this upload's ${formatBytes(streamed.featureBytes)} of features are streamed from disk (more than the ${formatBytes(streamed.inMemoryBytes)} of TRAINING_IN_MEMORY_BYTES): drop ${field}, or raise TRAINING_IN_MEMORY_BYTES on the API and the workers`;
+  return { field, message, detail: `${field}: ${message}`, extensions: { featureBytes: streamed.featureBytes, inMemoryBytes: streamed.inMemoryBytes } };
 }
 
 // A spec at every maximum can need more bytes than a double holds exactly: say so with the largest exact integer.

@@ -129,7 +129,7 @@ export class TrainerHost {
    * `memoryLimitMb` (WORKER_MEMORY_LIMIT_MB) caps the process: V8's heap at that size, and its RSS,
    * which also holds TF.js's native and wasm memory, read every 200 ms: over it, the process is killed.
    */
-  static start(backend: BackendChoice, logger: Logger, trainingThreads?: number, memoryLimitMb = defaultWorkerMemoryLimitMb()): Promise<TrainerHost> {
+  static start(backend: BackendChoice, logger: Logger, trainingThreads?: number, memoryLimitMb = defaultWorkerMemoryLimitMb(), inMemoryBytes?: number): Promise<TrainerHost> {
     const child = fork(trainerEntry, [], {
       execArgv: ['--import', tsxLoader, `--max-old-space-size=${memoryLimitMb}`],
       env: {
@@ -139,6 +139,7 @@ export class TrainerHost {
         ...(backend.options.webgpu.adapter ? { WEBGPU_ADAPTER: backend.options.webgpu.adapter } : {}),
         BLAS_THREADS: String(backend.options.blasThreads),
         ...(trainingThreads ? { TRAINING_THREADS: String(trainingThreads) } : {}),
+        ...(inMemoryBytes !== undefined ? { TRAINING_IN_MEMORY_BYTES: String(inMemoryBytes) } : {}),
       },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],

@@ -16,6 +16,8 @@ export class TrainerPool {
     private readonly logger: Logger,
     /** WORKER_MEMORY_LIMIT_MB: each process's cap (src/worker/trainer-host.ts); by default the config's default for this many processes. */
     private readonly memoryLimitMb = defaultWorkerMemoryLimitMb(size),
+    /** TRAINING_IN_MEMORY_BYTES: uploads above it are streamed by the processes; absent, theirs is the config's default. */
+    private readonly inMemoryBytes?: number,
   ) {}
 
   /** Starts every process up front, so the first job does not pay for backend start-up. */
@@ -47,7 +49,7 @@ export class TrainerPool {
   }
 
   private async spawn(): Promise<TrainerHost> {
-    const host = await TrainerHost.start(this.backend, this.logger, this.trainingThreads, this.memoryLimitMb);
+    const host = await TrainerHost.start(this.backend, this.logger, this.trainingThreads, this.memoryLimitMb, this.inMemoryBytes);
     this.all.add(host);
     return host;
   }

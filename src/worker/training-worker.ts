@@ -79,7 +79,7 @@ export class TrainingWorker {
 
   constructor(private readonly deps: TrainingWorkerDeps) {
     this.registry = new WorkerRegistry(deps.connection, deps.config.QUEUE_PREFIX, deps.config.WORKER_HEARTBEAT_MS);
-    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, backendChoiceOf(deps.config), deps.config.TRAINING_THREADS, deps.logger, deps.config.WORKER_MEMORY_LIMIT_MB);
+    this.pool = new TrainerPool(deps.config.WORKER_CONCURRENCY, backendChoiceOf(deps.config), deps.config.TRAINING_THREADS, deps.logger, deps.config.WORKER_MEMORY_LIMIT_MB, deps.config.TRAINING_IN_MEMORY_BYTES);
   }
 
   async start(): Promise<void> {

@@ -47,6 +47,8 @@ export const problemSchema = z
       .describe('On 422 for a job over the memory limit: the fields that set the most memory, largest first, in bytes'),
     threads: z.int().optional().describe('On 422 for too many training threads: the threads the job would start'),
     threadLimit: z.int().optional().describe('On 422 for too many training threads: what a training process may start (TRAINING_THREADS)'),
+    featureBytes: z.int().optional().describe("On 422 for augmentation or distributed training on a streamed upload: the upload's features, in bytes"),
+    inMemoryBytes: z.int().optional().describe('On 422 for augmentation or distributed training on a streamed upload: the largest features a training process loads (TRAINING_IN_MEMORY_BYTES)'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 

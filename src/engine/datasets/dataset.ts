@@ -4,7 +4,7 @@
  */
 export interface Dataset {
   name: string;
-  /** Empty for a text set, whose rows are `texts`. */
+  /** Empty for a text set, whose rows are `texts`, and for a streamed one, whose rows are in `featureFile`. */
   features: Float32Array;
   /** Values per row; `inputShape` (default [featureSize]) is how the model sees them. */
   featureSize: number;
@@ -15,6 +15,8 @@ export interface Dataset {
   heldOut?: { validation: number; test: number };
   /** A text set: one text per row, made into token ids by the job's vocabulary (src/engine/text-vocabulary.ts). */
   texts?: readonly string[];
+  /** A set too large to load (TRAINING_IN_MEMORY_BYTES): its features.f32, read a batch at a time (src/engine/streamed-rows.ts). */
+  featureFile?: string;
 }
 
 export type DatasetTarget =

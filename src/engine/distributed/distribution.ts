@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DistributedSpec } from '../../spec/distributed-spec.js';
 import type { ResolvedJobSpec } from '../../spec/job-spec.js';
 import type { SelectedBackend } from '../backend.js';
-import type { Split } from '../dataset-split.js';
+import { inMemoryRows, type Split } from '../dataset-split.js';
 import type { BuiltModel } from '../model-builder.js';
 import { allocateSharedBuffers, SharedMemoryTransport, weightLayout } from './parameter-transport.js';
 import { ShardedOptimizer } from './sharded-optimizer.js';
@@ -58,6 +58,7 @@ export async function startDistribution(
     shards,
   );
   const buffers = allocateSharedBuffers(layout);
+  const [trainX, trainY] = [inMemoryRows(split, 'trainX', 'distributed training'), inMemoryRows(split, 'trainY', 'distributed training')];
   const threads = await TrainingThreads.start(count, {
     spec,
     backend: options.backend.name,
@@ -65,8 +66,8 @@ export async function startDistribution(
     regression: built.regression,
     layout,
     buffers,
-    trainX: await share(split.trainX),
-    trainY: { ...(await share(split.trainY)), dtype: split.trainY.dtype === 'int32' ? 'int32' : 'float32' },
+    trainX: await share(trainX),
+    trainY: { ...(await share(trainY)), dtype: trainY.dtype === 'int32' ? 'int32' : 'float32' },
     preprocessing: split.preprocessing,
   });
   return {
