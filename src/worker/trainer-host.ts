@@ -13,7 +13,7 @@ const trainerEntry = fileURLToPath(new URL('../../workers/trainer-process.ts', i
 const tsxLoader = import.meta.resolve('tsx');
 const STARTUP_TIMEOUT_MS = 60_000;
 // After an abort, how long the child may take to reach its next batch boundary before it is killed.
-const ABORT_GRACE_MS = 10_000;
+export const ABORT_GRACE_MS = 10_000;
 
 /** The training process died under a job (killed, out of memory, native crash). */
 export class TrainerCrashedError extends Error {
