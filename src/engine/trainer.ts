@@ -354,7 +354,6 @@ class TrainingRun {
     this.publishWeightsSoon = true;
   }
 
-  /** Diagnostics on up to 256 training rows, before the first step. */
   /** What was fitted on the training rows: a table's scaling in full, a text set's vocabulary in summary. */
   private reportPreprocessing(): void {
     const scaling = scalingOf(this.split.preprocessing);
@@ -362,6 +361,7 @@ class TrainingRun {
     if (this.split.vocabularySummary) this.sink.emit({ type: 'preprocessing', vocabulary: this.split.vocabularySummary });
   }
 
+  /** Diagnostics on up to 256 training rows, before the first step. */
   private async reportActivationVariance(): Promise<void> {
     const rows = Math.min(256, this.split.trainRows);
     const x = await firstTrainingRows(this.split, rows);
