@@ -6,9 +6,7 @@ import type { Dataset } from './datasets/loader.js';
 import { StreamedRows } from './streamed-rows.js';
 import type { Objective } from './objective.js';
 import { evaluateChunks } from './train-step.js';
-// Rows per read of the scaling fit's passes: big enough to keep the thread pool busy, small enough to stay flat.
 import { EVALUATION_CHUNK_ROWS, STREAMED_FIT_CHUNK_ROWS as FIT_CHUNK_ROWS } from '../spec/memory-estimate.js';
-
 
 /** Positions `start` … `start + count − 1` of a split's order. */
 export const positions = (start: number, count: number): Int32Array => Int32Array.from({ length: count }, (_, i) => start + i);
