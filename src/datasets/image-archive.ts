@@ -37,6 +37,21 @@ export interface CheckedArchive {
 /** Most problems listed in one 422: the rest are counted. */
 export const MAX_LISTED_FILES = 20;
 
+/** The first MAX_LISTED_FILES problems, and how many there were. */
+export class ProblemList {
+  readonly listed: UploadProblem[] = [];
+  total = 0;
+
+  add(problem: UploadProblem): void {
+    this.total += 1;
+    if (this.listed.length < MAX_LISTED_FILES) this.listed.push(problem);
+  }
+
+  throwIfAny(): void {
+    if (this.total > 0) throw new UploadInvalidError(this.listed, this.total);
+  }
+}
+
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -73,12 +88,8 @@ export class ZipArchive implements CheckedArchive {
       // The end record's count is only a claim, but an honest 10⁵-entry archive is refused without listing it.
       if (zip.entryCount > limits.maxEntries) throw tooManyEntries(zip.entryCount, limits);
       const entries = new Map<string, yauzl.Entry>();
-      const problems: UploadProblem[] = [];
-      let problemCount = 0;
-      const problem = (path: string, message: string) => {
-        problemCount += 1;
-        if (problems.length < MAX_LISTED_FILES) problems.push({ file: path, message });
-      };
+      const problems = new ProblemList();
+      const problem = (path: string, message: string) => problems.add({ file: path, message });
       let seen = 0;
       let declared = 0;
       let skipped = 0;
@@ -118,7 +129,7 @@ export class ZipArchive implements CheckedArchive {
       if (declared > limits.maxUncompressedBytes) {
         throw new PayloadTooLargeError(`the archive inflates to ${declared} bytes; at most ${limits.maxUncompressedBytes} are accepted (ARCHIVE_MAX_UNCOMPRESSED_BYTES)`);
       }
-      if (problems.length > 0) throw new UploadInvalidError(problems, problemCount);
+      problems.throwIfAny();
       return new ZipArchive(zip, entries, limits, skipped);
     } catch (error) {
       zip.close();

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { MAX_LISTED_FILES, type CheckedArchive } from './image-archive.js';
+import { MAX_LISTED_FILES, ProblemList, type CheckedArchive } from './image-archive.js';
 import { decodeImage, ImageDecodeError, imageExtensions, readHeader, type Channels, type ImageHeader, type TargetShape } from './image-decoder.js';
-import { UploadInvalidError, type UploadProblem } from './tabular-parser.js';
+import { UploadInvalidError } from './tabular-parser.js';
 
 /**
  * An image classification set from an archive of class folders: `train/<class>/*.png|jpg`, and
@@ -196,19 +196,4 @@ export function layout(paths: string[]): { items: Item[]; classNames: string[] }
   const splitOrder = new Map(splitNames.map((name, i) => [name, i]));
   items.sort((a, b) => splitOrder.get(a.split)! - splitOrder.get(b.split)! || (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
   return { items, classNames };
-}
-
-/** The first MAX_LISTED_FILES problems, and how many there were. */
-class ProblemList {
-  readonly listed: UploadProblem[] = [];
-  total = 0;
-
-  add(problem: UploadProblem): void {
-    this.total += 1;
-    if (this.listed.length < MAX_LISTED_FILES) this.listed.push(problem);
-  }
-
-  throwIfAny(): void {
-    if (this.total > 0) throw new UploadInvalidError(this.listed, this.total);
-  }
 }

@@ -4,8 +4,8 @@ import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { PayloadTooLargeError } from '../errors/errors.js';
-import { litter, MAX_LISTED_FILES, tooManyEntries, unsafeName, type ArchiveFile, type ArchiveLimits, type CheckedArchive } from './image-archive.js';
-import { UploadInvalidError, type UploadProblem } from './tabular-parser.js';
+import { litter, ProblemList, tooManyEntries, unsafeName, type ArchiveFile, type ArchiveLimits, type CheckedArchive } from './image-archive.js';
+import { UploadInvalidError } from './tabular-parser.js';
 
 /** Room for the headers around the files' bytes in a tar stream: a header block, and a long name or pax record, per entry. */
 const HEADER_BYTES_PER_ENTRY = 2048;
@@ -39,12 +39,8 @@ export class TarArchive implements CheckedArchive {
   static async open(file: string, gzipped: boolean, scratch: string, limits: ArchiveLimits): Promise<TarArchive> {
     const handle = await open(scratch, 'w+');
     const stored = new Map<string, Stored>();
-    const problems: UploadProblem[] = [];
-    let problemCount = 0;
-    const problem = (path: string, message: string) => {
-      problemCount += 1;
-      if (problems.length < MAX_LISTED_FILES) problems.push({ file: JSON.stringify(path).slice(1, -1).slice(0, 300), message });
-    };
+    const problems = new ProblemList();
+    const problem = (path: string, message: string) => problems.add({ file: JSON.stringify(path).slice(1, -1).slice(0, 300), message });
     let streamed = 0;
     const budget = limits.maxUncompressedBytes + limits.maxEntries * HEADER_BYTES_PER_ENTRY;
     const meter = new Transform({
@@ -104,10 +100,10 @@ export class TarArchive implements CheckedArchive {
       if (error instanceof PayloadTooLargeError || error instanceof UploadInvalidError) throw error;
       throw notA(gzipped ? 'tar.gz' : 'tar', error as Error);
     }
-    if (problems.length > 0) {
+    if (problems.total > 0) {
       await handle.close();
       await rm(scratch, { force: true });
-      throw new UploadInvalidError(problems, problemCount);
+      problems.throwIfAny();
     }
     return new TarArchive(scratch, handle, stored, skipped);
   }

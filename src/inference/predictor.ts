@@ -329,12 +329,9 @@ function checkTokens(rows: Float32Array[], vocabulary: number): void {
 function encodeTexts(inputs: unknown[], vocabulary: FittedVocabulary): Float32Array[] {
   const problems = inputs.flatMap((input, i) => (typeof input === 'string' ? [] : [{ field: `inputs[${i}]`, message: `this job was trained on text: each input is a string, got ${describe(input)}` }]));
   if (problems.length > 0) throw new ValidationError(`invalid inputs: ${problems.slice(0, 10).map((p) => `${p.field}: ${p.message}`).join('; ')}`, problems.slice(0, 10));
-  const encoder = new TokenEncoder(vocabulary);
-  return (inputs as string[]).map((text) => {
-    const row = new Float32Array(vocabulary.text.length);
-    encoder.encode(text, row);
-    return row;
-  });
+  const ids = new TokenEncoder(vocabulary).encodeAll(inputs as string[]);
+  const length = vocabulary.text.length;
+  return inputs.map((_, i) => ids.subarray(i * length, (i + 1) * length));
 }
 
 /** Each input as a flat row, checked against one row's shape (nested as the shape, or flat). */
