@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { classificationDataset, type Dataset } from '../engine/datasets/dataset.js';
+import type { Dataset } from '../engine/datasets/dataset.js';
 import type { LabelType, ParsedTable } from './tabular-parser.js';
 
 const bytesOf = (array: Float32Array | Int32Array) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
@@ -44,18 +44,19 @@ export function readTable(folder: string, meta: TableMeta, inMemoryBytes = Numbe
   const featureFile = path.join(folder, 'features.f32');
   const streamed = !texts && statSync(featureFile).size > inMemoryBytes;
   const features = texts || streamed ? new Float32Array(0) : new Float32Array(copy('features.f32'));
-  const stream = streamed ? { featureFile } : {};
-  if (texts && meta.labelType === 'class') return { ...classificationDataset(meta.name, features, 0, new Int32Array(copy('labels.i32')), meta.classes), texts };
-  if (texts) {
-    const values = new Float32Array(copy('targets.f32'));
-    return { name: meta.name, features, featureSize: 0, rows: values.length, target: { kind: 'values', values, shape: [1] }, texts };
-  }
-  if (meta.labelType === 'class') {
-    const dataset = classificationDataset(meta.name, features, meta.featureSize, new Int32Array(copy('labels.i32')), meta.classes);
-    return { ...dataset, ...(meta.inputShape ? { inputShape: meta.inputShape } : {}), ...(meta.heldOut ? { heldOut: meta.heldOut } : {}), ...stream };
-  }
-  const values = new Float32Array(copy('targets.f32'));
-  return { name: meta.name, features, featureSize: meta.featureSize, rows: values.length, target: { kind: 'values', values, shape: [1] }, ...stream };
+  const target: Dataset['target'] =
+    meta.labelType === 'class' ? { kind: 'classes', labels: new Int32Array(copy('labels.i32')), classes: meta.classes } : { kind: 'values', values: new Float32Array(copy('targets.f32')), shape: [1] };
+  return {
+    name: meta.name,
+    features,
+    featureSize: texts ? 0 : meta.featureSize,
+    rows: target.kind === 'classes' ? target.labels.length : target.values.length,
+    target,
+    ...(meta.inputShape ? { inputShape: meta.inputShape } : {}),
+    ...(meta.heldOut ? { heldOut: meta.heldOut } : {}),
+    ...(streamed ? { featureFile } : {}),
+    ...(texts ? { texts } : {}),
+  };
 }
 
 /** Rows of each class, by class name. */
