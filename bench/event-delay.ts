@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config/config.js';
 import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
+import { completeFeeds, SeqFeed, type SeqSummary } from './seq-feed.js';
 
 export interface EventDelayRound {
   subscribers: number;
@@ -124,7 +125,7 @@ async function oneJob(url: string, headers: Record<string, string>, subscribers:
   let lastTrainingEmit = 0;
   let endReceived = 0;
   let firstTrainingEmit = 0;
-  // The observer parses every message; the others only check the order of seqs, as cheaply as a client could.
+  // The observer parses every message; the others (in a process of their own) only check the order of seqs.
   const observer = follow(streamUrl, headers, (event, received) => {
     const emitted = Date.parse(event.emittedAt);
     if (event.type !== 'status') {
@@ -138,15 +139,14 @@ async function oneJob(url: string, headers: Record<string, string>, subscribers:
       recordMs.push(Date.parse(event.createdAt) - emitted);
     }
   });
-  const others = Array.from({ length: subscribers }, () => follow(streamUrl, headers));
-  await Promise.all([observer, ...others].map((client) => client.opened));
+  const others = followInChild(streamUrl, headers, subscribers);
+  await Promise.all([observer.opened, others.opened]);
   allConnectedAt = Date.now();
   await action(url, headers, id, 'resume');
-  const seqs = await Promise.all([observer, ...others].map((client) => client.closed));
-  const events = Math.max(...seqs.map((list) => list.at(-1) ?? 0));
+  const { events, complete } = completeFeeds([await observer.closed, ...(await others.closed)]);
   return {
     subscribers,
-    complete: seqs.filter((list) => list.length === events && list.every((seq, i) => seq === i + 1)).length,
+    complete,
     events,
     delaysMs,
     recordMs,
@@ -168,25 +168,47 @@ async function waitForStatus(url: string, headers: Record<string, string>, id: s
   }
 }
 
-function follow(url: string, headers: Record<string, string>, onEvent?: (event: StreamedEvent, received: number) => void) {
+/** `count` subscribers in a child process (bench/event-subscribers-child.ts); what each one received once all have closed. */
+function followInChild(url: string, headers: Record<string, string>, count: number) {
+  if (count === 0) return { opened: Promise.resolve(), closed: Promise.resolve([] as SeqSummary[]) };
+  const child = fork(path.join(import.meta.dirname, 'event-subscribers-child.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // A clean exit may be seen before its last message is read: only a failure ends the wait.
+  const exited = new Promise<never>((_, reject) =>
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`the subscribers' process exited with ${code}`));
+    }),
+  );
+  const answer = <T>(key: string) =>
+    Promise.race([
+      new Promise<T>((resolve) => {
+        const listener = (message: Record<string, unknown>) => {
+          if (!(key in message)) return;
+          child.off('message', listener);
+          resolve(message[key] as T);
+        };
+        child.on('message', listener);
+      }),
+      exited,
+    ]);
+  const opened = answer<true>('opened');
+  const closed = answer<SeqSummary[]>('feeds');
+  child.send({ url, headers, count });
+  return { opened, closed };
+}
+
+function follow(url: string, headers: Record<string, string>, onEvent: (event: StreamedEvent, received: number) => void) {
   const socket = new WebSocket(url, { headers });
-  const seqs: number[] = [];
+  const feed = new SeqFeed();
   const opened = once(socket, 'open');
-  const closed = new Promise<number[]>((resolve, reject) => {
+  const closed = new Promise<SeqSummary>((resolve, reject) => {
     socket.on('message', (raw) => {
       const received = Date.now();
-      const text = raw.toString();
-      if (onEvent) {
-        const message = JSON.parse(text) as StreamedEvent & { kind: string };
-        if (message.kind !== 'event') return;
-        seqs.push(message.seq);
-        onEvent(message, received);
-        return;
-      }
-      const seq = /"seq":(\d+)/.exec(text);
-      if (seq && text.startsWith('{"kind":"event"')) seqs.push(Number(seq[1]));
+      const message = JSON.parse(raw.toString()) as StreamedEvent & { kind: string };
+      if (message.kind !== 'event') return;
+      feed.push(message.seq);
+      onEvent(message, received);
     });
-    socket.on('close', () => resolve(seqs));
+    socket.on('close', () => resolve(feed.summary()));
     socket.on('error', reject);
   });
   return { opened, closed };

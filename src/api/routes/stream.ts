@@ -12,6 +12,7 @@ import { sendProblem } from '../plugins/error-handler.js';
 import { cursorSchema, jobIdParamsSchema, problemSchema } from '../schemas/job-schemas.js';
 import { JobProjectCache } from '../streams/job-project-cache.js';
 import { ClientConnection, encodeEvent } from '../streams/client-connection.js';
+import { JobFanout } from '../streams/job-fanout.js';
 import { streamCloseCodes, streamMessageSchema } from '../streams/stream-messages.js';
 
 const streamQuerySchema = z.strictObject({
@@ -43,6 +44,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
   const upgradeRequired = { title: 'Upgrade Required', status: 426, detail: 'this endpoint is a websocket: connect with an Upgrade: websocket request' };
 
   const jobProjects = new JobProjectCache(services.store);
+  const fanout = new JobFanout(subscriber);
   // A plain 503 before the upgrade beats a socket that opens only to close.
   const requireLiveEvents = (request: FastifyRequest) => {
     if (request.headers.upgrade?.toLowerCase() === 'websocket' && !subscriber.connected) throw dependencyDown('redis', 'live events cannot be followed');
@@ -70,7 +72,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
       handler: async (request, reply) => sendProblem(reply, request, upgradeRequired),
       wsHandler: (socket, request) => {
         const connection = new ClientConnection(socket, limits);
-        void followJob(connection, request.params.id, request.query.after, services, subscriber).catch((error: unknown) => {
+        void followJob(connection, request.params.id, request.query.after, services, subscriber, fanout).catch((error: unknown) => {
           request.log.warn({ err: error, jobId: request.params.id }, 'job stream failed');
           closeOnError(connection, error);
         });
@@ -121,7 +123,7 @@ export function streamRoutes(services: Services, subscriber: JobEventSubscriber)
  * duplicates. It subscribes before it reads the log, and fills any gap in the live feed from
  * PostgreSQL, so an event is never lost between replay and live.
  */
-async function followJob(connection: ClientConnection, jobId: string, after: number, services: Services, subscriber: JobEventSubscriber): Promise<void> {
+async function followJob(connection: ClientConnection, jobId: string, after: number, services: Services, subscriber: JobEventSubscriber, fanout: JobFanout): Promise<void> {
   let lastSent = after;
   let chain: Promise<void> = Promise.resolve();
   /** Work queued in `chain` and not yet done: while there is none, the next live event can go out at once. */
@@ -160,14 +162,35 @@ async function followJob(connection: ClientConnection, jobId: string, after: num
   };
 
   // Messages that arrive during the replay wait in the chain behind it.
-  const unsubscribe = await subscriber.subscribe(jobId, (event) => {
-    // The common case, the next event with nothing ahead of it, skips the chain: a promise per
-    // event per client is most of the cost of a thousand clients.
-    if (queued === 0 && event.seq <= lastSent + 1) return send(event);
-    enqueue(async () => {
-      if (event.seq > lastSent + 1) await catchUp(event.seq - 1);
-      send(event);
-    });
+  const unsubscribe = await fanout.follow(jobId, {
+    receive(batch) {
+      const { events } = batch;
+      let from = 0;
+      let to = 0;
+      // The common case, the next events with nothing queued ahead of them, is one write of the
+      // batch's shared bytes: a promise per event per client is most of the cost of a thousand clients.
+      if (queued === 0) {
+        while (from < events.length && events[from]!.seq <= lastSent) from++;
+        to = from;
+        while (to < events.length && events[to]!.seq === lastSent + 1 + (to - from)) to++;
+        let terminal = false;
+        for (let i = from; i < to && !terminal; i++) {
+          terminal = isTerminalEvent(events[i]!);
+          if (terminal) to = i + 1;
+        }
+        if (to > from) {
+          if (!connection.sendBatch(batch, from, to)) return;
+          lastSent = events[to - 1]!.seq;
+          if (terminal) return connection.close(streamCloseCodes.jobFinished, 'job finished');
+        }
+      }
+      for (const event of events.slice(to)) {
+        enqueue(async () => {
+          if (event.seq > lastSent + 1) await catchUp(event.seq - 1);
+          send(event);
+        });
+      }
+    },
   });
   // What was published while Redis was down never arrives live (its last event included): read it back.
   const forgetReconnects = subscriber.onReconnect(() => enqueue(catchUpAll));

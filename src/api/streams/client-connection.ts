@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { JobEventRecord } from '../../jobs/job-types.js';
+import type { EventBatch } from './job-fanout.js';
 import { streamCloseCodes, type StreamMessage } from './stream-messages.js';
 
 /**
@@ -74,14 +75,40 @@ export class ClientConnection {
   }
 
   /**
+   * Events from..to of a batch in one write of the bytes framed once for every client (JobFanout).
+   * ws writes whole frames synchronously and this API negotiates no compression, so frames written
+   * straight to the TCP socket interleave with ws's own (heartbeats, close) only at frame
+   * boundaries, and count in ws's bufferedAmount like its own.
+   */
+  sendBatch(batch: EventBatch, from: number, to: number): boolean {
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return false;
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.close(streamCloseCodes.tooSlow, `client too slow: more than ${this.limits.maxBufferedBytes} bytes waiting; reconnect with ?after=`);
+      return false;
+    }
+    const raw = this.rawSocket();
+    if (raw) {
+      raw.write(batch.frames.subarray(batch.offsets[from]!, batch.offsets[to]!));
+      return true;
+    }
+    for (let i = from; i < to; i++) this.socket.send(encodeEvent(batch.jobId, batch.events[i]!), { binary: false });
+    return true;
+  }
+
+  private rawSocket(): Socket | null {
+    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
+    return raw && typeof raw.write === 'function' && !raw.destroyed ? raw : null;
+  }
+
+  /**
    * Events arrive from Redis in bursts (a writer's batch): the frames sent in one tick leave in
    * one write system call instead of one each, which is what lets a thousand clients keep up.
    * ws keeps the TCP socket private; its cork counter nests with ws's own cork/uncork per frame.
    */
   private corkUntilNextTick(): void {
     if (this.corked) return;
-    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
-    if (!raw || typeof raw.cork !== 'function') return;
+    const raw = this.rawSocket();
+    if (!raw) return;
     this.corked = true;
     raw.cork();
     process.nextTick(() => {
