@@ -171,18 +171,34 @@ export class JobStore {
    * One job of the project and, while it is queued, what its waiting reason needs (the project's
    * jobs training now and its limit): one round trip, the common read of a job.
    */
-  async getWithSlots(id: string, projectId: string, defaultProjectLimit: number): Promise<{ job: JobRecord; slots: ProjectSlots | null } | null> {
-    const [row] = await preparedQuery<JobRow & SlotColumns>(
+  /**
+   * One job of a project, with what its waiting reason needs. Concurrent reads go together as one
+   * statement (a batch starts only after each of its calls was made, so none reads older data than
+   * a lone query would): under load N reads cost one round trip and one socket write, not N.
+   */
+  getWithSlots(id: string, projectId: string, defaultProjectLimit: number): Promise<{ job: JobRecord; slots: ProjectSlots | null } | null> {
+    return this.views.call({ id, projectId, defaultProjectLimit });
+  }
+
+  private readonly views = new Batcher((items: JobLookup[]) => this.getManyWithSlots(items));
+
+  private async getManyWithSlots(items: JobLookup[]): Promise<({ job: JobRecord; slots: ProjectSlots | null } | null)[]> {
+    const rows = await preparedQuery<JobRow & SlotColumns & { ord: string }>(
       this.pool,
-      'job_get_with_slots',
-      `SELECT ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit",
+      'job_get_many_with_slots',
+      `SELECT q.ord, ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit",
         CASE WHEN j.status = 'queued' THEN ${RUNNING_COUNT} END AS "slotRunning"
-      FROM jobs j JOIN projects p ON p.id = j.project_id
-      WHERE j.id = $1::uuid AND j.project_id = $2::uuid`,
-      [id, projectId],
+      FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS q(id, project_id, ord)
+      JOIN jobs j ON j.id = q.id AND j.project_id = q.project_id
+      JOIN projects p ON p.id = j.project_id`,
+      [items.map((item) => item.id), items.map((item) => item.projectId)],
     );
-    if (!row) return null;
-    return { job: toJobRecord(row), slots: row.slotRunning === null ? null : slotsOf(row, defaultProjectLimit) };
+    const found = new Map(rows.map((row) => [Number(row.ord) - 1, row]));
+    return items.map((item, i) => {
+      const row = found.get(i);
+      if (!row) return null;
+      return { job: toJobRecord(row), slots: row.slotRunning === null ? null : slotsOf(row, item.defaultProjectLimit) };
+    });
   }
 
   async exists(id: string, projectId: string): Promise<boolean> {
@@ -206,18 +222,47 @@ export class JobStore {
    * round trip, the API's list. `after` is the id of the last job of the previous page.
    */
   async listWithSlots(query: ListJobsQuery & { projectId: string }, defaultProjectLimit: number): Promise<{ jobs: JobRecord[]; hasMore: boolean; slots: ProjectSlots }> {
-    const rows = await preparedQuery<JobRow & SlotColumns>(
+    const page = await this.pages.call({ ...query, defaultProjectLimit });
+    if (page instanceof Error) throw page;
+    return page;
+  }
+
+  /** Concurrent pages go together as one statement, like getWithSlots's reads. */
+  private readonly pages = new Batcher((items: PageLookup[]) => this.listManyWithSlots(items));
+
+  /** An unknown project fails its own page only, not the batch. */
+  private async listManyWithSlots(items: PageLookup[]): Promise<({ jobs: JobRecord[]; hasMore: boolean; slots: ProjectSlots } | Error)[]> {
+    // A page's statuses travel as one comma-separated string: SQL arrays cannot be ragged.
+    const rows = await preparedQuery<Partial<JobRow> & SlotColumns & { ord: string }>(
       this.pool,
-      'job_list_with_slots',
-      `SELECT ${JOB_COLUMNS}, ${SLOT_COLUMNS}
-      FROM jobs j JOIN projects p ON p.id = j.project_id
-      WHERE j.project_id = $1::uuid AND ($2::text[] IS NULL OR j.status::text = ANY($2::text[])) AND ($3::uuid IS NULL OR j.id < $3::uuid)
-      ORDER BY j.id DESC
-      LIMIT $4`,
-      [query.projectId, query.status?.length ? query.status : null, query.after ?? null, query.limit + 1],
+      'job_list_many_with_slots',
+      `SELECT q.ord, p.name AS "slotProject", p.max_running_jobs AS "slotLimit", s.running AS "slotRunning", page.*
+      FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[]) WITH ORDINALITY AS q(project_id, statuses, after_id, page_size, ord)
+      JOIN projects p ON p.id = q.project_id
+      CROSS JOIN LATERAL (SELECT count(*)::int AS running FROM jobs t WHERE t.project_id = q.project_id AND t.lease_expires_at > now()) s
+      LEFT JOIN LATERAL (
+        SELECT ${JOB_COLUMNS} FROM jobs j
+        WHERE j.project_id = q.project_id AND (q.statuses IS NULL OR j.status::text = ANY(string_to_array(q.statuses, ',')))
+          AND (q.after_id IS NULL OR j.id < q.after_id)
+        ORDER BY j.id DESC
+        LIMIT q.page_size
+      ) page ON true
+      ORDER BY q.ord, page.id DESC`,
+      [
+        items.map((item) => item.projectId),
+        items.map((item) => (item.status?.length ? item.status.join(',') : null)),
+        items.map((item) => item.after ?? null),
+        items.map((item) => item.limit + 1),
+      ],
     );
-    const slots = rows[0] ? slotsOf(rows[0], defaultProjectLimit) : await this.projectSlots(query.projectId, defaultProjectLimit);
-    return { jobs: rows.slice(0, query.limit).map(toJobRecord), hasMore: rows.length > query.limit, slots };
+    const byItem = items.map(() => [] as (typeof rows)[number][]);
+    for (const row of rows) byItem[Number(row.ord) - 1]!.push(row);
+    return items.map((item, i) => {
+      const own = byItem[i]!;
+      if (own.length === 0) return new Error(`project ${item.projectId} does not exist`);
+      const jobs = own.filter((row): row is JobRow & SlotColumns & { ord: string } => row.id != null);
+      return { jobs: jobs.slice(0, item.limit).map(toJobRecord), hasMore: jobs.length > item.limit, slots: slotsOf(own[0]!, item.defaultProjectLimit) };
+    });
   }
 
   /** Newest first; `after` is the id of the last job of the previous page (ids are UUIDv7, time-ordered). */
@@ -570,6 +615,14 @@ const isoOf = (value: Date | string): string => (typeof value === 'string' ? val
  */
 const RUNNING_COUNT = `(SELECT count(*)::int FROM jobs t WHERE t.project_id = p.id AND t.lease_expires_at > now())`;
 const SLOT_COLUMNS = `p.name AS "slotProject", p.max_running_jobs AS "slotLimit", ${RUNNING_COUNT} AS "slotRunning"`;
+interface JobLookup {
+  id: string;
+  projectId: string;
+  defaultProjectLimit: number;
+}
+
+type PageLookup = ListJobsQuery & { projectId: string; defaultProjectLimit: number };
+
 interface SlotColumns {
   slotProject: string;
   slotLimit: number | null;
