@@ -5,7 +5,7 @@
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1,2 --callgrind 8]: native and wasm against PyTorch
 // npm run bench -- --only graphs [--repeats 7 --budget-ms 3000 --threads 1,2 --models 0,1]: issue 23's Transformer encoder and ResNet-8 (graph models), native and wasm against PyTorch
 // npm run bench -- --only seq2seq [--sizes 300,1000,3000 --seeds 1,2,3,4,5 --epochs 20 --backends native]: seq2seq-reverse's model on sorting, from language models pretrained on each side vs from scratch
-// npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000]: the API's req/s against a bare Fastify echo
+// npm run bench -- --only api [--sizes 1000,1000000 --repeats 7 --budget-ms 3000 --connections 50]: the API's req/s against a bare Fastify echo
 // npm run bench -- --only abuse [--repeats 7 --budget-ms 5000]: a polite client's p99 while an abusive one attacks
 // npm run bench -- --only mcdropout [--backends native --sizes 1000 --repeats 7]: MC dropout with T = 1, 10, 50 against one plain prediction
 // npm run bench -- --only service [--repeats 7 --backends native]: a job through the service against the bare engine on the same spec
@@ -59,6 +59,7 @@ const { values } = parseArgs({
     'finetune-lr': { type: 'string' },
     'base-rows': { type: 'string', default: '20480' },
     steps: { type: 'string', default: '300' },
+    connections: { type: 'string', default: '50' },
   },
 });
 
@@ -293,8 +294,9 @@ if (values.only === 'api') {
   const repeats = Number(values.repeats);
   const sizes = (values.sizes ?? '1000,1000000').split(',').map(Number);
   const seconds = Math.max(1, Math.round(Number(values['budget-ms']) / 1000));
-  const rows = await benchApiThroughput({ sizes, repeats, seconds, connections: 50 });
-  console.log(`The API against a bare Fastify server on this machine: 50 connections, ${seconds} s per measurement, ${repeats} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  const connections = Number(values.connections);
+  const rows = await benchApiThroughput({ sizes, repeats, seconds, connections });
+  console.log(`The API against a bare Fastify server on this machine: ${connections} connections, ${seconds} s per measurement, ${repeats} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   const spread = (values: number[]) => `${fmt(Math.min(...values))} / ${fmt(median(values))} / ${fmt(Math.max(...values))}`;
   console.log(
     table(
