@@ -5,9 +5,9 @@ import { selectBackend } from '../../src/engine/backend.js';
 import { installNativeKernels, loadNativeAddon, uninstallNativeKernels, type NativeAddon } from '../../src/engine/backends/native-kernels.js';
 import { namedWeights } from '../../src/engine/checkpoint-data.js';
 import { GRU_SEQUENCE_KERNEL } from '../../src/engine/backends/native-gru.js';
-import { fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
+import { fusedGruSequence, fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
 import { LSTM_CELL_KERNEL, LSTM_SEQUENCE_KERNEL } from '../../src/engine/backends/native-lstm-cell.js';
-import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
+import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequence, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
 import { Conv2D } from '../../src/engine/layers/conv2d.js';
 import { RecurrentLayer } from '../../src/engine/layers/recurrent.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
@@ -420,6 +420,28 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
         layer.dispose();
       });
     }
+  }
+
+  for (const cell of ['gru', 'lstm'] as const) {
+    it(`the ${cell.toUpperCase()} sequence kernel adds the bias itself with the bits of an Add before it, and its bias gradient is the Sum kernel's`, () => {
+      const [batch, steps, units, gates] = [4, 7, 6, cell === 'gru' ? 3 : 4];
+      const run = cell === 'gru' ? fusedGruSequence : fusedLstmSequence;
+      const compute = (folded: boolean) =>
+        tf.tidy(() => {
+          const [xW, bias, kernel] = [random([batch, steps, gates * units], 92), random([gates * units], 93), tf.mul(random([units, gates * units], 94), 0.5)];
+          const [wHs, wLast] = [random([batch, steps, units], 95), random([batch, units], 96)];
+          // Before: x W + b as its own Add, the kernel given no bias of its own (zeros); now: the kernel adds it.
+          const f = (p: tf.Tensor, b: tf.Tensor, k: tf.Tensor) => (folded ? run(p, b, k) : run(tf.add(p, b), tf.zerosLike(b), k));
+          const loss = (p: tf.Tensor, b: tf.Tensor, k: tf.Tensor) => {
+            const { hs, last } = f(p, b, k);
+            return tf.add(hs.mul(wHs).sum(), last.mul(wLast).sum()) as tf.Scalar;
+          };
+          const { hs, last } = f(xW, bias, kernel);
+          return [hs, last, ...tf.grads(loss)([xW, bias, kernel])];
+        }).map((t) => t.dataSync() as Float32Array);
+      const [folded, added] = [compute(true), compute(false)];
+      folded.forEach((values, i) => expect(Array.from(values).every((v, j) => Object.is(v, added[i]![j])), ['hs', 'last', 'dxW', 'dbias', 'dkernel'][i]).toBe(true));
+    });
   }
 
   it('fused conv2d with bias and relu', () => {

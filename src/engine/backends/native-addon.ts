@@ -46,7 +46,8 @@ export interface NativeAddon {
     batch: number,
     units: number,
   ): void;
-  gruSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  /** pre is x W; the bias is added inside. */
+  gruSequence(pre: Float32Array, bias: Float32Array, kernel: Float32Array, hs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
   gruSequenceGrad(
     dHs: Float32Array,
     dLast: Float32Array,
@@ -55,11 +56,24 @@ export interface NativeAddon {
     kernel: Float32Array,
     dPre: Float32Array,
     dKernel: Float32Array,
+    dBias: Float32Array,
     batch: number,
     steps: number,
     units: number,
   ): void;
-  lstmSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, cs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  /** pre is x W; the bias is added inside. */
+  lstmSequence(
+    pre: Float32Array,
+    bias: Float32Array,
+    kernel: Float32Array,
+    hs: Float32Array,
+    cs: Float32Array,
+    last: Float32Array,
+    gates: Float32Array,
+    batch: number,
+    steps: number,
+    units: number,
+  ): void;
   lstmSequenceGrad(
     dHs: Float32Array,
     dLast: Float32Array,
@@ -69,6 +83,7 @@ export interface NativeAddon {
     kernel: Float32Array,
     dPre: Float32Array,
     dKernel: Float32Array,
+    dBias: Float32Array,
     batch: number,
     steps: number,
     units: number,

@@ -40,8 +40,8 @@ tf.registerGradient({
     const [dHs, , dLast] = dys as tf.Tensor[];
     const [kernel, hs, cs, gates] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
     // One pass back through time gives both gradients: it runs here, once (see gru-sequence.ts).
-    const [dPre, dKernel] = tf.engine().runKernel(LSTM_SEQUENCE_GRAD_KERNEL, { dHs: dHs!, dLast: dLast!, hs, cs, gates, kernel }) as tf.Tensor[];
-    return { pre: () => dPre!, kernel: () => dKernel! };
+    const [dPre, dKernel, dBias] = tf.engine().runKernel(LSTM_SEQUENCE_GRAD_KERNEL, { dHs: dHs!, dLast: dLast!, hs, cs, gates, kernel }) as tf.Tensor[];
+    return { pre: () => dPre!, kernel: () => dKernel!, bias: () => dBias! };
   },
 });
 
@@ -49,8 +49,8 @@ export function fusedLstmSequenceAvailable(): boolean {
   return tf.getKernel(LSTM_SEQUENCE_KERNEL, tf.getBackend()) !== undefined;
 }
 
-/** pre [B, T, 4U] (gate blocks i, f, g, o), recurrent kernel [U, 4U] → every h_t [B, T, U] and the last [B, U], from h_0 = c_0 = 0. Only where fusedLstmSequenceAvailable(). */
-export function fusedLstmSequence(pre: tf.Tensor, kernel: tf.Tensor): { hs: tf.Tensor; last: tf.Tensor } {
-  const [hs, , last] = tf.engine().runKernel(LSTM_SEQUENCE_KERNEL, { pre, kernel }) as tf.Tensor[];
+/** pre = x W [B, T, 4U] (gate blocks i, f, g, o), bias [4U], recurrent kernel [U, 4U] → every h_t [B, T, U] and the last [B, U], from h_0 = c_0 = 0. The kernel adds the bias to x W (as gru-sequence.ts). Only where fusedLstmSequenceAvailable(). */
+export function fusedLstmSequence(pre: tf.Tensor, bias: tf.Tensor, kernel: tf.Tensor): { hs: tf.Tensor; last: tf.Tensor } {
+  const [hs, , last] = tf.engine().runKernel(LSTM_SEQUENCE_KERNEL, { pre, bias, kernel }) as tf.Tensor[];
   return { hs: hs!, last: last! };
 }
