@@ -715,6 +715,10 @@ Napi::Value LstmCellGrad(const Napi::CallbackInfo& info) {
 // The bias gradient of the sequence kernels: dPre summed over its rows [rows, width], in row order
 // from the first, as the Sum kernel (reduceLeading) added it up when the bias was a separate Add.
 WIDE void sumRows(const float* __restrict x, float* __restrict out, long rows, long width) {
+  if (rows == 0) {
+    std::memset(out, 0, sizeof(float) * width);
+    return;
+  }
   std::memcpy(out, x, sizeof(float) * width);
   for (long i = 1; i < rows; ++i) {
     const float* row = x + i * width;
@@ -1002,6 +1006,87 @@ WIDE void reluGradAll(const float* __restrict dy, const float* __restrict x, flo
 Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
   const auto dy = info[0].As<Napi::Float32Array>();
   reluGradAll(dy.Data(), floats(info[1]), floats(info[2]), dy.ElementLength());
+  return info.Env().Undefined();
+}
+
+// ---- Dense layers, fused ----------------------------------------------------------------------
+// The activations a fused dense layer applies (src/engine/layers/dense.ts), numbered as
+// native-matmul-conv.ts's DENSE_ACTIVATIONS.
+enum class DenseActivation { Linear, Relu, Sigmoid };
+
+// A fused matrix product's epilogue, in place on out [rows, units]: + bias (one per unit, or one
+// for all: `broadcast`), then the activation as its own kernel computes it (relu keeping NaN and −0,
+// sigmoid through the same fastSigmoid as the Sigmoid kernel): the bits of Add, then Relu or Sigmoid.
+WIDE void biasActivation(float* __restrict values, const float* __restrict bias, bool broadcast, int activation, long rows, long units) {
+  const auto act = static_cast<DenseActivation>(activation);
+  for (long i = 0; i < rows; ++i) {
+    float* row = values + i * units;
+    if (bias) {
+      for (long c = 0; c < units; ++c) row[c] = row[c] + bias[broadcast ? 0 : c];
+    }
+    if (act == DenseActivation::Relu) {
+      for (long c = 0; c < units; ++c) row[c] = row[c] < 0.0f ? 0.0f : row[c];
+    } else if (act == DenseActivation::Sigmoid) {
+      for (long c = 0; c < units; ++c) row[c] = fastSigmoid(row[c]);
+    }
+  }
+}
+
+// biasActivation(values, bias | null, rows, units, activation)
+Napi::Value BiasActivation(const Napi::CallbackInfo& info) {
+  float* values = floats(info[0]);
+  const bool withBias = info[1].IsTypedArray();
+  const float* bias = withBias ? floats(info[1]) : nullptr;
+  const bool broadcast = withBias && info[1].As<Napi::Float32Array>().ElementLength() == 1;
+  const long rows = info[2].As<Napi::Number>().Int64Value();
+  const long units = info[3].As<Napi::Number>().Int64Value();
+  biasActivation(values, bias, broadcast, info[4].As<Napi::Number>().Int32Value(), rows, units);
+  return info.Env().Undefined();
+}
+
+// The gradient at the activation's input from its output y: dy for linear, dy · step(y) for relu
+// (y > 0 exactly where its input was, NaN where it was NaN; the bits of TrainyardReluGrad), and
+// dy · (y · (1 − y)) for sigmoid (TF.js's gradient of Sigmoid, in its order of operations).
+WIDE void denseActivationGrad(const float* __restrict dy, const float* __restrict y, float* __restrict out, size_t n, int activation) {
+  if (static_cast<DenseActivation>(activation) == DenseActivation::Relu) {
+    for (size_t i = 0; i < n; ++i) out[i] = dy[i] * (y[i] != y[i] ? y[i] : (y[i] > 0.0f ? 1.0f : 0.0f));
+  } else {
+    for (size_t i = 0; i < n; ++i) out[i] = dy[i] * (y[i] * (1.0f - y[i]));
+  }
+}
+
+// denseGrad(dy, x, w, y, dx, dw, db, rows, inputs, units, activation): the gradient of
+// y = act(x w + b) for x [rows, inputs], w [inputs, units], in one call: g = the activation's
+// gradient, dx = g wᵀ, dw = xᵀ g (the sgemm calls BatchMatMul's gradient makes, with the same
+// arguments), db = g summed over the rows in order (as the Sum kernel). Unfused that was up to
+// seven kernel calls (Step and Multiply or the relu gradient, two products, Sum, reshapes) and as
+// many outputs to allocate.
+Napi::Value DenseGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* x = floats(info[1]);
+  const float* w = floats(info[2]);
+  const float* y = floats(info[3]);
+  float* dx = floats(info[4]);
+  float* dw = floats(info[5]);
+  float* db = floats(info[6]);
+  const long rows = info[7].As<Napi::Number>().Int64Value();
+  const long inputs = info[8].As<Napi::Number>().Int64Value();
+  const long units = info[9].As<Napi::Number>().Int64Value();
+  const int activation = info[10].As<Napi::Number>().Int32Value();
+  if (rows == 0) {
+    std::memset(dw, 0, sizeof(float) * inputs * units);
+    std::memset(db, 0, sizeof(float) * units);
+    return info.Env().Undefined();
+  }
+  const float* g = dy;
+  if (static_cast<DenseActivation>(activation) != DenseActivation::Linear) {
+    auto& work = scratch(static_cast<size_t>(rows) * units);
+    denseActivationGrad(dy, y, work.data(), static_cast<size_t>(rows) * units, activation);
+    g = work.data();
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, inputs, units, 1.0f, g, units, w, units, 0.0f, dx, inputs);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, inputs, units, rows, 1.0f, x, inputs, g, units, 0.0f, dw, units);
+  sumRows(g, db, rows, units);
   return info.Env().Undefined();
 }
 
@@ -1310,6 +1395,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lstmSequence", Napi::Function::New(env, LstmSequence));
   exports.Set("lstmSequenceGrad", Napi::Function::New(env, LstmSequenceGrad));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("biasActivation", Napi::Function::New(env, BiasActivation));
+  exports.Set("denseGrad", Napi::Function::New(env, DenseGrad));
   exports.Set("gather", Napi::Function::New(env, Gather));
   exports.Set("depthwiseConv2d", Napi::Function::New(env, DepthwiseConv2d));
   exports.Set("depthwiseConv2dBackpropInput", Napi::Function::New(env, DepthwiseConv2dBackpropInput));
