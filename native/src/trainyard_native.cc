@@ -839,8 +839,9 @@ WIDE void gruGradResetRow(const float* __restrict dRh, const float* __restrict r
 //   back to h_{t−1}: dh⊙z + d(r⊙h)⊙r + [da_z, da_r] U_zrᵀ
 //   dU_zr = Σ_t h_{t−1}ᵀ [da_z, da_r]   dU_h = Σ_t (r⊙h_{t−1})ᵀ da_h
 Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
-  const float* dHs = floats(info[0]);
-  const float* dLast = floats(info[1]);
+  // Either gradient may be null (zeros): the layer uses hs or last, never both.
+  const float* dHs = info[0].IsNull() ? nullptr : floats(info[0]);
+  const float* dLast = info[1].IsNull() ? nullptr : floats(info[1]);
   const float* hs = floats(info[2]);
   const float* gates = floats(info[3]);
   const float* kernel = floats(info[4]);
@@ -856,11 +857,15 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
   float* dRh = carry + s.batch * u;
   float* hPrevAll = dRh + s.batch * u;
   float* rhAll = hPrevAll + rows * u;
-  for (long b = 0; b < s.batch; ++b) std::memcpy(carry + b * u, dLast + b * u, sizeof(float) * u);
+  if (dLast) {
+    std::memcpy(carry, dLast, sizeof(float) * s.batch * u);
+  } else {
+    std::memset(carry, 0, sizeof(float) * s.batch * u);
+  }
   const float* zeros = zerosRow(u).data();
   for (long t = s.steps - 1; t >= 0; --t) {
     for (long b = 0; b < s.batch; ++b) {
-      gruGradRow(dHs + s.row(b, t, u), gates + s.row(b, t, 3 * u), t > 0 ? hs + s.row(b, t - 1, u) : zeros, carry + b * u, dPre + s.row(b, t, 3 * u), u);
+      gruGradRow(dHs ? dHs + s.row(b, t, u) : zeros, gates + s.row(b, t, 3 * u), t > 0 ? hs + s.row(b, t - 1, u) : zeros, carry + b * u, dPre + s.row(b, t, 3 * u), u);
     }
     // d(r⊙h) = da_h U_hᵀ
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, u, 1.0f, dPre + s.row(0, t, 3 * u) + 2 * u, s.steps * 3 * u, kernel + 2 * u, 3 * u, 0.0f, dRh,
@@ -961,8 +966,9 @@ WIDE void lstmSeqGradRow(const float* __restrict dy, const float* __restrict car
 // gradients of pre [B, T, 4U], of the recurrent kernel [U, 4U] and of the bias [4U], given those of
 // hs and last.
 Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
-  const float* dHs = floats(info[0]);
-  const float* dLast = floats(info[1]);
+  // Either gradient may be null (zeros), as for the GRU.
+  const float* dHs = info[0].IsNull() ? nullptr : floats(info[0]);
+  const float* dLast = info[1].IsNull() ? nullptr : floats(info[1]);
   const float* hs = floats(info[2]);
   const float* cs = floats(info[3]);
   const float* gates = floats(info[4]);
@@ -978,12 +984,16 @@ Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
   float* carryH = work.data();
   float* carryC = carryH + s.batch * u;
   float* hPrevAll = carryC + s.batch * u;
-  std::memcpy(carryH, dLast, sizeof(float) * s.batch * u);
+  if (dLast) {
+    std::memcpy(carryH, dLast, sizeof(float) * s.batch * u);
+  } else {
+    std::memset(carryH, 0, sizeof(float) * s.batch * u);
+  }
   std::memset(carryC, 0, sizeof(float) * s.batch * u);
   const float* zeros = zerosRow(u).data();
   for (long t = s.steps - 1; t >= 0; --t) {
     for (long b = 0; b < s.batch; ++b) {
-      lstmSeqGradRow(dHs + s.row(b, t, u), carryH + b * u, gates + s.row(b, t, 5 * u), t > 0 ? cs + s.row(b, t - 1, u) : zeros, carryC + b * u, dPre + s.row(b, t, 4 * u), u);
+      lstmSeqGradRow(dHs ? dHs + s.row(b, t, u) : zeros, carryH + b * u, gates + s.row(b, t, 5 * u), t > 0 ? cs + s.row(b, t - 1, u) : zeros, carryC + b * u, dPre + s.row(b, t, 4 * u), u);
     }
     // What flows into h_{t−1}: dz Uᵀ.
     if (t > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 4 * u, 1.0f, dPre + t * 4 * u, s.steps * 4 * u, kernel, 4 * u, 0.0f, carryH, u);

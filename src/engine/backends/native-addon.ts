@@ -48,9 +48,10 @@ export interface NativeAddon {
   ): void;
   /** pre is x W; the bias is added inside. */
   gruSequence(pre: Float32Array, bias: Float32Array, kernel: Float32Array, hs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  /** dHs or dLast null: zeros. */
   gruSequenceGrad(
-    dHs: Float32Array,
-    dLast: Float32Array,
+    dHs: Float32Array | null,
+    dLast: Float32Array | null,
     hs: Float32Array,
     gates: Float32Array,
     kernel: Float32Array,
@@ -74,9 +75,10 @@ export interface NativeAddon {
     steps: number,
     units: number,
   ): void;
+  /** dHs or dLast null: zeros. */
   lstmSequenceGrad(
-    dHs: Float32Array,
-    dLast: Float32Array,
+    dHs: Float32Array | null,
+    dLast: Float32Array | null,
     hs: Float32Array,
     cs: Float32Array,
     gates: Float32Array,

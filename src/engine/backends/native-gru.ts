@@ -20,13 +20,13 @@ function gruSequence(addon: NativeAddon, { inputs, backend }: KernelArgs): tf.Te
   return [...outputs];
 }
 
-/** Inputs dHs, dLast, the saved hs and gates, and the recurrent kernel; outputs the gradients of pre, of the kernel and of the bias. */
+/** Inputs dHs or dLast (an absent one is zeros), the saved hs and gates, and the recurrent kernel; outputs the gradients of pre, of the kernel and of the bias. */
 function gruSequenceGrad(addon: NativeAddon, { inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const { dHs, dLast, hs, gates, kernel } = inputs;
   const [batch, steps, units] = hs!.shape as [number, number, number];
   const outputs = [output(backend, [batch, steps, 3 * units]), output(backend, [units, 3 * units]), output(backend, [3 * units])] as const;
   const [dPre, dKernel, dBias] = outputs.map((info) => heap(backend, info)) as [Float32Array, Float32Array, Float32Array];
-  addon.gruSequenceGrad(heap(backend, dHs!), heap(backend, dLast!), heap(backend, hs!), heap(backend, gates!), heap(backend, kernel!), dPre, dKernel, dBias, batch, steps, units);
+  addon.gruSequenceGrad(dHs ? heap(backend, dHs) : null, dLast ? heap(backend, dLast) : null, heap(backend, hs!), heap(backend, gates!), heap(backend, kernel!), dPre, dKernel, dBias, batch, steps, units);
   return [...outputs];
 }
 

@@ -53,13 +53,13 @@ function lstmSequence(addon: NativeAddon, { inputs, backend }: KernelArgs): tf.T
   return [...outputs];
 }
 
-/** Inputs dHs, dLast, the saved hs, cs and gates, and the recurrent kernel; outputs the gradients of pre, of the kernel and of the bias. */
+/** Inputs dHs or dLast (an absent one is zeros), the saved hs, cs and gates, and the recurrent kernel; outputs the gradients of pre, of the kernel and of the bias. */
 function lstmSequenceGrad(addon: NativeAddon, { inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const { dHs, dLast, hs, cs, gates, kernel } = inputs;
   const [batch, steps, units] = hs!.shape as [number, number, number];
   const outputs = [output(backend, [batch, steps, 4 * units]), output(backend, [units, 4 * units]), output(backend, [4 * units])] as const;
   const [dPre, dKernel, dBias] = outputs.map((info) => heap(backend, info)) as [Float32Array, Float32Array, Float32Array];
-  addon.lstmSequenceGrad(heap(backend, dHs!), heap(backend, dLast!), heap(backend, hs!), heap(backend, cs!), heap(backend, gates!), heap(backend, kernel!), dPre, dKernel, dBias, batch, steps, units);
+  addon.lstmSequenceGrad(dHs ? heap(backend, dHs) : null, dLast ? heap(backend, dLast) : null, heap(backend, hs!), heap(backend, cs!), heap(backend, gates!), heap(backend, kernel!), dPre, dKernel, dBias, batch, steps, units);
   return [...outputs];
 }
 
