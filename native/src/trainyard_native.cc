@@ -712,13 +712,28 @@ Napi::Value LstmCellGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The bias gradient of the sequence kernels: dPre summed over its rows [rows, width], in row order
+// from the first, as the Sum kernel (reduceLeading) added it up when the bias was a separate Add.
+WIDE void sumRows(const float* __restrict x, float* __restrict out, long rows, long width) {
+  if (rows == 0) {
+    std::memset(out, 0, sizeof(float) * width);
+    return;
+  }
+  std::memcpy(out, x, sizeof(float) * width);
+  for (long i = 1; i < rows; ++i) {
+    const float* row = x + i * width;
+    for (long j = 0; j < width; ++j) out[j] += row[j];
+  }
+}
+
 // ---- The GRU over a whole sequence ------------------------------------------------------------
 // Keras's GRU (reset_after = false, the layer in src/engine/layers/recurrent.ts), all T steps in one
 // call forward and one backward: per step z, r = σ(pre_zr + h U_zr), h̃ = tanh(pre_h + (r⊙h) U_h),
-// h' = z⊙h + (1 − z)⊙h̃, where pre [B, T, 3U] = x W + b (blocks z, r, h) is computed outside for all
-// steps at once. As TF.js ops a step was some ninety kernel calls (splits, concats, their
-// gradients); here it is two sgemm calls forward and two backward, and the gradient of U is two
-// sgemm calls over all B·T rows at the end.
+// h' = z⊙h + (1 − z)⊙h̃, where pre [B, T, 3U] = x W (blocks z, r, h) is computed outside for all
+// steps at once; the bias b is added here, and its gradient summed here (an Add over [B, T, 3U]
+// and a Sum fewer per layer call). As TF.js ops a step was some ninety kernel calls (splits,
+// concats, their gradients); here it is two sgemm calls forward and two backward, and the gradient
+// of U is two sgemm calls over all B·T rows at the end.
 
 // Rows are [B, T, ·]: row b of step t of a [B, T, width] tensor is at (b·T + t)·width.
 struct SequenceShape {
@@ -729,15 +744,17 @@ struct SequenceShape {
 // The elementwise parts of a step, one batch row each, as functions of restrict pointers: inline
 // in the step GCC left them scalar (possible aliasing, and h_{−1} = 0 as a branch). h_{−1} is a
 // row of zeros instead.
-WIDE void gruGatesRow(const float* __restrict p, const float* __restrict inner, const float* __restrict hp, float* __restrict g, float* __restrict rh, long u) {
-  for (long j = 0; j < 2 * u; ++j) g[j] = fastSigmoid(p[j] + inner[j]);
+WIDE void gruGatesRow(const float* __restrict p, const float* __restrict bias, const float* __restrict inner, const float* __restrict hp, float* __restrict g,
+                      float* __restrict rh, long u) {
+  for (long j = 0; j < 2 * u; ++j) g[j] = fastSigmoid((p[j] + bias[j]) + inner[j]);
   for (long j = 0; j < u; ++j) rh[j] = g[u + j] * hp[j];
 }
 
-WIDE void gruOutputRow(const float* __restrict pH, const float* __restrict cand, const float* __restrict hp, float* __restrict g, float* __restrict h, long u) {
+WIDE void gruOutputRow(const float* __restrict pH, const float* __restrict bH, const float* __restrict cand, const float* __restrict hp, float* __restrict g,
+                       float* __restrict h, long u) {
   for (long j = 0; j < u; ++j) {
     const float z = g[j];
-    const float hh = fastTanh(pH[j] + cand[j]);
+    const float hh = fastTanh((pH[j] + bH[j]) + cand[j]);
     g[2 * u + j] = hh;
     h[j] = z * hp[j] + (1.0f - z) * hh;
   }
@@ -749,7 +766,7 @@ std::vector<float>& zerosRow(size_t size) {
   return zeros;
 }
 
-void gruForwardStep(const SequenceShape& s, long t, const float* pre, const float* kernel, float* hs, float* gates, float* inner, float* rh, float* cand) {
+void gruForwardStep(const SequenceShape& s, long t, const float* pre, const float* bias, const float* kernel, float* hs, float* gates, float* inner, float* rh, float* cand) {
   const long u = s.units;
   const float* zeros = zerosRow(u).data();
   // h_{t−1}: rows b at stride T·U in hs.
@@ -760,7 +777,7 @@ void gruForwardStep(const SequenceShape& s, long t, const float* pre, const floa
     std::memset(inner, 0, sizeof(float) * s.batch * 2 * u);
   }
   for (long b = 0; b < s.batch; ++b) {
-    gruGatesRow(pre + s.row(b, t, 3 * u), inner + b * 2 * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), rh + b * u, u);
+    gruGatesRow(pre + s.row(b, t, 3 * u), bias, inner + b * 2 * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), rh + b * u, u);
   }
   if (hPrev) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, u, u, 1.0f, rh, u, kernel + 2 * u, 3 * u, 0.0f, cand, u);
@@ -768,26 +785,28 @@ void gruForwardStep(const SequenceShape& s, long t, const float* pre, const floa
     std::memset(cand, 0, sizeof(float) * s.batch * u);
   }
   for (long b = 0; b < s.batch; ++b) {
-    gruOutputRow(pre + s.row(b, t, 3 * u) + 2 * u, cand + b * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), hs + s.row(b, t, u), u);
+    gruOutputRow(pre + s.row(b, t, 3 * u) + 2 * u, bias + 2 * u, cand + b * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), hs + s.row(b, t, u), u);
   }
 }
 
-// gruSequence(pre, kernel, hs, last, gates, batch, steps, units): pre [B, T, 3U], kernel (the
-// recurrent one) [U, 3U]; out hs [B, T, U] (every h_t), last [B, U] (h_T), gates [B, T, 3U]
-// (z, r and h̃ of each step, for the gradient). The state starts at zero.
+// gruSequence(pre, bias, kernel, hs, last, gates, batch, steps, units): pre [B, T, 3U] (x W),
+// bias [3U], kernel (the recurrent one) [U, 3U]; out hs [B, T, U] (every h_t), last [B, U] (h_T),
+// gates [B, T, 3U] (z, r and h̃ of each step, for the gradient). The state starts at zero. The bias
+// is added to x W first, (x W + b) + h U, as the Add kernel before this one did: the same bits.
 Napi::Value GruSequence(const Napi::CallbackInfo& info) {
   const float* pre = floats(info[0]);
-  const float* kernel = floats(info[1]);
-  float* hs = floats(info[2]);
-  float* last = floats(info[3]);
-  float* gates = floats(info[4]);
-  const SequenceShape s{info[5].As<Napi::Number>().Int64Value(), info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value()};
+  const float* bias = floats(info[1]);
+  const float* kernel = floats(info[2]);
+  float* hs = floats(info[3]);
+  float* last = floats(info[4]);
+  float* gates = floats(info[5]);
+  const SequenceShape s{info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value()};
   const long u = s.units;
   auto& work = scratch(static_cast<size_t>(s.batch) * 4 * u);
   float* inner = work.data();
   float* rh = inner + s.batch * 2 * u;
   float* cand = rh + s.batch * u;
-  for (long t = 0; t < s.steps; ++t) gruForwardStep(s, t, pre, kernel, hs, gates, inner, rh, cand);
+  for (long t = 0; t < s.steps; ++t) gruForwardStep(s, t, pre, bias, kernel, hs, gates, inner, rh, cand);
   for (long b = 0; b < s.batch; ++b) std::memcpy(last + b * u, hs + s.row(b, s.steps - 1, u), sizeof(float) * u);
   return info.Env().Undefined();
 }
@@ -813,21 +832,23 @@ WIDE void gruGradResetRow(const float* __restrict dRh, const float* __restrict r
   }
 }
 
-// gruSequenceGrad(dHs, dLast, hs, gates, kernel, dPre, dKernel, batch, steps, units): back
-// through time, given the gradients of hs and last: dPre [B, T, 3U] and dKernel [U, 3U].
+// gruSequenceGrad(dHs, dLast, hs, gates, kernel, dPre, dKernel, dBias, batch, steps, units): back
+// through time, given the gradients of hs and last: dPre [B, T, 3U], dKernel [U, 3U] and dBias [3U].
 //   dh = dHs_t + (what flows back from step t + 1); dh̃ = dh⊙(1 − z); dz = dh⊙(h_{t−1} − h̃)
 //   da_h = dh̃⊙(1 − h̃²)  da_z = dz⊙z(1 − z)  d(r⊙h) = da_h U_hᵀ  da_r = d(r⊙h)⊙h_{t−1}⊙r(1 − r)
 //   back to h_{t−1}: dh⊙z + d(r⊙h)⊙r + [da_z, da_r] U_zrᵀ
 //   dU_zr = Σ_t h_{t−1}ᵀ [da_z, da_r]   dU_h = Σ_t (r⊙h_{t−1})ᵀ da_h
 Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
-  const float* dHs = floats(info[0]);
-  const float* dLast = floats(info[1]);
+  // Either gradient may be null (zeros): the layer uses hs or last, never both.
+  const float* dHs = info[0].IsNull() ? nullptr : floats(info[0]);
+  const float* dLast = info[1].IsNull() ? nullptr : floats(info[1]);
   const float* hs = floats(info[2]);
   const float* gates = floats(info[3]);
   const float* kernel = floats(info[4]);
   float* dPre = floats(info[5]);
   float* dKernel = floats(info[6]);
-  const SequenceShape s{info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value()};
+  float* dBias = floats(info[7]);
+  const SequenceShape s{info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value(), info[10].As<Napi::Number>().Int64Value()};
   const long u = s.units;
   const long rows = s.batch * s.steps;
   // carry, dRh [B, U]; then hPrev and r⊙hPrev for every row [B·T, U].
@@ -836,11 +857,15 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
   float* dRh = carry + s.batch * u;
   float* hPrevAll = dRh + s.batch * u;
   float* rhAll = hPrevAll + rows * u;
-  for (long b = 0; b < s.batch; ++b) std::memcpy(carry + b * u, dLast + b * u, sizeof(float) * u);
+  if (dLast) {
+    std::memcpy(carry, dLast, sizeof(float) * s.batch * u);
+  } else {
+    std::memset(carry, 0, sizeof(float) * s.batch * u);
+  }
   const float* zeros = zerosRow(u).data();
   for (long t = s.steps - 1; t >= 0; --t) {
     for (long b = 0; b < s.batch; ++b) {
-      gruGradRow(dHs + s.row(b, t, u), gates + s.row(b, t, 3 * u), t > 0 ? hs + s.row(b, t - 1, u) : zeros, carry + b * u, dPre + s.row(b, t, 3 * u), u);
+      gruGradRow(dHs ? dHs + s.row(b, t, u) : zeros, gates + s.row(b, t, 3 * u), t > 0 ? hs + s.row(b, t - 1, u) : zeros, carry + b * u, dPre + s.row(b, t, 3 * u), u);
     }
     // d(r⊙h) = da_h U_hᵀ
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, u, 1.0f, dPre + s.row(0, t, 3 * u) + 2 * u, s.steps * 3 * u, kernel + 2 * u, 3 * u, 0.0f, dRh,
@@ -867,21 +892,22 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
   }
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 2 * u, rows, 1.0f, hPrevAll, u, dPre, 3 * u, 0.0f, dKernel, 3 * u);
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, u, rows, 1.0f, rhAll, u, dPre + 2 * u, 3 * u, 0.0f, dKernel + 2 * u, 3 * u);
+  sumRows(dPre, dBias, rows, 3 * u);
   return info.Env().Undefined();
 }
 
 // ---- The LSTM over a whole sequence -----------------------------------------------------------
 // The recurrent layer's LSTM (gate blocks i, f, g, o as Keras orders them) as the GRU above: all T
 // steps in one call each way, one sgemm a step forward (h U) and one back (dz Uᵀ), and the gradient
-// of U as one sgemm over all B·T rows. pre [B, T, 4U] = x W + b comes from outside.
+// of U as one sgemm over all B·T rows. pre [B, T, 4U] = x W comes from outside; b is added here.
 
 // One row of a step: i, f, o = σ(·), g = tanh(·) of pre + h U; c = f⊙c_prev + i⊙g; h = o⊙tanh(c).
 // a keeps i, f, g, o and tanh(c) for the gradient.
-WIDE void lstmSeqRow(const float* __restrict p, const float* __restrict inner, const float* __restrict cPrev, float* __restrict a, float* __restrict c,
-                     float* __restrict h, long u) {
-  for (long j = 0; j < 2 * u; ++j) a[j] = fastSigmoid(p[j] + inner[j]);
-  for (long j = 2 * u; j < 3 * u; ++j) a[j] = fastTanh(p[j] + inner[j]);
-  for (long j = 3 * u; j < 4 * u; ++j) a[j] = fastSigmoid(p[j] + inner[j]);
+WIDE void lstmSeqRow(const float* __restrict p, const float* __restrict bias, const float* __restrict inner, const float* __restrict cPrev, float* __restrict a,
+                     float* __restrict c, float* __restrict h, long u) {
+  for (long j = 0; j < 2 * u; ++j) a[j] = fastSigmoid((p[j] + bias[j]) + inner[j]);
+  for (long j = 2 * u; j < 3 * u; ++j) a[j] = fastTanh((p[j] + bias[j]) + inner[j]);
+  for (long j = 3 * u; j < 4 * u; ++j) a[j] = fastSigmoid((p[j] + bias[j]) + inner[j]);
   for (long j = 0; j < u; ++j) {
     const float cell = a[u + j] * cPrev[j] + a[j] * a[2 * u + j];
     const float tc = fastTanh(cell);
@@ -891,16 +917,18 @@ WIDE void lstmSeqRow(const float* __restrict p, const float* __restrict inner, c
   }
 }
 
-// lstmSequence(pre, kernel, hs, cs, last, gates, batch, steps, units): hs and cs [B, T, U] (every h_t
-// and c_t), last [B, U] (h_T), gates [B, T, 5U]. The state starts at zero.
+// lstmSequence(pre, bias, kernel, hs, cs, last, gates, batch, steps, units): pre [B, T, 4U] (x W),
+// bias [4U]; hs and cs [B, T, U] (every h_t and c_t), last [B, U] (h_T), gates [B, T, 5U]. The state
+// starts at zero. (x W + b) + h U, as the GRU adds its bias.
 Napi::Value LstmSequence(const Napi::CallbackInfo& info) {
   const float* pre = floats(info[0]);
-  const float* kernel = floats(info[1]);
-  float* hs = floats(info[2]);
-  float* cs = floats(info[3]);
-  float* last = floats(info[4]);
-  float* gates = floats(info[5]);
-  const SequenceShape s{info[6].As<Napi::Number>().Int64Value(), info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value()};
+  const float* bias = floats(info[1]);
+  const float* kernel = floats(info[2]);
+  float* hs = floats(info[3]);
+  float* cs = floats(info[4]);
+  float* last = floats(info[5]);
+  float* gates = floats(info[6]);
+  const SequenceShape s{info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value()};
   const long u = s.units;
   auto& work = scratch(static_cast<size_t>(s.batch) * 4 * u);
   float* inner = work.data();
@@ -910,7 +938,7 @@ Napi::Value LstmSequence(const Napi::CallbackInfo& info) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, 4 * u, u, 1.0f, hs + (t - 1) * u, s.steps * u, kernel, 4 * u, 0.0f, inner, 4 * u);
     }
     for (long b = 0; b < s.batch; ++b) {
-      lstmSeqRow(pre + s.row(b, t, 4 * u), t > 0 ? inner + b * 4 * u : zeros, t > 0 ? cs + s.row(b, t - 1, u) : zeros, gates + s.row(b, t, 5 * u), cs + s.row(b, t, u),
+      lstmSeqRow(pre + s.row(b, t, 4 * u), bias, t > 0 ? inner + b * 4 * u : zeros, t > 0 ? cs + s.row(b, t - 1, u) : zeros, gates + s.row(b, t, 5 * u), cs + s.row(b, t, u),
                  hs + s.row(b, t, u), u);
     }
   }
@@ -934,18 +962,21 @@ WIDE void lstmSeqGradRow(const float* __restrict dy, const float* __restrict car
   }
 }
 
-// lstmSequenceGrad(dHs, dLast, hs, cs, gates, kernel, dPre, dKernel, batch, steps, units): the
-// gradients of pre [B, T, 4U] and of the recurrent kernel [U, 4U], given those of hs and last.
+// lstmSequenceGrad(dHs, dLast, hs, cs, gates, kernel, dPre, dKernel, dBias, batch, steps, units): the
+// gradients of pre [B, T, 4U], of the recurrent kernel [U, 4U] and of the bias [4U], given those of
+// hs and last.
 Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
-  const float* dHs = floats(info[0]);
-  const float* dLast = floats(info[1]);
+  // Either gradient may be null (zeros), as for the GRU.
+  const float* dHs = info[0].IsNull() ? nullptr : floats(info[0]);
+  const float* dLast = info[1].IsNull() ? nullptr : floats(info[1]);
   const float* hs = floats(info[2]);
   const float* cs = floats(info[3]);
   const float* gates = floats(info[4]);
   const float* kernel = floats(info[5]);
   float* dPre = floats(info[6]);
   float* dKernel = floats(info[7]);
-  const SequenceShape s{info[8].As<Napi::Number>().Int64Value(), info[9].As<Napi::Number>().Int64Value(), info[10].As<Napi::Number>().Int64Value()};
+  float* dBias = floats(info[8]);
+  const SequenceShape s{info[9].As<Napi::Number>().Int64Value(), info[10].As<Napi::Number>().Int64Value(), info[11].As<Napi::Number>().Int64Value()};
   const long u = s.units;
   const long rows = s.batch * s.steps;
   // carryH, carryC [B, U]; then h_{t−1} for every row [B·T, U].
@@ -953,12 +984,16 @@ Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
   float* carryH = work.data();
   float* carryC = carryH + s.batch * u;
   float* hPrevAll = carryC + s.batch * u;
-  std::memcpy(carryH, dLast, sizeof(float) * s.batch * u);
+  if (dLast) {
+    std::memcpy(carryH, dLast, sizeof(float) * s.batch * u);
+  } else {
+    std::memset(carryH, 0, sizeof(float) * s.batch * u);
+  }
   std::memset(carryC, 0, sizeof(float) * s.batch * u);
   const float* zeros = zerosRow(u).data();
   for (long t = s.steps - 1; t >= 0; --t) {
     for (long b = 0; b < s.batch; ++b) {
-      lstmSeqGradRow(dHs + s.row(b, t, u), carryH + b * u, gates + s.row(b, t, 5 * u), t > 0 ? cs + s.row(b, t - 1, u) : zeros, carryC + b * u, dPre + s.row(b, t, 4 * u), u);
+      lstmSeqGradRow(dHs ? dHs + s.row(b, t, u) : zeros, carryH + b * u, gates + s.row(b, t, 5 * u), t > 0 ? cs + s.row(b, t - 1, u) : zeros, carryC + b * u, dPre + s.row(b, t, 4 * u), u);
     }
     // What flows into h_{t−1}: dz Uᵀ.
     if (t > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 4 * u, 1.0f, dPre + t * 4 * u, s.steps * 4 * u, kernel, 4 * u, 0.0f, carryH, u);
@@ -968,6 +1003,7 @@ Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
     std::memcpy(hPrevAll + s.row(b, 1, u), hs + s.row(b, 0, u), sizeof(float) * (s.steps - 1) * u);
   }
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 4 * u, rows, 1.0f, hPrevAll, u, dPre, 4 * u, 0.0f, dKernel, 4 * u);
+  sumRows(dPre, dBias, rows, 4 * u);
   return info.Env().Undefined();
 }
 
@@ -980,6 +1016,87 @@ WIDE void reluGradAll(const float* __restrict dy, const float* __restrict x, flo
 Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
   const auto dy = info[0].As<Napi::Float32Array>();
   reluGradAll(dy.Data(), floats(info[1]), floats(info[2]), dy.ElementLength());
+  return info.Env().Undefined();
+}
+
+// ---- Dense layers, fused ----------------------------------------------------------------------
+// The activations a fused dense layer applies (src/engine/layers/dense.ts), numbered as
+// native-matmul-conv.ts's DENSE_ACTIVATIONS.
+enum class DenseActivation { Linear, Relu, Sigmoid };
+
+// A fused matrix product's epilogue, in place on out [rows, units]: + bias (one per unit, or one
+// for all: `broadcast`), then the activation as its own kernel computes it (relu keeping NaN and −0,
+// sigmoid through the same fastSigmoid as the Sigmoid kernel): the bits of Add, then Relu or Sigmoid.
+WIDE void biasActivation(float* __restrict values, const float* __restrict bias, bool broadcast, int activation, long rows, long units) {
+  const auto act = static_cast<DenseActivation>(activation);
+  for (long i = 0; i < rows; ++i) {
+    float* row = values + i * units;
+    if (bias) {
+      for (long c = 0; c < units; ++c) row[c] = row[c] + bias[broadcast ? 0 : c];
+    }
+    if (act == DenseActivation::Relu) {
+      for (long c = 0; c < units; ++c) row[c] = row[c] < 0.0f ? 0.0f : row[c];
+    } else if (act == DenseActivation::Sigmoid) {
+      for (long c = 0; c < units; ++c) row[c] = fastSigmoid(row[c]);
+    }
+  }
+}
+
+// biasActivation(values, bias | null, rows, units, activation)
+Napi::Value BiasActivation(const Napi::CallbackInfo& info) {
+  float* values = floats(info[0]);
+  const bool withBias = info[1].IsTypedArray();
+  const float* bias = withBias ? floats(info[1]) : nullptr;
+  const bool broadcast = withBias && info[1].As<Napi::Float32Array>().ElementLength() == 1;
+  const long rows = info[2].As<Napi::Number>().Int64Value();
+  const long units = info[3].As<Napi::Number>().Int64Value();
+  biasActivation(values, bias, broadcast, info[4].As<Napi::Number>().Int32Value(), rows, units);
+  return info.Env().Undefined();
+}
+
+// The gradient at the activation's input from its output y: dy for linear, dy · step(y) for relu
+// (y > 0 exactly where its input was, NaN where it was NaN; the bits of TrainyardReluGrad), and
+// dy · (y · (1 − y)) for sigmoid (TF.js's gradient of Sigmoid, in its order of operations).
+WIDE void denseActivationGrad(const float* __restrict dy, const float* __restrict y, float* __restrict out, size_t n, int activation) {
+  if (static_cast<DenseActivation>(activation) == DenseActivation::Relu) {
+    for (size_t i = 0; i < n; ++i) out[i] = dy[i] * (y[i] != y[i] ? y[i] : (y[i] > 0.0f ? 1.0f : 0.0f));
+  } else {
+    for (size_t i = 0; i < n; ++i) out[i] = dy[i] * (y[i] * (1.0f - y[i]));
+  }
+}
+
+// denseGrad(dy, x, w, y, dx, dw, db, rows, inputs, units, activation): the gradient of
+// y = act(x w + b) for x [rows, inputs], w [inputs, units], in one call: g = the activation's
+// gradient, dx = g wᵀ, dw = xᵀ g (the sgemm calls BatchMatMul's gradient makes, with the same
+// arguments), db = g summed over the rows in order (as the Sum kernel). Unfused that was up to
+// seven kernel calls (Step and Multiply or the relu gradient, two products, Sum, reshapes) and as
+// many outputs to allocate.
+Napi::Value DenseGrad(const Napi::CallbackInfo& info) {
+  const float* dy = floats(info[0]);
+  const float* x = floats(info[1]);
+  const float* w = floats(info[2]);
+  const float* y = floats(info[3]);
+  float* dx = floats(info[4]);
+  float* dw = floats(info[5]);
+  float* db = floats(info[6]);
+  const long rows = info[7].As<Napi::Number>().Int64Value();
+  const long inputs = info[8].As<Napi::Number>().Int64Value();
+  const long units = info[9].As<Napi::Number>().Int64Value();
+  const int activation = info[10].As<Napi::Number>().Int32Value();
+  if (rows == 0) {
+    std::memset(dw, 0, sizeof(float) * inputs * units);
+    std::memset(db, 0, sizeof(float) * units);
+    return info.Env().Undefined();
+  }
+  const float* g = dy;
+  if (static_cast<DenseActivation>(activation) != DenseActivation::Linear) {
+    auto& work = scratch(static_cast<size_t>(rows) * units);
+    denseActivationGrad(dy, y, work.data(), static_cast<size_t>(rows) * units, activation);
+    g = work.data();
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, inputs, units, 1.0f, g, units, w, units, 0.0f, dx, inputs);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, inputs, units, rows, 1.0f, x, inputs, g, units, 0.0f, dw, units);
+  sumRows(g, db, rows, units);
   return info.Env().Undefined();
 }
 
@@ -1288,6 +1405,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lstmSequence", Napi::Function::New(env, LstmSequence));
   exports.Set("lstmSequenceGrad", Napi::Function::New(env, LstmSequenceGrad));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("biasActivation", Napi::Function::New(env, BiasActivation));
+  exports.Set("denseGrad", Napi::Function::New(env, DenseGrad));
   exports.Set("gather", Napi::Function::New(env, Gather));
   exports.Set("depthwiseConv2d", Napi::Function::New(env, DepthwiseConv2d));
   exports.Set("depthwiseConv2dBackpropInput", Napi::Function::New(env, DepthwiseConv2dBackpropInput));

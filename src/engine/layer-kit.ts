@@ -2,6 +2,7 @@ import { resolveInitializer, type InitializerRef } from '../spec/initializer-spe
 import * as tf from '@tensorflow/tfjs';
 import { BatchNormalization } from './layers/batch-normalization.js';
 import { Conv2D } from './layers/conv2d.js';
+import { Dense } from './layers/dense.js';
 import { LayerNormalization } from './layers/layer-normalization.js';
 import { RecurrentLayer } from './layers/recurrent.js';
 import { SeededDropout } from './layers/seeded-dropout.js';
@@ -14,6 +15,7 @@ import { MultiHeadAttention, PositionalEmbedding, TimeSlice, TransformerDecoderB
 export const layerKit = {
   BatchNormalization,
   Conv2D,
+  Dense,
   LayerNormalization,
   RecurrentLayer,
   SeededDropout,

@@ -23,5 +23,6 @@ export const dense: LayerDefinition<DenseLayerSpec> = {
   },
   penalized: ['kernel'],
   weights: (layer, [input]) => ({ kernel: [input!.at(-1)!, layer.units], ...(layer.useBias ? { bias: [layer.units] } : {}) }),
-  build: (layer, context) => context.tf.layers.dense({ name: context.name, inputShape: context.inputShape, ...kernelLayerArgs(layer, context), units: layer.units }),
+  // The engine's Dense: TF.js's, trained fused on the native backend (src/engine/layers/dense.ts).
+  build: (layer, context) => new context.kit.Dense({ name: context.name, inputShape: context.inputShape, ...kernelLayerArgs(layer, context), units: layer.units }),
 };

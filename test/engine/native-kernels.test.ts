@@ -5,10 +5,11 @@ import { selectBackend } from '../../src/engine/backend.js';
 import { installNativeKernels, loadNativeAddon, uninstallNativeKernels, type NativeAddon } from '../../src/engine/backends/native-kernels.js';
 import { namedWeights } from '../../src/engine/checkpoint-data.js';
 import { GRU_SEQUENCE_KERNEL } from '../../src/engine/backends/native-gru.js';
-import { fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
+import { fusedGruSequence, fusedGruSequenceAvailable } from '../../src/engine/layers/gru-sequence.js';
 import { LSTM_CELL_KERNEL, LSTM_SEQUENCE_KERNEL } from '../../src/engine/backends/native-lstm-cell.js';
-import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
+import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequence, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
 import { Conv2D } from '../../src/engine/layers/conv2d.js';
+import { Dense, fusedDenseAvailable } from '../../src/engine/layers/dense.js';
 import { RecurrentLayer } from '../../src/engine/layers/recurrent.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
@@ -422,6 +423,27 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     }
   }
 
+  for (const cell of ['gru', 'lstm'] as const) {
+    it(`the ${cell.toUpperCase()} sequence kernel adds the bias itself with the bits of an Add before it, and its bias gradient is the Sum kernel's`, () => {
+      const [batch, steps, units, gates] = [4, 7, 6, cell === 'gru' ? 3 : 4];
+      const run = cell === 'gru' ? fusedGruSequence : fusedLstmSequence;
+      const compute = (folded: boolean) =>
+        tf.tidy(() => {
+          const [xW, bias, kernel] = [random([batch, steps, gates * units], 92), random([gates * units], 93), tf.mul(random([units, gates * units], 94), 0.5)];
+          const [wHs, wLast] = [random([batch, steps, units], 95), random([batch, units], 96)];
+          // Before: x W + b as its own Add, the kernel given no bias of its own (zeros); now: the kernel adds it.
+          const f = (p: tf.Tensor, b: tf.Tensor, k: tf.Tensor, sequences: boolean) => (folded ? run(p, b, k, sequences) : run(tf.add(p, b), tf.zerosLike(b), k, sequences));
+          return [true, false].flatMap((sequences) => {
+            const loss = (p: tf.Tensor, b: tf.Tensor, k: tf.Tensor) => f(p, b, k, sequences).mul(sequences ? wHs : wLast).sum() as tf.Scalar;
+            return [f(xW, bias, kernel, sequences), ...tf.grads(loss)([xW, bias, kernel])];
+          });
+        }).map((t) => t.dataSync() as Float32Array);
+      const [folded, added] = [compute(true), compute(false)];
+      const names = ['hs', 'dxW', 'dbias', 'dkernel', 'last', 'dxW (last)', 'dbias (last)', 'dkernel (last)'];
+      folded.forEach((values, i) => expect(Array.from(values).every((v, j) => Object.is(v, added[i]![j])), names[i]).toBe(true));
+    });
+  }
+
   it('fused conv2d with bias and relu', () => {
     const [native, stock] = bothWays(
       () => tf.fused.conv2d({ x: random([2, 8, 8, 3], 13) as tf.Tensor4D, filter: random([3, 3, 3, 4], 14) as tf.Tensor4D, strides: 1, pad: 'same', bias: random([4], 15), activation: 'relu' }),
@@ -548,6 +570,123 @@ describe.skipIf(!haveAddon && !process.env.CI)('the conv2d layer with its bias a
     expect(weights(fused)).toEqual(weights(unfused));
     // Serialises as the stock layer.
     expect(new Conv2D({ filters: 1, kernelSize: 1 }).getClassName()).toBe('Conv2D');
+  });
+});
+
+describe.skipIf(!haveAddon && !process.env.CI)('the dense layer trained fused on the native backend', () => {
+  beforeAll(async () => {
+    await selectBackend('native');
+  });
+  afterAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  /** Runs `compute` with TF.js's own dense layer (matMul, Add and the activation, each differentiated on its own). */
+  function unfused<T>(compute: () => T): T {
+    const fusedCall = Dense.prototype.call;
+    Dense.prototype.call = Object.getPrototypeOf(Dense.prototype).call;
+    try {
+      return compute();
+    } finally {
+      Dense.prototype.call = fusedCall;
+    }
+  }
+
+  // tanh has no fused kernel: the stock layer, both ways.
+  for (const activation of ['linear', 'relu', 'sigmoid', 'tanh'] as const) {
+    it(`${activation}: the forward pass and the gradients of x, the kernel and the bias are the unfused layer's, to the bit, in fewer kernel calls`, async () => {
+      const layer = new Dense({ units: 7, activation, inputShape: [13], kernelInitializer: tf.initializers.glorotUniform({ seed: 41 }), biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 42 }) });
+      // Exact zeros and both signs before the activation: relu's ties at 0 included.
+      const x = tf.tidy(() => tf.mul(tf.round(tf.mul(random([9, 13], 43), 2)), 0.5));
+      (layer.apply(x) as tf.Tensor).dispose();
+      const weights = random([9, 7], 44);
+      const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+      const compute = () =>
+        tf
+          .tidy(() => {
+            const loss = (v: tf.Tensor) => (layer.apply(v, { training: true }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+            const { grads } = tf.variableGrads(() => loss(x), variables);
+            return [layer.apply(x) as tf.Tensor, tf.grad(loss)(x), ...variables.map((v) => grads[v.name]!)];
+          })
+          .map((t) => t.dataSync() as Float32Array);
+      expect(fusedDenseAvailable(activation)).toBe(activation !== 'tanh');
+      const profiled = await tf.profile(() => compute());
+      const kernels = new Set(profiled.kernels.map((k) => k.name));
+      if (activation === 'tanh') expect(kernels.has('TrainyardDenseGrad')).toBe(false);
+      else expect([...kernels].filter((k) => ['BatchMatMul', 'Add', 'Relu', 'Sigmoid', 'Step', 'TrainyardReluGrad'].includes(k)), [...kernels].join(' ')).toEqual([]);
+      // tf.profile hands back the same object each time: count before profiling again.
+      const fusedCalls = profiled.kernels.length;
+      const stockCalls = (await tf.profile(() => unfused(compute))).kernels.length;
+      if (activation === 'tanh') expect(fusedCalls).toBe(stockCalls);
+      else expect(fusedCalls).toBeLessThan(stockCalls);
+      const [fused, stock] = [compute(), unfused(compute)];
+      fused.forEach((values, i) => expect(Array.from(values).every((v, j) => Object.is(v, stock[i]![j])), ['output', 'dx', 'dkernel', 'dbias'][i]).toBe(true));
+      tf.dispose([x, weights]);
+      layer.dispose();
+    });
+  }
+
+  it('without a bias, and the unfused gradient where the native kernel is absent: the same values', () => {
+    const layer = new Dense({ units: 5, activation: 'relu', useBias: false, inputShape: [6], kernelInitializer: tf.initializers.glorotUniform({ seed: 45 }) });
+    const x = random([4, 6], 46);
+    (layer.apply(x) as tf.Tensor).dispose();
+    const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    const compute = () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => (layer.apply(x, { training: true }) as tf.Tensor).square().sum() as tf.Scalar, variables);
+        return [value, ...variables.map((v) => grads[v.name]!)];
+      }).map((t) => t.dataSync() as Float32Array);
+    const fused = compute();
+    expect(variables).toHaveLength(1);
+    const stock = unfused(compute);
+    fused.forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(stock[i]!)));
+    // _FusedMatMul's registered gradient computed from TF.js ops (what a backend without the kernel runs).
+    const config = tf.getKernel('TrainyardDenseGrad', 'wasm')!;
+    const opsGradient = tf.tidy(() => {
+      const w = variables[0]!;
+      const bias = random([5], 47);
+      tf.unregisterKernel('TrainyardDenseGrad', 'wasm');
+      try {
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => (tf.engine().runKernel('_FusedMatMul', { a, b, bias: c }, { transposeA: false, transposeB: false, activation: 'sigmoid' } as unknown as tf.NamedAttrMap) as tf.Tensor).square().sum() as tf.Scalar;
+        return tf.grads(f)([x, w, bias]).map((t) => t.dataSync() as Float32Array);
+      } finally {
+        tf.registerKernel(config);
+      }
+    });
+    const nativeGradient = tf.tidy(() => {
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => (tf.engine().runKernel('_FusedMatMul', { a, b, bias: c }, { transposeA: false, transposeB: false, activation: 'sigmoid' } as unknown as tf.NamedAttrMap) as tf.Tensor).square().sum() as tf.Scalar;
+      return tf.grads(f)([x, variables[0]!, random([5], 47)]).map((t) => t.dataSync() as Float32Array);
+    });
+    nativeGradient.forEach((values, i) => expect(relativeError(values, opsGradient[i]!), ['dx', 'dkernel', 'dbias'][i]).toBeLessThanOrEqual(1e-6));
+    tf.dispose(x);
+    layer.dispose();
+  });
+
+  it('an MLP trains to the same weights, to the bit, as with TF.js\'s layer, and serialises as the stock Dense', async () => {
+    const spec = resolveSpec({
+      dataset: { name: 'mnist', limit: 96 },
+      model: { layers: [{ type: 'dense', units: 32, activation: 'relu' }, { type: 'dense', units: 16, activation: 'sigmoid' }, { type: 'dense', units: 10 }] },
+      optimizer: 'adam',
+      learningRate: 0.01,
+      epochs: 2,
+      batchSize: 16,
+      seed: 26,
+    });
+    const backend = await selectBackend('native');
+    const fused = await collectRun(spec, backend);
+    const fusedCall = Dense.prototype.call;
+    Dense.prototype.call = Object.getPrototypeOf(Dense.prototype).call;
+    let stock: Awaited<ReturnType<typeof collectRun>>;
+    try {
+      stock = await collectRun(spec, backend);
+    } finally {
+      Dense.prototype.call = fusedCall;
+    }
+    expect(fused.error).toBeUndefined();
+    expect(stock.error).toBeUndefined();
+    const weights = (run: typeof fused) => new Float32Array(run.checkpoints.at(-1)!.model.weightData);
+    expect(weights(fused)).toEqual(weights(stock));
+    expect(new Dense({ units: 1 }).getClassName()).toBe('Dense');
   });
 });
 

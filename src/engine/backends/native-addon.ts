@@ -46,34 +46,67 @@ export interface NativeAddon {
     batch: number,
     units: number,
   ): void;
-  gruSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  /** pre is x W; the bias is added inside. */
+  gruSequence(pre: Float32Array, bias: Float32Array, kernel: Float32Array, hs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  /** dHs or dLast null: zeros. */
   gruSequenceGrad(
-    dHs: Float32Array,
-    dLast: Float32Array,
+    dHs: Float32Array | null,
+    dLast: Float32Array | null,
     hs: Float32Array,
     gates: Float32Array,
     kernel: Float32Array,
     dPre: Float32Array,
     dKernel: Float32Array,
+    dBias: Float32Array,
     batch: number,
     steps: number,
     units: number,
   ): void;
-  lstmSequence(pre: Float32Array, kernel: Float32Array, hs: Float32Array, cs: Float32Array, last: Float32Array, gates: Float32Array, batch: number, steps: number, units: number): void;
+  /** pre is x W; the bias is added inside. */
+  lstmSequence(
+    pre: Float32Array,
+    bias: Float32Array,
+    kernel: Float32Array,
+    hs: Float32Array,
+    cs: Float32Array,
+    last: Float32Array,
+    gates: Float32Array,
+    batch: number,
+    steps: number,
+    units: number,
+  ): void;
+  /** dHs or dLast null: zeros. */
   lstmSequenceGrad(
-    dHs: Float32Array,
-    dLast: Float32Array,
+    dHs: Float32Array | null,
+    dLast: Float32Array | null,
     hs: Float32Array,
     cs: Float32Array,
     gates: Float32Array,
     kernel: Float32Array,
     dPre: Float32Array,
     dKernel: Float32Array,
+    dBias: Float32Array,
     batch: number,
     steps: number,
     units: number,
   ): void;
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
+  /** In place on values [rows, units]: + bias (one per unit, or one for all), then the activation (DENSE_ACTIVATIONS). */
+  biasActivation(values: Float32Array, bias: Float32Array | null, rows: number, units: number, activation: number): void;
+  /** The gradient of y = act(x w + b), x [rows, inputs], w [inputs, units]: dx, dw and db in one call. */
+  denseGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    y: Float32Array,
+    dx: Float32Array,
+    dw: Float32Array,
+    db: Float32Array,
+    rows: number,
+    inputs: number,
+    units: number,
+    activation: number,
+  ): void;
   gather(x: HeapArray, indices: Int32Array, out: HeapArray, outer: number, axisDim: number, innerBytes: number): void;
   /** NHWC; filter [fH, fW, inC, multiplier]; params.outC = inC · multiplier. */
   depthwiseConv2d(x: Float32Array, filter: Float32Array, out: Float32Array, params: ConvParams): void;

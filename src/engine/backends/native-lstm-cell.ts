@@ -42,24 +42,24 @@ function lstmCellGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs
   return out;
 }
 
-/** Inputs pre [B, T, 4U] and the recurrent kernel [U, 4U]; outputs hs, cs [B, T, U], last [B, U] and i, f, g, o, tanh(c) [B, T, 5U]. */
+/** Inputs pre [B, T, 4U] (x W), the bias [4U] and the recurrent kernel [U, 4U]; outputs hs, cs [B, T, U], last [B, U] and i, f, g, o, tanh(c) [B, T, 5U]. */
 function lstmSequence(addon: NativeAddon, { inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const pre = inputs.pre!;
   const [batch, steps, width] = pre.shape as [number, number, number];
   const units = width / 4;
   const outputs = [output(backend, [batch, steps, units]), output(backend, [batch, steps, units]), output(backend, [batch, units]), output(backend, [batch, steps, 5 * units])] as const;
   const [hs, cs, last, gates] = outputs.map((info) => heap(backend, info)) as [Float32Array, Float32Array, Float32Array, Float32Array];
-  addon.lstmSequence(heap(backend, pre), heap(backend, inputs.kernel!), hs, cs, last, gates, batch, steps, units);
+  addon.lstmSequence(heap(backend, pre), heap(backend, inputs.bias!), heap(backend, inputs.kernel!), hs, cs, last, gates, batch, steps, units);
   return [...outputs];
 }
 
-/** Inputs dHs, dLast, the saved hs, cs and gates, and the recurrent kernel; outputs the gradients of pre and of the kernel. */
+/** Inputs dHs or dLast (an absent one is zeros), the saved hs, cs and gates, and the recurrent kernel; outputs the gradients of pre, of the kernel and of the bias. */
 function lstmSequenceGrad(addon: NativeAddon, { inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const { dHs, dLast, hs, cs, gates, kernel } = inputs;
   const [batch, steps, units] = hs!.shape as [number, number, number];
-  const outputs = [output(backend, [batch, steps, 4 * units]), output(backend, [units, 4 * units])] as const;
-  const [dPre, dKernel] = outputs.map((info) => heap(backend, info)) as [Float32Array, Float32Array];
-  addon.lstmSequenceGrad(heap(backend, dHs!), heap(backend, dLast!), heap(backend, hs!), heap(backend, cs!), heap(backend, gates!), heap(backend, kernel!), dPre, dKernel, batch, steps, units);
+  const outputs = [output(backend, [batch, steps, 4 * units]), output(backend, [units, 4 * units]), output(backend, [4 * units])] as const;
+  const [dPre, dKernel, dBias] = outputs.map((info) => heap(backend, info)) as [Float32Array, Float32Array, Float32Array];
+  addon.lstmSequenceGrad(dHs ? heap(backend, dHs) : null, dLast ? heap(backend, dLast) : null, heap(backend, hs!), heap(backend, cs!), heap(backend, gates!), heap(backend, kernel!), dPre, dKernel, dBias, batch, steps, units);
   return [...outputs];
 }
 

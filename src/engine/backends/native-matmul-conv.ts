@@ -6,16 +6,12 @@ import { allFloat, heap, output, size, type ConvParams, type KernelArgs, type Na
  * convolutions as im2col + sgemm, pooling windows in C++.
  */
 
-/** The fused kernels' epilogue, in place: + bias (one per output channel, or one for all), then relu. */
-function addBiasAndActivation(values: Float32Array, bias: Float32Array | null, channels: number, relu: boolean): void {
-  if (!bias && !relu) return;
-  const broadcast = bias?.length === 1;
-  for (let i = 0; i < values.length; i++) {
-    let value = values[i]! + (bias ? bias[broadcast ? 0 : i % channels]! : 0);
-    if (relu && value < 0) value = 0;
-    values[i] = value;
-  }
-}
+/** The activations the fused matrix product applies natively, numbered as the addon's DenseActivation. */
+export const DENSE_ACTIVATIONS: ReadonlyMap<string, number> = new Map([
+  ['linear', 0],
+  ['relu', 1],
+  ['sigmoid', 2],
+]);
 
 /**
  * Where each output matrix's operands start, for batch shapes that broadcast both ways ([2, 1] and
@@ -62,7 +58,7 @@ function batchMatMul(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs,
   }
   const [batchA, batchB, batch] = [size(batchShapeA), size(batchShapeB), size(outBatch)];
   if (m * n * k * batch === 0) return null;
-  if (fused && !(fused.activation === 'linear' || fused.activation === 'relu')) return null;
+  if (fused && !DENSE_ACTIVATIONS.has(fused.activation)) return null;
   const bias = fused?.bias;
   if (bias && !(size(bias.shape) === n && bias.shape.at(-1) === n) && size(bias.shape) !== 1) return null;
 
@@ -80,7 +76,9 @@ function batchMatMul(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs,
       addon.gemm(transposeA, transposeB, m, n, k, av.subarray(offsetsA[i]!), bv.subarray(offsetsB[i]!), c.subarray(i * m * n), 1, 0, 0, 0);
     }
   }
-  addBiasAndActivation(c, bias ? heap(backend, bias) : null, n, fused?.activation === 'relu');
+  // The epilogue in C++ (a JavaScript loop before): + bias, then relu or sigmoid as their own kernels compute them.
+  const activation = DENSE_ACTIVATIONS.get(fused?.activation ?? 'linear')!;
+  if (bias || activation !== 0) addon.biasActivation(c, bias ? heap(backend, bias) : null, size(outBatch) * m, n, activation);
   return out;
 }
 

@@ -31,26 +31,36 @@ export function fusedLstmCell(pre: tf.Tensor, c: tf.Tensor): { h: tf.Tensor; c: 
   return { h: h!, c: next! };
 }
 
-tf.registerGradient({
-  kernelName: LSTM_SEQUENCE_KERNEL,
-  inputsToSave: ['kernel'],
-  outputsToSave: [true, true, false, true],
-  gradFunc: (dys, saved) => {
-    // Zeros for an output nothing used (hs when only the last state is, cs, the gates).
-    const [dHs, , dLast] = dys as tf.Tensor[];
-    const [kernel, hs, cs, gates] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-    // One pass back through time gives both gradients: it runs here, once (see gru-sequence.ts).
-    const [dPre, dKernel] = tf.engine().runKernel(LSTM_SEQUENCE_GRAD_KERNEL, { dHs: dHs!, dLast: dLast!, hs, cs, gates, kernel }) as tf.Tensor[];
-    return { pre: () => dPre!, kernel: () => dKernel! };
-  },
-});
-
 export function fusedLstmSequenceAvailable(): boolean {
   return tf.getKernel(LSTM_SEQUENCE_KERNEL, tf.getBackend()) !== undefined;
 }
 
-/** pre [B, T, 4U] (gate blocks i, f, g, o), recurrent kernel [U, 4U] → every h_t [B, T, U] and the last [B, U], from h_0 = c_0 = 0. Only where fusedLstmSequenceAvailable(). */
-export function fusedLstmSequence(pre: tf.Tensor, kernel: tf.Tensor): { hs: tf.Tensor; last: tf.Tensor } {
-  const [hs, , last] = tf.engine().runKernel(LSTM_SEQUENCE_KERNEL, { pre, kernel }) as tf.Tensor[];
-  return { hs: hs!, last: last! };
+/**
+ * pre = x W [B, T, 4U] (gate blocks i, f, g, o), bias [4U], recurrent kernel [U, 4U] → every h_t
+ * [B, T, U] (`returnSequences`) or the last [B, U], from h_0 = c_0 = 0. The kernel adds the bias to
+ * x W (as gru-sequence.ts), and its gradient is a custom gradient of the one output used, with
+ * every c_t and the gates saved rather than returned (why: gru-sequence.ts). Only where
+ * fusedLstmSequenceAvailable().
+ */
+export function fusedLstmSequence(pre: tf.Tensor, bias: tf.Tensor, kernel: tf.Tensor, returnSequences: boolean): tf.Tensor {
+  const sequence = tf.customGrad((p, b, k, save) => {
+    const [hs, cs, last, gates] = tf.engine().runKernel(LSTM_SEQUENCE_KERNEL, { pre: p as tf.Tensor, bias: b as tf.Tensor, kernel: k as tf.Tensor }) as tf.Tensor[];
+    (save as tf.GradSaveFunc)([k as tf.Tensor, hs!, cs!, gates!]);
+    return {
+      value: returnSequences ? hs! : last!,
+      gradFunc: (dy, saved) => {
+        const [savedKernel, savedHs, savedCs, savedGates] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const upstream = dy as tf.Tensor;
+        const [dPre, dKernel, dBias] = tf.engine().runKernel(LSTM_SEQUENCE_GRAD_KERNEL, {
+          ...(returnSequences ? { dHs: upstream } : { dLast: upstream }),
+          hs: savedHs,
+          cs: savedCs,
+          gates: savedGates,
+          kernel: savedKernel,
+        }) as tf.Tensor[];
+        return [dPre!, dBias!, dKernel!];
+      },
+    };
+  });
+  return sequence(pre, bias, kernel);
 }

@@ -345,15 +345,14 @@ export class RecurrentLayer extends tf.layers.Layer {
       // sequence where the backend has it: the same formulas, the same float32 operations per element.
       if (this.cell === 'gru' && !this.ln && this.activationName === 'tanh' && masks.every((m) => !m.recurrent && !m.candidate) && fusedGruSequenceAvailable()) {
         const inputTerm = wholeSequence ? xW() : tf.stack(xs.map((xt, t) => tf.matMul(masks[t]!.input ? tf.mul(xt, masks[t]!.input!) : xt, kernel)), 1);
-        const { hs, last } = fusedGruSequence(tf.add(inputTerm, bias), recurrent);
-        return this.returnSequences ? hs : last;
+        return fusedGruSequence(inputTerm, bias, recurrent, this.returnSequences);
       }
       // The same for an LSTM without batch or layer normalization. (Its step adds the bias last,
-      // (x W + h U) + b; here it is added to x W first: the same sum, rounded once differently.)
+      // (x W + h U) + b; the kernel adds it to x W first: the same sum, rounded once differently.)
+      // Both kernels take x W and the bias apart and add them themselves (their gradient sums the bias's).
       if (this.cell === 'lstm' && !this.bn && !this.ln && this.activationName === 'tanh' && masks.every((m) => !m.recurrent && !m.candidate) && fusedLstmSequenceAvailable()) {
         const inputTerm = wholeSequence ? xW() : tf.stack(xs.map((xt, t) => tf.matMul(masks[t]!.input ? tf.mul(xt, masks[t]!.input!) : xt, kernel)), 1);
-        const { hs, last } = fusedLstmSequence(tf.add(inputTerm, bias), recurrent);
-        return this.returnSequences ? hs : last;
+        return fusedLstmSequence(inputTerm, bias, recurrent, this.returnSequences);
       }
       const projected = wholeSequence ? tf.unstack(xW(), 1) : [];
       const fused = this.cell === 'lstm' && !this.bn && !this.ln && this.activationName === 'tanh' && fusedLstmCellAvailable();
