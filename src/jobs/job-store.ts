@@ -169,12 +169,9 @@ export class JobStore {
 
   /**
    * One job of the project and, while it is queued, what its waiting reason needs (the project's
-   * jobs training now and its limit): one round trip, the common read of a job.
-   */
-  /**
-   * One job of a project, with what its waiting reason needs. Concurrent reads go together as one
-   * statement (a batch starts only after each of its calls was made, so none reads older data than
-   * a lone query would): under load N reads cost one round trip and one socket write, not N.
+   * jobs training now and its limit): the common read of a job. Concurrent reads go together as
+   * one statement (a batch starts only after each of its calls was made, so none reads older data
+   * than a lone query would): under load N reads cost one round trip and one socket write, not N.
    */
   getWithSlots(id: string, projectId: string, defaultProjectLimit: number): Promise<{ job: JobRecord; slots: ProjectSlots | null } | null> {
     return this.views.call({ id, projectId, defaultProjectLimit });
