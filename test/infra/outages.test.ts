@@ -182,7 +182,9 @@ describe('the errors of an outage, and only those, are recognised', () => {
     expect(outageOf(await failure(prisma().job.count()))).toBe('postgres');
     await postgres.start();
     await expectRecovered();
-  });
+    // Its own waits bound it: pg_ctl's 60 s for a start that replays the WAL after the crash (slow
+    // when the disk is busy), then 30 s to recover. A test timeout below their sum hid which one was slow.
+  }, 150_000);
 
   it('Redis: a command refused while disconnected, one in flight when the server died, one that got no answer', async () => {
     const { redis: connection } = harness.services;
