@@ -53,6 +53,27 @@ function bothWays(compute: () => tf.Tensor | tf.Tensor[], addon: NativeAddon): [
 
 const random = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
+/**
+ * The spec trained on native with the engine's fused layer, then with TF.js's own (the parent
+ * class's call): each run's final weights.
+ */
+async function finalWeightsFusedAndStock(layer: { prototype: tf.layers.Layer }, spec: ReturnType<typeof resolveSpec>): Promise<{ fused: Float32Array; stock: Float32Array }> {
+  const backend = await selectBackend('native');
+  const fusedRun = await collectRun(spec, backend);
+  const fusedCall = layer.prototype.call;
+  layer.prototype.call = Object.getPrototypeOf(layer.prototype).call;
+  let stockRun: typeof fusedRun;
+  try {
+    stockRun = await collectRun(spec, backend);
+  } finally {
+    layer.prototype.call = fusedCall;
+  }
+  expect(fusedRun.error).toBeUndefined();
+  expect(stockRun.error).toBeUndefined();
+  const weights = (run: typeof fusedRun) => new Float32Array(run.checkpoints.at(-1)!.model.weightData);
+  return { fused: weights(fusedRun), stock: weights(stockRun) };
+}
+
 describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against the stock wasm kernels', () => {
   let addon: NativeAddon;
   beforeAll(async () => {
@@ -553,21 +574,8 @@ describe.skipIf(!haveAddon && !process.env.CI)('the conv2d layer with its bias a
     profiled.kernels.forEach((k) => kernels.add(k.name));
     expect(kernels.has('FusedConv2D') && !kernels.has('Conv2D') && !kernels.has('Relu')).toBe(true);
 
-    const backend = await selectBackend('native');
-    const fused = await collectRun(spec, backend);
-    const fusedCall = Conv2D.prototype.call;
-    // TF.js's own layer: the parent class's call.
-    Conv2D.prototype.call = Object.getPrototypeOf(Conv2D.prototype).call;
-    let unfused: Awaited<ReturnType<typeof collectRun>>;
-    try {
-      unfused = await collectRun(spec, backend);
-    } finally {
-      Conv2D.prototype.call = fusedCall;
-    }
-    expect(fused.error).toBeUndefined();
-    expect(unfused.error).toBeUndefined();
-    const weights = (run: typeof fused) => new Float32Array(run.checkpoints.at(-1)!.model.weightData);
-    expect(weights(fused)).toEqual(weights(unfused));
+    const { fused, stock } = await finalWeightsFusedAndStock(Conv2D, spec);
+    expect(fused).toEqual(stock);
     // Serialises as the stock layer.
     expect(new Conv2D({ filters: 1, kernelSize: 1 }).getClassName()).toBe('Conv2D');
   });
@@ -672,20 +680,8 @@ describe.skipIf(!haveAddon && !process.env.CI)('the dense layer trained fused on
       batchSize: 16,
       seed: 26,
     });
-    const backend = await selectBackend('native');
-    const fused = await collectRun(spec, backend);
-    const fusedCall = Dense.prototype.call;
-    Dense.prototype.call = Object.getPrototypeOf(Dense.prototype).call;
-    let stock: Awaited<ReturnType<typeof collectRun>>;
-    try {
-      stock = await collectRun(spec, backend);
-    } finally {
-      Dense.prototype.call = fusedCall;
-    }
-    expect(fused.error).toBeUndefined();
-    expect(stock.error).toBeUndefined();
-    const weights = (run: typeof fused) => new Float32Array(run.checkpoints.at(-1)!.model.weightData);
-    expect(weights(fused)).toEqual(weights(stock));
+    const { fused, stock } = await finalWeightsFusedAndStock(Dense, spec);
+    expect(fused).toEqual(stock);
     expect(new Dense({ units: 1 }).getClassName()).toBe('Dense');
   });
 });
