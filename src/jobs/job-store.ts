@@ -180,21 +180,22 @@ export class JobStore {
   private readonly views = new Batcher((items: JobLookup[]) => this.getManyWithSlots(items));
 
   private async getManyWithSlots(items: JobLookup[]): Promise<({ job: JobRecord; slots: ProjectSlots | null } | null)[]> {
-    const rows = await preparedQuery<JobRow & SlotColumns & { ord: string }>(
+    const rows = await preparedQuery<RowButSpec & SlotColumns & { ord: string }>(
       this.pool,
       'job_get_many_with_slots',
-      `SELECT q.ord, ${JOB_COLUMNS}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit",
+      `SELECT q.ord, ${JOB_COLUMNS_BUT_SPEC}, p.name AS "slotProject", p.max_running_jobs AS "slotLimit",
         CASE WHEN j.status = 'queued' THEN ${RUNNING_COUNT} END AS "slotRunning"
       FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS q(id, project_id, ord)
       JOIN jobs j ON j.id = q.id AND j.project_id = q.project_id
       JOIN projects p ON p.id = j.project_id`,
       [items.map((item) => item.id), items.map((item) => item.projectId)],
     );
+    const specs = await this.specsOf(rows.map((row) => row.id));
     const found = new Map(rows.map((row) => [Number(row.ord) - 1, row]));
     return items.map((item, i) => {
       const row = found.get(i);
       if (!row) return null;
-      return { job: toJobRecord(row), slots: row.slotRunning === null ? null : slotsOf(row, item.defaultProjectLimit) };
+      return { job: withSpec(row, specs.get(row.id)), slots: row.slotRunning === null ? null : slotsOf(row, item.defaultProjectLimit) };
     });
   }
 
@@ -230,7 +231,7 @@ export class JobStore {
   /** An unknown project fails its own page only, not the batch. */
   private async listManyWithSlots(items: PageLookup[]): Promise<({ jobs: JobRecord[]; hasMore: boolean; slots: ProjectSlots } | Error)[]> {
     // A page's statuses travel as one comma-separated string: SQL arrays cannot be ragged.
-    const rows = await preparedQuery<Partial<JobRow> & SlotColumns & { ord: string }>(
+    const rows = await preparedQuery<Partial<RowButSpec> & SlotColumns & { ord: string }>(
       this.pool,
       'job_list_many_with_slots',
       `SELECT q.ord, p.name AS "slotProject", p.max_running_jobs AS "slotLimit", s.running AS "slotRunning", page.*
@@ -238,7 +239,7 @@ export class JobStore {
       JOIN projects p ON p.id = q.project_id
       CROSS JOIN LATERAL (SELECT count(*)::int AS running FROM jobs t WHERE t.project_id = q.project_id AND t.lease_expires_at > now()) s
       LEFT JOIN LATERAL (
-        SELECT ${JOB_COLUMNS} FROM jobs j
+        SELECT ${JOB_COLUMNS_BUT_SPEC} FROM jobs j
         WHERE j.project_id = q.project_id AND (q.statuses IS NULL OR j.status::text = ANY(string_to_array(q.statuses, ',')))
           AND (q.after_id IS NULL OR j.id < q.after_id)
         ORDER BY j.id DESC
@@ -254,12 +255,33 @@ export class JobStore {
     );
     const byItem = items.map(() => [] as (typeof rows)[number][]);
     for (const row of rows) byItem[Number(row.ord) - 1]!.push(row);
+    const pages = items.map((item, i) => byItem[i]!.filter((row): row is RowButSpec & SlotColumns & { ord: string } => row.id != null).slice(0, item.limit + 1));
+    const specs = await this.specsOf(pages.flatMap((jobs, i) => jobs.slice(0, items[i]!.limit).map((row) => row.id)));
     return items.map((item, i) => {
       const own = byItem[i]!;
       if (own.length === 0) return new Error(`project ${item.projectId} does not exist`);
-      const jobs = own.filter((row): row is JobRow & SlotColumns & { ord: string } => row.id != null);
-      return { jobs: jobs.slice(0, item.limit).map(toJobRecord), hasMore: jobs.length > item.limit, slots: slotsOf(own[0]!, item.defaultProjectLimit) };
+      const jobs = pages[i]!;
+      return { jobs: jobs.slice(0, item.limit).map((row) => withSpec(row, specs.get(row.id))), hasMore: jobs.length > item.limit, slots: slotsOf(own[0]!, item.defaultProjectLimit) };
     });
+  }
+
+  /**
+   * The specs of these jobs: those this process has checked before from its cache, the others
+   * read in one statement. A spec never changes once recorded, and it is most of a job row's
+   * bytes: the reads that list and show jobs leave it out and come here.
+   */
+  private async specsOf(ids: readonly string[]): Promise<Map<string, ResolvedJobSpec>> {
+    const specs = new Map<string, ResolvedJobSpec>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const spec = checkedSpecs.get(id);
+      if (spec) specs.set(id, spec);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return specs;
+    const rows = await preparedQuery<{ id: string; spec: string }>(this.pool, 'job_specs', 'SELECT id, spec::text AS spec FROM jobs WHERE id = ANY($1::uuid[])', [missing]);
+    for (const row of rows) specs.set(row.id, specOf(row));
+    return specs;
   }
 
   /** Newest first; `after` is the id of the last job of the previous page (ids are UUIDv7, time-ordered). */
@@ -595,13 +617,15 @@ const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-
  * The columns a job's view needs, named as Prisma names them; `j` is the jobs row. The spec comes
  * as text, parsed only when it is not cached; timestamps come formatted.
  */
-const JOB_COLUMNS = `j.id, j.project_id AS "projectId", j.status::text AS status, j.spec::text AS spec, j.backend, j.device, j.failure_reason AS "failureReason",
+const JOB_COLUMNS_BUT_SPEC = `j.id, j.project_id AS "projectId", j.status::text AS status, j.backend, j.device, j.failure_reason AS "failureReason",
   j.attempts, j.last_seq AS "lastSeq", j.progress, ${iso('j.created_at')} AS "createdAt", ${iso('j.started_at')} AS "startedAt",
   ${iso('j.finished_at')} AS "finishedAt", ${iso('j.updated_at')} AS "updatedAt", j.restarts, j.restart_causes AS "restartCauses", j.pause_at_epoch AS "pauseAtEpoch"`;
+const JOB_COLUMNS = `${JOB_COLUMNS_BUT_SPEC}, j.spec::text AS spec`;
 type Timestamps = 'createdAt' | 'startedAt' | 'finishedAt' | 'updatedAt';
 type JobRow = Pick<Job, 'id' | 'projectId' | 'status' | 'spec' | 'backend' | 'device' | 'failureReason' | 'attempts' | 'lastSeq' | 'progress' | 'restarts' | 'restartCauses' | 'pauseAtEpoch'> & {
   [K in Timestamps]: Job[K] | string;
 };
+type RowButSpec = Omit<JobRow, 'spec'>;
 const isoOf = (value: Date | string): string => (typeof value === 'string' ? value : value.toISOString());
 
 /**
@@ -637,7 +661,7 @@ function slotsOf(row: SlotColumns, defaultProjectLimit: number): ProjectSlots {
 const checkedSpecs = new LRUCache<string, ResolvedJobSpec>({ max: 5_000 });
 
 /** `job.spec` as Prisma gives it, or as text (JOB_COLUMNS): text is parsed only when the spec is not cached. */
-function specOf(job: JobRow): ResolvedJobSpec {
+function specOf(job: Pick<JobRow, 'id' | 'spec'>): ResolvedJobSpec {
   let spec = checkedSpecs.get(job.id);
   if (!spec) {
     spec = resolvedJobSpecSchema.parse(typeof job.spec === 'string' ? JSON.parse(job.spec) : job.spec);
@@ -647,7 +671,12 @@ function specOf(job: JobRow): ResolvedJobSpec {
 }
 
 function toJobRecord(job: JobRow): JobRecord {
-  const spec = specOf(job);
+  return withSpec(job, specOf(job));
+}
+
+/** A row read without its spec (JOB_COLUMNS_BUT_SPEC) and the spec from JobStore.specsOf; jobs are never deleted, so it is there. */
+function withSpec(job: RowButSpec, spec: ResolvedJobSpec | undefined): JobRecord {
+  if (!spec) throw new Error(`job ${job.id} has no recorded spec`);
   return {
     id: job.id,
     projectId: job.projectId,

@@ -118,4 +118,36 @@ describe('concurrent reads', () => {
     expect(batched.slice(0, gets.length)).toEqual(getAlone);
     expect(batched.slice(gets.length)).toEqual(pageAlone);
   });
+
+  it("show each job's own spec when this process has never seen it (recorded by another process)", async () => {
+    const key = await harness.apiKey('reads-other');
+    const submitted = await request(harness.app.server).post('/v1/jobs').set('authorization', key.authorization).send(spec('seen'));
+    expect(submitted.status).toBe(201);
+    // Rows another API process recorded: specs this process has not read, each with its own name and epochs.
+    await harness.services.prisma.$executeRawUnsafe(
+      `INSERT INTO jobs (id, project_id, status, spec, last_seq, progress, created_at, updated_at)
+       SELECT gen_random_uuid(), project_id, 'queued', jsonb_set(jsonb_set(spec, '{name}', to_jsonb('other' || g)), '{epochs}', to_jsonb(g)), 0, 0, now(), now()
+       FROM jobs, generate_series(1, 30) AS g WHERE id = $1::uuid`,
+      submitted.body.id,
+    );
+    const rows = await harness.services.prisma.$queryRawUnsafe<{ id: string; name: string; epochs: number }[]>(
+      `SELECT id::text, spec->>'name' AS name, (spec->>'epochs')::int AS epochs FROM jobs WHERE project_id = (SELECT project_id FROM jobs WHERE id = $1::uuid)`,
+      submitted.body.id,
+    );
+    expect(rows).toHaveLength(31);
+    const wanted = new Map(rows.map((row) => [row.id, { name: row.name, epochs: row.epochs }]));
+    const read = (url: string) => request(harness.app.server).get(url).set('authorization', key.authorization);
+    // Some read alone, then the rest together with pages over all of them: cached and unseen specs in the same batches.
+    const ids = [...wanted.keys()];
+    for (const id of ids.slice(0, 3)) expect((await read(`/v1/jobs/${id}`)).body.spec).toMatchObject(wanted.get(id)!);
+    const [pages, gets] = await Promise.all([Promise.all(['limit=7', 'limit=100', `limit=5&after=${ids[20]}`].map((query) => read(`/v1/jobs?${query}`))), Promise.all(ids.map((id) => read(`/v1/jobs/${id}`)))]);
+    for (const response of gets) {
+      expect(response.status).toBe(200);
+      expect({ name: response.body.spec.name, epochs: response.body.spec.epochs, jobName: response.body.name }).toEqual({ ...wanted.get(response.body.id)!, jobName: wanted.get(response.body.id)!.name });
+    }
+    expect(pages[1]!.body.data).toHaveLength(31);
+    for (const page of pages) for (const job of page.body.data) expect({ name: job.spec.name, epochs: job.spec.epochs }).toEqual(wanted.get(job.id));
+    // A resolved spec as the submission answered it, every default filled in.
+    expect(gets.find((response) => response.body.id === submitted.body.id)!.body.spec).toEqual(submitted.body.spec);
+  });
 });
