@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { preparedQuery } from '../db/sql.js';
 import { Batcher } from '../infra/batcher.js';
+import { jsonOnce } from '../infra/json-once.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { Checkpoint, Job, JobEvent, Metric } from '../generated/prisma/client.js';
 import type { CheckpointReason } from '../engine/checkpoint-reasons.js';
@@ -104,7 +105,7 @@ export class JobStore {
   private async createMany(items: NewJob[]): Promise<{ job: JobRecord; events: JobEventRecord[]; slots: ProjectSlots }[]> {
     const ids = items.map(() => uuidv7());
     const adviceData = items.map(({ advice }) => ({ advice }));
-    const rows = await preparedQuery<JobRow & SlotColumns & { eventCreatedAt: Date }>(
+    const rows = await preparedQuery<RowButSpec & SlotColumns & { eventCreatedAt: Date }>(
       this.pool,
       'job_create_many',
       `WITH input AS (
@@ -119,9 +120,10 @@ export class JobStore {
       ), advice AS (
         INSERT INTO job_events (job_id, seq, type, data) SELECT id, 2, 'advice', advice FROM input WHERE advised
       )
-      SELECT ${JOB_COLUMNS}, event.created_at AS "eventCreatedAt", ${SLOT_COLUMNS}
+      SELECT ${JOB_COLUMNS_BUT_SPEC}, event.created_at AS "eventCreatedAt", ${SLOT_COLUMNS}
       FROM j JOIN event ON event.job_id = j.id JOIN projects p ON p.id = j.project_id`,
-      [ids, items.map(({ projectId }) => projectId), items.map(({ spec }) => JSON.stringify(spec)), adviceData.map((data) => JSON.stringify(data)), items.map(({ advice }) => advice.length > 0)],
+      // The answer writes the same spec: it is stringified once (and not read back).
+      [ids, items.map(({ projectId }) => projectId), items.map(({ spec }) => jsonOnce(spec)), adviceData.map((data) => JSON.stringify(data)), items.map(({ advice }) => advice.length > 0)],
     );
     const byId = new Map(rows.map((row) => [row.id, row]));
     return items.map(({ spec, advice, defaultProjectLimit }, i) => {
@@ -130,7 +132,7 @@ export class JobStore {
       checkedSpecs.set(row.id, spec);
       const createdAt = row.eventCreatedAt.toISOString();
       return {
-        job: toJobRecord(row),
+        job: withSpec(row, spec),
         events: [
           { seq: 1, type: 'status', data: { status: 'queued' }, createdAt, emittedAt: createdAt },
           // Both rows were written by one statement: now() is the same for both.

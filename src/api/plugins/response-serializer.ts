@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifySerializerCompiler } from 'fastify';
 import { serializerCompiler as checkingSerializerCompiler } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import { jsonOnce } from '../../infra/json-once.js';
 
 /** Projects a value onto its schema; verbatim values are written once into `written` and left as a marker. */
 type Projector = (value: unknown, written: string[]) => unknown;
@@ -22,8 +23,6 @@ export function writtenVerbatim<T extends z.ZodType>(schema: T): T {
   return schema;
 }
 
-const jsonOf = new WeakMap<object, string>();
-
 /**
  * Stands for a verbatim value in what JSON.stringify writes, replaced by the value's own JSON
  * afterwards. Random per process and never sent, so no string a client stored can equal it.
@@ -33,12 +32,7 @@ const markerStart = `"${marker}:`;
 
 const projectVerbatim: Projector = (value, written) => {
   if (value === null || typeof value !== 'object') return value;
-  let json = jsonOf.get(value);
-  if (json === undefined) {
-    json = JSON.stringify(value);
-    jsonOf.set(value, json);
-  }
-  return `${marker}:${written.push(json) - 1}`;
+  return `${marker}:${written.push(jsonOnce(value)) - 1}`;
 };
 
 /**
