@@ -1,4 +1,4 @@
-import { fork, spawn } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,6 +12,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { completeFeeds, SeqFeed, type SeqSummary } from './seq-feed.js';
 
 export interface EventDelayRound {
+  layout: ServiceLayout;
   subscribers: number;
   /** Subscribers (the observer included) that got every seq from 1 to the last, in order. */
   complete: number;
@@ -58,18 +59,42 @@ interface StreamedEvent {
  * The delay from the training process emitting an event to a websocket subscriber receiving
  * it, through the whole service (IPC to the worker, the event writer's batched transaction,
  * Redis, the API's fan-out), with `subscribers` other clients following the same job.
- * A real Trainyard process (API + worker, auth on) in a database of its own; one job per round.
+ * A real Trainyard service (auth on) in a database of its own, one job per round, in each layout:
+ * `one` is what `npm start` runs (API and worker in one process), `split` the API and the worker
+ * as processes of their own (`npm run start:api` and `npm run start:worker`).
  */
-export async function benchEventDelay(options: { subscribers: number[]; repeats: number }): Promise<EventDelayRound[]> {
+export const serviceLayouts = ['one', 'split'] as const;
+export type ServiceLayout = (typeof serviceLayouts)[number];
+
+const layoutScripts: Record<ServiceLayout, string[]> = { one: ['workers/all-in-one.ts'], split: ['workers/api.ts', 'workers/training-worker.ts'] };
+
+export async function benchEventDelay(options: { subscribers: number[]; repeats: number; layouts: ServiceLayout[] }): Promise<EventDelayRound[]> {
+  const services: Awaited<ReturnType<typeof startService>>[] = [];
+  const rounds: EventDelayRound[] = [];
+  try {
+    // Every layout's service is up for the whole run, so the rounds interleave; an idle one costs nothing.
+    for (const layout of options.layouts) services.push(await startService(layout));
+    for (let round = 0; round < options.repeats; round++) {
+      for (const service of services) {
+        for (const subscribers of options.subscribers) rounds.push({ ...(await oneJob(service.url, service.headers, subscribers)), layout: service.layout });
+      }
+    }
+  } finally {
+    for (const service of services) await service.stop();
+  }
+  return rounds;
+}
+
+async function startService(layout: ServiceLayout) {
   const base = loadConfig();
   const databaseUrl = new URL(base.DATABASE_URL);
-  databaseUrl.pathname = '/trainyard_bench_events';
+  databaseUrl.pathname = `/trainyard_bench_events_${layout}`;
   const artifactDir = mkdtempSync(path.join(tmpdir(), 'trainyard-events-'));
   const port = await freePort();
   const env = {
     ...process.env,
     DATABASE_URL: databaseUrl.toString(),
-    QUEUE_PREFIX: 'trainyard_bench_events',
+    QUEUE_PREFIX: `trainyard_bench_events_${layout}`,
     ARTIFACT_DIR: artifactDir,
     DATA_DIR: path.join(artifactDir, 'datasets'),
     PORT: String(port),
@@ -81,36 +106,42 @@ export async function benchEventDelay(options: { subscribers: number[]; repeats:
     RATE_LIMIT_MAX: '100000000',
   };
   await dropDatabase(env.DATABASE_URL);
-  // BENCH_CPU_PROFILE=<folder>: a V8 CPU profile of the service, written when it exits.
+  // BENCH_CPU_PROFILE=<folder>: V8 CPU profiles of the service's processes, written when they exit.
   const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
-  const server = spawn(process.execPath, [...profile, '--import', 'tsx', 'workers/all-in-one.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  const services = await (async () => {
-    for (let i = 0; ; i++) {
-      if ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200) break;
-      if (i > 600) throw new Error('the service did not become ready');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    return createServices(loadConfig(env), createLogger('warn', 'bench'));
-  })();
-  const rounds: EventDelayRound[] = [];
-  try {
-    const { key } = await services.projects.createKey('bench', 'event-delay');
-    const headers = { authorization: `Bearer ${key}` };
-    for (let round = 0; round < options.repeats; round++) {
-      for (const subscribers of options.subscribers) rounds.push(await oneJob(url, headers, subscribers));
-    }
-  } finally {
-    await services.close();
-    server.kill('SIGTERM');
-    await once(server, 'exit');
-    await dropDatabase(env.DATABASE_URL);
-    rmSync(artifactDir, { recursive: true, force: true });
+  const processes: ChildProcess[] = [];
+  for (const script of layoutScripts[layout]) {
+    processes.push(spawn(process.execPath, [...profile, '--import', 'tsx', script], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
+    // The API migrates the database: the worker starts once it answers.
+    if (processes.length === 1) await waitForReady(`http://127.0.0.1:${port}/readyz`);
   }
-  return rounds;
+  const url = `http://127.0.0.1:${port}`;
+  const services = await createServices(loadConfig(env), createLogger('warn', 'bench'));
+  const { key } = await services.projects.createKey('bench', 'event-delay');
+  return {
+    layout,
+    url,
+    headers: { authorization: `Bearer ${key}` },
+    async stop() {
+      await services.close();
+      for (const child of processes.reverse()) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      await dropDatabase(env.DATABASE_URL);
+      rmSync(artifactDir, { recursive: true, force: true });
+    },
+  };
 }
 
-async function oneJob(url: string, headers: Record<string, string>, subscribers: number): Promise<EventDelayRound> {
+async function waitForReady(url: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    if ((await fetch(url).then((r) => r.status, () => 0)) === 200) return;
+    if (i > 600) throw new Error('the service did not become ready');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function oneJob(url: string, headers: Record<string, string>, subscribers: number): Promise<Omit<EventDelayRound, 'layout'>> {
   const created = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
   if (created.status !== 201) throw new Error(`POST /v1/jobs answered ${created.status}: ${await created.text()}`);
   const { id } = (await created.json()) as { id: string };

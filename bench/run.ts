@@ -1,6 +1,6 @@
 // npm run bench [-- --only throughput|latency|events|transfer|distributed --budget-ms 8000 --runs 5
 //                   --backends tensorflow,webgpu,native,wasm,cpu]   (webgpu: WEBGPU_BACKEND=vulkan|opengl, WEBGPU_ADAPTER)
-// npm run bench -- --only events [--subscribers 0,1000 --repeats 3]: trainer emission → websocket subscriber delay
+// npm run bench -- --only events [--subscribers 0,1000 --repeats 3 --layouts one,split]: trainer emission → websocket subscriber delay
 // Every mode, its flags and what it prints: docs/bench.md.
 // npm run bench -- --only pytorch [--repeats 7 --budget-ms 3000 --threads 1,2 --callgrind 8]: native and wasm against PyTorch
 // npm run bench -- --only graphs [--repeats 7 --budget-ms 3000 --threads 1,2 --models 0,1]: issue 23's Transformer encoder and ResNet-8 (graph models), native and wasm against PyTorch
@@ -18,7 +18,7 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { benchEventDelay } from './event-delay.js';
+import { benchEventDelay, serviceLayouts, type ServiceLayout } from './event-delay.js';
 import { benchSubmitLatency } from './submit-latency.js';
 import { z } from 'zod';
 import { trainingProcessSettingsSchema } from '../src/config/config.js';
@@ -51,6 +51,7 @@ const { values } = parseArgs({
     callgrind: { type: 'string' },
     sizes: { type: 'string' },
     subscribers: { type: 'string' },
+    layouts: { type: 'string', default: 'one,split' },
     seeds: { type: 'string', default: '1,2,3,4,5' },
     algorithms: { type: 'string' },
     models: { type: 'string' },
@@ -139,28 +140,34 @@ if (!values.only || values.only === 'latency') {
 if (!values.only || values.only === 'events') {
   const subscribers = (values.subscribers ?? '0,1000').split(',').map(Number);
   const repeats = values.only ? Number(values.repeats) : 1;
-  const rounds = await benchEventDelay({ subscribers, repeats });
+  const layouts = values.layouts.split(',') as ServiceLayout[];
+  const unknownLayout = layouts.find((layout) => !serviceLayouts.includes(layout));
+  if (unknownLayout) throw new Error(`--layouts: unknown layout ${unknownLayout} (one of ${serviceLayouts.join(', ')})`);
+  const rounds = await benchEventDelay({ subscribers, repeats, layouts });
   console.log(
-    `\nEvent delay: the training process emitting an event → a websocket subscriber receiving it (API + worker in one process, auth on, wasm); ${repeats} interleaved round(s); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+    `\nEvent delay: the training process emitting an event → a websocket subscriber receiving it (layout one: API + worker in one process; split: API and worker processes; auth on, wasm); ${repeats} interleaved round(s); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
   );
   const spread = (values: number[]) => `${fmt(Math.min(...values))} / ${fmt(median(values))} / ${fmt(Math.max(...values))}`;
   console.log(
     table(
-      ['other subscribers', 'got every event', 'events', 'delay p50 ms', 'delay p99 ms min / median / max', 'max ms', 'recorded p99 ms', 'job end on stream ms min / median / max'],
-      subscribers.map((count) => {
-        const mine = rounds.filter((r) => r.subscribers === count);
-        const p = (list: number[], q: number) => percentile([...list].sort((a, b) => a - b), q);
-        return [
-          String(count),
-          mine.map((r) => `${r.complete}/${count + 1}`).join(', '),
-          fmt(median(mine.map((r) => r.events))),
-          fmt(median(mine.map((r) => p(r.delaysMs, 50)))),
-          spread(mine.map((r) => p(r.delaysMs, 99))),
-          fmt(Math.max(...mine.map((r) => Math.max(...r.delaysMs)))),
-          fmt(median(mine.map((r) => p(r.recordMs, 99)))),
-          spread(mine.map((r) => r.endMs)),
-        ];
-      }),
+      ['layout', 'other subscribers', 'got every event', 'events', 'delay p50 ms', 'delay p99 ms min / median / max', 'max ms', 'recorded p99 ms', 'job end on stream ms min / median / max'],
+      layouts.flatMap((layout) =>
+        subscribers.map((count) => {
+          const mine = rounds.filter((r) => r.layout === layout && r.subscribers === count);
+          const p = (list: number[], q: number) => percentile([...list].sort((a, b) => a - b), q);
+          return [
+            layout,
+            String(count),
+            mine.map((r) => `${r.complete}/${count + 1}`).join(', '),
+            fmt(median(mine.map((r) => r.events))),
+            fmt(median(mine.map((r) => p(r.delaysMs, 50)))),
+            spread(mine.map((r) => p(r.delaysMs, 99))),
+            fmt(Math.max(...mine.map((r) => Math.max(...r.delaysMs)))),
+            fmt(median(mine.map((r) => p(r.recordMs, 99)))),
+            spread(mine.map((r) => r.endMs)),
+          ];
+        }),
+      ),
     ),
   );
 }
