@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { LSTM_CELL_GRAD_KERNEL, LSTM_CELL_KERNEL, LSTM_SEQUENCE_GRAD_KERNEL, LSTM_SEQUENCE_KERNEL } from '../backends/native-lstm-cell.js';
+import { runSequenceKernel } from './sequence-kernel.js';
 
 /**
  * One LSTM step as a single kernel where the backend has it (`native`), with its gradient as one
@@ -38,29 +39,9 @@ export function fusedLstmSequenceAvailable(): boolean {
 /**
  * pre = x W [B, T, 4U] (gate blocks i, f, g, o), bias [4U], recurrent kernel [U, 4U] → every h_t
  * [B, T, U] (`returnSequences`) or the last [B, U], from h_0 = c_0 = 0. The kernel adds the bias to
- * x W (as gru-sequence.ts), and its gradient is a custom gradient of the one output used, with
- * every c_t and the gates saved rather than returned (why: gru-sequence.ts). Only where
- * fusedLstmSequenceAvailable().
+ * x W (as gru-sequence.ts), and every c_t and the gates are saved for the gradient
+ * (sequence-kernel.ts). Only where fusedLstmSequenceAvailable().
  */
 export function fusedLstmSequence(pre: tf.Tensor, bias: tf.Tensor, kernel: tf.Tensor, returnSequences: boolean): tf.Tensor {
-  const sequence = tf.customGrad((p, b, k, save) => {
-    const [hs, cs, last, gates] = tf.engine().runKernel(LSTM_SEQUENCE_KERNEL, { pre: p as tf.Tensor, bias: b as tf.Tensor, kernel: k as tf.Tensor }) as tf.Tensor[];
-    (save as tf.GradSaveFunc)([k as tf.Tensor, hs!, cs!, gates!]);
-    return {
-      value: returnSequences ? hs! : last!,
-      gradFunc: (dy, saved) => {
-        const [savedKernel, savedHs, savedCs, savedGates] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const upstream = dy as tf.Tensor;
-        const [dPre, dKernel, dBias] = tf.engine().runKernel(LSTM_SEQUENCE_GRAD_KERNEL, {
-          ...(returnSequences ? { dHs: upstream } : { dLast: upstream }),
-          hs: savedHs,
-          cs: savedCs,
-          gates: savedGates,
-          kernel: savedKernel,
-        }) as tf.Tensor[];
-        return [dPre!, dBias!, dKernel!];
-      },
-    };
-  });
-  return sequence(pre, bias, kernel);
+  return runSequenceKernel({ forward: LSTM_SEQUENCE_KERNEL, gradient: LSTM_SEQUENCE_GRAD_KERNEL, outputs: ['hs', 'cs', 'last', 'gates'] }, pre, bias, kernel, returnSequences);
 }
