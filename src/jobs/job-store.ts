@@ -616,13 +616,12 @@ async function appendEvent(tx: Tx, jobId: string, type: JobEventType, data: Reco
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
- * The columns a job's view needs, named as Prisma names them; `j` is the jobs row. The spec comes
- * as text, parsed only when it is not cached; timestamps come formatted.
+ * The columns a job's view needs but its spec, named as Prisma names them; `j` is the jobs row.
+ * The spec comes from JobStore.specsOf; timestamps come formatted.
  */
 const JOB_COLUMNS_BUT_SPEC = `j.id, j.project_id AS "projectId", j.status::text AS status, j.backend, j.device, j.failure_reason AS "failureReason",
   j.attempts, j.last_seq AS "lastSeq", j.progress, ${iso('j.created_at')} AS "createdAt", ${iso('j.started_at')} AS "startedAt",
   ${iso('j.finished_at')} AS "finishedAt", ${iso('j.updated_at')} AS "updatedAt", j.restarts, j.restart_causes AS "restartCauses", j.pause_at_epoch AS "pauseAtEpoch"`;
-const JOB_COLUMNS = `${JOB_COLUMNS_BUT_SPEC}, j.spec::text AS spec`;
 type Timestamps = 'createdAt' | 'startedAt' | 'finishedAt' | 'updatedAt';
 type JobRow = Pick<Job, 'id' | 'projectId' | 'status' | 'spec' | 'backend' | 'device' | 'failureReason' | 'attempts' | 'lastSeq' | 'progress' | 'restarts' | 'restartCauses' | 'pauseAtEpoch'> & {
   [K in Timestamps]: Job[K] | string;
@@ -662,7 +661,7 @@ function slotsOf(row: SlotColumns, defaultProjectLimit: number): ProjectSlots {
  */
 const checkedSpecs = new LRUCache<string, ResolvedJobSpec>({ max: 5_000 });
 
-/** `job.spec` as Prisma gives it, or as text (JOB_COLUMNS): text is parsed only when the spec is not cached. */
+/** `job.spec` as Prisma gives it, or as text (specsOf): text is parsed only when the spec is not cached. */
 function specOf(job: Pick<JobRow, 'id' | 'spec'>): ResolvedJobSpec {
   let spec = checkedSpecs.get(job.id);
   if (!spec) {
