@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config/config.js';
 import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
+import { waitForReady } from './bench-api.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 export const abuses = ['wide-csv', 'huge-errors', 'slow-sockets', 'key-guessing'] as const;
@@ -77,7 +78,7 @@ export async function benchAbuse(options: { repeats: number; phaseMs: number }):
   await dropDatabase(env.DATABASE_URL);
   const api = spawnNode(['workers/api.ts'], env);
   const baseUrl = `http://127.0.0.1:${env.PORT}`;
-  const services = await waitForApi(baseUrl).then(() => createServices(loadConfig({ ...process.env, ...env }), createLogger('warn', 'bench')));
+  const services = await waitForReady(baseUrl).then(() => createServices(loadConfig({ ...process.env, ...env }), createLogger('warn', 'bench')));
   const rows = new Map<Phase, AbuseRow>();
   try {
     const { key } = await services.projects.createKey('bench', 'polite');
@@ -118,12 +119,3 @@ export async function benchAbuse(options: { repeats: number; phaseMs: number }):
   return [...rows.values()];
 }
 
-async function waitForApi(baseUrl: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const ready = await fetch(`${baseUrl}/readyz`).then((response) => response.ok, () => false);
-    if (ready) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('the API did not become ready within 60 s');
-}

@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config/config.js';
 import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
+import { waitForReady } from './bench-api.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -36,16 +37,6 @@ async function load(url: string, options: { method?: 'GET' | 'POST'; headers?: R
   return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx + result.errors + result.timeouts };
 }
 
-function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return (async () => {
-    while (Date.now() < deadline) {
-      if (await fetch(url).then((response) => response.status < 500, () => false)) return;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
-  })();
-}
 
 /** Copies one real job row `count` times (other ids, finished), so reads meet a table of that size. */
 async function growJobsTable(databaseUrl: string, templateId: string, count: number): Promise<void> {
@@ -96,7 +87,7 @@ export async function benchApiThroughput(options: { sizes: number[]; repeats: nu
   // BENCH_CPU_PROFILE=<folder>: a V8 CPU profile of the API process, written when it exits.
   const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
   const api: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', 'workers/api.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
+  await waitForReady(`http://127.0.0.1:${apiPort}`);
   const services = await createServices(loadConfig({ ...process.env, ...env }), createLogger('warn', 'bench'));
   const echoReady = (child: ChildProcess) => once(child, 'message');
   let echo: ChildProcess | null = null;

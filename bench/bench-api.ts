@@ -58,3 +58,13 @@ export async function startBenchApi(name: string, env: Record<string, string> = 
     },
   };
 }
+
+/** Waits for a service's `/readyz` (at `baseUrl`) to answer 2xx: a bench's spawned API. */
+export async function waitForReady(baseUrl: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fetch(`${baseUrl}/readyz`).then((response) => response.ok, () => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${baseUrl} did not become ready within ${timeoutMs / 1000} s`);
+}

@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config/config.js';
 import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
+import { waitForReady } from './bench-api.js';
 import { completeFeeds, SeqFeed, type SeqSummary } from './seq-feed.js';
 
 export interface EventDelayRound {
@@ -112,7 +113,7 @@ async function startService(layout: ServiceLayout) {
   for (const script of layoutScripts[layout]) {
     processes.push(spawn(process.execPath, [...profile, '--import', 'tsx', script], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
     // The API migrates the database: the worker starts once it answers.
-    if (processes.length === 1) await waitForReady(`http://127.0.0.1:${port}/readyz`);
+    if (processes.length === 1) await waitForReady(`http://127.0.0.1:${port}`);
   }
   const url = `http://127.0.0.1:${port}`;
   const services = await createServices(loadConfig(env), createLogger('warn', 'bench'));
@@ -133,13 +134,6 @@ async function startService(layout: ServiceLayout) {
   };
 }
 
-async function waitForReady(url: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    if ((await fetch(url).then((r) => r.status, () => 0)) === 200) return;
-    if (i > 600) throw new Error('the service did not become ready');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function oneJob(url: string, headers: Record<string, string>, subscribers: number): Promise<Omit<EventDelayRound, 'layout'>> {
   const created = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
