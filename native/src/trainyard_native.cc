@@ -4,6 +4,8 @@
 // the wasm backend's heap), so no tensor data is copied between JavaScript and here.
 #include <napi.h>
 #include "fast_math.h"
+#include "kernel_support.h"
+#include "parallel.h"
 #include <cblas.h>
 #if defined(__SSE4_1__)
 #include <smmintrin.h>
@@ -11,23 +13,13 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
-// AVX-512 or AVX2 where the CPU has it, chosen at load time; without FMA (binding.gyp turns
-// contraction off), so the arithmetic and its rounding are the SSE build's, only 16 or 8 lanes wide
-// instead of 4: the same bits on every machine.
-#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
-
-extern "C" void openblas_set_num_threads(int);
-extern "C" int openblas_get_num_threads(void);
-
 namespace {
 
-float* floats(const Napi::Value& value) {
-  auto array = value.As<Napi::Float32Array>();
-  return array.Data();
-}
+using trainyard::floats;
 
 int integer(const Napi::Object& params, const char* name) { return params.Get(name).As<Napi::Number>().Int32Value(); }
 
@@ -154,6 +146,21 @@ WIDE void biasAndRelu(float* __restrict values, const float* __restrict bias, bo
   }
 }
 
+// The batch's images split over the kernel threads, in runs of consecutive images: fn(part, first, end).
+// OpenBLAS runs at one thread meanwhile (each image's product is small), and every thread has its own
+// column matrix (scratch is thread-local). Returns how many parts it ran.
+int overImages(int batch, const std::function<void(int, int, int)>& fn) {
+  auto& pool = trainyard::workerPool();
+  const int parts = std::max(1, std::min(batch, pool.threads()));
+  if (parts == 1) {
+    fn(0, 0, batch);
+    return 1;
+  }
+  trainyard::SerialBlas serial;
+  pool.run(parts, [&](int part) { fn(part, trainyard::partBegin(batch, parts, part), trainyard::partBegin(batch, parts, part + 1)); });
+  return parts;
+}
+
 // conv2d(x, filter, out, params, bias | null, relu): out_b [P, outC] = cols_b [P, K] · filter [K, outC],
 // then + bias and relu where given.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
@@ -165,31 +172,44 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const float* bias = withBias ? floats(info[4]) : nullptr;
   const bool broadcast = withBias && info[4].As<Napi::Float32Array>().ElementLength() == 1;
   const bool relu = info.Length() > 5 && info[5].As<Napi::Boolean>().Value();
-  auto& cols = scratch(p.positions() * p.patch());
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
-  for (int b = 0; b < p.batch; ++b) {
-    im2col(p, x + b * image, cols.data());
-    float* o = out + b * p.positions() * p.outC;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.positions(), p.outC, p.patch(), 1.0f, cols.data(), p.patch(), filter, p.outC, 0.0f, o, p.outC);
-    if (bias || relu) biasAndRelu(o, bias, broadcast, relu, p.positions(), p.outC);
-  }
+  overImages(p.batch, [&](int, int first, int end) {
+    auto& cols = scratch(p.positions() * p.patch());
+    for (int b = first; b < end; ++b) {
+      im2col(p, x + b * image, cols.data());
+      float* o = out + b * p.positions() * p.outC;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.positions(), p.outC, p.patch(), 1.0f, cols.data(), p.patch(), filter, p.outC, 0.0f, o, p.outC);
+      if (bias || relu) biasAndRelu(o, bias, broadcast, relu, p.positions(), p.outC);
+    }
+  });
   return info.Env().Undefined();
 }
 
-// conv2dBackpropFilter(x, dy, dw, params): dw [K, outC] = Σ_b cols_bᵀ · dy_b.
+// conv2dBackpropFilter(x, dy, dw, params): dw [K, outC] = Σ_b cols_bᵀ · dy_b. With several threads each
+// sums its run of images apart and the runs are added in order: the same bits for the same thread count.
 Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   const float* x = floats(info[0]);
   const float* dy = floats(info[1]);
   float* dw = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
-  auto& cols = scratch(p.positions() * p.patch());
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
-  for (int b = 0; b < p.batch; ++b) {
-    im2col(p, x + b * image, cols.data());
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p.patch(), p.outC, p.positions(), 1.0f, cols.data(), p.patch(), dy + b * p.positions() * p.outC,
-                p.outC, b == 0 ? 0.0f : 1.0f, dw, p.outC);
+  const long weights = p.patch() * p.outC;
+  const int threads = std::max(1, std::min(p.batch, trainyard::workerPool().threads()));
+  std::vector<float> partials(static_cast<size_t>(threads - 1) * weights);
+  const int parts = overImages(p.batch, [&](int part, int first, int end) {
+    float* sum = part == 0 ? dw : partials.data() + (part - 1) * weights;
+    auto& cols = scratch(p.positions() * p.patch());
+    for (int b = first; b < end; ++b) {
+      im2col(p, x + b * image, cols.data());
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p.patch(), p.outC, p.positions(), 1.0f, cols.data(), p.patch(), dy + b * p.positions() * p.outC,
+                  p.outC, b == first ? 0.0f : 1.0f, sum, p.outC);
+    }
+  });
+  for (int part = 1; part < parts; ++part) {
+    const float* partial = partials.data() + (part - 1) * weights;
+    for (long i = 0; i < weights; ++i) dw[i] += partial[i];
   }
-  if (p.batch == 0) std::memset(dw, 0, sizeof(float) * p.patch() * p.outC);
+  if (p.batch == 0) std::memset(dw, 0, sizeof(float) * weights);
   return info.Env().Undefined();
 }
 
@@ -199,14 +219,16 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   const float* filter = floats(info[1]);
   float* dx = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
-  auto& cols = scratch(p.positions() * p.patch());
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
-  std::memset(dx, 0, sizeof(float) * image * p.batch);
-  for (int b = 0; b < p.batch; ++b) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.positions(), p.patch(), p.outC, 1.0f, dy + b * p.positions() * p.outC, p.outC, filter, p.outC,
-                0.0f, cols.data(), p.patch());
-    col2im(p, cols.data(), dx + b * image);
-  }
+  overImages(p.batch, [&](int, int first, int end) {
+    std::memset(dx + first * image, 0, sizeof(float) * image * (end - first));
+    auto& cols = scratch(p.positions() * p.patch());
+    for (int b = first; b < end; ++b) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.positions(), p.patch(), p.outC, 1.0f, dy + b * p.positions() * p.outC, p.outC, filter, p.outC,
+                  0.0f, cols.data(), p.patch());
+      col2im(p, cols.data(), dx + b * image);
+    }
+  });
   return info.Env().Undefined();
 }
 
@@ -1376,6 +1398,7 @@ Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  trainyard::kernelThreads() = std::max(1, info[0].As<Napi::Number>().Int32Value());
   openblas_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
@@ -1416,6 +1439,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmaxGrad", Napi::Function::New(env, SoftmaxGrad));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  trainyard::registerBatchNorm(env, exports);
   return exports;
 }
 

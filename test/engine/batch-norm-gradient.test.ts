@@ -1,13 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
-import { BatchNormalization } from '../../src/engine/layers/batch-normalization.js';
+import { installNativeKernels, loadNativeAddon } from '../../src/engine/backends/native-kernels.js';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../../src/engine/layers/batch-norm-kernel-names.js';
+import { BatchNormalization, batchNormTraining, fusedBatchNormAvailable } from '../../src/engine/layers/batch-normalization.js';
 import { testBackend } from '../support/test-backend.js';
 
 // The batch norm layer's training pass computes its gradient in closed form (tf.customGrad) rather
 // than through tf.batchNorm's, whose Tile dominated a ResNet step on the native backend. These hold
 // it to what the layer computed before, on wasm and (in the native project) on native: tf.moments,
-// tf.batchNorm and TF.js's autodiff through both.
+// tf.batchNorm and TF.js's autodiff through both. On native the pass is two kernels of its own, held
+// below to the composed ops' bits.
 
 beforeAll(async () => {
   await selectBackend(testBackend);
@@ -121,5 +124,69 @@ describe(`batch normalization's training pass against tf.batchNorm's autodiff ($
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
     layer.weights.forEach((w) => w.dispose());
+  });
+});
+
+describe.runIf(testBackend === 'native')('batch normalization as two native kernels', () => {
+  /** y, dx, dγ, dβ and the batch statistics of one training pass, through batchNormTraining. */
+  const pass = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, weights: tf.Tensor) =>
+    tf.tidy(() => {
+      const { y, mean, variance } = batchNormTraining(x, gamma, beta, 1e-5);
+      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTraining(a, g, b, 1e-5).y.mul(weights).sum())([x, gamma, beta]);
+      return [y, mean, variance, ...grads];
+    });
+
+  /** Where two arrays differ in their bits (the first few): a diff of a million values would take vitest minutes to print. */
+  const differingBits = (a: Float32Array, b: Float32Array) => {
+    const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
+    const found: string[] = a.length === b.length ? [] : [`lengths ${a.length} and ${b.length}`];
+    for (let i = 0; i < Math.min(x.length, y.length) && found.length < 5; i++) if (x[i] !== y[i]) found.push(`[${i}] ${a[i]} ≠ ${b[i]}`);
+    return found;
+  };
+
+  /** The same pass with the fused kernels unregistered: the composed ops on the native backend's kernels. */
+  function composed(compute: () => tf.Tensor[]): Float32Array[] {
+    const kernel = tf.getKernel(BATCH_NORM_KERNEL, 'wasm')!;
+    tf.unregisterKernel(BATCH_NORM_KERNEL, 'wasm');
+    try {
+      expect(fusedBatchNormAvailable()).toBe(false);
+      return valuesOf(compute());
+    } finally {
+      tf.registerKernel(kernel);
+    }
+  }
+
+  const shapes: Array<[string, number[], number]> = [
+    ['a ResNet stem\'s activation [64, 28, 28, 16]', [64, 28, 28, 16], 0],
+    ['40 channels (runs of 16 split unevenly over threads), values around 20', [8, 6, 5, 40], 20],
+    ['fewer rows than a thread\'s share [3, 5]', [3, 5], 0],
+  ];
+  for (const threads of [1, 2]) {
+    for (const [name, shape, shift] of shapes) {
+      it(`${threads} thread(s), ${name}: the composed ops' y, statistics and gradients, to the bit`, () => {
+        const addon = loadNativeAddon();
+        if (addon instanceof Error) throw addon;
+        installNativeKernels(addon, threads);
+        try {
+          const channels = shape.at(-1)!;
+          const [x, gamma, beta, weights] = [random(shape, 11, shift, shift ? 3 : 1), tf.add(random([channels], 12, 0, 0.5), 1), random([channels], 13), random(shape, 14)];
+          const profile = tf.tidy(() => pass(x, gamma, beta, weights));
+          const fused = valuesOf(profile);
+          const stock = composed(() => pass(x, gamma, beta, weights));
+          ['y', 'mean', 'variance', 'dx', 'dγ', 'dβ'].forEach((label, i) => expect(differingBits(fused[i]!, stock[i]!), label).toEqual([]));
+          tf.dispose([...profile, x, gamma, beta, weights]);
+        } finally {
+          installNativeKernels(addon, 1);
+        }
+      });
+    }
+  }
+
+  it('runs as one kernel each way, not the composed ops', async () => {
+    const [x, gamma, beta] = [random([4, 3, 3, 8], 15), tf.ones([8]), tf.zeros([8])];
+    const { kernelNames } = await tf.profile(() => tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTraining(a, g, b, 1e-3).y.sum())([x, gamma, beta]));
+    expect(kernelNames).toEqual(expect.arrayContaining([BATCH_NORM_KERNEL, BATCH_NORM_GRAD_KERNEL]));
+    expect(kernelNames).not.toContain('Rsqrt');
+    tf.dispose([x, gamma, beta]);
   });
 });

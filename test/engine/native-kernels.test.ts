@@ -35,15 +35,18 @@ function relativeError(actual: Float32Array | Int32Array | Uint8Array, expected:
   return worst / scale;
 }
 
+/** The values of what compute returns, its tensors disposed. */
+function valuesOf(compute: () => tf.Tensor | tf.Tensor[]): Float32Array[] {
+  const out = tf.tidy(compute);
+  const list = Array.isArray(out) ? out : [out];
+  const values = list.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(list);
+  return values;
+}
+
 /** The same computation with the native kernels and with the stock wasm ones. */
 function bothWays(compute: () => tf.Tensor | tf.Tensor[], addon: NativeAddon): [Float32Array[], Float32Array[]] {
-  const run = () => {
-    const out = tf.tidy(compute);
-    const list = Array.isArray(out) ? out : [out];
-    const values = list.map((t) => t.dataSync() as Float32Array);
-    tf.dispose(list);
-    return values;
-  };
+  const run = () => valuesOf(compute);
   const native = run();
   uninstallNativeKernels();
   const stock = run();
@@ -141,6 +144,27 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
       native.forEach((values, i) => expect(relativeError(values, stock[i]!), ['forward', 'dx', 'dfilter'][i]).toBeLessThanOrEqual(1e-5));
     });
   }
+
+  it('conv2d and both gradients split over 2 threads by image: forward and dx are 1 thread\'s bits, dw adds the threads\' sums (the same bits every run)', () => {
+    const run = (threads: number) => {
+      installNativeKernels(addon, threads);
+      try {
+        return valuesOf(() => {
+          const [x, filter] = [random([5, 9, 9, 6], 21), random([3, 3, 6, 7], 22)];
+          const weights = random([5, 5, 5, 7], 23);
+          const conv = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+          return [conv(x, filter), ...tf.grads((a, b) => conv(a, b).mul(weights).sum())([x, filter])];
+        });
+      } finally {
+        installNativeKernels(addon, 1);
+      }
+    };
+    const [one, two, twoAgain] = [run(1), run(2), run(2)];
+    expect(Array.from(two[0]!), 'forward').toEqual(Array.from(one[0]!));
+    expect(Array.from(two[1]!), 'dx').toEqual(Array.from(one[1]!));
+    expect(relativeError(two[2]!, one[2]!), 'dfilter').toBeLessThanOrEqual(1e-6);
+    expect(Array.from(twoAgain[2]!), 'dfilter, run again').toEqual(Array.from(two[2]!));
+  });
 
   it('conv2d with dilation 2 and explicit padding', () => {
     const [native, stock] = bothWays(() => {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from './batch-norm-kernel-names.js';
 
 export interface BatchNormalizationArgs {
   name: string;
@@ -9,52 +10,89 @@ export interface BatchNormalizationArgs {
   inputShape?: number[];
 }
 
-type CustomGradFunc = Parameters<typeof tf.customGrad>[0];
+/** One training pass's forward inside tf.customGrad: y, the batch statistics, the tensors its gradient needs, and that gradient (dx, dγ, dβ). */
+interface TrainingPass {
+  value: tf.Tensor;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  saved: tf.Tensor[];
+  gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+}
 
 /**
- * Training-mode batch normalization over the last axis, γ·x̂ + β with x̂ = (x − μ)·r and
- * r = 1/√(σ²_B + ε), with its gradient in closed form (Ioffe & Szegedy 2015, §3; m values per channel):
+ * Composed of TF.js ops, with the gradient in closed form (Ioffe & Szegedy 2015, §3; m values per channel):
  *
  *   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = (γ·r/m)·(m·dy − dβ − x̂·dγ)
  *
- * The batch statistics are computed inside from x, so dx is the whole derivative, through μ and σ²
- * too. TF.js's gradient of tf.batchNorm tiles r (and γ) out to the activation's shape with the stock
- * wasm Tile, which was two thirds of a ResNet step on the native backend; here every per-channel
- * factor is a [C] operand that the elementwise kernels broadcast along the last axis, and the only
- * passes over the activation are a few elementwise ops and two reductions each way.
+ * TF.js's gradient of tf.batchNorm tiles r (and γ) out to the activation's shape with the stock wasm
+ * Tile, which was two thirds of a ResNet step on the native backend; here every per-channel factor is
+ * a [C] operand that the elementwise kernels broadcast along the last axis, and the only passes over
+ * the activation are a few elementwise ops and two reductions each way.
+ */
+function composedPass(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): TrainingPass {
+  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
+  const m = x.size / x.shape[x.rank - 1]!;
+  // tf.moments' own ops, so that μ and σ² (and the running statistics fed from them) are the numbers they were.
+  const mean = tf.mean(x, axes);
+  const centered = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centered), axes);
+  const rstd = tf.rsqrt(tf.add(variance, epsilon));
+  const normalized = tf.mul(centered, rstd);
+  return {
+    value: tf.add(tf.mul(normalized, gamma), beta),
+    mean,
+    variance,
+    saved: [normalized, tf.mul(gamma, rstd)],
+    gradFunc: (dy, [xHat, gammaRstd]) => {
+      const dbeta = tf.sum(dy, axes);
+      const dgamma = tf.sum(tf.mul(dy, xHat!), axes);
+      // (γ·r/m)·(m·dy − dβ − x̂·dγ) = γ·r·(dy − (x̂·dγ/m + dβ/m)): the per-channel factors are divided by m, not the activation multiplied.
+      const dx = tf.mul(tf.sub(dy, tf.add(tf.mul(xHat!, tf.div(dgamma, m)), tf.div(dbeta, m))), gammaRstd!);
+      return [dx, dgamma, dbeta];
+    },
+  };
+}
+
+/**
+ * The same pass as two kernels of the native backend (src/engine/backends/native-batch-norm.ts), one
+ * each way, with the composed ops' numbers to the bit; x̂ is made again from x in the gradient rather
+ * than kept, which saves an activation-sized tensor per layer.
+ */
+function fusedPass(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): TrainingPass {
+  const [value, mean, variance, rstd] = tf.engine().runKernel(BATCH_NORM_KERNEL, { x, gamma, beta }, { epsilon }) as tf.Tensor[];
+  return {
+    value: value!,
+    mean: mean!,
+    variance: variance!,
+    saved: [x, gamma, mean!, rstd!],
+    gradFunc: (dy, [input, scale, batchMean, batchRstd]) =>
+      tf.engine().runKernel(BATCH_NORM_GRAD_KERNEL, { dy, x: input!, gamma: scale!, mean: batchMean!, rstd: batchRstd! }) as tf.Tensor[],
+  };
+}
+
+export function fusedBatchNormAvailable(): boolean {
+  return tf.getKernel(BATCH_NORM_KERNEL, tf.getBackend()) !== undefined;
+}
+
+/**
+ * Training-mode batch normalization over the last axis, γ·x̂ + β with x̂ = (x − μ)·r and
+ * r = 1/√(σ²_B + ε). The batch statistics are computed inside from x, so dx is the whole
+ * derivative, through μ and σ² too.
  *
  * Returns the batch mean and biased variance as well (for the running statistics). They are made in
  * the custom op's forward, where the tape is off, so nothing differentiates through them.
  */
 export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
-  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
-  const m = x.size / x.shape[x.rank - 1]!;
+  const pass = fusedBatchNormAvailable() && x.dtype === 'float32' && x.size > 0 ? fusedPass : composedPass;
   let statistics: [tf.Tensor, tf.Tensor] | undefined;
-  const forward: CustomGradFunc = (...args) => {
+  const y = tf.customGrad((...args) => {
     const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    // tf.moments' own ops, so that μ and σ² (and the running statistics fed from them) are the numbers they were.
-    const mean = tf.mean(input, axes);
-    const centered = tf.sub(input, mean);
-    const variance = tf.mean(tf.square(centered), axes);
-    const rstd = tf.rsqrt(tf.add(variance, epsilon));
-    const normalized = tf.mul(centered, rstd);
+    const { value, mean, variance, saved, gradFunc } = pass(input, scale, offset, epsilon);
     // Kept past the custom op's own tidy, and handed to the caller's scope below.
     statistics = [tf.keep(mean), tf.keep(variance)];
-    save([normalized, tf.mul(scale, rstd)]);
-    return {
-      value: tf.add(tf.mul(normalized, scale), offset),
-      gradFunc: (dy, saved) => {
-        const grad = Array.isArray(dy) ? dy[0]! : dy;
-        const [xHat, gammaRstd] = saved as [tf.Tensor, tf.Tensor];
-        const dbeta = tf.sum(grad, axes);
-        const dgamma = tf.sum(tf.mul(grad, xHat), axes);
-        // (γ·r/m)·(m·dy − dβ − x̂·dγ) = γ·r·(dy − (x̂·dγ/m + dβ/m)): the per-channel factors are divided by m, not the activation multiplied.
-        const dx = tf.mul(tf.sub(grad, tf.add(tf.mul(xHat, tf.div(dgamma, m)), tf.div(dbeta, m))), gammaRstd);
-        return [dx, dgamma, dbeta];
-      },
-    };
-  };
-  const y = tf.customGrad(forward)(x, gamma, beta);
+    save(saved);
+    return { value, gradFunc: (dy, kept) => gradFunc(Array.isArray(dy) ? dy[0]! : dy, kept) };
+  })(x, gamma, beta);
   // Clones in the caller's scope, so that its tidy disposes them (a kept tensor no tidy would).
   const [mean, variance] = statistics!.map((kept) => {
     const tracked = tf.clone(kept);
