@@ -11,7 +11,12 @@ namespace trainyard {
 
 inline float* floats(const Napi::Value& value) { return value.As<Napi::Float32Array>().Data(); }
 
-// The kernels of batch_norm.cc, added to the addon's exports.
+// One row of softmax, given the row's maximum, and one row of its gradient (softmax_rows.cc).
+void softmaxRow(const float* row, float* out, float max, long classes);
+void softmaxGradRow(const float* dy, const float* y, float* dx, long classes);
+
+// The kernels of batch_norm.cc and attention.cc, added to the addon's exports.
 void registerBatchNorm(Napi::Env env, Napi::Object exports);
+void registerAttention(Napi::Env env, Napi::Object exports);
 
 }  // namespace trainyard

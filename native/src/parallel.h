@@ -3,6 +3,8 @@
 // runs on one thread. Kernels that split images or channels over these threads first turn OpenBLAS
 // down to one thread for the call (SerialBlas), so the two never oversubscribe the cores.
 #pragma once
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -48,10 +50,12 @@ class WorkerPool {
       parts_ = parts;
       next_ = 0;
       unfinished_ = parts;
-      ++generation_;
+      busy_.store(parts, std::memory_order_relaxed);
+      published_.store(++generation_, std::memory_order_release);
     }
     wake_.notify_all();
     work();
+    spinWhile([this] { return busy_.load(std::memory_order_acquire) != 0; });
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return unfinished_ == 0; });
     task_ = nullptr;
@@ -70,13 +74,27 @@ class WorkerPool {
       }
       (*task)(part);
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--unfinished_ == 0) done_.notify_all();
+      busy_.store(--unfinished_, std::memory_order_release);
+      if (unfinished_ == 0) done_.notify_all();
+    }
+  }
+
+  // Polls for up to 50 µs before the caller blocks: a training step runs kernels back to back, and a
+  // thread woken from a futex takes about as long as a small kernel's part.
+  template <typename Condition>
+  static void spinWhile(Condition condition) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    while (condition() && std::chrono::steady_clock::now() < until) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
     }
   }
 
   void serve() {
     uint64_t seen = 0;
     for (;;) {
+      spinWhile([&] { return published_.load(std::memory_order_acquire) == seen && !stopping_.load(std::memory_order_relaxed); });
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -96,7 +114,10 @@ class WorkerPool {
   int next_ = 0;
   int unfinished_ = 0;
   uint64_t generation_ = 0;
-  bool stopping_ = false;
+  // Copies of generation_ and unfinished_ that the spinning threads read without the lock.
+  std::atomic<uint64_t> published_{0};
+  std::atomic<int> busy_{0};
+  std::atomic<bool> stopping_{false};
 };
 
 // The threads kernels may use: setThreads' value, shared with OpenBLAS's own setting.
@@ -135,5 +156,22 @@ class SerialBlas {
 
 // [begin, end) of part `part` when `count` items are split into `parts` nearly equal runs.
 inline long partBegin(long count, int parts, int part) { return count * part / parts; }
+
+// fn(begin, end) over [0, count), split over the kernel threads where each part gets at least `grain`
+// items, at multiples of `align` (16 floats: threads never write the same cache line).
+inline void overRange(long count, long grain, const std::function<void(long, long)>& fn, long align = 16) {
+  auto& pool = workerPool();
+  const long units = (count + align - 1) / align;
+  const int parts = static_cast<int>(std::max(1L, std::min<long>(pool.threads(), count / std::max(1L, grain))));
+  if (parts == 1) {
+    fn(0, count);
+    return;
+  }
+  pool.run(parts, [&](int part) { fn(std::min(count, partBegin(units, parts, part) * align), std::min(count, partBegin(units, parts, part + 1) * align)); });
+}
+
+// Elementwise kernels split where a part has at least this many values (256 KiB of floats): below it
+// a part costs about what waking a thread does.
+constexpr long kElementwiseGrain = 1 << 16;
 
 }  // namespace trainyard

@@ -20,11 +20,19 @@
 namespace {
 
 using trainyard::floats;
+using trainyard::softmaxGradRow;
+using trainyard::softmaxRow;
 
 int integer(const Napi::Object& params, const char* name) { return params.Get(name).As<Napi::Number>().Int32Value(); }
 
+// Below this many multiply-adds a product is not split over threads: waking a helper costs more.
+constexpr double kSplitMultiplyAdds = 1 << 19;
+
 // gemm(transA, transB, M, N, K, a, b, c, batch, strideA, strideB, strideC): C_i = op(A_i) op(B_i), row-major.
-// A stride of 0 broadcasts that operand over the batch.
+// A stride of 0 broadcasts that operand over the batch. With several kernel threads the work is split
+// over them by batch item, else by rows of C, else by its columns, each part one OpenBLAS call at one
+// thread: OpenBLAS's own threads scale badly on a layer's products (a [2048, 64] × [64, 64] product ran
+// slower on 2 of them than on 1). Every element of C is the same dot product as unsplit, in the same order.
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const bool transA = info[0].As<Napi::Boolean>();
   const bool transB = info[1].As<Napi::Boolean>();
@@ -40,9 +48,43 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const long strideC = info[11].As<Napi::Number>().Int64Value();
   const int lda = transA ? m : k;
   const int ldb = transB ? k : n;
-  for (int i = 0; i < batch; ++i) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a + i * strideA, lda,
-                b + i * strideB, ldb, 0.0f, c + i * strideC, n);
+  // Rows [r0, r1) and columns [c0, c1) of C_i.
+  auto product = [&](int i, int r0, int r1, int c0, int c1) {
+    if (r1 <= r0 || c1 <= c0) return;
+    const float* ai = a + i * strideA + (transA ? r0 : static_cast<long>(r0) * lda);
+    const float* bi = b + i * strideB + (transB ? static_cast<long>(c0) * ldb : c0);
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, r1 - r0, c1 - c0, k, 1.0f, ai, lda, bi, ldb, 0.0f,
+                c + i * strideC + static_cast<long>(r0) * n + c0, n);
+  };
+  auto& pool = trainyard::workerPool();
+  const int threads = pool.threads();
+  const double work = static_cast<double>(m) * n * k * batch;
+  // Parts of fewer than 64 rows or columns ran slower split than whole (a [64, 2048] × [2048, 64] product).
+  const bool splits = threads > 1 && work >= kSplitMultiplyAdds && (batch >= threads || std::max(m, n) >= 64 * threads);
+  if (!splits) {
+    for (int i = 0; i < batch; ++i) product(i, 0, m, 0, n);
+    return info.Env().Undefined();
+  }
+  trainyard::SerialBlas serial;
+  if (batch >= threads) {
+    pool.run(threads, [&](int part) {
+      for (long i = trainyard::partBegin(batch, threads, part); i < trainyard::partBegin(batch, threads, part + 1); ++i) product(static_cast<int>(i), 0, m, 0, n);
+    });
+  } else if (m >= n) {
+    // Runs of 16 rows, the width OpenBLAS's kernels work in.
+    const long runs = (m + 15) / 16;
+    pool.run(threads, [&](int part) {
+      const int r0 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, part) * 16));
+      const int r1 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, part + 1) * 16));
+      for (int i = 0; i < batch; ++i) product(i, r0, r1, 0, n);
+    });
+  } else {
+    const long runs = (n + 15) / 16;
+    pool.run(threads, [&](int part) {
+      const int c0 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, part) * 16));
+      const int c1 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, part + 1) * 16));
+      for (int i = 0; i < batch; ++i) product(i, 0, m, c0, c1);
+    });
   }
   return info.Env().Undefined();
 }
@@ -429,14 +471,8 @@ WIDE void tanhAll(const float* __restrict x, float* __restrict out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = fastTanh(x[i]);
 }
 
-// unary(op, x, out, alpha): alpha is Step's value for x ≤ 0.
-Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
-  const auto op = static_cast<Unary>(info[0].As<Napi::Number>().Int32Value());
-  auto xs = info[1].As<Napi::Float32Array>();
-  const float* x = xs.Data();
-  float* out = floats(info[2]);
-  const float alpha = info[3].As<Napi::Number>().FloatValue();
-  const size_t n = xs.ElementLength();
+// One run of values of a unary op.
+void unaryRun(Unary op, const float* x, float* out, size_t n, float alpha) {
   switch (op) {
     case Unary::Relu: for (size_t i = 0; i < n; ++i) out[i] = x[i] < 0.0f ? 0.0f : x[i]; break;
     case Unary::Relu6: for (size_t i = 0; i < n; ++i) out[i] = x[i] < 0.0f ? 0.0f : (x[i] > 6.0f ? 6.0f : x[i]); break;
@@ -452,6 +488,18 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
     // NaN stays NaN, as in TF.js's Step.
     case Unary::Step: for (size_t i = 0; i < n; ++i) out[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0.0f ? 1.0f : alpha); break;
   }
+}
+
+// unary(op, x, out, alpha): alpha is Step's value for x ≤ 0.
+Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
+  const auto op = static_cast<Unary>(info[0].As<Napi::Number>().Int32Value());
+  auto xs = info[1].As<Napi::Float32Array>();
+  const float* x = xs.Data();
+  float* out = floats(info[2]);
+  const float alpha = info[3].As<Napi::Number>().FloatValue();
+  // N-API is only called on this thread: the helpers get plain pointers.
+  trainyard::overRange(static_cast<long>(xs.ElementLength()), trainyard::kElementwiseGrain,
+                       [&](long begin, long end) { unaryRun(op, x + begin, out + begin, static_cast<size_t>(end - begin), alpha); });
   return info.Env().Undefined();
 }
 
@@ -490,16 +538,23 @@ Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
   const long aStep = info[7].As<Napi::Number>().Int64Value();
   const long bRow = info[8].As<Napi::Number>().Int64Value();
   const long bStep = info[9].As<Napi::Number>().Int64Value();
-  switch (op) {
-    case Binary::Add: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x + y; }); break;
-    case Binary::Sub: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x - y; }); break;
-    case Binary::Mul: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x * y; }); break;
-    case Binary::Div: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return x / y; }); break;
-    // NaN wins, as in TF.js.
-    case Binary::Maximum: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x > y ? x : y); }); break;
-    case Binary::Minimum: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x < y ? x : y); }); break;
-    case Binary::SquaredDifference: binaryRows(rows, inner, a, aRow, aStep, b, bRow, bStep, out, [](float x, float y) { return (x - y) * (x - y); }); break;
-  }
+  // Split by rows; a part's rows start inside each operand at its own row stride.
+  trainyard::overRange(rows, std::max(1L, trainyard::kElementwiseGrain / std::max(1L, inner)), [&](long r0, long r1) {
+    const float* ar = a + r0 * aRow;
+    const float* br = b + r0 * bRow;
+    float* o = out + r0 * inner;
+    const long n = r1 - r0;
+    switch (op) {
+      case Binary::Add: binaryRows(n, inner, ar, aRow, aStep, br, bRow, bStep, o, [](float x, float y) { return x + y; }); break;
+      case Binary::Sub: binaryRows(n, inner, ar, aRow, aStep, br, bRow, bStep, o, [](float x, float y) { return x - y; }); break;
+      case Binary::Mul: binaryRows(n, inner, ar, aRow, aStep, br, bRow, bStep, o, [](float x, float y) { return x * y; }); break;
+      case Binary::Div: binaryRows(n, inner, ar, aRow, aStep, br, bRow, bStep, o, [](float x, float y) { return x / y; }); break;
+      // NaN wins, as in TF.js.
+      case Binary::Maximum: binaryRows(n, inner, ar, aRow, aStep, br, bRow, bStep, o, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x > y ? x : y); }); break;
+      case Binary::Minimum: binaryRows(n, inner, ar, aRow, aStep, br, bRow, bStep, o, [](float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x < y ? x : y); }); break;
+      case Binary::SquaredDifference: binaryRows(n, inner, ar, aRow, aStep, br, bRow, bStep, o, [](float x, float y) { return (x - y) * (x - y); }); break;
+    }
+  }, 1);
   return info.Env().Undefined();
 }
 
@@ -549,31 +604,20 @@ Napi::Value ReduceLeading(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// One row of softmax after its maximum is known: exp(x − max) with the vectorizable fastExp
-// (glibc's scalar expf made this kernel 3× slower than wasm's), exactly 0 below expf's normal range
-// (so that a masked logit, x − 1e9, gives 0 and not a denormal), then the sum in order and a division.
-WIDE void softmaxRow(const float* __restrict row, float* __restrict o, float max, long classes) {
-  for (long j = 0; j < classes; ++j) {
-    const float v = row[j] - max;
-    o[j] = v < -87.33654f ? 0.0f : fastExp(v);
-  }
-  float sum = 0.0f;
-  for (long j = 0; j < classes; ++j) sum += o[j];
-  for (long j = 0; j < classes; ++j) o[j] /= sum;
-}
-
 // softmax(x, out, rows, classes): over the last axis, shifted by the row's maximum.
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   const float* x = floats(info[0]);
   float* out = floats(info[1]);
   const long rows = info[2].As<Napi::Number>().Int64Value();
   const long classes = info[3].As<Napi::Number>().Int64Value();
-  for (long r = 0; r < rows; ++r) {
-    const float* row = x + r * classes;
-    float max = row[0];
-    for (long j = 1; j < classes; ++j) max = row[j] > max ? row[j] : max;
-    softmaxRow(row, out + r * classes, max, classes);
-  }
+  trainyard::overRange(rows, std::max(1L, trainyard::kElementwiseGrain / std::max(1L, classes)), [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float* row = x + r * classes;
+      float max = row[0];
+      for (long j = 1; j < classes; ++j) max = row[j] > max ? row[j] : max;
+      softmaxRow(row, out + r * classes, max, classes);
+    }
+  }, 1);
   return info.Env().Undefined();
 }
 
@@ -1036,8 +1080,12 @@ WIDE void reluGradAll(const float* __restrict dy, const float* __restrict x, flo
 }
 
 Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
-  const auto dy = info[0].As<Napi::Float32Array>();
-  reluGradAll(dy.Data(), floats(info[1]), floats(info[2]), dy.ElementLength());
+  const auto dys = info[0].As<Napi::Float32Array>();
+  const float* dy = dys.Data();
+  const float* x = floats(info[1]);
+  float* out = floats(info[2]);
+  trainyard::overRange(static_cast<long>(dys.ElementLength()), trainyard::kElementwiseGrain,
+                       [&](long begin, long end) { reluGradAll(dy + begin, x + begin, out + begin, static_cast<size_t>(end - begin)); });
   return info.Env().Undefined();
 }
 
@@ -1072,7 +1120,9 @@ Napi::Value BiasActivation(const Napi::CallbackInfo& info) {
   const bool broadcast = withBias && info[1].As<Napi::Float32Array>().ElementLength() == 1;
   const long rows = info[2].As<Napi::Number>().Int64Value();
   const long units = info[3].As<Napi::Number>().Int64Value();
-  biasActivation(values, bias, broadcast, info[4].As<Napi::Number>().Int32Value(), rows, units);
+  const int activation = info[4].As<Napi::Number>().Int32Value();
+  trainyard::overRange(rows, std::max(1L, trainyard::kElementwiseGrain / std::max(1L, units)),
+                       [&](long r0, long r1) { biasActivation(values + r0 * units, bias, broadcast, activation, r1 - r0, units); }, 1);
   return info.Env().Undefined();
 }
 
@@ -1315,21 +1365,23 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   const long rows = info[6].As<Napi::Number>().Int64Value();
   const long c = info[7].As<Napi::Number>().Int64Value();
   const double epsilon = info[8].As<Napi::Number>().DoubleValue();
-  for (long r = 0; r < rows; ++r) {
-    const float* row = x + r * c;
-    double sum = 0.0;
-    for (long j = 0; j < c; ++j) sum += row[j];
-    const double mean = sum / static_cast<double>(c);
-    double squares = 0.0;
-    for (long j = 0; j < c; ++j) {
-      const double d = row[j] - mean;
-      squares += d * d;
+  trainyard::overRange(rows, std::max(1L, trainyard::kElementwiseGrain / std::max(1L, c)), [&](long r0, long r1) {
+    for (long r = r0; r < r1; ++r) {
+      const float* row = x + r * c;
+      double sum = 0.0;
+      for (long j = 0; j < c; ++j) sum += row[j];
+      const double mean = sum / static_cast<double>(c);
+      double squares = 0.0;
+      for (long j = 0; j < c; ++j) {
+        const double d = row[j] - mean;
+        squares += d * d;
+      }
+      const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(c) + epsilon));
+      means[r] = static_cast<float>(mean);
+      rstds[r] = rstd;
+      layerNormRow(row, gamma, beta, y + r * c, static_cast<float>(mean), rstd, c);
     }
-    const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(c) + epsilon));
-    means[r] = static_cast<float>(mean);
-    rstds[r] = rstd;
-    layerNormRow(row, gamma, beta, y + r * c, static_cast<float>(mean), rstd, c);
-  }
+  });
   return info.Env().Undefined();
 }
 
@@ -1378,15 +1430,7 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// softmaxGrad(dy, y, dx, rows, classes): TF.js's gradient of softmax over the last axis, one pass
-// per row instead of four kernels (Mul, Sum, Mul, Sub) and their intermediates:
-// dx = dy·y − (Σ dy·y)·y, with the row sum in float, in order, as the Sum kernel adds.
-WIDE void softmaxGradRow(const float* __restrict dy, const float* __restrict y, float* __restrict dx, long classes) {
-  float sum = 0.0f;
-  for (long j = 0; j < classes; ++j) sum += dy[j] * y[j];
-  for (long j = 0; j < classes; ++j) dx[j] = dy[j] * y[j] - sum * y[j];
-}
-
+// softmaxGrad(dy, y, dx, rows, classes): softmax's gradient over the last axis.
 Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
   const float* dy = floats(info[0]);
   const float* y = floats(info[1]);
@@ -1440,6 +1484,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   trainyard::registerBatchNorm(env, exports);
+  trainyard::registerAttention(env, exports);
   return exports;
 }
 

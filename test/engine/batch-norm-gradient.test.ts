@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
 import { installNativeKernels, loadNativeAddon } from '../../src/engine/backends/native-kernels.js';
-import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../../src/engine/layers/batch-norm-kernel-names.js';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../../src/engine/layers/fused-kernel-names.js';
 import { BatchNormalization, batchNormTraining, fusedBatchNormAvailable } from '../../src/engine/layers/batch-normalization.js';
 import { testBackend } from '../support/test-backend.js';
 

@@ -3,10 +3,12 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/engine/backend.js';
 import { installNativeKernels, loadNativeAddon, uninstallNativeKernels, type NativeAddon } from '../../src/engine/backends/native-kernels.js';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL } from '../../src/engine/layers/fused-kernel-names.js';
 import { fusedLayerNormAvailable, LayerNormalization, layerNorm } from '../../src/engine/layers/layer-normalization.js';
+import { fusedAttentionAvailable, MultiHeadAttention } from '../../src/engine/layers/multi-head-attention.js';
 
 // The hot ops of Transformer and depthwise/separable-convolution layers on the native backend
-// (batched matmul, softmax and its gradient, layer normalization, depthwise convolution), each
+// (batched matmul, softmax and its gradient, layer normalization, fused attention, depthwise convolution), each
 // against the stock kernels, as test/engine/native-kernels.test.ts does for the others.
 const haveAddon = existsSync(new URL('../../native/build/Release/trainyard_native.node', import.meta.url));
 
@@ -287,6 +289,70 @@ describe.skipIf(!haveAddon && !process.env.CI)('attention and depthwise-convolut
     expect(names).toContain('TrainyardLayerNormGrad');
     expect(names).not.toContain('Tile');
     tf.dispose([x, gamma, beta]);
+  });
+
+  // The layer's output and the gradients of its inputs and its eight weights.
+  const attentionCases: Array<{ name: string; heads: number; keyDim: number; valueDim?: number; outputDim?: number; causal?: boolean; query: number[]; value?: number[] }> = [
+    { name: 'self-attention [4, 10, 16], 2 heads', heads: 2, keyDim: 8, query: [4, 10, 16] },
+    { name: 'causal self-attention [3, 9, 12], 3 heads', heads: 3, keyDim: 4, causal: true, query: [3, 9, 12] },
+    { name: 'cross-attention, query [3, 5, 12] to value [3, 7, 10], keyDim 6, valueDim 4, outputDim 9', heads: 3, keyDim: 6, valueDim: 4, outputDim: 9, query: [3, 5, 12], value: [3, 7, 10] },
+  ];
+  for (const threads of [1, 2]) {
+    for (const c of attentionCases) {
+      it(`${threads} thread(s), ${c.name}: the fused kernels give the composed ops' output and gradients, to the bit`, () => {
+        const layer = new MultiHeadAttention({ name: 'mha', numHeads: c.heads, keyDim: c.keyDim, valueDim: c.valueDim ?? null, outputDim: c.outputDim ?? null, causal: c.causal ?? false, kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }), biasInitializer: tf.initializers.randomNormal({ seed: 32 }) });
+        const inputs = [random(c.query, 33), ...(c.value ? [random(c.value, 34)] : [])];
+        layer.apply(inputs.map((x) => tf.input({ shape: x.shape.slice(1) })));
+        const compute = () => {
+          const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+          const weights = random([...c.query.slice(0, -1), c.outputDim ?? c.query.at(-1)!], 35);
+          const apply = (...xs: tf.Tensor[]) => (layer.apply(xs.length === 1 ? xs[0]! : xs, { training: true }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+          const { grads } = tf.variableGrads(() => apply(...inputs), variables);
+          return [layer.apply(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor, ...tf.grads(apply)(inputs), ...variables.map((v) => grads[v.name]!)];
+        };
+        installNativeKernels(addon, threads);
+        try {
+          expect(fusedAttentionAvailable()).toBe(true);
+          const fused = valuesOf(tf.tidy(compute));
+          const kernel = tf.getKernel(ATTENTION_KERNEL, 'wasm')!;
+          tf.unregisterKernel(ATTENTION_KERNEL, 'wasm');
+          let composed: Float32Array[];
+          try {
+            composed = valuesOf(tf.tidy(compute));
+          } finally {
+            tf.registerKernel(kernel);
+          }
+          expect(fused.length).toBe(composed.length);
+          fused.forEach((values, i) => expect(Array.from(values), `output ${i}`).toEqual(Array.from(composed[i]!)));
+        } finally {
+          installNativeKernels(addon, 1);
+          tf.dispose(inputs);
+          layer.weights.forEach((w) => w.dispose());
+        }
+      });
+    }
+  }
+
+  it('attention runs as one kernel each way, with no transposes; with probability dropout in training it is the composed ops', async () => {
+    const x = random([2, 6, 8], 36);
+    const make = (dropout: number) => {
+      const layer = new MultiHeadAttention({ name: `mha_${dropout}`, numHeads: 2, keyDim: 4, dropout, seed: 3 });
+      layer.apply(tf.input({ shape: [6, 8] }));
+      return layer;
+    };
+    const kernelsOf = async (layer: MultiHeadAttention, training: boolean) =>
+      (await tf.profile(() => tf.grad((v: tf.Tensor) => (layer.apply(v, { training }) as tf.Tensor).sum())(x))).kernelNames;
+    const [plain, dropping] = [make(0), make(0.5)];
+    for (const names of [await kernelsOf(plain, true), await kernelsOf(dropping, false)]) {
+      expect(names).toEqual(expect.arrayContaining([ATTENTION_KERNEL, ATTENTION_GRAD_KERNEL]));
+      expect(names).not.toContain('Transpose');
+      expect(names).not.toContain('Softmax');
+    }
+    const trainingWithDropout = await kernelsOf(dropping, true);
+    expect(trainingWithDropout).not.toContain(ATTENTION_KERNEL);
+    expect(trainingWithDropout).toContain('Softmax');
+    tf.dispose(x);
+    [plain, dropping].forEach((layer) => layer.weights.forEach((w) => w.dispose()));
   });
 
   it("serialises as the stock LayerNormalization: stock TF.js loads the model and predicts the same", async () => {

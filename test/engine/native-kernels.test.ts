@@ -10,6 +10,7 @@ import { LSTM_CELL_KERNEL, LSTM_SEQUENCE_KERNEL } from '../../src/engine/backend
 import { fusedLstmCell, fusedLstmCellAvailable, fusedLstmSequence, fusedLstmSequenceAvailable } from '../../src/engine/layers/lstm-cell.js';
 import { Conv2D } from '../../src/engine/layers/conv2d.js';
 import { Dense, fusedDenseAvailable } from '../../src/engine/layers/dense.js';
+import { layerNorm } from '../../src/engine/layers/layer-normalization.js';
 import { RecurrentLayer } from '../../src/engine/layers/recurrent.js';
 import type { JobSpecInput } from '../../src/spec/job-spec.js';
 import { collectRun, resolveSpec } from '../support/training-run.js';
@@ -42,6 +43,13 @@ function valuesOf(compute: () => tf.Tensor | tf.Tensor[]): Float32Array[] {
   const values = list.map((t) => t.dataSync() as Float32Array);
   tf.dispose(list);
   return values;
+}
+
+/** The first index where two arrays' bits differ (−1: none): a diff of 10⁵ values would take vitest long to print. */
+function firstDifference(actual: Float32Array, expected: Float32Array): number {
+  if (actual.length !== expected.length) return 0;
+  const [a, b] = [new Uint32Array(actual.buffer, actual.byteOffset, actual.length), new Uint32Array(expected.buffer, expected.byteOffset, expected.length)];
+  return a.findIndex((bits, i) => bits !== b[i]);
 }
 
 /** The same computation with the native kernels and with the stock wasm ones. */
@@ -164,6 +172,43 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     expect(Array.from(two[1]!), 'dx').toEqual(Array.from(one[1]!));
     expect(relativeError(two[2]!, one[2]!), 'dfilter').toBeLessThanOrEqual(1e-6);
     expect(Array.from(twoAgain[2]!), 'dfilter, run again').toEqual(Array.from(two[2]!));
+  });
+
+  it('elementwise ops, softmax, layer norm and matrix products split over 2 threads give the bits of 1 thread', () => {
+    // Sizes above the split thresholds (2¹⁶ values a part; products of 2¹⁹ multiply-adds), and odd ones.
+    const compute = () => {
+      const x = random([301, 517], 24);
+      const row = random([517], 25);
+      const [a, b] = [random([2050, 72], 26), random([72, 70], 27)];
+      const [batchA, batchB] = [random([6, 130, 40], 28), random([6, 40, 129], 29)];
+      const [wide, tall] = [random([70, 700], 30), random([700, 1300], 31)];
+      const dense = tf.layers.dense({ units: 300, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 32 }) });
+      return [
+        tf.relu(x),
+        tf.sigmoid(x),
+        tf.exp(x),
+        tf.add(x, row),
+        tf.mul(x, x),
+        tf.sub(row, x),
+        tf.grad((v: tf.Tensor) => tf.relu(v).mul(x).sum())(x),
+        tf.softmax(x),
+        layerNorm(x, row, tf.neg(row), 1e-5),
+        tf.matMul(a, b),
+        tf.matMul(b, a, true, true),
+        tf.matMul(batchA, batchB),
+        tf.matMul(wide, tall),
+        dense.apply(tf.transpose(x)) as tf.Tensor,
+      ];
+    };
+    const [one, two] = [1, 2].map((threads) => {
+      installNativeKernels(addon, threads);
+      try {
+        return valuesOf(compute);
+      } finally {
+        installNativeKernels(addon, 1);
+      }
+    }) as [Float32Array[], Float32Array[]];
+    one.forEach((values, i) => expect(firstDifference(two[i]!, values), `output ${i}`).toBe(-1));
   });
 
   it('conv2d with dilation 2 and explicit padding', () => {

@@ -140,6 +140,19 @@ export interface NativeAddon {
     channels: number,
     epsilon: number,
   ): void;
+  /** Per head of the projections q [B, Tq, H·dk], k and v [B, Tk, H·dk | H·dv]: out [B, Tq, H·dv], and the probabilities [B, H, Tq, Tk] for the gradient. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, probabilities: Float32Array, shape: AttentionShape): void;
+  attentionGrad(
+    dy: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    probabilities: Float32Array,
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    shape: AttentionShape,
+  ): void;
   batchNormGrad(
     dy: Float32Array,
     x: Float32Array,
@@ -155,6 +168,18 @@ export interface NativeAddon {
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
   getThreads(): number;
+}
+
+export interface AttentionShape {
+  batch: number;
+  heads: number;
+  tq: number;
+  tk: number;
+  dk: number;
+  dv: number;
+  /** What the query is multiplied by: 1/√dk. */
+  scale: number;
+  causal: boolean;
 }
 
 export interface ConvParams {

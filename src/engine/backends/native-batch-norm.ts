@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../layers/batch-norm-kernel-names.js';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../layers/fused-kernel-names.js';
 import { heap, output, size, type KernelArgs, type NativeAddon } from './native-addon.js';
 
 /**

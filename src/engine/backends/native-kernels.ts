@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { heap, output, type Kernel, type KernelArgs, type NativeAddon, type NativeKernel } from './native-addon.js';
 import './batch-matmul-gradient.js';
+import { attentionKernels } from './native-attention.js';
 import { batchNormKernels } from './native-batch-norm.js';
 import { denseKernels } from './native-dense.js';
 import { depthwiseKernels } from './native-depthwise.js';
@@ -18,7 +19,7 @@ export { loadNativeAddon, type NativeAddon } from './native-addon.js';
 /**
  * The `native` backend: the wasm backend with its matrix products, convolutions, pooling,
  * elementwise ops, reductions and softmax replaced by kernels of the N-API addon in native/
- * (OpenBLAS and C++), and its gather by row copies, plus kernels of its own: the optimizers' update, the LSTM cell, the GRU over a sequence, relu's and softmax's gradients, a fused dense layer's gradient, layer normalization and batch normalization's training pass. The
+ * (OpenBLAS and C++), and its gather by row copies, plus kernels of its own: the optimizers' update, the LSTM cell, the GRU over a sequence, relu's and softmax's gradients, a fused dense layer's gradient, layer normalization, batch normalization's training pass and scaled dot-product attention. The
  * addon works on views of the wasm heap, so no tensor is copied. A case a kernel does not cover
  * (dtype, broadcast, layout, activation) goes to the stock wasm kernel.
  */
@@ -46,7 +47,7 @@ function optimizerStep(addon: NativeAddon, { inputs, backend, attrs }: KernelArg
 }
 
 /** Kernels TF.js has no counterpart of: only the native backend registers them, and their callers ask first. */
-const ownKernels: Record<string, (addon: NativeAddon, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = { [OPTIMIZER_STEP_KERNEL]: optimizerStep, ...lstmCellKernels, ...gruSequenceKernels, ...reluGradKernels, ...layerNormKernels, ...batchNormKernels, ...softmaxGradKernels, ...denseKernels };
+const ownKernels: Record<string, (addon: NativeAddon, args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]> = { [OPTIMIZER_STEP_KERNEL]: optimizerStep, ...lstmCellKernels, ...gruSequenceKernels, ...reluGradKernels, ...layerNormKernels, ...batchNormKernels, ...attentionKernels, ...softmaxGradKernels, ...denseKernels };
 
 /** How the backend's device string sums the kernels up. */
 export const nativeKernelCount = Object.keys(kernels).length + Object.keys(ownKernels).length;

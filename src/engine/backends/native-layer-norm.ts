@@ -8,7 +8,7 @@ import { heap, output, size, type KernelArgs, type NativeAddon } from './native-
  * op that uses them where they are registered.
  */
 
-import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../layers/layer-norm-kernel-names.js';
+import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../layers/fused-kernel-names.js';
 
 export { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL };
 

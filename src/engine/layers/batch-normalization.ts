@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from './batch-norm-kernel-names.js';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from './fused-kernel-names.js';
 
 export interface BatchNormalizationArgs {
   name: string;

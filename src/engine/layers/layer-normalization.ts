@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm-kernel-names.js';
+import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './fused-kernel-names.js';
 
 /**
  * Layer normalization (Ba et al. 2016) over the last axis, as one fused kernel each way where the

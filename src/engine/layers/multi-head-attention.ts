@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL } from './fused-kernel-names.js';
 import { SeededDropout, type StepClock } from './seeded-dropout.js';
 
 /** TF.js's Initializer class (not exported under tf.initializers as a type). */
@@ -71,9 +72,14 @@ export class DropoutSite {
     this.dropout = rate > 0 ? new SeededDropout({ name, rate, seed, clock }) : null;
   }
 
+  /** Whether apply draws a mask (and so changes x): in training, or when sampling. */
+  drops(training: boolean): boolean {
+    return this.dropout !== null && (training || this.clock.sampleDropout === true);
+  }
+
   apply(x: tf.Tensor, training: boolean): tf.Tensor {
-    if (!this.dropout || !(training || this.clock.sampleDropout)) return x;
-    return this.dropout.call(x, { training: true });
+    if (!this.drops(training)) return x;
+    return this.dropout!.call(x, { training: true });
   }
 }
 
@@ -166,22 +172,32 @@ function causalBias(tq: number, tk: number): tf.Tensor2D {
 export interface AttentionOptions {
   numHeads: number;
   causal: boolean;
-  /** Applied to the attention probabilities (null: none). */
+  /** Applied to the attention probabilities; null where nothing is dropped (no dropout, or inference). */
   dropProbabilities: ((probabilities: tf.Tensor) => tf.Tensor) | null;
 }
 
-/**
- * Scaled dot-product attention over heads (Vaswani et al. 2017), as PyTorch's
- * multi_head_attention_forward computes it: q scaled by 1/√keyDim, softmax over the keys,
- * dropout on the probabilities, heads concatenated, output projection. query [B, Tq, dq],
- * key [B, Tk, dk], value [B, Tk, dv] → [B, Tq, outputDim].
- */
-export function multiHeadAttention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, weights: AttentionWeights, options: AttentionOptions): tf.Tensor {
-  const read = (p: Projection) => [p.kernel.read(), p.bias?.read() ?? null] as const;
+export function fusedAttentionAvailable(): boolean {
+  return tf.getKernel(ATTENTION_KERNEL, tf.getBackend()) !== undefined;
+}
+
+/** The native backend's attention kernels (src/engine/backends/native-attention.ts), with their gradient through tf.customGrad. */
+const fusedAttention = (heads: number, causal: boolean) =>
+  tf.customGrad((q, k, v, save) => {
+    const [out, probabilities] = tf.engine().runKernel(ATTENTION_KERNEL, { q: q as tf.Tensor, k: k as tf.Tensor, v: v as tf.Tensor }, { heads, causal }) as tf.Tensor[];
+    (save as tf.GradSaveFunc)([q as tf.Tensor, k as tf.Tensor, v as tf.Tensor, probabilities!]);
+    return {
+      value: out!,
+      gradFunc: (dy, saved) => {
+        const [sq, sk, sv, sp] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy: dy as tf.Tensor, q: sq, k: sk, v: sv, probabilities: sp }, { heads, causal }) as tf.Tensor[];
+      },
+    };
+  });
+
+/** The same attention composed of TF.js ops: heads split out by transposes, two batched products, softmax, heads merged back. */
+function composedAttention(projectedQuery: tf.Tensor, projectedKey: tf.Tensor, projectedValue: tf.Tensor, options: AttentionOptions): tf.Tensor {
   const heads = options.numHeads;
-  const q = splitHeads(dense(query, ...read(weights.query)), heads);
-  const k = splitHeads(dense(key, ...read(weights.key)), heads);
-  const v = splitHeads(dense(value, ...read(weights.value)), heads);
+  const [q, k, v] = [projectedQuery, projectedKey, projectedValue].map((x) => splitHeads(x, heads)) as [tf.Tensor, tf.Tensor, tf.Tensor];
   const keyDim = q.shape[3]!;
   let scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(keyDim)), k, false, true);
   if (options.causal) scores = tf.add(scores, causalBias(q.shape[2]!, k.shape[2]!));
@@ -189,8 +205,23 @@ export function multiHeadAttention(query: tf.Tensor, key: tf.Tensor, value: tf.T
   if (options.dropProbabilities) probabilities = options.dropProbabilities(probabilities);
   const attended = tf.matMul(probabilities, v);
   const [b, , tq, dv] = attended.shape as [number, number, number, number];
-  const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [b, tq, heads * dv]);
-  return dense(merged, ...read(weights.output));
+  return tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [b, tq, heads * dv]);
+}
+
+/**
+ * Scaled dot-product attention over heads (Vaswani et al. 2017), as PyTorch's
+ * multi_head_attention_forward computes it: q scaled by 1/√keyDim, softmax over the keys,
+ * dropout on the probabilities, heads concatenated, output projection. query [B, Tq, dq],
+ * key [B, Tk, dk], value [B, Tk, dv] → [B, Tq, outputDim]. Where the backend has the fused kernels
+ * and no probability is dropped, the part between the projections is one kernel each way, with the
+ * composed ops' values.
+ */
+export function multiHeadAttention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, weights: AttentionWeights, options: AttentionOptions): tf.Tensor {
+  const read = (p: Projection) => [p.kernel.read(), p.bias?.read() ?? null] as const;
+  const projected = [dense(query, ...read(weights.query)), dense(key, ...read(weights.key)), dense(value, ...read(weights.value))] as const;
+  const fused = !options.dropProbabilities && fusedAttentionAvailable() && projected.every((x) => x.dtype === 'float32' && x.size > 0);
+  const attended = fused ? fusedAttention(options.numHeads, options.causal)(...projected) : composedAttention(...projected, options);
+  return dense(attended, ...read(weights.output));
 }
 
 /** The shape list of a layer called with one or several inputs. */
@@ -311,7 +342,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       return multiHeadAttention(query, key, value, this.attention!, {
         numHeads: this.numHeads,
         causal: this.causal,
-        dropProbabilities: this.dropout > 0 ? (p) => this.probabilityDropout.apply(p, training) : null,
+        dropProbabilities: this.probabilityDropout.drops(training) ? (p) => this.probabilityDropout.apply(p, training) : null,
       });
     });
   }

@@ -154,7 +154,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     return multiHeadAttention(query, memory, memory, weights, {
       numHeads: this.numHeads,
       causal,
-      dropProbabilities: this.dropout > 0 ? (p) => probabilities.apply(p, training) : null,
+      dropProbabilities: probabilities.drops(training) ? (p) => probabilities.apply(p, training) : null,
     });
   }
 
