@@ -28,28 +28,16 @@ int integer(const Napi::Object& params, const char* name) { return params.Get(na
 // Below this many multiply-adds a product is not split over threads: waking a helper costs more.
 constexpr double kSplitMultiplyAdds = 1 << 19;
 
-// gemm(transA, transB, M, N, K, a, b, c, batch, strideA, strideB, strideC): C_i = op(A_i) op(B_i), row-major.
-// A stride of 0 broadcasts that operand over the batch. With several kernel threads the work is split
-// over them by batch item, else by rows of C, else by its columns, each part one OpenBLAS call at one
-// thread: OpenBLAS's own threads scale badly on a layer's products (a [2048, 64] × [64, 64] product ran
-// slower on 2 of them than on 1). Every element of C is the same dot product as unsplit, in the same order.
-Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  const bool transA = info[0].As<Napi::Boolean>();
-  const bool transB = info[1].As<Napi::Boolean>();
-  const int m = info[2].As<Napi::Number>().Int32Value();
-  const int n = info[3].As<Napi::Number>().Int32Value();
-  const int k = info[4].As<Napi::Number>().Int32Value();
-  const float* a = floats(info[5]);
-  const float* b = floats(info[6]);
-  float* c = floats(info[7]);
-  const int batch = info[8].As<Napi::Number>().Int32Value();
-  const long strideA = info[9].As<Napi::Number>().Int64Value();
-  const long strideB = info[10].As<Napi::Number>().Int64Value();
-  const long strideC = info[11].As<Napi::Number>().Int64Value();
+// C_i = op(A_i) op(B_i), row-major, for i < batch; a stride of 0 broadcasts that operand over the batch.
+// With several kernel threads the work is split over them by batch item, else by rows of C, else by its
+// columns, each part one OpenBLAS call at one thread: OpenBLAS's own threads scale badly on a layer's
+// products (a [2048, 64] × [64, 64] product ran slower on 2 of them than on 1). Every element of C is
+// then the same dot product as unsplit, in the same order.
+void product(bool transA, bool transB, int m, int n, int k, const float* a, const float* b, float* c, int batch, long strideA, long strideB, long strideC) {
   const int lda = transA ? m : k;
   const int ldb = transB ? k : n;
   // Rows [r0, r1) and columns [c0, c1) of C_i.
-  auto product = [&](int i, int r0, int r1, int c0, int c1) {
+  auto part = [&](int i, int r0, int r1, int c0, int c1) {
     if (r1 <= r0 || c1 <= c0) return;
     const float* ai = a + i * strideA + (transA ? r0 : static_cast<long>(r0) * lda);
     const float* bi = b + i * strideB + (transB ? static_cast<long>(c0) * ldb : c0);
@@ -59,33 +47,59 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   auto& pool = trainyard::workerPool();
   const int threads = pool.threads();
   const double work = static_cast<double>(m) * n * k * batch;
-  // Parts of fewer than 64 rows or columns ran slower split than whole (a [64, 2048] × [2048, 64] product).
-  const bool splits = threads > 1 && work >= kSplitMultiplyAdds && (batch >= threads || std::max(m, n) >= 64 * threads);
+  // Parts of fewer than 64 rows or columns ran slower split than whole; a product of few rows and
+  // columns over a long inner dimension (a weight's gradient, [64, 2048] × [2048, 64]) is split along
+  // that dimension instead, each thread's sum added in order after: the same bits for the same thread
+  // count, not those of one thread.
+  const bool byInner = batch == 1 && std::max(m, n) < 64 * threads && k >= 256 * threads;
+  const bool splits = threads > 1 && work >= kSplitMultiplyAdds && (batch >= threads || std::max(m, n) >= 64 * threads || byInner);
   if (!splits) {
-    for (int i = 0; i < batch; ++i) product(i, 0, m, 0, n);
-    return info.Env().Undefined();
+    for (int i = 0; i < batch; ++i) part(i, 0, m, 0, n);
+    return;
   }
   trainyard::SerialBlas serial;
-  if (batch >= threads) {
-    pool.run(threads, [&](int part) {
-      for (long i = trainyard::partBegin(batch, threads, part); i < trainyard::partBegin(batch, threads, part + 1); ++i) product(static_cast<int>(i), 0, m, 0, n);
+  if (byInner) {
+    const long size = static_cast<long>(m) * n;
+    std::vector<float> partials(static_cast<size_t>(threads - 1) * size);
+    pool.run(threads, [&](int slice) {
+      const int k0 = static_cast<int>(trainyard::partBegin(k, threads, slice));
+      const int k1 = static_cast<int>(trainyard::partBegin(k, threads, slice + 1));
+      const float* ai = a + (transA ? static_cast<long>(k0) * lda : k0);
+      const float* bi = b + (transB ? k0 : static_cast<long>(k0) * ldb);
+      float* ci = slice == 0 ? c : partials.data() + (slice - 1) * size;
+      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k1 - k0, 1.0f, ai, lda, bi, ldb, 0.0f, ci, n);
+    });
+    for (int slice = 1; slice < threads; ++slice) {
+      const float* partial = partials.data() + (slice - 1) * size;
+      for (long i = 0; i < size; ++i) c[i] += partial[i];
+    }
+  } else if (batch >= threads) {
+    pool.run(threads, [&](int slice) {
+      for (long i = trainyard::partBegin(batch, threads, slice); i < trainyard::partBegin(batch, threads, slice + 1); ++i) part(static_cast<int>(i), 0, m, 0, n);
     });
   } else if (m >= n) {
     // Runs of 16 rows, the width OpenBLAS's kernels work in.
     const long runs = (m + 15) / 16;
-    pool.run(threads, [&](int part) {
-      const int r0 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, part) * 16));
-      const int r1 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, part + 1) * 16));
-      for (int i = 0; i < batch; ++i) product(i, r0, r1, 0, n);
+    pool.run(threads, [&](int slice) {
+      const int r0 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, slice) * 16));
+      const int r1 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, slice + 1) * 16));
+      for (int i = 0; i < batch; ++i) part(i, r0, r1, 0, n);
     });
   } else {
     const long runs = (n + 15) / 16;
-    pool.run(threads, [&](int part) {
-      const int c0 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, part) * 16));
-      const int c1 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, part + 1) * 16));
-      for (int i = 0; i < batch; ++i) product(i, 0, m, c0, c1);
+    pool.run(threads, [&](int slice) {
+      const int c0 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, slice) * 16));
+      const int c1 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, slice + 1) * 16));
+      for (int i = 0; i < batch; ++i) part(i, 0, m, c0, c1);
     });
   }
+}
+
+// gemm(transA, transB, M, N, K, a, b, c, batch, strideA, strideB, strideC): product() from JavaScript.
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  product(info[0].As<Napi::Boolean>(), info[1].As<Napi::Boolean>(), info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value(),
+          info[4].As<Napi::Number>().Int32Value(), floats(info[5]), floats(info[6]), floats(info[7]), info[8].As<Napi::Number>().Int32Value(),
+          info[9].As<Napi::Number>().Int64Value(), info[10].As<Napi::Number>().Int64Value(), info[11].As<Napi::Number>().Int64Value());
   return info.Env().Undefined();
 }
 
@@ -1166,8 +1180,8 @@ Napi::Value DenseGrad(const Napi::CallbackInfo& info) {
     denseActivationGrad(dy, y, work.data(), static_cast<size_t>(rows) * units, activation);
     g = work.data();
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, inputs, units, 1.0f, g, units, w, units, 0.0f, dx, inputs);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, inputs, units, rows, 1.0f, x, inputs, g, units, 0.0f, dw, units);
+  product(false, true, static_cast<int>(rows), static_cast<int>(inputs), static_cast<int>(units), g, w, dx, 1, 0, 0, 0);
+  product(true, false, static_cast<int>(inputs), static_cast<int>(units), static_cast<int>(rows), x, g, dw, 1, 0, 0, 0);
   sumRows(g, db, rows, units);
   return info.Env().Undefined();
 }

@@ -1,14 +1,52 @@
 // Built by scripts/build-layers-package.ts from src/engine/layers/custom-layers.ts; do not edit.
 
 // src/engine/layers/custom-layers.ts
-import * as tf8 from "@tensorflow/tfjs";
+import * as tf9 from "@tensorflow/tfjs";
 
 // src/engine/layers/multi-head-attention.ts
-import * as tf2 from "@tensorflow/tfjs";
+import * as tf3 from "@tensorflow/tfjs";
+
+// src/engine/layers/fused-kernel-names.ts
+var LAYER_NORM_KERNEL = "TrainyardLayerNorm";
+var LAYER_NORM_GRAD_KERNEL = "TrainyardLayerNormGrad";
+var ATTENTION_KERNEL = "TrainyardAttention";
+var ATTENTION_GRAD_KERNEL = "TrainyardAttentionGrad";
+var DENSE_GRAD_KERNEL = "TrainyardDenseGrad";
+var FUSED_DENSE_ACTIVATIONS = ["linear", "relu", "sigmoid"];
+
+// src/engine/layers/fused-matmul-gradient.ts
+import * as tf from "@tensorflow/tfjs";
+var covered = new Set(FUSED_DENSE_ACTIVATIONS);
+tf.registerGradient({
+  kernelName: tf._FusedMatMul,
+  inputsToSave: ["a", "b"],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, w, y] = saved;
+    const { transposeA, transposeB, activation } = attrs;
+    if (transposeA || transposeB || x.rank !== 2 || w.rank !== 2 || !covered.has(activation)) {
+      throw new Error(`_FusedMatMul's gradient covers a dense layer's product (rank 2, no transposes, ${FUSED_DENSE_ACTIVATIONS.join(", ")}), not this one`);
+    }
+    const upstream = dy;
+    if (tf.getKernel(DENSE_GRAD_KERNEL, tf.getBackend()) !== void 0) {
+      const [dx, dw, db] = tf.engine().runKernel(DENSE_GRAD_KERNEL, { dy: upstream, x, w, y }, { activation });
+      return { a: () => dx, b: () => dw, bias: () => db };
+    }
+    const g = activation === "relu" ? tf.mul(upstream, tf.cast(tf.step(y), "float32")) : activation === "sigmoid" ? tf.mul(upstream, tf.mul(y, tf.sub(1, y))) : upstream;
+    return { a: () => tf.matMul(g, w, false, true), b: () => tf.matMul(x, g, true, false), bias: () => tf.sum(g, 0) };
+  }
+});
+function fusedDenseAvailable(activation) {
+  return covered.has(activation) && tf.getKernel(DENSE_GRAD_KERNEL, tf.getBackend()) !== void 0;
+}
+function fusedDense(x, kernel, bias, activation) {
+  const attrs = { transposeA: false, transposeB: false, activation, leakyreluAlpha: 0.2 };
+  return tf.engine().runKernel(tf._FusedMatMul, { a: x, b: kernel, ...bias ? { bias } : {} }, attrs);
+}
 
 // src/engine/layers/seeded-dropout.ts
-import * as tf from "@tensorflow/tfjs";
-var SeededDropout = class extends tf.layers.Layer {
+import * as tf2 from "@tensorflow/tfjs";
+var SeededDropout = class extends tf2.layers.Layer {
   static className = "Dropout";
   rate;
   seed;
@@ -33,7 +71,7 @@ var SeededDropout = class extends tf.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     if (!(kwargs.training || this.clock.sampleDropout) || this.rate === 0) return x.clone();
     const seed = (this.seed ^ Math.imul(this.clock.step + 1, 2654435761)) >>> 0;
-    return tf.dropout(x, this.rate, this.noiseShape ? [x.shape[0], ...this.noiseShape] : void 0, seed);
+    return tf2.dropout(x, this.rate, this.noiseShape ? [x.shape[0], ...this.noiseShape] : void 0, seed);
   }
   getConfig() {
     return { ...super.getConfig(), rate: this.rate, ...this.noiseShape ? { noiseShape: [null, ...this.noiseShape] } : {} };
@@ -51,9 +89,9 @@ function baseLayerArgs(args) {
 }
 function resolveInitializer(value, fallback) {
   if (value === void 0 || value === null) return fallback();
-  if (value instanceof tf2.serialization.Serializable) return value;
+  if (value instanceof tf3.serialization.Serializable) return value;
   const { className, config } = value;
-  const entry = className ? tf2.serialization.SerializationMap.getMap().classNameMap[className] : void 0;
+  const entry = className ? tf3.serialization.SerializationMap.getMap().classNameMap[className] : void 0;
   if (!entry) throw new Error(`unknown initializer ${JSON.stringify(className)}`);
   const [cls, fromConfig] = entry;
   return fromConfig(cls, config ?? {});
@@ -77,8 +115,12 @@ var DropoutSite = class {
   }
   clock;
   dropout;
+  /** Whether apply draws a mask (and so changes x): in training, or when sampling. */
+  drops(training) {
+    return this.dropout !== null && (training || this.clock.sampleDropout === true);
+  }
   apply(x, training) {
-    if (!this.dropout || !(training || this.clock.sampleDropout)) return x;
+    if (!this.drops(training)) return x;
     return this.dropout.call(x, { training: true });
   }
 };
@@ -105,35 +147,60 @@ function addAttentionWeights(add4, prefix, shape, useBias, kernelInitializer, bi
   });
   return weights;
 }
-function dense(x, kernel, bias) {
+function dense(x, kernel, bias, activation = "linear") {
   const din = x.shape[x.rank - 1];
-  const y = tf2.matMul(tf2.reshape(x, [-1, din]), kernel);
-  return tf2.reshape(bias ? tf2.add(y, bias) : y, [...x.shape.slice(0, -1), kernel.shape[1]]);
+  const rows = tf3.reshape(x, [-1, din]);
+  let y;
+  if (rows.dtype === "float32" && fusedDenseAvailable(activation)) {
+    y = fusedDense(rows, kernel, bias, activation);
+  } else {
+    y = tf3.matMul(rows, kernel);
+    if (bias) y = tf3.add(y, bias);
+    if (activation === "relu") y = tf3.relu(y);
+  }
+  return tf3.reshape(y, [...x.shape.slice(0, -1), kernel.shape[1]]);
 }
 function splitHeads(x, heads) {
   const [b, t, width] = x.shape;
-  return tf2.transpose(tf2.reshape(x, [b, t, heads, width / heads]), [0, 2, 1, 3]);
+  return tf3.transpose(tf3.reshape(x, [b, t, heads, width / heads]), [0, 2, 1, 3]);
 }
 function causalBias(tq, tk) {
   const values = new Float32Array(tq * tk);
   for (let i = 0; i < tq; i++) for (let j = i + 1; j < tk; j++) values[i * tk + j] = -1e9;
-  return tf2.tensor2d(values, [tq, tk]);
+  return tf3.tensor2d(values, [tq, tk]);
+}
+function fusedAttentionAvailable() {
+  return tf3.getKernel(ATTENTION_KERNEL, tf3.getBackend()) !== void 0;
+}
+var fusedAttention = (heads, causal) => tf3.customGrad((q, k, v, save) => {
+  const [out, probabilities] = tf3.engine().runKernel(ATTENTION_KERNEL, { q, k, v }, { heads, causal });
+  save([q, k, v, probabilities]);
+  return {
+    value: out,
+    gradFunc: (dy, saved) => {
+      const [sq, sk, sv, sp] = saved;
+      return tf3.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, q: sq, k: sk, v: sv, probabilities: sp }, { heads, causal });
+    }
+  };
+});
+function composedAttention(projectedQuery, projectedKey, projectedValue, options) {
+  const heads = options.numHeads;
+  const [q, k, v] = [projectedQuery, projectedKey, projectedValue].map((x) => splitHeads(x, heads));
+  const keyDim = q.shape[3];
+  let scores = tf3.matMul(tf3.mul(q, 1 / Math.sqrt(keyDim)), k, false, true);
+  if (options.causal) scores = tf3.add(scores, causalBias(q.shape[2], k.shape[2]));
+  let probabilities = tf3.softmax(scores);
+  if (options.dropProbabilities) probabilities = options.dropProbabilities(probabilities);
+  const attended = tf3.matMul(probabilities, v);
+  const [b, , tq, dv] = attended.shape;
+  return tf3.reshape(tf3.transpose(attended, [0, 2, 1, 3]), [b, tq, heads * dv]);
 }
 function multiHeadAttention(query, key, value, weights, options) {
   const read = (p) => [p.kernel.read(), p.bias?.read() ?? null];
-  const heads = options.numHeads;
-  const q = splitHeads(dense(query, ...read(weights.query)), heads);
-  const k = splitHeads(dense(key, ...read(weights.key)), heads);
-  const v = splitHeads(dense(value, ...read(weights.value)), heads);
-  const keyDim = q.shape[3];
-  let scores = tf2.matMul(tf2.mul(q, 1 / Math.sqrt(keyDim)), k, false, true);
-  if (options.causal) scores = tf2.add(scores, causalBias(q.shape[2], k.shape[2]));
-  let probabilities = tf2.softmax(scores);
-  if (options.dropProbabilities) probabilities = options.dropProbabilities(probabilities);
-  const attended = tf2.matMul(probabilities, v);
-  const [b, , tq, dv] = attended.shape;
-  const merged = tf2.reshape(tf2.transpose(attended, [0, 2, 1, 3]), [b, tq, heads * dv]);
-  return dense(merged, ...read(weights.output));
+  const projected = [dense(query, ...read(weights.query)), dense(key, ...read(weights.key)), dense(value, ...read(weights.value))];
+  const fused = !options.dropProbabilities && fusedAttentionAvailable() && projected.every((x) => x.dtype === "float32" && x.size > 0);
+  const attended = fused ? fusedAttention(options.numHeads, options.causal)(...projected) : composedAttention(...projected, options);
+  return dense(attended, ...read(weights.output));
 }
 function shapeList(inputShape) {
   return Array.isArray(inputShape[0]) ? inputShape : [inputShape];
@@ -147,7 +214,7 @@ function lastDim(shape, what) {
   if (d == null) throw new Error(`${what}: the feature dimension must be known`);
   return d;
 }
-var MultiHeadAttention = class extends tf2.layers.Layer {
+var MultiHeadAttention = class extends tf3.layers.Layer {
   static className = "TrainyardMultiHeadAttention";
   numHeads;
   keyDim;
@@ -178,8 +245,8 @@ var MultiHeadAttention = class extends tf2.layers.Layer {
     this.causal = args.causal ?? false;
     this.seed = args.seed ?? 0;
     this.clock = args.clock ?? { step: 0 };
-    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf2.initializers.glorotUniform({}));
-    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf2.initializers.zeros());
+    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf3.initializers.glorotUniform({}));
+    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf3.initializers.zeros());
     this.probabilityDropout = new DropoutSite(`${args.name}_dropout`, this.dropout, this.seed, this.clock);
   }
   /** Whether a pass through this layer draws dropout masks (in training, or when sampling). */
@@ -210,7 +277,7 @@ var MultiHeadAttention = class extends tf2.layers.Layer {
     return [...query.slice(0, -1), this.outputDim ?? query[query.length - 1]];
   }
   call(inputs, kwargs) {
-    return tf2.tidy(() => {
+    return tf3.tidy(() => {
       const list = tensorList(inputs);
       const query = list[0];
       const value = list[list.length === 3 ? 2 : list.length - 1];
@@ -219,7 +286,7 @@ var MultiHeadAttention = class extends tf2.layers.Layer {
       return multiHeadAttention(query, key, value, this.attention, {
         numHeads: this.numHeads,
         causal: this.causal,
-        dropProbabilities: this.dropout > 0 ? (p) => this.probabilityDropout.apply(p, training) : null
+        dropProbabilities: this.probabilityDropout.drops(training) ? (p) => this.probabilityDropout.apply(p, training) : null
       });
     });
   }
@@ -239,10 +306,10 @@ var MultiHeadAttention = class extends tf2.layers.Layer {
     };
   }
 };
-tf2.serialization.registerClass(MultiHeadAttention);
+tf3.serialization.registerClass(MultiHeadAttention);
 
 // src/engine/layers/positional-embedding.ts
-import * as tf3 from "@tensorflow/tfjs";
+import * as tf4 from "@tensorflow/tfjs";
 function sinusoidalPositions(length, dim) {
   const values = new Float32Array(length * dim);
   for (let p = 0; p < length; p++) {
@@ -253,7 +320,7 @@ function sinusoidalPositions(length, dim) {
   }
   return values;
 }
-var PositionalEmbedding = class extends tf3.layers.Layer {
+var PositionalEmbedding = class extends tf4.layers.Layer {
   static className = "TrainyardPositionalEmbedding";
   mode;
   maxLength;
@@ -267,7 +334,7 @@ var PositionalEmbedding = class extends tf3.layers.Layer {
     this.mode = args.mode;
     this.maxLength = args.maxLength;
     this.seed = args.seed ?? 0;
-    this.embeddingsInitializer = resolveInitializer(args.embeddingsInitializer, () => tf3.initializers.glorotUniform({ seed: this.seed }));
+    this.embeddingsInitializer = resolveInitializer(args.embeddingsInitializer, () => tf4.initializers.glorotUniform({ seed: this.seed }));
   }
   build(inputShape) {
     const shape = Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
@@ -286,12 +353,12 @@ var PositionalEmbedding = class extends tf3.layers.Layer {
     return Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
   }
   call(inputs) {
-    return tf3.tidy(() => {
+    return tf4.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const [, length, dim] = x.shape;
       this.checkLength(length);
-      const positions = this.embeddings ? tf3.slice(this.embeddings.read(), [0, 0], [length, dim]) : tf3.tensor2d(sinusoidalPositions(length, dim), [length, dim]);
-      return tf3.add(x, positions);
+      const positions = this.embeddings ? tf4.slice(this.embeddings.read(), [0, 0], [length, dim]) : tf4.tensor2d(sinusoidalPositions(length, dim), [length, dim]);
+      return tf4.add(x, positions);
     });
   }
   getConfig() {
@@ -304,11 +371,11 @@ var PositionalEmbedding = class extends tf3.layers.Layer {
     };
   }
 };
-tf3.serialization.registerClass(PositionalEmbedding);
+tf4.serialization.registerClass(PositionalEmbedding);
 
 // src/engine/layers/time-slice.ts
-import * as tf4 from "@tensorflow/tfjs";
-var TimeSlice = class extends tf4.layers.Layer {
+import * as tf5 from "@tensorflow/tfjs";
+var TimeSlice = class extends tf5.layers.Layer {
   static className = "TrainyardTimeSlice";
   start;
   length;
@@ -327,75 +394,69 @@ var TimeSlice = class extends tf4.layers.Layer {
   }
   call(inputs) {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    return tf4.slice(x, [0, this.start, ...x.shape.slice(2).map(() => 0)], [-1, this.length, ...x.shape.slice(2).map(() => -1)]);
+    return tf5.slice(x, [0, this.start, ...x.shape.slice(2).map(() => 0)], [-1, this.length, ...x.shape.slice(2).map(() => -1)]);
   }
   getConfig() {
     return { ...super.getConfig(), start: this.start, length: this.length };
   }
 };
-tf4.serialization.registerClass(TimeSlice);
+tf5.serialization.registerClass(TimeSlice);
 
 // src/engine/layers/transformer-decoder-block.ts
-import * as tf7 from "@tensorflow/tfjs";
+import * as tf8 from "@tensorflow/tfjs";
 
 // src/engine/layers/transformer-encoder-block.ts
+import * as tf7 from "@tensorflow/tfjs";
+
+// src/engine/layers/layer-normalization.ts
 import * as tf6 from "@tensorflow/tfjs";
-
-// src/engine/layers/layer-normalization.ts
-import * as tf5 from "@tensorflow/tfjs";
-
-// src/engine/layers/layer-norm-kernel-names.ts
-var LAYER_NORM_KERNEL = "TrainyardLayerNorm";
-var LAYER_NORM_GRAD_KERNEL = "TrainyardLayerNormGrad";
-
-// src/engine/layers/layer-normalization.ts
 function fusedLayerNormAvailable() {
-  return tf5.getKernel(LAYER_NORM_KERNEL, tf5.getBackend()) !== void 0;
+  return tf6.getKernel(LAYER_NORM_KERNEL, tf6.getBackend()) !== void 0;
 }
-var fusedLayerNorm = (epsilon) => tf5.customGrad((x, gamma, beta, save) => {
-  const [y, mean, rstd] = tf5.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon });
+var fusedLayerNorm = (epsilon) => tf6.customGrad((x, gamma, beta, save) => {
+  const [y, mean, rstd] = tf6.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon });
   save([x, gamma, mean, rstd]);
   return {
     value: y,
     gradFunc: (dy, saved) => {
       const [savedX, savedGamma, savedMean, savedRstd] = saved;
-      return tf5.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: savedX, gamma: savedGamma, mean: savedMean, rstd: savedRstd });
+      return tf6.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: savedX, gamma: savedGamma, mean: savedMean, rstd: savedRstd });
     }
   };
 });
 function stockLayerNorm(x, gamma, beta, epsilon) {
   const rank = x.rank;
   const cols = x.shape[rank - 1];
-  const { mean, variance } = tf5.moments(x, [rank - 1], true);
-  const broadcast = (v) => v.rank !== rank ? tf5.reshape(v, [...Array(rank - 1).fill(1), cols]) : v;
+  const { mean, variance } = tf6.moments(x, [rank - 1], true);
+  const broadcast = (v) => v.rank !== rank ? tf6.reshape(v, [...Array(rank - 1).fill(1), cols]) : v;
   const momentsTiling = [...Array(rank - 1).fill(1), cols];
   const paramTiling = [...x.shape.slice(0, -1), 1];
-  return tf5.batchNorm(
+  return tf6.batchNorm(
     x,
-    tf5.tile(mean, momentsTiling),
-    tf5.tile(variance, momentsTiling),
-    beta ? tf5.tile(broadcast(beta), paramTiling) : void 0,
-    gamma ? tf5.tile(broadcast(gamma), paramTiling) : void 0,
+    tf6.tile(mean, momentsTiling),
+    tf6.tile(variance, momentsTiling),
+    beta ? tf6.tile(broadcast(beta), paramTiling) : void 0,
+    gamma ? tf6.tile(broadcast(gamma), paramTiling) : void 0,
     epsilon
   );
 }
 function layerNorm(x, gamma, beta, epsilon) {
-  return tf5.tidy(() => {
-    const input = tf5.cast(x, "float32");
+  return tf6.tidy(() => {
+    const input = tf6.cast(x, "float32");
     if (!fusedLayerNormAvailable() || input.rank === 0 || input.size === 0) return stockLayerNorm(input, gamma, beta, epsilon);
     const cols = input.shape.at(-1);
-    const scale = gamma ? tf5.reshape(gamma, [cols]) : tf5.ones([cols]);
-    const offset = beta ? tf5.reshape(beta, [cols]) : tf5.zeros([cols]);
+    const scale = gamma ? tf6.reshape(gamma, [cols]) : tf6.ones([cols]);
+    const offset = beta ? tf6.reshape(beta, [cols]) : tf6.zeros([cols]);
     return fusedLayerNorm(epsilon)(input, scale, offset);
   });
 }
-var StockLayerNormalization = tf5.serialization.SerializationMap.getMap().classNameMap["LayerNormalization"][0];
+var StockLayerNormalization = tf6.serialization.SerializationMap.getMap().classNameMap["LayerNormalization"][0];
 
 // src/engine/layers/transformer-encoder-block.ts
 function activate(x, activation) {
-  return activation === "relu" ? tf6.relu(x) : tf6.mul(tf6.mul(x, 0.5), tf6.add(1, tf6.erf(tf6.mul(x, Math.SQRT1_2))));
+  return activation === "relu" ? tf7.relu(x) : tf7.mul(tf7.mul(x, 0.5), tf7.add(1, tf7.erf(tf7.mul(x, Math.SQRT1_2))));
 }
-var TransformerBlock = class extends tf6.layers.Layer {
+var TransformerBlock = class extends tf7.layers.Layer {
   numHeads;
   ffDim;
   activation;
@@ -426,8 +487,8 @@ var TransformerBlock = class extends tf6.layers.Layer {
     this.epsilon = epsilon;
     this.seed = args.seed ?? 0;
     this.clock = args.clock ?? { step: 0 };
-    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf6.initializers.glorotUniform({}));
-    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf6.initializers.zeros());
+    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf7.initializers.glorotUniform({}));
+    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf7.initializers.zeros());
   }
   get drawsMasks() {
     return this.dropout > 0;
@@ -449,8 +510,8 @@ var TransformerBlock = class extends tf6.layers.Layer {
   }
   addNorm(prefix, d) {
     return {
-      gamma: this.adder(`${prefix}/gamma`, [d], tf6.initializers.ones()),
-      beta: this.adder(`${prefix}/beta`, [d], tf6.initializers.zeros())
+      gamma: this.adder(`${prefix}/gamma`, [d], tf7.initializers.ones()),
+      beta: this.adder(`${prefix}/beta`, [d], tf7.initializers.zeros())
     };
   }
   addFeedForward(d) {
@@ -475,18 +536,19 @@ var TransformerBlock = class extends tf6.layers.Layer {
     return multiHeadAttention(query, memory, memory, weights, {
       numHeads: this.numHeads,
       causal,
-      dropProbabilities: this.dropout > 0 ? (p) => probabilities.apply(p, training) : null
+      dropProbabilities: probabilities.drops(training) ? (p) => probabilities.apply(p, training) : null
     });
   }
   /** linear2(dropout(activation(linear1(x)))), as PyTorch's _ff_block before its last dropout. */
   feedForward(x, weights, hidden, training) {
-    const h = activate(dense(x, weights.inner.kernel.read(), weights.inner.bias.read()), this.activation);
+    const inner = [x, weights.inner.kernel.read(), weights.inner.bias.read()];
+    const h = this.activation === "relu" ? dense(...inner, "relu") : activate(dense(...inner), this.activation);
     return dense(hidden.apply(h, training), weights.outer.kernel.read(), weights.outer.bias.read());
   }
   /** x + dropout(sublayer(x)), with the norm before the sublayer (pre-LN) or after the sum (post-LN). */
   residual(x, norm, after, training, sublayer) {
-    if (this.normFirst) return tf6.add(x, after.apply(sublayer(this.norm(x, norm)), training));
-    return this.norm(tf6.add(x, after.apply(sublayer(x), training)), norm);
+    if (this.normFirst) return tf7.add(x, after.apply(sublayer(this.norm(x, norm)), training));
+    return this.norm(tf7.add(x, after.apply(sublayer(x), training)), norm);
   }
   computeOutputShape(inputShape) {
     return Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
@@ -529,7 +591,7 @@ var TransformerEncoderBlock = class extends TransformerBlock {
     this.built = true;
   }
   call(inputs, kwargs) {
-    return tf6.tidy(() => {
+    return tf7.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const training = kwargs.training === true;
       const w = this.parts;
@@ -542,7 +604,7 @@ var TransformerEncoderBlock = class extends TransformerBlock {
     return { ...super.getConfig(), causal: this.causal };
   }
 };
-tf6.serialization.registerClass(TransformerEncoderBlock);
+tf7.serialization.registerClass(TransformerEncoderBlock);
 
 // src/engine/layers/transformer-decoder-block.ts
 var TransformerDecoderBlock = class extends TransformerBlock {
@@ -578,7 +640,7 @@ var TransformerDecoderBlock = class extends TransformerBlock {
     this.built = true;
   }
   call(inputs, kwargs) {
-    return tf7.tidy(() => {
+    return tf8.tidy(() => {
       if (!Array.isArray(inputs) || inputs.length !== 2) throw new Error(`${this.name} is called on [target, memory]`);
       const [target, memory] = inputs;
       const training = kwargs.training === true;
@@ -590,11 +652,11 @@ var TransformerDecoderBlock = class extends TransformerBlock {
     });
   }
 };
-tf7.serialization.registerClass(TransformerDecoderBlock);
+tf8.serialization.registerClass(TransformerDecoderBlock);
 
 // src/engine/layers/custom-layers.ts
 var trainyardLayerClasses = [MultiHeadAttention, PositionalEmbedding, TimeSlice, TransformerEncoderBlock, TransformerDecoderBlock];
-for (const cls of trainyardLayerClasses) tf8.serialization.registerClass(cls);
+for (const cls of trainyardLayerClasses) tf9.serialization.registerClass(cls);
 export {
   MultiHeadAttention,
   PositionalEmbedding,

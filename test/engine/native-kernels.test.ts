@@ -211,6 +211,23 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     one.forEach((values, i) => expect(firstDifference(two[i]!, values), `output ${i}`).toBe(-1));
   });
 
+  it("a weight gradient's product (few rows and columns, a long inner dimension) splits that dimension over 2 threads: within 1e-6 of 1 thread, the same bits every run", () => {
+    const run = (threads: number) => {
+      installNativeKernels(addon, threads);
+      try {
+        return valuesOf(() => [tf.matMul(random([900, 40], 41), random([900, 50], 42), true, false), tf.matMul(random([30, 1000], 43), random([60, 1000], 44), false, true)]);
+      } finally {
+        installNativeKernels(addon, 1);
+      }
+    };
+    const [one, two, twoAgain] = [run(1), run(2), run(2)];
+    one.forEach((values, i) => {
+      expect(relativeError(two[i]!, values), `product ${i}`).toBeLessThanOrEqual(1e-6);
+      expect(firstDifference(twoAgain[i]!, two[i]!), `product ${i}, run again`).toBe(-1);
+    });
+    expect(firstDifference(two[0]!, one[0]!), 'the split changed the order of the sums').not.toBe(-1);
+  });
+
   it('conv2d with dilation 2 and explicit padding', () => {
     const [native, stock] = bothWays(() => {
       const [x, filter] = [random([2, 10, 10, 2], 11), random([3, 3, 2, 3], 12)];

@@ -1,14 +1,15 @@
 import type * as tf from '@tensorflow/tfjs';
 import { heap, output, type KernelArgs, type NativeAddon } from './native-addon.js';
+import { DENSE_GRAD_KERNEL } from '../layers/fused-kernel-names.js';
 import { DENSE_ACTIVATIONS } from './native-matmul-conv.js';
 
 /**
  * The gradient of a fused dense layer, y = act(x w + b) (`_FusedMatMul` with a bias and linear,
  * relu or sigmoid), as one kernel of the native backend: the activation's gradient from y, dx, dw
- * and db in one call. src/engine/layers/dense.ts registers it as `_FusedMatMul`'s gradient.
+ * and db in one call. src/engine/layers/fused-matmul-gradient.ts registers it as `_FusedMatMul`'s gradient.
  */
 
-export const DENSE_GRAD_KERNEL = 'TrainyardDenseGrad';
+export { DENSE_GRAD_KERNEL };
 
 /** Inputs dy, x [rows, inputs], w [inputs, units] and the saved output y; attribute `activation`. Outputs dx, dw and db [units]. */
 function denseGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { FUSED_DENSE_ACTIVATIONS } from '../layers/fused-kernel-names.js';
 import { allFloat, heap, output, size, type ConvParams, type KernelArgs, type NativeAddon, type NativeKernel } from './native-addon.js';
 
 /**
@@ -7,11 +8,7 @@ import { allFloat, heap, output, size, type ConvParams, type KernelArgs, type Na
  */
 
 /** The activations the fused matrix product applies natively, numbered as the addon's DenseActivation. */
-export const DENSE_ACTIVATIONS: ReadonlyMap<string, number> = new Map([
-  ['linear', 0],
-  ['relu', 1],
-  ['sigmoid', 2],
-]);
+export const DENSE_ACTIVATIONS: ReadonlyMap<string, number> = new Map(FUSED_DENSE_ACTIVATIONS.map((name, i) => [name, i]));
 
 /**
  * Where each output matrix's operands start, for batch shapes that broadcast both ways ([2, 1] and

@@ -10,3 +10,6 @@ export const BATCH_NORM_KERNEL = 'TrainyardBatchNorm';
 export const BATCH_NORM_GRAD_KERNEL = 'TrainyardBatchNormGrad';
 export const ATTENTION_KERNEL = 'TrainyardAttention';
 export const ATTENTION_GRAD_KERNEL = 'TrainyardAttentionGrad';
+export const DENSE_GRAD_KERNEL = 'TrainyardDenseGrad';
+/** The activations a fused matrix product (`_FusedMatMul` on native) applies in its epilogue and differentiates in DENSE_GRAD_KERNEL, in the addon's DenseActivation order. */
+export const FUSED_DENSE_ACTIVATIONS = ['linear', 'relu', 'sigmoid'] as const;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL } from './fused-kernel-names.js';
+import { fusedDense, fusedDenseAvailable } from './fused-matmul-gradient.js';
 import { SeededDropout, type StepClock } from './seeded-dropout.js';
 
 /** TF.js's Initializer class (not exported under tf.initializers as a type). */
@@ -149,11 +150,23 @@ export function addAttentionWeights(
   return weights;
 }
 
-/** x [..., din] · kernel [din, dout] + bias, as one 2-D matrix product. */
-export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
+/**
+ * x [..., din] · kernel [din, dout] + bias, then relu where asked, as one 2-D matrix product: one
+ * fused kernel each way where the backend has them (bias, relu and their gradients inside, the same
+ * values), a product, an Add and a Relu elsewhere.
+ */
+export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, activation: 'linear' | 'relu' = 'linear'): tf.Tensor {
   const din = x.shape[x.rank - 1]!;
-  const y = tf.matMul(tf.reshape(x, [-1, din]), kernel);
-  return tf.reshape(bias ? tf.add(y, bias) : y, [...x.shape.slice(0, -1), kernel.shape[1]!]);
+  const rows = tf.reshape(x, [-1, din]);
+  let y: tf.Tensor;
+  if (rows.dtype === 'float32' && fusedDenseAvailable(activation)) {
+    y = fusedDense(rows, kernel, bias, activation);
+  } else {
+    y = tf.matMul(rows, kernel);
+    if (bias) y = tf.add(y, bias);
+    if (activation === 'relu') y = tf.relu(y);
+  }
+  return tf.reshape(y, [...x.shape.slice(0, -1), kernel.shape[1]!]);
 }
 
 /** [B, T, H·d] → [B, H, T, d]. */

@@ -160,7 +160,8 @@ export abstract class TransformerBlock extends tf.layers.Layer {
 
   /** linear2(dropout(activation(linear1(x)))), as PyTorch's _ff_block before its last dropout. */
   protected feedForward(x: tf.Tensor, weights: FeedForward, hidden: DropoutSite, training: boolean): tf.Tensor {
-    const h = activate(dense(x, weights.inner.kernel.read(), weights.inner.bias.read()), this.activation);
+    const inner = [x, weights.inner.kernel.read(), weights.inner.bias.read()] as const;
+    const h = this.activation === 'relu' ? dense(...inner, 'relu') : activate(dense(...inner), this.activation);
     return dense(hidden.apply(h, training), weights.outer.kernel.read(), weights.outer.bias.read());
   }
 
