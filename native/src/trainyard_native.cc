@@ -105,6 +105,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 
 struct ConvParams {
   int batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, padTop, padLeft, dilH, dilW;
+  ConvParams() = default;
   explicit ConvParams(const Napi::Object& p)
       : batch(integer(p, "batch")), inH(integer(p, "inH")), inW(integer(p, "inW")), inC(integer(p, "inC")), outH(integer(p, "outH")),
         outW(integer(p, "outW")), outC(integer(p, "outC")), fH(integer(p, "fH")), fW(integer(p, "fW")), strideH(integer(p, "strideH")),
@@ -217,17 +218,8 @@ int overImages(int batch, const std::function<void(int, int, int)>& fn) {
   return parts;
 }
 
-// conv2d(x, filter, out, params, bias | null, relu): out_b [P, outC] = cols_b [P, K] · filter [K, outC],
-// then + bias and relu where given.
-Napi::Value Conv2d(const Napi::CallbackInfo& info) {
-  const float* x = floats(info[0]);
-  const float* filter = floats(info[1]);
-  float* out = floats(info[2]);
-  const ConvParams p(info[3].As<Napi::Object>());
-  const bool withBias = info.Length() > 4 && info[4].IsTypedArray();
-  const float* bias = withBias ? floats(info[4]) : nullptr;
-  const bool broadcast = withBias && info[4].As<Napi::Float32Array>().ElementLength() == 1;
-  const bool relu = info.Length() > 5 && info[5].As<Napi::Boolean>().Value();
+// out_b [P, outC] = cols_b [P, K] · filter [K, outC] for every image, then + bias and relu where given.
+void convolveImages(const ConvParams& p, const float* x, const float* filter, float* out, const float* bias, bool broadcast, bool relu) {
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
   overImages(p.batch, [&](int, int first, int end) {
     auto& cols = scratch(p.positions() * p.patch());
@@ -238,6 +230,14 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
       if (bias || relu) biasAndRelu(o, bias, broadcast, relu, p.positions(), p.outC);
     }
   });
+}
+
+// conv2d(x, filter, out, params, bias | null, relu)
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  const bool withBias = info.Length() > 4 && info[4].IsTypedArray();
+  const bool broadcast = withBias && info[4].As<Napi::Float32Array>().ElementLength() == 1;
+  const bool relu = info.Length() > 5 && info[5].As<Napi::Boolean>().Value();
+  convolveImages(ConvParams(info[3].As<Napi::Object>()), floats(info[0]), floats(info[1]), floats(info[2]), withBias ? floats(info[4]) : nullptr, broadcast, relu);
   return info.Env().Undefined();
 }
 
@@ -269,12 +269,28 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// conv2dBackpropInput(dy, filter, dx, params): dcols_b [P, K] = dy_b · filterᵀ, then col2im into dx_b.
+// conv2dBackpropInput(dy, filter, dx, params). At stride 1 without dilation, dx is the forward
+// convolution of dy with the filter turned by 180° and its channel axes swapped, padded by f − 1 − pad:
+// a product of K = fH·fW·outC instead of outC, and no column matrix to add back pixel by pixel
+// (28×28×16 images, 3×3: 4.9 → 4.3 ms for 64). Otherwise dcols_b [P, K] = dy_b · filterᵀ, then col2im into dx_b.
 Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   const float* dy = floats(info[0]);
   const float* filter = floats(info[1]);
   float* dx = floats(info[2]);
   const ConvParams p(info[3].As<Napi::Object>());
+  if (p.strideH == 1 && p.strideW == 1 && p.dilH == 1 && p.dilW == 1 && p.padTop >= 0 && p.padLeft >= 0 && p.padTop < p.fH && p.padLeft < p.fW) {
+    std::vector<float> turned(static_cast<size_t>(p.fH) * p.fW * p.inC * p.outC);
+    for (int fy = 0; fy < p.fH; ++fy)
+      for (int fx = 0; fx < p.fW; ++fx)
+        for (int i = 0; i < p.inC; ++i)
+          for (int o = 0; o < p.outC; ++o)
+            turned[((static_cast<long>(p.fH - 1 - fy) * p.fW + (p.fW - 1 - fx)) * p.outC + o) * p.inC + i] = filter[((static_cast<long>(fy) * p.fW + fx) * p.inC + i) * p.outC + o];
+    ConvParams t = p;
+    t.inH = p.outH, t.inW = p.outW, t.inC = p.outC, t.outH = p.inH, t.outW = p.inW, t.outC = p.inC;
+    t.padTop = p.fH - 1 - p.padTop, t.padLeft = p.fW - 1 - p.padLeft;
+    convolveImages(t, dy, turned.data(), dx, nullptr, false, false);
+    return info.Env().Undefined();
+  }
   const long image = static_cast<long>(p.inH) * p.inW * p.inC;
   overImages(p.batch, [&](int, int first, int end) {
     std::memset(dx + first * image, 0, sizeof(float) * image * (end - first));

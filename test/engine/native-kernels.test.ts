@@ -139,6 +139,7 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     ['strides 2×1, valid', [2, 8, 9, 2], [2, 3, 2, 3], [2, 1], 'valid', [1, 1]],
     ['a 5×5 kernel', [1, 12, 12, 2], [5, 5, 2, 4], [1, 1], 'same', [1, 1]],
     ['MNIST-sized', [4, 28, 28, 1], [3, 3, 1, 8], [1, 1], 'valid', [1, 1]],
+    ['an even 2×4 kernel, same: padded on one side only', [2, 7, 8, 3], [2, 4, 3, 5], [1, 1], 'same', [1, 1]],
   ];
   for (const [name, xShape, fShape, strides, pad, dilations] of convCases) {
     it(`conv2d and both of its gradients: ${name}`, () => {
