@@ -232,7 +232,10 @@ function composedAttention(projectedQuery: tf.Tensor, projectedKey: tf.Tensor, p
 export function multiHeadAttention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, weights: AttentionWeights, options: AttentionOptions): tf.Tensor {
   const read = (p: Projection) => [p.kernel.read(), p.bias?.read() ?? null] as const;
   const projected = [dense(query, ...read(weights.query)), dense(key, ...read(weights.key)), dense(value, ...read(weights.value))] as const;
-  const fused = !options.dropProbabilities && fusedAttentionAvailable() && projected.every((x) => x.dtype === 'float32' && x.size > 0);
+  const [q, k, v] = projected;
+  // The kernel reads every key and value row of its own image: shapes that would not pair up go to the composed ops, which say why.
+  const paired = k.shape[0] === q.shape[0] && v.shape[0] === q.shape[0] && k.shape[1] === v.shape[1] && k.shape[2] === q.shape[2];
+  const fused = !options.dropProbabilities && paired && fusedAttentionAvailable() && projected.every((x) => x.dtype === 'float32' && x.size > 0);
   const attended = fused ? fusedAttention(options.numHeads, options.causal)(...projected) : composedAttention(...projected, options);
   return dense(attended, ...read(weights.output));
 }
