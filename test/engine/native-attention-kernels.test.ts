@@ -336,7 +336,7 @@ describe.skipIf(!haveAddon && !process.env.CI)('attention and depthwise-convolut
   it('a key and a value of different lengths are refused as the composed ops refuse them, not read past their ends', () => {
     const layer = new MultiHeadAttention({ name: 'mha_unpaired', numHeads: 2, keyDim: 4 });
     const [query, key, value] = [random([2, 3, 8], 37), random([2, 5, 8], 38), random([2, 6, 8], 39)];
-    expect(() => tf.tidy(() => layer.apply([query, key, value]))).toThrow(/inner shapes|must match/i);
+    expect(() => tf.tidy(() => layer.apply([query, key, value]) as tf.Tensor)).toThrow(/inner shapes|must match/i);
     tf.dispose([query, key, value]);
     layer.weights.forEach((w) => w.dispose());
   });
