@@ -1,7 +1,7 @@
 // One measurement of a graph bench model in a process of its own (so its peak RSS is its own):
 //   node --import tsx bench/graph-child.ts <backend> <model index> <budget ms | steps:N>
 // prints {"samplesPerSecond", "peakRssMb", "coresBusy", "device", "firstStepMs", "steps"} as JSON
-// (coresBusy: CPU seconds per second while timed). BLAS_THREADS sets native's OpenBLAS threads.
+// (coresBusy: CPU seconds per second while timed). BLAS_THREADS sets native's kernel threads.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { backendPreferenceSchema, trainingProcessSettingsSchema } from '../src/config/config.js';

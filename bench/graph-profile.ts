@@ -1,6 +1,6 @@
 // Where a graph bench model's training step goes, kernel by kernel (TF.js's profiler, 10 steps after 5 to warm up):
 //   node --import tsx bench/graph-profile.ts <backend> <model index: 0 Transformer, 1 ResNet-8> [rounds]
-// BLAS_THREADS sets native's OpenBLAS threads. Kernel times are wall time around each kernel, so
+// BLAS_THREADS sets native's kernel threads. Kernel times are wall time around each kernel, so
 // the backward pass's kernels (Conv2DBackpropFilter, …) appear under their own names.
 import * as tf from '@tensorflow/tfjs';
 import { backendPreferenceSchema, trainingProcessSettingsSchema } from '../src/config/config.js';

@@ -132,7 +132,7 @@ export const benchBackends = ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu'] a
 export async function benchThroughput(options: {
   budgetMs: number;
   slowStepMs: number;
-  /** Dawn's backend and adapter for the webgpu rows (WEBGPU_BACKEND, WEBGPU_ADAPTER), OpenBLAS threads for native. */
+  /** Dawn's backend and adapter for the webgpu rows (WEBGPU_BACKEND, WEBGPU_ADAPTER), kernel threads for native. */
   backendOptions?: Partial<BackendOptions>;
   backends?: readonly (typeof benchBackends)[number][];
 }): Promise<ThroughputRow[]> {

@@ -24,7 +24,7 @@ const configSchema = z.object({
   // For the webgpu backend: Dawn's backend, and an adapter by name when there are several.
   WEBGPU_BACKEND: webgpuBackendSchema.default('vulkan'),
   WEBGPU_ADAPTER: z.string().min(1).optional(),
-  // OpenBLAS threads of the native backend, per training process. Keep WORKER_CONCURRENCY × this ≤ cores.
+  // Threads the native backend's kernels split their work over, per training process. Keep WORKER_CONCURRENCY × this ≤ cores.
   BLAS_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   // Training threads a distributed job may start per training process (workers: "auto" takes this many; default: the cores).

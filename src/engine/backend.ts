@@ -30,7 +30,7 @@ const orderByPreference: Record<BackendPreference, Candidate[]> = {
   cpu: ['cpu'],
 };
 
-/** Settings of particular backends: Dawn's backend and adapter for webgpu, OpenBLAS threads for native. */
+/** Settings of particular backends: Dawn's backend and adapter for webgpu, kernel threads for native. */
 export interface BackendOptions {
   webgpu: WebgpuOptions;
   blasThreads: number;
