@@ -114,18 +114,7 @@ export interface NativeAddon {
   depthwiseConv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: ConvParams): void;
   /** Over the last axis of x [rows, cols]: y, and each row's mean and 1/√(variance + ε) for the gradient. */
   layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array, rows: number, cols: number, epsilon: number): void;
-  layerNormGrad(
-    dy: Float32Array,
-    x: Float32Array,
-    gamma: Float32Array,
-    mean: Float32Array,
-    rstd: Float32Array,
-    dx: Float32Array,
-    dgamma: Float32Array,
-    dbeta: Float32Array,
-    rows: number,
-    cols: number,
-  ): void;
+  layerNormGrad: NormalizationGrad;
   softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, rows: number, classes: number): void;
   /** Over the leading axes of x [rows, channels]: y, and the batch mean, biased variance and 1/√(variance + ε) per channel. */
   batchNorm(
@@ -153,22 +142,25 @@ export interface NativeAddon {
     dv: Float32Array,
     shape: AttentionShape,
   ): void;
-  batchNormGrad(
-    dy: Float32Array,
-    x: Float32Array,
-    gamma: Float32Array,
-    mean: Float32Array,
-    rstd: Float32Array,
-    dx: Float32Array,
-    dgamma: Float32Array,
-    dbeta: Float32Array,
-    rows: number,
-    channels: number,
-  ): void;
+  batchNormGrad: NormalizationGrad;
   optimizerStep(rule: string, inputs: Float32Array[], outputs: Float32Array[], params: Record<string, number>): void;
   setThreads(threads: number): void;
   getThreads(): number;
 }
+
+/** A normalization's gradient over x [rows, cols] from the forward pass's mean and rstd (per row for layer norm, per column for batch norm): dx, dγ and dβ. */
+export type NormalizationGrad = (
+  dy: Float32Array,
+  x: Float32Array,
+  gamma: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  dx: Float32Array,
+  dgamma: Float32Array,
+  dbeta: Float32Array,
+  rows: number,
+  cols: number,
+) => void;
 
 export interface AttentionShape {
   batch: number;
