@@ -198,7 +198,9 @@ function composedAttention(projectedQuery, projectedKey, projectedValue, options
 function multiHeadAttention(query, key, value, weights, options) {
   const read = (p) => [p.kernel.read(), p.bias?.read() ?? null];
   const projected = [dense(query, ...read(weights.query)), dense(key, ...read(weights.key)), dense(value, ...read(weights.value))];
-  const fused = !options.dropProbabilities && fusedAttentionAvailable() && projected.every((x) => x.dtype === "float32" && x.size > 0);
+  const [q, k, v] = projected;
+  const paired = k.shape[0] === q.shape[0] && v.shape[0] === q.shape[0] && k.shape[1] === v.shape[1] && k.shape[2] === q.shape[2];
+  const fused = !options.dropProbabilities && paired && fusedAttentionAvailable() && projected.every((x) => x.dtype === "float32" && x.size > 0);
   const attended = fused ? fusedAttention(options.numHeads, options.causal)(...projected) : composedAttention(...projected, options);
   return dense(attended, ...read(weights.output));
 }
