@@ -53,18 +53,10 @@ void scaledQuery(const AttentionShape& s, const float* q, long b, long h, float*
 
 // fn(b, h) for every pair, split over the kernel threads with OpenBLAS at one thread.
 void overPairs(const AttentionShape& s, const std::function<void(long, long)>& fn) {
-  auto& pool = workerPool();
-  const long pairs = s.batch * s.heads;
-  const int parts = static_cast<int>(std::max(1L, std::min<long>(pool.threads(), pairs)));
-  auto run = [&](int part) {
-    for (long pair = partBegin(pairs, parts, part); pair < partBegin(pairs, parts, part + 1); ++pair) fn(pair / s.heads, pair % s.heads);
-  };
-  if (parts == 1) {
-    run(0);
-    return;
-  }
   SerialBlas serial;
-  pool.run(parts, run);
+  overRange(s.batch * s.heads, 1, [&](long first, long end) {
+    for (long pair = first; pair < end; ++pair) fn(pair / s.heads, pair % s.heads);
+  }, 1);
 }
 
 // attention(q, k, v, out, probabilities, shape): out = softmax(q·scale · kᵀ [+ causal mask]) · v per head.

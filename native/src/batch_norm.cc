@@ -19,20 +19,9 @@ namespace {
 // (the prefetcher fetches lines in pairs) and ran slower than one thread, up to 2.5× for 64 channels.
 constexpr long kChannelRun = 64;
 
-void overChannels(long channels, const std::function<void(long, long)>& fn) {
-  auto& pool = workerPool();
-  const int parts = static_cast<int>(std::max(1L, std::min<long>(pool.threads(), (channels + kChannelRun - 1) / kChannelRun)));
-  pool.run(parts, [&](int part) {
-    const long runs = (channels + kChannelRun - 1) / kChannelRun;
-    fn(std::min(channels, partBegin(runs, parts, part) * kChannelRun), std::min(channels, partBegin(runs, parts, part + 1) * kChannelRun));
-  });
-}
+void overChannels(long channels, const std::function<void(long, long)>& fn) { overRange(channels, 1, fn, kChannelRun); }
 
-void overRows(long rows, const std::function<void(long, long)>& fn) {
-  auto& pool = workerPool();
-  const int parts = static_cast<int>(std::max(1L, std::min<long>(pool.threads(), rows / 64)));
-  pool.run(parts, [&](int part) { fn(partBegin(rows, parts, part), partBegin(rows, parts, part + 1)); });
-}
+void overRows(long rows, const std::function<void(long, long)>& fn) { overRange(rows, 64, fn, 1); }
 
 // sum[c] = Σ_r x[r, c] over columns [c0, c1), as reduceLeading adds: the first row, then the rest in order.
 WIDE void columnSums(const float* __restrict x, float* __restrict sum, long rows, long channels, long c0, long c1) {

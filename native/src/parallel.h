@@ -160,11 +160,11 @@ class SerialBlas {
 inline long partBegin(long count, int parts, int part) { return count * part / parts; }
 
 // fn(begin, end) over [0, count), split over the kernel threads where each part gets at least `grain`
-// items, at multiples of `align` (16 floats: threads never write the same cache line).
+// items, at multiples of `align` (16 floats: threads never write the same cache line), and no part is empty.
 inline void overRange(long count, long grain, const std::function<void(long, long)>& fn, long align = 16) {
   auto& pool = workerPool();
   const long units = (count + align - 1) / align;
-  const int parts = static_cast<int>(std::max(1L, std::min<long>(pool.threads(), count / std::max(1L, grain))));
+  const int parts = static_cast<int>(std::max(1L, std::min({static_cast<long>(pool.threads()), units, count / std::max(1L, grain)})));
   if (parts == 1) {
     fn(0, count);
     return;

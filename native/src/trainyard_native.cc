@@ -74,23 +74,17 @@ void product(bool transA, bool transB, int m, int n, int k, const float* a, cons
       for (long i = 0; i < size; ++i) c[i] += partial[i];
     }
   } else if (batch >= threads) {
-    pool.run(threads, [&](int slice) {
-      for (long i = trainyard::partBegin(batch, threads, slice); i < trainyard::partBegin(batch, threads, slice + 1); ++i) part(static_cast<int>(i), 0, m, 0, n);
-    });
+    trainyard::overRange(batch, 1, [&](long first, long end) {
+      for (long i = first; i < end; ++i) part(static_cast<int>(i), 0, m, 0, n);
+    }, 1);
   } else if (m >= n) {
-    // Runs of 16 rows, the width OpenBLAS's kernels work in.
-    const long runs = (m + 15) / 16;
-    pool.run(threads, [&](int slice) {
-      const int r0 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, slice) * 16));
-      const int r1 = static_cast<int>(std::min<long>(m, trainyard::partBegin(runs, threads, slice + 1) * 16));
-      for (int i = 0; i < batch; ++i) part(i, r0, r1, 0, n);
+    // Runs of 16 rows or columns, the width OpenBLAS's kernels work in.
+    trainyard::overRange(m, 1, [&](long r0, long r1) {
+      for (int i = 0; i < batch; ++i) part(i, static_cast<int>(r0), static_cast<int>(r1), 0, n);
     });
   } else {
-    const long runs = (n + 15) / 16;
-    pool.run(threads, [&](int slice) {
-      const int c0 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, slice) * 16));
-      const int c1 = static_cast<int>(std::min<long>(n, trainyard::partBegin(runs, threads, slice + 1) * 16));
-      for (int i = 0; i < batch; ++i) part(i, 0, m, c0, c1);
+    trainyard::overRange(n, 1, [&](long c0, long c1) {
+      for (int i = 0; i < batch; ++i) part(i, 0, m, static_cast<int>(c0), static_cast<int>(c1));
     });
   }
 }
