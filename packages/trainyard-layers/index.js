@@ -455,8 +455,8 @@ function layerNorm(x, gamma, beta, epsilon) {
 var StockLayerNormalization = tf6.serialization.SerializationMap.getMap().classNameMap["LayerNormalization"][0];
 
 // src/engine/layers/transformer-encoder-block.ts
-function activate(x, activation) {
-  return activation === "relu" ? tf7.relu(x) : tf7.mul(tf7.mul(x, 0.5), tf7.add(1, tf7.erf(tf7.mul(x, Math.SQRT1_2))));
+function gelu(x) {
+  return tf7.mul(tf7.mul(x, 0.5), tf7.add(1, tf7.erf(tf7.mul(x, Math.SQRT1_2))));
 }
 var TransformerBlock = class extends tf7.layers.Layer {
   numHeads;
@@ -543,8 +543,8 @@ var TransformerBlock = class extends tf7.layers.Layer {
   }
   /** linear2(dropout(activation(linear1(x)))), as PyTorch's _ff_block before its last dropout. */
   feedForward(x, weights, hidden, training) {
-    const inner = [x, weights.inner.kernel.read(), weights.inner.bias.read()];
-    const h = this.activation === "relu" ? dense(...inner, "relu") : activate(dense(...inner), this.activation);
+    const pre = dense(x, weights.inner.kernel.read(), weights.inner.bias.read(), this.activation === "relu" ? "relu" : "linear");
+    const h = this.activation === "gelu" ? gelu(pre) : pre;
     return dense(hidden.apply(h, training), weights.outer.kernel.read(), weights.outer.bias.read());
   }
   /** x + dropout(sublayer(x)), with the norm before the sublayer (pre-LN) or after the sum (post-LN). */

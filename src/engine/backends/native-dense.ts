@@ -9,8 +9,6 @@ import { DENSE_ACTIVATIONS } from './native-matmul-conv.js';
  * and db in one call. src/engine/layers/fused-matmul-gradient.ts registers it as `_FusedMatMul`'s gradient.
  */
 
-export { DENSE_GRAD_KERNEL };
-
 /** Inputs dy, x [rows, inputs], w [inputs, units] and the saved output y; attribute `activation`. Outputs dx, dw and db [units]. */
 function denseGrad(addon: NativeAddon, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { dy, x, w, y } = inputs;

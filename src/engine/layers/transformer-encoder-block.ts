@@ -24,8 +24,8 @@ import {
 export type FeedForwardActivation = 'relu' | 'gelu';
 
 /** GELU with the exact normal CDF, x · Φ(x) = x · (1 + erf(x/√2)) / 2 (PyTorch's default, not the tanh approximation). */
-function activate(x: tf.Tensor, activation: FeedForwardActivation): tf.Tensor {
-  return activation === 'relu' ? tf.relu(x) : tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
 }
 
 /** What the encoder and decoder blocks share: arguments, weights of norms and the feed-forward, dropout sites. */
@@ -160,8 +160,9 @@ export abstract class TransformerBlock extends tf.layers.Layer {
 
   /** linear2(dropout(activation(linear1(x)))), as PyTorch's _ff_block before its last dropout. */
   protected feedForward(x: tf.Tensor, weights: FeedForward, hidden: DropoutSite, training: boolean): tf.Tensor {
-    const inner = [x, weights.inner.kernel.read(), weights.inner.bias.read()] as const;
-    const h = this.activation === 'relu' ? dense(...inner, 'relu') : activate(dense(...inner), this.activation);
+    // Relu inside the product's kernel; gelu after it.
+    const pre = dense(x, weights.inner.kernel.read(), weights.inner.bias.read(), this.activation === 'relu' ? 'relu' : 'linear');
+    const h = this.activation === 'gelu' ? gelu(pre) : pre;
     return dense(hidden.apply(h, training), weights.outer.kernel.read(), weights.outer.bias.read());
   }
 
