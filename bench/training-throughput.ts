@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendOptions, type SelectedBackend } from '../src/engine/backend.js';
 import { buildModel } from '../src/engine/model-builder.js';
+import { variableGradients } from '../src/engine/layers/gradient-reach.js';
 import { createOptimizer } from '../src/engine/optimizers/create-optimizer.js';
 import type { TrainingOptimizer } from '../src/engine/optimizers/training-optimizer.js';
 import { jobSpecSchema, resolveJobSpec, type JobSpecInput } from '../src/spec/job-spec.js';
@@ -79,7 +80,7 @@ export const benchModels: BenchModel[] = [
 export function step(model: tf.LayersModel, optimizer: TrainingOptimizer, x: tf.Tensor, y: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, variables);
+    const { value, grads } = variableGradients(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, variables);
     optimizer.apply(variables, variables.map((variable) => grads[variable.name]!), 0.001);
     return value;
   });

@@ -51,9 +51,8 @@ void scaledQuery(const AttentionShape& s, const float* q, long b, long h, float*
     for (long j = 0; j < s.dk; ++j) out[i * s.dk + j] = from[i * s.keyRow() + j] * s.scale;
 }
 
-// fn(b, h) for every pair, split over the kernel threads with OpenBLAS at one thread.
+// fn(b, h) for every pair, split over the kernel threads.
 void overPairs(const AttentionShape& s, const std::function<void(long, long)>& fn) {
-  SerialBlas serial;
   overRange(s.batch * s.heads, 1, [&](long first, long end) {
     for (long pair = first; pair < end; ++pair) fn(pair / s.heads, pair % s.heads);
   }, 1);

@@ -28,37 +28,81 @@ int integer(const Napi::Object& params, const char* name) { return params.Get(na
 // Below this many multiply-adds a product is not split over threads: waking a helper costs more.
 constexpr double kSplitMultiplyAdds = 1 << 19;
 
+// The row multiple at which a run of rows of C, computed by a product of its own, gets the bits those
+// rows get inside the whole product; 0 where none was found. OpenBLAS computes row-major C as
+// column-major Cᵀ, whose columns (our rows) its kernel takes a few at a time, with other kernels for
+// the few left over at the end: rows that fall in such a remainder in one call and not in the other
+// come out differently. The multiple depends on the kernel OpenBLAS chose for the CPU (12 on an AMD
+// EPYC with AVX-512, 16 or less elsewhere), so it is found by trying, once: the smallest candidate at
+// which every split of a probe product gives the whole's bits. Columns are never split: OpenBLAS
+// halves that dimension into blocks by its own rule, with remainders inside the whole.
+int rowMultiple() {
+  static const int multiple = [] {
+    constexpr int m = 193, n = 37, k = 131;
+    std::vector<float> a(static_cast<size_t>(m) * k), b(static_cast<size_t>(k) * n), whole(static_cast<size_t>(m) * n), parts(whole.size());
+    uint32_t state = 12345;
+    for (auto* values : {&a, &b}) {
+      for (float& v : *values) {
+        state = state * 1664525u + 1013904223u;
+        v = static_cast<float>(state >> 8) / 16777216.0f - 0.5f;
+      }
+    }
+    auto rows = [&](int r0, int r1, float* c) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, n, k, 1.0f, a.data() + static_cast<long>(r0) * k, k, b.data(), n, 0.0f,
+                  c + static_cast<long>(r0) * n, n);
+    };
+    rows(0, m, whole.data());
+    for (int candidate : {4, 8, 12, 16, 24, 48}) {
+      bool same = true;
+      for (int split = candidate; split < m && same; split += candidate) {
+        rows(0, split, parts.data());
+        rows(split, m, parts.data());
+        same = std::memcmp(parts.data(), whole.data(), sizeof(float) * whole.size()) == 0;
+      }
+      if (same) return candidate;
+    }
+    return 0;
+  }();
+  return multiple;
+}
+
+// C = op(A) op(B) + beta·C, row-major with leading dimensions, split over the kernel threads by runs of
+// rows of C (at rowMultiple()), so every element of C is the bits it is unsplit. Parts of fewer than
+// 32 rows ran slower split than whole.
+void gemm(bool transA, bool transB, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  auto rows = [&](long r0, long r1) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, static_cast<int>(r1 - r0), n, k, 1.0f,
+                a + (transA ? r0 : r0 * lda), lda, b, ldb, beta, c + r0 * ldc, ldc);
+  };
+  const int threads = trainyard::workerPool().threads();
+  const double work = static_cast<double>(m) * n * k;
+  if (threads == 1 || work < kSplitMultiplyAdds || m < 32 * threads || rowMultiple() == 0) {
+    rows(0, m);
+  } else {
+    trainyard::overRange(m, 1, rows, rowMultiple());
+  }
+}
+
 // C_i = op(A_i) op(B_i), row-major, for i < batch; a stride of 0 broadcasts that operand over the batch.
-// With several kernel threads the work is split over them by batch item, else by rows of C, else by its
-// columns, each part one OpenBLAS call at one thread: OpenBLAS's own threads scale badly on a layer's
-// products (a [2048, 64] × [64, 64] product ran slower on 2 of them than on 1). Every element of C is
-// then the same dot product as unsplit, in the same order.
+// With several kernel threads the work is split over them by batch item, else as gemm() splits it.
 void product(bool transA, bool transB, int m, int n, int k, const float* a, const float* b, float* c, int batch, long strideA, long strideB, long strideC) {
   const int lda = transA ? m : k;
   const int ldb = transB ? k : n;
-  // Rows [r0, r1) and columns [c0, c1) of C_i.
-  auto part = [&](int i, int r0, int r1, int c0, int c1) {
-    if (r1 <= r0 || c1 <= c0) return;
-    const float* ai = a + i * strideA + (transA ? r0 : static_cast<long>(r0) * lda);
-    const float* bi = b + i * strideB + (transB ? static_cast<long>(c0) * ldb : c0);
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, r1 - r0, c1 - c0, k, 1.0f, ai, lda, bi, ldb, 0.0f,
-                c + i * strideC + static_cast<long>(r0) * n + c0, n);
+  // Item i whole on this thread (inside a part: the pool's threads never split their parts again), or
+  // as gemm() splits it.
+  auto whole = [&](long i) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a + i * strideA, lda, b + i * strideB, ldb,
+                0.0f, c + i * strideC, n);
   };
+  auto split = [&](long i) { gemm(transA, transB, m, n, k, a + i * strideA, lda, b + i * strideB, ldb, 0.0f, c + i * strideC, n); };
   auto& pool = trainyard::workerPool();
   const int threads = pool.threads();
   const double work = static_cast<double>(m) * n * k * batch;
-  // Parts of fewer than 64 rows or columns ran slower split than whole; a product of few rows and
-  // columns over a long inner dimension (a weight's gradient, [64, 2048] × [2048, 64]) is split along
-  // that dimension instead, each thread's sum added in order after: the same bits for the same thread
-  // count, not those of one thread.
-  const bool byInner = batch == 1 && std::max(m, n) < 64 * threads && k >= 256 * threads;
-  const bool splits = threads > 1 && work >= kSplitMultiplyAdds && (batch >= threads || std::max(m, n) >= 64 * threads || byInner);
-  if (!splits) {
-    for (int i = 0; i < batch; ++i) part(i, 0, m, 0, n);
-    return;
-  }
-  trainyard::SerialBlas serial;
-  if (byInner) {
+  // A product of too few rows for gemm() to split, over a long inner dimension (a weight's gradient,
+  // [32, 3200] × [3200, 512]), is split along that dimension, each thread's sum added in order after:
+  // the same bits for the same thread count, not those of one thread.
+  const bool byInner = batch == 1 && m < 32 * threads && k >= 256 * threads;
+  if (threads > 1 && work >= kSplitMultiplyAdds && byInner) {
     const long size = static_cast<long>(m) * n;
     std::vector<float> partials(static_cast<size_t>(threads - 1) * size);
     pool.run(threads, [&](int slice) {
@@ -73,19 +117,12 @@ void product(bool transA, bool transB, int m, int n, int k, const float* a, cons
       const float* partial = partials.data() + (slice - 1) * size;
       for (long i = 0; i < size; ++i) c[i] += partial[i];
     }
-  } else if (batch >= threads) {
+  } else if (threads > 1 && work >= kSplitMultiplyAdds && batch >= threads) {
     trainyard::overRange(batch, 1, [&](long first, long end) {
-      for (long i = first; i < end; ++i) part(static_cast<int>(i), 0, m, 0, n);
+      for (long i = first; i < end; ++i) whole(i);
     }, 1);
-  } else if (m >= n) {
-    // Runs of 16 rows or columns, the width OpenBLAS's kernels work in.
-    trainyard::overRange(m, 1, [&](long r0, long r1) {
-      for (int i = 0; i < batch; ++i) part(i, static_cast<int>(r0), static_cast<int>(r1), 0, n);
-    });
   } else {
-    trainyard::overRange(n, 1, [&](long c0, long c1) {
-      for (int i = 0; i < batch; ++i) part(i, 0, m, static_cast<int>(c0), static_cast<int>(c1));
-    });
+    for (long i = 0; i < batch; ++i) split(i);
   }
 }
 
@@ -198,8 +235,7 @@ WIDE void biasAndRelu(float* __restrict values, const float* __restrict bias, bo
 }
 
 // The batch's images split over the kernel threads, in runs of consecutive images: fn(part, first, end).
-// OpenBLAS runs at one thread meanwhile (each image's product is small), and every thread has its own
-// column matrix (scratch is thread-local). Returns how many parts it ran.
+// Every thread has its own column matrix (scratch is thread-local). Returns how many parts it ran.
 int overImages(int batch, const std::function<void(int, int, int)>& fn) {
   auto& pool = trainyard::workerPool();
   const int parts = std::max(1, std::min(batch, pool.threads()));
@@ -207,7 +243,6 @@ int overImages(int batch, const std::function<void(int, int, int)>& fn) {
     fn(0, 0, batch);
     return 1;
   }
-  trainyard::SerialBlas serial;
   pool.run(parts, [&](int part) { fn(part, trainyard::partBegin(batch, parts, part), trainyard::partBegin(batch, parts, part + 1)); });
   return parts;
 }
@@ -403,6 +438,12 @@ void adamUpdate(size_t n, const float* __restrict theta, const float* __restrict
 
 double number(const Napi::Object& params, const char* name) { return params.Get(name).As<Napi::Number>().DoubleValue(); }
 
+// An update touches five to seven arrays per value, so it is split over threads at a quarter of the
+// elementwise grain; every value's update is independent, so the result is 1 thread's bits.
+void overValues(size_t n, const std::function<void(size_t, size_t)>& fn) {
+  trainyard::overRange(static_cast<long>(n), trainyard::kElementwiseGrain / 4, [&](long i0, long i1) { fn(static_cast<size_t>(i0), static_cast<size_t>(i1)); });
+}
+
 // optimizerStep(rule, inputs [θ, g, slots…], outputs [θ', slots'…], params): one update of one
 // variable, the formulas of src/engine/optimizers/*.ts in the same order of float32 operations (each
 // scalar rounded to float32 as TF.js does), so the result is the JS path's to the last bit.
@@ -417,27 +458,33 @@ Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
   const size_t n = inputs.Get(0u).As<Napi::Float32Array>().ElementLength();
   const float lr = static_cast<float>(number(params, "lr"));
   if (rule == "sgd") {
-    for (size_t i = 0; i < n; ++i) thetaOut[i] = theta[i] - lr * g[i];
+    overValues(n, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) thetaOut[i] = theta[i] - lr * g[i];
+    });
   } else if (rule == "momentum" || rule == "nesterov") {
     const float mu = static_cast<float>(number(params, "momentum"));
     const float* v = floats(inputs.Get(2u));
     float* vOut = floats(outputs.Get(1u));
     const bool nesterov = rule == "nesterov";
-    for (size_t i = 0; i < n; ++i) {
-      const float velocity = mu * v[i] + g[i];
-      vOut[i] = velocity;
-      const float direction = nesterov ? g[i] + mu * velocity : velocity;
-      thetaOut[i] = theta[i] - lr * direction;
-    }
+    overValues(n, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) {
+        const float velocity = mu * v[i] + g[i];
+        vOut[i] = velocity;
+        const float direction = nesterov ? g[i] + mu * velocity : velocity;
+        thetaOut[i] = theta[i] - lr * direction;
+      }
+    });
   } else if (rule == "adagrad") {
     const float eps = static_cast<float>(number(params, "epsilon"));
     const float* acc = floats(inputs.Get(2u));
     float* accOut = floats(outputs.Get(1u));
-    for (size_t i = 0; i < n; ++i) {
-      const float sum = acc[i] + g[i] * g[i];
-      accOut[i] = sum;
-      thetaOut[i] = theta[i] - lr * (g[i] / (std::sqrt(sum) + eps));
-    }
+    overValues(n, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) {
+        const float sum = acc[i] + g[i] * g[i];
+        accOut[i] = sum;
+        thetaOut[i] = theta[i] - lr * (g[i] / (std::sqrt(sum) + eps));
+      }
+    });
   } else if (rule == "rmsprop") {
     const float rho = static_cast<float>(number(params, "rho"));
     const float oneMinusRho = static_cast<float>(1.0 - number(params, "rho"));
@@ -448,16 +495,18 @@ Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
     float* sqOut = floats(outputs.Get(1u));
     const float* buffer = withMomentum ? floats(inputs.Get(3u)) : nullptr;
     float* bufferOut = withMomentum ? floats(outputs.Get(2u)) : nullptr;
-    for (size_t i = 0; i < n; ++i) {
-      const float s = rho * sq[i] + oneMinusRho * (g[i] * g[i]);
-      sqOut[i] = s;
-      float direction = g[i] / (std::sqrt(s) + eps);
-      if (withMomentum) {
-        direction = mu * buffer[i] + direction;
-        bufferOut[i] = direction;
+    overValues(n, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) {
+        const float s = rho * sq[i] + oneMinusRho * (g[i] * g[i]);
+        sqOut[i] = s;
+        float direction = g[i] / (std::sqrt(s) + eps);
+        if (withMomentum) {
+          direction = mu * buffer[i] + direction;
+          bufferOut[i] = direction;
+        }
+        thetaOut[i] = theta[i] - lr * direction;
       }
-      thetaOut[i] = theta[i] - lr * direction;
-    }
+    });
   } else if (rule == "adam") {
     const float beta1 = static_cast<float>(number(params, "beta1"));
     const float beta2 = static_cast<float>(number(params, "beta2"));
@@ -473,7 +522,8 @@ Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
     const float* v = floats(inputs.Get(3u));
     float* mOut = floats(outputs.Get(1u));
     float* vOut = floats(outputs.Get(2u));
-    adamUpdate(n, theta, g, m, v, thetaOut, mOut, vOut, {beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, correction1, correction2, decay, lr});
+    const AdamScalars k{beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, correction1, correction2, decay, lr};
+    overValues(n, [&](size_t i0, size_t i1) { adamUpdate(i1 - i0, theta + i0, g + i0, m + i0, v + i0, thetaOut + i0, mOut + i0, vOut + i0, k); });
   } else {
     Napi::TypeError::New(info.Env(), "unknown optimizer rule " + rule).ThrowAsJavaScriptException();
   }
@@ -863,7 +913,7 @@ void gruForwardStep(const SequenceShape& s, long t, const float* pre, const floa
   // h_{t−1}: rows b at stride T·U in hs.
   const float* hPrev = t > 0 ? hs + (t - 1) * u : nullptr;
   if (hPrev) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, 2 * u, u, 1.0f, hPrev, s.steps * u, kernel, 3 * u, 0.0f, inner, 2 * u);
+    gemm(false, false, s.batch, 2 * u, u, hPrev, s.steps * u, kernel, 3 * u, 0.0f, inner, 2 * u);
   } else {
     std::memset(inner, 0, sizeof(float) * s.batch * 2 * u);
   }
@@ -871,7 +921,7 @@ void gruForwardStep(const SequenceShape& s, long t, const float* pre, const floa
     gruGatesRow(pre + s.row(b, t, 3 * u), bias, inner + b * 2 * u, hPrev ? hPrev + b * s.steps * u : zeros, gates + s.row(b, t, 3 * u), rh + b * u, u);
   }
   if (hPrev) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, u, u, 1.0f, rh, u, kernel + 2 * u, 3 * u, 0.0f, cand, u);
+    gemm(false, false, s.batch, u, u, rh, u, kernel + 2 * u, 3 * u, 0.0f, cand, u);
   } else {
     std::memset(cand, 0, sizeof(float) * s.batch * u);
   }
@@ -959,13 +1009,12 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
       gruGradRow(dHs ? dHs + s.row(b, t, u) : zeros, gates + s.row(b, t, 3 * u), t > 0 ? hs + s.row(b, t - 1, u) : zeros, carry + b * u, dPre + s.row(b, t, 3 * u), u);
     }
     // d(r⊙h) = da_h U_hᵀ
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, u, 1.0f, dPre + s.row(0, t, 3 * u) + 2 * u, s.steps * 3 * u, kernel + 2 * u, 3 * u, 0.0f, dRh,
-                u);
+    gemm(false, true, s.batch, u, u, dPre + s.row(0, t, 3 * u) + 2 * u, s.steps * 3 * u, kernel + 2 * u, 3 * u, 0.0f, dRh, u);
     for (long b = 0; b < s.batch; ++b) {
       gruGradResetRow(dRh + b * u, gates + s.row(b, t, 3 * u) + u, t > 0 ? hs + s.row(b, t - 1, u) : zeros, dPre + s.row(b, t, 3 * u) + u, carry + b * u, u);
     }
     if (t > 0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 2 * u, 1.0f, dPre + s.row(0, t, 3 * u), s.steps * 3 * u, kernel, 3 * u, 1.0f, carry, u);
+      gemm(false, true, s.batch, u, 2 * u, dPre + s.row(0, t, 3 * u), s.steps * 3 * u, kernel, 3 * u, 1.0f, carry, u);
     }
   }
   for (long b = 0; b < s.batch; ++b) {
@@ -981,8 +1030,8 @@ Napi::Value GruSequenceGrad(const Napi::CallbackInfo& info) {
       for (long j = 0; j < u; ++j) rh[j] = r[j] * hp[j];
     }
   }
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 2 * u, rows, 1.0f, hPrevAll, u, dPre, 3 * u, 0.0f, dKernel, 3 * u);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, u, rows, 1.0f, rhAll, u, dPre + 2 * u, 3 * u, 0.0f, dKernel + 2 * u, 3 * u);
+  gemm(true, false, u, 2 * u, rows, hPrevAll, u, dPre, 3 * u, 0.0f, dKernel, 3 * u);
+  gemm(true, false, u, u, rows, rhAll, u, dPre + 2 * u, 3 * u, 0.0f, dKernel + 2 * u, 3 * u);
   sumRows(dPre, dBias, rows, 3 * u);
   return info.Env().Undefined();
 }
@@ -1026,7 +1075,7 @@ Napi::Value LstmSequence(const Napi::CallbackInfo& info) {
   const float* zeros = zerosRow(4 * u).data();
   for (long t = 0; t < s.steps; ++t) {
     if (t > 0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.batch, 4 * u, u, 1.0f, hs + (t - 1) * u, s.steps * u, kernel, 4 * u, 0.0f, inner, 4 * u);
+      gemm(false, false, s.batch, 4 * u, u, hs + (t - 1) * u, s.steps * u, kernel, 4 * u, 0.0f, inner, 4 * u);
     }
     for (long b = 0; b < s.batch; ++b) {
       lstmSeqRow(pre + s.row(b, t, 4 * u), bias, t > 0 ? inner + b * 4 * u : zeros, t > 0 ? cs + s.row(b, t - 1, u) : zeros, gates + s.row(b, t, 5 * u), cs + s.row(b, t, u),
@@ -1087,13 +1136,13 @@ Napi::Value LstmSequenceGrad(const Napi::CallbackInfo& info) {
       lstmSeqGradRow(dHs ? dHs + s.row(b, t, u) : zeros, carryH + b * u, gates + s.row(b, t, 5 * u), t > 0 ? cs + s.row(b, t - 1, u) : zeros, carryC + b * u, dPre + s.row(b, t, 4 * u), u);
     }
     // What flows into h_{t−1}: dz Uᵀ.
-    if (t > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.batch, u, 4 * u, 1.0f, dPre + t * 4 * u, s.steps * 4 * u, kernel, 4 * u, 0.0f, carryH, u);
+    if (t > 0) gemm(false, true, s.batch, u, 4 * u, dPre + t * 4 * u, s.steps * 4 * u, kernel, 4 * u, 0.0f, carryH, u);
   }
   for (long b = 0; b < s.batch; ++b) {
     std::memset(hPrevAll + s.row(b, 0, u), 0, sizeof(float) * u);
     std::memcpy(hPrevAll + s.row(b, 1, u), hs + s.row(b, 0, u), sizeof(float) * (s.steps - 1) * u);
   }
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, u, 4 * u, rows, 1.0f, hPrevAll, u, dPre, 4 * u, 0.0f, dKernel, 4 * u);
+  gemm(true, false, u, 4 * u, rows, hPrevAll, u, dPre, 4 * u, 0.0f, dKernel, 4 * u);
   sumRows(dPre, dBias, rows, 4 * u);
   return info.Env().Undefined();
 }
@@ -1162,9 +1211,9 @@ WIDE void denseActivationGrad(const float* __restrict dy, const float* __restric
   }
 }
 
-// denseGrad(dy, x, w, y, dx, dw, db, rows, inputs, units, activation): the gradient of
+// denseGrad(dy, x, w, y, dx | null, dw, db, rows, inputs, units, activation): the gradient of
 // y = act(x w + b) for x [rows, inputs], w [inputs, units], in one call: g = the activation's
-// gradient, dx = g wᵀ, dw = xᵀ g (the sgemm calls BatchMatMul's gradient makes, with the same
+// gradient, dx = g wᵀ (unless null: the data batch's), dw = xᵀ g (the sgemm calls BatchMatMul's gradient makes, with the same
 // arguments), db = g summed over the rows in order (as the Sum kernel). Unfused that was up to
 // seven kernel calls (Step and Multiply or the relu gradient, two products, Sum, reshapes) and as
 // many outputs to allocate.
@@ -1173,7 +1222,7 @@ Napi::Value DenseGrad(const Napi::CallbackInfo& info) {
   const float* x = floats(info[1]);
   const float* w = floats(info[2]);
   const float* y = floats(info[3]);
-  float* dx = floats(info[4]);
+  float* dx = info[4].IsNull() ? nullptr : floats(info[4]);
   float* dw = floats(info[5]);
   float* db = floats(info[6]);
   const long rows = info[7].As<Napi::Number>().Int64Value();
@@ -1191,7 +1240,7 @@ Napi::Value DenseGrad(const Napi::CallbackInfo& info) {
     denseActivationGrad(dy, y, work.data(), static_cast<size_t>(rows) * units, activation);
     g = work.data();
   }
-  product(false, true, static_cast<int>(rows), static_cast<int>(inputs), static_cast<int>(units), g, w, dx, 1, 0, 0, 0);
+  if (dx) product(false, true, static_cast<int>(rows), static_cast<int>(inputs), static_cast<int>(units), g, w, dx, 1, 0, 0, 0);
   product(true, false, static_cast<int>(inputs), static_cast<int>(units), static_cast<int>(rows), x, g, dw, 1, 0, 0, 0);
   sumRows(g, db, rows, units);
   return info.Env().Undefined();
@@ -1468,13 +1517,16 @@ Napi::Value SoftmaxGrad(const Napi::CallbackInfo& info) {
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   trainyard::kernelThreads() = std::max(1, info[0].As<Napi::Number>().Int32Value());
-  openblas_set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
 
-Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), openblas_get_num_threads()); }
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), trainyard::kernelThreads().load()); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Our pool is the only source of threads: OpenBLAS's own, woken by any product it deems large
+  // enough, poll for a long while after it and took the second core from the pool's helper (an MLP
+  // step on 2 threads went from 3.2 to 5.5 ms).
+  openblas_set_num_threads(1);
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));

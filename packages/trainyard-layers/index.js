@@ -1,10 +1,10 @@
 // Built by scripts/build-layers-package.ts from src/engine/layers/custom-layers.ts; do not edit.
 
 // src/engine/layers/custom-layers.ts
-import * as tf9 from "@tensorflow/tfjs";
+import * as tf10 from "@tensorflow/tfjs";
 
 // src/engine/layers/multi-head-attention.ts
-import * as tf3 from "@tensorflow/tfjs";
+import * as tf4 from "@tensorflow/tfjs";
 
 // src/engine/layers/fused-kernel-names.ts
 var LAYER_NORM_KERNEL = "TrainyardLayerNorm";
@@ -15,10 +15,40 @@ var DENSE_GRAD_KERNEL = "TrainyardDenseGrad";
 var FUSED_DENSE_ACTIVATIONS = ["linear", "relu", "sigmoid"];
 
 // src/engine/layers/fused-matmul-gradient.ts
+import * as tf2 from "@tensorflow/tfjs";
+
+// src/engine/layers/gradient-reach.ts
 import * as tf from "@tensorflow/tfjs";
+var reachedByTape = /* @__PURE__ */ new WeakMap();
+function reached(tape) {
+  const data = /* @__PURE__ */ new Set();
+  for (const node of tape) {
+    let fromVariable = false;
+    for (const input of Object.values(node.inputs)) {
+      if (input instanceof tf.Variable) data.add(input.dataId);
+      fromVariable ||= data.has(input.dataId);
+    }
+    if (fromVariable) for (const output of node.outputs) data.add(output.dataId);
+  }
+  return data;
+}
+var variableGradientCalls = 0;
+function gradientNeeded(x) {
+  const state = tf.engine().state;
+  const tape = state.activeTape;
+  if (variableGradientCalls === 0 || state.gradientDepth !== 0 || !Array.isArray(tape)) return true;
+  let data = reachedByTape.get(tape);
+  if (data === void 0) {
+    data = reached(tape);
+    reachedByTape.set(tape, data);
+  }
+  return data.has(x.dataId);
+}
+
+// src/engine/layers/fused-matmul-gradient.ts
 var covered = new Set(FUSED_DENSE_ACTIVATIONS);
-tf.registerGradient({
-  kernelName: tf._FusedMatMul,
+tf2.registerGradient({
+  kernelName: tf2._FusedMatMul,
   inputsToSave: ["a", "b"],
   outputsToSave: [true],
   gradFunc: (dy, saved, attrs) => {
@@ -28,25 +58,27 @@ tf.registerGradient({
       throw new Error(`_FusedMatMul's gradient covers a dense layer's product (rank 2, no transposes, ${FUSED_DENSE_ACTIVATIONS.join(", ")}), not this one`);
     }
     const upstream = dy;
-    if (tf.getKernel(DENSE_GRAD_KERNEL, tf.getBackend()) !== void 0) {
-      const [dx, dw, db] = tf.engine().runKernel(DENSE_GRAD_KERNEL, { dy: upstream, x, w, y }, { activation });
-      return { a: () => dx, b: () => dw, bias: () => db };
-    }
-    const g = activation === "relu" ? tf.mul(upstream, tf.cast(tf.step(y), "float32")) : activation === "sigmoid" ? tf.mul(upstream, tf.mul(y, tf.sub(1, y))) : upstream;
-    return { a: () => tf.matMul(g, w, false, true), b: () => tf.matMul(x, g, true, false), bias: () => tf.sum(g, 0) };
+    const unfused = () => {
+      const g = activation === "relu" ? tf2.mul(upstream, tf2.cast(tf2.step(y), "float32")) : activation === "sigmoid" ? tf2.mul(upstream, tf2.mul(y, tf2.sub(1, y))) : upstream;
+      return { a: () => tf2.matMul(g, w, false, true), b: () => tf2.matMul(x, g, true, false), bias: () => tf2.sum(g, 0) };
+    };
+    if (tf2.getKernel(DENSE_GRAD_KERNEL, tf2.getBackend()) === void 0) return unfused();
+    const inputGradient = gradientNeeded(x);
+    const [dw, db, dx] = tf2.engine().runKernel(DENSE_GRAD_KERNEL, { dy: upstream, x, w, y }, { activation, inputGradient });
+    return { a: () => dx ?? unfused().a(), b: () => dw, bias: () => db };
   }
 });
 function fusedDenseAvailable(activation) {
-  return covered.has(activation) && tf.getKernel(DENSE_GRAD_KERNEL, tf.getBackend()) !== void 0;
+  return covered.has(activation) && tf2.getKernel(DENSE_GRAD_KERNEL, tf2.getBackend()) !== void 0;
 }
 function fusedDense(x, kernel, bias, activation) {
   const attrs = { transposeA: false, transposeB: false, activation, leakyreluAlpha: 0.2 };
-  return tf.engine().runKernel(tf._FusedMatMul, { a: x, b: kernel, ...bias ? { bias } : {} }, attrs);
+  return tf2.engine().runKernel(tf2._FusedMatMul, { a: x, b: kernel, ...bias ? { bias } : {} }, attrs);
 }
 
 // src/engine/layers/seeded-dropout.ts
-import * as tf2 from "@tensorflow/tfjs";
-var SeededDropout = class extends tf2.layers.Layer {
+import * as tf3 from "@tensorflow/tfjs";
+var SeededDropout = class extends tf3.layers.Layer {
   static className = "Dropout";
   rate;
   seed;
@@ -71,7 +103,7 @@ var SeededDropout = class extends tf2.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     if (!(kwargs.training || this.clock.sampleDropout) || this.rate === 0) return x.clone();
     const seed = (this.seed ^ Math.imul(this.clock.step + 1, 2654435761)) >>> 0;
-    return tf2.dropout(x, this.rate, this.noiseShape ? [x.shape[0], ...this.noiseShape] : void 0, seed);
+    return tf3.dropout(x, this.rate, this.noiseShape ? [x.shape[0], ...this.noiseShape] : void 0, seed);
   }
   getConfig() {
     return { ...super.getConfig(), rate: this.rate, ...this.noiseShape ? { noiseShape: [null, ...this.noiseShape] } : {} };
@@ -89,9 +121,9 @@ function baseLayerArgs(args) {
 }
 function resolveInitializer(value, fallback) {
   if (value === void 0 || value === null) return fallback();
-  if (value instanceof tf3.serialization.Serializable) return value;
+  if (value instanceof tf4.serialization.Serializable) return value;
   const { className, config } = value;
-  const entry = className ? tf3.serialization.SerializationMap.getMap().classNameMap[className] : void 0;
+  const entry = className ? tf4.serialization.SerializationMap.getMap().classNameMap[className] : void 0;
   if (!entry) throw new Error(`unknown initializer ${JSON.stringify(className)}`);
   const [cls, fromConfig] = entry;
   return fromConfig(cls, config ?? {});
@@ -149,37 +181,37 @@ function addAttentionWeights(add4, prefix, shape, useBias, kernelInitializer, bi
 }
 function dense(x, kernel, bias, activation = "linear") {
   const din = x.shape[x.rank - 1];
-  const rows = tf3.reshape(x, [-1, din]);
+  const rows = tf4.reshape(x, [-1, din]);
   let y;
   if (rows.dtype === "float32" && fusedDenseAvailable(activation)) {
     y = fusedDense(rows, kernel, bias, activation);
   } else {
-    y = tf3.matMul(rows, kernel);
-    if (bias) y = tf3.add(y, bias);
-    if (activation === "relu") y = tf3.relu(y);
+    y = tf4.matMul(rows, kernel);
+    if (bias) y = tf4.add(y, bias);
+    if (activation === "relu") y = tf4.relu(y);
   }
-  return tf3.reshape(y, [...x.shape.slice(0, -1), kernel.shape[1]]);
+  return tf4.reshape(y, [...x.shape.slice(0, -1), kernel.shape[1]]);
 }
 function splitHeads(x, heads) {
   const [b, t, width] = x.shape;
-  return tf3.transpose(tf3.reshape(x, [b, t, heads, width / heads]), [0, 2, 1, 3]);
+  return tf4.transpose(tf4.reshape(x, [b, t, heads, width / heads]), [0, 2, 1, 3]);
 }
 function causalBias(tq, tk) {
   const values = new Float32Array(tq * tk);
   for (let i = 0; i < tq; i++) for (let j = i + 1; j < tk; j++) values[i * tk + j] = -1e9;
-  return tf3.tensor2d(values, [tq, tk]);
+  return tf4.tensor2d(values, [tq, tk]);
 }
 function fusedAttentionAvailable() {
-  return tf3.getKernel(ATTENTION_KERNEL, tf3.getBackend()) !== void 0;
+  return tf4.getKernel(ATTENTION_KERNEL, tf4.getBackend()) !== void 0;
 }
-var fusedAttention = (heads, causal) => tf3.customGrad((q, k, v, save) => {
-  const [out, probabilities] = tf3.engine().runKernel(ATTENTION_KERNEL, { q, k, v }, { heads, causal });
+var fusedAttention = (heads, causal) => tf4.customGrad((q, k, v, save) => {
+  const [out, probabilities] = tf4.engine().runKernel(ATTENTION_KERNEL, { q, k, v }, { heads, causal });
   save([q, k, v, probabilities]);
   return {
     value: out,
     gradFunc: (dy, saved) => {
       const [sq, sk, sv, sp] = saved;
-      return tf3.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, q: sq, k: sk, v: sv, probabilities: sp }, { heads, causal });
+      return tf4.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, q: sq, k: sk, v: sv, probabilities: sp }, { heads, causal });
     }
   };
 });
@@ -187,13 +219,13 @@ function composedAttention(projectedQuery, projectedKey, projectedValue, options
   const heads = options.numHeads;
   const [q, k, v] = [projectedQuery, projectedKey, projectedValue].map((x) => splitHeads(x, heads));
   const keyDim = q.shape[3];
-  let scores = tf3.matMul(tf3.mul(q, 1 / Math.sqrt(keyDim)), k, false, true);
-  if (options.causal) scores = tf3.add(scores, causalBias(q.shape[2], k.shape[2]));
-  let probabilities = tf3.softmax(scores);
+  let scores = tf4.matMul(tf4.mul(q, 1 / Math.sqrt(keyDim)), k, false, true);
+  if (options.causal) scores = tf4.add(scores, causalBias(q.shape[2], k.shape[2]));
+  let probabilities = tf4.softmax(scores);
   if (options.dropProbabilities) probabilities = options.dropProbabilities(probabilities);
-  const attended = tf3.matMul(probabilities, v);
+  const attended = tf4.matMul(probabilities, v);
   const [b, , tq, dv] = attended.shape;
-  return tf3.reshape(tf3.transpose(attended, [0, 2, 1, 3]), [b, tq, heads * dv]);
+  return tf4.reshape(tf4.transpose(attended, [0, 2, 1, 3]), [b, tq, heads * dv]);
 }
 function multiHeadAttention(query, key, value, weights, options) {
   const read = (p) => [p.kernel.read(), p.bias?.read() ?? null];
@@ -216,7 +248,7 @@ function lastDim(shape, what) {
   if (d == null) throw new Error(`${what}: the feature dimension must be known`);
   return d;
 }
-var MultiHeadAttention = class extends tf3.layers.Layer {
+var MultiHeadAttention = class extends tf4.layers.Layer {
   static className = "TrainyardMultiHeadAttention";
   numHeads;
   keyDim;
@@ -247,8 +279,8 @@ var MultiHeadAttention = class extends tf3.layers.Layer {
     this.causal = args.causal ?? false;
     this.seed = args.seed ?? 0;
     this.clock = args.clock ?? { step: 0 };
-    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf3.initializers.glorotUniform({}));
-    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf3.initializers.zeros());
+    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf4.initializers.glorotUniform({}));
+    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf4.initializers.zeros());
     this.probabilityDropout = new DropoutSite(`${args.name}_dropout`, this.dropout, this.seed, this.clock);
   }
   /** Whether a pass through this layer draws dropout masks (in training, or when sampling). */
@@ -279,7 +311,7 @@ var MultiHeadAttention = class extends tf3.layers.Layer {
     return [...query.slice(0, -1), this.outputDim ?? query[query.length - 1]];
   }
   call(inputs, kwargs) {
-    return tf3.tidy(() => {
+    return tf4.tidy(() => {
       const list = tensorList(inputs);
       const query = list[0];
       const value = list[list.length === 3 ? 2 : list.length - 1];
@@ -308,10 +340,10 @@ var MultiHeadAttention = class extends tf3.layers.Layer {
     };
   }
 };
-tf3.serialization.registerClass(MultiHeadAttention);
+tf4.serialization.registerClass(MultiHeadAttention);
 
 // src/engine/layers/positional-embedding.ts
-import * as tf4 from "@tensorflow/tfjs";
+import * as tf5 from "@tensorflow/tfjs";
 function sinusoidalPositions(length, dim) {
   const values = new Float32Array(length * dim);
   for (let p = 0; p < length; p++) {
@@ -322,7 +354,7 @@ function sinusoidalPositions(length, dim) {
   }
   return values;
 }
-var PositionalEmbedding = class extends tf4.layers.Layer {
+var PositionalEmbedding = class extends tf5.layers.Layer {
   static className = "TrainyardPositionalEmbedding";
   mode;
   maxLength;
@@ -336,7 +368,7 @@ var PositionalEmbedding = class extends tf4.layers.Layer {
     this.mode = args.mode;
     this.maxLength = args.maxLength;
     this.seed = args.seed ?? 0;
-    this.embeddingsInitializer = resolveInitializer(args.embeddingsInitializer, () => tf4.initializers.glorotUniform({ seed: this.seed }));
+    this.embeddingsInitializer = resolveInitializer(args.embeddingsInitializer, () => tf5.initializers.glorotUniform({ seed: this.seed }));
   }
   build(inputShape) {
     const shape = Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
@@ -355,12 +387,12 @@ var PositionalEmbedding = class extends tf4.layers.Layer {
     return Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
   }
   call(inputs) {
-    return tf4.tidy(() => {
+    return tf5.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const [, length, dim] = x.shape;
       this.checkLength(length);
-      const positions = this.embeddings ? tf4.slice(this.embeddings.read(), [0, 0], [length, dim]) : tf4.tensor2d(sinusoidalPositions(length, dim), [length, dim]);
-      return tf4.add(x, positions);
+      const positions = this.embeddings ? tf5.slice(this.embeddings.read(), [0, 0], [length, dim]) : tf5.tensor2d(sinusoidalPositions(length, dim), [length, dim]);
+      return tf5.add(x, positions);
     });
   }
   getConfig() {
@@ -373,11 +405,11 @@ var PositionalEmbedding = class extends tf4.layers.Layer {
     };
   }
 };
-tf4.serialization.registerClass(PositionalEmbedding);
+tf5.serialization.registerClass(PositionalEmbedding);
 
 // src/engine/layers/time-slice.ts
-import * as tf5 from "@tensorflow/tfjs";
-var TimeSlice = class extends tf5.layers.Layer {
+import * as tf6 from "@tensorflow/tfjs";
+var TimeSlice = class extends tf6.layers.Layer {
   static className = "TrainyardTimeSlice";
   start;
   length;
@@ -396,69 +428,69 @@ var TimeSlice = class extends tf5.layers.Layer {
   }
   call(inputs) {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    return tf5.slice(x, [0, this.start, ...x.shape.slice(2).map(() => 0)], [-1, this.length, ...x.shape.slice(2).map(() => -1)]);
+    return tf6.slice(x, [0, this.start, ...x.shape.slice(2).map(() => 0)], [-1, this.length, ...x.shape.slice(2).map(() => -1)]);
   }
   getConfig() {
     return { ...super.getConfig(), start: this.start, length: this.length };
   }
 };
-tf5.serialization.registerClass(TimeSlice);
+tf6.serialization.registerClass(TimeSlice);
 
 // src/engine/layers/transformer-decoder-block.ts
-import * as tf8 from "@tensorflow/tfjs";
+import * as tf9 from "@tensorflow/tfjs";
 
 // src/engine/layers/transformer-encoder-block.ts
-import * as tf7 from "@tensorflow/tfjs";
+import * as tf8 from "@tensorflow/tfjs";
 
 // src/engine/layers/layer-normalization.ts
-import * as tf6 from "@tensorflow/tfjs";
+import * as tf7 from "@tensorflow/tfjs";
 function fusedLayerNormAvailable() {
-  return tf6.getKernel(LAYER_NORM_KERNEL, tf6.getBackend()) !== void 0;
+  return tf7.getKernel(LAYER_NORM_KERNEL, tf7.getBackend()) !== void 0;
 }
-var fusedLayerNorm = (epsilon) => tf6.customGrad((x, gamma, beta, save) => {
-  const [y, mean, rstd] = tf6.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon });
+var fusedLayerNorm = (epsilon) => tf7.customGrad((x, gamma, beta, save) => {
+  const [y, mean, rstd] = tf7.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon });
   save([x, gamma, mean, rstd]);
   return {
     value: y,
     gradFunc: (dy, saved) => {
       const [savedX, savedGamma, savedMean, savedRstd] = saved;
-      return tf6.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: savedX, gamma: savedGamma, mean: savedMean, rstd: savedRstd });
+      return tf7.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: savedX, gamma: savedGamma, mean: savedMean, rstd: savedRstd });
     }
   };
 });
 function stockLayerNorm(x, gamma, beta, epsilon) {
   const rank = x.rank;
   const cols = x.shape[rank - 1];
-  const { mean, variance } = tf6.moments(x, [rank - 1], true);
-  const broadcast = (v) => v.rank !== rank ? tf6.reshape(v, [...Array(rank - 1).fill(1), cols]) : v;
+  const { mean, variance } = tf7.moments(x, [rank - 1], true);
+  const broadcast = (v) => v.rank !== rank ? tf7.reshape(v, [...Array(rank - 1).fill(1), cols]) : v;
   const momentsTiling = [...Array(rank - 1).fill(1), cols];
   const paramTiling = [...x.shape.slice(0, -1), 1];
-  return tf6.batchNorm(
+  return tf7.batchNorm(
     x,
-    tf6.tile(mean, momentsTiling),
-    tf6.tile(variance, momentsTiling),
-    beta ? tf6.tile(broadcast(beta), paramTiling) : void 0,
-    gamma ? tf6.tile(broadcast(gamma), paramTiling) : void 0,
+    tf7.tile(mean, momentsTiling),
+    tf7.tile(variance, momentsTiling),
+    beta ? tf7.tile(broadcast(beta), paramTiling) : void 0,
+    gamma ? tf7.tile(broadcast(gamma), paramTiling) : void 0,
     epsilon
   );
 }
 function layerNorm(x, gamma, beta, epsilon) {
-  return tf6.tidy(() => {
-    const input = tf6.cast(x, "float32");
+  return tf7.tidy(() => {
+    const input = tf7.cast(x, "float32");
     if (!fusedLayerNormAvailable() || input.rank === 0 || input.size === 0) return stockLayerNorm(input, gamma, beta, epsilon);
     const cols = input.shape.at(-1);
-    const scale = gamma ? tf6.reshape(gamma, [cols]) : tf6.ones([cols]);
-    const offset = beta ? tf6.reshape(beta, [cols]) : tf6.zeros([cols]);
+    const scale = gamma ? tf7.reshape(gamma, [cols]) : tf7.ones([cols]);
+    const offset = beta ? tf7.reshape(beta, [cols]) : tf7.zeros([cols]);
     return fusedLayerNorm(epsilon)(input, scale, offset);
   });
 }
-var StockLayerNormalization = tf6.serialization.SerializationMap.getMap().classNameMap["LayerNormalization"][0];
+var StockLayerNormalization = tf7.serialization.SerializationMap.getMap().classNameMap["LayerNormalization"][0];
 
 // src/engine/layers/transformer-encoder-block.ts
 function gelu(x) {
-  return tf7.mul(tf7.mul(x, 0.5), tf7.add(1, tf7.erf(tf7.mul(x, Math.SQRT1_2))));
+  return tf8.mul(tf8.mul(x, 0.5), tf8.add(1, tf8.erf(tf8.mul(x, Math.SQRT1_2))));
 }
-var TransformerBlock = class extends tf7.layers.Layer {
+var TransformerBlock = class extends tf8.layers.Layer {
   numHeads;
   ffDim;
   activation;
@@ -489,8 +521,8 @@ var TransformerBlock = class extends tf7.layers.Layer {
     this.epsilon = epsilon;
     this.seed = args.seed ?? 0;
     this.clock = args.clock ?? { step: 0 };
-    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf7.initializers.glorotUniform({}));
-    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf7.initializers.zeros());
+    this.kernelInitializer = resolveInitializer(args.kernelInitializer, () => tf8.initializers.glorotUniform({}));
+    this.biasInitializer = resolveInitializer(args.biasInitializer, () => tf8.initializers.zeros());
   }
   get drawsMasks() {
     return this.dropout > 0;
@@ -512,8 +544,8 @@ var TransformerBlock = class extends tf7.layers.Layer {
   }
   addNorm(prefix, d) {
     return {
-      gamma: this.adder(`${prefix}/gamma`, [d], tf7.initializers.ones()),
-      beta: this.adder(`${prefix}/beta`, [d], tf7.initializers.zeros())
+      gamma: this.adder(`${prefix}/gamma`, [d], tf8.initializers.ones()),
+      beta: this.adder(`${prefix}/beta`, [d], tf8.initializers.zeros())
     };
   }
   addFeedForward(d) {
@@ -549,8 +581,8 @@ var TransformerBlock = class extends tf7.layers.Layer {
   }
   /** x + dropout(sublayer(x)), with the norm before the sublayer (pre-LN) or after the sum (post-LN). */
   residual(x, norm, after, training, sublayer) {
-    if (this.normFirst) return tf7.add(x, after.apply(sublayer(this.norm(x, norm)), training));
-    return this.norm(tf7.add(x, after.apply(sublayer(x), training)), norm);
+    if (this.normFirst) return tf8.add(x, after.apply(sublayer(this.norm(x, norm)), training));
+    return this.norm(tf8.add(x, after.apply(sublayer(x), training)), norm);
   }
   computeOutputShape(inputShape) {
     return Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
@@ -593,7 +625,7 @@ var TransformerEncoderBlock = class extends TransformerBlock {
     this.built = true;
   }
   call(inputs, kwargs) {
-    return tf7.tidy(() => {
+    return tf8.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const training = kwargs.training === true;
       const w = this.parts;
@@ -606,7 +638,7 @@ var TransformerEncoderBlock = class extends TransformerBlock {
     return { ...super.getConfig(), causal: this.causal };
   }
 };
-tf7.serialization.registerClass(TransformerEncoderBlock);
+tf8.serialization.registerClass(TransformerEncoderBlock);
 
 // src/engine/layers/transformer-decoder-block.ts
 var TransformerDecoderBlock = class extends TransformerBlock {
@@ -642,7 +674,7 @@ var TransformerDecoderBlock = class extends TransformerBlock {
     this.built = true;
   }
   call(inputs, kwargs) {
-    return tf8.tidy(() => {
+    return tf9.tidy(() => {
       if (!Array.isArray(inputs) || inputs.length !== 2) throw new Error(`${this.name} is called on [target, memory]`);
       const [target, memory] = inputs;
       const training = kwargs.training === true;
@@ -654,11 +686,11 @@ var TransformerDecoderBlock = class extends TransformerBlock {
     });
   }
 };
-tf8.serialization.registerClass(TransformerDecoderBlock);
+tf9.serialization.registerClass(TransformerDecoderBlock);
 
 // src/engine/layers/custom-layers.ts
 var trainyardLayerClasses = [MultiHeadAttention, PositionalEmbedding, TimeSlice, TransformerEncoderBlock, TransformerDecoderBlock];
-for (const cls of trainyardLayerClasses) tf9.serialization.registerClass(cls);
+for (const cls of trainyardLayerClasses) tf10.serialization.registerClass(cls);
 export {
   MultiHeadAttention,
   PositionalEmbedding,

@@ -143,7 +143,8 @@ async function activateNativeKernels(blasThreads: number): Promise<string> {
   if (addon instanceof Error) throw addon;
   const wasm = await activateWasm({ keepNativeKernels: true });
   installNativeKernels(addon, blasThreads);
-  return `CPU (${nativeKernelCount} native kernels, OpenBLAS with ${addon.getThreads()} thread${addon.getThreads() === 1 ? '' : 's'}, over ${wasm.replace(/^CPU \(|\)$/g, '')})`;
+  const threads = addon.getThreads();
+  return `CPU (${nativeKernelCount} native kernels on ${threads} thread${threads === 1 ? '' : 's'} with OpenBLAS, over ${wasm.replace(/^CPU \(|\)$/g, '')})`;
 }
 
 async function activateWasm({ keepNativeKernels = false } = {}): Promise<string> {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { objectiveLoss, scoreSum, taskLoss, type Objective } from './objective.js';
 import { EVALUATION_CHUNK_ROWS } from '../spec/memory-estimate.js';
+import { variableGradients } from './layers/gradient-reach.js';
 
 export interface StepGradients {
   loss: tf.Scalar;
@@ -30,7 +31,7 @@ export function computeGradients(
   let correct: tf.Scalar | undefined;
   let entropy: tf.Scalar | undefined;
   const headLosses: tf.Scalar[] = [];
-  const { value, grads } = tf.variableGrads(() => {
+  const { value, grads } = variableGradients(() => {
     const outputs = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
     const [output, ...heads] = Array.isArray(outputs) ? outputs : [outputs];
     correct = tf.keep(scoreSum(output!, y, objective));

@@ -94,7 +94,7 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
     addon = loaded;
     const backend = await selectBackend('native');
     expect(backend.name).toBe('native');
-    expect(backend.device).toMatch(/^CPU \(\d+ native kernels, OpenBLAS with 1 thread, over WebAssembly/);
+    expect(backend.device).toMatch(/^CPU \(\d+ native kernels on 1 thread with OpenBLAS, over WebAssembly/);
   });
   afterAll(async () => {
     await selectBackend('wasm');
@@ -209,6 +209,40 @@ describe.skipIf(!haveAddon && !process.env.CI)('native OpenBLAS kernels against 
         installNativeKernels(addon, 1);
       }
     }) as [Float32Array[], Float32Array[]];
+    one.forEach((values, i) => expect(firstDifference(two[i]!, values), `output ${i}`).toBe(-1));
+  });
+
+  it("the GRU and LSTM sequences (recurrent products split by rows) and every optimizer's update split over 2 threads give the bits of 1 thread", () => {
+    const [batch, steps, units] = [64, 3, 128];
+    const sequences = () =>
+      [fusedGruSequence, fusedLstmSequence].flatMap((run, i) => {
+        const gates = i === 0 ? 3 : 4;
+        const [xW, bias, kernel] = [random([batch, steps, gates * units], 101 + i), random([gates * units], 103 + i), tf.mul(random([units, gates * units], 105 + i), 0.2)];
+        const weights = random([batch, steps, units], 107 + i);
+        const loss = (p: tf.Tensor, b: tf.Tensor, k: tf.Tensor) => run(p, b, k, true).mul(weights).sum() as tf.Scalar;
+        return [run(xW, bias, kernel, true), ...tf.grads(loss)([xW, bias, kernel])];
+      });
+    // Past two parts of the updates' grain (2¹⁴ values), and odd.
+    const n = 70_001;
+    const params = { lr: 0.01, momentum: 0.9, epsilon: 1e-7, rho: 0.9, beta1: 0.9, beta2: 0.999, correction1: 0.19, correction2: 0.002, weightDecay: 0.01 };
+    const slots: Record<string, number> = { sgd: 0, momentum: 1, nesterov: 1, adagrad: 1, rmsprop: 2, adam: 2 };
+    const updates = () =>
+      Object.entries(slots).map(([rule, count], r) => {
+        const inputs = Array.from({ length: count + 2 }, (_, i) => Float32Array.from(random([n], 110 + 10 * r + i).dataSync(), (v) => (i >= 2 ? Math.abs(v) : v)));
+        const outputs = Array.from({ length: count + 1 }, () => new Float32Array(n));
+        addon.optimizerStep(rule, inputs, outputs, params);
+        return outputs;
+      });
+    const [one, two] = [1, 2].map((threads) => {
+      installNativeKernels(addon, threads);
+      try {
+        return [...valuesOf(sequences), ...updates().flat()];
+      } finally {
+        installNativeKernels(addon, 1);
+      }
+    }) as [Float32Array[], Float32Array[]];
+    // 4 outputs of each sequence; θ and the slots of each rule.
+    expect(one).toHaveLength(8 + 13);
     one.forEach((values, i) => expect(firstDifference(two[i]!, values), `output ${i}`).toBe(-1));
   });
 

@@ -93,13 +93,13 @@ export interface NativeAddon {
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** In place on values [rows, units]: + bias (one per unit, or one for all), then the activation (DENSE_ACTIVATIONS). */
   biasActivation(values: Float32Array, bias: Float32Array | null, rows: number, units: number, activation: number): void;
-  /** The gradient of y = act(x w + b), x [rows, inputs], w [inputs, units]: dx, dw and db in one call. */
+  /** The gradient of y = act(x w + b), x [rows, inputs], w [inputs, units]: dx (unless null), dw and db in one call. */
   denseGrad(
     dy: Float32Array,
     x: Float32Array,
     w: Float32Array,
     y: Float32Array,
-    dx: Float32Array,
+    dx: Float32Array | null,
     dw: Float32Array,
     db: Float32Array,
     rows: number,

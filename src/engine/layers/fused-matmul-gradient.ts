@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { DENSE_GRAD_KERNEL, FUSED_DENSE_ACTIVATIONS } from './fused-kernel-names.js';
+import { gradientNeeded } from './gradient-reach.js';
 
 /**
  * The gradient of `_FusedMatMul` as a dense layer's product (x [rows, in] · w [in, out] + bias, then
@@ -23,14 +24,18 @@ tf.registerGradient({
       throw new Error(`_FusedMatMul's gradient covers a dense layer's product (rank 2, no transposes, ${FUSED_DENSE_ACTIVATIONS.join(', ')}), not this one`);
     }
     const upstream = dy as tf.Tensor2D;
-    if (tf.getKernel(DENSE_GRAD_KERNEL, tf.getBackend()) !== undefined) {
-      // One pass gives all three; the engine disposes whichever it does not use (a frozen layer's).
-      const [dx, dw, db] = tf.engine().runKernel(DENSE_GRAD_KERNEL, { dy: upstream, x, w, y }, { activation }) as tf.Tensor[];
-      return { a: () => dx!, b: () => dw!, bias: () => db! };
-    }
     // The unfused gradient as TF.js computes it: the activation's (from its output), then the products' and Add's.
-    const g = activation === 'relu' ? tf.mul(upstream, tf.cast(tf.step(y), 'float32')) : activation === 'sigmoid' ? tf.mul(upstream, tf.mul(y, tf.sub(1, y))) : upstream;
-    return { a: () => tf.matMul(g, w, false, true), b: () => tf.matMul(x, g, true, false), bias: () => tf.sum(g, 0) };
+    const unfused = () => {
+      const g = activation === 'relu' ? tf.mul(upstream, tf.cast(tf.step(y), 'float32')) : activation === 'sigmoid' ? tf.mul(upstream, tf.mul(y, tf.sub(1, y))) : upstream;
+      return { a: () => tf.matMul(g, w, false, true), b: () => tf.matMul(x, g, true, false), bias: () => tf.sum(g, 0) };
+    };
+    if (tf.getKernel(DENSE_GRAD_KERNEL, tf.getBackend()) === undefined) return unfused();
+    // One pass gives all three, or dw and db alone where nothing asks for dx (the data batch's); the
+    // engine disposes whichever it does not use (a frozen layer's).
+    const inputGradient = gradientNeeded(x);
+    const [dw, db, dx] = tf.engine().runKernel(DENSE_GRAD_KERNEL, { dy: upstream, x, w, y }, { activation, inputGradient }) as tf.Tensor[];
+    // Asked for a dx left out, a() still answers, from the unfused ops.
+    return { a: () => dx ?? unfused().a(), b: () => dw!, bias: () => db! };
   },
 });
 
