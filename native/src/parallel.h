@@ -1,8 +1,7 @@
 // The threads a kernel splits its work over, when a job asks for more than one (BLAS_THREADS). OpenBLAS
-// itself always runs at one thread (set when the addon loads): it threads one large product well, but a
-// convolution is one small product per image, which it runs on one thread, its threads scaled badly on a
-// layer's products ([2048, 64] × [64, 64] ran slower on 2 of them than on 1), and they poll for a long
-// while after each product, taking the core our helpers need.
+// itself always runs at one thread (set when the addon loads): its own threads ran a layer's products
+// slower on 2 than on 1 ([2048, 64] × [64, 64]), ran a convolution's small per-image products on one,
+// and polled for a long while after each product, taking the core our helpers need.
 #pragma once
 #include <atomic>
 #include <chrono>

@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+// Declared here as well: not every cblas.h declares OpenBLAS's own functions.
+extern "C" void openblas_set_num_threads(int);
+
 namespace {
 
 using trainyard::floats;
