@@ -31,6 +31,11 @@ int integer(const Napi::Object& params, const char* name) { return params.Get(na
 // Below this many multiply-adds a product is not split over threads: waking a helper costs more.
 constexpr double kSplitMultiplyAdds = 1 << 19;
 
+// C = op(A) op(B) + beta·C, row-major with leading dimensions, in one OpenBLAS call on this thread.
+void sgemm(bool transA, bool transB, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+
 // The row multiple at which a run of rows of C, computed by a product of its own, gets the bits those
 // rows get inside the whole product; 0 where none was found. OpenBLAS computes row-major C as
 // column-major Cᵀ, whose columns (our rows) its kernel takes a few at a time, with other kernels for
@@ -50,10 +55,7 @@ int rowMultiple() {
         v = static_cast<float>(state >> 8) / 16777216.0f - 0.5f;
       }
     }
-    auto rows = [&](int r0, int r1, float* c) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, n, k, 1.0f, a.data() + static_cast<long>(r0) * k, k, b.data(), n, 0.0f,
-                  c + static_cast<long>(r0) * n, n);
-    };
+    auto rows = [&](int r0, int r1, float* c) { sgemm(false, false, r1 - r0, n, k, a.data() + static_cast<long>(r0) * k, k, b.data(), n, 0.0f, c + static_cast<long>(r0) * n, n); };
     rows(0, m, whole.data());
     for (int candidate : {4, 8, 12, 16, 24, 48}) {
       bool same = true;
@@ -73,10 +75,7 @@ int rowMultiple() {
 // rows of C (at rowMultiple()), so every element of C is the bits it is unsplit. Parts of fewer than
 // 32 rows ran slower split than whole.
 void gemm(bool transA, bool transB, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  auto rows = [&](long r0, long r1) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, static_cast<int>(r1 - r0), n, k, 1.0f,
-                a + (transA ? r0 : r0 * lda), lda, b, ldb, beta, c + r0 * ldc, ldc);
-  };
+  auto rows = [&](long r0, long r1) { sgemm(transA, transB, static_cast<int>(r1 - r0), n, k, a + (transA ? r0 : r0 * lda), lda, b, ldb, beta, c + r0 * ldc, ldc); };
   const int threads = trainyard::workerPool().threads();
   const double work = static_cast<double>(m) * n * k;
   if (threads == 1 || work < kSplitMultiplyAdds || m < 32 * threads || rowMultiple() == 0) {
@@ -91,21 +90,14 @@ void gemm(bool transA, bool transB, int m, int n, int k, const float* a, int lda
 void product(bool transA, bool transB, int m, int n, int k, const float* a, const float* b, float* c, int batch, long strideA, long strideB, long strideC) {
   const int lda = transA ? m : k;
   const int ldb = transB ? k : n;
-  // Item i whole on this thread (inside a part: the pool's threads never split their parts again), or
-  // as gemm() splits it.
-  auto whole = [&](long i) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a + i * strideA, lda, b + i * strideB, ldb,
-                0.0f, c + i * strideC, n);
-  };
-  auto split = [&](long i) { gemm(transA, transB, m, n, k, a + i * strideA, lda, b + i * strideB, ldb, 0.0f, c + i * strideC, n); };
   auto& pool = trainyard::workerPool();
   const int threads = pool.threads();
-  const double work = static_cast<double>(m) * n * k * batch;
+  const bool splits = threads > 1 && static_cast<double>(m) * n * k * batch >= kSplitMultiplyAdds;
   // A product of too few rows for gemm() to split, over a long inner dimension (a weight's gradient,
   // [32, 3200] × [3200, 512]), is split along that dimension, each thread's sum added in order after:
   // the same bits for the same thread count, not those of one thread.
   const bool byInner = batch == 1 && m < 32 * threads && k >= 256 * threads;
-  if (threads > 1 && work >= kSplitMultiplyAdds && byInner) {
+  if (splits && byInner) {
     const long size = static_cast<long>(m) * n;
     std::vector<float> partials(static_cast<size_t>(threads - 1) * size);
     pool.run(threads, [&](int slice) {
@@ -114,18 +106,19 @@ void product(bool transA, bool transB, int m, int n, int k, const float* a, cons
       const float* ai = a + (transA ? static_cast<long>(k0) * lda : k0);
       const float* bi = b + (transB ? k0 : static_cast<long>(k0) * ldb);
       float* ci = slice == 0 ? c : partials.data() + (slice - 1) * size;
-      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k1 - k0, 1.0f, ai, lda, bi, ldb, 0.0f, ci, n);
+      sgemm(transA, transB, m, n, k1 - k0, ai, lda, bi, ldb, 0.0f, ci, n);
     });
     for (int slice = 1; slice < threads; ++slice) {
       const float* partial = partials.data() + (slice - 1) * size;
       for (long i = 0; i < size; ++i) c[i] += partial[i];
     }
-  } else if (threads > 1 && work >= kSplitMultiplyAdds && batch >= threads) {
+  } else if (splits && batch >= threads) {
+    // Each item whole on one thread: the pool's threads never split their parts again.
     trainyard::overRange(batch, 1, [&](long first, long end) {
-      for (long i = first; i < end; ++i) whole(i);
+      for (long i = first; i < end; ++i) sgemm(transA, transB, m, n, k, a + i * strideA, lda, b + i * strideB, ldb, 0.0f, c + i * strideC, n);
     }, 1);
   } else {
-    for (long i = 0; i < batch; ++i) split(i);
+    for (long i = 0; i < batch; ++i) gemm(transA, transB, m, n, k, a + i * strideA, lda, b + i * strideB, ldb, 0.0f, c + i * strideC, n);
   }
 }
 
