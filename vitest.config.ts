@@ -31,6 +31,10 @@ const shared = {
   pool: 'forks' as const,
   // Two cores: training tests are CPU-bound, more parallel files only slow each other down.
   maxWorkers: 2,
+  // Each worker keeps its modules from one file to the next: re-importing TF.js, Prisma and the
+  // app in a fresh process per file was a third of the suite's time. Test files therefore restore
+  // what they change (process.env, the TF.js backend) and pass under `--shuffle`.
+  isolate: false,
   testTimeout: 60_000,
   hookTimeout: 120_000,
 };
