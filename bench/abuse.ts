@@ -6,10 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/config.js';
-import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
-import { waitForReady } from './bench-api.js';
+import { dropBenchState, waitForReady } from './bench-api.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 export const abuses = ['wide-csv', 'huge-errors', 'slow-sockets', 'key-guessing'] as const;
@@ -75,7 +74,7 @@ export async function benchAbuse(options: { repeats: number; phaseMs: number }):
     HOST: '127.0.0.1',
     PORT: String(40_000 + Math.floor(Math.random() * 20_000)),
   };
-  await dropDatabase(env.DATABASE_URL);
+  await dropBenchState(env);
   const api = spawnNode(['workers/api.ts'], env);
   const baseUrl = `http://127.0.0.1:${env.PORT}`;
   const services = await waitForReady(baseUrl).then(() => createServices(loadConfig({ ...process.env, ...env }), createLogger('warn', 'bench')));
@@ -113,7 +112,7 @@ export async function benchAbuse(options: { repeats: number; phaseMs: number }):
     api.kill('SIGTERM');
     await once(api, 'exit');
     await services.close();
-    await dropDatabase(env.DATABASE_URL);
+    await dropBenchState(env);
     rmSync(artifactDir, { recursive: true, force: true });
   }
   return [...rows.values()];

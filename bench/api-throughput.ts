@@ -7,10 +7,9 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
-import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
-import { waitForReady } from './bench-api.js';
+import { dropBenchState, waitForReady } from './bench-api.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -83,7 +82,7 @@ export async function benchApiThroughput(options: { sizes: number[]; repeats: nu
     HOST: '127.0.0.1',
     PORT: String(apiPort),
   };
-  await dropDatabase(env.DATABASE_URL);
+  await dropBenchState(env);
   // BENCH_CPU_PROFILE=<folder>: a V8 CPU profile of the API process, written when it exits.
   const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
   const api: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', 'workers/api.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -128,7 +127,7 @@ export async function benchApiThroughput(options: { sizes: number[]; repeats: nu
     api.kill('SIGTERM');
     await once(api, 'exit');
     await services.close();
-    await dropDatabase(env.DATABASE_URL);
+    await dropBenchState(env);
     rmSync(artifactDir, { recursive: true, force: true });
   }
   return rows;

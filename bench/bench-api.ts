@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildApp } from '../src/api/app.js';
 import { loadConfig, type Config } from '../src/config/config.js';
+import { Redis } from 'ioredis';
 import { dropDatabase } from '../src/db/database.js';
+import { deleteKeysMatching } from '../src/queue/delete-keys.js';
 import { createServices, type Services } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
 
@@ -39,7 +41,7 @@ export async function startBenchApi(name: string, env: Record<string, string> = 
     AUTH_MODE: 'required',
     ...env,
   });
-  await dropDatabase(config.DATABASE_URL);
+  await dropBenchState(config);
   const services = await createServices(config, createLogger(config.LOG_LEVEL, 'bench'));
   const app = await buildApp(services);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -53,10 +55,25 @@ export async function startBenchApi(name: string, env: Record<string, string> = 
     close: async () => {
       await app.close();
       await services.close();
-      await dropDatabase(config.DATABASE_URL);
+      await dropBenchState(config);
       rmSync(artifactDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * What a bench's service leaves in the shared PostgreSQL and Redis: its database and every key
+ * under its queue prefix (a POST bench alone queues tens of thousands of jobs). Dropped before
+ * a bench starts and after it ends.
+ */
+export async function dropBenchState(env: { DATABASE_URL: string; QUEUE_PREFIX: string; REDIS_URL?: string }): Promise<void> {
+  await dropDatabase(env.DATABASE_URL);
+  const redis = new Redis(env.REDIS_URL ?? loadConfig().REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    await deleteKeysMatching(redis, `${env.QUEUE_PREFIX}:*`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Waits for a service's `/readyz` (at `baseUrl`) to answer 2xx: a bench's spawned API. */

@@ -6,10 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config/config.js';
-import { dropDatabase } from '../src/db/database.js';
 import { createServices } from '../src/infra/services.js';
 import { createLogger } from '../src/logging/logger.js';
-import { waitForReady } from './bench-api.js';
+import { dropBenchState, waitForReady } from './bench-api.js';
 import { completeFeeds, SeqFeed, type SeqSummary } from './seq-feed.js';
 
 export interface EventDelayRound {
@@ -106,7 +105,7 @@ async function startService(layout: ServiceLayout) {
     // 1 001 websockets from one address are the bench's load, not an attack.
     RATE_LIMIT_MAX: '100000000',
   };
-  await dropDatabase(env.DATABASE_URL);
+  await dropBenchState(env);
   // BENCH_CPU_PROFILE=<folder>: V8 CPU profiles of the service's processes, written when they exit.
   const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
   const processes: ChildProcess[] = [];
@@ -128,7 +127,7 @@ async function startService(layout: ServiceLayout) {
         child.kill('SIGTERM');
         await once(child, 'exit');
       }
-      await dropDatabase(env.DATABASE_URL);
+      await dropBenchState(env);
       rmSync(artifactDir, { recursive: true, force: true });
     },
   };

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { maintenanceUrl } from '../../src/db/database.js';
 import { checkPostgres, checkRedis } from '../../src/infra/dependency-check.js';
+import { deleteKeysMatching } from '../../src/queue/delete-keys.js';
 
 const serverUrl = process.env.TEST_DATABASE_SERVER_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -31,12 +32,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     }
     const redis = new Redis(redisUrl);
     try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${runId}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      await deleteKeysMatching(redis, `${runId}*`);
     } finally {
       redis.disconnect();
     }
