@@ -1,6 +1,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ export interface ApiRow {
   echoRps: number[];
   apiP99Ms: number[];
   echoP99Ms: number[];
+  /** The API process's CPU time (user + system) per request, in µs: steadier than its rate on a shared machine. */
+  apiCpuUs: number[];
   non2xx: number;
 }
 
@@ -31,9 +33,19 @@ const spec = {
   epochs: 5,
 };
 
-async function load(url: string, options: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; connections: number; seconds: number }) {
+/** A process's CPU time so far (user + system) in ms, from /proc: the API is a child, so process.cpuUsage cannot see it. */
+function cpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+}
+// USER_HZ: 100 on every Linux we run (getconf CLK_TCK); Node has no binding for sysconf.
+const clockTicks = 100;
+
+async function load(url: string, options: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; connections: number; seconds: number; pid?: number }) {
+  const cpuBefore = options.pid === undefined ? 0 : cpuTimeMs(options.pid);
   const result = await autocannon({ url, connections: options.connections, duration: options.seconds, method: options.method ?? 'GET', headers: options.headers, body: options.body });
-  return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx + result.errors + result.timeouts };
+  const cpuUs = options.pid === undefined ? Number.NaN : ((cpuTimeMs(options.pid) - cpuBefore) * 1000) / result.requests.total;
+  return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx + result.errors + result.timeouts, cpuUs };
 }
 
 
@@ -108,13 +120,14 @@ export async function benchApiThroughput(options: { sizes: number[]; repeats: nu
     ];
     for (const size of options.sizes) {
       await growJobsTable(env.DATABASE_URL, job.id, size);
-      const sized = endpoints.map((e) => ({ ...e, row: { jobs: size, endpoint: e.endpoint, apiRps: [], echoRps: [], apiP99Ms: [], echoP99Ms: [], non2xx: 0 } as ApiRow }));
+      const sized = endpoints.map((e) => ({ ...e, row: { jobs: size, endpoint: e.endpoint, apiRps: [], echoRps: [], apiP99Ms: [], echoP99Ms: [], apiCpuUs: [], non2xx: 0 } as ApiRow }));
       for (let round = 0; round < options.repeats; round++) {
         for (const { api: target, echo: yardstick, row } of sized) {
-          const measured = await load(target.url, { ...target, headers, connections: options.connections, seconds: options.seconds });
+          const measured = await load(target.url, { ...target, headers, connections: options.connections, seconds: options.seconds, pid: api.pid });
           const reference = await load(yardstick.url, { ...yardstick, headers, connections: options.connections, seconds: options.seconds });
           row.apiRps.push(measured.rps);
           row.apiP99Ms.push(measured.p99);
+          row.apiCpuUs.push(measured.cpuUs);
           row.echoRps.push(reference.rps);
           row.echoP99Ms.push(reference.p99);
           row.non2xx += measured.non2xx;

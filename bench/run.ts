@@ -307,7 +307,7 @@ if (values.only === 'api') {
   const spread = (values: number[]) => `${fmt(Math.min(...values))} / ${fmt(median(values))} / ${fmt(Math.max(...values))}`;
   console.log(
     table(
-      ['jobs in table', 'endpoint', 'API req/s min / median / max', 'echo req/s median', 'API / echo (median of rounds)', 'API p99 ms median', 'echo p99 ms median', 'not 2xx'],
+      ['jobs in table', 'endpoint', 'API req/s min / median / max', 'echo req/s median', 'API / echo (median of rounds)', 'API p99 ms median', 'echo p99 ms median', 'API CPU µs per request min / median / max', 'not 2xx'],
       rows.map((r) => [
         String(r.jobs),
         r.endpoint,
@@ -316,6 +316,7 @@ if (values.only === 'api') {
         `${fmt(median(r.apiRps.map((value, i) => (100 * value) / r.echoRps[i]!)), 1)} %`,
         fmt(median(r.apiP99Ms)),
         fmt(median(r.echoP99Ms)),
+        spread(r.apiCpuUs),
         String(r.non2xx),
       ]),
     ),

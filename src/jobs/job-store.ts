@@ -109,7 +109,7 @@ export class JobStore {
       this.pool,
       'job_create_many',
       `WITH input AS (
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::jsonb[], $5::boolean[]) AS i(id, project_id, spec, advice, advised)
+        SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(id uuid, project_id uuid, spec jsonb, advice jsonb, advised boolean)
       ), j AS (
         INSERT INTO jobs (id, project_id, spec, last_seq, updated_at)
         SELECT id, project_id, spec, CASE WHEN advised THEN 2 ELSE 1 END, now() FROM input
@@ -122,8 +122,16 @@ export class JobStore {
       )
       SELECT ${JOB_COLUMNS_BUT_SPEC}, event.created_at AS "eventCreatedAt", ${SLOT_COLUMNS}
       FROM j JOIN event ON event.job_id = j.id JOIN projects p ON p.id = j.project_id`,
-      // The answer writes the same spec: it is stringified once (and not read back).
-      [ids, items.map(({ projectId }) => projectId), items.map(({ spec }) => jsonOnce(spec)), adviceData.map((data) => JSON.stringify(data)), items.map(({ advice }) => advice.length > 0)],
+      // One JSON document spliced from each spec's JSON, which the answer writes too (stringified
+      // once, not read back). As a jsonb[] parameter every spec was escaped into an array literal:
+      // a tenth of a submission's allocations.
+      [
+        `[${items
+          .map(({ projectId, spec, advice }, i) =>
+            `{"id":"${ids[i]}","project_id":${JSON.stringify(projectId)},"spec":${jsonOnce(spec)},"advice":${JSON.stringify(adviceData[i])},"advised":${advice.length > 0}}`,
+          )
+          .join(',')}]`,
+      ],
     );
     const byId = new Map(rows.map((row) => [row.id, row]));
     return items.map(({ spec, advice, defaultProjectLimit }, i) => {

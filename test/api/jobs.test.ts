@@ -99,6 +99,20 @@ describe('POST /v1/jobs', () => {
     expect(await harness.services.queues.any.getJobState(response.body.id)).toBe('prioritized');
   });
 
+  it('records specs submitted together each as sent, whatever characters their names hold', async () => {
+    // Concurrent submissions are written by one statement from one JSON document spliced from each spec's JSON.
+    const names = ['quote " and \\ backslash', '{"id":"x","spec":{}},{', 'line\u2028separator and 🎛️', '\\u0041 is not A', "'; DROP TABLE jobs; --"];
+    const responses = await Promise.all(names.map((name) => post({ ...tinyIrisSpec(), name })));
+    expect(responses.map((response) => response.status)).toEqual(names.map(() => 201));
+    for (const [i, response] of responses.entries()) {
+      expect(response.body.spec.name).toBe(names[i]);
+      const read = await request(harness.app.server).get(`/v1/jobs/${response.body.id}`);
+      expect(read.body.spec).toEqual(response.body.spec);
+      const [row] = await harness.services.prisma.$queryRaw<{ name: string }[]>`SELECT spec->>'name' AS name FROM jobs WHERE id = ${response.body.id}::uuid`;
+      expect(row!.name).toBe(names[i]);
+    }
+  });
+
   it('resolves the sgd short form with its own default rate', async () => {
     const response = await post(tinyIrisSpec({ optimizer: 'sgd', learningRate: undefined }));
     expect(response.status).toBe(201);
