@@ -8,6 +8,7 @@ import { streamCloseCodes } from '../../src/api/streams/stream-messages.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { tinyIrisSpec } from '../support/specs.js';
 import { collectStream } from '../support/stream-client.js';
+import { waitFor } from '../support/wait.js';
 
 let harness: Harness;
 beforeAll(async () => {
@@ -26,8 +27,8 @@ describe('/v1/stream (all jobs)', () => {
     socket.on('message', (raw) => messages.push(JSON.parse(raw.toString())));
     const { body } = await request(harness.app.server).post('/v1/jobs').send(tinyIrisSpec({ epochs: 3, logEveryBatches: 1 }));
     await collectStream(harness.baseUrl, body.id);
-    // The per-job stream has closed: everything has been published; give the feed a moment.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The per-job stream has closed, so everything has been published; the feed carries a job's events in order, its end last.
+    await waitFor('the job\'s end on /v1/stream', async () => messages.some((m) => m.kind === 'event' && m.jobId === body.id && m.type === 'status' && m.data!.status === 'succeeded'), 30_000);
     socket.close();
     const mine = messages.filter((m) => m.kind === 'event' && m.jobId === body.id);
     expect(mine.filter((m) => m.type === 'status').map((m) => m.data!.status)).toEqual(['queued', 'running', 'succeeded']);
@@ -46,9 +47,9 @@ describe('/v1/stream (all jobs)', () => {
       const message = JSON.parse(raw.toString());
       if (message.kind === 'heartbeat') beats.push(message.time);
     });
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Every 100 ms here (STREAM_HEARTBEAT_MS): three within 5 s even on a busy machine.
+    await waitFor('three heartbeats', async () => beats.length >= 3, 5_000, 20);
     socket.close();
-    expect(beats.length).toBeGreaterThanOrEqual(3);
     expect(Number.isNaN(Date.parse(beats[0]!))).toBe(false);
   });
 
