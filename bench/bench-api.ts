@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { buildApp } from '../src/api/app.js';
 import { loadConfig, type Config } from '../src/config/config.js';
-import { Redis } from 'ioredis';
 import { dropDatabase } from '../src/db/database.js';
 import { deleteKeysMatching } from '../src/queue/delete-keys.js';
 import { createServices, type Services } from '../src/infra/services.js';
