@@ -33,13 +33,14 @@ const spec = {
   epochs: 5,
 };
 
+// USER_HZ: 100 on every Linux we run (getconf CLK_TCK); Node has no binding for sysconf.
+const clockTicks = 100;
+
 /** A process's CPU time so far (user + system) in ms, from /proc: the API is a child, so process.cpuUsage cannot see it. */
 function cpuTimeMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
-// USER_HZ: 100 on every Linux we run (getconf CLK_TCK); Node has no binding for sysconf.
-const clockTicks = 100;
 
 async function load(url: string, options: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; connections: number; seconds: number; pid?: number }) {
   const cpuBefore = options.pid === undefined ? 0 : cpuTimeMs(options.pid);
